@@ -1,0 +1,5 @@
+module.exports = {
+  spec: ['dist/test/unit/**/*.test.js'],
+  reporter: 'test/reporter.cjs',
+  timeout: 10000,
+};
