@@ -1,0 +1,118 @@
+/**
+ * Every option nova-container reads, in oslo.config's groups. Names follow Nova's own options
+ * so an operator's existing nova.conf works unchanged; `[container]` holds what is ours.
+ * The sample file etc/nova-container.conf.sample is generated from this table.
+ */
+import { hostname } from 'node:os';
+
+export type OptionType = 'string' | 'integer' | 'float' | 'boolean' | 'list' | 'uri';
+
+export interface OptionSpec {
+  name: string;
+  type: OptionType;
+  help: string;
+  /** Absent: the option is unset unless a file sets it. */
+  default?: string | number | boolean | string[];
+  /** The default as the sample shows it, where it is computed at run time. */
+  sampleDefault?: string;
+  required?: boolean;
+  secret?: boolean;
+  min?: number;
+  max?: number;
+  choices?: string[];
+}
+
+export interface GroupSpec {
+  name: string;
+  help: string;
+  options: OptionSpec[];
+}
+
+/** Keystone credentials as keystoneauth's password and application-credential plugins read them. */
+function keystoneAuthOptions(service: string): OptionSpec[] {
+  return [
+    { name: 'auth_type', type: 'string', help: `Keystone auth plugin for ${service}.`, choices: ['password', 'v3password', 'v3applicationcredential', 'applicationcredential'] },
+    { name: 'auth_url', type: 'uri', help: 'Keystone endpoint, e.g. http://127.0.0.1:5000/v3.' },
+    { name: 'username', type: 'string', help: 'User name (password plugin).' },
+    { name: 'password', type: 'string', secret: true, help: 'Password (password plugin).' },
+    { name: 'project_name', type: 'string', help: 'Project to scope the token to.' },
+    { name: 'user_domain_name', type: 'string', help: 'Domain of the user, by name.' },
+    { name: 'user_domain_id', type: 'string', help: 'Domain of the user, by id.' },
+    { name: 'project_domain_name', type: 'string', help: 'Domain of the project, by name.' },
+    { name: 'project_domain_id', type: 'string', help: 'Domain of the project, by id.' },
+    { name: 'application_credential_id', type: 'string', help: 'Application credential id (applicationcredential plugin).' },
+    { name: 'application_credential_secret', type: 'string', secret: true, help: 'Application credential secret.' },
+    { name: 'region_name', type: 'string', help: 'Region used to pick the endpoint from the service catalog.' },
+    { name: 'valid_interfaces', type: 'list', help: 'Endpoint interfaces to try, in order.', default: ['internal', 'public'] },
+    { name: 'endpoint_override', type: 'uri', help: 'Use this endpoint instead of the catalog.' },
+    { name: 'timeout', type: 'float', help: 'Seconds each request to the service may take.', default: 30, min: 0.1 },
+  ];
+}
+
+export const GROUPS: GroupSpec[] = [
+  {
+    name: 'DEFAULT',
+    help: 'Nova options a compute host reads (same names and meaning as in nova.conf).',
+    options: [
+      { name: 'transport_url', type: 'uri', required: true, secret: true, help: 'oslo.messaging transport, e.g. rabbit://user:pass@127.0.0.1:5672/.' },
+      { name: 'host', type: 'string', default: hostname(), sampleDefault: '<this machine\'s host name>', help: 'Name of this compute host: queue compute.<host>, Service and ComputeNode host, Neutron binding host.' },
+      { name: 'my_ip', type: 'string', default: '127.0.0.1', help: 'IP address of this host, reported as the compute node host_ip.' },
+      { name: 'control_exchange', type: 'string', default: 'nova', help: 'AMQP exchange Nova\'s RPC uses.' },
+      { name: 'state_path', type: 'string', default: '/var/lib/nova-container', help: 'Directory for state kept across restarts (the stable compute node uuid).' },
+      { name: 'report_interval', type: 'integer', default: 10, min: 1, help: 'Seconds between service heartbeats (Service.save with report_count + 1).' },
+      { name: 'rpc_response_timeout', type: 'integer', default: 60, min: 1, help: 'Seconds to wait for a reply to an RPC call.' },
+      { name: 'update_resources_interval', type: 'integer', default: 60, min: 1, help: 'Seconds between resource updates (ComputeNode.save and Placement inventory).' },
+      { name: 'scheduler_instance_sync_interval', type: 'integer', default: 120, min: 1, help: 'Seconds between sync_instance_info casts to the scheduler.' },
+      { name: 'reserved_host_cpus', type: 'integer', default: 0, min: 0, help: 'VCPUs kept for the host (Placement reserved).' },
+      { name: 'reserved_host_memory_mb', type: 'integer', default: 512, min: 0, help: 'Memory in MiB kept for the host.' },
+      { name: 'reserved_host_disk_mb', type: 'integer', default: 0, min: 0, help: 'Disk in MiB kept for the host.' },
+      { name: 'cpu_allocation_ratio', type: 'float', min: 0, help: 'VCPU overcommit; unset keeps Placement\'s current value or initial_cpu_allocation_ratio.' },
+      { name: 'ram_allocation_ratio', type: 'float', min: 0, help: 'Memory overcommit; unset keeps Placement\'s or the initial one.' },
+      { name: 'disk_allocation_ratio', type: 'float', min: 0, help: 'Disk overcommit; unset keeps Placement\'s or the initial one.' },
+      { name: 'initial_cpu_allocation_ratio', type: 'float', default: 16.0, min: 0, help: 'VCPU ratio for a new resource provider.' },
+      { name: 'initial_ram_allocation_ratio', type: 'float', default: 1.5, min: 0, help: 'Memory ratio for a new resource provider.' },
+      { name: 'initial_disk_allocation_ratio', type: 'float', default: 1.0, min: 0, help: 'Disk ratio for a new resource provider.' },
+      { name: 'debug', type: 'boolean', default: false, help: 'Log at debug level.' },
+    ],
+  },
+  {
+    name: 'oslo_messaging_rabbit',
+    help: 'Must equal the other Nova services\' settings: RabbitMQ refuses a queue declared with other flags.',
+    options: [
+      { name: 'amqp_durable_queues', type: 'boolean', default: false, help: 'Declare queues and exchanges durable.' },
+      { name: 'amqp_auto_delete', type: 'boolean', default: false, help: 'Declare queues and exchanges auto-delete.' },
+      { name: 'rabbit_ha_queues', type: 'boolean', default: false, help: 'Declare queues with x-ha-policy: all.' },
+      { name: 'rabbit_transient_queues_ttl', type: 'integer', default: 1800, min: 1, help: 'Seconds before an unused reply or fanout queue expires.' },
+      { name: 'rabbit_retry_interval', type: 'float', default: 1, min: 0, help: 'Seconds before the first reconnect attempt.' },
+      { name: 'rabbit_retry_backoff', type: 'float', default: 2, min: 0, help: 'Seconds added to the wait after each failed attempt.' },
+      { name: 'rabbit_interval_max', type: 'float', default: 30, min: 1, help: 'Longest wait between reconnect attempts, seconds.' },
+      { name: 'heartbeat_timeout_threshold', type: 'integer', default: 60, min: 0, help: 'AMQP heartbeat timeout, seconds (0 disables).' },
+    ],
+  },
+  { name: 'placement', help: 'Placement API client (service credentials).', options: keystoneAuthOptions('Placement') },
+  { name: 'glance', help: 'Glance image API client.', options: keystoneAuthOptions('Glance') },
+  { name: 'neutron', help: 'Neutron network API client.', options: keystoneAuthOptions('Neutron') },
+  { name: 'service_user', help: 'Fallback service credentials for any client whose own group has none.', options: keystoneAuthOptions('any service') },
+  { name: 'keystone_authtoken', help: 'Last fallback for service credentials (as in many nova.conf files).', options: keystoneAuthOptions('any service') },
+  {
+    name: 'filter_scheduler',
+    help: 'Scheduler options a compute host honours.',
+    options: [
+      { name: 'track_instance_changes', type: 'boolean', default: true, help: 'Tell the scheduler about instance changes (update/delete/sync_instance_info).' },
+    ],
+  },
+  {
+    name: 'container',
+    help: 'nova-container\'s own options. Reserves and ratios set here win over [DEFAULT].',
+    options: [
+      { name: 'engine_socket', type: 'uri', default: 'unix:///var/run/docker.sock', help: 'Docker Engine API endpoint (unix:///path or http://127.0.0.1:port).' },
+      { name: 'engine_data_root', type: 'string', default: '/var/lib/docker', help: 'The engine\'s data root; its file system\'s size is the host\'s local_gb.' },
+      { name: 'reserved_host_cpus', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_cpus.' },
+      { name: 'reserved_host_memory_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_memory_mb.' },
+      { name: 'reserved_host_disk_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_disk_mb.' },
+      { name: 'cpu_allocation_ratio', type: 'float', min: 0, help: 'Overrides [DEFAULT] cpu_allocation_ratio.' },
+      { name: 'ram_allocation_ratio', type: 'float', min: 0, help: 'Overrides [DEFAULT] ram_allocation_ratio.' },
+      { name: 'disk_allocation_ratio', type: 'float', min: 0, help: 'Overrides [DEFAULT] disk_allocation_ratio.' },
+    ],
+  },
+];

@@ -1,0 +1,123 @@
+/** The validated configuration, one interface per oslo.config group (see options.ts). */
+
+export interface DefaultGroup {
+  transport_url: string;
+  host: string;
+  my_ip: string;
+  control_exchange: string;
+  state_path: string;
+  report_interval: number;
+  rpc_response_timeout: number;
+  update_resources_interval: number;
+  scheduler_instance_sync_interval: number;
+  reserved_host_cpus: number;
+  reserved_host_memory_mb: number;
+  reserved_host_disk_mb: number;
+  cpu_allocation_ratio?: number;
+  ram_allocation_ratio?: number;
+  disk_allocation_ratio?: number;
+  initial_cpu_allocation_ratio: number;
+  initial_ram_allocation_ratio: number;
+  initial_disk_allocation_ratio: number;
+  debug: boolean;
+}
+
+export interface RabbitGroup {
+  amqp_durable_queues: boolean;
+  amqp_auto_delete: boolean;
+  rabbit_ha_queues: boolean;
+  rabbit_transient_queues_ttl: number;
+  rabbit_retry_interval: number;
+  rabbit_retry_backoff: number;
+  rabbit_interval_max: number;
+  heartbeat_timeout_threshold: number;
+}
+
+export interface KeystoneAuthGroup {
+  auth_type?: string;
+  auth_url?: string;
+  username?: string;
+  password?: string;
+  project_name?: string;
+  user_domain_name?: string;
+  user_domain_id?: string;
+  project_domain_name?: string;
+  project_domain_id?: string;
+  application_credential_id?: string;
+  application_credential_secret?: string;
+  region_name?: string;
+  valid_interfaces: string[];
+  endpoint_override?: string;
+  timeout: number;
+}
+
+export interface ContainerGroup {
+  engine_socket: string;
+  engine_data_root: string;
+  reserved_host_cpus?: number;
+  reserved_host_memory_mb?: number;
+  reserved_host_disk_mb?: number;
+  cpu_allocation_ratio?: number;
+  ram_allocation_ratio?: number;
+  disk_allocation_ratio?: number;
+}
+
+export interface Config {
+  DEFAULT: DefaultGroup;
+  oslo_messaging_rabbit: RabbitGroup;
+  placement: KeystoneAuthGroup;
+  glance: KeystoneAuthGroup;
+  neutron: KeystoneAuthGroup;
+  service_user: KeystoneAuthGroup;
+  keystone_authtoken: KeystoneAuthGroup;
+  filter_scheduler: { track_instance_changes: boolean };
+  container: ContainerGroup;
+}
+
+/** Reserves and ratios as the host reports them: [container] wins over [DEFAULT]. */
+export interface ResourcePolicy {
+  reservedCpus: number;
+  reservedMemoryMb: number;
+  reservedDiskMb: number;
+  /** Unset: keep what Placement has, or the initial ratio for a new provider. */
+  cpuRatio?: number;
+  ramRatio?: number;
+  diskRatio?: number;
+  initialCpuRatio: number;
+  initialRamRatio: number;
+  initialDiskRatio: number;
+}
+
+export function resourcePolicy(config: Config): ResourcePolicy {
+  const d = config.DEFAULT;
+  const c = config.container;
+  return {
+    reservedCpus: c.reserved_host_cpus ?? d.reserved_host_cpus,
+    reservedMemoryMb: c.reserved_host_memory_mb ?? d.reserved_host_memory_mb,
+    reservedDiskMb: c.reserved_host_disk_mb ?? d.reserved_host_disk_mb,
+    cpuRatio: c.cpu_allocation_ratio ?? d.cpu_allocation_ratio,
+    ramRatio: c.ram_allocation_ratio ?? d.ram_allocation_ratio,
+    diskRatio: c.disk_allocation_ratio ?? d.disk_allocation_ratio,
+    initialCpuRatio: d.initial_cpu_allocation_ratio,
+    initialRamRatio: d.initial_ram_allocation_ratio,
+    initialDiskRatio: d.initial_disk_allocation_ratio,
+  };
+}
+
+/**
+ * Credentials for one service client: its own group when it names an auth_url, else
+ * [service_user], else [keystone_authtoken] (where many nova.conf files keep them).
+ * Catalog settings (region, interfaces, endpoint override, timeout) always come from the
+ * service's own group.
+ */
+export function serviceAuth(config: Config, service: 'placement' | 'glance' | 'neutron'): KeystoneAuthGroup {
+  const own = config[service];
+  const source = [own, config.service_user, config.keystone_authtoken].find((g) => g.auth_url) ?? own;
+  return {
+    ...source,
+    region_name: own.region_name ?? source.region_name,
+    valid_interfaces: own.valid_interfaces,
+    endpoint_override: own.endpoint_override,
+    timeout: own.timeout,
+  };
+}
