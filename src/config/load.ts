@@ -14,6 +14,8 @@ export class ConfigError extends Error {
 
 type Raw = Record<string, Record<string, unknown>>;
 
+let validator: ReturnType<typeof compileSchema> | undefined;
+
 const BOOLEAN_WORDS: Record<string, boolean> = {
   true: true, yes: true, on: true, '1': true, false: false, no: false, off: false, '0': false,
 };
@@ -55,7 +57,7 @@ export function buildConfig(sections: IniSections): Config {
     }
     raw[group.name] = values;
   }
-  const validate = compileSchema();
+  const validate = validator ??= compileSchema();
   if (!validate(raw)) {
     const err = (validate.errors ?? [])[0];
     throw new ConfigError(describe(err, sections));
