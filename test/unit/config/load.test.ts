@@ -1,15 +1,18 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, ConfigError } from '../../../src/config/load.js';
 import { renderSample } from '../../../src/config/sample.js';
 import { resourcePolicy, serviceAuth } from '../../../src/config/types.js';
 
+const dir = mkdtempSync(join(tmpdir(), 'nc-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let fileCount = 0;
 function files(...texts: string[]): string[] {
-  const dir = mkdtempSync(join(tmpdir(), 'nc-config-'));
   return texts.map((t, i) => {
-    const f = join(dir, `f${i}.conf`);
+    const f = join(dir, `f${fileCount++}-${i}.conf`);
     writeFileSync(f, t);
     return f;
   });

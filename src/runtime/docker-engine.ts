@@ -1,0 +1,259 @@
+/**
+ * ContainerEngine on the Docker Engine API (dockerd from docker.io, API 1.41) through
+ * dockerode, a well-kept client that speaks the engine's HTTP API over its unix socket.
+ */
+import Docker from 'dockerode';
+import { Readable } from 'node:stream';
+import type { ContainerEngine, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, ImageInfo } from './types.js';
+
+export class EngineError extends Error {
+  constructor(message: string, readonly statusCode?: number) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+/** `unix:///run/docker.sock` or `http://127.0.0.1:2375`. */
+export function dockerOptions(endpoint: string): Docker.DockerOptions {
+  const url = new URL(endpoint);
+  if (url.protocol === 'unix:') return { socketPath: url.pathname };
+  if (url.protocol === 'http:') return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+  throw new EngineError(`unsupported engine endpoint ${endpoint}: use unix:///path or http://host:port`);
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number })?.statusCode;
+}
+
+function wrap(what: string, err: unknown): EngineError {
+  const msg = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
+  return new EngineError(`${what}: ${msg}`, statusOf(err));
+}
+
+/** Runs `op`; a 404 becomes `onMissing`, a 304 (already in that state) is success. */
+async function tolerate<T>(what: string, op: () => Promise<T>, onMissing: () => T): Promise<T | undefined> {
+  try {
+    return await op();
+  } catch (err) {
+    const code = statusOf(err);
+    if (code === 404) return onMissing();
+    if (code === 304) return undefined;
+    throw wrap(what, err);
+  }
+}
+
+const date = (s: string | undefined): Date | null => (!s || s.startsWith('0001-') ? null : new Date(s));
+
+export class DockerEngine implements ContainerEngine {
+  private readonly docker: Docker;
+
+  constructor(private readonly endpoint: string, timeoutMs = 60_000) {
+    this.docker = new Docker({ ...dockerOptions(endpoint), timeout: timeoutMs });
+  }
+
+  async info(): Promise<EngineInfo> {
+    try {
+      const [version, info] = await Promise.all([this.docker.version(), this.docker.info()]);
+      return {
+        version: version.Version,
+        apiVersion: version.ApiVersion,
+        dataRoot: String(info.DockerRootDir),
+        containersRunning: Number(info.ContainersRunning ?? 0),
+        storageDriver: String(info.Driver),
+      };
+    } catch (err) {
+      throw wrap(`container engine at ${this.endpoint} unreachable`, err);
+    }
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    try {
+      const c = await this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        Hostname: spec.hostname,
+        Labels: spec.labels,
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        ...(spec.command ? { Cmd: spec.command } : {}),
+        Tty: false,
+        OpenStdin: false,
+        HostConfig: {
+          NanoCpus: Math.round(spec.vcpus * 1e9),
+          Memory: spec.memoryMb * 1024 * 1024,
+          MemorySwap: spec.memoryMb * 1024 * 1024, // no swap beyond the flavor's memory
+          NetworkMode: 'none', // Neutron alone decides what an instance reaches
+          RestartPolicy: { Name: 'no' }, // Nova owns the power state
+          Privileged: false,
+          Init: true,
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+        },
+      });
+      return c.id;
+    } catch (err) {
+      throw wrap(`create container ${spec.name}`, err);
+    }
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await tolerate(`start container ${id}`, () => this.docker.getContainer(id).start(), () => {
+      throw new EngineError(`start container ${id}: no such container`, 404);
+    });
+  }
+
+  async stopContainer(id: string, graceSeconds: number): Promise<void> {
+    await tolerate(`stop container ${id}`, () => this.docker.getContainer(id).stop({ t: graceSeconds }), () => undefined);
+  }
+
+  async pauseContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).pause();
+    } catch (err) {
+      throw wrap(`pause container ${id}`, err);
+    }
+  }
+
+  async unpauseContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).unpause();
+    } catch (err) {
+      throw wrap(`unpause container ${id}`, err);
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await tolerate(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }), () => undefined);
+  }
+
+  async inspectContainer(idOrName: string): Promise<ContainerStatus | null> {
+    const info = await tolerate(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect(), () => null);
+    if (!info) return null;
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      image: info.Image,
+      labels: info.Config.Labels ?? {},
+      state: info.State.Status as ContainerRunState,
+      exitCode: info.State.ExitCode,
+      startedAt: date(info.State.StartedAt),
+      finishedAt: date(info.State.FinishedAt),
+      nanoCpus: Number(info.HostConfig.NanoCpus ?? 0),
+      memoryBytes: Number(info.HostConfig.Memory ?? 0),
+      hostname: info.Config.Hostname,
+      env: info.Config.Env ?? [],
+      command: ([] as string[]).concat(info.Config.Cmd ?? []),
+    };
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerStatus[]> {
+    let rows: Docker.ContainerInfo[];
+    try {
+      rows = await this.docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
+    } catch (err) {
+      throw wrap('list containers', err);
+    }
+    const out: ContainerStatus[] = [];
+    for (const r of rows) {
+      const s = await this.inspectContainer(r.Id);
+      if (s) out.push(s); // gone between list and inspect: not listed
+    }
+    return out;
+  }
+
+  async containerLogs(id: string, tailLines?: number): Promise<string> {
+    let raw: Buffer;
+    try {
+      raw = await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, ...(tailLines !== undefined ? { tail: tailLines } : {}) }) as unknown as Buffer;
+    } catch (err) {
+      throw wrap(`logs of container ${id}`, err);
+    }
+    return demuxLogs(raw);
+  }
+
+  async commitContainer(id: string, repo: string, tag: string, labels: Record<string, string> = {}): Promise<string> {
+    try {
+      const r = await this.docker.getContainer(id).commit({ repo, tag, pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) }) as { Id: string };
+      return r.Id;
+    } catch (err) {
+      throw wrap(`commit container ${id}`, err);
+    }
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | null> {
+    const i = await tolerate(`inspect image ${ref}`, () => this.docker.getImage(ref).inspect(), () => null);
+    if (!i) return null;
+    return {
+      id: i.Id,
+      tags: i.RepoTags ?? [],
+      layers: i.RootFS?.Layers ?? [],
+      labels: i.Config?.Labels ?? {},
+      command: ([] as string[]).concat(i.Config?.Cmd ?? []),
+      entrypoint: ([] as string[]).concat(i.Config?.Entrypoint ?? []),
+      sizeBytes: i.Size,
+    };
+  }
+
+  async loadImage(archive: Readable): Promise<string[]> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.loadImage(archive, { quiet: true });
+    } catch (err) {
+      throw wrap('load image', err);
+    }
+    const text = await collect(stream);
+    // The engine answers 200 and reports problems inside the JSON stream.
+    const loaded: string[] = [];
+    for (const line of text.split('\n').filter((l) => l.trim())) {
+      const m = JSON.parse(line) as { stream?: string; error?: string; errorDetail?: { message?: string } };
+      if (m.error) throw new EngineError(`load image: ${m.errorDetail?.message ?? m.error}`);
+      const found = /Loaded image(?: ID)?: (\S+)/.exec(m.stream ?? '');
+      if (found) loaded.push(found[1]);
+    }
+    if (loaded.length === 0) throw new EngineError('load image: the archive held no image');
+    return loaded;
+  }
+
+  async saveImage(ref: string): Promise<Readable> {
+    try {
+      const s = await this.docker.getImage(ref).get();
+      return s instanceof Readable ? s : Readable.from(s as AsyncIterable<Buffer>);
+    } catch (err) {
+      throw wrap(`save image ${ref}`, err);
+    }
+  }
+
+  async tagImage(ref: string, repo: string, tag: string): Promise<void> {
+    try {
+      await this.docker.getImage(ref).tag({ repo, tag });
+    } catch (err) {
+      throw wrap(`tag image ${ref}`, err);
+    }
+  }
+
+  async removeImage(ref: string): Promise<void> {
+    await tolerate(`remove image ${ref}`, () => this.docker.getImage(ref).remove({ force: true }), () => undefined);
+  }
+}
+
+async function collect(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream as AsyncIterable<Buffer | string>) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Without a TTY the engine frames log output: 8-byte header (stream, 0, 0, 0, big-endian
+ * length) then the payload. Strip the frames, keep the order.
+ */
+export function demuxLogs(raw: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= raw.length) {
+    const kind = raw[i];
+    const len = raw.readUInt32BE(i + 4);
+    if (kind > 2 || raw[i + 1] !== 0 || raw[i + 2] !== 0 || raw[i + 3] !== 0) return raw.toString('utf8'); // not framed
+    parts.push(raw.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+

@@ -1,0 +1,94 @@
+/**
+ * The container engine as the rest of nova-container sees it: containers and images named by
+ * what Nova knows (instance uuid, Glance image id), nothing of Docker's API. Like Nova's
+ * nova/virt/driver.py, each method says what it must do and what it may raise.
+ */
+import type { Readable } from 'node:stream';
+
+export interface EngineInfo {
+  /** e.g. "20.10.24" */
+  version: string;
+  apiVersion: string;
+  /** The engine's data root on the host; its file system holds images and containers. */
+  dataRoot: string;
+  containersRunning: number;
+  storageDriver: string;
+}
+
+export interface ContainerSpec {
+  name: string;
+  /** Image id or reference already present in the engine. */
+  image: string;
+  hostname: string;
+  labels: Record<string, string>;
+  /** Values are never logged. */
+  env: Record<string, string>;
+  /** Replaces the image's command; the image's entrypoint is kept. */
+  command?: string[];
+  /** CPU quota: this many CPUs' worth of time. */
+  vcpus: number;
+  memoryMb: number;
+}
+
+export type ContainerRunState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerStatus {
+  id: string;
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  state: ContainerRunState;
+  exitCode: number;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  /** Limits as the engine applied them. */
+  nanoCpus: number;
+  memoryBytes: number;
+  hostname: string;
+  env: string[];
+  command: string[];
+}
+
+export interface ImageInfo {
+  id: string;
+  tags: string[];
+  /** Layer digests (RootFS.Layers), shared between images that share layers. */
+  layers: string[];
+  labels: Record<string, string>;
+  command: string[];
+  entrypoint: string[];
+  sizeBytes: number;
+}
+
+export interface ContainerEngine {
+  info(): Promise<EngineInfo>;
+
+  /** Creates (does not start) a container; throws if the name is taken or the image is missing. */
+  createContainer(spec: ContainerSpec): Promise<string>;
+  /** Starts a created or stopped container; no-op if it runs. */
+  startContainer(id: string): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceSeconds`; no-op if it is not running. */
+  stopContainer(id: string, graceSeconds: number): Promise<void>;
+  pauseContainer(id: string): Promise<void>;
+  unpauseContainer(id: string): Promise<void>;
+  /** Force-removes; no-op if it does not exist. */
+  removeContainer(id: string): Promise<void>;
+  /** By id or name; null if there is no such container. */
+  inspectContainer(idOrName: string): Promise<ContainerStatus | null>;
+  /** Containers (running or not) carrying all the given labels. */
+  listContainers(labels: Record<string, string>): Promise<ContainerStatus[]>;
+  /** stdout and stderr interleaved as the container wrote them; the last `tailLines` if given. */
+  containerLogs(id: string, tailLines?: number): Promise<string>;
+  /** Commits the container's file system as a new image `repo:tag`; returns the image id. */
+  commitContainer(id: string, repo: string, tag: string, labels?: Record<string, string>): Promise<string>;
+
+  /** null if there is no such image. */
+  inspectImage(ref: string): Promise<ImageInfo | null>;
+  /** Loads a `docker save` archive; returns the ids/refs the engine reports as loaded. */
+  loadImage(archive: Readable): Promise<string[]>;
+  /** A `docker save` archive of the image, streamed. */
+  saveImage(ref: string): Promise<Readable>;
+  tagImage(ref: string, repo: string, tag: string): Promise<void>;
+  /** Removes the image (and the layers only it used); no-op if it does not exist. */
+  removeImage(ref: string): Promise<void>;
+}

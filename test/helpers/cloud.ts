@@ -1,0 +1,95 @@
+/**
+ * The local cloud (devstack/local-cloud.sh) as tests see it: its openrc, the real
+ * `openstack` CLI, and extra nova-container processes started from its config.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const CLOUD_DIR = process.env.LOCAL_CLOUD_DIR ?? '/opt/nova-container-cloud';
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const COMPUTE_CONF = join(CLOUD_DIR, 'etc', 'nova-container.conf');
+
+/** OS_* variables from the cloud's openrc (`export OS_X=...` lines). */
+export function openrcEnv(): Record<string, string> {
+  const text = readFileSync(join(CLOUD_DIR, 'openrc'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of text.matchAll(/^\s*export\s+([A-Z0-9_]+)=(.*)$/gm)) env[m[1]] = m[2].replace(/^["']|["']$/g, '');
+  return env;
+}
+
+/** Runs `openstack ARGS -f json` (or plain with json=false) as the cloud's admin. */
+export async function openstack<T = unknown>(args: string[], json = true): Promise<T> {
+  const { stdout } = await run('/usr/bin/openstack', json ? [...args, '-f', 'json'] : args, {
+    env: { ...process.env, ...openrcEnv() }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000,
+  });
+  return (json ? JSON.parse(stdout) : stdout) as T;
+}
+
+/** The value of `key` in `[section]` of the local cloud's compute config. */
+export function computeConfValue(section: string, key: string): string | undefined {
+  let current = '';
+  for (const line of readFileSync(COMPUTE_CONF, 'utf8').split('\n')) {
+    const h = /^\[(.+)\]\s*$/.exec(line.trim());
+    if (h) { current = h[1]; continue; }
+    const kv = /^([^#;=\s][^=]*?)\s*=\s*(.*)$/.exec(line.trim());
+    if (kv && current === section && kv[1] === key) return kv[2];
+  }
+  return undefined;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number, everyMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export interface ComputeProcess {
+  host: string;
+  dir: string;
+  logFile: string;
+  child: ChildProcess;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts one more nova-container on the local cloud under its own host name and state dir,
+ * with the cloud's config plus `extra` (INI text) on top.
+ */
+export function startCompute(host: string, extra = ''): ComputeProcess {
+  const dir = join(REPO, 'test-artifacts', 'computes', host);
+  mkdirSync(dir, { recursive: true });
+  const override = join(dir, 'override.conf');
+  if (!existsSync(override) || extra !== '') {
+    writeFileSync(override, `[DEFAULT]\nhost = ${host}\nstate_path = ${join(dir, 'state')}\n${extra}`);
+  }
+  const logFile = join(dir, 'nova-container.log');
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [join(REPO, 'dist/src/cli.js'), '--config-file', COMPUTE_CONF, '--config-file', override],
+    { stdio: ['ignore', out, out] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    host, dir, logFile, child,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+export function removeComputeDir(host: string): void {
+  rmSync(join(REPO, 'test-artifacts', 'computes', host), { recursive: true, force: true });
+}
