@@ -1,0 +1,47 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+
+describe('nova-container executable', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nc-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--help describes --config-file and exits 0', () => {
+    const r = run('--help');
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /--config-file FILE/);
+  });
+
+  it('--version prints the package version', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = run('--version');
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, `nova-container ${pkg.version}\n`);
+  });
+
+  it('fails fast on a bad config with exactly one line naming file, section and key', () => {
+    const f = join(dir, 'bad.conf');
+    writeFileSync(f, '[DEFAULT]\ntransport_url = rabbit://u:p@127.0.0.1:5672/\n[oslo_messaging_rabbit]\nrabbit_retry_interval = soon\n');
+    const started = Date.now();
+    const r = run('--config-file', f);
+    assert.equal(r.status, 2);
+    assert.ok(Date.now() - started < 10_000);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], new RegExp(`^nova-container: configuration error: ${f}:4: \\[oslo_messaging_rabbit\\] rabbit_retry_interval: must be number`));
+  });
+
+  it('refuses to start without a config file, or with an unknown argument', () => {
+    assert.equal(run().status, 2);
+    const r = run('--colour');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown argument --colour/);
+  });
+});
