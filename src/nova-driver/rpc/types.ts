@@ -57,4 +57,10 @@ export interface Endpoint {
   /** Highest supported version, e.g. "6.1"; requests with the same major and minor <= this. */
   version: string;
   handlers: Record<string, (ctx: RequestContext, args: Record<string, unknown>, call: IncomingCall) => Promise<unknown>>;
+  /**
+   * Optional JSON Schema (ajv) per method for `args`. A call whose args fail it gets a
+   * `builtins.ValueError` failure without running the handler; a cast is logged and dropped.
+   */
+  schemas?: Record<string, object>;
 }
+

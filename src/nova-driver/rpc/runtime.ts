@@ -1,0 +1,74 @@
+/**
+ * The RPC layer as the compute service uses it: one transport, one client, any number of
+ * servers, one status for /healthz.
+ *
+ *   const rpc = await connectRpc(config, log);
+ *   await rpc.serve({ topic: 'compute', server: host }, endpoints);
+ *   await rpc.client.call(target, adminContext(), 'method', args);
+ *   rpc.status().connected;  await rpc.close();
+ */
+import type { Logger } from '../../common/log.js';
+import type { Config } from '../../config/types.js';
+import { AmqpRpcClient } from './client.js';
+import { messagingOptions, type MessagingOptions, type MessagingOptionsInput, type RabbitOptions } from './options.js';
+import { RpcServer, type RpcServerOptions, type ServerTarget } from './server.js';
+import { RpcTransport, type TransportStatus } from './transport.js';
+import type { Endpoint } from './types.js';
+
+export interface RpcRuntime {
+  readonly transport: RpcTransport;
+  readonly client: AmqpRpcClient;
+  /** Starts an RPC server for (topic, server) and resolves once its queues are consumed. */
+  serve(target: ServerTarget, endpoints: readonly Endpoint[], options?: RpcServerOptions): Promise<RpcServer>;
+  /** Broker connectivity of every connection (for /healthz). */
+  status(): TransportStatus;
+  /** Stops servers (running handlers finish), fails pending calls, closes connections. */
+  close(): Promise<void>;
+}
+
+/** The messaging options out of the validated nova.conf-style Config. */
+export function messagingOptionsFromConfig(config: Config): MessagingOptions {
+  const d = config.DEFAULT;
+  return messagingOptions({
+    transport_url: d.transport_url,
+    control_exchange: d.control_exchange,
+    rpc_response_timeout: d.rpc_response_timeout,
+    rabbit: { ...(config.oslo_messaging_rabbit as Partial<RabbitOptions>) },
+  });
+}
+
+export interface ConnectOptions {
+  /** Wait for the first broker connection before resolving (default true, like oslo at start). */
+  waitForBroker?: boolean;
+}
+
+/** Builds the runtime; by default resolves once the broker accepted the publishing connection. */
+export async function connectRpc(config: Config | MessagingOptionsInput, log: Logger, opts: ConnectOptions = {}): Promise<RpcRuntime> {
+  const options = isConfig(config) ? messagingOptionsFromConfig(config) : messagingOptions(config);
+  const transport = new RpcTransport(options, log);
+  const client = new AmqpRpcClient(transport, log.child({ rpc: 'client' }));
+  const servers = new Set<RpcServer>();
+  const runtime: RpcRuntime = {
+    transport,
+    client,
+    async serve(target, endpoints, serverOptions) {
+      const server = new RpcServer(transport, target, endpoints, log.child({ rpc: 'server', topic: target.topic }), serverOptions);
+      await server.start();
+      servers.add(server);
+      return server;
+    },
+    status: () => transport.status(),
+    async close() {
+      await Promise.all([...servers].map((s) => s.stop()));
+      servers.clear();
+      await client.close();
+      await transport.close();
+    },
+  };
+  if (opts.waitForBroker ?? true) await transport.waitConnected();
+  return runtime;
+}
+
+function isConfig(c: Config | MessagingOptionsInput): c is Config {
+  return typeof (c as Config).DEFAULT === 'object' && (c as Config).DEFAULT !== null;
+}
