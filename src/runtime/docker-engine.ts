@@ -4,7 +4,8 @@
  */
 import Docker from 'dockerode';
 import { Readable } from 'node:stream';
-import type { ContainerEngine, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, ImageInfo } from './types.js';
+import { pack } from 'tar-stream';
+import type { ContainerEngine, ContainerFile, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, ImageInfo } from './types.js';
 
 export class EngineError extends Error {
   constructor(message: string, readonly statusCode?: number) {
@@ -117,6 +118,20 @@ export class DockerEngine implements ContainerEngine {
       await this.docker.getContainer(id).unpause();
     } catch (err) {
       throw wrap(`unpause container ${id}`, err);
+    }
+  }
+
+  async copyFiles(id: string, files: ContainerFile[]): Promise<void> {
+    const tar = pack();
+    for (const f of files) {
+      if (!f.path.startsWith('/') || f.path.split('/').includes('..')) throw new EngineError(`copy into ${id}: bad path ${f.path}`);
+      tar.entry({ name: f.path.slice(1), mode: f.mode ?? 0o644 }, f.content);
+    }
+    tar.finalize();
+    try {
+      await this.docker.getContainer(id).putArchive(Readable.from(tar as AsyncIterable<Buffer>), { path: '/' });
+    } catch (err) {
+      throw wrap(`copy files into container ${id}`, err);
     }
   }
 

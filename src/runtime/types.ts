@@ -30,6 +30,13 @@ export interface ContainerSpec {
   memoryMb: number;
 }
 
+export interface ContainerFile {
+  /** Absolute path inside the container. */
+  path: string;
+  content: Buffer | string;
+  mode?: number;
+}
+
 export type ContainerRunState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
 export interface ContainerStatus {
@@ -71,6 +78,8 @@ export interface ContainerEngine {
   stopContainer(id: string, graceSeconds: number): Promise<void>;
   pauseContainer(id: string): Promise<void>;
   unpauseContainer(id: string): Promise<void>;
+  /** Writes files into a created (or stopped) container's file system, parents created as needed. */
+  copyFiles(id: string, files: ContainerFile[]): Promise<void>;
   /** Force-removes; no-op if it does not exist. */
   removeContainer(id: string): Promise<void>;
   /** By id or name; null if there is no such container. */

@@ -65,6 +65,11 @@ export class NovaObject {
     return [...this.changed];
   }
 
+  /** Forget what arrived marked as changed: only what this host sets is saved. */
+  clearChanges(): void {
+    this.changed.clear();
+  }
+
   /** After a conductor round trip: apply its updates and forget local changes. */
   applyUpdates(updates: Record<string, Primitive>): void {
     for (const [k, v] of Object.entries(updates)) {

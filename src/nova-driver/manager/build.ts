@@ -1,0 +1,105 @@
+/**
+ * build_and_run_instance (nova/compute/manager.py _do_build_and_run_instance and
+ * _build_and_run_instance): the same saves, in the same order, with the same expected task
+ * states, so nova-api and the conductor see an ordinary build; the spawn is a container.
+ * A failure leaves no container behind, records a fault, puts the instance in ERROR and
+ * gives its Placement allocation back.
+ */
+import { BuildAbortException, InstanceNotFound, UnexpectedDeletingTaskStateError, NovaError } from '../errors.js';
+import { NovaObject, novaDatetime } from '../objects/versioned-object.js';
+import { objectVersion } from '../objects/manifest.js';
+import type { RequestContext } from '../rpc/types.js';
+import type { GlanceImageMeta, ManagerDeps } from './deps.js';
+import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { containerName, containerSpec } from './container-spec.js';
+import { instanceFiles } from './instance-files.js';
+import { PowerState, TaskState, VmState } from './states.js';
+import type { Logger } from '../../common/log.js';
+
+const EVENT = 'compute__do_build_and_run_instance';
+
+function deletedMeanwhile(err: unknown): boolean {
+  return err instanceof InstanceNotFound || err instanceof UnexpectedDeletingTaskStateError;
+}
+
+/** Network requests this host can honour before Neutron plugging exists: none at all. */
+function unsupportedNetworks(args: Record<string, unknown>): string[] {
+  const list = args.requested_networks as { 'nova_object.data'?: { objects?: { 'nova_object.data'?: Record<string, unknown> }[] } } | null;
+  return (list?.['nova_object.data']?.objects ?? [])
+    .map((o) => o['nova_object.data'] ?? {})
+    .filter((r) => r.network_id !== 'none')
+    .map((r) => String(r.port_id ?? r.network_id));
+}
+
+export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
+  const inst = instanceFromArgs(args);
+  const image = args.image as GlanceImageMeta;
+  await instanceAction(deps, ctx, inst, { event: EVENT, recordFault: false, revertTaskState: false }, async (log) => {
+    try {
+      await deps.instances.save(ctx, inst, { vm_state: VmState.BUILDING, task_state: null }, [TaskState.SCHEDULING, null]);
+    } catch (err) {
+      if (deletedMeanwhile(err)) { log.info('instance deleted before its build started'); return; }
+      throw err;
+    }
+    try {
+      await spawn(deps, ctx, inst, image, args, log);
+    } catch (err) {
+      await cleanUpFailedBuild(deps, ctx, inst, err, log);
+      throw err;
+    }
+    await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
+    await settle(log, 'update resources', deps.updateResources(ctx));
+  });
+}
+
+async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, image: GlanceImageMeta,
+  args: Record<string, unknown>, log: Logger): Promise<void> {
+  const uuid = inst.str('uuid');
+  // The resource claim: the compute, not the conductor, sets host/node; everything later is routed by it.
+  await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename, launched_on: deps.host });
+  await deps.instances.save(ctx, inst, { task_state: TaskState.NETWORKING }, [null]);
+  const networks = unsupportedNetworks(args);
+  if (networks.length > 0) {
+    throw new BuildAbortException({ instance_uuid: uuid, reason: `this host cannot plug Neutron networks yet (requested: ${networks.join(', ')}); boot with --nic none` });
+  }
+  await deps.instances.save(ctx, inst, { task_state: TaskState.BLOCK_DEVICE_MAPPING }, [TaskState.NETWORKING]);
+  await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.BLOCK_DEVICE_MAPPING]);
+  let ref: string;
+  try {
+    ref = await deps.images.ensureImage(ctx, image);
+  } catch (err) {
+    throw asBuildAbort(uuid, err);
+  }
+  const spec = containerSpec({ instance: inst, host: deps.host, imageRef: ref, glanceImageId: image.id, imageProperties: image.properties ?? {} });
+  try {
+    await deps.engine.removeContainer(spec.name); // the remains of an interrupted earlier attempt
+    const id = await deps.engine.createContainer(spec);
+    await deps.engine.copyFiles(id, instanceFiles(inst));
+    await deps.engine.startContainer(id);
+    log.info({ container: id }, 'container started');
+  } catch (err) {
+    throw asBuildAbort(uuid, err);
+  }
+  await deps.instances.save(ctx, inst, {
+    vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),
+  }, [TaskState.SPAWNING]);
+}
+
+function asBuildAbort(uuid: string, err: unknown): NovaError {
+  if (err instanceof NovaError) return err.name === 'BuildAbortException' ? err : new BuildAbortException({ instance_uuid: uuid, reason: err.message });
+  return new BuildAbortException({ instance_uuid: uuid, reason: (err as Error)?.message ?? String(err) });
+}
+
+async function cleanUpFailedBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, err: unknown, log: Logger): Promise<void> {
+  const uuid = inst.str('uuid');
+  await settle(log, 'remove the container', deps.engine.removeContainer(containerName(uuid)));
+  if (deletedMeanwhile(err)) return; // the delete path finishes the job
+  await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
+  await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, host: null, node: null }));
+  await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
+}
+
+/** update_instance_info carries an InstanceList of the one instance. */
+function instanceList(inst: NovaObject): NovaObject {
+  return new NovaObject('InstanceList', objectVersion('InstanceList'), { objects: [inst] });
+}

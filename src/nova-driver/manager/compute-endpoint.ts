@@ -1,0 +1,93 @@
+/**
+ * The compute RPC API 6.x endpoint (topic `compute`, namespace none): one handler per method.
+ * Every method of Zed's compute RPC API (nova/compute/rpcapi.py) has an entry: implemented
+ * here, or answered as not supported by this host — for an instance operation that means
+ * what Nova does when a virt driver raises NotImplementedError: the task_state is cleared
+ * and the instance gets a fault saying so, never a silent drop.
+ */
+import { NotImplementedError } from '../errors.js';
+import type { Endpoint, RequestContext } from '../rpc/types.js';
+import type { ManagerDeps } from './deps.js';
+import { instanceAction, instanceFromArgs } from './instance-action.js';
+import { buildAndRunInstance } from './build.js';
+import { terminateInstance } from './terminate.js';
+import {
+  getConsoleOutput, pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
+} from './power.js';
+
+export const COMPUTE_RPC_VERSION = '6.1';
+
+type Handler = Endpoint['handlers'][string];
+
+/** Compute RPC 6.x methods this host does not implement (yet). */
+export const UNSUPPORTED_METHODS = [
+  'add_fixed_ip_to_instance', 'attach_interface', 'attach_volume', 'backup_instance', 'cache_images',
+  'check_can_live_migrate_destination', 'check_can_live_migrate_source', 'check_instance_shared_storage',
+  'confirm_resize', 'confirm_snapshot_based_resize_at_source', 'detach_interface', 'detach_volume',
+  'drop_move_claim_at_destination', 'finish_resize', 'finish_revert_resize', 'finish_revert_snapshot_based_resize_at_source',
+  'finish_snapshot_based_resize_at_dest', 'get_diagnostics', 'get_instance_diagnostics', 'get_mks_console', 'get_rdp_console',
+  'get_serial_console', 'get_spice_console', 'get_vnc_console', 'host_maintenance_mode', 'host_power_action',
+  'inject_network_info', 'live_migration', 'live_migration_abort', 'live_migration_force_complete',
+  'post_live_migration_at_destination', 'pre_live_migration', 'prep_resize', 'prep_snapshot_based_resize_at_dest',
+  'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'rebuild_instance', 'remove_fixed_ip_from_instance',
+  'remove_volume_connection', 'rescue_instance', 'reserve_block_device_name', 'resize_instance', 'restore_instance',
+  'revert_resize', 'revert_snapshot_based_resize_at_dest', 'rollback_live_migration_at_destination', 'set_admin_password',
+  'shelve_instance', 'shelve_offload_instance', 'snapshot_instance', 'soft_delete_instance', 'swap_volume',
+  'trigger_crash_dump', 'unquiesce_instance', 'unrescue_instance', 'unshelve_instance', 'validate_console_port',
+  'volume_snapshot_create', 'volume_snapshot_delete',
+] as const;
+
+const INSTANCE_ARG = {
+  type: 'object',
+  required: ['instance'],
+  properties: {
+    instance: {
+      type: 'object',
+      required: ['nova_object.name', 'nova_object.data'],
+      properties: {
+        'nova_object.name': { const: 'Instance' },
+        'nova_object.data': { type: 'object', required: ['uuid'], properties: { uuid: { type: 'string' } } },
+      },
+    },
+  },
+};
+
+function notSupported(deps: ManagerDeps, method: string): Handler {
+  return async (ctx: RequestContext, args: Record<string, unknown>) => {
+    const error = new NotImplementedError(`${method} is not supported by this compute host (nova-container)`);
+    if (typeof args.instance !== 'object' || args.instance === null) throw error;
+    const inst = instanceFromArgs(args);
+    return instanceAction(deps, ctx, inst, { event: `compute_${method}` }, async () => { throw error; });
+  };
+}
+
+export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handlers']): Endpoint {
+  const handlers: Endpoint['handlers'] = {};
+  const schemas: Record<string, object> = {};
+  for (const m of UNSUPPORTED_METHODS) handlers[m] = notSupported(deps, m);
+  const instanceHandlers: Record<string, (d: ManagerDeps, c: RequestContext, a: Record<string, unknown>) => Promise<unknown>> = {
+    build_and_run_instance: buildAndRunInstance,
+    terminate_instance: terminateInstance,
+    stop_instance: stopInstance,
+    start_instance: startInstance,
+    reboot_instance: rebootInstance,
+    pause_instance: pauseInstance,
+    unpause_instance: unpauseInstance,
+    suspend_instance: suspendInstance,
+    resume_instance: resumeInstance,
+    get_console_output: getConsoleOutput,
+  };
+  for (const [m, h] of Object.entries(instanceHandlers)) {
+    handlers[m] = (ctx, args) => h(deps, ctx, args);
+    schemas[m] = INSTANCE_ARG;
+  }
+  handlers.external_instance_event = async (_ctx, args) => {
+    for (const e of (args.events as { 'nova_object.data'?: Record<string, unknown> }[] | undefined) ?? []) {
+      const ev = e['nova_object.data'] ?? {};
+      deps.log.info({ event: ev.name, tag: ev.tag, instance: ev.instance_uuid, status: ev.status }, 'external instance event');
+    }
+  };
+  Object.assign(handlers, hostHandlers);
+  schemas.set_host_enabled = { type: 'object', required: ['enabled'], properties: { enabled: { type: 'boolean' } } };
+  return { namespace: null, version: COMPUTE_RPC_VERSION, handlers, schemas };
+}

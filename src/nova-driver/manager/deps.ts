@@ -1,0 +1,44 @@
+/** What the compute manager's handlers work with; each piece is tested against its real component. */
+import type { Logger } from '../../common/log.js';
+import type { ContainerEngine } from '../../runtime/types.js';
+import type { PlacementClient } from '../placement.js';
+import type { SchedulerClient } from '../scheduler.js';
+import type { RequestContext } from '../rpc/types.js';
+import type { InstanceStore } from './instance-store.js';
+import type { KeyedLock } from './keyed-lock.js';
+
+/** The Glance image dict Nova sends with a build (only what the host reads). */
+export interface GlanceImageMeta {
+  id: string;
+  name?: string;
+  status?: string;
+  container_format?: string | null;
+  disk_format?: string | null;
+  size?: number | null;
+  checksum?: string | null;
+  os_hash_algo?: string | null;
+  os_hash_value?: string | null;
+  properties?: Record<string, unknown>;
+}
+
+/** Glance images made available to the engine (glance-bridge behind it). */
+export interface ImageProvider {
+  /** Makes the image present in the engine (downloading it at most once); returns the engine ref. */
+  ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string>;
+}
+
+export interface ManagerDeps {
+  host: string;
+  nodename: string;
+  instances: InstanceStore;
+  engine: ContainerEngine;
+  images: ImageProvider;
+  placement: PlacementClient;
+  scheduler: SchedulerClient;
+  /** Re-reports the host's usage after an instance came or went. */
+  updateResources(ctx: RequestContext): Promise<void>;
+  locks: KeyedLock;
+  log: Logger;
+  /** Seconds a graceful stop waits before killing (Nova's shutdown_timeout). */
+  shutdownTimeout: number;
+}

@@ -1,0 +1,71 @@
+/**
+ * Instance records through the conductor: reads, saves guarded by expected_task_state,
+ * instance action events (`openstack server event list`) and faults (the `fault` that
+ * `openstack server show` prints for an instance in ERROR).
+ */
+import type { RequestContext } from '../rpc/types.js';
+import type { ConductorClient } from '../conductor.js';
+import { NovaObject, type FieldValue } from '../objects/versioned-object.js';
+import { objectVersion } from '../objects/manifest.js';
+import { NovaError } from '../errors.js';
+
+/** Nova caps fault messages at 255 characters (nova/compute/utils.py exception_to_dict). */
+const FAULT_MESSAGE_MAX = 255;
+
+export class InstanceStore {
+  constructor(private readonly conductor: ConductorClient, private readonly host: string) {}
+
+  async get(ctx: RequestContext, uuid: string, expectedAttrs: string[] = ['flavor', 'info_cache', 'metadata', 'system_metadata']): Promise<NovaObject> {
+    const inst = await this.conductor.classActionObject(ctx, 'Instance', 'get_by_uuid', [], { uuid, expected_attrs: expectedAttrs });
+    if (!inst) throw new TypeError(`Instance.get_by_uuid(${uuid}) returned nothing`);
+    return inst;
+  }
+
+  async listOnHost(ctx: RequestContext, expectedAttrs: string[] = ['flavor', 'metadata', 'system_metadata']): Promise<NovaObject[]> {
+    const list = await this.conductor.classActionObject(ctx, 'InstanceList', 'get_by_host', [this.host], { expected_attrs: expectedAttrs });
+    return list?.items() ?? [];
+  }
+
+  /**
+   * Saves the given fields. With `expected` the conductor refuses (UnexpectedTaskStateError,
+   * or UnexpectedDeletingTaskStateError when the user deleted it meanwhile) unless the stored
+   * task_state is one of them.
+   */
+  async save(ctx: RequestContext, inst: NovaObject, fields: Record<string, FieldValue>,
+    expected?: (string | null)[]): Promise<void> {
+    for (const [k, v] of Object.entries(fields)) inst.set(k, v);
+    await this.conductor.objectAction(ctx, inst, 'save', [], expected ? { expected_task_state: expected } : {});
+  }
+
+  async destroy(ctx: RequestContext, inst: NovaObject): Promise<void> {
+    await this.conductor.objectAction(ctx, inst, 'destroy');
+  }
+
+  async eventStart(ctx: RequestContext, uuid: string, event: string): Promise<void> {
+    await this.conductor.classAction(ctx, 'InstanceActionEvent', 'event_start', [uuid, event], { want_result: false, host: this.host });
+  }
+
+  async eventFinish(ctx: RequestContext, uuid: string, event: string, error?: unknown): Promise<void> {
+    const excVal = error === undefined ? null : describeError(error);
+    const excTb = error instanceof Error && error.stack ? error.stack : null;
+    await this.conductor.classAction(ctx, 'InstanceActionEvent', 'event_finish_with_failure', [uuid, event],
+      { exc_val: excVal, exc_tb: excTb, want_result: false });
+  }
+
+  /** Records why an operation failed, shown as the server's fault. */
+  async addFault(ctx: RequestContext, uuid: string, error: unknown): Promise<void> {
+    const code = error instanceof NovaError && typeof error.kwargs.code === 'number' ? error.kwargs.code : 500;
+    const fault = NovaObject.create('InstanceFault', objectVersion('InstanceFault'), {
+      instance_uuid: uuid,
+      code,
+      message: describeError(error).slice(0, FAULT_MESSAGE_MAX),
+      details: code === 500 && error instanceof Error && error.stack ? error.stack : '',
+      host: this.host,
+    });
+    await this.conductor.objectAction(ctx, fault, 'create');
+  }
+}
+
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}
