@@ -91,12 +91,7 @@ export class AmqpRpcClient implements RpcClient {
       const send = async (): Promise<void> => {
         const replyQ = await this.ensureReplyQueue(deadline);
         if (waiter.done) return;
-        const msg = this.makeMessage(target, method, args);
-        msg._msg_id = msgId;
-        msg._reply_q = replyQ;
-        msg._timeout = cmS;
-        msg._unique_id = uuidHex();
-        packContext(msg, ctx);
+        const msg = buildRequestMessage(target, method, args, ctx, { msgId, replyQ, timeout: cmS });
         log.debug({ exchange: this.transport.options.control_exchange, topic: routingKey }, 'CALL');
         await this.transport.sender().publish(this.topicExchange(), routingKey, encodeBody(msg),
           { ...MESSAGE_PROPERTIES, expiration: String(Math.max(0, Math.round(timeoutS * 1000))) }, { deadline });
@@ -116,10 +111,7 @@ export class AmqpRpcClient implements RpcClient {
   /** A cast to `topic`/`topic.server`, or to `<topic>_fanout` when target.fanout. Resolves once the broker confirmed it. */
   async cast(target: Target, ctx: RequestContext, method: string, args: Record<string, unknown>): Promise<void> {
     if (this.closed) throw new Error('RPC client closed');
-    const msg = this.makeMessage(target, method, args);
-    msg._unique_id = uuidHex();
-    packContext(msg, ctx);
-    const body = encodeBody(msg);
+    const body = encodeBody(buildRequestMessage(target, method, args, ctx));
     const sender = this.transport.sender();
     if (target.fanout) {
       const exchange: ExchangeSpec = { name: `${target.topic}_fanout`, type: 'fanout', durable: false, autoDelete: true };
@@ -148,14 +140,6 @@ export class AmqpRpcClient implements RpcClient {
   }
 
   // -------------------------------------------------------------------------------------------
-
-  /** rpc/client.py _make_message: method, args, namespace only when set, version. */
-  private makeMessage(target: Target, method: string, args: Record<string, unknown>): Record<string, unknown> {
-    const msg: Record<string, unknown> = { method, args };
-    if (target.namespace !== undefined && target.namespace !== null) msg.namespace = target.namespace;
-    if (target.version !== undefined && target.version !== null) msg.version = target.version;
-    return msg;
-  }
 
   private topicExchange(): ExchangeSpec {
     const o = this.transport.options;
@@ -239,6 +223,25 @@ export class AmqpRpcClient implements RpcClient {
       else waiter.settle(null, final);
     }
   }
+}
+
+/**
+ * The inner request in oslo's key order (rpc/client.py _make_message, amqpdriver._send):
+ * method, args, namespace (only when set), version, then for calls _msg_id, _reply_q,
+ * _timeout, then _unique_id and the `_context_*` keys.
+ */
+export function buildRequestMessage(target: Pick<Target, 'namespace' | 'version'>, method: string, args: Record<string, unknown>,
+  ctx: RequestContext, call?: { msgId: string; replyQ: string; timeout: number | null }, uniqueId: string = uuidHex()): Record<string, unknown> {
+  const msg: Record<string, unknown> = { method, args };
+  if (target.namespace !== undefined && target.namespace !== null) msg.namespace = target.namespace;
+  if (target.version !== undefined && target.version !== null) msg.version = target.version;
+  if (call) {
+    msg._msg_id = call.msgId;
+    msg._reply_q = call.replyQ;
+    msg._timeout = call.timeout;
+  }
+  msg._unique_id = uniqueId;
+  return packContext(msg, ctx);
 }
 
 function targetText(t: Target): string {

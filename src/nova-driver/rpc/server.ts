@@ -305,7 +305,7 @@ export class RpcServer {
 
   private async publishReply(replyQ: string, msgId: string, result: unknown, failure: string | null, ending: boolean,
     deadline?: number): Promise<void> {
-    const body = encodeBody({ result, failure, ending, _msg_id: msgId, _unique_id: uuidHex() });
+    const body = encodeBody(buildReplyMessage(result, failure, ending, msgId));
     await this.transport.sender().publish(null, replyQ, body, MESSAGE_PROPERTIES, { mandatory: true, deadline });
   }
 
@@ -339,6 +339,12 @@ export class RpcServer {
       this.inflight.add(p);
     }
   }
+}
+
+/** A reply in oslo's key order (AMQPIncomingMessage._send_reply): result, failure, ending, _msg_id, _unique_id. */
+export function buildReplyMessage(result: unknown, failure: string | null, ending: boolean, msgId: string,
+  uniqueId: string = uuidHex()): Record<string, unknown> {
+  return { result, failure, ending, _msg_id: msgId, _unique_id: uniqueId };
 }
 
 /** The shape oslo's dispatcher relies on; a message without it cannot be dispatched. */
