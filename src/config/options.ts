@@ -62,6 +62,8 @@ export const GROUPS: GroupSpec[] = [
       { name: 'report_interval', type: 'integer', default: 10, min: 1, help: 'Seconds between service heartbeats (Service.save with report_count + 1).' },
       { name: 'rpc_response_timeout', type: 'integer', default: 60, min: 1, help: 'Seconds to wait for a reply to an RPC call.' },
       { name: 'update_resources_interval', type: 'integer', default: 60, min: 1, help: 'Seconds between resource updates (ComputeNode.save and Placement inventory).' },
+      { name: 'sync_power_state_interval', type: 'integer', default: 600, min: 1, help: 'Seconds between checks that each container\'s state matches what Nova records (a container that stopped behind Nova\'s back is recorded stopped).' },
+      { name: 'shutdown_timeout', type: 'integer', default: 60, min: 0, help: 'Seconds a graceful stop waits after SIGTERM before killing the container.' },
       { name: 'scheduler_instance_sync_interval', type: 'integer', default: 120, min: 1, help: 'Seconds between sync_instance_info casts to the scheduler.' },
       { name: 'reserved_host_cpus', type: 'integer', default: 0, min: 0, help: 'VCPUs kept for the host (Placement reserved).' },
       { name: 'reserved_host_memory_mb', type: 'integer', default: 512, min: 0, help: 'Memory in MiB kept for the host.' },
@@ -106,7 +108,7 @@ export const GROUPS: GroupSpec[] = [
     help: 'nova-container\'s own options. Reserves and ratios set here win over [DEFAULT].',
     options: [
       { name: 'engine_socket', type: 'uri', default: 'unix:///var/run/docker.sock', help: 'Docker Engine API endpoint (unix:///path or http://127.0.0.1:port).' },
-      { name: 'engine_data_root', type: 'string', default: '/var/lib/docker', help: 'The engine\'s data root; its file system\'s size is the host\'s local_gb.' },
+      { name: 'remove_orphans', type: 'boolean', default: false, help: 'At start-up, remove containers of this host that belong to no instance Nova knows (otherwise they are only reported).' },
       { name: 'reserved_host_cpus', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_cpus.' },
       { name: 'reserved_host_memory_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_memory_mb.' },
       { name: 'reserved_host_disk_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_disk_mb.' },

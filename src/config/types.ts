@@ -10,6 +10,8 @@ export interface DefaultGroup {
   rpc_response_timeout: number;
   update_resources_interval: number;
   scheduler_instance_sync_interval: number;
+  sync_power_state_interval: number;
+  shutdown_timeout: number;
   reserved_host_cpus: number;
   reserved_host_memory_mb: number;
   reserved_host_disk_mb: number;
@@ -53,7 +55,7 @@ export interface KeystoneAuthGroup {
 
 export interface ContainerGroup {
   engine_socket: string;
-  engine_data_root: string;
+  remove_orphans: boolean;
   reserved_host_cpus?: number;
   reserved_host_memory_mb?: number;
   reserved_host_disk_mb?: number;

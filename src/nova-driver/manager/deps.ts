@@ -30,6 +30,8 @@ export interface ImageProvider {
 export interface ManagerDeps {
   host: string;
   nodename: string;
+  /** This host's resource provider (= ComputeNode uuid). */
+  providerUuid(): string;
   instances: InstanceStore;
   engine: ContainerEngine;
   images: ImageProvider;
