@@ -1,0 +1,214 @@
+# Shared helpers of the local cloud (sourced by devstack/local-cloud.sh and a devstack plugin).
+# Every function is small and idempotent. Nothing here binds to anything but 127.0.0.1.
+
+: "${LOCAL_CLOUD_DIR:=/opt/nova-container-cloud}"
+: "${SERVICE_HOST:=127.0.0.1}"
+: "${REGION_NAME:=RegionOne}"
+: "${ADMIN_PASSWORD:=admin}"
+: "${SERVICE_PASSWORD:=service}"
+: "${DEMO_PASSWORD:=demo}"
+: "${RABBIT_USER:=openstack}"
+: "${RABBIT_PASSWORD:=rabbit}"
+: "${DATABASE_PASSWORD:=dbpass}"
+: "${COMPUTE_HOST:=$(hostname -s)}"
+: "${PYTHON:=/usr/bin/python3}"
+: "${OPENSTACK:=/usr/bin/openstack}"
+
+: "${KEYSTONE_PORT:=5000}"
+: "${GLANCE_PORT:=9292}"
+: "${PLACEMENT_PORT:=8778}"
+: "${NOVA_API_PORT:=8774}"
+: "${NEUTRON_PORT:=9696}"
+: "${RABBIT_PORT:=5672}"
+: "${RABBIT_DIST_PORT:=25672}"
+: "${EPMD_PORT:=4369}"
+: "${MYSQL_PORT:=3306}"
+
+KEYSTONE_URL="http://$SERVICE_HOST:$KEYSTONE_PORT/v3"
+TRANSPORT_URL="rabbit://$RABBIT_USER:$RABBIT_PASSWORD@$SERVICE_HOST:$RABBIT_PORT/"
+
+ETC_DIR=$LOCAL_CLOUD_DIR/etc
+DATA_DIR=$LOCAL_CLOUD_DIR/data
+LOG_DIR=$LOCAL_CLOUD_DIR/logs
+RUN_DIR=$LOCAL_CLOUD_DIR/run
+STATE_DIR=$LOCAL_CLOUD_DIR/state        # markers of one-time steps (db syncs, bootstrap, ...)
+
+log() { printf '%s [local-cloud] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '%s [local-cloud] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+
+ensure_dirs() {
+    mkdir -p "$ETC_DIR" "$DATA_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR"
+    chmod 755 "$LOCAL_CLOUD_DIR"
+    chmod 711 "$ETC_DIR"   # files holding passwords are 600 root
+}
+
+# write_file PATH [MODE] < content: replaces PATH only when the content differs.
+# Returns 0 when the file changed, 1 when it was already up to date.
+write_file() {
+    local path=$1 mode=${2:-600} tmp
+    mkdir -p "$(dirname "$path")"
+    tmp=$(mktemp "$path.XXXXXX")
+    cat >"$tmp"
+    chmod "$mode" "$tmp"
+    if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
+        rm -f "$tmp"
+        return 1
+    fi
+    mv -f "$tmp" "$path"
+    return 0
+}
+
+# One-time steps: step_done NAME / mark_done NAME
+step_done() { [ -f "$STATE_DIR/$1.done" ]; }
+mark_done() { touch "$STATE_DIR/$1.done"; }
+
+# ---------------------------------------------------------------- daemons
+# A daemon NAME has $RUN_DIR/NAME.pid (the process we started, setsid'd so it leads its own
+# process group) and logs to $LOG_DIR/NAME.log. $RUN_DIR/NAME.match holds a string its
+# /proc/PID/cmdline must contain (guards against a recycled PID).
+
+daemon_pid() {
+    local name=$1 pid match
+    [ -f "$RUN_DIR/$name.pid" ] || return 1
+    pid=$(cat "$RUN_DIR/$name.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    match=$(cat "$RUN_DIR/$name.match" 2>/dev/null || true)
+    if [ -n "$match" ]; then
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match" || return 1
+    fi
+    # a zombie is not running
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
+    echo "$pid"
+}
+
+daemon_running() { daemon_pid "$1" >/dev/null; }
+
+# start_daemon NAME MATCH CMD ARGS... : starts CMD in its own session, stdout+stderr to the
+# log, unless it already runs. Environment for the daemon: export it before, or use `env`.
+start_daemon() {
+    local name=$1 match=$2 pid
+    shift 2
+    if daemon_running "$name"; then
+        return 0
+    fi
+    log "starting $name"
+    echo "$match" >"$RUN_DIR/$name.match"
+    # setsid: own session and process group; nohup-like: stdin from /dev/null
+    setsid "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$RUN_DIR/$name.pid"
+    DAEMON_STARTED=1
+}
+
+# stop_daemon NAME [TIMEOUT] [group]: SIGTERM, wait, then SIGKILL. With "group", the signals go
+# to the daemon's whole process group (it leads one since we setsid'd it).
+stop_daemon() {
+    local name=$1 timeout=${2:-30} mode=${3:-pid} pid i target
+    if ! pid=$(daemon_pid "$name"); then
+        rm -f "$RUN_DIR/$name.pid"
+        return 0
+    fi
+    target=$pid
+    [ "$mode" = group ] && target=-$pid
+    log "stopping $name (pid $pid)"
+    kill -TERM -- "$target" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name did not exit in ${timeout}s, killing it"
+        kill -KILL -- "$target" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$RUN_DIR/$name.pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# ensure_port_free NAME PORT: before starting NAME, its port must not be taken by another
+# process (a broker or database someone else started would silently stand in for ours).
+ensure_port_free() {
+    local name=$1 port=$2
+    daemon_running "$name" && return 0
+    if port_open "$SERVICE_HOST" "$port"; then
+        die "$SERVICE_HOST:$port (for $name) is already taken by another process ($(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:.*' | head -1)); stop it or set another port (devstack/README.md)"
+    fi
+}
+
+# wait_for_port NAME HOST PORT [TIMEOUT]: fails early if the daemon died.
+wait_for_port() {
+    local name=$1 host=$2 port=$3 timeout=${4:-60} i
+    for ((i = 0; i < timeout * 10; i++)); do
+        port_open "$host" "$port" && return 0
+        if ! daemon_running "$name"; then
+            tail -n 20 "$LOG_DIR/$name.log" >&2 || true
+            die "$name exited before listening on $host:$port (log: $LOG_DIR/$name.log)"
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$LOG_DIR/$name.log" >&2 || true
+    die "$name does not listen on $host:$port after ${timeout}s (log: $LOG_DIR/$name.log)"
+}
+
+# wait_for_http NAME URL [TIMEOUT]: any HTTP answer counts.
+wait_for_http() {
+    local name=$1 url=$2 timeout=${3:-60} i
+    for ((i = 0; i < timeout * 5; i++)); do
+        if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
+        daemon_running "$name" || {
+            tail -n 20 "$LOG_DIR/$name.log" >&2 || true
+            die "$name exited (log: $LOG_DIR/$name.log)"
+        }
+        sleep 0.2
+    done
+    die "$name does not answer at $url after ${timeout}s (log: $LOG_DIR/$name.log)"
+}
+
+# ---------------------------------------------------------------- sqlite
+# create_sqlite_db PATH: creates the file in WAL mode (else keystone answers 500 "database is
+# locked" under concurrent readers).
+create_sqlite_db() {
+    local path=$1
+    mkdir -p "$(dirname "$path")"
+    if [ ! -s "$path" ]; then
+        "$PYTHON" - "$path" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA journal_mode=WAL")
+c.close()
+PY
+    fi
+}
+
+# ---------------------------------------------------------------- uwsgi
+# write_uwsgi_ini NAME PORT WSGI_FILE PROCESSES THREADS [EXTRA_LINES]
+write_uwsgi_ini() {
+    local name=$1 port=$2 wsgi=$3 procs=$4 threads=$5 extra=${6:-}
+    {
+        cat <<EOF2
+[uwsgi]
+plugins = python3
+http-socket = $SERVICE_HOST:$port
+wsgi-file = $wsgi
+processes = $procs
+threads = $threads
+master = true
+lazy-apps = true
+die-on-term = true
+no-orphans = true
+enable-threads = true
+buffer-size = 65535
+add-header = Connection: close
+http-auto-chunked = true
+http-chunked-input = true
+http-raw-body = true
+wsgi-manage-chunked-input = true
+socket-timeout = 60
+listen = 100
+name = $name
+chdir = $DATA_DIR
+EOF2
+        [ -z "$extra" ] || printf '%s\n' "$extra"
+    } | write_file "$ETC_DIR/uwsgi/$name.ini" 600 || true
+}

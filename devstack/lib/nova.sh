@@ -1,0 +1,135 @@
+# Nova control plane: nova-api (uwsgi, 127.0.0.1:8774), nova-conductor, nova-scheduler, MariaDB,
+# cells v2. nova.conf holds no database URL: those are in nova-db.conf, which only the control
+# plane reads (a compute host must not see [api_database]/connection).
+
+NOVA_ETC=$ETC_DIR/nova
+NOVA_CONF_FILES=(--config-file "$NOVA_ETC/nova.conf" --config-file "$NOVA_ETC/nova-db.conf")
+
+configure_nova() {
+    mkdir -p "$DATA_DIR/nova/lock"
+    {
+        cat <<EOF2
+[DEFAULT]
+transport_url = $TRANSPORT_URL
+my_ip = $SERVICE_HOST
+state_path = $DATA_DIR/nova
+enabled_apis = osapi_compute
+osapi_compute_listen = $SERVICE_HOST
+osapi_compute_workers = 1
+# our compute reports every 5 s: a dead compute is down after 20 s
+service_down_time = 20
+allow_resize_to_same_host = True
+debug = false
+
+[api]
+auth_strategy = keystone
+
+[wsgi]
+api_paste_config = $NOVA_ETC/api-paste.ini
+
+[conductor]
+workers = 1
+
+[scheduler]
+workers = 1
+# local-cloud.sh up runs nova-manage cell_v2 discover_hosts itself
+discover_hosts_in_cells_interval = -1
+
+[filter_scheduler]
+track_instance_changes = True
+
+[oslo_concurrency]
+lock_path = $DATA_DIR/nova/lock
+
+[oslo_messaging_notifications]
+driver = noop
+
+[vnc]
+enabled = false
+
+[glance]
+region_name = $REGION_NAME
+valid_interfaces = public
+
+[cinder]
+os_region_name = $REGION_NAME
+
+EOF2
+        authtoken_section nova
+        echo
+        service_credentials placement placement
+        echo "valid_interfaces = public"
+        echo
+        service_credentials neutron neutron
+        echo "valid_interfaces = public"
+        echo "service_metadata_proxy = false"
+    } | write_file "$NOVA_ETC/nova.conf" || true
+    write_file "$NOVA_ETC/nova-db.conf" <<EOF2 || true
+# Database URLs: read by the control plane only (nova-api, -conductor, -scheduler, -manage).
+[database]
+connection = $(database_url nova nova)
+
+[api_database]
+connection = $(database_url nova_api nova)
+EOF2
+    # nova's wsgi app loads its paste pipeline from the first of OS_NOVA_CONFIG_FILES
+    write_file "$NOVA_ETC/api-paste.ini" 644 </etc/nova/api-paste.ini || true
+    write_uwsgi_ini nova-api "$NOVA_API_PORT" /usr/bin/nova-api-wsgi 2 1 \
+        "env = OS_NOVA_CONFIG_DIR=$NOVA_ETC
+env = OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf"
+}
+
+nova_manage() { /usr/bin/nova-manage "${NOVA_CONF_FILES[@]}" "$@"; }
+
+init_nova() {
+    step_done nova-db && return 0
+    log "initialising Nova databases and cells v2"
+    create_mysql_db nova_api nova
+    create_mysql_db nova nova
+    create_mysql_db nova_cell0 nova
+    {
+        nova_manage api_db sync &&
+            nova_manage cell_v2 map_cell0 --database_connection "$(database_url nova_cell0 nova)" &&
+            { nova_manage cell_v2 list_cells | grep -q ' cell1 ' ||
+                nova_manage cell_v2 create_cell --name cell1 --verbose; } &&
+            nova_manage db sync
+    } >>"$LOG_DIR/nova-manage.log" 2>&1 || die "nova-manage failed (log: $LOG_DIR/nova-manage.log)"
+    mark_done nova-db
+}
+
+start_nova() {
+    ensure_port_free nova-api "$NOVA_API_PORT"
+    start_daemon nova-conductor nova-conductor /usr/bin/nova-conductor "${NOVA_CONF_FILES[@]}"
+    start_daemon nova-scheduler nova-scheduler /usr/bin/nova-scheduler "${NOVA_CONF_FILES[@]}"
+    start_daemon nova-api "$ETC_DIR/uwsgi/nova-api.ini" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/nova-api.ini"
+}
+
+wait_nova() { wait_for_http nova-api "http://$SERVICE_HOST:$NOVA_API_PORT/" 120; }
+
+create_flavors() {
+    step_done nova-flavors && return 0
+    admin_env "$PYTHON" "$LOCAL_CLOUD_LIB/accounts.py" flavors >>"$LOG_DIR/accounts.log" 2>&1 ||
+        die "creating flavors failed (log: $LOG_DIR/accounts.log)"
+    mark_done nova-flavors
+}
+
+# host_mapped HOST: the host has a cell mapping (cheap SQL, no API call)
+host_mapped() {
+    [ "$(mysql_ -N -e "SELECT COUNT(*) FROM nova_api.host_mappings WHERE host='$1'" 2>/dev/null)" -gt 0 ] 2>/dev/null
+}
+
+# compute_node_registered HOST: nova-compute service row and compute node row exist
+compute_node_registered() {
+    [ "$(mysql_ -N -e "SELECT COUNT(*) FROM nova.compute_nodes WHERE host='$1' AND deleted=0" 2>/dev/null)" -gt 0 ] 2>/dev/null
+}
+
+discover_hosts() {
+    nova_manage cell_v2 discover_hosts --verbose >>"$LOG_DIR/nova-manage.log" 2>&1 ||
+        die "nova-manage cell_v2 discover_hosts failed (log: $LOG_DIR/nova-manage.log)"
+}
+
+stop_nova() {
+    stop_daemon nova-api 30
+    stop_daemon nova-scheduler 30 group
+    stop_daemon nova-conductor 30 group
+}

@@ -1,0 +1,166 @@
+#!/bin/bash
+# The one-command local cloud: OpenStack Zed from Debian's packages on 127.0.0.1 with
+# nova-container (this checkout) as its compute host. No systemd: every daemon runs in the
+# background with a PID file; state, configs, logs under $LOCAL_CLOUD_DIR.
+#
+#   local-cloud.sh up               install (once), configure, start what is not running
+#   local-cloud.sh down             stop everything this script started (data kept)
+#   local-cloud.sh status           each service and whether it runs
+#   local-cloud.sh restart-compute  restart nova-container (and wait until it is up again)
+#   local-cloud.sh logs [SERVICE]   list the logs, or follow one
+set -euo pipefail
+
+LOCAL_CLOUD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
+LOCAL_CLOUD_REPO=$(cd "$LOCAL_CLOUD_LIB/../.." && pwd)
+OS_COMPUTE_API_VERSION_DEFAULT=2.79
+
+# shellcheck source=lib/common.sh
+. "$LOCAL_CLOUD_LIB/common.sh"
+for f in packages rabbitmq mariadb keystone glance placement nova neutron docker nova_container; do
+    # shellcheck disable=SC1090
+    . "$LOCAL_CLOUD_LIB/$f.sh"
+done
+
+# name:port of every daemon, in start order (port "-" = none of its own)
+SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE_PORT
+    glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
+    nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT nova-container:-)
+
+require_root() { [ "$(id -u)" = 0 ] || die "run me as root"; }
+
+# run_jobs FUNC...: runs each function in a background subshell, waits for all, fails if any did
+run_jobs() {
+    local pids=() f rc=0 i=0
+    for f in "$@"; do
+        ( "$f" ) &
+        pids+=($!)
+    done
+    for f in "$@"; do
+        wait "${pids[$i]}" || { log "step $f failed"; rc=1; }
+        i=$((i + 1))
+    done
+    return $rc
+}
+
+_keystone_up() { init_keystone; start_keystone; create_accounts; }
+_databases() { init_nova; init_neutron; }
+_sqlite_dbs() { init_glance; init_placement; }
+
+cmd_up() {
+    require_root
+    local t0=$SECONDS
+    install_packages
+    ensure_dirs
+    configure_mariadb
+    configure_rabbitmq
+    configure_docker
+    configure_keystone
+    configure_glance
+    configure_placement
+    configure_nova
+    configure_neutron
+    configure_nova_container
+    write_openrc
+
+    start_docker
+    start_mariadb
+    start_rabbitmq
+    init_rabbitmq
+    run_jobs _keystone_up _databases _sqlite_dbs
+
+    start_glance
+    start_placement
+    start_nova
+    start_neutron
+    wait_docker
+    wait_glance
+    wait_placement
+    wait_neutron
+    wait_nova
+    create_flavors
+
+    build_nova_container
+    if daemon_running nova-container && host_mapped "$COMPUTE_HOST"; then
+        :   # up and mapped already
+    else
+        local since
+        since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
+        daemon_running nova-container && since='1970-01-01 00:00:00'
+        start_nova_container
+        wait_for_compute "$COMPUTE_HOST" "$since"
+        log "compute service: $(admin_env "$OPENSTACK" compute service list --service nova-compute --host "$COMPUTE_HOST" -f value -c Host -c State -c Status 2>&1 | tr '\n' ' ')"
+    fi
+    log "local cloud is up ($((SECONDS - t0)) s); credentials: . $LOCAL_CLOUD_DIR/openrc"
+    echo "$LOCAL_CLOUD_DIR/openrc"
+}
+
+cmd_down() {
+    require_root
+    stop_nova_container
+    stop_neutron
+    stop_nova
+    stop_placement
+    stop_glance
+    stop_keystone
+    stop_docker
+    stop_rabbitmq
+    stop_mariadb
+    log "local cloud stopped (data kept in $LOCAL_CLOUD_DIR)"
+}
+
+cmd_status() {
+    local entry name port pid state rc=0
+    printf '%-16s %-8s %-8s %s\n' SERVICE STATE PID LISTEN
+    for entry in "${SERVICES[@]}"; do
+        name=${entry%%:*}
+        port=${entry##*:}
+        if pid=$(daemon_pid "$name"); then
+            state=running
+        else
+            state=stopped
+            pid=-
+            rc=3
+        fi
+        [ "$port" = - ] && port="" || port=$SERVICE_HOST:$port
+        [ "$name" = dockerd ] && port=unix://$DOCKER_SOCKET
+        printf '%-16s %-8s %-8s %s\n' "$name" "$state" "$pid" "$port"
+    done
+    if daemon_running mariadb; then
+        local up
+        up=$(mysql_ -N -e "SELECT IF(TIMESTAMPDIFF(SECOND, COALESCE(last_seen_up, created_at), UTC_TIMESTAMP()) <= 20 AND NOT forced_down, 'up', 'down'), IF(disabled, 'disabled', 'enabled') FROM nova.services WHERE host = '$COMPUTE_HOST' AND \`binary\` = 'nova-compute' AND deleted = 0" 2>/dev/null | tr '\t' ' ' || true)
+        printf 'compute host %s: %s%s\n' "$COMPUTE_HOST" "${up:-not registered}" \
+            "$(host_mapped "$COMPUTE_HOST" && echo ', mapped to cell1' || true)"
+    fi
+    [ -f "$LOCAL_CLOUD_DIR/openrc" ] && echo "credentials: $LOCAL_CLOUD_DIR/openrc"
+    return $rc
+}
+
+cmd_restart_compute() {
+    require_root
+    daemon_running mariadb || die "the local cloud is not up (run: $0 up)"
+    build_nova_container
+    configure_nova_container
+    stop_nova_container
+    local since
+    since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
+    start_nova_container
+    wait_for_compute "$COMPUTE_HOST" "$since"
+    log "nova-container restarted"
+}
+
+cmd_logs() {
+    if [ $# -eq 0 ]; then
+        ls -1 "$LOG_DIR"
+    else
+        exec tail -F "$LOG_DIR/$1.log"
+    fi
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    restart-compute) cmd_restart_compute ;;
+    logs) shift; cmd_logs "$@" ;;
+    *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
