@@ -18,9 +18,10 @@
  * a manifest naming files the archive lacks, several images in one archive.
  *
  * The re-packed archive never carries RepoTags (so an uploaded image cannot re-tag images of
- * this host) and its end-of-archive blocks are written only after the input ended without
- * error: an upstream verification failure (see verify.ts) leaves the engine with a truncated
- * tar, which it rejects without registering anything.
+ * this host) nor the legacy v1 `<id>/json` files, and its manifest.json and end-of-archive
+ * blocks are written only after the input ended without error: an upstream verification
+ * failure (see verify.ts) destroys the stream instead, the engine's request body is cut
+ * (an HTTP-level error, not a clean end of the tar), and it registers nothing.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
@@ -73,6 +74,8 @@ const LAYER_TYPES = new Set([
 ]);
 /** Names at the archive root that describe the archive; read, never passed to the engine. */
 const DOCUMENTS = new Set(['manifest.json', 'repositories', 'index.json', 'oci-layout']);
+/** Per-layer v1 metadata of docker save archives. */
+const LEGACY_V1_FILE = /^[0-9a-f]{64}\/(json|VERSION)$/;
 /** Files kept in memory in case the manifest names them as config/manifest blobs. */
 const KEEP_TOTAL_BYTES = 64 * 1024 * 1024;
 
@@ -118,6 +121,7 @@ function isOurs(err: unknown): boolean {
 
 /** Errors from the tar parser say what tar-stream saw; say what it means. */
 function asArchiveError(err: unknown, imageId: string | undefined): Error {
+  if (err instanceof InvalidImageArchive && !err.imageId && imageId) return new InvalidImageArchive(err.reason, imageId);
   if (isOurs(err)) return err as Error;
   const msg = err instanceof Error ? err.message : String(err);
   if (/invalid tar header|unexpected end of data/i.test(msg)) return new InvalidImageArchive(`not a (complete) tar archive: ${msg}`, imageId);
@@ -200,11 +204,16 @@ class Rewriter {
     pack.pipe(output);
     let src: Readable | undefined;
     const extract = tarExtract();
+    // Failures are reported once, through `output` and the returned promise.
+    const ignore = (): void => undefined;
+    pack.on('error', ignore);
+    extract.on('error', ignore);
     try {
       const head = await peek(input);
       const gzipped = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
       if (gzipped) {
         const gunzip = createGunzip();
+        gunzip.on('error', ignore);
         input.on('error', (e) => gunzip.destroy(e));
         src = input.pipe(gunzip);
       } else {
@@ -287,6 +296,12 @@ class Rewriter {
     }
 
     const size = h.size ?? 0;
+    if (LEGACY_V1_FILE.test(path)) {
+      // `<v1 id>/json` and `<v1 id>/VERSION` of docker save: unused by a manifest.json load and
+      // left out so that a cut-off archive (no manifest.json) cannot be legacy-loaded either.
+      entry.resume();
+      return;
+    }
     if (DOCUMENTS.has(path)) {
       if (size > this.maxDoc) throw this.invalid(`${path} is ${size} bytes, more than the ${this.maxDoc} bytes allowed`);
       const chunks: Buffer[] = [];

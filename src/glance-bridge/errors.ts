@@ -29,7 +29,7 @@ export class ImageNotUsable extends Error {
 
 /** The downloaded data is not a loadable container image archive (or is unsafe to load). */
 export class InvalidImageArchive extends Error {
-  constructor(reason: string, readonly imageId?: string) {
+  constructor(readonly reason: string, readonly imageId?: string) {
     super(imageId ? `Image ${imageId} holds no valid container image archive: ${reason}` : `invalid image archive: ${reason}`);
     this.name = 'InvalidImageArchive';
   }
