@@ -82,10 +82,13 @@ def accounts(conn):
     admin_role = role(idc, "admin")
     member_role = role(idc, "member")
     role(idc, "reader")
+    # service tokens (X-Service-Token) are only honoured with the "service" role
+    service_role = role(idc, "service")
     service = project(idc, "service", "Service users of the local cloud")
     for name in SERVICE_USERS:
         u = user(idc, name, env("SERVICE_PASSWORD"), service)
         grant(idc, service, u, admin_role)
+        grant(idc, service, u, service_role)
     demo = project(idc, "demo", "Non-admin project of the local cloud")
     grant(idc, demo, user(idc, "demo", env("DEMO_PASSWORD"), demo), member_role)
     grant(idc, demo, idc.find_user("admin", domain_id="default"), admin_role)

@@ -2,6 +2,28 @@
 # Every function is small and idempotent. Nothing here binds to anything but 127.0.0.1.
 
 : "${LOCAL_CLOUD_DIR:=/opt/nova-container-cloud}"
+
+# Settings a first `up` used (ports, passwords, host name) are kept in $LOCAL_CLOUD_DIR/settings
+# and apply to later runs; a variable set in the environment still wins.
+LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD DEMO_PASSWORD
+    RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
+    PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE)
+load_settings() {
+    local k v
+    [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
+    while IFS='=' read -r k v; do
+        case " ${LOCAL_CLOUD_SETTINGS[*]} " in *" $k "*) ;; *) continue ;; esac
+        [ -n "${!k+x}" ] || printf -v "$k" '%s' "$v"
+    done <"$LOCAL_CLOUD_DIR/settings"
+}
+load_settings
+
+save_settings() {
+    local k
+    for k in "${LOCAL_CLOUD_SETTINGS[@]}"; do
+        printf '%s=%s\n' "$k" "${!k}"
+    done | write_file "$LOCAL_CLOUD_DIR/settings" 600 || true
+}
 : "${SERVICE_HOST:=127.0.0.1}"
 : "${REGION_NAME:=RegionOne}"
 : "${ADMIN_PASSWORD:=admin}"
@@ -40,6 +62,7 @@ ensure_dirs() {
     mkdir -p "$ETC_DIR" "$DATA_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR"
     chmod 755 "$LOCAL_CLOUD_DIR"
     chmod 711 "$ETC_DIR"   # files holding passwords are 600 root
+    save_settings
 }
 
 # write_file PATH [MODE] < content: replaces PATH only when the content differs.

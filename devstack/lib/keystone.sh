@@ -94,11 +94,11 @@ stop_keystone() { stop_daemon keystone 30; }
 # Projects, users, roles, services and endpoints (one Python process: each `openstack` call
 # would cost ~2 s).
 create_accounts() {
-    step_done keystone-accounts && return 0
+    step_done keystone-accounts-v2 && return 0
     log "creating projects, users, services and endpoints"
     admin_env "$PYTHON" "$LOCAL_CLOUD_LIB/accounts.py" accounts >>"$LOG_DIR/accounts.log" 2>&1 ||
         die "creating the Keystone accounts failed (log: $LOG_DIR/accounts.log)"
-    mark_done keystone-accounts
+    mark_done keystone-accounts-v2
 }
 
 # admin_env CMD...: runs CMD with the admin credentials and the settings accounts.py reads

@@ -63,6 +63,10 @@ EOF2
         service_credentials neutron neutron
         echo "valid_interfaces = public"
         echo "service_metadata_proxy = false"
+        echo
+        # service tokens with user tokens (OSSA-2023-003); the nova user has the service role
+        service_credentials service_user nova
+        echo "send_service_user_token = true"
     } | write_file "$NOVA_ETC/nova.conf" || true
     write_file "$NOVA_ETC/nova-db.conf" <<EOF2 || true
 # Database URLs: read by the control plane only (nova-api, -conductor, -scheduler, -manage).

@@ -1,6 +1,7 @@
 # RabbitMQ on 127.0.0.1:5672 (epmd and the Erlang distribution on 127.0.0.1 too).
 
-: "${RABBIT_NODE:=localcloud@localhost}"   # not "rabbit": a system broker may hold that name in epmd
+# the default node name, so that a plain `rabbitmqctl` (and test/helpers/rabbitmq.ts) reaches it
+: "${RABBIT_NODE:=rabbit@$(hostname -s)}"
 RABBIT_ETC=$ETC_DIR/rabbitmq
 RABBIT_DATA=$DATA_DIR/rabbitmq
 
