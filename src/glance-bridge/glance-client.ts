@@ -140,7 +140,7 @@ export class GlanceClient {
       throw new GlanceError(`download image ${imageId}: Glance holds no data for it (HTTP 204)`, 204);
     }
     const guard = new IdleTimeout(this.idleTimeoutMs, () => new GlanceError(
-      `download image ${imageId}: no data from Glance for ${Math.round(this.idleTimeoutMs / 1000)} s`));
+      `download image ${imageId}: no data from Glance for ${seconds(this.idleTimeoutMs)} s`));
     pipeline(res.data, guard, () => { /* errors reach the consumer through guard */ });
     const length = Number(res.headers['content-length']);
     const md5 = res.headers['content-md5'];
@@ -166,7 +166,7 @@ export class GlanceClient {
    */
   async upload(imageId: string, data: Readable, size?: number): Promise<void> {
     const guard = new IdleTimeout(this.idleTimeoutMs, () => new GlanceError(
-      `upload image ${imageId}: Glance took no data for ${Math.round(this.idleTimeoutMs / 1000)} s`));
+      `upload image ${imageId}: Glance took no data for ${seconds(this.idleTimeoutMs)} s`));
     pipeline(data, guard, () => { /* errors reach axios through guard */ });
     await this.call<unknown>('PUT', imageId, `/v2/images/${enc(imageId)}/file`, {
       what: 'upload image data', data: guard, contentType: 'application/octet-stream', retry: false, uploadBody: guard,
@@ -231,7 +231,7 @@ export class GlanceClient {
       } catch (err) {
         o.uploadBody?.destroy();
         const why = controller.signal.aborted
-          ? `no answer within ${Math.round(this.timeoutMs / 1000)} s`
+          ? `no answer within ${seconds(this.timeoutMs)} s`
           : (err as Error).message;
         throw new GlanceError(`${o.what} ${imageId}: ${why}`, undefined, { cause: err });
       } finally {
@@ -253,6 +253,10 @@ export class GlanceClient {
       throw new GlanceError(`${o.what} ${imageId}: Glance answered HTTP ${res.status}${hint}${detail ? `: ${detail}` : ''}`, res.status);
     }
   }
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
 }
 
 function enc(id: string): string {
