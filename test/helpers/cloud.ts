@@ -93,3 +93,10 @@ export function startCompute(host: string, extra = ''): ComputeProcess {
 export function removeComputeDir(host: string): void {
   rmSync(join(REPO, 'test-artifacts', 'computes', host), { recursive: true, force: true });
 }
+
+/** Maps newly registered compute hosts into cell1, as an operator does after adding a host. */
+export async function discoverHosts(): Promise<void> {
+  const etc = join(CLOUD_DIR, 'etc', 'nova');
+  await run('/usr/bin/nova-manage', ['--config-file', join(etc, 'nova.conf'), '--config-file', join(etc, 'nova-db.conf'), 'cell_v2', 'discover_hosts'],
+    { timeout: 120_000 });
+}
