@@ -28,22 +28,9 @@ SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE
 
 require_root() { [ "$(id -u)" = 0 ] || die "run me as root"; }
 
-# run_jobs FUNC...: runs each function in a background subshell, waits for all, fails if any did
-run_jobs() {
-    local pids=() f rc=0 i=0
-    for f in "$@"; do
-        ( "$f" ) &
-        pids+=($!)
-    done
-    for f in "$@"; do
-        wait "${pids[$i]}" || { log "step $f failed"; rc=1; }
-        i=$((i + 1))
-    done
-    return $rc
-}
 
 _keystone_up() { init_keystone; start_keystone; create_accounts; }
-_databases() { init_nova; init_neutron; }
+_rabbitmq_up() { wait_rabbitmq; init_rabbitmq; }
 _sqlite_dbs() { init_glance; init_placement; }
 
 cmd_up() {
@@ -65,8 +52,7 @@ cmd_up() {
     start_docker
     start_mariadb
     start_rabbitmq
-    init_rabbitmq
-    run_jobs _keystone_up _databases _sqlite_dbs
+    run_jobs _rabbitmq_up _keystone_up init_nova init_neutron _sqlite_dbs
 
     start_glance
     start_placement
@@ -97,14 +83,8 @@ cmd_up() {
 cmd_down() {
     require_root
     stop_nova_container
-    stop_neutron
-    stop_nova
-    stop_placement
-    stop_glance
-    stop_keystone
-    stop_docker
-    stop_rabbitmq
-    stop_mariadb
+    run_jobs stop_neutron stop_nova stop_placement stop_glance stop_keystone
+    run_jobs stop_docker stop_rabbitmq stop_mariadb
     log "local cloud stopped (data kept in $LOCAL_CLOUD_DIR)"
 }
 

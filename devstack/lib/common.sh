@@ -188,6 +188,20 @@ wait_for_http() {
     die "$name does not answer at $url after ${timeout}s (log: $LOG_DIR/$name.log)"
 }
 
+# run_jobs FUNC...: runs each function in a background subshell, waits for all, fails if any did
+run_jobs() {
+    local pids=() f rc=0 i=0
+    for f in "$@"; do
+        ( "$f" ) &
+        pids+=($!)
+    done
+    for f in "$@"; do
+        wait "${pids[$i]}" || { log "step $f failed"; rc=1; }
+        i=$((i + 1))
+    done
+    return $rc
+}
+
 # ---------------------------------------------------------------- sqlite
 # create_sqlite_db PATH: creates the file in WAL mode (else keystone answers 500 "database is
 # locked" under concurrent readers).

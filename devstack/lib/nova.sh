@@ -132,8 +132,7 @@ discover_hosts() {
         die "nova-manage cell_v2 discover_hosts failed (log: $LOG_DIR/nova-manage.log)"
 }
 
-stop_nova() {
-    stop_daemon nova-api 30
-    stop_daemon nova-scheduler 30 group
-    stop_daemon nova-conductor 30 group
-}
+_stop_nova_api() { stop_daemon nova-api 30; }
+_stop_nova_scheduler() { stop_daemon nova-scheduler 30 group; }
+_stop_nova_conductor() { stop_daemon nova-conductor 30 group; }
+stop_nova() { run_jobs _stop_nova_api _stop_nova_scheduler _stop_nova_conductor; }

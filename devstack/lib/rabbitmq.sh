@@ -47,10 +47,17 @@ start_rabbitmq() {
     local epmd_before
     epmd_before=$(pgrep -x epmd || true)
     start_daemon rabbitmq rabbitmq-server "${RABBIT_AS_USER[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server
-    wait_for_port rabbitmq "$SERVICE_HOST" "$RABBIT_PORT" 90
-    # remember the epmd our broker started (none when another Erlang node had one running)
-    if [ -z "$epmd_before" ] && pgrep -x epmd >"$RUN_DIR/epmd.pid"; then
+    # remember the epmd our broker starts (none when another Erlang node had one running)
+    if [ -z "$epmd_before" ]; then
         echo epmd >"$RUN_DIR/epmd.match"
+        echo new >"$RUN_DIR/epmd.pid"
+    fi
+}
+
+wait_rabbitmq() {
+    wait_for_port rabbitmq "$SERVICE_HOST" "$RABBIT_PORT" 90
+    if [ "$(cat "$RUN_DIR/epmd.pid" 2>/dev/null)" = new ]; then
+        pgrep -x epmd >"$RUN_DIR/epmd.pid" || rm -f "$RUN_DIR/epmd.pid"
     fi
 }
 
