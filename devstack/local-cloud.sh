@@ -65,17 +65,7 @@ cmd_up() {
     wait_nova
     create_flavors
 
-    build_nova_container
-    if daemon_running nova-container && host_mapped "$COMPUTE_HOST"; then
-        :   # up and mapped already
-    else
-        local since
-        since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
-        daemon_running nova-container && since='1970-01-01 00:00:00'
-        start_nova_container
-        wait_for_compute "$COMPUTE_HOST" "$since"
-        log "compute service: $(admin_env "$OPENSTACK" compute service list --service nova-compute --host "$COMPUTE_HOST" -f value -c Host -c State -c Status 2>&1 | tr '\n' ' ')"
-    fi
+    start_compute_host
     log "local cloud is up ($((SECONDS - t0)) s); credentials: . $LOCAL_CLOUD_DIR/openrc"
     echo "$LOCAL_CLOUD_DIR/openrc"
 }
@@ -118,13 +108,9 @@ cmd_status() {
 cmd_restart_compute() {
     require_root
     daemon_running mariadb || die "the local cloud is not up (run: $0 up)"
-    build_nova_container
     configure_nova_container
     stop_nova_container
-    local since
-    since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
-    start_nova_container
-    wait_for_compute "$COMPUTE_HOST" "$since"
+    start_compute_host
     log "nova-container restarted"
 }
 

@@ -7,7 +7,8 @@
 # and apply to later runs; a variable set in the environment still wins.
 LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD DEMO_PASSWORD
     RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
-    PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE)
+    PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
+    DOCKERD_EXTRA_ARGS)
 load_settings() {
     local k v
     [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
@@ -35,6 +36,7 @@ save_settings() {
 : "${COMPUTE_HOST:=$(hostname -s)}"
 : "${PYTHON:=/usr/bin/python3}"
 : "${OPENSTACK:=/usr/bin/openstack}"
+: "${DOCKERD_EXTRA_ARGS:=}"   # e.g. "--bridge=none --iptables=false" for a second cloud
 
 : "${KEYSTONE_PORT:=5000}"
 : "${GLANCE_PORT:=9292}"
@@ -106,27 +108,56 @@ daemon_pid() {
 
 daemon_running() { daemon_pid "$1" >/dev/null; }
 
+# DAEMON_CONFIGS[NAME]: the files NAME reads; when they (or its command line) changed since
+# it was started, `start_daemon` restarts it. DAEMON_STOP_MODE[NAME]: pid (default) or group.
+declare -gA DAEMON_CONFIGS=() DAEMON_STOP_MODE=()
+
+# daemon_sum NAME CMD...: checksum of NAME's config files and command line
+daemon_sum() {
+    local name=$1
+    shift
+    { printf '%s\n' "$@"; for f in ${DAEMON_CONFIGS[$name]:-}; do cat "$f" 2>/dev/null; done; } | md5sum | cut -c1-32
+}
+
+# daemon_current NAME CMD...: NAME runs with the current config (a daemon started before
+# checksums were kept counts as current)
+daemon_current() {
+    local name=$1 sum old
+    daemon_running "$name" || return 1
+    sum=$(daemon_sum "$@")
+    old=$(cat "$RUN_DIR/$name.confsum" 2>/dev/null || true)
+    if [ -z "$old" ]; then
+        echo "$sum" >"$RUN_DIR/$name.confsum"
+        return 0
+    fi
+    [ "$sum" = "$old" ]
+}
+
 # start_daemon NAME MATCH CMD ARGS... : starts CMD in its own session, stdout+stderr to the
-# log, unless it already runs. Environment for the daemon: export it before, or use `env`.
+# log, unless it already runs with the same config; restarts it when its config changed.
 start_daemon() {
     local name=$1 match=$2 pid
     shift 2
-    if daemon_running "$name"; then
+    if daemon_current "$name" "$@"; then
         return 0
+    fi
+    if daemon_running "$name"; then
+        log "$name: configuration changed, restarting it"
+        stop_daemon "$name" 30 "${DAEMON_STOP_MODE[$name]:-pid}"
     fi
     log "starting $name"
     echo "$match" >"$RUN_DIR/$name.match"
+    daemon_sum "$name" "$@" >"$RUN_DIR/$name.confsum"
     # setsid: own session and process group; nohup-like: stdin from /dev/null
     setsid "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
     pid=$!
     echo "$pid" >"$RUN_DIR/$name.pid"
-    DAEMON_STARTED=1
 }
 
 # stop_daemon NAME [TIMEOUT] [group]: SIGTERM, wait, then SIGKILL. With "group", the signals go
 # to the daemon's whole process group (it leads one since we setsid'd it).
 stop_daemon() {
-    local name=$1 timeout=${2:-30} mode=${3:-pid} pid i target
+    local name=$1 timeout=${2:-30} mode=${3:-${DAEMON_STOP_MODE[$1]:-pid}} pid i target
     if ! pid=$(daemon_pid "$name"); then
         rm -f "$RUN_DIR/$name.pid"
         return 0
@@ -144,7 +175,7 @@ stop_daemon() {
         kill -KILL -- "$target" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
-    rm -f "$RUN_DIR/$name.pid"
+    rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.confsum"
 }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }

@@ -5,6 +5,7 @@
 DOCKER_DIR=$LOCAL_CLOUD_DIR/docker
 DOCKER_SOCKET=$DOCKER_DIR/docker.sock
 DOCKER_DATA_ROOT=$DOCKER_DIR/data
+DAEMON_CONFIGS[dockerd]=$ETC_DIR/docker/daemon.json
 
 # docker_ CMD...: the docker CLI against our engine
 docker_() { docker -H "unix://$DOCKER_SOCKET" "$@"; }

@@ -1,6 +1,8 @@
 # Glance (glance-api, 127.0.0.1:9292, sqlite, file store under the state dir).
 
 GLANCE_ETC=$ETC_DIR/glance
+DAEMON_CONFIGS[glance-api]=$GLANCE_ETC/glance-api.conf
+DAEMON_STOP_MODE[glance-api]=group
 
 configure_glance() {
     mkdir -p "$DATA_DIR/glance/images" "$DATA_DIR/glance/staging" "$DATA_DIR/glance/lock"

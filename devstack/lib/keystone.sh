@@ -1,6 +1,7 @@
 # Keystone (uwsgi, 127.0.0.1:5000, sqlite), the service catalog and the accounts.
 
 KEYSTONE_ETC=$ETC_DIR/keystone
+DAEMON_CONFIGS[keystone]="$KEYSTONE_ETC/keystone.conf $ETC_DIR/uwsgi/keystone.ini"
 
 # authtoken_section USER: [keystone_authtoken] of a service whose Keystone user is USER
 authtoken_section() {

@@ -3,6 +3,7 @@
 MYSQL_DATA=$DATA_DIR/mysql
 MYSQL_RUN=$RUN_DIR/mysqld
 MYSQL_CNF=$ETC_DIR/mysql/my.cnf
+DAEMON_CONFIGS[mariadb]=$MYSQL_CNF
 
 mysql_() { mariadb --defaults-file="$MYSQL_CNF" -uroot "$@"; }
 

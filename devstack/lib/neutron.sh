@@ -3,6 +3,8 @@
 
 NEUTRON_ETC=$ETC_DIR/neutron
 NEUTRON_CONF_FILES=(--config-file "$NEUTRON_ETC/neutron.conf" --config-file "$NEUTRON_ETC/ml2_conf.ini")
+DAEMON_CONFIGS[neutron-server]="$NEUTRON_ETC/neutron.conf $NEUTRON_ETC/ml2_conf.ini"
+DAEMON_STOP_MODE[neutron-server]=group
 
 configure_neutron() {
     mkdir -p "$DATA_DIR/neutron/lock"

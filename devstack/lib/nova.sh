@@ -4,6 +4,11 @@
 
 NOVA_ETC=$ETC_DIR/nova
 NOVA_CONF_FILES=(--config-file "$NOVA_ETC/nova.conf" --config-file "$NOVA_ETC/nova-db.conf")
+DAEMON_CONFIGS[nova-conductor]="$NOVA_ETC/nova.conf $NOVA_ETC/nova-db.conf"
+DAEMON_CONFIGS[nova-scheduler]="$NOVA_ETC/nova.conf $NOVA_ETC/nova-db.conf"
+DAEMON_CONFIGS[nova-api]="$NOVA_ETC/nova.conf $NOVA_ETC/nova-db.conf $NOVA_ETC/api-paste.ini $ETC_DIR/uwsgi/nova-api.ini"
+DAEMON_STOP_MODE[nova-conductor]=group
+DAEMON_STOP_MODE[nova-scheduler]=group
 
 configure_nova() {
     mkdir -p "$DATA_DIR/nova/lock"

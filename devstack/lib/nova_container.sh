@@ -4,6 +4,8 @@
 : "${COMPUTE_WAIT_TIMEOUT:=60}"
 NOVA_CONTAINER_CONF=$ETC_DIR/nova-container.conf
 NOVA_CONTAINER_LOG=$LOG_DIR/nova-container.log
+DAEMON_CONFIGS[nova-container]=$NOVA_CONTAINER_CONF
+DAEMON_STOP_MODE[nova-container]=group
 
 # build_nova_container: npm ci when node_modules is missing, tsc when dist/ is missing or older
 # than src/
@@ -60,12 +62,29 @@ EOF2
     } | write_file "$NOVA_CONTAINER_CONF" || true
 }
 
-start_nova_container() {
-    start_daemon nova-container "dist/src/cli.js" \
-        "$NODE" "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF"
+NOVA_CONTAINER_CMD=("$NODE" "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
+
+start_nova_container() { start_daemon nova-container "dist/src/cli.js" "${NOVA_CONTAINER_CMD[@]}"; }
+
+# start_compute_host: (re)starts nova-container unless it runs with the current config, waits
+# until it registered and heartbeats, maps it into cell1. Builds only when it must start.
+start_compute_host() {
+    local since
+    if daemon_current nova-container "${NOVA_CONTAINER_CMD[@]}"; then
+        host_mapped "$COMPUTE_HOST" || wait_for_compute "$COMPUTE_HOST" '1970-01-01 00:00:00'
+        return 0
+    fi
+    build_nova_container
+    stop_nova_container
+    since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
+    start_nova_container
+    wait_for_compute "$COMPUTE_HOST" "$since"
+    # what the API reports (the same check as `openstack compute service list`)
+    log "compute service: $(admin_env "$OPENSTACK" compute service list --service nova-compute \
+        --host "$COMPUTE_HOST" -f value -c Host -c State -c Status 2>&1 | tr '\n' ' ')"
 }
 
-stop_nova_container() { stop_daemon nova-container 30; }
+stop_nova_container() { stop_daemon nova-container 30 group; }
 
 # compute_heartbeat_since HOST TS: the nova-compute service of HOST reported at or after TS (UTC)
 compute_heartbeat_since() {
@@ -80,7 +99,7 @@ wait_for_compute() {
     for ((i = 0; i < COMPUTE_WAIT_TIMEOUT * 2; i++)); do
         compute_heartbeat_since "$host" "$since" && break
         if ! daemon_running nova-container; then
-            tail -n 30 "$NOVA_CONTAINER_LOG" >&2 || true
+            tail -n 10 "$NOVA_CONTAINER_LOG" >&2 || true
             die "nova-container exited before registering (log: $NOVA_CONTAINER_LOG)"
         fi
         sleep 0.5

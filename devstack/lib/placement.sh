@@ -1,6 +1,7 @@
 # Placement (uwsgi, 127.0.0.1:8778, sqlite).
 
 PLACEMENT_ETC=$ETC_DIR/placement
+DAEMON_CONFIGS[placement]="$PLACEMENT_ETC/placement.conf $ETC_DIR/uwsgi/placement.ini"
 
 configure_placement() {
     {

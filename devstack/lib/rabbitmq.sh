@@ -4,6 +4,7 @@
 : "${RABBIT_NODE:=rabbit@$(hostname -s)}"
 RABBIT_ETC=$ETC_DIR/rabbitmq
 RABBIT_DATA=$DATA_DIR/rabbitmq
+DAEMON_CONFIGS[rabbitmq]="$RABBIT_ETC/rabbitmq-env.conf $RABBIT_ETC/rabbitmq.conf $RABBIT_ETC/enabled_plugins"
 
 # the rabbitmq user runs the broker and rabbitmqctl; the Erlang cookie is in its home
 RABBIT_AS_USER=(setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups
@@ -43,7 +44,7 @@ EOF2
 start_rabbitmq() {
     ensure_port_free rabbitmq "$RABBIT_PORT"
     ensure_port_free rabbitmq "$RABBIT_DIST_PORT"
-    daemon_running rabbitmq && return 0
+    daemon_current rabbitmq "${RABBIT_AS_USER[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server && return 0
     local epmd_before
     epmd_before=$(pgrep -x epmd || true)
     start_daemon rabbitmq rabbitmq-server "${RABBIT_AS_USER[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server
