@@ -26,6 +26,14 @@ SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE
     glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
     nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT nova-container:-)
 
+# check_ports: before starting anything, every port of a daemon that is not running must be free
+check_ports() {
+    local entry
+    for entry in "${SERVICES[@]}" rabbitmq:$RABBIT_DIST_PORT; do
+        [ "${entry##*:}" = - ] || ensure_port_free "${entry%%:*}" "${entry##*:}"
+    done
+}
+
 require_root() { [ "$(id -u)" = 0 ] || die "run me as root"; }
 
 
@@ -48,6 +56,7 @@ cmd_up() {
     configure_neutron
     configure_nova_container
     write_openrc
+    check_ports
 
     start_docker
     start_mariadb

@@ -27,6 +27,7 @@ PID_FILE=$RABBIT_DATA/rabbitmq.pid
 CONFIG_FILE=$RABBIT_ETC/rabbitmq.conf
 ENABLED_PLUGINS_FILE=$RABBIT_ETC/enabled_plugins
 SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 export ERL_EPMD_ADDRESS=$SERVICE_HOST
 EOF2
     write_file "$RABBIT_ETC/rabbitmq.conf" 640 <<EOF2 || true
