@@ -5,8 +5,13 @@
  * (the local cloud) is used as it is. Tests live in their own vhost and user so they cannot
  * disturb a running cloud; `restart()` stops/starts the broker only when this process started
  * it, otherwise it closes the connections of the test vhost from the broker side.
+ *
+ * NC_TEST_RABBITMQ_PORT=5673 (any port but 5672) makes the helper use a private node
+ * `nc_test_<port>@localhost` with its own data directory under /tmp, so the stop/start path can
+ * run beside a broker that a local cloud is using.
  */
 import { execFile, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
 
@@ -16,7 +21,10 @@ export const TEST_VHOST = 'nova_container_test';
 export const TEST_USER = 'nova_container_test';
 export const TEST_PASSWORD = 'nova_container_test';
 export const HOST = '127.0.0.1';
-export const PORT = 5672;
+export const PORT = Number(process.env.NC_TEST_RABBITMQ_PORT ?? 5672);
+/** A private node for a non-default port; undefined = the machine's default node. */
+const NODE = PORT === 5672 ? undefined : `nc_test_${PORT}@localhost`;
+const NODE_DIR = `/tmp/nc-test-rabbitmq-${PORT}`;
 /** The transport URL of the test vhost. */
 export const TEST_TRANSPORT_URL = `rabbit://${TEST_USER}:${TEST_PASSWORD}@${HOST}:${PORT}/${TEST_VHOST}`;
 
@@ -41,7 +49,7 @@ export function portOpen(host = HOST, port = PORT, timeoutMs = 1000): Promise<bo
 }
 
 export async function rabbitmqctl(args: string[], timeoutMs = 60_000): Promise<string> {
-  const { stdout } = await run(CTL, args, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 });
+  const { stdout } = await run(CTL, NODE ? ['-n', NODE, ...args] : args, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 });
   return stdout;
 }
 
@@ -65,11 +73,21 @@ async function awaitStartup(timeoutMs = 120_000): Promise<void> {
 }
 
 async function startBroker(): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(SERVER, ['-detached'], {
-      env: { ...process.env, RABBITMQ_NODE_IP_ADDRESS: HOST, RABBITMQ_NODE_PORT: String(PORT) },
-      stdio: 'ignore',
+  const env: NodeJS.ProcessEnv = { ...process.env, RABBITMQ_NODE_IP_ADDRESS: HOST, RABBITMQ_NODE_PORT: String(PORT) };
+  if (NODE) {
+    Object.assign(env, {
+      RABBITMQ_NODENAME: NODE,
+      RABBITMQ_DIST_PORT: String(PORT + 20000),
+      RABBITMQ_MNESIA_BASE: `${NODE_DIR}/mnesia`,
+      RABBITMQ_LOG_BASE: `${NODE_DIR}/log`,
     });
+    mkdirSync(`${NODE_DIR}/mnesia`, { recursive: true });
+    mkdirSync(`${NODE_DIR}/log`, { recursive: true });
+    // The Debian wrapper runs the server as the rabbitmq user when started as root.
+    if (process.getuid?.() === 0) await run('chown', ['-R', 'rabbitmq:rabbitmq', NODE_DIR]).catch(() => undefined);
+  }
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(SERVER, ['-detached'], { env, stdio: 'ignore' });
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rabbitmq-server -detached exited with ${code}`))));
   });

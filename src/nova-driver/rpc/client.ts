@@ -7,7 +7,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../common/log.js';
 import { InvalidTarget, MessagingTimeout, NovaError } from '../errors.js';
-import { errText, MESSAGE_PROPERTIES, NotConnectedError, type AmqpConnection, type ExchangeSpec } from './connection.js';
+import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, NotConnectedError, type AmqpConnection, type ExchangeSpec } from './connection.js';
 import { contextLogFields, packContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';
 import { decodeBody, encodeBody } from './envelope.js';
@@ -93,8 +93,24 @@ export class AmqpRpcClient implements RpcClient {
         if (waiter.done) return;
         const msg = buildRequestMessage(target, method, args, ctx, { msgId, replyQ, timeout: cmS });
         log.debug({ exchange: this.transport.options.control_exchange, topic: routingKey }, 'CALL');
-        await this.transport.sender().publish(this.topicExchange(), routingKey, encodeBody(msg),
-          { ...MESSAGE_PROPERTIES, expiration: String(Math.max(0, Math.round(timeoutS * 1000))) }, { deadline });
+        const body = encodeBody(msg);
+        // Published mandatory: while no queue is bound for the routing key (no server yet, or
+        // right after a broker restart before the server re-declared its queues) the broker
+        // returns the call and we retry until the timeout instead of losing it.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await this.transport.sender().publish(this.topicExchange(), routingKey, body,
+              // expiration = the call timeout in ms (remaining time on a retry), as kombu sets it
+              { ...MESSAGE_PROPERTIES, expiration: String(Math.max(1, Math.round(attempt === 0 ? timeoutS * 1000 : deadline - Date.now()))) },
+              { deadline, mandatory: true });
+            return;
+          } catch (err) {
+            if (!(err instanceof MessageUndeliverable) || waiter.done) throw err;
+            if (attempt === 0) log.debug({ topic: routingKey }, 'no queue bound for the call yet; retrying until the timeout');
+            await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
+            if (waiter.done) return;
+          }
+        }
       };
       send().catch((err: unknown) => {
         if (waiter.done) return;

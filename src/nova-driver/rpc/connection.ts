@@ -384,7 +384,10 @@ export class AmqpConnection {
     });
     channel.on('close', () => {
       // A channel closed by the broker while the connection lives (channel error, e.g. 404/406).
-      if (this.channel === channel && !this.closed) this.resetConnection('channel closed by the broker');
+      // Deferred: when the whole connection goes, its own close event comes right after.
+      setImmediate(() => {
+        if (this.channel === channel && !this.closed && this.connectedFlag) this.resetConnection('channel closed by the broker');
+      });
     });
     channel.on('return', (msg: ConsumeMessage) => {
       this.returned.push(returnKey(msg.fields.routingKey, msg.content));
