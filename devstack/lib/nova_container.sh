@@ -11,6 +11,7 @@ DAEMON_STOP_MODE[nova-container]=group
 # than src/
 build_nova_container() {
     local repo=$LOCAL_CLOUD_REPO
+    command -v "$NODE" >/dev/null || die "Node.js 20 ($NODE) is needed to run nova-container (not from Debian's packages here)"
     [ -f "$repo/package.json" ] || die "no package.json in $repo"
     if [ ! -d "$repo/node_modules" ]; then
         log "npm ci in $repo"

@@ -8,7 +8,7 @@ LOCAL_CLOUD_PACKAGES=(
     python3-openstackclient python3-osc-placement python3-openstacksdk
     uwsgi-core uwsgi-plugin-python3
     docker.io
-    curl ca-certificates
+    curl ca-certificates procps iproute2
 )
 
 missing_packages() {
@@ -47,7 +47,7 @@ install_packages() {
     if [ -z "$missing" ]; then
         return 0
     fi
-    log "installing Debian packages: $(echo $missing)"
+    log "installing Debian packages: $(tr '\n' ' ' <<<"$missing")"
     install_policy_rc_d
     preseed_debconf
     export DEBIAN_FRONTEND=noninteractive
