@@ -6,7 +6,7 @@
  */
 import { createLogger, type Logger } from '../common/log.js';
 import { resourcePolicy, serviceAuth, type Config } from '../config/types.js';
-import { KeystoneSession } from '../glance-bridge/keystone.js';
+import { ImageImporter, KeystoneSession, ServiceTokenSource } from '../glance-bridge/index.js';
 import { DockerEngine } from '../runtime/docker-engine.js';
 import type { ContainerEngine } from '../runtime/types.js';
 import { ConductorClient } from './conductor.js';
@@ -20,9 +20,12 @@ import { PeriodicTasks } from './periodic.js';
 import { connectRpc, type RpcRuntime } from './rpc/runtime.js';
 import type { Endpoint, RequestContext } from './rpc/types.js';
 import { adminContext } from './rpc/context.js';
-
-/** Compute RPC API version this host serves (Zed: 6.1). */
-export const COMPUTE_RPC_VERSION = '6.1';
+import { computeEndpoint } from './manager/compute-endpoint.js';
+import { GlanceImages } from './manager/glance-images.js';
+import { InstanceStore } from './manager/instance-store.js';
+import { KeyedLock } from './manager/keyed-lock.js';
+import { recoverOnStartup, syncPowerStates } from './manager/recovery.js';
+import type { ManagerDeps } from './manager/deps.js';
 
 export class ComputeService {
   private rpc: RpcRuntime | null = null;
@@ -32,6 +35,8 @@ export class ComputeService {
   private readonly engine: ContainerEngine;
   private readonly conductor: ConductorClient;
   private readonly scheduler: SchedulerClient;
+  readonly importer: ImageImporter;
+  private readonly manager: ManagerDeps;
 
   constructor(private readonly config: Config, private readonly log: Logger, rpc: RpcRuntime) {
     this.rpc = rpc;
@@ -41,10 +46,11 @@ export class ComputeService {
     this.scheduler = new SchedulerClient(rpc.client, d.host, config.filter_scheduler.track_instance_changes);
     this.serviceRecord = new ServiceRecord(this.conductor, d.host, log.child({ component: 'service' }));
     const placementAuth = serviceAuth(config, 'placement');
+    const placement = new PlacementClient(new KeystoneSession(placementAuth, log.child({ component: 'keystone' })),
+      log.child({ component: 'placement' }), placementAuth.timeout);
     this.tracker = new ResourceTracker({
       conductor: this.conductor,
-      placement: new PlacementClient(new KeystoneSession(placementAuth, log.child({ component: 'keystone' })),
-        log.child({ component: 'placement' }), placementAuth.timeout),
+      placement,
       log: log.child({ component: 'resource-tracker' }),
       host: d.host,
       nodename: d.host,
@@ -56,6 +62,25 @@ export class ComputeService {
         return { ...measureHost(info.dataRoot), hypervisorVersion: versionToInt(info.version) };
       },
     });
+    this.importer = new ImageImporter(this.engine, { log: log.child({ component: 'images' }) });
+    const glanceAuth = serviceAuth(config, 'glance');
+    const interfaces = glanceAuth.valid_interfaces.filter((i): i is 'internal' | 'public' | 'admin' => ['internal', 'public', 'admin'].includes(i));
+    this.manager = {
+      host: d.host,
+      nodename: d.host,
+      providerUuid: () => this.tracker.providerUuid,
+      instances: new InstanceStore(this.conductor, d.host),
+      engine: this.engine,
+      images: new GlanceImages(this.importer,
+        glanceAuth.auth_url ? new ServiceTokenSource(new KeystoneSession(glanceAuth, log.child({ component: 'keystone' })), glanceAuth.endpoint_override) : null,
+        { interfaces, ...(glanceAuth.region_name ? { regionName: glanceAuth.region_name } : {}), ...(glanceAuth.endpoint_override ? { endpointOverride: glanceAuth.endpoint_override } : {}) }),
+      placement,
+      scheduler: this.scheduler,
+      updateResources: (ctx) => this.tracker.update(ctx, this.serviceRecord.disabled),
+      locks: new KeyedLock(),
+      log: log.child({ component: 'manager' }),
+      shutdownTimeout: d.shutdown_timeout,
+    };
   }
 
   private ctx(): RequestContext {
@@ -68,12 +93,14 @@ export class ComputeService {
     await this.conductor.waitUntilReady(this.ctx(), signal);
     await this.serviceRecord.register(this.ctx());
     await this.tracker.init(this.ctx(), this.serviceRecord.disabled);
+    await recoverOnStartup(this.manager, this.ctx(), this.config.container.remove_orphans);
     await rpc.serve({ topic: TOPIC, server: d.host }, this.endpoints());
     this.serviceRecord.startHeartbeat(() => this.ctx(), d.report_interval);
     this.periodic.every('update_available_resource', d.update_resources_interval, async () => {
       await this.serviceRecord.refresh(this.ctx());
       await this.tracker.update(this.ctx(), this.serviceRecord.disabled);
     }, this.log);
+    this.periodic.every('sync_power_states', d.sync_power_state_interval, () => syncPowerStates(this.manager, this.ctx()), this.log);
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
       await this.scheduler.syncInstanceInfo(this.ctx(), await this.instanceUuids());
     }, this.log);
@@ -89,16 +116,12 @@ export class ComputeService {
 
   private endpoints(): Endpoint[] {
     return [
-      {
-        namespace: null,
-        version: COMPUTE_RPC_VERSION,
-        handlers: hostHandlers({
-          setDisabled: async (ctx, disabled) => {
-            await this.serviceRecord.refresh(ctx);
-            await this.tracker.update(ctx, disabled);
-          },
-        }),
-      },
+      computeEndpoint(this.manager, hostHandlers({
+        setDisabled: async (ctx, disabled) => {
+          await this.serviceRecord.refresh(ctx);
+          await this.tracker.update(ctx, disabled);
+        },
+      })),
       baseApiEndpoint('compute'),
     ];
   }

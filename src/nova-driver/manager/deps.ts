@@ -6,20 +6,9 @@ import type { SchedulerClient } from '../scheduler.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
+import type { GlanceImageMeta } from '../../glance-bridge/index.js';
 
-/** The Glance image dict Nova sends with a build (only what the host reads). */
-export interface GlanceImageMeta {
-  id: string;
-  name?: string;
-  status?: string;
-  container_format?: string | null;
-  disk_format?: string | null;
-  size?: number | null;
-  checksum?: string | null;
-  os_hash_algo?: string | null;
-  os_hash_value?: string | null;
-  properties?: Record<string, unknown>;
-}
+export type { GlanceImageMeta };
 
 /** Glance images made available to the engine (glance-bridge behind it). */
 export interface ImageProvider {

@@ -168,6 +168,14 @@ export class AmqpRpcClient implements RpcClient {
       const name = `reply_${uuidHex()}`;
       const conn = this.transport.listener('reply');
       this.replyConn = conn;
+      // Replies in flight when the reply connection drops (a broker restart loses the
+      // non-durable reply queue with them) will not come: fail those calls now rather than
+      // at their timeout, so callers such as the heartbeat retry on their next round.
+      conn.onDisconnect((reason) => {
+        for (const w of [...this.waiters.values()]) {
+          w.settle(new MessagingTimeout(`reply connection lost (${reason}) while waiting for message ID ${w.msgId}`));
+        }
+      });
       const o = this.transport.options.rabbit;
       this.replyQReady = conn.addConsumer({
         queue: name, durable: false, autoDelete: false, arguments: queueArguments(o, o.rabbit_transient_queues_ttl, false),

@@ -105,6 +105,7 @@ export class AmqpConnection {
   private readonly consumers = new Map<string, RegisteredConsumer>();
   private readonly declaredExchanges = new Set<string>();
   private readonly waiters = new Set<Waiter>();
+  private readonly disconnectListeners = new Set<(reason: string) => void>();
   private returned: string[] = [];
   private sleepTimer: NodeJS.Timeout | null = null;
   private wakeSleep: (() => void) | null = null;
@@ -454,8 +455,17 @@ export class AmqpConnection {
     return true;
   }
 
+  /** Called each time an established connection goes down; returns the unsubscribe function. */
+  onDisconnect(listener: (reason: string) => void): () => void {
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
+  }
+
   private markDisconnected(): void {
-    if (this.connectedFlag) this.log.debug({ connection: this.name }, 'AMQP connection down');
+    if (this.connectedFlag) {
+      this.log.debug({ connection: this.name }, 'AMQP connection down');
+      for (const l of this.disconnectListeners) l(this.lastError ?? 'connection lost');
+    }
     this.connectedFlag = false;
     this.channel = null;
     this.connectedSince = null;
