@@ -64,13 +64,14 @@ wait_rabbitmq() {
 }
 
 init_rabbitmq() {
-    step_done rabbitmq-user && return 0
+    # the user lives in the node's database: a new node name means a new database
+    step_done "rabbitmq-user-$RABBIT_NODE" && return 0
     rabbitmqctl_ await_startup --timeout 60
     if ! rabbitmqctl_ list_users | awk '{print $1}' | grep -qx "$RABBIT_USER"; then
         rabbitmqctl_ add_user "$RABBIT_USER" "$RABBIT_PASSWORD"
     fi
     rabbitmqctl_ set_permissions -p / "$RABBIT_USER" '.*' '.*' '.*'
-    mark_done rabbitmq-user
+    mark_done "rabbitmq-user-$RABBIT_NODE"
 }
 
 stop_rabbitmq() {

@@ -73,7 +73,11 @@ async function awaitStartup(timeoutMs = 120_000): Promise<void> {
 }
 
 async function startBroker(): Promise<void> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RABBITMQ_NODE_IP_ADDRESS: HOST, RABBITMQ_NODE_PORT: String(PORT) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, RABBITMQ_NODE_IP_ADDRESS: HOST, RABBITMQ_NODE_PORT: String(PORT),
+    // Erlang distribution and epmd on loopback too: nothing of ours listens on other addresses.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}', ERL_EPMD_ADDRESS: HOST,
+  };
   if (NODE) {
     Object.assign(env, {
       RABBITMQ_NODENAME: NODE,
