@@ -12,6 +12,7 @@ export interface DefaultGroup {
   scheduler_instance_sync_interval: number;
   sync_power_state_interval: number;
   shutdown_timeout: number;
+  shelved_offload_time: number;
   reserved_host_cpus: number;
   reserved_host_memory_mb: number;
   reserved_host_disk_mb: number;

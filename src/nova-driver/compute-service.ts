@@ -6,7 +6,7 @@
  */
 import { createLogger, type Logger } from '../common/log.js';
 import { resourcePolicy, serviceAuth, type Config } from '../config/types.js';
-import { ImageImporter, KeystoneSession, ServiceTokenSource } from '../glance-bridge/index.js';
+import { ImageImporter, KeystoneSession, ServiceTokenSource, SnapshotExporter } from '../glance-bridge/index.js';
 import { DockerEngine } from '../runtime/docker-engine.js';
 import type { ContainerEngine } from '../runtime/types.js';
 import { ConductorClient } from './conductor.js';
@@ -71,7 +71,7 @@ export class ComputeService {
       providerUuid: () => this.tracker.providerUuid,
       instances: new InstanceStore(this.conductor, d.host),
       engine: this.engine,
-      images: new GlanceImages(this.importer,
+      images: new GlanceImages(this.importer, new SnapshotExporter(this.engine, { log: log.child({ component: 'snapshots' }) }),
         glanceAuth.auth_url ? new ServiceTokenSource(new KeystoneSession(glanceAuth, log.child({ component: 'keystone' })), glanceAuth.endpoint_override) : null,
         { interfaces, ...(glanceAuth.region_name ? { regionName: glanceAuth.region_name } : {}), ...(glanceAuth.endpoint_override ? { endpointOverride: glanceAuth.endpoint_override } : {}) }),
       placement,
@@ -80,6 +80,7 @@ export class ComputeService {
       locks: new KeyedLock(),
       log: log.child({ component: 'manager' }),
       shutdownTimeout: d.shutdown_timeout,
+      offloadShelvedAtOnce: d.shelved_offload_time === 0,
     };
   }
 

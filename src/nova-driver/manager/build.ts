@@ -64,25 +64,33 @@ async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, i
   }
   await deps.instances.save(ctx, inst, { task_state: TaskState.BLOCK_DEVICE_MAPPING }, [TaskState.NETWORKING]);
   await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.BLOCK_DEVICE_MAPPING]);
-  let ref: string;
   try {
-    ref = await deps.images.ensureImage(ctx, image);
-  } catch (err) {
-    throw asBuildAbort(uuid, err);
-  }
-  const spec = containerSpec({ instance: inst, host: deps.host, imageRef: ref, glanceImageId: image.id, imageProperties: image.properties ?? {} });
-  try {
-    await deps.engine.removeContainer(spec.name); // the remains of an interrupted earlier attempt
-    const id = await deps.engine.createContainer(spec);
-    await deps.engine.copyFiles(id, instanceFiles(inst));
-    await deps.engine.startContainer(id);
-    log.info({ container: id }, 'container started');
+    await createAndStart(deps, ctx, inst, image, log);
   } catch (err) {
     throw asBuildAbort(uuid, err);
   }
   await deps.instances.save(ctx, inst, {
     vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),
   }, [TaskState.SPAWNING]);
+}
+
+/**
+ * The spawn itself, shared by build, rebuild and unshelve: the image made present in the
+ * engine, then a fresh container for the instance created, given its files and started.
+ */
+export async function createAndStart(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, image: GlanceImageMeta,
+  log: Logger, flavor?: NovaObject | null): Promise<string> {
+  const ref = await deps.images.ensureImage(ctx, image);
+  const spec = containerSpec({
+    instance: inst, host: deps.host, imageRef: ref, glanceImageId: image.id, // Nova's build dict nests the properties; a Glance v2 record has them at the top level.
+    imageProperties: image.properties ?? image, flavor,
+  });
+  await deps.engine.removeContainer(spec.name); // the remains of an interrupted earlier attempt
+  const id = await deps.engine.createContainer(spec);
+  await deps.engine.copyFiles(id, instanceFiles(inst));
+  await deps.engine.startContainer(id);
+  log.info({ container: id, image: image.id }, 'container started');
+  return id;
 }
 
 function asBuildAbort(uuid: string, err: unknown): NovaError {
@@ -100,6 +108,6 @@ async function cleanUpFailedBuild(deps: ManagerDeps, ctx: RequestContext, inst: 
 }
 
 /** update_instance_info carries an InstanceList of the one instance. */
-function instanceList(inst: NovaObject): NovaObject {
+export function instanceList(inst: NovaObject): NovaObject {
   return new NovaObject('InstanceList', objectVersion('InstanceList'), { objects: [inst] });
 }

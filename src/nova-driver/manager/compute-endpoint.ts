@@ -11,6 +11,9 @@ import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';
 import { buildAndRunInstance } from './build.js';
 import { terminateInstance } from './terminate.js';
+import { snapshotInstance } from './snapshot.js';
+import { rebuildInstance } from './rebuild.js';
+import { shelveInstance, shelveOffloadInstance, unshelveInstance } from './shelve.js';
 import {
   getConsoleOutput, pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
 } from './power.js';
@@ -29,11 +32,11 @@ export const UNSUPPORTED_METHODS = [
   'get_serial_console', 'get_spice_console', 'get_vnc_console', 'host_maintenance_mode', 'host_power_action',
   'inject_network_info', 'live_migration', 'live_migration_abort', 'live_migration_force_complete',
   'post_live_migration_at_destination', 'pre_live_migration', 'prep_resize', 'prep_snapshot_based_resize_at_dest',
-  'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'rebuild_instance', 'remove_fixed_ip_from_instance',
+  'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'remove_fixed_ip_from_instance',
   'remove_volume_connection', 'rescue_instance', 'reserve_block_device_name', 'resize_instance', 'restore_instance',
   'revert_resize', 'revert_snapshot_based_resize_at_dest', 'rollback_live_migration_at_destination', 'set_admin_password',
-  'shelve_instance', 'shelve_offload_instance', 'snapshot_instance', 'soft_delete_instance', 'swap_volume',
-  'trigger_crash_dump', 'unquiesce_instance', 'unrescue_instance', 'unshelve_instance', 'validate_console_port',
+  'soft_delete_instance', 'swap_volume',
+  'trigger_crash_dump', 'unquiesce_instance', 'unrescue_instance', 'validate_console_port',
   'volume_snapshot_create', 'volume_snapshot_delete',
 ] as const;
 
@@ -76,6 +79,11 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
     suspend_instance: suspendInstance,
     resume_instance: resumeInstance,
     get_console_output: getConsoleOutput,
+    snapshot_instance: snapshotInstance,
+    rebuild_instance: rebuildInstance,
+    shelve_instance: shelveInstance,
+    shelve_offload_instance: shelveOffloadInstance,
+    unshelve_instance: unshelveInstance,
   };
   for (const [m, h] of Object.entries(instanceHandlers)) {
     handlers[m] = (ctx, args) => h(deps, ctx, args);

@@ -6,14 +6,21 @@ import type { SchedulerClient } from '../scheduler.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
-import type { GlanceImageMeta } from '../../glance-bridge/index.js';
+import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js';
 
-export type { GlanceImageMeta };
+export type { GlanceImage, GlanceImageMeta };
 
 /** Glance images made available to the engine (glance-bridge behind it). */
 export interface ImageProvider {
   /** Makes the image present in the engine (downloading it at most once); returns the engine ref. */
   ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string>;
+  /** The Glance record, or null when there is no such image. */
+  getImage(ctx: RequestContext, imageId: string): Promise<GlanceImage | null>;
+  deleteImage(ctx: RequestContext, imageId: string): Promise<void>;
+  /** Uploads an engine image into the queued Glance image `glanceImageId` (formats and properties set). */
+  uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void>;
+  /** Drops this host's cached copy of a Glance image (kept while a container uses it). */
+  releaseImage(glanceImageId: string): Promise<void>;
 }
 
 export interface ManagerDeps {
@@ -32,4 +39,6 @@ export interface ManagerDeps {
   log: Logger;
   /** Seconds a graceful stop waits before killing (Nova's shutdown_timeout). */
   shutdownTimeout: number;
+  /** Nova's shelved_offload_time == 0: shelve offloads at once. */
+  offloadShelvedAtOnce: boolean;
 }

@@ -1,14 +1,19 @@
 /**
- * Images for builds, from Glance through the glance-bridge importer. Like nova-compute, the
- * download uses the user's token from the request when there is one (so the user's view of
- * Glance applies); contexts this host makes itself use the service credentials of [glance].
+ * Glance for the compute manager, through the glance-bridge: images for builds (importer),
+ * snapshots back to Glance (exporter), image records. Like nova-compute, calls use the
+ * user's token from the request when there is one (so the user's view of Glance applies);
+ * contexts this host makes itself use the service credentials of [glance].
  */
-import { userTokenSourceFromContext, type GlanceTokenSource, type ImageImporter, type UserTokenOptions } from '../../glance-bridge/index.js';
+import {
+  GlanceClient, ImageNotFound, userTokenSourceFromContext, type GlanceImage, type GlanceTokenSource, type ImageImporter,
+  type SnapshotExporter, type UserTokenOptions,
+} from '../../glance-bridge/index.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { GlanceImageMeta, ImageProvider } from './deps.js';
 
 export class GlanceImages implements ImageProvider {
-  constructor(private readonly importer: ImageImporter, private readonly serviceSource: GlanceTokenSource | null,
+  constructor(private readonly importer: ImageImporter, private readonly exporter: SnapshotExporter,
+    private readonly serviceSource: GlanceTokenSource | null,
     private readonly userOptions: Omit<UserTokenOptions, 'authToken' | 'serviceCatalog'>) {}
 
   sourceFor(ctx: RequestContext): GlanceTokenSource {
@@ -19,5 +24,28 @@ export class GlanceImages implements ImageProvider {
 
   async ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string> {
     return (await this.importer.ensureImage(this.sourceFor(ctx), image)).ref;
+  }
+
+  /** null when Glance has no such image (any more). */
+  async getImage(ctx: RequestContext, imageId: string): Promise<GlanceImage | null> {
+    try {
+      return await new GlanceClient(this.sourceFor(ctx)).getImage(imageId);
+    } catch (err) {
+      if (err instanceof ImageNotFound) return null;
+      throw err;
+    }
+  }
+
+  async deleteImage(ctx: RequestContext, imageId: string): Promise<void> {
+    await new GlanceClient(this.sourceFor(ctx)).deleteImage(imageId);
+  }
+
+  async uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void> {
+    await this.exporter.export(this.sourceFor(ctx), engineRef, glanceImageId, parentImageId ? { parentImageId } : {});
+  }
+
+  /** Drops this host's cached copy of a Glance image (kept while a container uses it). */
+  async releaseImage(glanceImageId: string): Promise<void> {
+    await this.importer.releaseImage(glanceImageId);
   }
 }

@@ -1,0 +1,76 @@
+/**
+ * snapshot_instance (nova/compute/manager.py snapshot_instance/_snapshot_instance, glance.md
+ * section 4): commit the container's file system as an image, export it as a layered
+ * `docker save` archive into the queued Glance image nova-api created (PATCH formats, PUT
+ * data, confirm active), with Nova's task states image_snapshot -> image_pending_upload ->
+ * image_uploading -> none. On failure the Glance image is deleted (delete_image_on_error).
+ */
+import type { Logger } from '../../common/log.js';
+import { InstanceNotFound, UnexpectedDeletingTaskStateError } from '../errors.js';
+import { findImageNotFound } from '../../glance-bridge/index.js';
+import type { RequestContext } from '../rpc/types.js';
+import type { NovaObject } from '../objects/versioned-object.js';
+import type { ManagerDeps } from './deps.js';
+import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { containerName } from './container-spec.js';
+import { TaskState, powerStateOf } from './states.js';
+
+export const SNAPSHOT_REPO = 'nova-snapshot';
+
+function deletedMeanwhile(err: unknown): boolean {
+  return err instanceof InstanceNotFound || err instanceof UnexpectedDeletingTaskStateError;
+}
+
+/**
+ * Commits the instance's container and uploads it into `imageId`; shared with shelve.
+ * `pending` and `uploading` are the task states to pass through, `from` the current one.
+ */
+export async function captureToGlance(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, imageId: string,
+  states: { from: string; pending: string; uploading: string }, log: Logger): Promise<void> {
+  const uuid = inst.str('uuid');
+  const c = await deps.engine.inspectContainer(containerName(uuid));
+  if (!c) throw new InstanceNotFound({ instance_id: uuid });
+  await deps.instances.save(ctx, inst, { power_state: powerStateOf(c, inst.optStr('vm_state')) });
+  await deps.instances.save(ctx, inst, { task_state: states.pending }, [states.from]);
+  const ref = `${SNAPSHOT_REPO}:${imageId}`;
+  await deps.engine.commitContainer(c.id, SNAPSHOT_REPO, imageId);
+  try {
+    await deps.instances.save(ctx, inst, { task_state: states.uploading }, [states.pending]);
+    await deps.images.uploadSnapshot(ctx, ref, imageId, inst.optStr('image_ref'));
+    log.info({ image: imageId }, 'snapshot uploaded to Glance');
+  } finally {
+    // The commit's own tag goes; the image itself stays cached under the snapshot's Glance id.
+    await settle(log, 'drop the commit tag', deps.engine.removeImage(ref));
+  }
+}
+
+export async function snapshotInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
+  const inst = instanceFromArgs(args);
+  const imageId = String(args.image_id);
+  await instanceAction(deps, ctx, inst, { event: 'compute_snapshot_instance' }, async (log) => {
+    try {
+      await deps.instances.save(ctx, inst, { task_state: TaskState.IMAGE_SNAPSHOT }, [TaskState.IMAGE_SNAPSHOT_PENDING]);
+      await captureToGlance(deps, ctx, inst, imageId,
+        { from: TaskState.IMAGE_SNAPSHOT, pending: TaskState.IMAGE_PENDING_UPLOAD, uploading: TaskState.IMAGE_UPLOADING }, log);
+      await deps.instances.save(ctx, inst, { task_state: null }, [TaskState.IMAGE_UPLOADING]);
+    } catch (err) {
+      await deleteUnfinishedImage(deps, ctx, imageId, log);
+      if (deletedMeanwhile(err)) { log.info('instance deleted during the snapshot'); return; }
+      if (findImageNotFound(err)) {
+        // The user deleted the snapshot image meanwhile: not the instance's fault.
+        log.warn({ image: imageId }, 'snapshot image deleted during the snapshot');
+        await deps.instances.save(ctx, inst, { task_state: null });
+        return;
+      }
+      throw err;
+    }
+  });
+}
+
+/** delete_image_on_error: an image that never became active is removed from Glance. */
+export async function deleteUnfinishedImage(deps: ManagerDeps, ctx: RequestContext, imageId: string, log: Logger): Promise<void> {
+  await settle(log, 'delete the unfinished Glance image', (async () => {
+    const image = await deps.images.getImage(ctx, imageId);
+    if (image && image.status !== 'active') await deps.images.deleteImage(ctx, imageId);
+  })());
+}
