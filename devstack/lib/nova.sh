@@ -90,8 +90,23 @@ env = OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf"
 
 nova_manage() { /usr/bin/nova-manage "${NOVA_CONF_FILES[@]}" "$@"; }
 
+# cell1 keeps the transport URL it was created with (nova-api casts to computes through it):
+# after the broker's address changed, the mapping must follow or every cast is refused.
+sync_cell1_transport() {
+    local url
+    url=$(mysql_ -N -e "SELECT transport_url FROM nova_api.cell_mappings WHERE name='cell1'" 2>/dev/null) || return 0
+    [ -z "$url" ] || [ "$url" = "$TRANSPORT_URL" ] && return 0
+    log "cell1 still points at $url: updating it to the current broker"
+    local uuid
+    uuid=$(mysql_ -N -e "SELECT uuid FROM nova_api.cell_mappings WHERE name='cell1'")
+    nova_manage cell_v2 update_cell --cell_uuid "$uuid" --transport-url "$TRANSPORT_URL" >>"$LOG_DIR/nova-manage.log" 2>&1 ||
+        die "nova-manage cell_v2 update_cell failed (log: $LOG_DIR/nova-manage.log)"
+    # running services cached the old mapping
+    stop_daemon nova-api 30; stop_daemon nova-conductor 30; stop_daemon nova-scheduler 30
+}
+
 init_nova() {
-    step_done nova-db && return 0
+    step_done nova-db && { sync_cell1_transport; return 0; }
     log "initialising Nova databases and cells v2"
     create_mysql_db nova_api nova
     create_mysql_db nova nova

@@ -32,6 +32,7 @@ function unsupportedNetworks(args: Record<string, unknown>): string[] {
 }
 
 export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
+  const received = performance.now();
   const inst = instanceFromArgs(args);
   const image = args.image as GlanceImageMeta;
   await instanceAction(deps, ctx, inst, { event: EVENT, recordFault: false, revertTaskState: false }, async (log) => {
@@ -47,6 +48,8 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       await cleanUpFailedBuild(deps, ctx, inst, err, log);
       throw err;
     }
+    // From the build cast's arrival to the instance saved ACTIVE (bench/boot.ts reads this).
+    log.info({ build_ms: Math.round((performance.now() - received) * 10) / 10 }, 'instance built');
     await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
     await settle(log, 'update resources', deps.updateResources(ctx));
   });

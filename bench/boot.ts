@@ -1,0 +1,111 @@
+/**
+ * Boot benchmark against the local cloud: 20 sequential `POST /servers` from a cached image.
+ * Reports, for each boot, the compute host's own time from the build cast's arrival to the
+ * instance saved ACTIVE (nova-container's `instance built` log line), beside the engine's own
+ * create+start of the same image with the same limits measured in the same run. The ratio of
+ * the medians is the overhead of being a Nova compute host. API-level POST -> ACTIVE (polled
+ * every 50 ms) is reported for context.
+ */
+import axios, { type AxiosInstance } from 'axios';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLOUD_DIR, openrcEnv } from '../test/helpers/cloud.js';
+import { busyboxRootfs, dockerClient, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
+
+const BOOTS = Number(process.env.BENCH_BOOTS ?? 20);
+const LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function session(): Promise<{ nova: AxiosInstance; glance: AxiosInstance }> {
+  const env = openrcEnv();
+  const auth = await axios.post(`${env.OS_AUTH_URL.replace(/\/+$/, '')}/auth/tokens`, {
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: env.OS_USERNAME, domain: { name: env.OS_USER_DOMAIN_NAME ?? 'Default' }, password: env.OS_PASSWORD } } },
+      scope: { project: { name: env.OS_PROJECT_NAME, domain: { name: env.OS_PROJECT_DOMAIN_NAME ?? 'Default' } } },
+    },
+  });
+  const token = String(auth.headers['x-subject-token']);
+  const catalog = auth.data.token.catalog as { type: string; endpoints: { interface: string; url: string }[] }[];
+  const url = (type: string) => catalog.find((c) => c.type === type)!.endpoints.find((e) => e.interface === 'public')!.url;
+  return {
+    nova: axios.create({ baseURL: url('compute'), headers: { 'X-Auth-Token': token, 'X-OpenStack-Nova-API-Version': '2.37' } }),
+    glance: axios.create({ baseURL: url('image'), headers: { 'X-Auth-Token': token } }),
+  };
+}
+
+async function waitStatus(nova: AxiosInstance, id: string, want: string): Promise<void> {
+  for (;;) {
+    const r = await nova.get(`/servers/${id}`, { validateStatus: () => true });
+    if (want === 'GONE' && r.status === 404) return;
+    const status = r.data?.server?.status;
+    if (status === want) return;
+    if (status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${JSON.stringify(r.data.server.fault)}`);
+    await sleep(50);
+  }
+}
+
+function builtMs(serverId: string): number | null {
+  for (const line of readFileSync(LOG, 'utf8').split('\n').reverse()) {
+    if (!line.includes(serverId) || !line.includes('"instance built"')) continue;
+    return (JSON.parse(line) as { build_ms: number }).build_ms;
+  }
+  return null;
+}
+
+export async function bootBench(): Promise<Record<string, number>> {
+  const { nova, glance } = await session();
+  const docker = dockerClient();
+  const tag = `bench-${Date.now()}`;
+  await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag);
+  const archive = await saveImage(docker, `bench/busybox:${tag}`);
+  await docker.getImage(`bench/busybox:${tag}`).remove();
+  const image = (await glance.post('/v2/images', { name: tag, container_format: 'docker', disk_format: 'raw', visibility: 'public' })).data as { id: string };
+  await glance.put(`/v2/images/${image.id}/file`, archive, { headers: { 'Content-Type': 'application/octet-stream' } });
+  const flavor = ((await nova.get('/flavors')).data.flavors as { id: string; name: string }[]).find((f) => f.name === 'm1.tiny')!;
+  const build: number[] = [];
+  const api: number[] = [];
+  try {
+    for (let i = 0; i <= BOOTS; i++) { // boot 0 downloads the image: a warm-up, not counted
+      const t0 = performance.now();
+      const created = await nova.post('/servers', { server: { name: `${tag}-${i}`, imageRef: image.id, flavorRef: flavor.id, networks: 'none' } });
+      const id = String(created.data.server.id);
+      await waitStatus(nova, id, 'ACTIVE');
+      const apiMs = performance.now() - t0;
+      await sleep(100); // the log line follows the ACTIVE save
+      const ms = builtMs(id);
+      await nova.delete(`/servers/${id}`);
+      await waitStatus(nova, id, 'GONE');
+      if (i === 0) continue;
+      if (ms === null) throw new Error(`no 'instance built' log line for ${id}`);
+      build.push(ms);
+      api.push(apiMs);
+    }
+    // The engine alone: create+start of the same image with the same limits, no Nova.
+    const engine: number[] = [];
+    for (let i = 0; i < BOOTS; i++) {
+      const t0 = performance.now();
+      const c = await docker.createContainer({
+        Image: `glance-image:${image.id}`, name: `${tag}-engine-${i}`,
+        HostConfig: { NanoCpus: 1e9, Memory: 128 * 1048576, MemorySwap: 128 * 1048576, NetworkMode: 'none', Init: true },
+      });
+      await c.start();
+      engine.push(performance.now() - t0);
+      await c.remove({ force: true });
+    }
+    const result = {
+      boots: BOOTS,
+      build_median_ms: median(build),
+      engine_create_start_median_ms: median(engine),
+      ratio_build_to_engine: median(build) / median(engine),
+      api_post_to_active_median_ms: median(api),
+    };
+    return result;
+  } finally {
+    await glance.delete(`/v2/images/${image.id}`).catch(() => undefined);
+  }
+}

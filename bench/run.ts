@@ -1,0 +1,5 @@
+/** `npm run bench`: runs every benchmark and prints its figures as JSON, one line each. */
+import { bootBench } from './boot.js';
+
+const results = { boot: await bootBench() };
+for (const [name, r] of Object.entries(results)) process.stdout.write(`${name} ${JSON.stringify(r)}\n`);
