@@ -1,0 +1,366 @@
+/**
+ * Servers on the local cloud as an end user drives them: actions through the real
+ * `openstack` CLI, polling through the compute REST API (a CLI call costs ~2 s), the
+ * containers behind them through the cloud's dockerd, and a registry of everything a test
+ * created so that it is removed again, also after a failure.
+ */
+import axios, { type AxiosRequestConfig } from 'axios';
+import type Docker from 'dockerode';
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { CLOUD_DIR, REPO, openstack } from './cloud.js';
+import { collect, dockerClient } from '../integration/glance-bridge/images.js';
+
+const run = promisify(execFile);
+
+export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
+export const PLACEMENT_URL = 'http://127.0.0.1:8778';
+export const GLANCE_URL = 'http://127.0.0.1:9292';
+export const NOVA_CONTAINER_LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
+export const NOVA_CONTAINER_PID = join(CLOUD_DIR, 'run', 'nova-container.pid');
+/** dockerd's own temp dir (docker load unpacks under it). */
+export const ENGINE_TMP = join(CLOUD_DIR, 'docker', 'data', 'tmp');
+/** Boots need 2.37+ for `--nic none`. */
+export const BOOT_MICROVERSION = '2.37';
+
+// ------------------------------------------------------------------------ REST
+
+let token: Promise<string> | undefined;
+
+/** The admin token of the openrc (one CLI call, then cached; renewed on a 401). */
+export function adminToken(renew = false): Promise<string> {
+  if (!token || renew) {
+    token = openstack<string>(['token', 'issue', '-f', 'value', '-c', 'id'], false).then((s) => s.trim());
+    token.catch(() => { token = undefined; });
+  }
+  return token;
+}
+
+async function request<T>(cfg: AxiosRequestConfig): Promise<{ status: number; data: T }> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await axios.request<T>({
+      timeout: 30_000, validateStatus: () => true, ...cfg,
+      headers: { 'X-Auth-Token': await adminToken(attempt > 0), ...cfg.headers },
+    });
+    if (res.status === 401 && attempt === 0) continue;
+    return { status: res.status, data: res.data };
+  }
+}
+
+export async function computeGet<T>(path: string): Promise<{ status: number; data: T }> {
+  return request<T>({ url: `${COMPUTE_URL}${path}`, headers: { 'X-OpenStack-Nova-API-Version': '2.87' } });
+}
+
+export interface Fault { code: number; message: string; details?: string; created: string }
+export interface Server {
+  id: string;
+  name: string;
+  status: string;
+  'OS-EXT-STS:vm_state': string;
+  'OS-EXT-STS:task_state': string | null;
+  'OS-EXT-STS:power_state': number;
+  'OS-EXT-SRV-ATTR:host': string | null;
+  flavor: { vcpus: number; ram: number; disk: number; original_name: string };
+  metadata: Record<string, string>;
+  fault?: Fault;
+}
+
+/** The server as GET /servers/{id} (2.87) shows it; null once it is gone. */
+export async function getServer(id: string): Promise<Server | null> {
+  const r = await computeGet<{ server: Server }>(`/servers/${id}`);
+  if (r.status === 404) return null;
+  if (r.status !== 200) throw new Error(`GET /servers/${id}: HTTP ${r.status} ${JSON.stringify(r.data)}`);
+  return r.data.server;
+}
+
+export function summary(s: Server | null): string {
+  if (!s) return 'gone';
+  return `${s.status} (vm_state ${s['OS-EXT-STS:vm_state']}, task_state ${s['OS-EXT-STS:task_state']}, power_state ${s['OS-EXT-STS:power_state']})` +
+    (s.fault ? `, fault: ${s.fault.message}` : '');
+}
+
+/**
+ * Polls GET /servers/{id} every `everyMs` until `ok(server)`; fails at once when the server
+ * went to ERROR (unless ERROR is what is awaited), with the fault in the message.
+ */
+export async function waitForServer(id: string, what: string, ok: (s: Server | null) => boolean,
+  timeoutMs = 60_000, everyMs = 150): Promise<Server | null> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Server | null = null;
+  for (;;) {
+    last = await getServer(id);
+    if (ok(last)) return last;
+    if (last?.status === 'ERROR') throw new Error(`server ${id} went to ERROR while waiting for ${what}: ${summary(last)}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for server ${id} to be ${what}; it is ${summary(last)}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Settled in `status`: no task under way. */
+export function waitForStatus(id: string, status: string, timeoutMs = 60_000): Promise<Server> {
+  return waitForServer(id, status, (s) => s?.status === status && !s['OS-EXT-STS:task_state'], timeoutMs) as Promise<Server>;
+}
+
+export async function waitForGone(id: string, timeoutMs = 60_000): Promise<void> {
+  await waitForServer(id, 'gone', (s) => s === null, timeoutMs);
+}
+
+export interface InstanceAction { action: string; request_id: string; message: string | null; events?: { event: string; result: string | null }[] }
+
+export async function instanceActions(id: string): Promise<InstanceAction[]> {
+  const r = await computeGet<{ instanceActions: InstanceAction[] }>(`/servers/${id}/os-instance-actions`);
+  if (r.status !== 200) throw new Error(`instance actions of ${id}: HTTP ${r.status}`);
+  return r.data.instanceActions;
+}
+
+export async function instanceAction(id: string, requestId: string): Promise<InstanceAction> {
+  const r = await computeGet<{ instanceAction: InstanceAction }>(`/servers/${id}/os-instance-actions/${requestId}`);
+  if (r.status !== 200) throw new Error(`instance action ${requestId} of ${id}: HTTP ${r.status}`);
+  return r.data.instanceAction;
+}
+
+/** GET /allocations/{consumer} from Placement: resource provider uuid -> resources. */
+export async function allocations(consumer: string): Promise<Record<string, { resources: Record<string, number> }>> {
+  const r = await request<{ allocations: Record<string, { resources: Record<string, number> }> }>({
+    url: `${PLACEMENT_URL}/allocations/${consumer}`, headers: { 'OpenStack-API-Version': 'placement 1.28' },
+  });
+  if (r.status !== 200) throw new Error(`GET /allocations/${consumer}: HTTP ${r.status}`);
+  return r.data.allocations;
+}
+
+export async function glanceImage(id: string): Promise<{ id: string; status: string; size: number; checksum: string; os_hash_value: string } | null> {
+  const r = await request<{ id: string; status: string; size: number; checksum: string; os_hash_value: string }>({ url: `${GLANCE_URL}/v2/images/${id}` });
+  if (r.status === 404) return null;
+  if (r.status !== 200) throw new Error(`GET /v2/images/${id}: HTTP ${r.status}`);
+  return r.data;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ------------------------------------------------------------------------ CLI
+
+/** `openstack ARGS` as the user of the openrc; plain output. */
+export function cli(args: string[]): Promise<string> {
+  return openstack<string>(args, false);
+}
+
+export interface BootOptions {
+  image: string;
+  flavor?: string;
+  properties?: Record<string, string>;
+  userDataFile?: string;
+}
+
+// ------------------------------------------------------------------------ engine
+
+let docker: Docker | undefined;
+export function engine(): Docker {
+  docker ??= dockerClient();
+  return docker;
+}
+
+export function containerNameOf(serverId: string): string {
+  return `nova-${serverId}`;
+}
+
+/** `docker inspect nova-<id>`, or null when there is no such container. */
+export async function inspectContainer(serverId: string): Promise<Docker.ContainerInspectInfo | null> {
+  try {
+    return await engine().getContainer(containerNameOf(serverId)).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return null;
+    throw err;
+  }
+}
+
+/** Splits Docker's multiplexed stdout/stderr stream (no TTY): 8-byte frame headers. */
+export function demux(raw: Buffer): string {
+  const parts: Buffer[] = [];
+  for (let i = 0; i + 8 <= raw.length;) {
+    const len = raw.readUInt32BE(i + 4);
+    parts.push(raw.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return Buffer.concat(parts).toString();
+}
+
+/** `docker exec nova-<id> CMD...`: its output and exit code. */
+export async function execIn(serverId: string, cmd: string[]): Promise<{ output: string; exitCode: number }> {
+  const c = engine().getContainer(containerNameOf(serverId));
+  const exec = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const raw = await collect(stream as unknown as AsyncIterable<Buffer>);
+  const info = await exec.inspect();
+  return { output: demux(raw), exitCode: info.ExitCode ?? -1 };
+}
+
+/** Containers named nova-* whose server does not exist (or is not on our host any more). */
+export async function orphanContainers(): Promise<string[]> {
+  const list = await engine().listContainers({ all: true, filters: { name: ['nova-'] } });
+  const orphans: string[] = [];
+  for (const c of list) {
+    const name = (c.Names[0] ?? '').replace(/^\//, '');
+    const m = /^nova-([0-9a-f-]{36})$/.exec(name);
+    if (!m) continue;
+    if ((await getServer(m[1])) === null) orphans.push(name);
+  }
+  return orphans;
+}
+
+export async function engineImageTagged(ref: string): Promise<boolean> {
+  try {
+    await engine().getImage(ref).inspect();
+    return true;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw err;
+  }
+}
+
+export function engineTmp(): string[] {
+  return readdirSync(ENGINE_TMP).sort();
+}
+
+/**
+ * Waits (up to 10 s: dockerd removes its docker-import-* dir when its handler notices the cut
+ * request) until the engine's tmp dir holds nothing that was not there before; returns the
+ * new entries that stayed.
+ */
+export async function newEngineTmpEntries(before: string[]): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const added = engineTmp().filter((e) => !before.includes(e));
+    if (added.length === 0 || Date.now() > deadline) return added;
+    await sleep(100);
+  }
+}
+
+/** Builds a busybox image from a rootfs tar with the given Docker `changes` (CMD ...). */
+export async function importRootfsWith(rootfs: Buffer, ref: string, changes: string[]): Promise<string> {
+  const [repo, tag] = ref.split(':');
+  const stream = await engine().importImage(Readable.from([rootfs]) as unknown as string, { repo, tag, changes } as never) as unknown as NodeJS.ReadableStream;
+  const text = (await collect(stream as AsyncIterable<Buffer>)).toString();
+  const last = text.trim().split('\n').map((l) => JSON.parse(l) as { status?: string; error?: string }).pop();
+  if (!last || last.error) throw new Error(`docker import failed: ${text}`);
+  return (await engine().getImage(ref).inspect()).Id;
+}
+
+// ------------------------------------------------------------------------ nova-container
+
+export function novaContainerPid(): number {
+  return Number(readFileSync(NOVA_CONTAINER_PID, 'utf8').trim());
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** `./devstack/local-cloud.sh ARG` (restart-compute, up); returns its combined output. */
+export async function localCloud(arg: string): Promise<string> {
+  const { stdout, stderr } = await run(join(REPO, 'devstack', 'local-cloud.sh'), [arg], { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+  return stdout + stderr;
+}
+
+/** Lines of the nova-container log (JSON, one record a line) with msg `msg` and these fields. */
+export function logRecords(msg: string, fields: Record<string, unknown> = {}): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of readFileSync(NOVA_CONTAINER_LOG, 'utf8').split('\n')) {
+    if (!line.includes(msg)) continue;
+    let rec: Record<string, unknown>;
+    try { rec = JSON.parse(line) as Record<string, unknown>; } catch { continue; }
+    if (rec.msg === msg && Object.entries(fields).every(([k, v]) => rec[k] === v)) out.push(rec);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------ what a test created
+
+/**
+ * Servers, Glance images, engine images and files a test made, removed by `cleanup()` (in an
+ * `after` hook, so also after a failure). Servers go first (their containers hold images).
+ */
+export class Created {
+  readonly servers = new Set<string>();
+  readonly images = new Set<string>();
+  readonly engineRefs = new Set<string>();
+  readonly files = new Set<string>();
+
+  /** `openstack server create` (no --wait) with --nic none; returns the server id. */
+  async boot(name: string, o: BootOptions): Promise<string> {
+    const args = ['--os-compute-api-version', BOOT_MICROVERSION, 'server', 'create', '--image', o.image, '--flavor', o.flavor ?? 'm1.tiny', '--nic', 'none'];
+    for (const [k, v] of Object.entries(o.properties ?? {})) args.push('--property', `${k}=${v}`);
+    if (o.userDataFile) args.push('--user-data', o.userDataFile);
+    args.push(name, '-f', 'value', '-c', 'id');
+    const id = (await cli(args)).trim();
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`server create printed ${id}`);
+    this.servers.add(id);
+    return id;
+  }
+
+  /** `openstack image create --container-format docker --disk-format raw --file FILE --public NAME`, then waits until active. */
+  async uploadImage(name: string, data: Buffer, dir: string): Promise<string> {
+    const file = join(dir, `${name}.tar`);
+    writeFileSync(file, data);
+    this.files.add(file);
+    const id = (await cli(['image', 'create', '--container-format', 'docker', '--disk-format', 'raw', '--file', file, '--public', name, '-f', 'value', '-c', 'id'])).trim();
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`image create printed ${id}`);
+    this.images.add(id);
+    this.engineRefs.add(`glance-image:${id}`);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const img = await glanceImage(id);
+      if (img?.status === 'active') break;
+      if (Date.now() > deadline) throw new Error(`image ${name} (${id}) is ${img?.status ?? 'gone'}, not active`);
+      await sleep(200);
+    }
+    return id;
+  }
+
+  async cleanup(): Promise<void> {
+    const problems: string[] = [];
+    const servers = [...this.servers];
+    // Cleanup is not under test: REST deletes, no CLI round trips.
+    await Promise.all(servers.map(async (id) => {
+      try {
+        const r = await request({ method: 'DELETE', url: `${COMPUTE_URL}/servers/${id}` });
+        if (r.status !== 204 && r.status !== 404) problems.push(`delete server ${id}: HTTP ${r.status}`);
+        await waitForGone(id, 90_000);
+        this.servers.delete(id);
+      } catch (err) {
+        problems.push(`server ${id}: ${(err as Error).message}`);
+      }
+    }));
+    for (const id of servers) {
+      const c = await inspectContainer(id).catch(() => null);
+      if (c) {
+        problems.push(`container ${containerNameOf(id)} was left behind by the delete; removing it`);
+        await engine().getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      }
+    }
+    for (const id of [...this.images]) {
+      const r = await request({ method: 'DELETE', url: `${GLANCE_URL}/v2/images/${id}` }).catch((e: unknown) => ({ status: String(e) }));
+      if (r.status === 204 || r.status === 404) this.images.delete(id);
+      else problems.push(`delete image ${id}: ${r.status}`);
+    }
+    for (const ref of [...this.engineRefs]) {
+      await engine().getImage(ref).remove().catch(() => undefined);
+      this.engineRefs.delete(ref);
+    }
+    for (const f of [...this.files]) {
+      rmSync(f, { recursive: true, force: true });
+      this.files.delete(f);
+    }
+    if (problems.length) console.error(`      cleanup: ${problems.join('; ')}`);
+  }
+}
