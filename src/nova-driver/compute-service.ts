@@ -68,6 +68,8 @@ export class ComputeService {
     this.manager = {
       host: d.host,
       nodename: d.host,
+      hostIp: d.my_ip,
+      conductor: this.conductor,
       providerUuid: () => this.tracker.providerUuid,
       instances: new InstanceStore(this.conductor, d.host),
       engine: this.engine,

@@ -25,6 +25,13 @@ export interface ResourceProvider {
   root_provider_uuid?: string;
 }
 
+export interface ConsumerAllocations {
+  allocations: Record<string, { resources: Record<string, number>; generation?: number }>;
+  consumer_generation: number | null;
+  project_id?: string;
+  user_id?: string;
+}
+
 export class PlacementError extends Error {
   constructor(message: string, readonly status: number, readonly code?: string) {
     super(message);
@@ -101,6 +108,31 @@ export class PlacementClient {
       `/resource_providers/${uuid}/allocations`);
     this.expect(r, [200], `read allocations against ${uuid}`);
     return r.data.allocations;
+  }
+
+  /** GET /allocations/<consumer> (1.28): what the consumer holds, with its generation. */
+  async consumerAllocations(consumer: string): Promise<ConsumerAllocations> {
+    const r = await this.request<ConsumerAllocations>('GET', `/allocations/${consumer}`, '1.28');
+    this.expect(r, [200], `read allocations of ${consumer}`);
+    return { allocations: r.data.allocations ?? {}, consumer_generation: r.data.consumer_generation ?? null,
+      project_id: r.data.project_id, user_id: r.data.user_id };
+  }
+
+  /**
+   * Moves everything `source` holds to `target` in one POST /allocations (1.28), as Nova's
+   * report client move_allocations does (e.g. back from a migration to its instance).
+   * Returns false when the source holds nothing (already moved).
+   */
+  async moveAllocations(source: string, target: string): Promise<boolean> {
+    const src = await this.consumerAllocations(source);
+    if (Object.keys(src.allocations).length === 0) return false;
+    const tgt = await this.consumerAllocations(target);
+    const r = await this.request('POST', '/allocations', '1.28', {
+      [source]: { allocations: {}, project_id: src.project_id, user_id: src.user_id, consumer_generation: src.consumer_generation },
+      [target]: { allocations: src.allocations, project_id: src.project_id, user_id: src.user_id, consumer_generation: tgt.consumer_generation },
+    });
+    this.expect(r, [204], `move allocations from ${source} to ${target}`);
+    return true;
   }
 
   /** DELETE /allocations/<consumer>: true if something was deleted, false if there was none. */

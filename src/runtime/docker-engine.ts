@@ -105,6 +105,15 @@ export class DockerEngine implements ContainerEngine {
     await tolerate(`stop container ${id}`, () => this.docker.getContainer(id).stop({ t: graceSeconds }), () => undefined);
   }
 
+  async updateLimits(id: string, vcpus: number, memoryMb: number): Promise<void> {
+    const bytes = memoryMb * 1024 * 1024;
+    try {
+      await this.docker.getContainer(id).update({ NanoCpus: Math.round(vcpus * 1e9), Memory: bytes, MemorySwap: bytes });
+    } catch (err) {
+      throw wrap(`update limits of container ${id}`, err);
+    }
+  }
+
   async pauseContainer(id: string): Promise<void> {
     try {
       await this.docker.getContainer(id).pause();

@@ -76,6 +76,8 @@ export interface ContainerEngine {
   startContainer(id: string): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceSeconds`; no-op if it is not running. */
   stopContainer(id: string, graceSeconds: number): Promise<void>;
+  /** Changes a container's CPU and memory limits in place (running or not). */
+  updateLimits(id: string, vcpus: number, memoryMb: number): Promise<void>;
   pauseContainer(id: string): Promise<void>;
   unpauseContainer(id: string): Promise<void>;
   /** Writes files into a created (or stopped) container's file system, parents created as needed. */

@@ -14,6 +14,7 @@ import { terminateInstance } from './terminate.js';
 import { snapshotInstance } from './snapshot.js';
 import { rebuildInstance } from './rebuild.js';
 import { shelveInstance, shelveOffloadInstance, unshelveInstance } from './shelve.js';
+import { confirmResize, prepResize, revertResize } from './resize.js';
 import {
   getConsoleOutput, pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
 } from './power.js';
@@ -22,19 +23,23 @@ export const COMPUTE_RPC_VERSION = '6.1';
 
 type Handler = Endpoint['handlers'][string];
 
-/** Compute RPC 6.x methods this host does not implement (yet). */
+/**
+ * Compute RPC 6.x methods this host does not implement (yet). resize_instance, finish_resize
+ * and finish_revert_resize are what another compute casts during a move between hosts; a
+ * resize here runs them in-process (see resize.ts).
+ */
 export const UNSUPPORTED_METHODS = [
   'add_fixed_ip_to_instance', 'attach_interface', 'attach_volume', 'backup_instance', 'cache_images',
   'check_can_live_migrate_destination', 'check_can_live_migrate_source', 'check_instance_shared_storage',
-  'confirm_resize', 'confirm_snapshot_based_resize_at_source', 'detach_interface', 'detach_volume',
+  'confirm_snapshot_based_resize_at_source', 'detach_interface', 'detach_volume',
   'drop_move_claim_at_destination', 'finish_resize', 'finish_revert_resize', 'finish_revert_snapshot_based_resize_at_source',
   'finish_snapshot_based_resize_at_dest', 'get_diagnostics', 'get_instance_diagnostics', 'get_mks_console', 'get_rdp_console',
   'get_serial_console', 'get_spice_console', 'get_vnc_console', 'host_maintenance_mode', 'host_power_action',
   'inject_network_info', 'live_migration', 'live_migration_abort', 'live_migration_force_complete',
-  'post_live_migration_at_destination', 'pre_live_migration', 'prep_resize', 'prep_snapshot_based_resize_at_dest',
-  'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'remove_fixed_ip_from_instance',
-  'remove_volume_connection', 'rescue_instance', 'reserve_block_device_name', 'resize_instance', 'restore_instance',
-  'revert_resize', 'revert_snapshot_based_resize_at_dest', 'rollback_live_migration_at_destination', 'set_admin_password',
+  'post_live_migration_at_destination', 'pre_live_migration', 'prep_snapshot_based_resize_at_dest',
+  'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'remove_fixed_ip_from_instance', 'resize_instance',
+  'remove_volume_connection', 'rescue_instance', 'reserve_block_device_name', 'restore_instance',
+  'revert_snapshot_based_resize_at_dest', 'rollback_live_migration_at_destination', 'set_admin_password',
   'soft_delete_instance', 'swap_volume',
   'trigger_crash_dump', 'unquiesce_instance', 'unrescue_instance', 'validate_console_port',
   'volume_snapshot_create', 'volume_snapshot_delete',
@@ -84,6 +89,9 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
     shelve_instance: shelveInstance,
     shelve_offload_instance: shelveOffloadInstance,
     unshelve_instance: unshelveInstance,
+    prep_resize: prepResize,
+    confirm_resize: confirmResize,
+    revert_resize: revertResize,
   };
   for (const [m, h] of Object.entries(instanceHandlers)) {
     handlers[m] = (ctx, args) => h(deps, ctx, args);

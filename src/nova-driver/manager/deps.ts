@@ -2,6 +2,7 @@
 import type { Logger } from '../../common/log.js';
 import type { ContainerEngine } from '../../runtime/types.js';
 import type { PlacementClient } from '../placement.js';
+import type { ConductorClient } from '../conductor.js';
 import type { SchedulerClient } from '../scheduler.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { InstanceStore } from './instance-store.js';
@@ -26,6 +27,9 @@ export interface ImageProvider {
 export interface ManagerDeps {
   host: string;
   nodename: string;
+  /** [DEFAULT] my_ip: recorded as a migration's dest_host. */
+  hostIp: string;
+  conductor: ConductorClient;
   /** This host's resource provider (= ComputeNode uuid). */
   providerUuid(): string;
   instances: InstanceStore;

@@ -1,0 +1,147 @@
+/**
+ * Resize on this host (nova/compute/manager.py prep_resize, resize_instance, finish_resize,
+ * confirm_resize, revert_resize, finish_revert_resize), with Nova's migration statuses
+ * (pre-migrating -> migrating -> post-migrating -> finished -> confirmed | reverted), task
+ * states and flavor bookkeeping (new_flavor, old_flavor, system_metadata.old_vm_state).
+ *
+ * A container resizes in place: its CPU and memory limits change while it runs, so nothing
+ * is copied and nothing restarts. Source and destination are this same host, so the steps
+ * Nova would cast between two computes run here one after the other. Moving a container to
+ * another host is not supported. Placement: the conductor moved the old allocation to the
+ * migration's consumer; confirm deletes it, revert moves it back to the instance.
+ */
+import type { Logger } from '../../common/log.js';
+import { NotImplementedError } from '../errors.js';
+import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/versioned-object.js';
+import type { RequestContext } from '../rpc/types.js';
+import type { ManagerDeps } from './deps.js';
+import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { containerName } from './container-spec.js';
+import { PowerState, TaskState, VmState, powerStateOf } from './states.js';
+
+type Args = Record<string, unknown>;
+
+function migrationFromArgs(args: Args): NovaObject {
+  const m = NovaObject.fromPrimitive(args.migration as ObjectPrimitive);
+  m.clearChanges();
+  return m;
+}
+
+async function saveMigration(deps: ManagerDeps, ctx: RequestContext, migration: NovaObject, fields: Record<string, FieldValue>): Promise<void> {
+  for (const [k, v] of Object.entries(fields)) migration.set(k, v);
+  await deps.conductor.objectAction(ctx, migration, 'save');
+}
+
+/** _set_instance_info: the instance's own copies of the flavor's sizes follow the flavor. */
+function flavorFields(flavor: NovaObject): Record<string, FieldValue> {
+  return {
+    flavor, instance_type_id: flavor.get('id') ?? null, memory_mb: flavor.get('memory_mb') ?? 0, vcpus: flavor.get('vcpus') ?? 1,
+    root_gb: flavor.get('root_gb') ?? 0, ephemeral_gb: flavor.get('ephemeral_gb') ?? 0,
+  };
+}
+
+async function applyLimits(deps: ManagerDeps, inst: NovaObject, flavor: NovaObject): Promise<void> {
+  const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
+  if (c) await deps.engine.updateLimits(c.id, Number(flavor.get('vcpus') ?? 1), Number(flavor.get('memory_mb') ?? 0));
+}
+
+function sysmeta(inst: NovaObject): Record<string, string> {
+  return { ...((inst.get('system_metadata') ?? {}) as Record<string, string>) };
+}
+
+export async function prepResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
+  const inst = instanceFromArgs(args);
+  const migration = migrationFromArgs(args);
+  const flavor = NovaObject.fromPrimitive(args.flavor as ObjectPrimitive);
+  await instanceAction(deps, ctx, inst, { event: 'compute_prep_resize' }, async () => {
+    if (inst.get('host') !== deps.host) {
+      throw new NotImplementedError('moving an instance between hosts is not supported by this compute host (nova-container); resize to the same host');
+    }
+    await deps.instances.save(ctx, inst, { new_flavor: flavor, system_metadata: { ...sysmeta(inst), old_vm_state: String(inst.get('vm_state') ?? VmState.ACTIVE) } });
+    await saveMigration(deps, ctx, migration, { dest_compute: deps.host, dest_node: deps.nodename, dest_host: deps.hostIp, status: 'pre-migrating' });
+  });
+  await resizeInstance(deps, ctx, inst, migration);
+}
+
+/** The source half: nothing to copy for a container; records the steps Nova's API expects. */
+async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
+  await instanceAction(deps, ctx, inst, { event: 'compute_resize_instance' }, async () => {
+    await saveMigration(deps, ctx, migration, { status: 'migrating' });
+    await deps.instances.save(ctx, inst, { task_state: TaskState.RESIZE_MIGRATING }, [TaskState.RESIZE_PREP]);
+    await saveMigration(deps, ctx, migration, { status: 'post-migrating' });
+    await deps.instances.save(ctx, inst, { old_flavor: inst.obj('flavor'), task_state: TaskState.RESIZE_MIGRATED }, [TaskState.RESIZE_MIGRATING]);
+  });
+  await finishResize(deps, ctx, inst, migration);
+}
+
+/** The destination half: the new flavor's limits applied to the running container. */
+async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
+  await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize' }, async (log) => {
+    const oldFlavor = inst.obj('flavor');
+    const newFlavor = inst.obj('new_flavor');
+    if (!newFlavor) throw new Error('finish_resize without a new_flavor on the instance');
+    await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), old_flavor: oldFlavor, task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
+    await applyLimits(deps, inst, newFlavor);
+    await saveMigration(deps, ctx, migration, { status: 'finished' });
+    const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
+    await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateOf(c) }, [TaskState.RESIZE_FINISH]);
+    await settle(log, 'update resources', deps.updateResources(ctx));
+  });
+}
+
+export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
+  const migration = migrationFromArgs(args);
+  if (migration.get('status') === 'confirmed') return;
+  const given = instanceFromArgs(args);
+  const inst = await deps.instances.get(ctx, given.str('uuid'), ['metadata', 'system_metadata', 'flavor']);
+  await instanceAction(deps, ctx, inst, { event: 'compute_confirm_resize' }, async (log) => {
+    try {
+      await saveMigration(deps, ctx, migration, { status: 'confirmed' });
+      const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
+      const power = powerStateOf(c);
+      await deps.instances.save(ctx, inst, { vm_state: power === PowerState.SHUTDOWN ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: power },
+        [null, TaskState.DELETING, 'soft-deleting']);
+    } finally {
+      await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
+    }
+    await deleteStashedFlavor(deps, ctx, inst);
+    await settle(log, 'update resources', deps.updateResources(ctx));
+  });
+}
+
+export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
+  const inst = instanceFromArgs(args);
+  const migration = migrationFromArgs(args);
+  await instanceAction(deps, ctx, inst, { event: 'compute_revert_resize' }, async () => {
+    await saveMigration(deps, ctx, migration, { status: 'reverted' });
+  });
+  await finishRevertResize(deps, ctx, inst, migration);
+}
+
+async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
+  await instanceAction(deps, ctx, inst, { event: 'compute_finish_revert_resize' }, async (log: Logger) => {
+    const oldFlavor = inst.obj('old_flavor');
+    if (!oldFlavor) throw new Error('finish_revert_resize without an old_flavor on the instance');
+    const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
+    await deps.instances.save(ctx, inst, {
+      ...flavorFields(oldFlavor), host: migration.optStr('source_compute') ?? deps.host, node: migration.optStr('source_node') ?? deps.nodename,
+    }, [TaskState.RESIZE_REVERTING]);
+    await deps.placement.moveAllocations(migration.str('uuid'), inst.str('uuid'));
+    await applyLimits(deps, inst, oldFlavor);
+    const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
+    if (oldVmState === VmState.STOPPED && c) await deps.engine.stopContainer(c.id, deps.shutdownTimeout);
+    const after = c ? await deps.engine.inspectContainer(c.id) : null;
+    await deps.instances.save(ctx, inst, {
+      vm_state: oldVmState === VmState.STOPPED ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateOf(after),
+    }, [TaskState.RESIZE_REVERTING]);
+    await deleteStashedFlavor(deps, ctx, inst);
+    await settle(log, 'update resources', deps.updateResources(ctx));
+  });
+}
+
+/** _delete_stashed_flavor_info */
+async function deleteStashedFlavor(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject): Promise<void> {
+  const meta = sysmeta(inst);
+  delete meta.old_vm_state;
+  await deps.instances.save(ctx, inst, { old_flavor: null, new_flavor: null, system_metadata: meta });
+}
