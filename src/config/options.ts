@@ -105,6 +105,15 @@ export const GROUPS: GroupSpec[] = [
     ],
   },
   {
+    name: 'image_cache',
+    help: 'Cached Glance images (same options as Nova\'s image cache manager).',
+    options: [
+      { name: 'manager_interval', type: 'integer', default: 2400, min: 1, help: 'Seconds between passes of the image cache manager.' },
+      { name: 'remove_unused_base_images', type: 'boolean', default: true, help: 'Remove cached images no container has used for remove_unused_original_minimum_age_seconds.' },
+      { name: 'remove_unused_original_minimum_age_seconds', type: 'integer', default: 86400, min: 0, help: 'How long a cached image must have been unused before it is removed.' },
+    ],
+  },
+  {
     name: 'container',
     help: 'nova-container\'s own options. Reserves and ratios set here win over [DEFAULT].',
     options: [

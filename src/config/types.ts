@@ -74,6 +74,7 @@ export interface Config {
   service_user: KeystoneAuthGroup;
   keystone_authtoken: KeystoneAuthGroup;
   filter_scheduler: { track_instance_changes: boolean };
+  image_cache: { manager_interval: number; remove_unused_base_images: boolean; remove_unused_original_minimum_age_seconds: number };
   container: ContainerGroup;
 }
 

@@ -124,6 +124,11 @@ export class ImageImporter {
     return flight;
   }
 
+  /** Glance ids of the images this cache holds. */
+  async cachedImageIds(): Promise<string[]> {
+    return (await this.engine.listImageTags(this.repo)).map((t) => t.slice(this.repo.length + 1));
+  }
+
   /**
    * Drops the cache entry: removes the tag, and the image itself when no container uses it
    * and no other tag names it. Waits for a running ensureImage of the same id.

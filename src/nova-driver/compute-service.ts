@@ -26,6 +26,7 @@ import { InstanceStore } from './manager/instance-store.js';
 import { KeyedLock } from './manager/keyed-lock.js';
 import { recoverOnStartup, syncPowerStates } from './manager/recovery.js';
 import type { ManagerDeps } from './manager/deps.js';
+import { ImageCacheManager } from './manager/image-cache.js';
 
 export class ComputeService {
   private rpc: RpcRuntime | null = null;
@@ -104,6 +105,11 @@ export class ComputeService {
       await this.tracker.update(this.ctx(), this.serviceRecord.disabled);
     }, this.log);
     this.periodic.every('sync_power_states', d.sync_power_state_interval, () => syncPowerStates(this.manager, this.ctx()), this.log);
+    const cacheConf = this.config.image_cache;
+    if (cacheConf.remove_unused_base_images) {
+      const cache = new ImageCacheManager(this.importer, this.engine, cacheConf.remove_unused_original_minimum_age_seconds, this.log.child({ component: 'image-cache' }));
+      this.periodic.every('image_cache_manager', cacheConf.manager_interval, async () => { await cache.run(); }, this.log);
+    }
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
       await this.scheduler.syncInstanceInfo(this.ctx(), await this.instanceUuids());
     }, this.log);

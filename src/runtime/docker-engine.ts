@@ -216,6 +216,15 @@ export class DockerEngine implements ContainerEngine {
     };
   }
 
+  async listImageTags(repo: string): Promise<string[]> {
+    try {
+      const rows = await this.docker.listImages({ filters: { reference: [`${repo}:*`] } });
+      return rows.flatMap((r) => r.RepoTags ?? []).filter((t) => t.startsWith(`${repo}:`));
+    } catch (err) {
+      throw wrap(`list images of ${repo}`, err);
+    }
+  }
+
   async loadImage(archive: Readable): Promise<string[]> {
     let stream: NodeJS.ReadableStream;
     try {

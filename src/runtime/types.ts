@@ -95,6 +95,8 @@ export interface ContainerEngine {
 
   /** null if there is no such image. */
   inspectImage(ref: string): Promise<ImageInfo | null>;
+  /** Tags (`repo:tag`) of the images in repository `repo`. */
+  listImageTags(repo: string): Promise<string[]>;
   /** Loads a `docker save` archive; returns the ids/refs the engine reports as loaded. */
   loadImage(archive: Readable): Promise<string[]>;
   /** A `docker save` archive of the image, streamed. */
