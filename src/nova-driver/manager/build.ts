@@ -37,7 +37,11 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
   const image = args.image as GlanceImageMeta;
   await instanceAction(deps, ctx, inst, { event: EVENT, recordFault: false, revertTaskState: false }, async (log) => {
     try {
-      await deps.instances.save(ctx, inst, { vm_state: VmState.BUILDING, task_state: null }, [TaskState.SCHEDULING, null]);
+      // The resource claim rides on the first save: the compute, not the conductor, sets
+      // host/node, and every later action and Neutron event is routed by them.
+      await deps.instances.save(ctx, inst, {
+        vm_state: VmState.BUILDING, task_state: null, host: deps.host, node: deps.nodename, launched_on: deps.host,
+      }, [TaskState.SCHEDULING, null]);
     } catch (err) {
       if (deletedMeanwhile(err)) { log.info('instance deleted before its build started'); return; }
       throw err;
@@ -58,20 +62,18 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
 async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, image: GlanceImageMeta,
   args: Record<string, unknown>, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
-  // The resource claim: the compute, not the conductor, sets host/node; everything later is routed by it.
-  await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename, launched_on: deps.host });
-  await deps.instances.save(ctx, inst, { task_state: TaskState.NETWORKING }, [null]);
   const networks = unsupportedNetworks(args);
   if (networks.length > 0) {
     throw new BuildAbortException({ instance_uuid: uuid, reason: `this host cannot plug Neutron networks yet (requested: ${networks.join(', ')}); boot with --nic none` });
   }
-  await deps.instances.save(ctx, inst, { task_state: TaskState.BLOCK_DEVICE_MAPPING }, [TaskState.NETWORKING]);
-  await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.BLOCK_DEVICE_MAPPING]);
-  try {
-    await createAndStart(deps, ctx, inst, image, log);
-  } catch (err) {
-    throw asBuildAbort(uuid, err);
-  }
+  // No networks to allocate and no block devices to map: straight to spawning. The save and
+  // the container's creation run side by side; a failed save (deleted meanwhile) removes it.
+  const [saved, started] = await Promise.allSettled([
+    deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [null]),
+    createAndStart(deps, ctx, inst, image, log),
+  ]);
+  if (saved.status === 'rejected') throw saved.reason;
+  if (started.status === 'rejected') throw asBuildAbort(uuid, started.reason);
   await deps.instances.save(ctx, inst, {
     vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),
   }, [TaskState.SPAWNING]);
@@ -96,9 +98,23 @@ export async function createAndStart(deps: ManagerDeps, ctx: RequestContext, ins
   return id;
 }
 
-function asBuildAbort(uuid: string, err: unknown): NovaError {
+function asBuildAbort(uuid: string, err: unknown, imageId?: string): NovaError {
   if (err instanceof NovaError) return err.name === 'BuildAbortException' ? err : new BuildAbortException({ instance_uuid: uuid, reason: err.message });
-  return new BuildAbortException({ instance_uuid: uuid, reason: (err as Error)?.message ?? String(err) });
+  return new BuildAbortException({ instance_uuid: uuid, reason: imageId ? imageFailureReason(imageId, err) : (err as Error)?.message ?? String(err) });
+}
+
+/**
+ * Why a spawn from an image failed, naming the image once. The fault a user sees is cut at 255
+ * characters, and an importer error wraps a cause that already names the image ("Import of
+ * image X failed (download): Image X holds no valid container image archive: <reason>"):
+ * after "Build of instance <uuid> aborted: " the reason itself was cut off. The innermost
+ * error that still names the image says it all; one that does not (an engine error during the
+ * load) keeps its wrapper, which names the image and the stage.
+ */
+export function imageFailureReason(imageId: string, err: unknown): string {
+  let e = err as { message?: unknown; cause?: unknown } | null;
+  while (e?.cause instanceof Error && e.cause.message.includes(imageId)) e = e.cause;
+  return typeof e?.message === 'string' && e.message ? e.message : String(err);
 }
 
 async function cleanUpFailedBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, err: unknown, log: Logger): Promise<void> {
