@@ -37,11 +37,7 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
   const image = args.image as GlanceImageMeta;
   await instanceAction(deps, ctx, inst, { event: EVENT, recordFault: false, revertTaskState: false }, async (log) => {
     try {
-      // The resource claim rides on the first save: the compute, not the conductor, sets
-      // host/node, and every later action and Neutron event is routed by them.
-      await deps.instances.save(ctx, inst, {
-        vm_state: VmState.BUILDING, task_state: null, host: deps.host, node: deps.nodename, launched_on: deps.host,
-      }, [TaskState.SCHEDULING, null]);
+      await deps.instances.save(ctx, inst, { vm_state: VmState.BUILDING, task_state: null }, [TaskState.SCHEDULING, null]);
     } catch (err) {
       if (deletedMeanwhile(err)) { log.info('instance deleted before its build started'); return; }
       throw err;
@@ -62,18 +58,20 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
 async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, image: GlanceImageMeta,
   args: Record<string, unknown>, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
+  // The resource claim: the compute, not the conductor, sets host/node; everything later is routed by it.
+  await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename, launched_on: deps.host });
+  await deps.instances.save(ctx, inst, { task_state: TaskState.NETWORKING }, [null]);
   const networks = unsupportedNetworks(args);
   if (networks.length > 0) {
     throw new BuildAbortException({ instance_uuid: uuid, reason: `this host cannot plug Neutron networks yet (requested: ${networks.join(', ')}); boot with --nic none` });
   }
-  // No networks to allocate and no block devices to map: straight to spawning. The save and
-  // the container's creation run side by side; a failed save (deleted meanwhile) removes it.
-  const [saved, started] = await Promise.allSettled([
-    deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [null]),
-    createAndStart(deps, ctx, inst, image, log),
-  ]);
-  if (saved.status === 'rejected') throw saved.reason;
-  if (started.status === 'rejected') throw asBuildAbort(uuid, started.reason);
+  await deps.instances.save(ctx, inst, { task_state: TaskState.BLOCK_DEVICE_MAPPING }, [TaskState.NETWORKING]);
+  await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.BLOCK_DEVICE_MAPPING]);
+  try {
+    await createAndStart(deps, ctx, inst, image, log);
+  } catch (err) {
+    throw asBuildAbort(uuid, err, image.id);
+  }
   await deps.instances.save(ctx, inst, {
     vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),
   }, [TaskState.SPAWNING]);
