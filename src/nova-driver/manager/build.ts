@@ -36,15 +36,26 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
   const inst = instanceFromArgs(args);
   const image = args.image as GlanceImageMeta;
   await instanceAction(deps, ctx, inst, { event: EVENT, recordFault: false, revertTaskState: false }, async (log) => {
+    // The container is made while the conductor records the build's first steps: the
+    // engine's create+start and the database round trips overlap instead of adding up.
+    const container = createAndStart(deps, ctx, inst, image, log);
+    container.catch(() => undefined); // handled below; never an unhandled rejection
     try {
-      await deps.instances.save(ctx, inst, { vm_state: VmState.BUILDING, task_state: null }, [TaskState.SCHEDULING, null]);
+      // The resource claim rides on the first save: the compute, not the conductor, sets
+      // host/node, and every later action and Neutron event is routed by them.
+      await deps.instances.save(ctx, inst, {
+        vm_state: VmState.BUILDING, task_state: null, host: deps.host, node: deps.nodename, launched_on: deps.host,
+      }, [TaskState.SCHEDULING, null]);
     } catch (err) {
+      await Promise.allSettled([container]);
+      await settle(log, 'remove the container', deps.engine.removeContainer(containerName(inst.str('uuid'))));
       if (deletedMeanwhile(err)) { log.info('instance deleted before its build started'); return; }
       throw err;
     }
     try {
-      await spawn(deps, ctx, inst, image, args, log);
+      await spawn(deps, ctx, inst, container, args);
     } catch (err) {
+      await Promise.allSettled([container]);
       await cleanUpFailedBuild(deps, ctx, inst, err, log);
       throw err;
     }
@@ -55,22 +66,19 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
   });
 }
 
-async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, image: GlanceImageMeta,
-  args: Record<string, unknown>, log: Logger): Promise<void> {
+async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, container: Promise<string>,
+  args: Record<string, unknown>): Promise<void> {
   const uuid = inst.str('uuid');
-  // The resource claim: the compute, not the conductor, sets host/node; everything later is routed by it.
-  await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename, launched_on: deps.host });
-  await deps.instances.save(ctx, inst, { task_state: TaskState.NETWORKING }, [null]);
   const networks = unsupportedNetworks(args);
   if (networks.length > 0) {
     throw new BuildAbortException({ instance_uuid: uuid, reason: `this host cannot plug Neutron networks yet (requested: ${networks.join(', ')}); boot with --nic none` });
   }
-  await deps.instances.save(ctx, inst, { task_state: TaskState.BLOCK_DEVICE_MAPPING }, [TaskState.NETWORKING]);
-  await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.BLOCK_DEVICE_MAPPING]);
+  // No networks to allocate and no block devices to map: straight to spawning.
+  await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [null]);
   try {
-    await createAndStart(deps, ctx, inst, image, log);
+    await container;
   } catch (err) {
-    throw asBuildAbort(uuid, err, image.id);
+    throw asBuildAbort(uuid, err);
   }
   await deps.instances.save(ctx, inst, {
     vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),

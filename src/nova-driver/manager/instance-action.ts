@@ -31,14 +31,18 @@ export async function instanceAction<T>(deps: ManagerDeps, ctx: RequestContext, 
   const uuid = inst.str('uuid');
   const log = deps.log.child({ instance: uuid, request_id: ctx.request_id, action: opts.event });
   return deps.locks.run(uuid, async () => {
-    await deps.instances.eventStart(ctx, uuid, opts.event);
+    // The event is bookkeeping for `server event list`: recorded alongside the work, not before it.
+    const started = deps.instances.eventStart(ctx, uuid, opts.event).then(() => true, (e: unknown) => {
+      log.warn({ err: (e as Error).message }, 'could not record the action event start');
+      return false;
+    });
     try {
       const result = await body(log);
-      await deps.instances.eventFinish(ctx, uuid, opts.event);
+      if (await started) await deps.instances.eventFinish(ctx, uuid, opts.event);
       return result;
     } catch (err) {
       log.error({ err: (err as Error).message, error_class: (err as Error).name }, 'instance action failed');
-      await settle(log, 'finish the action event', deps.instances.eventFinish(ctx, uuid, opts.event, err));
+      if (await started) await settle(log, 'finish the action event', deps.instances.eventFinish(ctx, uuid, opts.event, err));
       if (err instanceof InstanceNotFound) throw err; // deleted meanwhile: nothing to record on
       if (opts.recordFault ?? true) await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
       if ((opts.revertTaskState ?? true) && !(err instanceof UnexpectedTaskStateError)) {
