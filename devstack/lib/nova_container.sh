@@ -58,7 +58,6 @@ track_instance_changes = true
 
 [container]
 engine_socket = unix://$DOCKER_SOCKET
-engine_data_root = $DOCKER_DATA_ROOT
 EOF2
     } | write_file "$NOVA_CONTAINER_CONF" || true
 }

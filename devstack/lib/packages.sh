@@ -9,6 +9,7 @@ LOCAL_CLOUD_PACKAGES=(
     uwsgi-core uwsgi-plugin-python3
     docker.io
     curl ca-certificates procps iproute2
+    busybox-static
 )
 
 missing_packages() {
