@@ -87,13 +87,13 @@ export function summary(s: Server | null): string {
  * went to ERROR (unless ERROR is what is awaited), with the fault in the message.
  */
 export async function waitForServer(id: string, what: string, ok: (s: Server | null) => boolean,
-  timeoutMs = 60_000, everyMs = 150): Promise<Server | null> {
+  timeoutMs = 60_000, everyMs = 150, failOnError = true): Promise<Server | null> {
   const deadline = Date.now() + timeoutMs;
   let last: Server | null = null;
   for (;;) {
     last = await getServer(id);
     if (ok(last)) return last;
-    if (last?.status === 'ERROR') throw new Error(`server ${id} went to ERROR while waiting for ${what}: ${summary(last)}`);
+    if (failOnError && last?.status === 'ERROR') throw new Error(`server ${id} went to ERROR while waiting for ${what}: ${summary(last)}`);
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for server ${id} to be ${what}; it is ${summary(last)}`);
     await sleep(everyMs);
   }
@@ -105,7 +105,8 @@ export function waitForStatus(id: string, status: string, timeoutMs = 60_000): P
 }
 
 export async function waitForGone(id: string, timeoutMs = 60_000): Promise<void> {
-  await waitForServer(id, 'gone', (s) => s === null, timeoutMs);
+  // a server in ERROR stays ERROR (task_state deleting) until it is gone
+  await waitForServer(id, 'gone', (s) => s === null, timeoutMs, 150, false);
 }
 
 export interface InstanceAction { action: string; request_id: string; message: string | null; events?: { event: string; result: string | null }[] }

@@ -1,0 +1,141 @@
+/**
+ * nova-container killed (SIGKILL) in the middle of a build, while it downloads a large image,
+ * then started again with `./devstack/local-cloud.sh restart-compute`: within a minute the
+ * server is ACTIVE or ERROR, never stuck in BUILD, its allocation matches its state, and no
+ * container is left whose server does not exist.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { BUSYBOX, makeTar, randomData, saveImage, type TarItem } from '../glance-bridge/images.js';
+import {
+  Created, allocations, engine, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, localCloud,
+  newEngineTmpEntries, novaContainerPid, orphanContainers, sleep, summary, waitForServer, type Server,
+} from '../../helpers/servers.js';
+import { RUN, workDir } from './fixture.js';
+
+/** Size of the random layer that widens the window of the download. */
+const BIG_BYTES = 100 * 1024 * 1024;
+
+async function bigArchive(): Promise<Buffer> {
+  const items: TarItem[] = ['bin/', 'tmp/', 'proc/', 'sys/', 'dev/', 'root/'].map((name) => ({ name, type: 'directory' as const }));
+  items.push({ name: 'bin/busybox', data: readFileSync(BUSYBOX), mode: 0o755 });
+  for (const a of ['sh', 'sleep', 'echo']) items.push({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' });
+  items.push({ name: 'big.bin', data: randomData(BIG_BYTES) });
+  const ref = `${RUN}-big:v1`;
+  await importRootfsWith(await makeTar(items), ref, ['CMD ["/bin/sh", "-c", "echo big; exec sleep 1000000"]']);
+  const saved = await saveImage(engine(), ref);
+  await engine().getImage(ref).remove({ force: true });
+  return saved;
+}
+
+/** Orphans seen twice 2 s apart (a container of a server another test deletes right now is not one). */
+async function lastingOrphans(): Promise<string[]> {
+  const first = await orphanContainers();
+  if (first.length === 0) return [];
+  await sleep(2000);
+  const second = await orphanContainers();
+  return first.filter((n) => second.includes(n));
+}
+
+function alivePid(): number | null {
+  try {
+    const p = novaContainerPid();
+    return isAlive(p) ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `./devstack/local-cloud.sh restart-compute`. The cloud is shared: another restart may race
+ * ours (and stop the process ours just started), so what counts is that a nova-container
+ * other than the killed one runs afterwards.
+ */
+async function restartCompute(killed: number): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    let out = '';
+    try {
+      await localCloud('restart-compute');
+    } catch (err) {
+      out = String(err);
+    }
+    for (const until = Date.now() + 20_000; Date.now() < until; await sleep(200)) {
+      const p = alivePid();
+      if (p && p !== killed) return p;
+    }
+    if (attempt === 2) assert.fail(`nova-container does not run after restart-compute: ${out}`);
+    console.log(`      restart-compute did not leave nova-container running (raced by another restart?): ${out.split('\n')[0]}`);
+  }
+}
+
+describe('lifecycle: nova-container killed mid-build', function () {
+  this.timeout(600_000);
+  const c = new Created();
+  let imageId: string;
+
+  before(async function () {
+    this.timeout(300_000);
+    imageId = await c.uploadImage(`${RUN}-big`, await bigArchive(), workDir());
+  });
+
+  after(async function () {
+    this.timeout(300_000);
+    // whatever happened, the compute host runs again before anything else
+    if (!alivePid()) await localCloud('restart-compute');
+    await c.cleanup();
+  });
+
+  it('ends ACTIVE or ERROR within a minute of the restart, allocation consistent, no orphan container', async () => {
+    const pid = novaContainerPid();
+    assert.ok(isAlive(pid), `nova-container (pid ${pid}) runs`);
+    const tmpBefore = engineTmp();
+    const orphansBefore = await lastingOrphans();
+    const id = await c.boot(`${RUN}-crash`, { image: imageId });
+
+    // Kill at the first sight of the spawn (the image download runs in it).
+    let seen: Server | null = null;
+    const t0 = Date.now();
+    for (;;) {
+      const s = await getServer(id);
+      if (s?.['OS-EXT-STS:task_state'] === 'spawning') { seen = s; break; }
+      if (s?.status !== 'BUILD') assert.fail(`the build ended before it could be interrupted: ${summary(s)}`);
+      if (Date.now() - t0 > 120_000) assert.fail(`no spawning within 120 s: ${summary(s)}`);
+      await sleep(100);
+    }
+    process.kill(pid, 'SIGKILL');
+    const killedAt = Date.now();
+    while (isAlive(pid)) await sleep(20);
+    console.log(`      killed nova-container (pid ${pid}) in ${summary(seen)}, host ${seen['OS-EXT-SRV-ATTR:host']}`);
+    assert.equal(await getServer(id).then((s) => s?.status), 'BUILD', 'still BUILD while the host is down');
+
+    const newPid = await restartCompute(pid);
+    const restartMs = Date.now() - killedAt;
+    console.log(`      nova-container runs again as pid ${newPid}`);
+
+    const final = await waitForServer(id, 'ACTIVE or ERROR', (s) => (s?.status === 'ACTIVE' || s?.status === 'ERROR') && !s['OS-EXT-STS:task_state'],
+      Math.max(1000, 60_000 - (Date.now() - killedAt)), 200) as Server;
+    const settledMs = Date.now() - killedAt;
+    console.log(`      restart-compute took ${restartMs} ms; the server was ${summary(final)} ${settledMs} ms after the kill`);
+    assert.ok(settledMs <= 60_000);
+
+    // It stays so (a build redelivered after the restart would change it).
+    await sleep(5000);
+    const later = await getServer(id);
+    assert.equal(later?.status, final.status, `still ${final.status} 5 s later: ${summary(later)}`);
+
+    const container = await inspectContainer(id);
+    const alloc = await allocations(id);
+    if (final.status === 'ERROR') {
+      assert.match(final.fault?.message ?? '', /interrupted by a restart of the compute service/);
+      assert.equal(container, null, 'an ERROR build keeps no container');
+      assert.deepEqual(alloc, {}, 'an ERROR build holds no allocation');
+    } else {
+      assert.equal(container?.State.Status, 'running');
+      assert.equal(Object.keys(alloc).length, 1, 'an ACTIVE server holds its allocation');
+    }
+    assert.deepEqual((await lastingOrphans()).filter((n) => !orphansBefore.includes(n)), [], 'no nova-* container without a server');
+    assert.deepEqual(await newEngineTmpEntries(tmpBefore), [], 'the cut load left nothing in the engine\'s tmp dir');
+    const dangling = await engine().listImages({ filters: { dangling: ['true'] } });
+    if (dangling.length) console.log(`      (dangling engine images now: ${dangling.map((i) => i.Id.slice(7, 19)).join(', ')})`);
+  });
+});
