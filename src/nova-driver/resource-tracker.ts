@@ -17,8 +17,14 @@ import { PlacementError, type Inventories, type PlacementClient } from './placem
 import type { HostResources } from './host-resources.js';
 
 export const HYPERVISOR_TYPE = 'docker';
+/**
+ * Capability traits this host reports (nova/virt/driver.py CAPABILITY_TRAITS_MAP): a compute
+ * node, and raw images (our container images and snapshots are disk_format=raw; the trait
+ * matters when [scheduler] query_placement_for_image_type_support is on).
+ */
+const CAPABILITY_TRAITS = ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_RAW'];
 /** Traits this host decides; any other trait on the provider belongs to someone else and stays. */
-const OWNED_TRAITS = ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED'];
+const OWNED_TRAITS = [...CAPABILITY_TRAITS, 'COMPUTE_STATUS_DISABLED'];
 const PLACEMENT_RETRIES = 4;
 
 export interface TrackerDeps {
@@ -153,7 +159,7 @@ export class ResourceTracker {
           : await p.setInventories(uuid, current.generation, wanted);
         const traits = await p.traits(uuid);
         const keep = traits.traits.filter((t) => !OWNED_TRAITS.includes(t));
-        const want = [...new Set([...keep, 'COMPUTE_NODE', ...(disabled ? ['COMPUTE_STATUS_DISABLED'] : [])])].sort();
+        const want = [...new Set([...keep, ...CAPABILITY_TRAITS, ...(disabled ? ['COMPUTE_STATUS_DISABLED'] : [])])].sort();
         this.providerGeneration = [...traits.traits].sort().join() === want.join()
           ? Math.max(generation, traits.generation)
           : await p.setTraits(uuid, traits.generation, want);

@@ -85,6 +85,8 @@ describe('registration with the real Zed control plane', function () {
     assert.ok(byClass.DISK_GB.total > 0);
     const traits = await openstack<{ name: string }[]>(['resource', 'provider', 'trait', 'list', rp.uuid]);
     assert.ok(traits.some((t) => t.name === 'COMPUTE_NODE'));
+    assert.ok(traits.some((t) => t.name === 'COMPUTE_IMAGE_TYPE_RAW'));
+    assert.ok(!traits.some((t) => t.name === 'COMPUTE_STATUS_DISABLED'));
   });
 
   it('goes down within service_down_time when killed, and comes back as the same node and provider', async () => {
