@@ -113,31 +113,24 @@ admin_env() {
         LC_NEUTRON_PORT="$NEUTRON_PORT" PYTHONPATH= "$@"
 }
 
+# rc_file FILE WHAT USER PASSWORD PROJECT: an rc file of OS_* variables for one user
+rc_file() {
+    write_file "$1" 600 <<EOF2 || true
+# $2 credentials of the local cloud (devstack/local-cloud.sh)
+export OS_AUTH_URL=$KEYSTONE_URL
+export OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=$3
+export OS_PASSWORD=$4
+export OS_PROJECT_NAME=$5
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export OS_REGION_NAME=$REGION_NAME
+export OS_INTERFACE=public
+export OS_COMPUTE_API_VERSION=$OS_COMPUTE_API_VERSION_DEFAULT
+EOF2
+}
+
 write_openrc() {
-    write_file "$LOCAL_CLOUD_DIR/openrc" 600 <<EOF2 || true
-# admin credentials of the local cloud (devstack/local-cloud.sh)
-export OS_AUTH_URL=$KEYSTONE_URL
-export OS_IDENTITY_API_VERSION=3
-export OS_USERNAME=admin
-export OS_PASSWORD=$ADMIN_PASSWORD
-export OS_PROJECT_NAME=admin
-export OS_USER_DOMAIN_NAME=Default
-export OS_PROJECT_DOMAIN_NAME=Default
-export OS_REGION_NAME=$REGION_NAME
-export OS_INTERFACE=public
-export OS_COMPUTE_API_VERSION=$OS_COMPUTE_API_VERSION_DEFAULT
-EOF2
-    write_file "$LOCAL_CLOUD_DIR/demorc" 600 <<EOF2 || true
-# non-admin credentials of the local cloud (user demo, project demo)
-export OS_AUTH_URL=$KEYSTONE_URL
-export OS_IDENTITY_API_VERSION=3
-export OS_USERNAME=demo
-export OS_PASSWORD=$DEMO_PASSWORD
-export OS_PROJECT_NAME=demo
-export OS_USER_DOMAIN_NAME=Default
-export OS_PROJECT_DOMAIN_NAME=Default
-export OS_REGION_NAME=$REGION_NAME
-export OS_INTERFACE=public
-export OS_COMPUTE_API_VERSION=$OS_COMPUTE_API_VERSION_DEFAULT
-EOF2
+    rc_file "$LOCAL_CLOUD_DIR/openrc" admin admin "$ADMIN_PASSWORD" admin
+    rc_file "$LOCAL_CLOUD_DIR/demorc" "non-admin (user demo, project demo)" demo "$DEMO_PASSWORD" demo
 }
