@@ -104,22 +104,31 @@ export async function createAndStart(deps: ManagerDeps, ctx: RequestContext, ins
   return id;
 }
 
-function asBuildAbort(uuid: string, err: unknown, imageId?: string): NovaError {
+function asBuildAbort(uuid: string, err: unknown): NovaError {
   if (err instanceof NovaError) return err.name === 'BuildAbortException' ? err : new BuildAbortException({ instance_uuid: uuid, reason: err.message });
-  return new BuildAbortException({ instance_uuid: uuid, reason: imageId ? imageFailureReason(imageId, err) : (err as Error)?.message ?? String(err) });
+  return new BuildAbortException({ instance_uuid: uuid, reason: conciseReason(err) });
 }
 
+const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
 /**
- * Why a spawn from an image failed, naming the image once. The fault a user sees is cut at 255
- * characters, and an importer error wraps a cause that already names the image ("Import of
- * image X failed (download): Image X holds no valid container image archive: <reason>"):
- * after "Build of instance <uuid> aborted: " the reason itself was cut off. The innermost
- * error that still names the image says it all; one that does not (an engine error during the
- * load) keeps its wrapper, which names the image and the stage.
+ * The message of an error, without wrappers that only repeat what their cause says. The fault
+ * a user sees is cut at 255 characters, and an importer error wraps a cause that names the
+ * image again ("Import of image X failed (download): Image X holds no valid container image
+ * archive: <reason>"): after "Build of instance <uuid> aborted: " the reason itself was cut
+ * off. A wrapper whose message is "<prefix><cause's message>" is dropped when every id in
+ * its prefix is named by the cause; a prefix that adds something else (an engine error during
+ * the load: the cause does not name the image) is kept.
  */
-export function imageFailureReason(imageId: string, err: unknown): string {
+export function conciseReason(err: unknown): string {
   let e = err as { message?: unknown; cause?: unknown } | null;
-  while (e?.cause instanceof Error && e.cause.message.includes(imageId)) e = e.cause;
+  for (;;) {
+    const cause = e?.cause;
+    if (!(cause instanceof Error) || typeof e?.message !== 'string' || !e.message.endsWith(cause.message)) break;
+    const ids = e.message.slice(0, e.message.length - cause.message.length).match(UUID_RE) ?? [];
+    if (ids.length === 0 || !ids.every((id) => cause.message.includes(id))) break;
+    e = cause;
+  }
   return typeof e?.message === 'string' && e.message ? e.message : String(err);
 }
 
