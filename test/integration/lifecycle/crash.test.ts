@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BUSYBOX, makeTar, randomData, saveImage, type TarItem } from '../glance-bridge/images.js';
 import {
-  Created, allocations, engine, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, localCloud,
+  Created, allocations, engine, engineImageTagged, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, localCloud, logRecords,
   newEngineTmpEntries, novaContainerPid, orphanContainers, sleep, summary, waitForServer, type Server,
 } from '../../helpers/servers.js';
 import { RUN, workDir } from './fixture.js';
@@ -105,7 +105,9 @@ describe('lifecycle: nova-container killed mid-build', function () {
     process.kill(pid, 'SIGKILL');
     const killedAt = Date.now();
     while (isAlive(pid)) await sleep(20);
-    console.log(`      killed nova-container (pid ${pid}) in ${summary(seen)}, host ${seen['OS-EXT-SRV-ATTR:host']}`);
+    const importedBeforeKill = logRecords('imported Glance image', { glanceImageId: imageId }).length > 0;
+    console.log(`      killed nova-container (pid ${pid}) ${Date.now() - t0} ms after server create returned, in ${summary(seen)}, host ${seen['OS-EXT-SRV-ATTR:host']}; ` +
+      `the image import had ${importedBeforeKill ? '' : 'not '}finished`);
     assert.equal(await getServer(id).then((s) => s?.status), 'BUILD', 'still BUILD while the host is down');
 
     const newPid = await restartCompute(pid);
@@ -135,6 +137,7 @@ describe('lifecycle: nova-container killed mid-build', function () {
     }
     assert.deepEqual((await lastingOrphans()).filter((n) => !orphansBefore.includes(n)), [], 'no nova-* container without a server');
     assert.deepEqual(await newEngineTmpEntries(tmpBefore), [], 'the cut load left nothing in the engine\'s tmp dir');
+    if (!importedBeforeKill) assert.equal(await engineImageTagged(`glance-image:${imageId}`), false, 'the cut import registered nothing under the cache tag');
     const dangling = await engine().listImages({ filters: { dangling: ['true'] } });
     if (dangling.length) console.log(`      (dangling engine images now: ${dangling.map((i) => i.Id.slice(7, 19)).join(', ')})`);
   });
