@@ -131,11 +131,19 @@ cmd_logs() {
     fi
 }
 
+# up, down and restart-compute change what runs: one at a time (a second waits for the first)
+serialized() {
+    mkdir -p "$LOCAL_CLOUD_DIR"
+    exec 9>>"$LOCAL_CLOUD_DIR/.lock"
+    flock 9
+    "$@"
+}
+
 case "${1:-}" in
-    up) cmd_up ;;
-    down) cmd_down ;;
+    up) serialized cmd_up ;;
+    down) serialized cmd_down ;;
     status) cmd_status ;;
-    restart-compute) cmd_restart_compute ;;
+    restart-compute) serialized cmd_restart_compute ;;
     logs) shift; cmd_logs "$@" ;;
     *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

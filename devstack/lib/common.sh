@@ -149,7 +149,8 @@ start_daemon() {
     echo "$match" >"$RUN_DIR/$name.match"
     daemon_sum "$name" "$@" >"$RUN_DIR/$name.confsum"
     # setsid: own session and process group; nohup-like: stdin from /dev/null
-    setsid "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+    # 9>&-: the lock local-cloud.sh holds while it works must not live on in the daemons
+    setsid "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$RUN_DIR/$name.pid"
 }
