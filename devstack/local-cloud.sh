@@ -24,7 +24,8 @@ done
 # name:port of every daemon, in start order (port "-" = none of its own)
 SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE_PORT
     glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
-    nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT nova-container:-)
+    nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT neutron-linuxbridge-agent:-
+    neutron-dhcp-agent:- nova-container:-)
 
 # check_ports: before starting anything, every port of a daemon that is not running must be free
 check_ports() {
@@ -54,6 +55,7 @@ cmd_up() {
     configure_placement
     configure_nova
     configure_neutron
+    configure_neutron_agents
     configure_nova_container
     write_openrc
     check_ports
@@ -67,12 +69,15 @@ cmd_up() {
     start_placement
     start_nova
     start_neutron
+    start_neutron_agents
     wait_docker
     wait_glance
     wait_placement
     wait_neutron
     wait_nova
+    wait_neutron_agents
     create_flavors
+    create_networks
 
     start_compute_host
     log "local cloud is up ($((SECONDS - t0)) s); credentials: . $LOCAL_CLOUD_DIR/openrc"
@@ -82,14 +87,14 @@ cmd_up() {
 cmd_down() {
     require_root
     stop_nova_container
-    run_jobs stop_neutron stop_nova stop_placement stop_glance stop_keystone
+    run_jobs stop_neutron_agents stop_neutron stop_nova stop_placement stop_glance stop_keystone
     run_jobs stop_docker stop_rabbitmq stop_mariadb
     log "local cloud stopped (data kept in $LOCAL_CLOUD_DIR)"
 }
 
 cmd_status() {
     local entry name port pid state rc=0
-    printf '%-16s %-8s %-8s %s\n' SERVICE STATE PID LISTEN
+    printf '%-26s %-8s %-8s %s\n' SERVICE STATE PID LISTEN
     for entry in "${SERVICES[@]}"; do
         name=${entry%%:*}
         port=${entry##*:}
@@ -102,7 +107,7 @@ cmd_status() {
         fi
         [ "$port" = - ] && port="" || port=$SERVICE_HOST:$port
         [ "$name" = dockerd ] && port=unix://$DOCKER_SOCKET
-        printf '%-16s %-8s %-8s %s\n' "$name" "$state" "$pid" "$port"
+        printf '%-26s %-8s %-8s %s\n' "$name" "$state" "$pid" "$port"
     done
     if daemon_running mariadb; then
         local up

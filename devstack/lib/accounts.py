@@ -2,7 +2,7 @@
 """Keystone accounts, catalog and Nova flavors of the local cloud, idempotently.
 
 Run by devstack/lib/*.sh with the admin credentials in OS_* and the local cloud's settings in
-LC_*:  accounts.py accounts | flavors
+LC_*:  accounts.py accounts | flavors | networks
 One Python process instead of dozens of `openstack` calls (each costs ~2 s).
 """
 import os
@@ -122,10 +122,40 @@ def flavors(conn):
             print("flavor", name, "created")
 
 
+# name, project, shared, external, provider (type, physnet), subnet name, cidr, dhcp
+NETWORKS = (
+    ("private", "admin", True, False, None, "private-subnet", "10.20.0.0/24", True),
+    ("public", "service", False, True, ("flat", "physnet1"), "public-subnet", "172.24.4.0/24",
+     False),
+)
+
+
+def networks(conn):
+    """Tenant network `private` shared by every project (Nova picks it when a server asks for
+    no network), provider network `public` owned by the service project so that Nova does not
+    find two networks for admin or demo."""
+    net = conn.network
+    for name, prj, shared, external, provider, sname, cidr, dhcp in NETWORKS:
+        project_id = conn.identity.find_project(prj, domain_id="default").id
+        n = net.find_network(name, project_id=project_id)
+        if n is None:
+            attrs = dict(name=name, project_id=project_id, is_shared=shared,
+                         is_router_external=external)
+            if provider:
+                attrs.update(provider_network_type=provider[0],
+                             provider_physical_network=provider[1])
+            n = net.create_network(**attrs)
+            print("network", name, "created", n.id)
+        if net.find_subnet(sname, network_id=n.id) is None:
+            s = net.create_subnet(name=sname, network_id=n.id, project_id=project_id,
+                                  ip_version=4, cidr=cidr, is_dhcp_enabled=dhcp)
+            print("subnet", sname, cidr, "created", s.id)
+
+
 def main(argv):
     conn = connect()
     for what in argv[1:]:
-        {"accounts": accounts, "flavors": flavors}[what](conn)
+        {"accounts": accounts, "flavors": flavors, "networks": networks}[what](conn)
     return 0
 
 

@@ -4,7 +4,8 @@ LOCAL_CLOUD_PACKAGES=(
     rabbitmq-server sqlite3 mariadb-server python3-pymysql
     keystone glance-api placement-api
     nova-api nova-conductor nova-scheduler python3-nova python3-oslo.messaging
-    neutron-server
+    neutron-server neutron-linuxbridge-agent neutron-dhcp-agent
+    dnsmasq-base iptables ipset ebtables conntrack bridge-utils sudo iputils-ping
     python3-openstackclient python3-osc-placement python3-openstacksdk
     uwsgi-core uwsgi-plugin-python3
     docker.io
