@@ -38,6 +38,23 @@ export interface RpcServerOptions {
   maxConcurrency?: number;
   /** How long stop() waits for running handlers, ms (default 30 s). */
   stopTimeoutMs?: number;
+  /** Told about every dispatched request once its handler finished (for /metrics); must not throw. */
+  observer?: (event: RpcDispatchEvent) => void;
+}
+
+/** One request's dispatch, as an observer sees it. */
+export interface RpcDispatchEvent {
+  method: string;
+  namespace: string | null;
+  kind: 'call' | 'cast';
+  outcome: 'ok' | 'failure';
+  /** From the handler's start to its end (the reply's publication not included). */
+  durationMs: number;
+  /** The failure's class, e.g. BuildAbortException. */
+  errorClass?: string;
+  /** The instance the request is about, when it names one. */
+  instance?: string;
+  requestId?: string;
 }
 
 export interface RpcServerStats {
@@ -61,6 +78,7 @@ export class RpcServer {
   private readonly dedup = new MsgIdCache();
   private readonly maxConcurrency: number;
   private readonly stopTimeoutMs: number;
+  private readonly observer: ((event: RpcDispatchEvent) => void) | undefined;
   private conn: AmqpConnection | null = null;
   private running = 0;
   private readonly pending: (() => Promise<void>)[] = [];
@@ -81,6 +99,7 @@ export class RpcServer {
     this.dispatcher = new RpcDispatcher(endpoints);
     this.maxConcurrency = Math.max(1, options.maxConcurrency ?? transport.options.executor_thread_pool_size);
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
+    this.observer = options.observer;
   }
 
   /** Declares the three consumers oslo declares and resolves once they consume. */
@@ -210,9 +229,13 @@ export class RpcServer {
   }
 
   private async process(call: IncomingCall, msgId: string | null, replyQ: string | null, clientTimeout: unknown): Promise<void> {
-    const log = this.log.child({ ...contextLogFields(call.context as RequestContext), method: call.method, ...(msgId ? { msg_id: msgId } : {}) });
+    const instance = instanceOf(call.args);
+    const log = this.log.child({ ...contextLogFields(call.context as RequestContext), method: call.method,
+      ...(instance ? { instance } : {}), ...(msgId ? { msg_id: msgId } : {}) });
     const stopHeartbeat = call.expectsReply && replyQ && msgId ? this.startHeartbeat(log, replyQ, msgId, clientTimeout) : () => undefined;
     let reply: { result: unknown; failure: string | null };
+    let failed: unknown = undefined;
+    const started = performance.now();
     try {
       const result = await this.dispatcher.dispatch(call);
       const value = result === undefined ? null : result;
@@ -221,12 +244,30 @@ export class RpcServer {
       this.counters.dispatched += 1;
     } catch (err) {
       this.counters.failed += 1;
+      failed = err ?? new Error('handler failed');
       this.logFailure(log, call, err);
       reply = { result: null, failure: serializeRemoteException(err) };
     } finally {
       stopHeartbeat();
     }
+    this.notify(call, performance.now() - started, failed, instance);
     if (call.expectsReply && replyQ && msgId) await this.sendReply(replyQ, msgId, reply.result, reply.failure);
+  }
+
+  private notify(call: IncomingCall, durationMs: number, failed: unknown, instance: string | null): void {
+    if (!this.observer) return;
+    const requestId = call.context.request_id;
+    try {
+      this.observer({
+        method: call.method, namespace: call.namespace, kind: call.expectsReply ? 'call' : 'cast',
+        outcome: failed === undefined ? 'ok' : 'failure', durationMs,
+        ...(failed !== undefined ? { errorClass: failed instanceof NovaError ? failed.pyClass : (failed as Error).name ?? 'Error' } : {}),
+        ...(instance ? { instance } : {}),
+        ...(typeof requestId === 'string' ? { requestId } : {}),
+      });
+    } catch (err) {
+      this.log.warn({ err: errText(err) }, 'RPC dispatch observer failed');
+    }
   }
 
   private logFailure(log: Logger, call: IncomingCall, err: unknown): void {
@@ -379,6 +420,17 @@ export function recoverReplyInfo(body: Buffer): { msgId: string; replyQ: string;
   const m = inner as Record<string, unknown>;
   if (typeof m._msg_id !== 'string' || !m._msg_id || typeof m._reply_q !== 'string' || !m._reply_q) return null;
   return { msgId: m._msg_id, replyQ: m._reply_q, ...(typeof m._context_request_id === 'string' ? { requestId: m._context_request_id } : {}) };
+}
+
+/** The uuid of the instance a request is about: `instance` (an Instance object) or `instance_uuid`. */
+export function instanceOf(args: Record<string, unknown>): string | null {
+  const inst = args.instance;
+  if (inst !== null && typeof inst === 'object' && !Array.isArray(inst)) {
+    const data = (inst as Record<string, unknown>)['nova_object.data'];
+    const uuid = data !== null && typeof data === 'object' ? (data as Record<string, unknown>).uuid : undefined;
+    if (typeof uuid === 'string' && uuid) return uuid;
+  }
+  return typeof args.instance_uuid === 'string' && args.instance_uuid ? args.instance_uuid : null;
 }
 
 /** Python int() of a JSON value (NaN where Python would raise). */
