@@ -119,6 +119,7 @@ export const GROUPS: GroupSpec[] = [
     options: [
       { name: 'engine_socket', type: 'uri', default: 'unix:///var/run/docker.sock', help: 'Docker Engine API endpoint (unix:///path or http://127.0.0.1:port).' },
       { name: 'remove_orphans', type: 'boolean', default: false, help: 'At start-up, remove containers of this host that belong to no instance Nova knows (otherwise they are only reported).' },
+      { name: 'health_listen', type: 'string', default: '', help: 'Address of the operator endpoints GET /healthz (200 or 503 with JSON checks: broker, engine, heartbeat, conductor) and GET /metrics (Prometheus text format): host:port, [v6 address]:port, or a port alone for 127.0.0.1:port. Empty or port 0: not served. They have no authentication: keep them on a loopback or management address.' },
       { name: 'reserved_host_cpus', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_cpus.' },
       { name: 'reserved_host_memory_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_memory_mb.' },
       { name: 'reserved_host_disk_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_disk_mb.' },

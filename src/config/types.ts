@@ -57,6 +57,8 @@ export interface KeystoneAuthGroup {
 export interface ContainerGroup {
   engine_socket: string;
   remove_orphans: boolean;
+  /** Operator endpoints (/healthz, /metrics): host:port, or '' for none. */
+  health_listen: string;
   reserved_host_cpus?: number;
   reserved_host_memory_mb?: number;
   reserved_host_disk_mb?: number;

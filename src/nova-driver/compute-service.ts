@@ -27,6 +27,7 @@ import { KeyedLock } from './manager/keyed-lock.js';
 import { recoverOnStartup, syncPowerStates } from './manager/recovery.js';
 import type { ManagerDeps } from './manager/deps.js';
 import { ImageCacheManager } from './manager/image-cache.js';
+import { OperatorEndpoints, parseListen } from './ops/index.js';
 
 export class ComputeService {
   private rpc: RpcRuntime | null = null;
@@ -38,12 +39,15 @@ export class ComputeService {
   private readonly scheduler: SchedulerClient;
   readonly importer: ImageImporter;
   private readonly manager: ManagerDeps;
+  /** /healthz and /metrics ([container] health_listen). */
+  readonly ops: OperatorEndpoints;
 
   constructor(private readonly config: Config, private readonly log: Logger, rpc: RpcRuntime) {
     this.rpc = rpc;
     const d = config.DEFAULT;
     this.engine = new DockerEngine(config.container.engine_socket);
-    this.conductor = new ConductorClient(rpc.client, log.child({ component: 'conductor' }));
+    this.ops = OperatorEndpoints.fromConfig(config, log.child({ component: 'ops' }));
+    this.conductor = new ConductorClient(this.ops.conductor.wrap(rpc.client), log.child({ component: 'conductor' }));
     this.scheduler = new SchedulerClient(rpc.client, d.host, config.filter_scheduler.track_instance_changes);
     this.serviceRecord = new ServiceRecord(this.conductor, d.host, log.child({ component: 'service' }));
     const placementAuth = serviceAuth(config, 'placement');
@@ -65,6 +69,7 @@ export class ComputeService {
     });
     this.importer = new ImageImporter(this.engine, { log: log.child({ component: 'images' }) });
     const glanceAuth = serviceAuth(config, 'glance');
+    const exporter = new SnapshotExporter(this.engine, { log: log.child({ component: 'snapshots' }) });
     const interfaces = glanceAuth.valid_interfaces.filter((i): i is 'internal' | 'public' | 'admin' => ['internal', 'public', 'admin'].includes(i));
     this.manager = {
       host: d.host,
@@ -74,7 +79,7 @@ export class ComputeService {
       providerUuid: () => this.tracker.providerUuid,
       instances: new InstanceStore(this.conductor, d.host),
       engine: this.engine,
-      images: new GlanceImages(this.importer, new SnapshotExporter(this.engine, { log: log.child({ component: 'snapshots' }) }),
+      images: new GlanceImages(this.importer, exporter,
         glanceAuth.auth_url ? new ServiceTokenSource(new KeystoneSession(glanceAuth, log.child({ component: 'keystone' })), glanceAuth.endpoint_override) : null,
         { interfaces, ...(glanceAuth.region_name ? { regionName: glanceAuth.region_name } : {}), ...(glanceAuth.endpoint_override ? { endpointOverride: glanceAuth.endpoint_override } : {}) }),
       placement,
@@ -85,6 +90,7 @@ export class ComputeService {
       shutdownTimeout: d.shutdown_timeout,
       offloadShelvedAtOnce: d.shelved_offload_time === 0,
     };
+    this.ops.watch({ rpc, engine: this.engine, serviceRecord: this.serviceRecord, importer: this.importer, exporter });
   }
 
   private ctx(): RequestContext {
@@ -94,11 +100,12 @@ export class ComputeService {
   async start(signal: AbortSignal): Promise<void> {
     const d = this.config.DEFAULT;
     const rpc = this.requireRpc();
+    await this.ops.start();
     await this.conductor.waitUntilReady(this.ctx(), signal);
     await this.serviceRecord.register(this.ctx());
     await this.tracker.init(this.ctx(), this.serviceRecord.disabled);
     await recoverOnStartup(this.manager, this.ctx(), this.config.container.remove_orphans);
-    await rpc.serve({ topic: TOPIC, server: d.host }, this.endpoints());
+    this.ops.watchServer(await rpc.serve({ topic: TOPIC, server: d.host }, this.endpoints(), { observer: this.ops.observeRpc }));
     this.serviceRecord.startHeartbeat(() => this.ctx(), d.report_interval);
     this.periodic.every('update_available_resource', d.update_resources_interval, async () => {
       await this.serviceRecord.refresh(this.ctx());
@@ -121,6 +128,7 @@ export class ComputeService {
     this.serviceRecord.stopHeartbeat();
     await this.rpc?.close();
     this.rpc = null;
+    await this.ops.close();
   }
 
   private endpoints(): Endpoint[] {
@@ -149,6 +157,7 @@ export class ComputeService {
 /** Runs until SIGTERM or SIGINT; returns the process exit code. */
 export async function runComputeService(config: Config): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.debug ? 'debug' : 'info' });
+  parseListen(config.container.health_listen); // a malformed address stops us before the broker is tried
   const rpc = await connectRpc(config, log.child({ component: 'rpc' }));
   const service = new ComputeService(config, log, rpc);
   const abort = new AbortController();
