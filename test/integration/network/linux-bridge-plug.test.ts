@@ -1,0 +1,89 @@
+/**
+ * The Linux bridge plug against the real kernel and a real container: a veth whose host end
+ * is the port's tap, enlisted in a bridge this test owns, the peer inside the container as
+ * eth0 with the port's MAC, address, default route and MTU; unplug removes both ends.
+ * (Neutron's agent, ports and security groups come with the networking tests.)
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { LinuxBridgePlugger } from '../../../src/network/linux-bridge-plug.js';
+import type { VifModel } from '../../../src/network/network-info.js';
+import { busyboxRootfs } from '../glance-bridge/images.js';
+import { engine, importRootfsWith } from '../../helpers/servers.js';
+import type Docker from 'dockerode';
+
+const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+
+/** `ip ARGS` inside the container's network namespace (its image has no ip command). */
+async function ipInside(c: Docker.Container, args: string[]): Promise<string> {
+  const pid = (await c.inspect()).State.Pid;
+  return sh('nsenter', ['-t', String(pid), '-n', 'ip', ...args]);
+}
+
+function vif(portId: string, bridge: string, address: string): VifModel {
+  return {
+    id: portId, address: 'fa:16:3e:12:34:56', type: 'bridge', details: {}, devname: `tap${portId}`.slice(0, 14), ovs_interfaceid: null,
+    qbh_params: null, qbg_params: null, active: false, vnic_type: 'normal', profile: {}, preserve_on_delete: false, delegate_create: true, meta: {},
+    network: {
+      id: 'n', bridge, label: 'test', meta: { mtu: 1400 },
+      subnets: [{
+        cidr: '10.98.31.0/24', version: 4, meta: {}, dns: [], routes: [],
+        gateway: { address: '10.98.31.1', type: 'gateway', version: 4, meta: {} },
+        ips: [{ address, type: 'fixed', version: 4, meta: {}, floating_ips: [] }],
+      }],
+    },
+  };
+}
+
+describe('Linux bridge VIF plug into a running container', function () {
+  this.timeout(120_000);
+  const bridge = `brqt${randomBytes(5).toString('hex')}`; // ours, not a Neutron network's
+  const ref = `nc-plug-test:${Date.now().toString(36)}`;
+  let container: Docker.Container;
+  const plugger = new LinuxBridgePlugger();
+  const v = vif(randomUUID(), bridge, '10.98.31.10');
+
+  before(async () => {
+    await importRootfsWith(await busyboxRootfs(), ref, ['CMD ["/bin/sleep", "100000"]']);
+    container = await engine().createContainer({ Image: ref, HostConfig: { NetworkMode: 'none' } });
+    await container.start();
+  });
+
+  after(async () => {
+    await plugger.unplug(v).catch(() => undefined);
+    await container?.remove({ force: true }).catch(() => undefined);
+    await engine().getImage(ref).remove({ force: true }).catch(() => undefined);
+    try { sh('ip', ['link', 'del', bridge]); } catch { /* not created */ }
+  });
+
+  it('plugs: tap in the bridge on the host, eth0 with MAC, address, MTU and default route inside', async () => {
+    const pid = (await container.inspect()).State.Pid;
+    await plugger.plug(v, { pid, ifname: 'eth0' });
+    assert.match(sh('ip', ['-o', 'link', 'show', 'dev', v.devname]), new RegExp(`master ${bridge}`));
+    assert.equal(await plugger.isPlugged(v), true);
+    const addr = await ipInside(container, ['addr', 'show', 'dev', 'eth0']);
+    assert.match(addr, /link\/ether fa:16:3e:12:34:56/);
+    assert.match(addr, /inet 10\.98\.31\.10\/24/);
+    assert.match(addr, /mtu 1400/);
+    assert.match(await ipInside(container, ['route']), /default via 10\.98\.31\.1 dev eth0/);
+  });
+
+  it('the host reaches the container over the bridge', async () => {
+    sh('ip', ['addr', 'add', '10.98.31.1/24', 'dev', bridge]);
+    const out = sh('ping', ['-c', '1', '-W', '2', '10.98.31.10']);
+    assert.match(out, /1 received/);
+  });
+
+  it('unplug removes both ends; plugging again after a restart replaces a stale tap', async () => {
+    await plugger.unplug(v);
+    assert.equal(await plugger.isPlugged(v), false);
+    assert.doesNotMatch(await ipInside(container, ['link']), /eth0/);
+    await plugger.unplug(v); // already gone: not an error
+    const pid = (await container.inspect()).State.Pid;
+    await plugger.plug(v, { pid, ifname: 'eth0' });
+    await plugger.plug(v, { pid, ifname: 'eth0' }); // the tap left over is replaced, not an error
+    assert.equal(await plugger.isPlugged(v), true);
+    assert.match(await ipInside(container, ['addr', 'show', 'dev', 'eth0']), /inet 10\.98\.31\.10\/24/);
+  });
+});
