@@ -1,0 +1,235 @@
+/**
+ * The operator endpoints of a real compute host on the local cloud: an extra nova-container
+ * (host nc-ops-test) with [container] health_listen on a free loopback port, reaching
+ * RabbitMQ through a TCP proxy inside this test. The shared broker is never touched: "RabbitMQ
+ * unavailable" is the proxy dropping every connection and refusing new ones, which is what
+ * the host sees when the broker dies. /healthz must turn 503 within one heartbeat interval
+ * and 200 again once the broker is back, with no restart of the service; /metrics must count
+ * a server built on this host.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { computeConfValue, discoverHosts, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { BOOT_MICROVERSION, Created, cli, waitForStatus } from '../../helpers/servers.js';
+import { RUN, sharedImage } from '../lifecycle/fixture.js';
+
+const HOST = 'nc-ops-test';
+/** The local cloud's report_interval (devstack/lib/nova_container.sh), inherited by the test host. */
+const REPORT_INTERVAL_S = Number(computeConfValue('DEFAULT', 'report_interval') ?? 10);
+
+interface ServiceRow { ID: string | number; Host: string; State: string }
+interface Health { status: string; checks: Record<string, { ok: boolean } & Record<string, unknown>> }
+
+/** A TCP proxy to the broker that can be cut (connections dropped, port closed) and restored. */
+class BrokerProxy {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async listen(port = this.port): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.target);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => { this.sockets.delete(s); client.destroy(); upstream.destroy(); });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  /** RabbitMQ "gone": every proxied connection reset, new ones refused. */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    for (const s of [...this.sockets]) s.destroy();
+    await closed;
+  }
+
+  get up(): boolean {
+    return this.server !== null;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function serviceRow(host: string): Promise<ServiceRow | undefined> {
+  return (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).find((r) => r.Host === host);
+}
+
+async function forget(host: string): Promise<void> {
+  const row = await serviceRow(host);
+  if (row) await openstack(['--os-compute-api-version', '2.53', 'compute', 'service', 'delete', String(row.ID)], false);
+  for (const rp of await openstack<{ uuid: string }[]>(['resource', 'provider', 'list', '--name', host])) {
+    await openstack(['resource', 'provider', 'delete', rp.uuid], false);
+  }
+}
+
+/** `name{labels} value` samples of a /metrics text. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+describe('operator endpoints of a compute host on the local cloud (/healthz, /metrics)', function () {
+  this.timeout(300_000);
+  const created = new Created();
+  const proxy = new BrokerProxy({ host: '127.0.0.1', port: 5672 });
+  let compute: ComputeProcess;
+  let base: string;
+
+  const health = async (): Promise<{ code: number; body: Health }> => {
+    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5000) });
+    return { code: res.status, body: await res.json() as Health };
+  };
+  const metrics = async (): Promise<Map<string, number>> => {
+    const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(res.status, 200);
+    return samples(await res.text());
+  };
+
+  before(async () => {
+    await forget(HOST);
+    removeComputeDir(HOST);
+    await proxy.listen();
+    const healthPort = await freePort();
+    base = `http://127.0.0.1:${healthPort}`;
+    const url = new URL(computeConfValue('DEFAULT', 'transport_url') ?? '');
+    url.host = `127.0.0.1:${proxy.port}`;
+    compute = startCompute(HOST, [
+      `transport_url = ${url.toString()}`,
+      '[oslo_messaging_rabbit]',
+      'rabbit_retry_interval = 1',
+      'rabbit_retry_backoff = 0',
+      '[container]',
+      `health_listen = 127.0.0.1:${healthPort}`,
+      '',
+    ].join('\n'));
+    await waitFor('the test host to be up', async () => (await serviceRow(HOST))?.State === 'up', 90_000, 2000);
+    await discoverHosts();
+    await waitFor('/healthz to answer 200', async () => (await health()).code === 200, 30_000, 500);
+  });
+
+  after(async () => {
+    if (!proxy.up) await proxy.listen().catch(() => undefined);
+    await created.cleanup();
+    await compute?.stop();
+    await proxy.cut();
+    await forget(HOST);
+    removeComputeDir(HOST);
+  });
+
+  it('/healthz: 200 with broker, engine, heartbeat and conductor checks passing', async () => {
+    const { code, body } = await health();
+    assert.equal(code, 200, JSON.stringify(body));
+    assert.equal(body.status, 'ok');
+    assert.deepEqual(Object.keys(body.checks), ['broker', 'engine', 'heartbeat', 'conductor']);
+    for (const c of Object.values(body.checks)) assert.equal(c.ok, true, JSON.stringify(body));
+    assert.match(String(body.checks.engine.version), /^\d+\.\d+/);
+    assert.ok(Number(body.checks.heartbeat.age_s) < 2 * REPORT_INTERVAL_S);
+    assert.equal(body.checks.broker.brokers, `127.0.0.1:${proxy.port}`);
+  });
+
+  it('/metrics: builds, image downloads, running instances and RPC counts move as a server is built here', async () => {
+    const before = await metrics();
+    assert.equal(before.get('nova_container_builds_total'), 0);
+    assert.equal(before.get('nova_container_instances_running'), 0);
+    assert.equal(before.get('nova_container_healthy'), 1);
+    assert.ok((before.get('nova_container_heartbeat_age_seconds') ?? Infinity) < 2 * REPORT_INTERVAL_S);
+
+    const image = await sharedImage();
+    const id = (await cli(['--os-compute-api-version', BOOT_MICROVERSION, 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
+      '--nic', 'none', '--availability-zone', `nova:${HOST}`, `${RUN}-ops`, '-f', 'value', '-c', 'id'])).trim();
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    created.servers.add(id);
+    const server = await waitForStatus(id, 'ACTIVE', 120_000);
+    assert.equal(server['OS-EXT-SRV-ATTR:host'], HOST);
+
+    const after = await waitFor('the build to be counted', async () => {
+      const m = await metrics();
+      return m.get('nova_container_builds_total') === 1 && m.get('nova_container_instances_running') === 1 ? m : null;
+    }, 30_000, 500);
+    assert.equal(after.get('nova_container_build_failures_total'), 0);
+    assert.equal(after.get('nova_container_build_duration_seconds_count'), 1);
+    assert.ok((after.get('nova_container_build_duration_seconds_sum') ?? 0) > 0);
+    assert.equal(after.get('nova_container_rpc_messages_total{method="build_and_run_instance",kind="cast",outcome="ok"}'), 1);
+    assert.equal(after.get('nova_container_rpc_duration_seconds_count{method="build_and_run_instance"}'), 1);
+    assert.equal(after.get('nova_container_image_downloads_total'), 1, 'a fresh host downloads the image once');
+    assert.ok((after.get('nova_container_image_downloaded_bytes_total') ?? 0) > 0);
+    assert.equal(after.get('nova_container_image_cache_hits_total'), 0);
+    assert.equal(after.get('nova_container_snapshots_uploaded_total'), 0);
+
+    // Logs: the build's lines carry Nova's request id and the instance uuid.
+    const built = readFileSync(compute.logFile, 'utf8').split('\n').filter((l) => l.includes('"instance built"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.instance === id);
+    assert.ok(built, 'an "instance built" log line for the server');
+    assert.match(String(built.request_id), /^req-[0-9a-f-]{36}$/);
+
+    await cli(['server', 'delete', '--wait', id]);
+    created.servers.delete(id);
+    const gone = await waitFor('the delete to be counted', async () => {
+      const m = await metrics();
+      return m.get('nova_container_rpc_messages_total{method="terminate_instance",kind="cast",outcome="ok"}') === 1 ? m : null;
+    }, 30_000, 500);
+    assert.equal(gone.get('nova_container_instances_running'), 0);
+  });
+
+  it('/healthz: 503 within one heartbeat interval of losing RabbitMQ, 200 again once it is back, same process', async () => {
+    const pid = compute.child.pid;
+    assert.equal((await health()).code, 200);
+
+    const cutAt = Date.now();
+    await proxy.cut();
+    const down = await waitFor('/healthz 503', async () => {
+      const h = await health();
+      return h.code === 503 ? h : null;
+    }, REPORT_INTERVAL_S * 1000, 100);
+    const toUnhealthyMs = Date.now() - cutAt;
+    assert.equal(down.body.status, 'unhealthy');
+    assert.equal(down.body.checks.broker.ok, false);
+
+    // Stay away long enough for heartbeats to go stale too.
+    const stale = await waitFor('the heartbeat check to fail', async () => {
+      const h = await health();
+      return h.body.checks.heartbeat.ok === false ? h : null;
+    }, 3 * REPORT_INTERVAL_S * 1000, 500);
+    assert.equal(stale.code, 503);
+    const m = await metrics();
+    assert.equal(m.get('nova_container_health_check{check="broker"}'), 0);
+    assert.equal(m.get('nova_container_healthy'), 0);
+
+    const restoredAt = Date.now();
+    await proxy.listen();
+    const up = await waitFor('/healthz 200 again', async () => {
+      const h = await health();
+      return h.code === 200 ? h : null;
+    }, 60_000, 100);
+    const toHealthyMs = Date.now() - restoredAt;
+    for (const c of Object.values(up.body.checks)) assert.equal(c.ok, true);
+    assert.equal(compute.child.pid, pid);
+    assert.equal(compute.child.exitCode, null, 'the service was not restarted');
+    console.log(`      measured: unhealthy ${toUnhealthyMs} ms after the cut, healthy ${toHealthyMs} ms after the broker came back (report_interval ${REPORT_INTERVAL_S} s)`);
+  });
+});
