@@ -2,6 +2,8 @@
 
 : "${NODE:=node}"
 : "${COMPUTE_WAIT_TIMEOUT:=60}"
+# /healthz and /metrics of the local cloud's compute host (loopback only; empty: off)
+: "${NOVA_CONTAINER_HEALTH_LISTEN:=127.0.0.1:8779}"
 NOVA_CONTAINER_CONF=$ETC_DIR/nova-container.conf
 NOVA_CONTAINER_LOG=$LOG_DIR/nova-container.log
 DAEMON_CONFIGS[nova-container]=$NOVA_CONTAINER_CONF
@@ -58,6 +60,7 @@ track_instance_changes = true
 
 [container]
 engine_socket = unix://$DOCKER_SOCKET
+health_listen = $NOVA_CONTAINER_HEALTH_LISTEN
 EOF2
     } | write_file "$NOVA_CONTAINER_CONF" || true
 }
