@@ -11,7 +11,8 @@ DAEMON_STOP_MODE[neutron-server]=group
 NEUTRON_AGENT_CONF=$NEUTRON_ETC/agent.conf
 NEUTRON_LB_CONF=$NEUTRON_ETC/linuxbridge_agent.ini
 NEUTRON_DHCP_CONF=$NEUTRON_ETC/dhcp_agent.ini
-DAEMON_CONFIGS[neutron-linuxbridge-agent]="$NEUTRON_AGENT_CONF $NEUTRON_LB_CONF"
+NEUTRON_BIN=$LOCAL_CLOUD_DIR/bin      # first in the Linux bridge agent's PATH: the ebtables fix
+DAEMON_CONFIGS[neutron-linuxbridge-agent]="$NEUTRON_AGENT_CONF $NEUTRON_LB_CONF $NEUTRON_BIN/ebtables"
 DAEMON_CONFIGS[neutron-dhcp-agent]="$NEUTRON_AGENT_CONF $NEUTRON_DHCP_CONF"
 DAEMON_STOP_MODE[neutron-linuxbridge-agent]=group
 DAEMON_STOP_MODE[neutron-dhcp-agent]=group
@@ -66,7 +67,7 @@ EOF2
 [ml2]
 type_drivers = flat,vlan,vxlan
 tenant_network_types = vxlan
-mechanism_drivers = linuxbridge
+mechanism_drivers = linuxbridge,l2population
 extension_drivers = port_security
 
 [ml2_type_flat]
@@ -122,7 +123,14 @@ polling_interval = 1
 [securitygroup]
 enable_security_group = true
 firewall_driver = iptables
+
+# The agent runs ebtables through its privsep daemon. Started without sudo (we are root), the
+# daemon keeps the agent's PATH, where $NEUTRON_BIN/ebtables comes first (see that file).
+[privsep]
+helper_command = privsep-helper --config-file $NEUTRON_AGENT_CONF --config-file $NEUTRON_LB_CONF
 EOF2
+    mkdir -p "$NEUTRON_BIN"
+    write_file "$NEUTRON_BIN/ebtables" 755 <"$LOCAL_CLOUD_LIB/ebtables-among-delete" || true
     write_file "$NEUTRON_DHCP_CONF" <<EOF2 || true
 [DEFAULT]
 interface_driver = linuxbridge
@@ -172,6 +180,7 @@ neutron_host_setup() {
 start_neutron_agents() {
     neutron_host_setup
     start_daemon neutron-linuxbridge-agent neutron-linuxbridge-agent \
+        env PATH="$NEUTRON_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
         /usr/bin/neutron-linuxbridge-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_LB_CONF"
     start_daemon neutron-dhcp-agent neutron-dhcp-agent \
         /usr/bin/neutron-dhcp-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_DHCP_CONF"
