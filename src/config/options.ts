@@ -65,6 +65,8 @@ export const GROUPS: GroupSpec[] = [
       { name: 'sync_power_state_interval', type: 'integer', default: 600, min: 1, help: 'Seconds between checks that each container\'s state matches what Nova records (a container that stopped behind Nova\'s back is recorded stopped).' },
       { name: 'shutdown_timeout', type: 'integer', default: 60, min: 0, help: 'Seconds a graceful stop waits after SIGTERM before killing the container.' },
       { name: 'shelved_offload_time', type: 'integer', default: 0, min: -1, max: 0, help: '0: a shelved instance is offloaded (container removed, resources given back) at once; -1: it stays on the host until `openstack server shelve --offload`. Timed offload is not supported.' },
+      { name: 'vif_plugging_timeout', type: 'integer', default: 300, min: 0, help: 'Seconds a build waits for Neutron\'s network-vif-plugged event for each port that is not yet ACTIVE.' },
+      { name: 'vif_plugging_is_fatal', type: 'boolean', default: true, help: 'Fail the build when that event does not come in time (otherwise go on).' },
       { name: 'scheduler_instance_sync_interval', type: 'integer', default: 120, min: 1, help: 'Seconds between sync_instance_info casts to the scheduler.' },
       { name: 'reserved_host_cpus', type: 'integer', default: 0, min: 0, help: 'VCPUs kept for the host (Placement reserved).' },
       { name: 'reserved_host_memory_mb', type: 'integer', default: 512, min: 0, help: 'Memory in MiB kept for the host.' },

@@ -13,6 +13,8 @@ export interface DefaultGroup {
   sync_power_state_interval: number;
   shutdown_timeout: number;
   shelved_offload_time: number;
+  vif_plugging_timeout: number;
+  vif_plugging_is_fatal: boolean;
   reserved_host_cpus: number;
   reserved_host_memory_mb: number;
   reserved_host_disk_mb: number;

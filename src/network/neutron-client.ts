@@ -60,6 +60,14 @@ export class NeutronClient {
     return (await this.request<{ subnets: NeutronSubnet[] }>('GET', `/v2.0/subnets${queryString({ id: ids })}`, [200])).subnets;
   }
 
+  async listNetworks(q: Query): Promise<NeutronNetwork[]> {
+    return (await this.request<{ networks: NeutronNetwork[] }>('GET', `/v2.0/networks${queryString(q)}`, [200])).networks;
+  }
+
+  async listSecurityGroups(q: Query): Promise<{ id: string; name: string }[]> {
+    return (await this.request<{ security_groups: { id: string; name: string }[] }>('GET', `/v2.0/security-groups${queryString(q)}`, [200])).security_groups;
+  }
+
   private async request<T = unknown>(method: Method, path: string, ok: number[], body?: unknown, retried = false): Promise<T> {
     const token = await this.session.getToken();
     const base = await this.session.endpoint('network');

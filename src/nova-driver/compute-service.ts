@@ -26,7 +26,12 @@ import { InstanceStore } from './manager/instance-store.js';
 import { KeyedLock } from './manager/keyed-lock.js';
 import { recoverOnStartup, syncPowerStates } from './manager/recovery.js';
 import type { ManagerDeps } from './manager/deps.js';
+import type { Networking } from './manager/networking.js';
 import { ImageCacheManager } from './manager/image-cache.js';
+import { InstanceEvents } from './manager/instance-events.js';
+import { NeutronClient } from '../network/neutron-client.js';
+import { PortManager } from '../network/ports.js';
+import { LinuxBridgePlugger } from '../network/linux-bridge-plug.js';
 import { OperatorEndpoints, parseListen } from './ops/index.js';
 
 export class ComputeService {
@@ -38,6 +43,7 @@ export class ComputeService {
   private readonly conductor: ConductorClient;
   private readonly scheduler: SchedulerClient;
   readonly importer: ImageImporter;
+  private readonly events = new InstanceEvents();
   private readonly manager: ManagerDeps;
   /** /healthz and /metrics ([container] health_listen). */
   readonly ops: OperatorEndpoints;
@@ -83,6 +89,7 @@ export class ComputeService {
         glanceAuth.auth_url ? new ServiceTokenSource(new KeystoneSession(glanceAuth, log.child({ component: 'keystone' })), glanceAuth.endpoint_override) : null,
         { interfaces, ...(glanceAuth.region_name ? { regionName: glanceAuth.region_name } : {}), ...(glanceAuth.endpoint_override ? { endpointOverride: glanceAuth.endpoint_override } : {}) }),
       placement,
+      network: this.networking(log),
       scheduler: this.scheduler,
       updateResources: (ctx) => this.tracker.update(ctx, this.serviceRecord.disabled),
       locks: new KeyedLock(),
@@ -91,6 +98,20 @@ export class ComputeService {
       offloadShelvedAtOnce: d.shelved_offload_time === 0,
     };
     this.ops.watch({ rpc, engine: this.engine, serviceRecord: this.serviceRecord, importer: this.importer, exporter });
+  }
+
+  /** Neutron ports and plugging, when [neutron] (or a fallback group) has credentials. */
+  private networking(log: Logger): Networking | null {
+    const auth = serviceAuth(this.config, 'neutron');
+    if (!auth.auth_url) return null;
+    const neutron = new NeutronClient(new KeystoneSession(auth, log.child({ component: 'keystone' })), log.child({ component: 'neutron' }), auth.timeout);
+    return {
+      ports: new PortManager(neutron, this.config.DEFAULT.host),
+      pluggers: [new LinuxBridgePlugger()],
+      events: this.events,
+      vifPluggingTimeout: this.config.DEFAULT.vif_plugging_timeout,
+      vifPluggingIsFatal: this.config.DEFAULT.vif_plugging_is_fatal,
+    };
   }
 
   private ctx(): RequestContext {

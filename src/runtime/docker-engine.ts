@@ -157,6 +157,7 @@ export class DockerEngine implements ContainerEngine {
       image: info.Image,
       labels: info.Config.Labels ?? {},
       state: info.State.Status as ContainerRunState,
+      pid: info.State.Pid ?? 0,
       exitCode: info.State.ExitCode,
       startedAt: date(info.State.StartedAt),
       finishedAt: date(info.State.FinishedAt),

@@ -45,6 +45,8 @@ export interface ContainerStatus {
   image: string;
   labels: Record<string, string>;
   state: ContainerRunState;
+  /** Host pid of the container's first process (0 when not running). */
+  pid: number;
   exitCode: number;
   startedAt: Date | null;
   finishedAt: Date | null;

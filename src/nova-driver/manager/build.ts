@@ -15,20 +15,13 @@ import { containerName, containerSpec } from './container-spec.js';
 import { instanceFiles } from './instance-files.js';
 import { PowerState, TaskState, VmState } from './states.js';
 import type { Logger } from '../../common/log.js';
+import type { VifModel } from '../../network/network-info.js';
+import { plugAll, portRequests, preservedPorts, saveInfoCache, teardown } from './networking.js';
 
 const EVENT = 'compute__do_build_and_run_instance';
 
 function deletedMeanwhile(err: unknown): boolean {
   return err instanceof InstanceNotFound || err instanceof UnexpectedDeletingTaskStateError;
-}
-
-/** Network requests this host can honour before Neutron plugging exists: none at all. */
-function unsupportedNetworks(args: Record<string, unknown>): string[] {
-  const list = args.requested_networks as { 'nova_object.data'?: { objects?: { 'nova_object.data'?: Record<string, unknown> }[] } } | null;
-  return (list?.['nova_object.data']?.objects ?? [])
-    .map((o) => o['nova_object.data'] ?? {})
-    .filter((r) => r.network_id !== 'none')
-    .map((r) => String(r.port_id ?? r.network_id));
 }
 
 export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
@@ -53,7 +46,7 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       throw err;
     }
     try {
-      await spawn(deps, ctx, inst, container, args);
+      await spawn(deps, ctx, inst, container, args, log);
     } catch (err) {
       await Promise.allSettled([container]);
       await cleanUpFailedBuild(deps, ctx, inst, err, log);
@@ -67,16 +60,36 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
 }
 
 async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, container: Promise<string>,
-  args: Record<string, unknown>): Promise<void> {
+  args: Record<string, unknown>, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
-  const networks = unsupportedNetworks(args);
-  if (networks.length > 0) {
-    throw new BuildAbortException({ instance_uuid: uuid, reason: `this host cannot plug Neutron networks yet (requested: ${networks.join(', ')}); boot with --nic none` });
+  const requests = portRequests(args.requested_networks);
+  let vifs: VifModel[] = [];
+  if (requests.length > 0) {
+    if (!deps.network) {
+      throw new BuildAbortException({ instance_uuid: uuid, reason: 'networks were requested but this host has no [neutron] credentials; boot with --nic none' });
+    }
+    await deps.instances.save(ctx, inst, { task_state: TaskState.NETWORKING }, [null]);
+    try {
+      vifs = await deps.network.ports.allocate({
+        uuid, projectId: inst.str('project_id'), availabilityZone: inst.optStr('availability_zone') ?? 'nova', hostname: inst.optStr('hostname') ?? uuid,
+      }, requests, ((args.security_groups ?? []) as string[]));
+    } catch (err) {
+      throw asBuildAbort(uuid, err);
+    }
+    await saveInfoCache(deps.conductor, ctx, uuid, vifs);
+    await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.NETWORKING]);
+  } else {
+    // No networks to allocate and no block devices to map: straight to spawning.
+    await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [null]);
   }
-  // No networks to allocate and no block devices to map: straight to spawning.
-  await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [null]);
+  let id: string;
   try {
-    await container;
+    id = await container;
+    if (vifs.length > 0 && deps.network) {
+      const started = await deps.engine.inspectContainer(id);
+      if (!started?.pid) throw new Error('the container stopped before its networks could be plugged');
+      await plugAll(deps.network, uuid, vifs, started.pid, true, log);
+    }
   } catch (err) {
     throw asBuildAbort(uuid, err);
   }
@@ -135,10 +148,16 @@ export function conciseReason(err: unknown): string {
 async function cleanUpFailedBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, err: unknown, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
   await settle(log, 'remove the container', deps.engine.removeContainer(containerName(uuid)));
+  if (deps.network) await settle(log, 'release the ports', teardown(deps.network, deps.conductor, ctx, uuid, requestedPorts(inst)));
   if (deletedMeanwhile(err)) return; // the delete path finishes the job
   await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
   await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, host: null, node: null }));
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
+}
+
+/** Ports the user passed in (kept on failure, only unbound). */
+function requestedPorts(inst: NovaObject): Set<string> {
+  return preservedPorts(inst);
 }
 
 /** update_instance_info carries an InstanceList of the one instance. */

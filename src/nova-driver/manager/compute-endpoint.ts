@@ -8,7 +8,8 @@
 import { NotImplementedError } from '../errors.js';
 import type { Endpoint, RequestContext } from '../rpc/types.js';
 import type { ManagerDeps } from './deps.js';
-import { instanceAction, instanceFromArgs } from './instance-action.js';
+import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { saveInfoCache } from './networking.js';
 import { buildAndRunInstance } from './build.js';
 import { terminateInstance } from './terminate.js';
 import { snapshotInstance } from './snapshot.js';
@@ -97,10 +98,23 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
     handlers[m] = (ctx, args) => h(deps, ctx, args);
     schemas[m] = INSTANCE_ARG;
   }
-  handlers.external_instance_event = async (_ctx, args) => {
+  handlers.external_instance_event = async (ctx, args) => {
     for (const e of (args.events as { 'nova_object.data'?: Record<string, unknown> }[] | undefined) ?? []) {
       const ev = e['nova_object.data'] ?? {};
-      deps.log.info({ event: ev.name, tag: ev.tag, instance: ev.instance_uuid, status: ev.status }, 'external instance event');
+      const uuid = String(ev.instance_uuid);
+      const event = { name: String(ev.name), tag: typeof ev.tag === 'string' ? ev.tag : null, status: String(ev.status ?? 'completed') };
+      const log = deps.log.child({ request_id: ctx.request_id, instance: uuid });
+      if (deps.network?.events.deliver(uuid, event)) {
+        log.info({ event: event.name, tag: event.tag, status: event.status }, 'external instance event delivered');
+      } else if (event.name === 'network-changed' && deps.network) {
+        // Neutron changed a port (e.g. an address): refresh what nova-api shows.
+        const net = deps.network;
+        await settle(log, 'refresh the network info cache', (async () => {
+          await saveInfoCache(deps.conductor, ctx, uuid, await net.ports.networkInfo(uuid, new Set()));
+        })());
+      } else {
+        log.info({ event: event.name, tag: event.tag, status: event.status }, 'external instance event nobody waited for');
+      }
     }
   };
   Object.assign(handlers, hostHandlers);

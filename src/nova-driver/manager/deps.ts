@@ -7,6 +7,7 @@ import type { SchedulerClient } from '../scheduler.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
+import type { Networking } from './networking.js';
 import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js';
 
 export type { GlanceImage, GlanceImageMeta };
@@ -36,6 +37,8 @@ export interface ManagerDeps {
   engine: ContainerEngine;
   images: ImageProvider;
   placement: PlacementClient;
+  /** Neutron ports and VIF plugging; null when the host has no [neutron] credentials. */
+  network: Networking | null;
   scheduler: SchedulerClient;
   /** Re-reports the host's usage after an instance came or went. */
   updateResources(ctx: RequestContext): Promise<void>;

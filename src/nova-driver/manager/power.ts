@@ -14,6 +14,7 @@ import type { NovaObject } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';
 import { containerName } from './container-spec.js';
+import { replug } from './networking.js';
 import { POWER_TRANSITIONS, PowerState, TaskState, VmState, powerStateOf, type PowerTransition } from './states.js';
 
 async function containerOf(deps: ManagerDeps, inst: NovaObject) {
@@ -43,10 +44,11 @@ export async function stopInstance(deps: ManagerDeps, ctx: RequestContext, args:
 
 export async function startInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
-  await instanceAction(deps, ctx, inst, { event: 'compute_start_instance' }, async () => {
+  await instanceAction(deps, ctx, inst, { event: 'compute_start_instance' }, async (log) => {
     const c = await containerOf(deps, inst);
     try {
       await deps.engine.startContainer(c.id);
+      await replug(deps.network, deps.engine, inst.str('uuid'), c.id, log);
     } catch (err) {
       throw new InstancePowerOnFailure({ reason: (err as Error).message });
     }
@@ -62,7 +64,7 @@ export async function rebootInstance(deps: ManagerDeps, ctx: RequestContext, arg
   const expected = hard
     ? [TaskState.REBOOTING_HARD, TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD]
     : [TaskState.REBOOTING, TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED];
-  await instanceAction(deps, ctx, inst, { event: 'compute_reboot_instance' }, async () => {
+  await instanceAction(deps, ctx, inst, { event: 'compute_reboot_instance' }, async (log) => {
     const c = await containerOf(deps, inst);
     await deps.instances.save(ctx, inst, { task_state: pending, power_state: powerStateOf(c, inst.optStr('vm_state')) }, expected);
     await deps.instances.save(ctx, inst, { task_state: started }, [pending]);
@@ -70,6 +72,7 @@ export async function rebootInstance(deps: ManagerDeps, ctx: RequestContext, arg
       if (c.state === 'paused') await deps.engine.unpauseContainer(c.id);
       await deps.engine.stopContainer(c.id, hard ? 0 : deps.shutdownTimeout);
       await deps.engine.startContainer(c.id);
+      await replug(deps.network, deps.engine, inst.str('uuid'), c.id, log);
     } catch (err) {
       throw new InstanceRebootFailure({ reason: (err as Error).message });
     }

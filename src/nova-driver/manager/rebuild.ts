@@ -11,6 +11,7 @@ import type { RequestContext } from '../rpc/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { containerName } from './container-spec.js';
+import { replug } from './networking.js';
 import { createAndStart } from './build.js';
 import { PowerState, TaskState, VmState, powerStateOf } from './states.js';
 
@@ -34,6 +35,7 @@ export async function rebuildInstance(deps: ManagerDeps, ctx: RequestContext, ar
       await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_BLOCK_DEVICE_MAPPING }, [TaskState.REBUILDING]);
       await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILD_BLOCK_DEVICE_MAPPING]);
       const id = await createAndStart(deps, ctx, inst, image, log);
+      await replug(deps.network, deps.engine, inst.str('uuid'), id, log);
       await deps.instances.save(ctx, inst, {
         vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),
       }, [TaskState.REBUILD_SPAWNING]);

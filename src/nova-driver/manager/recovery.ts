@@ -18,6 +18,7 @@ import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { LABEL_HOST, LABEL_INSTANCE, containerName } from './container-spec.js';
 import { deleteInstance } from './terminate.js';
+import { preservedPorts, teardown } from './networking.js';
 import { PowerState, TaskState, VmState, powerStateOf } from './states.js';
 
 const BUILD_TASKS: (string | null)[] = [TaskState.SCHEDULING, TaskState.BLOCK_DEVICE_MAPPING, TaskState.NETWORKING, TaskState.SPAWNING];
@@ -92,6 +93,7 @@ async function recoverInstance(deps: ManagerDeps, ctx: RequestContext, inst: Nov
 async function errorOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, operation: string, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
   await deps.engine.removeContainer(containerName(uuid));
+  if (deps.network) await settle(log, 'release the ports', teardown(deps.network, deps.conductor, ctx, uuid, preservedPorts(inst)));
   await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, new Error(`The ${operation} was interrupted by a restart of the compute service`)));
   await deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, power_state: PowerState.NOSTATE });
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));

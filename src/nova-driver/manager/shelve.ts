@@ -14,6 +14,7 @@ import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { containerName } from './container-spec.js';
 import { captureToGlance, deleteUnfinishedImage } from './snapshot.js';
+import { replug } from './networking.js';
 import { createAndStart, instanceList } from './build.js';
 import { PowerState, TaskState, VmState, powerStateOf } from './states.js';
 
@@ -84,7 +85,8 @@ export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, a
     if (!image) throw new ImageNotFound({ image_id: shelvedImageId ?? '(none)' });
     try {
       await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename });
-      await createAndStart(deps, ctx, inst, image, log);
+      const id = await createAndStart(deps, ctx, inst, image, log);
+      await replug(deps.network, deps.engine, uuid, id, log);
     } catch (err) {
       await settle(log, 'remove the container', deps.engine.removeContainer(containerName(uuid)));
       await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));

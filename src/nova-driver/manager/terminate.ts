@@ -11,6 +11,7 @@ import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { containerName } from './container-spec.js';
 import { PowerState, VmState } from './states.js';
+import { preservedPorts, teardown } from './networking.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 
 export async function terminateInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
@@ -32,6 +33,7 @@ export async function deleteInstance(deps: ManagerDeps, ctx: RequestContext, ins
   const uuid = inst.str('uuid');
   try {
     await deps.engine.removeContainer(containerName(uuid));
+    if (deps.network) await teardown(deps.network, deps.conductor, ctx, uuid, preservedPorts(inst));
   } catch (err) {
     throw new InstanceTerminationFailure({ reason: (err as Error).message });
   }

@@ -8,7 +8,7 @@ import type { ContainerEngine, ContainerStatus } from '../../../src/runtime/type
 import type { BrokerState } from '../../../src/nova-driver/ops/health.js';
 
 function container(state: ContainerStatus['state']): ContainerStatus {
-  return { id: 'x', name: 'n', image: 'i', labels: {}, state, exitCode: 0, startedAt: null, finishedAt: null, nanoCpus: 0, memoryBytes: 0, hostname: 'h', env: [], command: [] };
+  return { id: 'x', name: 'n', image: 'i', labels: {}, state, pid: 0, exitCode: 0, startedAt: null, finishedAt: null, nanoCpus: 0, memoryBytes: 0, hostname: 'h', env: [], command: [] };
 }
 
 function world() {
