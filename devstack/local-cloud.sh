@@ -24,8 +24,9 @@ done
 # name:port of every daemon, in start order (port "-" = none of its own)
 SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE_PORT
     glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
-    nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT neutron-linuxbridge-agent:-
-    neutron-dhcp-agent:- nova-container:-)
+    nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT)
+[ "$NEUTRON_AGENTS" = no ] || SERVICES+=(neutron-linuxbridge-agent:- neutron-dhcp-agent:-)
+SERVICES+=(nova-container:-)
 
 # check_ports: before starting anything, every port of a daemon that is not running must be free
 check_ports() {
@@ -55,7 +56,7 @@ cmd_up() {
     configure_placement
     configure_nova
     configure_neutron
-    configure_neutron_agents
+    [ "$NEUTRON_AGENTS" = no ] || configure_neutron_agents
     configure_nova_container
     write_openrc
     check_ports
@@ -69,13 +70,13 @@ cmd_up() {
     start_placement
     start_nova
     start_neutron
-    start_neutron_agents
+    [ "$NEUTRON_AGENTS" = no ] || start_neutron_agents
     wait_docker
     wait_glance
     wait_placement
     wait_neutron
     wait_nova
-    wait_neutron_agents
+    [ "$NEUTRON_AGENTS" = no ] || wait_neutron_agents
     create_flavors
     create_networks
 

@@ -8,7 +8,7 @@
 LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD DEMO_PASSWORD
     RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
     PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
-    DOCKERD_EXTRA_ARGS)
+    DOCKERD_EXTRA_ARGS NEUTRON_AGENTS)
 load_settings() {
     local k v
     [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
@@ -37,6 +37,9 @@ save_settings() {
 : "${PYTHON:=/usr/bin/python3}"
 : "${OPENSTACK:=/usr/bin/openstack}"
 : "${DOCKERD_EXTRA_ARGS:=}"   # e.g. "--bridge=none --iptables=false" for a second cloud
+# yes: neutron-linuxbridge-agent and neutron-dhcp-agent run (one cloud per machine: their
+# bridges, vxlan-<VNI> devices, iptables chains and ebtables rules are the host's); no: none
+: "${NEUTRON_AGENTS:=yes}"
 
 : "${KEYSTONE_PORT:=5000}"
 : "${GLANCE_PORT:=9292}"

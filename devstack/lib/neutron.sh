@@ -178,6 +178,7 @@ neutron_host_setup() {
 }
 
 start_neutron_agents() {
+    NEUTRON_AGENTS_T0=$EPOCHREALTIME
     neutron_host_setup
     start_daemon neutron-linuxbridge-agent neutron-linuxbridge-agent \
         env PATH="$NEUTRON_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -195,7 +196,10 @@ neutron_agent_alive() {
 wait_neutron_agents() {
     local i name type
     for ((i = 0; i < 600; i++)); do
-        neutron_agent_alive 'Linux bridge agent' && neutron_agent_alive 'DHCP agent' && return 0
+        if neutron_agent_alive 'Linux bridge agent' && neutron_agent_alive 'DHCP agent'; then
+            [ "$i" = 0 ] || log "neutron agents of $COMPUTE_HOST alive $(awk -v a="${NEUTRON_AGENTS_T0:-0}" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s after they were started"
+            return 0
+        fi
         for name in neutron-linuxbridge-agent neutron-dhcp-agent; do
             daemon_running "$name" || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name exited (log: $LOG_DIR/$name.log)"; }
         done

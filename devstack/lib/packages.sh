@@ -5,7 +5,7 @@ LOCAL_CLOUD_PACKAGES=(
     keystone glance-api placement-api
     nova-api nova-conductor nova-scheduler python3-nova python3-oslo.messaging
     neutron-server neutron-linuxbridge-agent neutron-dhcp-agent
-    dnsmasq-base iptables ipset ebtables conntrack bridge-utils sudo iputils-ping
+    dnsmasq-base iptables ipset ebtables conntrack bridge-utils sudo iputils-ping jq
     python3-openstackclient python3-osc-placement python3-openstacksdk
     uwsgi-core uwsgi-plugin-python3
     docker.io
