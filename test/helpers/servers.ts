@@ -65,6 +65,7 @@ export interface Server {
   'OS-EXT-SRV-ATTR:host': string | null;
   flavor: { vcpus: number; ram: number; disk: number; original_name: string };
   metadata: Record<string, string>;
+  addresses: Record<string, { addr: string; version: number }[]>;
   fault?: Fault;
 }
 

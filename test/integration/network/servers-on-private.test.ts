@@ -1,0 +1,137 @@
+/**
+ * Container servers on the local cloud's Neutron network `private` (Linux bridge agent, DHCP
+ * agent, iptables security groups), created with the real `openstack` CLI: addresses in
+ * `server show`, ports ACTIVE and bound to this host, servers reach each other and the DHCP
+ * namespace reaches both, a security group decides whether TCP gets through, and delete
+ * leaves no port and no tap behind. Traffic stays inside namespaces of this machine.
+ */
+import { strict as assert } from 'node:assert';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { sharedImage } from '../lifecycle/fixture.js';
+import { Created, cli, inspectContainer, waitForStatus, getServer } from '../../helpers/servers.js';
+import { computeConfValue, openstack } from '../../helpers/cloud.js';
+
+const run = promisify(execFile);
+const RUN = `ncnet-${Date.now().toString(36)}`;
+
+interface PortRow { ID: string; Status: string; 'Fixed IP Addresses': { ip_address: string }[] }
+
+async function pidOf(serverId: string): Promise<number> {
+  const c = await inspectContainer(serverId);
+  assert.ok(c?.State.Pid, `container of ${serverId} runs`);
+  return c.State.Pid;
+}
+
+/** Runs a command in a process's network namespace with the host's tools. */
+async function inNetns(pid: number, cmd: string[]): Promise<{ ok: boolean; out: string }> {
+  try {
+    const r = await run('nsenter', ['-t', String(pid), '-n', ...cmd], { timeout: 15_000 });
+    return { ok: true, out: r.stdout };
+  } catch (err) {
+    return { ok: false, out: String((err as { stdout?: string }).stdout ?? err) };
+  }
+}
+
+/** Tries a TCP connection from a namespace; true when it connected. */
+async function tcpConnects(pid: number, ip: string, port: number): Promise<boolean> {
+  const r = await inNetns(pid, ['socat', '-T', '2', '/dev/null', `TCP:${ip}:${port},connect-timeout=2`]);
+  return r.ok;
+}
+
+describe('container servers on a Neutron network', function () {
+  this.timeout(600_000);
+  const created = new Created();
+  let sg = '';
+  let network = '';
+  const servers: string[] = [];
+  const ips: string[] = [];
+  let listener: ChildProcess | undefined;
+
+  before(async () => {
+    const image = await sharedImage();
+    network = (await openstack<{ id: string }>(['network', 'show', 'private'])).id;
+    sg = (await openstack<{ id: string }>(['security', 'group', 'create', `${RUN}-icmp`])).id;
+    await openstack(['security', 'group', 'rule', 'create', '--ingress', '--protocol', 'icmp', sg]);
+    for (const n of ['a', 'b']) {
+      const id = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
+        '--nic', `net-id=${network}`, '--security-group', sg, `${RUN}-${n}`, '-f', 'value', '-c', 'id'])).trim();
+      created.servers.add(id);
+      servers.push(id);
+    }
+    for (const id of servers) {
+      const s = await waitForStatus(id, 'ACTIVE', 120_000);
+      const addr = s.addresses.private?.[0]?.addr;
+      assert.ok(addr, `server ${id} has an address on private`);
+      ips.push(addr);
+    }
+  });
+
+  after(async () => {
+    listener?.kill();
+    await created.cleanup();
+    if (sg) await openstack(['security', 'group', 'delete', sg], false).catch(() => undefined);
+  });
+
+  it('server show lists the addresses; the ports are ACTIVE and bound to this host', async () => {
+    const host = computeConfValue('DEFAULT', 'host');
+    for (const [i, id] of servers.entries()) {
+      const show = await openstack<{ addresses: Record<string, string[]> }>(['server', 'show', id]);
+      assert.deepEqual(show.addresses.private, [ips[i]]);
+      const ports = await openstack<PortRow[]>(['port', 'list', '--server', id]);
+      assert.equal(ports.length, 1);
+      assert.equal(ports[0].Status, 'ACTIVE');
+      const port = await openstack<{ binding_host_id: string; device_owner: string }>(['port', 'show', ports[0].ID]);
+      assert.equal(port.binding_host_id, host);
+      assert.equal(port.device_owner, 'compute:nova');
+    }
+  });
+
+  it('the servers ping each other by their Neutron addresses, and the DHCP namespace reaches both', async () => {
+    const [a, b] = await Promise.all(servers.map(pidOf));
+    assert.ok((await inNetns(a, ['ping', '-c', '1', '-W', '3', ips[1]])).ok, 'a -> b');
+    assert.ok((await inNetns(b, ['ping', '-c', '1', '-W', '3', ips[0]])).ok, 'b -> a');
+    for (const ip of ips) {
+      const r = await run('ip', ['netns', 'exec', `qdhcp-${network}`, 'ping', '-c', '1', '-W', '3', ip]).then(() => true, () => false);
+      assert.ok(r, `DHCP namespace -> ${ip}`);
+    }
+  });
+
+  it('a security group that allows only ICMP drops TCP; a rule for the port lets it through', async () => {
+    const [a, b] = await Promise.all(servers.map(pidOf));
+    listener = spawn('nsenter', ['-t', String(b), '-n', 'socat', 'TCP-LISTEN:8080,fork,reuseaddr', 'SYSTEM:echo hi'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await tcpConnects(a, ips[1], 8080), false, 'TCP is dropped while only ICMP is allowed');
+    const rule = await openstack<{ id: string }>(['security', 'group', 'rule', 'create', '--ingress', '--protocol', 'tcp', '--dst-port', '8080', sg]);
+    let ok = false;
+    for (let i = 0; i < 20 && !ok; i++) {
+      ok = await tcpConnects(a, ips[1], 8080);
+      if (!ok) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(ok, 'TCP gets through once the rule exists');
+    await openstack(['security', 'group', 'rule', 'delete', rule.id], false);
+  });
+
+  it('stop/start keeps the address and the network (the new namespace is plugged again)', async () => {
+    await cli(['server', 'stop', servers[0]]);
+    await waitForStatus(servers[0], 'SHUTOFF');
+    await cli(['server', 'start', servers[0]]);
+    await waitForStatus(servers[0], 'ACTIVE');
+    const a = await pidOf(servers[0]);
+    assert.ok((await inNetns(a, ['ping', '-c', '1', '-W', '3', ips[1]])).ok, 'a -> b after a restart');
+  });
+
+  it('delete leaves no port and no tap device of the servers', async () => {
+    const ports = (await Promise.all(servers.map((id) => openstack<PortRow[]>(['port', 'list', '--server', id])))).flat().map((p) => p.ID);
+    for (const id of servers) await cli(['server', 'delete', '--wait', id]);
+    for (const id of servers) {
+      created.servers.delete(id);
+      assert.equal(await getServer(id), null);
+    }
+    const links = (await run('ip', ['-o', 'link'])).stdout;
+    for (const p of ports) {
+      assert.ok(!links.includes(`tap${p}`.slice(0, 14)), `tap of port ${p} is gone`);
+      assert.equal((await openstack<PortRow[]>(['port', 'list', '--network', network])).some((r) => r.ID === p), false, `port ${p} is deleted`);
+    }
+  });
+});
