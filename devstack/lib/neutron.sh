@@ -179,24 +179,34 @@ neutron_host_setup() {
 
 start_neutron_agents() {
     NEUTRON_AGENTS_T0=$EPOCHREALTIME
+    # an agent (re)started now must report again: its old heartbeat does not count
+    NEUTRON_AGENTS_SINCE=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP() - INTERVAL 20 SECOND')
+    if ! daemon_current neutron-linuxbridge-agent "${NEUTRON_LB_CMD[@]}" ||
+        ! daemon_current neutron-dhcp-agent "${NEUTRON_DHCP_CMD[@]}"; then
+        NEUTRON_AGENTS_SINCE=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
+    fi
     neutron_host_setup
-    start_daemon neutron-linuxbridge-agent neutron-linuxbridge-agent \
-        env PATH="$NEUTRON_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-        /usr/bin/neutron-linuxbridge-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_LB_CONF"
-    start_daemon neutron-dhcp-agent neutron-dhcp-agent \
-        /usr/bin/neutron-dhcp-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_DHCP_CONF"
+    start_daemon neutron-linuxbridge-agent neutron-linuxbridge-agent "${NEUTRON_LB_CMD[@]}"
+    start_daemon neutron-dhcp-agent neutron-dhcp-agent "${NEUTRON_DHCP_CMD[@]}"
 }
+NEUTRON_LB_CMD=(env PATH="$NEUTRON_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /usr/bin/neutron-linuxbridge-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_LB_CONF")
+NEUTRON_DHCP_CMD=(/usr/bin/neutron-dhcp-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_DHCP_CONF")
 
-# neutron_agent_alive TYPE: the agent of TYPE on $COMPUTE_HOST reported within 20 s (cheap SQL)
+# neutron_agent_alive TYPE [SINCE]: the agent of TYPE on $COMPUTE_HOST reported at or after SINCE
+# (UTC; default: within 20 s) (cheap SQL)
 neutron_agent_alive() {
-    [ "$(mysql_ -N -e "SELECT COUNT(*) FROM neutron.agents WHERE host='$COMPUTE_HOST' AND agent_type='$1' AND admin_state_up AND heartbeat_timestamp >= UTC_TIMESTAMP() - INTERVAL 20 SECOND" 2>/dev/null)" -gt 0 ] 2>/dev/null
+    local since="UTC_TIMESTAMP() - INTERVAL 20 SECOND"
+    [ -z "${2:-}" ] || since="'$2'"
+    [ "$(mysql_ -N -e "SELECT COUNT(*) FROM neutron.agents WHERE host='$COMPUTE_HOST' AND agent_type='$1' AND admin_state_up AND heartbeat_timestamp >= $since" 2>/dev/null)" -gt 0 ] 2>/dev/null
 }
 
 # wait_neutron_agents: both agents reported (port binding to $COMPUTE_HOST works from then on)
 wait_neutron_agents() {
     local i name type
     for ((i = 0; i < 600; i++)); do
-        if neutron_agent_alive 'Linux bridge agent' && neutron_agent_alive 'DHCP agent'; then
+        if neutron_agent_alive 'Linux bridge agent' "${NEUTRON_AGENTS_SINCE:-}" &&
+            neutron_agent_alive 'DHCP agent' "${NEUTRON_AGENTS_SINCE:-}"; then
             [ "$i" = 0 ] || log "neutron agents of $COMPUTE_HOST alive $(awk -v a="${NEUTRON_AGENTS_T0:-0}" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s after they were started"
             return 0
         fi
@@ -206,7 +216,7 @@ wait_neutron_agents() {
         sleep 0.1
     done
     for type in 'Linux bridge agent' 'DHCP agent'; do
-        neutron_agent_alive "$type" || die "the $type of $COMPUTE_HOST did not report within 60 s (logs: $LOG_DIR/neutron-*-agent.log)"
+        neutron_agent_alive "$type" "${NEUTRON_AGENTS_SINCE:-}" || die "the $type of $COMPUTE_HOST did not report within 60 s (logs: $LOG_DIR/neutron-*-agent.log)"
     done
 }
 
