@@ -190,7 +190,10 @@ export class ImageImporter {
       checkLength(image.id, expected, dl);
       if (!expected.md5 && dl.contentMd5 && /^[0-9a-f]{32}$/i.test(dl.contentMd5)) expected.md5 = dl.contentMd5;
       const verifier = new VerifyingStream(image.id, expected);
-      pipeline(dl.body, verifier, () => { /* errors travel down to the rewriter */ });
+      // Errors travel down to the rewriter; a late one (the hash, at the end) is also kept on
+      // the verifier and checked below, so no listener race can leave it unhandled or unseen.
+      verifier.on('error', () => undefined);
+      pipeline(dl.body, verifier, () => undefined);
       const rewritten = rewriteImageArchive(verifier, { imageId: image.id, ...(this.options.platform ? { platform: this.options.platform } : {}) });
       // If the engine gives up early it stops reading: cut the pipeline so nothing waits on it.
       let failedFirst: 'load' | 'archive' | undefined;
@@ -206,6 +209,7 @@ export class ImageImporter {
       const [loaded, checked] = await Promise.allSettled([load, checking]);
       bytes = verifier.bytes;
       rewritten.output.destroy();
+      if (verifier.failure) throw verifier.failure;
       // Whichever failed first is the reason; the other side only saw the pipeline cut.
       if (loaded.status === 'rejected' && failedFirst === 'load') {
         stage = 'load';

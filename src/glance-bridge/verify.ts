@@ -38,6 +38,8 @@ export function hasDigest(e: ExpectedDigests): boolean {
 }
 
 export class VerifyingStream extends Transform {
+  /** The verification failure, kept so the reader learns it even if it stopped listening. */
+  failure: ImageVerificationFailed | null = null;
   private readonly hashes: Array<{ what: string; hash: Hash; expected: string }> = [];
   /** Bytes that passed so far. */
   bytes = 0;
@@ -64,13 +66,15 @@ export class VerifyingStream extends Transform {
   /** Runs when the input ended; `cb()` lets the end through, `cb(err)` turns it into an error. */
   override _flush(cb: TransformCallback): void {
     if (this.expected.size !== undefined && this.bytes !== this.expected.size) {
-      cb(new ImageVerificationFailed(this.imageId, 'size', `${this.expected.size} bytes`, `${this.bytes} bytes`));
+      this.failure = new ImageVerificationFailed(this.imageId, 'size', `${this.expected.size} bytes`, `${this.bytes} bytes`);
+      cb(this.failure);
       return;
     }
     for (const h of this.hashes) {
       const actual = h.hash.digest('hex');
       if (actual !== h.expected) {
-        cb(new ImageVerificationFailed(this.imageId, h.what, h.expected, actual));
+        this.failure = new ImageVerificationFailed(this.imageId, h.what, h.expected, actual);
+        cb(this.failure);
         return;
       }
     }

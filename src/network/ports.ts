@@ -90,6 +90,12 @@ export class PortManager {
     await Promise.all(ports.map((p) => (preserve.has(p.id) ? this.unbind(p.id) : this.neutron.deletePort(p.id))));
   }
 
+  /** One port: deleted when this host created it, unbound when the user passed it. */
+  async deallocatePort(portId: string, preserve: boolean): Promise<void> {
+    if (preserve) await this.unbind(portId);
+    else await this.neutron.deletePort(portId);
+  }
+
   private async unbind(portId: string): Promise<void> {
     await this.neutron.updatePort(portId, { device_id: '', device_owner: '', 'binding:host_id': null });
   }

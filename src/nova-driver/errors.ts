@@ -309,6 +309,11 @@ export class RescheduledException extends NovaException {
   constructor(kwargs: { instance_uuid: string; reason: string } & Kwargs, message?: string | null) { super(kwargs, message); }
 }
 
+export class InterfaceAttachFailed extends NovaException {
+  static override msgFmt = 'Failed to attach network adapter device to %(instance_uuid)s';
+  constructor(kwargs: { instance_uuid: string } & Kwargs, message?: string | null) { super(kwargs, message); }
+}
+
 export class VirtualInterfaceCreateException extends NovaException {
   static override msgFmt = 'Virtual Interface creation failed';
 }

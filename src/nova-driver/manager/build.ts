@@ -16,7 +16,7 @@ import { instanceFiles } from './instance-files.js';
 import { PowerState, TaskState, VmState } from './states.js';
 import type { Logger } from '../../common/log.js';
 import type { VifModel } from '../../network/network-info.js';
-import { plugAll, portRequests, preservedPorts, saveInfoCache, teardown } from './networking.js';
+import { plugAll, portRequests, saveInfoCache, teardown } from './networking.js';
 
 const EVENT = 'compute__do_build_and_run_instance';
 
@@ -49,7 +49,8 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       await spawn(deps, ctx, inst, container, args, log);
     } catch (err) {
       await Promise.allSettled([container]);
-      await cleanUpFailedBuild(deps, ctx, inst, err, log);
+      const userPorts = new Set(portRequests(args.requested_networks).map((r) => r.portId).filter((p): p is string => !!p));
+      await cleanUpFailedBuild(deps, ctx, inst, err, log, userPorts);
       throw err;
     }
     // From the build cast's arrival to the instance saved ACTIVE (bench/boot.ts reads this).
@@ -145,19 +146,15 @@ export function conciseReason(err: unknown): string {
   return typeof e?.message === 'string' && e.message ? e.message : String(err);
 }
 
-async function cleanUpFailedBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, err: unknown, log: Logger): Promise<void> {
+async function cleanUpFailedBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, err: unknown, log: Logger,
+  userPorts: Set<string>): Promise<void> {
   const uuid = inst.str('uuid');
   await settle(log, 'remove the container', deps.engine.removeContainer(containerName(uuid)));
-  if (deps.network) await settle(log, 'release the ports', teardown(deps.network, deps.conductor, ctx, uuid, requestedPorts(inst)));
+  if (deps.network) await settle(log, 'release the ports', teardown(deps.network, deps.conductor, ctx, uuid, userPorts));
   if (deletedMeanwhile(err)) return; // the delete path finishes the job
   await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
   await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, host: null, node: null }));
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
-}
-
-/** Ports the user passed in (kept on failure, only unbound). */
-function requestedPorts(inst: NovaObject): Set<string> {
-  return preservedPorts(inst);
 }
 
 /** update_instance_info carries an InstanceList of the one instance. */

@@ -9,13 +9,14 @@ import { NotImplementedError } from '../errors.js';
 import type { Endpoint, RequestContext } from '../rpc/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
-import { saveInfoCache } from './networking.js';
+import { preservedPorts, saveInfoCache } from './networking.js';
 import { buildAndRunInstance } from './build.js';
 import { terminateInstance } from './terminate.js';
 import { snapshotInstance } from './snapshot.js';
 import { rebuildInstance } from './rebuild.js';
 import { shelveInstance, shelveOffloadInstance, unshelveInstance } from './shelve.js';
 import { confirmResize, prepResize, revertResize } from './resize.js';
+import { attachInterface, detachInterface } from './interfaces.js';
 import {
   getConsoleOutput, pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
 } from './power.js';
@@ -30,9 +31,9 @@ type Handler = Endpoint['handlers'][string];
  * resize here runs them in-process (see resize.ts).
  */
 export const UNSUPPORTED_METHODS = [
-  'add_fixed_ip_to_instance', 'attach_interface', 'attach_volume', 'backup_instance', 'cache_images',
+  'add_fixed_ip_to_instance', 'attach_volume', 'backup_instance', 'cache_images',
   'check_can_live_migrate_destination', 'check_can_live_migrate_source', 'check_instance_shared_storage',
-  'confirm_snapshot_based_resize_at_source', 'detach_interface', 'detach_volume',
+  'confirm_snapshot_based_resize_at_source', 'detach_volume',
   'drop_move_claim_at_destination', 'finish_resize', 'finish_revert_resize', 'finish_revert_snapshot_based_resize_at_source',
   'finish_snapshot_based_resize_at_dest', 'get_diagnostics', 'get_instance_diagnostics', 'get_mks_console', 'get_rdp_console',
   'get_serial_console', 'get_spice_console', 'get_vnc_console', 'host_maintenance_mode', 'host_power_action',
@@ -93,6 +94,8 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
     prep_resize: prepResize,
     confirm_resize: confirmResize,
     revert_resize: revertResize,
+    attach_interface: attachInterface,
+    detach_interface: detachInterface,
   };
   for (const [m, h] of Object.entries(instanceHandlers)) {
     handlers[m] = (ctx, args) => h(deps, ctx, args);
@@ -109,9 +112,12 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
       } else if (event.name === 'network-changed' && deps.network) {
         // Neutron changed a port (e.g. an address): refresh what nova-api shows.
         const net = deps.network;
-        await settle(log, 'refresh the network info cache', (async () => {
-          await saveInfoCache(deps.conductor, ctx, uuid, await net.ports.networkInfo(uuid, new Set()));
-        })());
+        // Under the instance's lock: an attach or detach in flight finishes its cache first.
+        await settle(log, 'refresh the network info cache', deps.locks.run(uuid, async () => {
+          // Which ports the user passed is only in the cache itself: keep it across the refresh.
+          const preserve = preservedPorts(await deps.instances.get(ctx, uuid, ['info_cache']));
+          await saveInfoCache(deps.conductor, ctx, uuid, await net.ports.networkInfo(uuid, preserve));
+        }));
       } else {
         log.info({ event: event.name, tag: event.tag, status: event.status }, 'external instance event nobody waited for');
       }

@@ -39,6 +39,23 @@ async function tcpConnects(pid: number, ip: string, port: number): Promise<boole
   return r.ok;
 }
 
+async function waitForAddr(pid: number, dev: string, want: RegExp): Promise<string> {
+  for (let i = 0; i < 60; i++) {
+    const r = await inNetns(pid, ['ip', 'addr', 'show', 'dev', dev]);
+    if (r.ok && want.test(r.out)) return r.out;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(`${dev} with ${want} never appeared in the container`);
+}
+
+async function waitForGoneLink(pid: number, dev: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    if (!(await inNetns(pid, ['ip', 'link', 'show', 'dev', dev])).ok) return;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(`${dev} is still in the container`);
+}
+
 describe('container servers on a Neutron network', function () {
   this.timeout(600_000);
   const created = new Created();
@@ -119,6 +136,36 @@ describe('container servers on a Neutron network', function () {
     await waitForStatus(servers[0], 'ACTIVE');
     const a = await pidOf(servers[0]);
     assert.ok((await inNetns(a, ['ping', '-c', '1', '-W', '3', ips[1]])).ok, 'a -> b after a restart');
+  });
+
+  it('interface attach and detach on a running server change what ip addr shows inside it', async () => {
+    const net2 = (await openstack<{ id: string }>(['network', 'create', `${RUN}-net2`])).id;
+    try {
+      await openstack(['subnet', 'create', '--network', net2, '--subnet-range', '10.20.77.0/24', `${RUN}-net2-subnet`]);
+      const a = await pidOf(servers[0]);
+      await cli(['server', 'add', 'network', servers[0], net2]);
+      const withEth1 = await waitForAddr(a, 'eth1', /inet 10\.20\.77\.\d+\/24/);
+      assert.match(withEth1, /inet 10\.20\.77\.\d+\/24/);
+      const show = await openstack<{ addresses: Record<string, string[]> }>(['server', 'show', servers[0]]);
+      assert.equal(show.addresses[`${RUN}-net2`]?.length, 1, 'the API shows the new address');
+
+      // A port the user made and passed: detached, it is unbound and kept.
+      const port = (await openstack<{ id: string }>(['port', 'create', '--network', net2, `${RUN}-userport`])).id;
+      await cli(['server', 'add', 'port', servers[0], port]);
+      await waitForAddr(a, 'eth2', /inet 10\.20\.77\.\d+\/24/);
+      await cli(['server', 'remove', 'port', servers[0], port]);
+      await waitForGoneLink(a, 'eth2');
+      const kept = await openstack<{ device_id: string; binding_host_id: string | null }>(['port', 'show', port]);
+      assert.equal(kept.device_id, '', 'the user\'s port is kept, unbound');
+      await openstack(['port', 'delete', port], false);
+
+      await cli(['server', 'remove', 'network', servers[0], net2]);
+      await waitForGoneLink(a, 'eth1');
+      assert.deepEqual(await openstack<PortRow[]>(['port', 'list', '--network', net2, '--device-owner', 'compute:nova']), [],
+        'the port Nova made for the network is deleted');
+    } finally {
+      await openstack(['network', 'delete', net2], false).catch(() => undefined);
+    }
   });
 
   it('delete leaves no port and no tap device of the servers', async () => {

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { computeConfValue, discoverHosts, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
 import { BOOT_MICROVERSION, Created, cli, waitForStatus } from '../../helpers/servers.js';
-import { RUN, sharedImage } from '../lifecycle/fixture.js';
+import { RUN, newImageOfArchive } from '../lifecycle/fixture.js';
 
 const HOST = 'nc-ops-test';
 /** The local cloud's report_interval (devstack/lib/nova_container.sh), inherited by the test host. */
@@ -159,7 +159,8 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
     assert.equal(before.get('nova_container_healthy'), 1);
     assert.ok((before.get('nova_container_heartbeat_age_seconds') ?? Infinity) < 2 * REPORT_INTERVAL_S);
 
-    const image = await sharedImage();
+    // An image of its own: the engine is shared, and a cached copy would not be downloaded.
+    const image = await newImageOfArchive(created, 'ops');
     const id = (await cli(['--os-compute-api-version', BOOT_MICROVERSION, 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
       '--nic', 'none', '--availability-zone', `nova:${HOST}`, `${RUN}-ops`, '-f', 'value', '-c', 'id'])).trim();
     assert.match(id, /^[0-9a-f-]{36}$/);
