@@ -113,6 +113,7 @@ cleanup() {
         fail "cleanup: left behind:$left" "$(elapsed "$t0")"
         rc=1
     fi
+    [ "$rc" = 0 ] || [ "$FAILED" != 0 ] || fail "aborted (exit $rc): see the error above" "$(elapsed "$T_START")"
     printf '%d checks, %d failed, %s s in all\n' "$CHECKS" "$FAILED" "$(elapsed "$T_START")"
     [ "$FAILED" = 0 ] && [ "$rc" = 0 ] && exit 0
     exit 1
@@ -191,9 +192,12 @@ BRIDGE=brq${NET_ID:0:11}
 DHCP_NS=qdhcp-$NET_ID
 HOST_ID=$COMPUTE_HOST
 info "network $NET_NAME $NET_ID ($(jq -r '."provider:network_type"' <<<"$NET"), MTU $MTU), subnet $CIDR gateway $GATEWAY, bridge $BRIDGE, host $HOST_ID"
-DHCP_IP=$(api GET "/ports?network_id=$NET_ID&device_owner=network:dhcp" | jq -r '.ports[0].fixed_ips[0].ip_address // empty')
-[ -n "$DHCP_IP" ] || die "network $NET_NAME has no DHCP port (is neutron-dhcp-agent running? ./devstack/local-cloud.sh status)"
-ip netns list | grep -qw "$DHCP_NS" || die "no namespace $DHCP_NS (is neutron-dhcp-agent running?)"
+# the DHCP agent makes its port and namespace shortly after the network was created
+dhcp_ready() {
+    DHCP_IP=$(api GET "/ports?network_id=$NET_ID&device_owner=network:dhcp" | jq -r '.ports[] | select(.status == "ACTIVE") | .fixed_ips[0].ip_address' | head -1)
+    [ -n "$DHCP_IP" ] && ip netns list | grep -qw "$DHCP_NS"
+}
+poll 60 dhcp_ready || die "network $NET_NAME has no ACTIVE DHCP port or no namespace $DHCP_NS after 60 s (is neutron-dhcp-agent running? ./devstack/local-cloud.sh status)"
 pass "token, network $NET_NAME, subnet, DHCP port $DHCP_IP in $DHCP_NS" "$(elapsed "$t0")"
 
 # a security group of this run: ICMP in (ping), egress open, no TCP in

@@ -70,11 +70,14 @@ cmd_up() {
     start_placement
     start_nova
     start_neutron
-    [ "$NEUTRON_AGENTS" = no ] || start_neutron_agents
     wait_docker
     wait_glance
     wait_placement
     wait_neutron
+    # after neutron-server serves: an agent's first RPC calls, sent before the server's RPC
+    # workers declared their queues, are dropped by the broker and time out after 60 s (the
+    # DHCP agent then served no network for ~2 min)
+    [ "$NEUTRON_AGENTS" = no ] || start_neutron_agents
     wait_nova
     [ "$NEUTRON_AGENTS" = no ] || wait_neutron_agents
     create_flavors
