@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CLOUD_DIR, REPO, openstack } from './cloud.js';
+import { demuxLogs } from '../../src/runtime/docker-engine.js';
 import { collect, dockerClient } from '../integration/glance-bridge/images.js';
 
 const run = promisify(execFile);
@@ -180,17 +181,6 @@ export async function inspectContainer(serverId: string): Promise<Docker.Contain
   }
 }
 
-/** Splits Docker's multiplexed stdout/stderr stream (no TTY): 8-byte frame headers. */
-export function demux(raw: Buffer): string {
-  const parts: Buffer[] = [];
-  for (let i = 0; i + 8 <= raw.length;) {
-    const len = raw.readUInt32BE(i + 4);
-    parts.push(raw.subarray(i + 8, i + 8 + len));
-    i += 8 + len;
-  }
-  return Buffer.concat(parts).toString();
-}
-
 /** `docker exec nova-<id> CMD...`: its output and exit code. */
 export async function execIn(serverId: string, cmd: string[]): Promise<{ output: string; exitCode: number }> {
   const c = engine().getContainer(containerNameOf(serverId));
@@ -198,7 +188,7 @@ export async function execIn(serverId: string, cmd: string[]): Promise<{ output:
   const stream = await exec.start({ hijack: true, stdin: false });
   const raw = await collect(stream as unknown as AsyncIterable<Buffer>);
   const info = await exec.inspect();
-  return { output: demux(raw), exitCode: info.ExitCode ?? -1 };
+  return { output: demuxLogs(raw), exitCode: info.ExitCode ?? -1 };
 }
 
 /** Containers named nova-* whose server does not exist (or is not on our host any more). */

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
+import { demuxLogs } from '../../../src/runtime/docker-engine.js';
 
 export const ENGINE_SOCKET = process.env.NOVA_CONTAINER_TEST_ENGINE ?? 'unix:///opt/nova-container-cloud/docker/docker.sock';
 export const BUSYBOX = '/bin/busybox';
@@ -104,15 +105,7 @@ export async function runIn(docker: Docker, image: string, cmd: string[]): Promi
   try {
     await c.start();
     await c.wait();
-    const raw = await c.logs({ stdout: true, stderr: true }) as unknown as Buffer;
-    // 8-byte frame headers per chunk (no TTY)
-    const parts: Buffer[] = [];
-    for (let i = 0; i + 8 <= raw.length;) {
-      const len = raw.readUInt32BE(i + 4);
-      parts.push(raw.subarray(i + 8, i + 8 + len));
-      i += 8 + len;
-    }
-    return Buffer.concat(parts).toString();
+    return demuxLogs(await c.logs({ stdout: true, stderr: true }) as unknown as Buffer);
   } finally {
     await c.remove({ force: true });
   }
