@@ -195,6 +195,9 @@ export class ImageImporter {
       verifier.on('error', () => undefined);
       pipeline(dl.body, verifier, () => undefined);
       const rewritten = rewriteImageArchive(verifier, { imageId: image.id, ...(this.options.platform ? { platform: this.options.platform } : {}) });
+      // The engine client pipes this into its request without an error listener; the failure
+      // that destroys it is reported through `summary` and the load's promise instead.
+      rewritten.output.on('error', () => undefined);
       // If the engine gives up early it stops reading: cut the pipeline so nothing waits on it.
       let failedFirst: 'load' | 'archive' | undefined;
       const load = this.engine.loadImage(rewritten.output).catch((err: unknown) => {
