@@ -254,6 +254,9 @@ class Rewriter {
   }
 
   private async entry(entry: TarEntry, pack: Pack): Promise<void> {
+    // A failure upstream (e.g. the hash check at the very end) destroys the entry in flight;
+    // it reaches run() through the extract's iterator, so the entry itself must not throw it.
+    entry.on('error', () => undefined);
     const h = entry.header;
     this.entries++;
     const path = checkEntryPath(h.name);
@@ -317,6 +320,7 @@ class Rewriter {
     let first = true;
     await new Promise<void>((resolve, reject) => {
       const sink = pack.entry({ ...base, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
+      sink.on('error', () => undefined); // reported through reject() below; destroying it must not throw
       (async () => {
         for await (const c of entry as unknown as AsyncIterable<Buffer>) {
           if (first && c.length > 0) {
