@@ -11,19 +11,23 @@ import type { Logger } from '../common/log.js';
 import { GlanceError, ImageNotFound } from './errors.js';
 import type { GlanceTokenSource } from './token-source.js';
 
-/** An image as `GET /v2/images/{id}` returns it: base attributes plus flat extra properties. */
-export interface GlanceImage {
+/** The image attributes every form of an image record carries (Glance's own, Nova's dict). */
+export interface GlanceImageBase {
   id: string;
   name?: string | null;
-  status: string;
   container_format?: string | null;
   disk_format?: string | null;
   size?: number | null;
   checksum?: string | null;
   os_hash_algo?: string | null;
   os_hash_value?: string | null;
-  visibility?: string;
   [property: string]: unknown;
+}
+
+/** An image as `GET /v2/images/{id}` returns it: base attributes plus flat extra properties. */
+export interface GlanceImage extends GlanceImageBase {
+  status: string;
+  visibility?: string;
 }
 
 export type PatchOp =

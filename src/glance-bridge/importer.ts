@@ -16,24 +16,18 @@ import { rewriteImageArchive, type ImageArchiveSummary } from './archive.js';
 import {
   ImageImportFailed, ImageNotUsable, ImageVerificationFailed, messageOf, type ImportStage,
 } from './errors.js';
-import { GlanceClient, type GlanceClientOptions, type GlanceImage, type ImageDownload } from './glance-client.js';
+import { GlanceClient, type GlanceClientOptions, type GlanceImage, type GlanceImageBase, type ImageDownload } from './glance-client.js';
 import { KeyedSerializer } from './keyed-serializer.js';
 import type { GlanceTokenSource } from './token-source.js';
 import { hasDigest, VerifyingStream, type ExpectedDigests } from './verify.js';
 
-/** The image dict Nova passes to build_and_run_instance (glance.md §3); extra keys are ignored. */
-export interface GlanceImageMeta {
-  id: string;
-  name?: string | null;
+/**
+ * The image dict Nova passes to build_and_run_instance (glance.md §3): Glance's record, with
+ * the extra properties nested under `properties` and a status that may be absent.
+ */
+export interface GlanceImageMeta extends GlanceImageBase {
   status?: string | null;
-  container_format?: string | null;
-  disk_format?: string | null;
-  size?: number | null;
-  checksum?: string | null;
-  os_hash_algo?: string | null;
-  os_hash_value?: string | null;
   properties?: Record<string, unknown>;
-  [key: string]: unknown;
 }
 
 export interface EnsuredImage {
