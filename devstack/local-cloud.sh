@@ -16,7 +16,15 @@ OS_COMPUTE_API_VERSION_DEFAULT=2.79
 
 # shellcheck source=lib/common.sh
 . "$LOCAL_CLOUD_LIB/common.sh"
-for f in packages rabbitmq mariadb keystone glance placement nova neutron docker nova_container; do
+# Opt-in parts (HEAT=yes, HORIZON=yes; kept in $LOCAL_CLOUD_DIR/settings like the rest). Each
+# lib/<part>.sh defines <PART>_SERVICES (name:port entries), <part>_packages (Debian packages),
+# up_<part> (configure, init, start and wait; idempotent) and down_<part>.
+OPTIONAL_PARTS=()
+[ "$HEAT" != yes ] || OPTIONAL_PARTS+=(heat)
+[ "$HORIZON" != yes ] || OPTIONAL_PARTS+=(horizon)
+
+for f in packages rabbitmq mariadb keystone glance placement nova neutron docker nova_container \
+    "${OPTIONAL_PARTS[@]}"; do
     # shellcheck disable=SC1090
     . "$LOCAL_CLOUD_LIB/$f.sh"
 done
@@ -27,6 +35,12 @@ SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE
     nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT)
 [ "$NEUTRON_AGENTS" = no ] || SERVICES+=(neutron-linuxbridge-agent:- neutron-dhcp-agent:-)
 SERVICES+=(nova-container:-)
+for part in "${OPTIONAL_PARTS[@]}"; do
+    declare -n part_services="${part^^}_SERVICES"
+    SERVICES+=("${part_services[@]}")
+    LOCAL_CLOUD_PACKAGES+=($("${part}_packages"))
+    unset -n part_services
+done
 
 # check_ports: before starting anything, every port of a daemon that is not running must be free
 check_ports() {
@@ -84,12 +98,14 @@ cmd_up() {
     create_networks
 
     start_compute_host
+    for part in "${OPTIONAL_PARTS[@]}"; do "up_$part"; done
     log "local cloud is up ($((SECONDS - t0)) s); credentials: . $LOCAL_CLOUD_DIR/openrc"
     echo "$LOCAL_CLOUD_DIR/openrc"
 }
 
 cmd_down() {
     require_root
+    for part in "${OPTIONAL_PARTS[@]}"; do "down_$part"; done
     stop_nova_container
     run_jobs stop_neutron_agents stop_neutron stop_nova stop_placement stop_glance stop_keystone
     run_jobs stop_docker stop_rabbitmq stop_mariadb

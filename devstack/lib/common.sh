@@ -8,7 +8,7 @@
 LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD DEMO_PASSWORD
     RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
     PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
-    DOCKERD_EXTRA_ARGS NEUTRON_AGENTS)
+    DOCKERD_EXTRA_ARGS NEUTRON_AGENTS HEAT HORIZON)
 load_settings() {
     local k v
     [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
@@ -40,6 +40,9 @@ save_settings() {
 # yes: neutron-linuxbridge-agent and neutron-dhcp-agent run (one cloud per machine: their
 # bridges, vxlan-<VNI> devices, iptables chains and ebtables rules are the host's); no: none
 : "${NEUTRON_AGENTS:=yes}"
+# yes: Heat (heat-api, heat-engine) / Horizon (openstack-dashboard) run too (devstack/README.md)
+: "${HEAT:=no}"
+: "${HORIZON:=no}"
 
 : "${KEYSTONE_PORT:=5000}"
 : "${GLANCE_PORT:=9292}"
