@@ -40,6 +40,8 @@ preseed_debconf() {
             sel+="$prefix $prefix/$q boolean false"$'\n'
         done
     done
+    # openstack-dashboard asks which host names may reach it (its own /etc copy; ours is in $ETC_DIR)
+    sel+="openstack-dashboard horizon/allowed-hosts string 127.0.0.1,localhost"$'\n'
     printf '%s' "$sel" | debconf-set-selections
 }
 
