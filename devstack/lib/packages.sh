@@ -33,7 +33,7 @@ install_policy_rc_d() {
 # endpoint is answered "false": the local cloud does all of that itself.
 preseed_debconf() {
     local prefix q sel=""
-    for prefix in keystone glance placement nova novaapi neutron; do
+    for prefix in keystone glance placement nova novaapi neutron heat; do
         for q in configure_db dbconfig-install create-admin-tenant register-endpoint \
             configure_ksat configure_rabbit configure_api-endpoint configure_neutron \
             configure_placement configure_nova; do
