@@ -1,4 +1,106 @@
-# nova-container, the compute host of the local cloud, built from this checkout.
+# nova-container: its build and configuration, and the local cloud's compute host.
+#
+# The first part is shared with the devstack plugin (devstack/plugin.sh sources this file
+# without lib/common.sh, inside stack.sh): functions only, everything they need passed as
+# arguments, nothing set or run when the file is sourced. The second part is the local cloud's
+# own and needs lib/common.sh (its daemon helpers); sourced without them, it is skipped.
+
+# nova_container_say MESSAGE: the local cloud's log line when there is one, else stderr
+nova_container_say() {
+    if declare -F log >/dev/null; then log "$*"; else printf 'nova-container: %s\n' "$*" >&2; fi
+}
+
+# nova_container_output LOG CMD...: CMD with stdout and stderr appended to LOG (to stdout
+# when LOG is empty)
+nova_container_output() {
+    local out=$1
+    shift
+    if [ -n "$out" ]; then "$@" >>"$out" 2>&1; else "$@" 2>&1; fi
+}
+
+# nova_container_build REPO NODE [BUILD_LOG]: `npm ci` when REPO/node_modules is missing, `tsc`
+# when dist/src/cli.js is missing or older than src/ or tsconfig.json. NODE is the node binary
+# (a name in PATH or a path; npm and tsc then find the node next to it first). Their output is
+# appended to BUILD_LOG, or goes to stdout without one. Returns 1 with the reason in
+# NOVA_CONTAINER_ERROR when there is nothing to run (a tsc error that still emitted
+# dist/src/cli.js is only a warning).
+nova_container_build() {
+    local repo=$1 node=$2 build_log=${3:-} cli=$1/dist/src/cli.js path=$PATH
+    local in_log=${3:+ (log: $3)}
+    NOVA_CONTAINER_ERROR=
+    command -v "$node" >/dev/null ||
+        { NOVA_CONTAINER_ERROR="Node.js 20 ($node) is needed to run nova-container"; return 1; }
+    [[ "$node" != */* ]] || path=$(dirname "$node"):$PATH
+    [ -f "$repo/package.json" ] || { NOVA_CONTAINER_ERROR="no package.json in $repo"; return 1; }
+    if [ ! -d "$repo/node_modules" ]; then
+        nova_container_say "npm ci in $repo"
+        nova_container_output "$build_log" env -C "$repo" PATH="$path" npm ci --no-audit --no-fund ||
+            { NOVA_CONTAINER_ERROR="npm ci failed$in_log"; return 1; }
+    fi
+    if [ ! -f "$cli" ] || [ -n "$(find "$repo/src" "$repo/tsconfig.json" -newer "$cli" -type f -print -quit)" ]; then
+        nova_container_say "compiling nova-container (tsc)"
+        if ! nova_container_output "$build_log" env -C "$repo" PATH="$path" node_modules/.bin/tsc -p tsconfig.json; then
+            [ -f "$cli" ] || { NOVA_CONTAINER_ERROR="tsc failed and $cli is missing$in_log"; return 1; }
+            nova_container_say "WARNING: tsc reported errors, running the JavaScript it emitted$in_log"
+        fi
+    fi
+}
+
+# The options nova_container_conf writes, in file order: SECTION.KEY
+NOVA_CONTAINER_CONF_KEYS=(
+    DEFAULT.transport_url DEFAULT.host DEFAULT.my_ip DEFAULT.control_exchange
+    DEFAULT.report_interval DEFAULT.state_path DEFAULT.debug
+)
+for _nc_section in placement glance neutron; do
+    for _nc_key in auth_type auth_url username password project_name user_domain_name \
+        project_domain_name region_name valid_interfaces; do
+        NOVA_CONTAINER_CONF_KEYS+=("$_nc_section.$_nc_key")
+    done
+done
+unset _nc_section _nc_key
+NOVA_CONTAINER_CONF_KEYS+=(filter_scheduler.track_instance_changes container.engine_socket
+    container.health_listen)
+
+# nova_container_conf ARRAY: prints a nova-container config file from the associative array
+# named ARRAY: [header] (comment text, first), then every SECTION.KEY of
+# NOVA_CONTAINER_CONF_KEYS that is set in ARRAY (set and empty gives `key = `), sections
+# separated by a blank line. Never a database URL: a compute host reaches the database through
+# nova-conductor only.
+nova_container_conf() {
+    local -n _nc_conf_ref=$1
+    local entry section prev=""
+    [ -z "${_nc_conf_ref[header]:-}" ] || printf '%s\n' "${_nc_conf_ref[header]}"
+    for entry in "${NOVA_CONTAINER_CONF_KEYS[@]}"; do
+        [ -n "${_nc_conf_ref[$entry]+set}" ] || continue
+        section=${entry%%.*}
+        if [ "$section" != "$prev" ]; then
+            [ -z "$prev" ] || echo
+            echo "[$section]"
+            prev=$section
+        fi
+        printf '%s = %s\n' "${entry#*.}" "${_nc_conf_ref[$entry]}"
+    done
+}
+
+# nova_container_conf_auth ARRAY SECTION AUTH_URL USERNAME PASSWORD PROJECT USER_DOMAIN
+#     PROJECT_DOMAIN REGION INTERFACES: a keystoneauth password block in ARRAY (an empty REGION
+#     or INTERFACES leaves that key out)
+nova_container_conf_auth() {
+    local -n _nc_auth_ref=$1
+    local s=$2
+    _nc_auth_ref[$s.auth_type]=password
+    _nc_auth_ref[$s.auth_url]=$3
+    _nc_auth_ref[$s.username]=$4
+    _nc_auth_ref[$s.password]=$5
+    _nc_auth_ref[$s.project_name]=$6
+    _nc_auth_ref[$s.user_domain_name]=$7
+    _nc_auth_ref[$s.project_domain_name]=$8
+    [ -z "$9" ] || _nc_auth_ref[$s.region_name]=$9
+    [ -z "${10}" ] || _nc_auth_ref[$s.valid_interfaces]=${10}
+}
+
+# ---------------------------------------------------------------- the local cloud's part
+declare -F start_daemon >/dev/null || return 0
 
 : "${NODE:=node}"
 : "${COMPUTE_WAIT_TIMEOUT:=60}"
@@ -12,57 +114,31 @@ DAEMON_STOP_MODE[nova-container]=group
 # build_nova_container: npm ci when node_modules is missing, tsc when dist/ is missing or older
 # than src/
 build_nova_container() {
-    local repo=$LOCAL_CLOUD_REPO
     command -v "$NODE" >/dev/null || die "Node.js 20 ($NODE) is needed to run nova-container (not from Debian's packages here)"
-    [ -f "$repo/package.json" ] || die "no package.json in $repo"
-    if [ ! -d "$repo/node_modules" ]; then
-        log "npm ci in $repo"
-        (cd "$repo" && npm ci --no-audit --no-fund) >>"$LOG_DIR/build.log" 2>&1 ||
-            die "npm ci failed (log: $LOG_DIR/build.log)"
-    fi
-    local cli=$repo/dist/src/cli.js
-    if [ ! -f "$cli" ] || [ -n "$(find "$repo/src" "$repo/tsconfig.json" -newer "$cli" -type f -print -quit)" ]; then
-        log "compiling nova-container (tsc)"
-        if ! (cd "$repo" && node_modules/.bin/tsc -p tsconfig.json) >>"$LOG_DIR/build.log" 2>&1; then
-            [ -f "$cli" ] || die "tsc failed and $cli is missing (log: $LOG_DIR/build.log)"
-            log "WARNING: tsc reported errors, running the JavaScript it emitted (log: $LOG_DIR/build.log)"
-        fi
-    fi
+    nova_container_build "$LOCAL_CLOUD_REPO" "$NODE" "$LOG_DIR/build.log" || die "$NOVA_CONTAINER_ERROR"
 }
 
 configure_nova_container() {
     mkdir -p "$LOCAL_CLOUD_DIR/nova-container"
-    {
-        cat <<EOF2
-# nova-container, compute host of the local cloud (written by devstack/local-cloud.sh).
-# No database URL here: a compute host talks to the database through nova-conductor only.
-[DEFAULT]
-transport_url = $TRANSPORT_URL
-host = $COMPUTE_HOST
-my_ip = $SERVICE_HOST
-control_exchange = nova
-report_interval = 5
-state_path = $LOCAL_CLOUD_DIR/nova-container
-
-EOF2
-        service_credentials placement placement
-        echo "valid_interfaces = public"
-        echo
-        service_credentials glance glance
-        echo "valid_interfaces = public"
-        echo
-        service_credentials neutron neutron
-        echo "valid_interfaces = public"
-        cat <<EOF2
-
-[filter_scheduler]
-track_instance_changes = true
-
-[container]
-engine_socket = unix://$DOCKER_SOCKET
-health_listen = $NOVA_CONTAINER_HEALTH_LISTEN
-EOF2
-    } | write_file "$NOVA_CONTAINER_CONF" || true
+    local -A conf=(
+        [header]="# nova-container, compute host of the local cloud (written by devstack/local-cloud.sh).
+# No database URL here: a compute host talks to the database through nova-conductor only."
+        [DEFAULT.transport_url]=$TRANSPORT_URL
+        [DEFAULT.host]=$COMPUTE_HOST
+        [DEFAULT.my_ip]=$SERVICE_HOST
+        [DEFAULT.control_exchange]=nova
+        [DEFAULT.report_interval]=5
+        [DEFAULT.state_path]=$LOCAL_CLOUD_DIR/nova-container
+        [filter_scheduler.track_instance_changes]=true
+        [container.engine_socket]=unix://$DOCKER_SOCKET
+        [container.health_listen]=$NOVA_CONTAINER_HEALTH_LISTEN
+    )
+    local service
+    for service in placement glance neutron; do
+        nova_container_conf_auth conf "$service" "$KEYSTONE_URL" "$service" "$SERVICE_PASSWORD" \
+            service Default Default "$REGION_NAME" public
+    done
+    nova_container_conf conf | write_file "$NOVA_CONTAINER_CONF" || true
 }
 
 NOVA_CONTAINER_CMD=("$NODE" "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
