@@ -1,9 +1,10 @@
 # nova-container: its build and configuration, and the local cloud's compute host.
 #
 # The first part is shared with the devstack plugin (devstack/plugin.sh sources this file
-# without lib/common.sh, inside stack.sh): functions only, everything they need passed as
-# arguments, nothing set or run when the file is sourced. The second part is the local cloud's
-# own and needs lib/common.sh (its daemon helpers); sourced without them, it is skipped.
+# without lib/common.sh, inside stack.sh): functions, everything they need passed as arguments,
+# and one constant (NOVA_CONTAINER_CONF_KEYS); no other variable is set when the file is sourced.
+# The second part is the local cloud's own and needs lib/common.sh (its daemon helpers); sourced
+# without them, it is skipped.
 
 # nova_container_say MESSAGE: the local cloud's log line when there is one, else stderr
 nova_container_say() {
