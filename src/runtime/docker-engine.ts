@@ -5,7 +5,9 @@
 import Docker from 'dockerode';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
-import type { ContainerEngine, ContainerFile, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, ImageInfo } from './types.js';
+import { writeFile } from 'node:fs/promises';
+import { watchContainerStarts } from './docker-events.js';
+import type { ContainerEngine, ContainerFile, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, StartWatcher } from './types.js';
 
 export class EngineError extends Error {
   constructor(message: string, readonly statusCode?: number) {
@@ -142,6 +144,18 @@ export class DockerEngine implements ContainerEngine {
     } catch (err) {
       throw wrap(`copy files into container ${id}`, err);
     }
+  }
+
+  async setResolvConf(id: string, content: string): Promise<void> {
+    const info = await tolerate(`inspect container ${id}`, () => this.docker.getContainer(id).inspect(), () => null);
+    if (!info?.ResolvConfPath) throw new EngineError(`container ${id} has no resolv.conf of the engine's to replace`);
+    // In place, not by rename: the running container has this very inode bind-mounted. Docker
+    // keeps a file it did not write itself (its resolv.conf.hash no longer matches).
+    await writeFile(info.ResolvConfPath, content, { mode: 0o644 });
+  }
+
+  watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch {
+    return watchContainerStarts(dockerOptions(this.endpoint), labels, watcher);
   }
 
   async removeContainer(id: string): Promise<void> {

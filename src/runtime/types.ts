@@ -69,6 +69,20 @@ export interface ImageInfo {
   sizeBytes: number;
 }
 
+/** What a watch on container starts reports. */
+export interface StartWatcher {
+  /** A container carrying the watched labels started (its labels are the event's attributes). */
+  started(containerId: string, attributes: Record<string, string>): void;
+  /** The watch broke (the engine went away); it keeps trying. */
+  lost(err: Error): void;
+  /** The watch is back after it broke: starts may have been missed, the engine may have restarted. */
+  reconnected(): void;
+}
+
+export interface EngineWatch {
+  close(): void;
+}
+
 export interface ContainerEngine {
   info(): Promise<EngineInfo>;
 
@@ -82,6 +96,13 @@ export interface ContainerEngine {
   updateLimits(id: string, vcpus: number, memoryMb: number): Promise<void>;
   pauseContainer(id: string): Promise<void>;
   unpauseContainer(id: string): Promise<void>;
+  /**
+   * Replaces what the running container reads as /etc/resolv.conf (the engine's own copy for
+   * this container, which a restart keeps).
+   */
+  setResolvConf(id: string, content: string): Promise<void>;
+  /** Reports the starts of containers carrying all `labels` until closed. */
+  watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch;
   /** Writes files into a created (or stopped) container's file system, parents created as needed. */
   copyFiles(id: string, files: ContainerFile[]): Promise<void>;
   /** Force-removes; no-op if it does not exist. */

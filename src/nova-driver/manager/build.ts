@@ -89,7 +89,7 @@ async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, c
     if (vifs.length > 0 && deps.network) {
       const started = await deps.engine.inspectContainer(id);
       if (!started?.pid) throw new Error('the container stopped before its networks could be plugged');
-      await plugAll(deps.network, uuid, vifs, started.pid, true, log);
+      await plugAll(deps.network, deps.engine, { instanceUuid: uuid, containerId: id, pid: started.pid }, vifs, true, log);
     }
   } catch (err) {
     throw asBuildAbort(uuid, err);

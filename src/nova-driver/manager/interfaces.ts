@@ -10,7 +10,7 @@ import type { VifModel } from '../../network/network-info.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';
 import { containerName } from './container-spec.js';
-import { preservedPorts, saveInfoCache } from './networking.js';
+import { applyDns, preservedPorts, saveInfoCache } from './networking.js';
 
 export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<VifModel> {
   const inst = instanceFromArgs(args);
@@ -32,7 +32,8 @@ export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, ar
       if (c?.pid) {
         const plugger = net.pluggers.find((p) => p.vifTypes.includes(vif.type));
         if (!plugger) throw new Error(`vif_type ${vif.type} cannot be plugged here`);
-        await plugger.plug(vif, { pid: c.pid, ifname: `eth${before.length}` });
+        await plugger.plug(vif, { pid: c.pid, ifname: `eth${before.length}`, instanceUuid: uuid });
+        await applyDns(deps.engine, c.id, [...before, vif]);
       }
       await saveInfoCache(deps.conductor, ctx, uuid, [...before, vif]);
     } catch (err) {
@@ -57,6 +58,9 @@ export async function detachInterface(deps: ManagerDeps, ctx: RequestContext, ar
     if (!vif) throw new PortNotFound({ port_id: portId });
     await net.pluggers.find((p) => p.vifTypes.includes(vif.type))?.unplug(vif);
     await net.ports.deallocatePort(portId, preserve.has(portId));
-    await saveInfoCache(deps.conductor, ctx, uuid, vifs.filter((v) => v.id !== portId));
+    const remaining = vifs.filter((v) => v.id !== portId);
+    await saveInfoCache(deps.conductor, ctx, uuid, remaining);
+    const c = await deps.engine.inspectContainer(containerName(uuid));
+    if (c?.pid) await applyDns(deps.engine, c.id, remaining);
   });
 }

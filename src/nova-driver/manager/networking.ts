@@ -10,6 +10,7 @@ import type { ContainerEngine } from '../../runtime/types.js';
 import type { VifModel } from '../../network/network-info.js';
 import type { PortManager, PortRequest } from '../../network/ports.js';
 import type { VifPlugger } from '../../network/vif-plug.js';
+import { resolvConf } from '../../network/resolv-conf.js';
 import { NovaObject } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
 import type { RequestContext } from '../rpc/types.js';
@@ -43,20 +44,37 @@ export async function saveInfoCache(conductor: ConductorClient, ctx: RequestCont
   await conductor.objectAction(ctx, cache, 'save');
 }
 
-function pluggerFor(net: Networking, vif: VifModel): VifPlugger {
+export function pluggerFor(net: Networking, vif: VifModel): VifPlugger {
   const p = net.pluggers.find((x) => x.vifTypes.includes(vif.type));
   if (!p) throw new Error(`port ${vif.id} has vif_type ${vif.type}, which this host cannot plug`);
   return p;
 }
 
+/** A running container of an instance: where its VIFs go. */
+export interface PlugSite {
+  instanceUuid: string;
+  containerId: string;
+  /** A process inside it (its network namespace is the container's). */
+  pid: number;
+}
+
+/** The container's resolver follows its ports' subnets (left as the engine wrote it when they name no DNS). */
+export async function applyDns(engine: ContainerEngine, containerId: string, vifs: VifModel[]): Promise<void> {
+  const text = resolvConf(vifs);
+  if (text !== null) await engine.setResolvConf(containerId, text);
+}
+
 /**
- * Plugs every VIF into the process's namespace; with `waitForEvents` it registers the
- * network-vif-plugged waiters first (for ports not yet ACTIVE) and waits for them.
+ * Plugs every VIF into the container's namespace and writes its resolv.conf; with
+ * `waitForEvents` it registers the network-vif-plugged waiters first (for ports not yet
+ * ACTIVE) and waits for them.
  */
-export async function plugAll(net: Networking, instanceUuid: string, vifs: VifModel[], pid: number, waitForEvents: boolean, log: Logger): Promise<void> {
+export async function plugAll(net: Networking, engine: ContainerEngine, site: PlugSite, vifs: VifModel[], waitForEvents: boolean, log: Logger): Promise<void> {
+  const { instanceUuid, pid } = site;
   const expected = waitForEvents ? vifs.filter((v) => !v.active).map((v) => ({ name: 'network-vif-plugged', tag: v.id })) : [];
   const pending = net.events.prepare(instanceUuid, expected);
-  for (const [i, vif] of vifs.entries()) await pluggerFor(net, vif).plug(vif, { pid, ifname: `eth${i}` });
+  for (const [i, vif] of vifs.entries()) await pluggerFor(net, vif).plug(vif, { pid, ifname: `eth${i}`, instanceUuid });
+  await applyDns(engine, site.containerId, vifs);
   if (expected.length === 0) return;
   try {
     await net.events.wait(instanceUuid, expected, pending, net.vifPluggingTimeout);
@@ -96,5 +114,5 @@ export async function replug(net: Networking | null, engine: ContainerEngine, in
   if (vifs.length === 0) return;
   const c = await engine.inspectContainer(containerId);
   if (!c?.pid) throw new Error('the container is not running: its networks cannot be plugged');
-  await plugAll(net, instanceUuid, vifs, c.pid, false, log);
+  await plugAll(net, engine, { instanceUuid, containerId: c.id, pid: c.pid }, vifs, false, log);
 }

@@ -1,0 +1,79 @@
+/**
+ * The engine's event stream (GET /events), filtered to container starts, kept open for the
+ * life of the service. When the stream breaks (the engine restarted, or its socket went away)
+ * it is opened again with a growing pause, and `reconnected` tells the caller that events may
+ * have been missed meanwhile.
+ */
+import Docker from 'dockerode';
+import type { EngineWatch, StartWatcher } from './types.js';
+
+interface StartEvent {
+  id?: string;
+  Actor?: { Attributes?: Record<string, string> };
+}
+
+const MIN_PAUSE_MS = 500;
+const MAX_PAUSE_MS = 10_000;
+
+export function watchContainerStarts(options: Docker.DockerOptions, labels: Record<string, string>, handlers: StartWatcher): EngineWatch {
+  // No request timeout: the stream stays quiet for as long as nothing starts.
+  const docker = new Docker(options);
+  const filters = { type: ['container' as const], event: ['start'], label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
+  let closed = false;
+  let stream: NodeJS.ReadableStream | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let pause = MIN_PAUSE_MS;
+  let broken = false;
+
+  const again = (err: Error): void => {
+    stream = null;
+    if (closed || timer) return;
+    if (!broken) handlers.lost(err);
+    broken = true;
+    timer = setTimeout(() => { timer = null; open(); }, pause);
+    pause = Math.min(pause * 2, MAX_PAUSE_MS);
+  };
+
+  const open = (): void => {
+    docker.getEvents({ filters }).then((s) => {
+      if (closed) {
+        (s as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        return;
+      }
+      stream = s;
+      pause = MIN_PAUSE_MS;
+      if (broken) {
+        broken = false;
+        handlers.reconnected();
+      }
+      let buffered = '';
+      s.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (!line) continue;
+          try {
+            const e = JSON.parse(line) as StartEvent;
+            if (e.id) handlers.started(e.id, e.Actor?.Attributes ?? {});
+          } catch {
+            // not an event: ignored
+          }
+        }
+      });
+      s.on('error', (err: Error) => again(err));
+      s.on('end', () => again(new Error('the engine closed its event stream')));
+    }, (err: unknown) => again(err instanceof Error ? err : new Error(String(err))));
+  };
+
+  open();
+  return {
+    close(): void {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      (stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+      stream = null;
+    },
+  };
+}
