@@ -3,11 +3,12 @@
  * and enlisted in the network's `brq<net[:11]>` bridge (created if the agent has not yet:
  * the agent does not add a compute's taps itself, and reports the port up only once the tap
  * exists), the peer moved into the container's namespace and configured there with iproute2.
+ * The tap's alias names the instance, so a device of an instance that is gone can be found.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { VifModel } from './network-info.js';
-import type { PlugTarget, VifPlugger } from './vif-plug.js';
+import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from './vif-plug.js';
 
 const run = promisify(execFile);
 
@@ -37,14 +38,39 @@ async function ipIn(pid: number, args: string[]): Promise<string> {
   }
 }
 
-async function linkExists(name: string): Promise<boolean> {
+/** The part of `ip -j -d link show` this plugger reads. */
+interface LinkInfo {
+  ifname: string;
+  ifalias?: string;
+  master?: string;
+  flags?: string[];
+  /** Set when the veth's peer lives in another network namespace. */
+  link_netnsid?: number;
+  linkinfo?: { info_kind?: string };
+}
+
+async function links(args: string[]): Promise<LinkInfo[]> {
   try {
-    await run('ip', ['link', 'show', 'dev', name], { timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
+    return JSON.parse((await run('ip', ['-j', '-d', 'link', 'show', ...args], { timeout: 10_000 })).stdout || '[]') as LinkInfo[];
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    if (/does not exist/.test(e.stderr ?? '')) return [];
+    throw new PlugError(`ip -j -d link show ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`);
   }
 }
+
+async function link(name: string): Promise<LinkInfo | null> {
+  return (await links(['dev', name]))[0] ?? null;
+}
+
+async function linkExists(name: string): Promise<boolean> {
+  return (await link(name)) !== null;
+}
+
+/** Recorded as the host end's alias: `nova-container:<host>:<instance uuid>`. */
+const ALIAS_PREFIX = 'nova-container:';
+/** The container end's name while it is still on the host (nc + 12 hex digits of the port id). */
+const TEMP_PEER = /^nc[0-9a-f]{12}$/;
 
 function prefixOf(cidr: string): string {
   return cidr.split('/')[1] ?? '32';
@@ -52,12 +78,18 @@ function prefixOf(cidr: string): string {
 
 export class LinuxBridgePlugger implements VifPlugger {
   readonly vifTypes = ['bridge'] as const;
+  /** The alias prefix of this service's devices (another compute host may share the machine). */
+  private readonly alias: string;
+
+  constructor(host: string) {
+    this.alias = `${ALIAS_PREFIX}${host}:`;
+  }
 
   async plug(vif: VifModel, target: PlugTarget): Promise<void> {
     const tap = vif.devname;
     const bridge = vif.network.bridge;
     if (!bridge) throw new PlugError(`port ${vif.id} has no bridge to plug into`);
-    const peer = `nc${vif.id.replace(/-/g, '')}`.slice(0, 14); // temporary name until it is inside
+    const peer = `nc${vif.id.replace(/-/g, '')}`.slice(0, 14); // temporary name until it is inside (TEMP_PEER)
     const mtu = typeof vif.network.meta.mtu === 'number' ? String(vif.network.meta.mtu) : null;
     if (!(await linkExists(bridge))) {
       await ip(['link', 'add', bridge, 'type', 'bridge']).catch(async (e: unknown) => {
@@ -66,8 +98,10 @@ export class LinuxBridgePlugger implements VifPlugger {
       await ip(['link', 'set', bridge, 'up']);
     }
     if (await linkExists(tap)) await ip(['link', 'del', tap]); // a stale plug from before a restart
+    if (await linkExists(peer)) await ip(['link', 'del', peer]); // a plug cut short
     await ip(['link', 'add', tap, ...(mtu ? ['mtu', mtu] : []), 'type', 'veth', 'peer', 'name', peer, ...(mtu ? ['mtu', mtu] : [])]);
     try {
+      await ip(['link', 'set', 'dev', tap, 'alias', `${this.alias}${target.instanceUuid}`]);
       await ip(['link', 'set', tap, 'master', bridge]);
       await ip(['link', 'set', tap, 'up']);
       await ip(['link', 'set', peer, 'netns', String(target.pid)]);
@@ -99,7 +133,35 @@ export class LinuxBridgePlugger implements VifPlugger {
     if (await linkExists(vif.devname)) await ip(['link', 'del', vif.devname]);
   }
 
-  async isPlugged(vif: VifModel): Promise<boolean> {
-    return linkExists(vif.devname);
+  async ensure(vif: VifModel, target: PlugTarget): Promise<EnsureOutcome> {
+    const tap = await link(vif.devname);
+    if (!tap || tap.link_netnsid === undefined) {
+      await this.plug(vif, target); // gone, or its peer never reached a container
+      return 'replugged';
+    }
+    const bridge = vif.network.bridge;
+    if (bridge && (tap.master !== bridge || !tap.flags?.includes('UP'))) {
+      if (!(await linkExists(bridge))) {
+        await ip(['link', 'add', bridge, 'type', 'bridge']);
+        await ip(['link', 'set', bridge, 'up']);
+      }
+      await ip(['link', 'set', vif.devname, 'master', bridge]);
+      await ip(['link', 'set', vif.devname, 'up']);
+      return 'reattached';
+    }
+    return 'ok';
+  }
+
+  async plugged(): Promise<PluggedDevice[]> {
+    const out: PluggedDevice[] = [];
+    for (const l of await links(['type', 'veth'])) {
+      if (l.ifalias?.startsWith(this.alias)) out.push({ devname: l.ifname, instanceUuid: l.ifalias.slice(this.alias.length) });
+      else if (TEMP_PEER.test(l.ifname)) out.push({ devname: l.ifname, instanceUuid: null });
+    }
+    return out;
+  }
+
+  async remove(devname: string): Promise<void> {
+    if (await linkExists(devname)) await ip(['link', 'del', devname]);
   }
 }

@@ -11,14 +11,32 @@ export interface PlugTarget {
   pid: number;
   /** Name inside the container, e.g. eth0. */
   ifname: string;
+  /** The instance the device belongs to: recorded on the host end, so a stale one can be told. */
+  instanceUuid: string;
+}
+
+/** What `ensure` found and did. */
+export type EnsureOutcome = 'ok' | 'reattached' | 'replugged';
+
+/** A host device this plugger made; `instanceUuid` null when a plug was cut short before it was recorded. */
+export interface PluggedDevice {
+  devname: string;
+  instanceUuid: string | null;
 }
 
 export interface VifPlugger {
   /** vif_types this plugger handles (e.g. ['bridge']). */
   readonly vifTypes: readonly string[];
   plug(vif: VifModel, target: PlugTarget): Promise<void>;
+  /**
+   * Checks a VIF of a running container and mends it: re-attached to its bridge when it
+   * lost it, plugged again when the host end is gone or its peer never left the host.
+   */
+  ensure(vif: VifModel, target: PlugTarget): Promise<EnsureOutcome>;
   /** Removes the host end (and with it the container end); no-op if it is gone. */
   unplug(vif: VifModel): Promise<void>;
-  /** Whether the host end exists (to re-plug after a restart). */
-  isPlugged(vif: VifModel): Promise<boolean>;
+  /** The host devices this plugger made (on any run of the service). */
+  plugged(): Promise<PluggedDevice[]>;
+  /** Removes one of them by name; no-op if it is gone. */
+  remove(devname: string): Promise<void>;
 }

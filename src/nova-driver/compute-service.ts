@@ -33,10 +33,14 @@ import { NeutronClient } from '../network/neutron-client.js';
 import { PortManager } from '../network/ports.js';
 import { LinuxBridgePlugger } from '../network/linux-bridge-plug.js';
 import { OperatorEndpoints, parseListen } from './ops/index.js';
+import { checkAllVifs, checkInstanceVifs } from './manager/vif-check.js';
+import { LABEL_HOST, LABEL_INSTANCE } from './manager/container-spec.js';
+import type { EngineWatch } from '../runtime/types.js';
 
 export class ComputeService {
   private rpc: RpcRuntime | null = null;
   private readonly periodic = new PeriodicTasks();
+  private engineWatch: EngineWatch | null = null;
   readonly serviceRecord: ServiceRecord;
   readonly tracker: ResourceTracker;
   private readonly engine: ContainerEngine;
@@ -107,7 +111,7 @@ export class ComputeService {
     const neutron = new NeutronClient(new KeystoneSession(auth, log.child({ component: 'keystone' })), log.child({ component: 'neutron' }), auth.timeout);
     return {
       ports: new PortManager(neutron, this.config.DEFAULT.host),
-      pluggers: [new LinuxBridgePlugger()],
+      pluggers: [new LinuxBridgePlugger(this.config.DEFAULT.host)],
       events: this.events,
       vifPluggingTimeout: this.config.DEFAULT.vif_plugging_timeout,
       vifPluggingIsFatal: this.config.DEFAULT.vif_plugging_is_fatal,
@@ -126,6 +130,8 @@ export class ComputeService {
     await this.serviceRecord.register(this.ctx());
     await this.tracker.init(this.ctx(), this.serviceRecord.disabled);
     await recoverOnStartup(this.manager, this.ctx(), this.config.container.remove_orphans);
+    await this.checkVifs(true);
+    this.watchEngine();
     this.ops.watchServer(await rpc.serve({ topic: TOPIC, server: d.host }, this.endpoints(), { observer: this.ops.observeRpc }));
     this.serviceRecord.startHeartbeat(() => this.ctx(), d.report_interval);
     this.periodic.every('update_available_resource', d.update_resources_interval, async () => {
@@ -133,6 +139,7 @@ export class ComputeService {
       await this.tracker.update(this.ctx(), this.serviceRecord.disabled);
     }, this.log);
     this.periodic.every('sync_power_states', d.sync_power_state_interval, () => syncPowerStates(this.manager, this.ctx()), this.log);
+    this.periodic.every('check_vifs', d.sync_power_state_interval, () => this.checkVifs(false), this.log);
     const cacheConf = this.config.image_cache;
     if (cacheConf.remove_unused_base_images) {
       const cache = new ImageCacheManager(this.importer, this.engine, cacheConf.remove_unused_original_minimum_age_seconds, this.log.child({ component: 'image-cache' }));
@@ -144,7 +151,41 @@ export class ComputeService {
     this.log.info({ host: d.host, compute_node: this.tracker.providerUuid }, 'nova-container compute host is serving');
   }
 
+  /** A failed check is logged, never fatal: the next trigger checks again. */
+  private async checkVifs(startup: boolean): Promise<void> {
+    try {
+      await checkAllVifs(this.manager, this.ctx(), startup);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'checking the VIFs of running instances failed');
+    }
+  }
+
+  /**
+   * A container of this host that starts is checked once its instance is free (a start of
+   * ours plugs it itself; one behind our back has a namespace without interfaces), and all
+   * are checked when the engine's event stream comes back after a break.
+   */
+  private watchEngine(): void {
+    if (!this.manager.network) return;
+    const log = this.log.child({ component: 'engine-events' });
+    this.engineWatch = this.engine.watchStarts({ [LABEL_HOST]: this.config.DEFAULT.host }, {
+      started: (_id, attributes) => {
+        const uuid = attributes[LABEL_INSTANCE];
+        if (!uuid) return;
+        checkInstanceVifs(this.manager, this.ctx(), uuid).catch((err: unknown) =>
+          log.error({ instance: uuid, err: (err as Error).message }, 'checking the VIFs of a started container failed'));
+      },
+      lost: (err) => log.warn({ err: err.message }, 'lost the engine\'s event stream; reconnecting'),
+      reconnected: () => {
+        log.info('engine event stream back: checking every instance\'s VIFs');
+        void this.checkVifs(false);
+      },
+    });
+  }
+
   async stop(): Promise<void> {
+    this.engineWatch?.close();
+    this.engineWatch = null;
     this.periodic.stopAll();
     this.serviceRecord.stopHeartbeat();
     await this.rpc?.close();

@@ -264,6 +264,38 @@ export async function localCloud(arg: string): Promise<string> {
   return stdout + stderr;
 }
 
+/** The pid of the local cloud's nova-container, null when it does not run. */
+export function alivePid(): number | null {
+  try {
+    const p = novaContainerPid();
+    return isAlive(p) ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `./devstack/local-cloud.sh restart-compute`. The cloud is shared: another restart may race
+ * ours (and stop the process ours just started), so what counts is that a nova-container
+ * other than the killed one runs afterwards.
+ */
+export async function restartCompute(killed: number): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    let out = '';
+    try {
+      await localCloud('restart-compute');
+    } catch (err) {
+      out = String(err);
+    }
+    for (const until = Date.now() + 20_000; Date.now() < until; await sleep(200)) {
+      const p = alivePid();
+      if (p && p !== killed) return p;
+    }
+    if (attempt === 2) throw new Error(`nova-container does not run after restart-compute: ${out}`);
+    console.log(`      restart-compute did not leave nova-container running (raced by another restart?): ${out.split('\n')[0]}`);
+  }
+}
+
 /** Lines of the nova-container log (JSON, one record a line) with msg `msg` and these fields. */
 export function logRecords(msg: string, fields: Record<string, unknown> = {}): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];

@@ -8,8 +8,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BUSYBOX, makeTar, randomData, saveImage, type TarItem } from '../glance-bridge/images.js';
 import {
-  Created, allocations, engine, engineImageTagged, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, localCloud, logRecords,
-  newEngineTmpEntries, novaContainerPid, orphanContainers, sleep, summary, waitForServer, type Server,
+  Created, alivePid, allocations, engine, engineImageTagged, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, localCloud, logRecords,
+  newEngineTmpEntries, novaContainerPid, orphanContainers, restartCompute, sleep, summary, waitForServer, type Server,
 } from '../../helpers/servers.js';
 import { RUN, workDir } from './fixture.js';
 
@@ -35,37 +35,6 @@ async function lastingOrphans(): Promise<string[]> {
   await sleep(2000);
   const second = await orphanContainers();
   return first.filter((n) => second.includes(n));
-}
-
-function alivePid(): number | null {
-  try {
-    const p = novaContainerPid();
-    return isAlive(p) ? p : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * `./devstack/local-cloud.sh restart-compute`. The cloud is shared: another restart may race
- * ours (and stop the process ours just started), so what counts is that a nova-container
- * other than the killed one runs afterwards.
- */
-async function restartCompute(killed: number): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    let out = '';
-    try {
-      await localCloud('restart-compute');
-    } catch (err) {
-      out = String(err);
-    }
-    for (const until = Date.now() + 20_000; Date.now() < until; await sleep(200)) {
-      const p = alivePid();
-      if (p && p !== killed) return p;
-    }
-    if (attempt === 2) assert.fail(`nova-container does not run after restart-compute: ${out}`);
-    console.log(`      restart-compute did not leave nova-container running (raced by another restart?): ${out.split('\n')[0]}`);
-  }
 }
 
 describe('lifecycle: nova-container killed mid-build', function () {

@@ -1,7 +1,8 @@
 /**
  * The Linux bridge plug against the real kernel and a real container: a veth whose host end
  * is the port's tap, enlisted in a bridge this test owns, the peer inside the container as
- * eth0 with the port's MAC, address, default route and MTU; unplug removes both ends.
+ * eth0 with the port's MAC, address, default route and MTU; unplug removes both ends; ensure
+ * mends a tap that lost its bridge or vanished; the devices it made are listed by owner.
  * (Neutron's agent, ports and security groups come with the networking tests.)
  */
 import { strict as assert } from 'node:assert';
@@ -13,7 +14,7 @@ import { busyboxRootfs } from '../glance-bridge/images.js';
 import { engine, importRootfsWith } from '../../helpers/servers.js';
 import type Docker from 'dockerode';
 
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** `ip ARGS` inside the container's network namespace (its image has no ip command). */
 async function ipInside(c: Docker.Container, args: string[]): Promise<string> {
@@ -41,8 +42,11 @@ describe('Linux bridge VIF plug into a running container', function () {
   const bridge = `brqt${randomBytes(5).toString('hex')}`; // ours, not a Neutron network's
   const ref = `nc-plug-test:${Date.now().toString(36)}`;
   let container: Docker.Container;
-  const plugger = new LinuxBridgePlugger();
+  const plugger = new LinuxBridgePlugger('plug-test');
   const v = vif(randomUUID(), bridge, '10.98.31.10');
+  const owner = randomUUID();
+  const target = (pid: number) => ({ pid, ifname: 'eth0', instanceUuid: owner });
+  const isPlugged = async () => (await plugger.plugged()).some((d) => d.devname === v.devname && d.instanceUuid === owner);
 
   before(async () => {
     await importRootfsWith(await busyboxRootfs(), ref, ['CMD ["/bin/sleep", "100000"]']);
@@ -59,9 +63,9 @@ describe('Linux bridge VIF plug into a running container', function () {
 
   it('plugs: tap in the bridge on the host, eth0 with MAC, address, MTU and default route inside', async () => {
     const pid = (await container.inspect()).State.Pid;
-    await plugger.plug(v, { pid, ifname: 'eth0' });
+    await plugger.plug(v, target(pid));
     assert.match(sh('ip', ['-o', 'link', 'show', 'dev', v.devname]), new RegExp(`master ${bridge}`));
-    assert.equal(await plugger.isPlugged(v), true);
+    assert.equal(await isPlugged(), true);
     const addr = await ipInside(container, ['addr', 'show', 'dev', 'eth0']);
     assert.match(addr, /link\/ether fa:16:3e:12:34:56/);
     assert.match(addr, /inet 10\.98\.31\.10\/24/);
@@ -77,13 +81,46 @@ describe('Linux bridge VIF plug into a running container', function () {
 
   it('unplug removes both ends; plugging again after a restart replaces a stale tap', async () => {
     await plugger.unplug(v);
-    assert.equal(await plugger.isPlugged(v), false);
+    assert.equal(await isPlugged(), false);
     assert.doesNotMatch(await ipInside(container, ['link']), /eth0/);
     await plugger.unplug(v); // already gone: not an error
     const pid = (await container.inspect()).State.Pid;
-    await plugger.plug(v, { pid, ifname: 'eth0' });
-    await plugger.plug(v, { pid, ifname: 'eth0' }); // the tap left over is replaced, not an error
-    assert.equal(await plugger.isPlugged(v), true);
+    await plugger.plug(v, target(pid));
+    await plugger.plug(v, target(pid)); // the tap left over is replaced, not an error
+    assert.equal(await isPlugged(), true);
+    assert.match(await ipInside(container, ['addr', 'show', 'dev', 'eth0']), /inet 10\.98\.31\.10\/24/);
+  });
+
+  it('ensure: ok when intact, re-attaches a tap that lost its bridge, plugs again a tap that is gone', async () => {
+    const pid = (await container.inspect()).State.Pid;
+    assert.equal(await plugger.ensure(v, target(pid)), 'ok');
+    sh('ip', ['link', 'set', v.devname, 'nomaster']);
+    assert.equal(await plugger.ensure(v, target(pid)), 'reattached');
+    assert.match(sh('ip', ['-o', 'link', 'show', 'dev', v.devname]), new RegExp(`master ${bridge}`));
+    sh('ip', ['link', 'del', v.devname]);
+    assert.doesNotMatch(await ipInside(container, ['link']), /eth0/);
+    assert.equal(await plugger.ensure(v, target(pid)), 'replugged');
+    assert.match(await ipInside(container, ['addr', 'show', 'dev', 'eth0']), /inet 10\.98\.31\.10\/24/);
+    assert.match(sh('ping', ['-c', '1', '-W', '2', '10.98.31.10']), /1 received/);
+  });
+
+  it('a plug cut short (peer still on the host) is listed without owner, plugged again by ensure, and removable', async () => {
+    const stray = `nc${randomBytes(6).toString('hex')}`;
+    sh('ip', ['link', 'add', `tap${stray.slice(2)}`, 'type', 'veth', 'peer', 'name', stray]);
+    try {
+      assert.ok((await plugger.plugged()).some((d) => d.devname === stray && d.instanceUuid === null));
+      await plugger.remove(stray);
+      assert.ok(!(await plugger.plugged()).some((d) => d.devname === stray));
+      assert.throws(() => sh('ip', ['link', 'show', 'dev', `tap${stray.slice(2)}`])); // the pair went with it
+      await plugger.remove(stray); // gone: not an error
+    } finally {
+      try { sh('ip', ['link', 'del', stray]); } catch { /* removed */ }
+    }
+    // the tap whose peer never left the host is plugged again
+    const pid = (await container.inspect()).State.Pid;
+    await plugger.unplug(v);
+    sh('ip', ['link', 'add', v.devname, 'type', 'veth', 'peer', 'name', `nc${v.id.replace(/-/g, '').slice(0, 12)}`]);
+    assert.equal(await plugger.ensure(v, target(pid)), 'replugged');
     assert.match(await ipInside(container, ['addr', 'show', 'dev', 'eth0']), /inet 10\.98\.31\.10\/24/);
   });
 });

@@ -9,7 +9,8 @@ import { strict as assert } from 'node:assert';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, cli, inspectContainer, waitForStatus, getServer } from '../../helpers/servers.js';
+import { Created, cli, waitForStatus, getServer } from '../../helpers/servers.js';
+import { inNetns, pidOf, pingFromDhcp, waitForAddr, waitForGoneLink } from './netns.js';
 import { computeConfValue, openstack } from '../../helpers/cloud.js';
 
 const run = promisify(execFile);
@@ -17,43 +18,10 @@ const RUN = `ncnet-${Date.now().toString(36)}`;
 
 interface PortRow { ID: string; Status: string; 'Fixed IP Addresses': { ip_address: string }[] }
 
-async function pidOf(serverId: string): Promise<number> {
-  const c = await inspectContainer(serverId);
-  assert.ok(c?.State.Pid, `container of ${serverId} runs`);
-  return c.State.Pid;
-}
-
-/** Runs a command in a process's network namespace with the host's tools. */
-async function inNetns(pid: number, cmd: string[]): Promise<{ ok: boolean; out: string }> {
-  try {
-    const r = await run('nsenter', ['-t', String(pid), '-n', ...cmd], { timeout: 15_000 });
-    return { ok: true, out: r.stdout };
-  } catch (err) {
-    return { ok: false, out: String((err as { stdout?: string }).stdout ?? err) };
-  }
-}
-
 /** Tries a TCP connection from a namespace; true when it connected. */
 async function tcpConnects(pid: number, ip: string, port: number): Promise<boolean> {
   const r = await inNetns(pid, ['socat', '-T', '2', '/dev/null', `TCP:${ip}:${port},connect-timeout=2`]);
   return r.ok;
-}
-
-async function waitForAddr(pid: number, dev: string, want: RegExp): Promise<string> {
-  for (let i = 0; i < 60; i++) {
-    const r = await inNetns(pid, ['ip', 'addr', 'show', 'dev', dev]);
-    if (r.ok && want.test(r.out)) return r.out;
-    await new Promise((res) => setTimeout(res, 500));
-  }
-  throw new Error(`${dev} with ${want} never appeared in the container`);
-}
-
-async function waitForGoneLink(pid: number, dev: string): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    if (!(await inNetns(pid, ['ip', 'link', 'show', 'dev', dev])).ok) return;
-    await new Promise((res) => setTimeout(res, 500));
-  }
-  throw new Error(`${dev} is still in the container`);
 }
 
 describe('container servers on a Neutron network', function () {
@@ -109,8 +77,7 @@ describe('container servers on a Neutron network', function () {
     assert.ok((await inNetns(a, ['ping', '-c', '1', '-W', '3', ips[1]])).ok, 'a -> b');
     assert.ok((await inNetns(b, ['ping', '-c', '1', '-W', '3', ips[0]])).ok, 'b -> a');
     for (const ip of ips) {
-      const r = await run('ip', ['netns', 'exec', `qdhcp-${network}`, 'ping', '-c', '1', '-W', '3', ip]).then(() => true, () => false);
-      assert.ok(r, `DHCP namespace -> ${ip}`);
+      assert.ok(await pingFromDhcp(network, ip), `DHCP namespace -> ${ip}`);
     }
   });
 

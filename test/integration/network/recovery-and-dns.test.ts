@@ -1,0 +1,135 @@
+/**
+ * A container server's network outlives what happens around it, against the real Neutron,
+ * kernel and engine: its resolv.conf names the subnet's resolver; after nova-container is
+ * killed and started again, a tap that vanished meanwhile is plugged again and devices left by
+ * instances that are gone are removed; a container the engine restarts behind Nova's back gets
+ * its port back within seconds; so does one whose tap vanished while the engine itself was
+ * down (the service checks every VIF when the engine's event stream returns).
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sharedImage } from '../lifecycle/fixture.js';
+import {
+  Created, alivePid, cli, containerNameOf, engine, execIn, isAlive, localCloud, logRecords, novaContainerPid, restartCompute, waitForStatus,
+} from '../../helpers/servers.js';
+import { CLOUD_DIR, computeConfValue, openstack, waitFor } from '../../helpers/cloud.js';
+import { inNetns, pidOf, pingFromDhcp, waitForAddr } from './netns.js';
+
+const RUN = `ncrec-${Date.now().toString(36)}`;
+const ip = (args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const linkExists = (name: string): boolean => { try { ip(['link', 'show', 'dev', name]); return true; } catch { return false; } };
+const masterOf = (name: string): string | undefined => (JSON.parse(ip(['-j', 'link', 'show', 'dev', name])) as { master?: string }[])[0]?.master;
+
+interface PortRow { ID: string; 'Fixed IP Addresses': { ip_address: string }[] }
+
+describe('networks of running servers: DNS, and recovery after restarts', function () {
+  this.timeout(600_000);
+  const created = new Created();
+  const host = computeConfValue('DEFAULT', 'host') ?? 'vm';
+  let network = '';
+  let sg = '';
+  let server = '';
+  let addr = '';
+  let tap = '';
+  let bridge = '';
+
+  /** Both ends of the server's port are there again and the DHCP namespace reaches it. */
+  async function networkBack(what: string): Promise<void> {
+    await waitFor(`${what}: tap ${tap} in ${bridge}`, async () => linkExists(tap) && masterOf(tap) === bridge, 30_000, 250);
+    await waitForAddr(await pidOf(server), 'eth0', new RegExp(`inet ${addr.replace(/\./g, '\\.')}/`));
+    await waitFor(`${what}: the DHCP namespace reaches ${addr}`, () => pingFromDhcp(network, addr, 1), 30_000, 500);
+  }
+
+  before(async () => {
+    const image = await sharedImage();
+    network = (await openstack<{ id: string }>(['network', 'show', 'private'])).id;
+    sg = (await openstack<{ id: string }>(['security', 'group', 'create', `${RUN}-icmp`])).id;
+    await openstack(['security', 'group', 'rule', 'create', '--ingress', '--protocol', 'icmp', sg]);
+    server = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
+      '--nic', `net-id=${network}`, '--security-group', sg, `${RUN}-a`, '-f', 'value', '-c', 'id'])).trim();
+    created.servers.add(server);
+    const s = await waitForStatus(server, 'ACTIVE', 120_000);
+    addr = s.addresses.private?.[0]?.addr ?? '';
+    assert.ok(addr, 'the server has an address on private');
+    const [port] = await openstack<PortRow[]>(['port', 'list', '--server', server]);
+    tap = `tap${port.ID}`.slice(0, 14);
+    bridge = `brq${network}`.slice(0, 14);
+    await networkBack('after the build');
+  });
+
+  after(async () => {
+    if (!alivePid()) await localCloud('restart-compute').catch(() => undefined);
+    await created.cleanup();
+    if (sg) await openstack(['security', 'group', 'delete', sg], false).catch(() => undefined);
+  });
+
+  it('the container\'s resolv.conf names the subnet\'s DHCP server, which resolves the network\'s names', async () => {
+    const dhcpPorts = await openstack<PortRow[]>(['port', 'list', '--network', network, '--device-owner', 'network:dhcp']);
+    const dhcpIps = dhcpPorts.flatMap((p) => p['Fixed IP Addresses'].map((f) => f.ip_address));
+    assert.ok(dhcpIps.length > 0, 'private has a DHCP port');
+    const resolv = (await execIn(server, ['cat', '/etc/resolv.conf'])).output;
+    const servers = [...resolv.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1]);
+    assert.ok(servers.length > 0 && servers.every((s) => dhcpIps.includes(s)), `resolv.conf names the DHCP server(s) ${dhcpIps.join(', ')}:\n${resolv}`);
+    // dnsmasq knows every port of the network by name (host-<address>): resolved through resolv.conf
+    const name = `host-${addr.replace(/\./g, '-')}`;
+    const lookup = await execIn(server, ['busybox', 'nslookup', '-type=a', name]);
+    assert.equal(lookup.exitCode, 0, `nslookup ${name}: ${lookup.output}`);
+    assert.match(lookup.output, new RegExp(addr.replace(/\./g, '\\.')));
+  });
+
+  it('after the service is killed and started again: a vanished tap is plugged again, devices of instances that are gone are removed', async () => {
+    const killed = novaContainerPid();
+    process.kill(killed, 'SIGKILL');
+    await waitFor('nova-container to die', async () => !isAlive(killed), 10_000, 100);
+    ip(['link', 'del', tap]); // both ends go: the container has no eth0 now
+    assert.equal((await inNetns(await pidOf(server), ['ip', 'link', 'show', 'dev', 'eth0'])).ok, false);
+    assert.equal(await pingFromDhcp(network, addr, 1), false, 'unreachable while unplugged');
+    // what a deleted instance and a plug cut short by a crash would leave
+    const stale = `tap${randomBytes(5).toString('hex')}s`;
+    ip(['link', 'add', stale, 'type', 'veth', 'peer', 'name', `${stale}p`]);
+    ip(['link', 'set', 'dev', stale, 'alias', `nova-container:${host}:${randomUUID()}`]);
+    const cutShort = `nc${randomBytes(6).toString('hex')}`;
+    ip(['link', 'add', `${cutShort}h`, 'type', 'veth', 'peer', 'name', cutShort]);
+    try {
+      const t0 = Date.now();
+      await restartCompute(killed);
+      await networkBack('after the restart');
+      console.log(`      network back ${Date.now() - t0} ms after restart-compute began`);
+      assert.equal(linkExists(stale), false, 'the device of an instance that is gone is removed');
+      assert.equal(linkExists(cutShort), false, 'the pair a crash cut short is removed');
+      const report = logRecords('VIFs mended or removed').pop() as { mended?: { port: string; outcome: string }[]; removed?: string[] } | undefined;
+      assert.ok(report?.mended?.some((m) => tap.startsWith(`tap${m.port}`.slice(0, 14)) && m.outcome === 'replugged'), JSON.stringify(report));
+    } finally {
+      for (const d of [stale, `${cutShort}h`]) if (linkExists(d)) ip(['link', 'del', d]);
+    }
+  });
+
+  it('a container the engine restarts behind Nova\'s back gets its port back within seconds', async () => {
+    const before = await pidOf(server);
+    const t0 = Date.now();
+    await engine().getContainer(containerNameOf(server)).restart({ t: 1 });
+    assert.notEqual(await pidOf(server), before, 'a new namespace');
+    await networkBack('after docker restart');
+    console.log(`      network back ${Date.now() - t0} ms after the engine restarted the container`);
+    const s = await waitForStatus(server, 'ACTIVE');
+    assert.equal(s.status, 'ACTIVE');
+  });
+
+  it('after the engine itself restarts (containers live-restored), a tap that vanished meanwhile is plugged again', async () => {
+    const dockerdPid = Number(readFileSync(join(CLOUD_DIR, 'run', 'dockerd.pid'), 'utf8').trim());
+    const containerPid = await pidOf(server);
+    const backBefore = logRecords('engine event stream back: checking every instance\'s VIFs').length;
+    process.kill(dockerdPid, 'SIGTERM');
+    await waitFor('dockerd to exit', async () => !isAlive(dockerdPid), 60_000, 200);
+    ip(['link', 'del', tap]);
+    const t0 = Date.now();
+    await localCloud('up');
+    await networkBack('after the engine restart');
+    console.log(`      network back ${Date.now() - t0} ms after local-cloud.sh up began (dockerd start included)`);
+    assert.equal(await pidOf(server), containerPid, 'the container ran on (live-restore)');
+    assert.ok(logRecords('engine event stream back: checking every instance\'s VIFs').length > backBefore, 'the service saw the engine come back');
+  });
+});
