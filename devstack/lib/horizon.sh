@@ -111,21 +111,11 @@ start_horizon() {
     start_daemon horizon "$ETC_DIR/uwsgi/horizon.ini" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/horizon.ini"
 }
 
-# wait_horizon [TIMEOUT]: until the login page (with its password field) is served
+# wait_horizon [TIMEOUT]: until Horizon answers, then its login page must have the login form
 wait_horizon() {
-    local timeout=${1:-120} deadline=$((SECONDS + ${1:-120}))
-    while ((SECONDS < deadline)); do
-        if curl -sf --max-time 10 "$HORIZON_URL/auth/login/" 2>/dev/null | grep -q 'name="password"'; then
-            return 0
-        fi
-        daemon_running horizon || {
-            tail -n 20 "$LOG_DIR/horizon.log" >&2 || true
-            die "horizon exited (log: $LOG_DIR/horizon.log)"
-        }
-        sleep 0.3
-    done
-    tail -n 20 "$LOG_DIR/horizon.log" >&2 || true
-    die "Horizon's login page does not answer at $HORIZON_URL/auth/login/ after ${timeout}s (log: $LOG_DIR/horizon.log)"
+    wait_for_http horizon "$HORIZON_URL/auth/login/" "${1:-120}"
+    curl -sf --max-time 30 "$HORIZON_URL/auth/login/" | grep -q 'name="password"' ||
+        die "Horizon answers at $HORIZON_URL/auth/login/ without its login form (log: $LOG_DIR/horizon.log)"
 }
 
 up_horizon() {
