@@ -18,6 +18,8 @@ NOVA_CONTAINER_PLUGIN_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
 source "$NOVA_CONTAINER_PLUGIN_LIB/docker.sh"
 # shellcheck source=lib/nova_container.sh
 source "$NOVA_CONTAINER_PLUGIN_LIB/nova_container.sh"
+# stack.sh runs as the stack user; the engine's socket is root's (root:docker 0660)
+DOCKER_API_SUDO=sudo
 
 # _nova_container_node_major NODE: the major version of NODE, or nothing when it does not run
 _nova_container_node_major() {
@@ -221,12 +223,12 @@ nova_container_cleanup() {
     local host="" ids id
     [[ ! -f $NOVA_CONTAINER_CONF ]] || host=$(iniget "$NOVA_CONTAINER_CONF" DEFAULT host)
     if [[ -n $host ]] && docker_ping "$NOVA_CONTAINER_DOCKER_SOCKET"; then
-        ids=$(curl -s --unix-socket "$NOVA_CONTAINER_DOCKER_SOCKET" -G http://localhost/containers/json \
+        ids=$(sudo curl -s --unix-socket "$NOVA_CONTAINER_DOCKER_SOCKET" -G http://localhost/containers/json \
             --data-urlencode all=1 --data-urlencode "filters={\"label\":[\"org.openstack.nova.host=$host\"]}" |
             python3 -c 'import json, sys; print("\n".join(c["Id"] for c in json.load(sys.stdin)))') || ids=""
         for id in $ids; do
             echo "removing container $id of compute host $host"
-            curl -s -o /dev/null --unix-socket "$NOVA_CONTAINER_DOCKER_SOCKET" -X DELETE "http://localhost/containers/$id?force=1"
+            sudo curl -s -o /dev/null --unix-socket "$NOVA_CONTAINER_DOCKER_SOCKET" -X DELETE "http://localhost/containers/$id?force=1"
         done
     fi
     rm -f "$NOVA_CONTAINER_CONF"

@@ -37,9 +37,11 @@ print(json.dumps(conf, indent=2, sort_keys=True))
 PY_
 }
 
-# docker_ping SOCKET: the engine at unix socket path SOCKET answers /_ping
+# docker_ping SOCKET: the engine at unix socket path SOCKET answers /_ping. curl runs as
+# `$DOCKER_API_SUDO curl` (empty by default; the devstack plugin, which runs as the stack user,
+# sets sudo: the socket is root's)
 docker_ping() {
-    [ "$(curl -s --max-time 2 --unix-socket "$1" http://localhost/_ping 2>/dev/null)" = OK ]
+    [ "$(${DOCKER_API_SUDO:-} curl -s --max-time 2 --unix-socket "$1" http://localhost/_ping 2>/dev/null)" = OK ]
 }
 
 # docker_wait SOCKET TIMEOUT [ALIVE_CMD...]: until the engine answers (0); 1 after TIMEOUT

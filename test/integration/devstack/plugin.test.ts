@@ -16,7 +16,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,22 @@ function unitCapabilities(): string[] {
   const m = /^CapabilityBoundingSet=(.*)$/m.exec(readFileSync(UNIT, 'utf8'));
   assert.ok(m, `no CapabilityBoundingSet in ${UNIT}`);
   return m[1].trim().split(/\s+/).map((c) => c.replace(/^CAP_/, '').toLowerCase());
+}
+
+/** One call to the local cloud's Docker Engine API (its unix socket). */
+function engine(method: string, path: string, body?: Buffer, contentType = 'application/json'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = body ? { 'Content-Type': contentType, 'Content-Length': body.length } : {};
+    const req = request({ socketPath: DOCKER_SOCKET, path, method, headers }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { data += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+    });
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
 }
 
 async function freePort(): Promise<number> {
@@ -391,6 +407,8 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     const r = await plugin(['stack', 'extra']);
     ok(r, 'extra');
     assert.ok(recorded().includes('run_process n-ctr user=root group='), recorded().join('\n'));
+    assert.ok(recorded().some((l) => l.startsWith(`sudo curl -s --max-time 2 --unix-socket ${DOCKER_SOCKET} http://localhost/_ping`)),
+      'the engine\'s socket is root\'s: reached with sudo');
     assert.match(r.stdout, new RegExp(`compute host ${HOST} is mapped to a cell`));
     const pid = servicePid();
     assert.ok(pid, 'the service runs');
@@ -431,11 +449,32 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     assert.match(log, /"msg":"stopping"/);
   });
 
-  it('clean: removes its config and state', async () => {
+  it('clean: removes the containers of its host, its config and state', async () => {
     assert.ok(existsSync(join(dest, 'data', 'nova-container', 'compute_id')), 'the service kept its node uuid');
-    ok(await plugin(['clean']), 'clean');
-    assert.ok(!existsSync(ncConf));
-    assert.ok(!existsSync(join(dest, 'data', 'nova-container')));
+    // a container labelled as one of this host's instances (created, never started), from an
+    // image of the test's own, so that no other test's image is held
+    const tag = `t${Date.now().toString(36)}`;
+    const image = `nc-plugin-test-clean:${tag}`;
+    const rootfs = join(tmp, 'rootfs');
+    mkdirSync(rootfs, { recursive: true });
+    writeFileSync(join(rootfs, 'hello'), 'hello\n');
+    await run('tar', ['-cf', join(tmp, 'rootfs.tar'), '-C', rootfs, 'hello']);
+    const imported = await engine('POST', `/images/create?fromSrc=-&repo=nc-plugin-test-clean&tag=${tag}`, readFileSync(join(tmp, 'rootfs.tar')), 'application/x-tar');
+    assert.equal(imported.status, 200, imported.body);
+    try {
+      const created = await engine('POST', `/containers/create?name=nc-plugin-test-clean-${tag}`,
+        Buffer.from(JSON.stringify({ Image: image, Cmd: ['/hello'], Labels: { 'org.openstack.nova.host': HOST } })));
+      assert.equal(created.status, 201, created.body);
+      const r = await plugin(['clean']);
+      ok(r, 'clean');
+      assert.match(r.stdout, new RegExp(`removing container \\w+ of compute host ${HOST}`));
+      assert.equal((await engine('GET', `/containers/nc-plugin-test-clean-${tag}/json`)).status, 404, 'the container is gone');
+      assert.ok(!existsSync(ncConf));
+      assert.ok(!existsSync(join(dest, 'data', 'nova-container')));
+    } finally {
+      await engine('DELETE', `/containers/nc-plugin-test-clean-${tag}?force=1`);
+      await engine('DELETE', `/images/${encodeURIComponent(image)}?force=1`);
+    }
   });
 });
 
