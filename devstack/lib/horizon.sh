@@ -114,7 +114,10 @@ start_horizon() {
 # wait_horizon [TIMEOUT]: until Horizon answers, then its login page must have the login form
 wait_horizon() {
     wait_for_http horizon "$HORIZON_URL/auth/login/" "${1:-120}"
-    curl -sf --max-time 30 "$HORIZON_URL/auth/login/" | grep -q 'name="password"' ||
+    # the page first, then grep: `curl | grep -q` fails under pipefail when grep stops reading early
+    local page
+    page=$(curl -sf --max-time 30 "$HORIZON_URL/auth/login/" || true)
+    grep -q 'name="password"' <<<"$page" ||
         die "Horizon answers at $HORIZON_URL/auth/login/ without its login form (log: $LOG_DIR/horizon.log)"
 }
 
