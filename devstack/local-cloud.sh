@@ -14,6 +14,17 @@ LOCAL_CLOUD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
 LOCAL_CLOUD_REPO=$(cd "$LOCAL_CLOUD_LIB/../.." && pwd)
 OS_COMPUTE_API_VERSION_DEFAULT=2.79
 
+# up, down and restart-compute change what runs: one at a time (a second waits for the first).
+# The lock is taken before the settings are read, so a run that waited sees what the one
+# before it saved (else it would write back the stale values it read).
+case "${1:-}" in
+    up | down | restart-compute)
+        mkdir -p "${LOCAL_CLOUD_DIR:-/opt/nova-container-cloud}"
+        exec 9>>"${LOCAL_CLOUD_DIR:-/opt/nova-container-cloud}/.lock"
+        flock 9
+        ;;
+esac
+
 # shellcheck source=lib/common.sh
 . "$LOCAL_CLOUD_LIB/common.sh"
 # Opt-in parts (HEAT=yes, HORIZON=yes; kept in $LOCAL_CLOUD_DIR/settings like the rest). Each
@@ -156,19 +167,11 @@ cmd_logs() {
     fi
 }
 
-# up, down and restart-compute change what runs: one at a time (a second waits for the first)
-serialized() {
-    mkdir -p "$LOCAL_CLOUD_DIR"
-    exec 9>>"$LOCAL_CLOUD_DIR/.lock"
-    flock 9
-    "$@"
-}
-
 case "${1:-}" in
-    up) serialized cmd_up ;;
-    down) serialized cmd_down ;;
+    up) cmd_up ;;
+    down) cmd_down ;;
     status) cmd_status ;;
-    restart-compute) serialized cmd_restart_compute ;;
+    restart-compute) cmd_restart_compute ;;
     logs) shift; cmd_logs "$@" ;;
     *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
