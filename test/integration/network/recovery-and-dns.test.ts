@@ -4,7 +4,8 @@
  * killed and started again, a tap that vanished meanwhile is plugged again and devices left by
  * instances that are gone are removed; a container the engine restarts behind Nova's back gets
  * its port back within seconds; so does one whose tap vanished while the engine itself was
- * down (the service checks every VIF when the engine's event stream returns).
+ * down (the service checks every VIF when the engine's event stream returns). Reboots,
+ * rebuild and resize keep the address too.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
@@ -78,6 +79,23 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
     const lookup = await execIn(server, ['busybox', 'nslookup', '-type=a', name]);
     assert.equal(lookup.exitCode, 0, `nslookup ${name}: ${lookup.output}`);
     assert.match(lookup.output, new RegExp(addr.replace(/\./g, '\\.')));
+  });
+
+  it('soft and hard reboot, rebuild and resize keep the address and the network', async () => {
+    const image = await sharedImage();
+    const steps: [string[], string][] = [
+      [['server', 'reboot', '--soft', '--wait', server], 'ACTIVE'],
+      [['server', 'reboot', '--hard', '--wait', server], 'ACTIVE'],
+      [['server', 'rebuild', '--image', image.id, '--wait', server], 'ACTIVE'],
+      [['server', 'resize', '--flavor', 'm1.small', '--wait', server], 'VERIFY_RESIZE'],
+      [['server', 'resize', 'confirm', server], 'ACTIVE'],
+    ];
+    for (const [step, status] of steps) {
+      await cli(step);
+      const s = await waitForStatus(server, status, 120_000);
+      assert.deepEqual(s.addresses.private?.map((a) => a.addr), [addr], `${step.slice(1, 3).join(' ')} keeps the address`);
+      await networkBack(step.slice(1, 3).join(' '));
+    }
   });
 
   it('after the service is killed and started again: a vanished tap is plugged again, devices of instances that are gone are removed', async () => {
