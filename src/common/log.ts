@@ -26,7 +26,7 @@ export const REDACTED_PATHS = [
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
   return pino({
     name: options.name ?? 'nova-container',
-    level: options.level ?? process.env.NOVA_CONTAINER_LOG_LEVEL ?? 'info',
+    level: options.level ?? 'info',
     redact: { paths: REDACTED_PATHS, censor: '***' },
     base: { pid: process.pid },
   });
