@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { rabbitmqctl } from './rabbitmq.js';
 
 const run = promisify(execFile);
 
@@ -100,4 +101,25 @@ export async function discoverHosts(): Promise<void> {
   const etc = join(CLOUD_DIR, 'etc', 'nova');
   await run('/usr/bin/nova-manage', ['--config-file', join(etc, 'nova.conf'), '--config-file', join(etc, 'nova-db.conf'), 'cell_v2', 'discover_hosts'],
     { timeout: 120_000 });
+}
+
+export interface ComputeServiceRow { ID: string | number; Binary: string; Host: string; Status: string; State: string }
+
+/** The nova-compute service record of `host` in `openstack compute service list`. */
+export async function computeServiceRow(host: string): Promise<ComputeServiceRow | undefined> {
+  return (await openstack<ComputeServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).find((r) => r.Host === host);
+}
+
+/**
+ * Makes the cloud forget a compute host of a test: its service record, its resource
+ * providers, and its RPC queue with any cast a killed earlier run left in it (a host name
+ * comes back in the next run, and would otherwise start by building someone's old request).
+ */
+export async function forgetComputeHost(host: string): Promise<void> {
+  const row = await computeServiceRow(host);
+  if (row) await openstack(['--os-compute-api-version', '2.53', 'compute', 'service', 'delete', String(row.ID)], false);
+  for (const rp of await openstack<{ uuid: string }[]>(['resource', 'provider', 'list', '--name', host])) {
+    await openstack(['resource', 'provider', 'delete', rp.uuid], false);
+  }
+  await rabbitmqctl(['delete_queue', `compute.${host}`]).catch(() => undefined); // none: nothing was left
 }

@@ -21,7 +21,7 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLOUD_DIR, REPO, openstack, waitFor } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, computeServiceRow, forgetComputeHost, openstack, waitFor } from '../../helpers/cloud.js';
 
 const run = promisify(execFile);
 
@@ -29,7 +29,6 @@ const HOST = 'plugin-test';
 const UNIT = join(REPO, 'etc', 'systemd', 'nova-container.service');
 const DOCKER_SOCKET = join(CLOUD_DIR, 'docker', 'docker.sock');
 
-interface ServiceRow { ID: string | number; Binary: string; Host: string; State: string; Status: string }
 interface ProviderRow { uuid: string; name: string }
 interface Ran { code: number; stdout: string; stderr: string }
 
@@ -142,17 +141,7 @@ describe('devstack plugin: phases against a devstack-like layout and the local c
     return existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean) : [];
   }
 
-  async function serviceRow(): Promise<ServiceRow | undefined> {
-    return (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).find((r) => r.Host === HOST);
-  }
 
-  async function forget(): Promise<void> {
-    const row = await serviceRow();
-    if (row) await openstack(['--os-compute-api-version', '2.53', 'compute', 'service', 'delete', String(row.ID)], false);
-    for (const rp of await openstack<ProviderRow[]>(['resource', 'provider', 'list', '--name', HOST])) {
-      await openstack(['resource', 'provider', 'delete', rp.uuid], false);
-    }
-  }
 
   function servicePid(): number | undefined {
     const file = join(dest, 'status', 'n-ctr.pid');
@@ -163,7 +152,7 @@ describe('devstack plugin: phases against a devstack-like layout and the local c
 
   before(async () => {
     assert.ok(transportUrl, 'the local cloud has a transport_url');
-    await forget();
+    await forgetComputeHost(HOST);
     tmp = mkdtempSync(join(tmpdir(), 'nc-devstack-'));
     dest = join(tmp, 'stack');
     checkout = join(dest, 'nova-container');
@@ -250,7 +239,7 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     const pid = servicePid();
     if (pid) process.kill(pid, 'SIGKILL');
     try {
-      await forget();
+      await forgetComputeHost(HOST);
     } finally {
       if (tmp) rmSync(tmp, { recursive: true, force: true });
       process.stdout.write(`      timings: ${timings.join('; ')}; all ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -419,7 +408,7 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     assert.equal(/^NoNewPrivs:\s*(\d)$/m.exec(status)?.[1], '1');
 
     const row = await waitFor('the host up in the API', async () => {
-      const s = await serviceRow();
+      const s = await computeServiceRow(HOST);
       return s?.State === 'up' ? s : undefined;
     }, 60_000, 2000);
     assert.equal(row.Status, 'enabled');

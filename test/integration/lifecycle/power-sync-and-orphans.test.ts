@@ -8,24 +8,10 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { sharedImage } from './fixture.js';
 import { Created, cli, engine, inspectContainer, waitForServer, waitForStatus, BOOT_MICROVERSION } from '../../helpers/servers.js';
-import { discoverHosts, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { computeServiceRow, discoverHosts, forgetComputeHost, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
 
 const HOST = 'nc-sync-test';
 const RUN = `ncsync-${Date.now().toString(36)}`;
-
-interface ServiceRow { ID: string | number; Host: string; State: string }
-
-async function serviceRow(): Promise<ServiceRow | undefined> {
-  return (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).find((r) => r.Host === HOST);
-}
-
-async function forgetHost(): Promise<void> {
-  const row = await serviceRow();
-  if (row) await openstack(['--os-compute-api-version', '2.53', 'compute', 'service', 'delete', String(row.ID)], false);
-  for (const rp of await openstack<{ uuid: string }[]>(['resource', 'provider', 'list', '--name', HOST])) {
-    await openstack(['resource', 'provider', 'delete', rp.uuid], false);
-  }
-}
 
 describe('power-state sync and orphan removal on a compute host of the test', function () {
   this.timeout(300_000);
@@ -34,7 +20,7 @@ describe('power-state sync and orphan removal on a compute host of the test', fu
   const orphan = `nova-${randomUUID()}`;
 
   before(async () => {
-    await forgetHost();
+    await forgetComputeHost(HOST);
     removeComputeDir(HOST);
     const image = await sharedImage();
     // A container that claims to be an instance of this host that Nova does not know.
@@ -46,7 +32,7 @@ describe('power-state sync and orphan removal on a compute host of the test', fu
         await engine().createContainer({ name: orphan, Image: `glance-image:${image.id}`, Labels: { 'org.openstack.nova.host': HOST, 'org.openstack.nova.instance-uuid': orphan.slice(5) } });
       });
     compute = startCompute(HOST, 'sync_power_state_interval = 2\nreport_interval = 5\n[container]\nremove_orphans = true\n');
-    await waitFor('the test host to be up', async () => (await serviceRow())?.State === 'up', 90_000, 2000);
+    await waitFor('the test host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
     await discoverHosts();
   });
 
@@ -54,7 +40,7 @@ describe('power-state sync and orphan removal on a compute host of the test', fu
     await created.cleanup();
     await compute?.stop();
     await engine().getContainer(orphan).remove({ force: true }).catch(() => undefined);
-    await forgetHost();
+    await forgetComputeHost(HOST);
     removeComputeDir(HOST);
   });
 

@@ -7,20 +7,16 @@ import { strict as assert } from 'node:assert';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { discoverHosts, openstack, startCompute, removeComputeDir, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import {
+  computeServiceRow, discoverHosts, forgetComputeHost, openstack, startCompute, removeComputeDir, waitFor, type ComputeProcess, type ComputeServiceRow,
+} from '../../helpers/cloud.js';
 
-interface ServiceRow { ID: string | number; Binary: string; Host: string; Status: string; State: string }
 interface ProviderRow { uuid: string; name: string }
 interface InventoryRow { resource_class: string; total: number; reserved: number; allocation_ratio: number; max_unit: number }
 
 const HOST = 'nc-registration-test';
 /** The local cloud runs the control plane with service_down_time = 20. */
 const DOWN_WITHIN_MS = 20_000 + 15_000;
-
-async function serviceRow(host: string): Promise<ServiceRow | undefined> {
-  const rows = await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute']);
-  return rows.find((r) => r.Host === host);
-}
 
 async function hypervisor(host: string): Promise<Record<string, unknown>> {
   // 2.87: the last microversion whose hypervisor show still reports vcpus and memory_mb.
@@ -31,32 +27,26 @@ async function providers(name: string): Promise<ProviderRow[]> {
   return openstack<ProviderRow[]>(['resource', 'provider', 'list', '--name', name]);
 }
 
-async function forget(host: string): Promise<void> {
-  const row = await serviceRow(host);
-  if (row) await openstack(['--os-compute-api-version', '2.53', 'compute', 'service', 'delete', String(row.ID)], false);
-  for (const rp of await providers(host)) await openstack(['resource', 'provider', 'delete', rp.uuid], false);
-}
-
 describe('registration with the real Zed control plane', function () {
   this.timeout(180_000);
   let compute: ComputeProcess;
 
   before(async () => {
-    await forget(HOST);
+    await forgetComputeHost(HOST);
     removeComputeDir(HOST);
     compute = startCompute(HOST, 'report_interval = 5\n');
-    await waitFor('the test host to be up', async () => (await serviceRow(HOST))?.State === 'up', 90_000, 2000);
+    await waitFor('the test host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
     await discoverHosts();
   });
 
   after(async () => {
     await compute?.stop();
-    await forget(HOST);
+    await forgetComputeHost(HOST);
     removeComputeDir(HOST);
   });
 
   it('openstack compute service list shows the host up and enabled', async () => {
-    const row = await serviceRow(HOST);
+    const row = await computeServiceRow(HOST);
     assert.equal(row?.State, 'up');
     assert.equal(row?.Status, 'enabled');
     assert.equal(row?.Binary, 'nova-compute');
@@ -97,17 +87,17 @@ describe('registration with the real Zed control plane', function () {
 
     await compute.stop('SIGKILL');
     const killedAt = Date.now();
-    await waitFor('the killed host to be down', async () => (await serviceRow(HOST))?.State === 'down', DOWN_WITHIN_MS, 2000);
+    await waitFor('the killed host to be down', async () => (await computeServiceRow(HOST))?.State === 'down', DOWN_WITHIN_MS, 2000);
     assert.ok(Date.now() - killedAt <= DOWN_WITHIN_MS);
 
     compute = startCompute(HOST);
-    await waitFor('the restarted host to be up', async () => (await serviceRow(HOST))?.State === 'up', 90_000, 2000);
+    await waitFor('the restarted host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
     const after = await hypervisor(HOST);
     assert.equal(after.id, before.id, 'same compute node');
     const rps = await providers(HOST);
     assert.equal(rps.length, 1, 'no second resource provider');
     assert.equal(rps[0].uuid, rpBefore.uuid);
-    const services = (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).filter((r) => r.Host === HOST);
+    const services = (await openstack<ComputeServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).filter((r) => r.Host === HOST);
     assert.equal(services.length, 1, 'no second service record');
   });
 

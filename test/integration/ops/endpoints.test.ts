@@ -10,7 +10,9 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { computeConfValue, discoverHosts, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import {
+  computeConfValue, computeServiceRow, discoverHosts, forgetComputeHost, removeComputeDir, startCompute, waitFor, type ComputeProcess,
+} from '../../helpers/cloud.js';
 import { BOOT_MICROVERSION, Created, cli, waitForStatus } from '../../helpers/servers.js';
 import { RUN, newImageOfArchive } from '../lifecycle/fixture.js';
 
@@ -18,7 +20,6 @@ const HOST = 'nc-ops-test';
 /** The local cloud's report_interval (devstack/lib/nova_container.sh), inherited by the test host. */
 const REPORT_INTERVAL_S = Number(computeConfValue('DEFAULT', 'report_interval') ?? 10);
 
-interface ServiceRow { ID: string | number; Host: string; State: string }
 interface Health { status: string; checks: Record<string, { ok: boolean } & Record<string, unknown>> }
 
 /** A TCP proxy to the broker that can be cut (connections dropped, port closed) and restored. */
@@ -70,18 +71,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function serviceRow(host: string): Promise<ServiceRow | undefined> {
-  return (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).find((r) => r.Host === host);
-}
-
-async function forget(host: string): Promise<void> {
-  const row = await serviceRow(host);
-  if (row) await openstack(['--os-compute-api-version', '2.53', 'compute', 'service', 'delete', String(row.ID)], false);
-  for (const rp of await openstack<{ uuid: string }[]>(['resource', 'provider', 'list', '--name', host])) {
-    await openstack(['resource', 'provider', 'delete', rp.uuid], false);
-  }
-}
-
 /** `name{labels} value` samples of a /metrics text. */
 function samples(text: string): Map<string, number> {
   const out = new Map<string, number>();
@@ -111,7 +100,7 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
   };
 
   before(async () => {
-    await forget(HOST);
+    await forgetComputeHost(HOST);
     removeComputeDir(HOST);
     await proxy.listen();
     const healthPort = await freePort();
@@ -127,7 +116,7 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
       `health_listen = 127.0.0.1:${healthPort}`,
       '',
     ].join('\n'));
-    await waitFor('the test host to be up', async () => (await serviceRow(HOST))?.State === 'up', 90_000, 2000);
+    await waitFor('the test host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
     await discoverHosts();
     await waitFor('/healthz to answer 200', async () => (await health()).code === 200, 30_000, 500);
   });
@@ -137,7 +126,7 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
     await created.cleanup();
     await compute?.stop();
     await proxy.cut();
-    await forget(HOST);
+    await forgetComputeHost(HOST);
     removeComputeDir(HOST);
   });
 
