@@ -4,7 +4,9 @@
  * instance saved ACTIVE (nova-container's `instance built` log line), beside the engine's own
  * create+start of the same image with the same limits measured in the same run. The ratio of
  * the medians is the overhead of being a Nova compute host. API-level POST -> ACTIVE (polled
- * every 50 ms) is reported for context.
+ * every 50 ms) is reported for context. Then NET_BOOTS boots on the Neutron network `private`:
+ * their build time beside the unnetworked one, and how much of it is the wait for Neutron's
+ * network-vif-plugged (container started -> event delivered, from the same log).
  */
 import axios, { type AxiosInstance } from 'axios';
 import { readFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { CLOUD_DIR, openrcEnv } from '../test/helpers/cloud.js';
 import { busyboxRootfs, dockerClient, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 20);
+const NET_BOOTS = Number(process.env.BENCH_NET_BOOTS ?? 10);
 const LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
 
 const median = (xs: number[]): number => {
@@ -21,7 +24,7 @@ const median = (xs: number[]): number => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function session(): Promise<{ nova: AxiosInstance; glance: AxiosInstance }> {
+async function session(): Promise<{ nova: AxiosInstance; glance: AxiosInstance; neutron: AxiosInstance }> {
   const env = openrcEnv();
   const auth = await axios.post(`${env.OS_AUTH_URL.replace(/\/+$/, '')}/auth/tokens`, {
     auth: {
@@ -35,6 +38,7 @@ async function session(): Promise<{ nova: AxiosInstance; glance: AxiosInstance }
   return {
     nova: axios.create({ baseURL: url('compute'), headers: { 'X-Auth-Token': token, 'X-OpenStack-Nova-API-Version': '2.37' } }),
     glance: axios.create({ baseURL: url('image'), headers: { 'X-Auth-Token': token } }),
+    neutron: axios.create({ baseURL: url('network'), headers: { 'X-Auth-Token': token } }),
   };
 }
 
@@ -49,19 +53,47 @@ async function waitStatus(nova: AxiosInstance, id: string, want: string): Promis
   }
 }
 
+interface LogLine { time: number; msg: string; build_ms?: number; event?: string }
+
+/** The compute host's log lines about one server. */
+function serverLog(serverId: string): LogLine[] {
+  return readFileSync(LOG, 'utf8').split('\n').filter((l) => l.includes(serverId)).map((l) => JSON.parse(l) as LogLine);
+}
+
 function builtMs(serverId: string): number | null {
-  for (const line of readFileSync(LOG, 'utf8').split('\n').reverse()) {
-    if (!line.includes(serverId) || !line.includes('"instance built"')) continue;
-    return (JSON.parse(line) as { build_ms: number }).build_ms;
-  }
-  return null;
+  return serverLog(serverId).find((l) => l.msg === 'instance built')?.build_ms ?? null;
+}
+
+/** Container started -> network-vif-plugged delivered: the time the build waited for Neutron. */
+function vifWaitMs(serverId: string): number | null {
+  const lines = serverLog(serverId);
+  const started = lines.find((l) => l.msg === 'container started')?.time;
+  const plugged = lines.find((l) => l.msg === 'external instance event delivered' && l.event === 'network-vif-plugged')?.time;
+  return started !== undefined && plugged !== undefined ? plugged - started : null;
+}
+
+/** POST /servers, wait ACTIVE, read the build's figures, delete; returns them. */
+async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): Promise<{ apiMs: number; buildMs: number; vifWaitMs: number | null }> {
+  const t0 = performance.now();
+  const created = await nova.post('/servers', { server });
+  const id = String(created.data.server.id);
+  await waitStatus(nova, id, 'ACTIVE');
+  const apiMs = performance.now() - t0;
+  await sleep(100); // the log line follows the ACTIVE save
+  const buildMs = builtMs(id);
+  const vif = vifWaitMs(id);
+  await nova.delete(`/servers/${id}`);
+  await waitStatus(nova, id, 'GONE');
+  if (buildMs === null) throw new Error(`no 'instance built' log line for ${id}`);
+  return { apiMs, buildMs, vifWaitMs: vif };
 }
 
 export async function bootBench(): Promise<Record<string, number>> {
-  const { nova, glance } = await session();
+  const { nova, glance, neutron } = await session();
   const docker = dockerClient();
   const tag = `bench-${Date.now()}`;
-  await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag);
+  // a process that stays: a networked build plugs the container's namespace after the start
+  await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag, ['CMD ["/bin/sleep", "1000000"]']);
   const archive = await saveImage(docker, `bench/busybox:${tag}`);
   await docker.getImage(`bench/busybox:${tag}`).remove();
   const image = (await glance.post('/v2/images', { name: tag, container_format: 'docker', disk_format: 'raw', visibility: 'public' })).data as { id: string };
@@ -70,20 +102,21 @@ export async function bootBench(): Promise<Record<string, number>> {
   const build: number[] = [];
   const api: number[] = [];
   try {
+    const server = (name: string, networks: unknown) => ({ name, imageRef: image.id, flavorRef: flavor.id, networks });
     for (let i = 0; i <= BOOTS; i++) { // boot 0 downloads the image: a warm-up, not counted
-      const t0 = performance.now();
-      const created = await nova.post('/servers', { server: { name: `${tag}-${i}`, imageRef: image.id, flavorRef: flavor.id, networks: 'none' } });
-      const id = String(created.data.server.id);
-      await waitStatus(nova, id, 'ACTIVE');
-      const apiMs = performance.now() - t0;
-      await sleep(100); // the log line follows the ACTIVE save
-      const ms = builtMs(id);
-      await nova.delete(`/servers/${id}`);
-      await waitStatus(nova, id, 'GONE');
+      const r = await bootOnce(nova, server(`${tag}-${i}`, 'none'));
       if (i === 0) continue;
-      if (ms === null) throw new Error(`no 'instance built' log line for ${id}`);
-      build.push(ms);
-      api.push(apiMs);
+      build.push(r.buildMs);
+      api.push(r.apiMs);
+    }
+    const privateNet = ((await neutron.get('/v2.0/networks', { params: { name: 'private' } })).data.networks as { id: string }[])[0];
+    if (!privateNet) throw new Error('the local cloud has no network "private"');
+    const netBuild: number[] = [];
+    const vifWait: number[] = [];
+    for (let i = 0; i < NET_BOOTS; i++) {
+      const r = await bootOnce(nova, server(`${tag}-net-${i}`, [{ uuid: privateNet.id }]));
+      netBuild.push(r.buildMs);
+      if (r.vifWaitMs !== null) vifWait.push(r.vifWaitMs);
     }
     // The engine alone: create+start of the same image with the same limits, no Nova.
     const engine: number[] = [];
@@ -103,6 +136,10 @@ export async function bootBench(): Promise<Record<string, number>> {
       engine_create_start_median_ms: median(engine),
       ratio_build_to_engine: median(build) / median(engine),
       api_post_to_active_median_ms: median(api),
+      net_boots: NET_BOOTS,
+      net_build_median_ms: median(netBuild),
+      ratio_net_build_to_build: median(netBuild) / median(build),
+      net_vif_plugged_wait_median_ms: median(vifWait),
     };
     return result;
   } finally {

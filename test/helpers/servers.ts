@@ -9,11 +9,10 @@ import type Docker from 'dockerode';
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CLOUD_DIR, REPO, openstack } from './cloud.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
-import { collect, dockerClient } from '../integration/glance-bridge/images.js';
+import { collect, dockerClient, importRootfs } from '../integration/glance-bridge/images.js';
 
 const run = promisify(execFile);
 
@@ -235,11 +234,7 @@ export async function newEngineTmpEntries(before: string[]): Promise<string[]> {
 /** Builds a busybox image from a rootfs tar with the given Docker `changes` (CMD ...). */
 export async function importRootfsWith(rootfs: Buffer, ref: string, changes: string[]): Promise<string> {
   const [repo, tag] = ref.split(':');
-  const stream = await engine().importImage(Readable.from([rootfs]) as unknown as string, { repo, tag, changes } as never) as unknown as NodeJS.ReadableStream;
-  const text = (await collect(stream as AsyncIterable<Buffer>)).toString();
-  const last = text.trim().split('\n').map((l) => JSON.parse(l) as { status?: string; error?: string }).pop();
-  if (!last || last.error) throw new Error(`docker import failed: ${text}`);
-  return (await engine().getImage(ref).inspect()).Id;
+  return importRootfs(engine(), rootfs, repo, tag, changes);
 }
 
 // ------------------------------------------------------------------------ nova-container

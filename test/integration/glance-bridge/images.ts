@@ -71,8 +71,8 @@ export async function busyboxRootfs(): Promise<Buffer> {
 }
 
 /** `POST /images/create?fromSrc=-` of a rootfs tar as repo:tag; returns the image id. */
-export async function importRootfs(docker: Docker, rootfs: Buffer, repo: string, tag: string): Promise<string> {
-  const stream = await docker.importImage(Readable.from([rootfs]) as unknown as string, { repo, tag, changes: ['CMD ["/bin/sh"]'] } as never) as unknown as NodeJS.ReadableStream;
+export async function importRootfs(docker: Docker, rootfs: Buffer, repo: string, tag: string, changes = ['CMD ["/bin/sh"]']): Promise<string> {
+  const stream = await docker.importImage(Readable.from([rootfs]) as unknown as string, { repo, tag, changes } as never) as unknown as NodeJS.ReadableStream;
   const text = (await collect(stream as AsyncIterable<Buffer>)).toString();
   const last = text.trim().split('\n').map((l) => JSON.parse(l) as { status?: string; error?: string }).pop();
   if (!last || last.error) throw new Error(`docker import failed: ${text}`);
