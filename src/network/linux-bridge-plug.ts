@@ -67,6 +67,15 @@ async function linkExists(name: string): Promise<boolean> {
   return (await link(name)) !== null;
 }
 
+/** The network's bridge, made if the agent has not made it yet. */
+async function ensureBridge(bridge: string): Promise<void> {
+  if (await linkExists(bridge)) return;
+  await ip(['link', 'add', bridge, 'type', 'bridge']).catch(async (e: unknown) => {
+    if (!(await linkExists(bridge))) throw e; // the agent made it meanwhile: fine
+  });
+  await ip(['link', 'set', bridge, 'up']);
+}
+
 /** Recorded as the host end's alias: `nova-container:<host>:<instance uuid>`. */
 const ALIAS_PREFIX = 'nova-container:';
 /** The container end's name while it is still on the host (nc + 12 hex digits of the port id). */
@@ -91,12 +100,7 @@ export class LinuxBridgePlugger implements VifPlugger {
     if (!bridge) throw new PlugError(`port ${vif.id} has no bridge to plug into`);
     const peer = `nc${vif.id.replace(/-/g, '')}`.slice(0, 14); // temporary name until it is inside (TEMP_PEER)
     const mtu = typeof vif.network.meta.mtu === 'number' ? String(vif.network.meta.mtu) : null;
-    if (!(await linkExists(bridge))) {
-      await ip(['link', 'add', bridge, 'type', 'bridge']).catch(async (e: unknown) => {
-        if (!(await linkExists(bridge))) throw e; // the agent made it meanwhile: fine
-      });
-      await ip(['link', 'set', bridge, 'up']);
-    }
+    await ensureBridge(bridge);
     if (await linkExists(tap)) await ip(['link', 'del', tap]); // a stale plug from before a restart
     if (await linkExists(peer)) await ip(['link', 'del', peer]); // a plug cut short
     await ip(['link', 'add', tap, ...(mtu ? ['mtu', mtu] : []), 'type', 'veth', 'peer', 'name', peer, ...(mtu ? ['mtu', mtu] : [])]);
@@ -141,10 +145,7 @@ export class LinuxBridgePlugger implements VifPlugger {
     }
     const bridge = vif.network.bridge;
     if (bridge && (tap.master !== bridge || !tap.flags?.includes('UP'))) {
-      if (!(await linkExists(bridge))) {
-        await ip(['link', 'add', bridge, 'type', 'bridge']);
-        await ip(['link', 'set', bridge, 'up']);
-      }
+      await ensureBridge(bridge);
       await ip(['link', 'set', vif.devname, 'master', bridge]);
       await ip(['link', 'set', vif.devname, 'up']);
       return 'reattached';
