@@ -95,16 +95,21 @@ export async function teardown(net: Networking, conductor: ConductorClient, ctx:
   if (vifs.length) await saveInfoCache(conductor, ctx, instanceUuid, []);
 }
 
+/** The VIFs Nova has cached for the instance, in the order they were plugged (eth0, eth1, ...). */
+export function cachedVifs(inst: NovaObject): VifModel[] {
+  const raw = inst.obj('info_cache')?.get('network_info');
+  if (typeof raw !== 'string') return [];
+  try {
+    const vifs = JSON.parse(raw) as unknown;
+    return Array.isArray(vifs) ? vifs.filter((v): v is VifModel => typeof (v as VifModel)?.id === 'string' && typeof (v as VifModel)?.devname === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Ports the user passed, from the info cache Nova saved (preserve_on_delete). */
 export function preservedPorts(inst: NovaObject): Set<string> {
-  const cache = inst.obj('info_cache');
-  const raw = cache?.get('network_info');
-  try {
-    const vifs = typeof raw === 'string' ? JSON.parse(raw) as { id: string; preserve_on_delete?: boolean }[] : [];
-    return new Set(vifs.filter((v) => v.preserve_on_delete).map((v) => v.id));
-  } catch {
-    return new Set();
-  }
+  return new Set(cachedVifs(inst).filter((v) => v.preserve_on_delete).map((v) => v.id));
 }
 
 /** After a (re)start: the container's new namespace gets the instance's ports again. */

@@ -7,32 +7,19 @@
  * The VIFs come from the instance's info cache, so a check costs no Neutron call.
  */
 import type { Logger } from '../../common/log.js';
-import type { VifModel } from '../../network/network-info.js';
 import type { EnsureOutcome } from '../../network/vif-plug.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { ManagerDeps } from './deps.js';
 import { containerName } from './container-spec.js';
-import { applyDns, type Networking } from './networking.js';
+import { applyDns, cachedVifs, type Networking } from './networking.js';
 import { VmState } from './states.js';
 
 export interface VifCheckReport {
   instances: number;
   mended: { instance: string; port: string; outcome: EnsureOutcome }[];
   removed: string[];
-}
-
-/** The VIFs Nova has cached for the instance, in the order they were plugged (eth0, eth1, ...). */
-export function cachedVifs(inst: NovaObject): VifModel[] {
-  const raw = inst.obj('info_cache')?.get('network_info');
-  if (typeof raw !== 'string') return [];
-  try {
-    const vifs = JSON.parse(raw) as unknown;
-    return Array.isArray(vifs) ? vifs.filter((v): v is VifModel => typeof (v as VifModel)?.id === 'string' && typeof (v as VifModel)?.devname === 'string') : [];
-  } catch {
-    return [];
-  }
 }
 
 /**

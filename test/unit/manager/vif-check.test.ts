@@ -8,7 +8,8 @@ import { silentLogger } from '../../../src/common/log.js';
 import { InstanceNotFound } from '../../../src/nova-driver/errors.js';
 import { NovaObject } from '../../../src/nova-driver/objects/versioned-object.js';
 import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
-import { cachedVifs, checkAllVifs, checkInstanceVifs } from '../../../src/nova-driver/manager/vif-check.js';
+import { checkAllVifs, checkInstanceVifs } from '../../../src/nova-driver/manager/vif-check.js';
+import { cachedVifs, preservedPorts } from '../../../src/nova-driver/manager/networking.js';
 import type { ManagerDeps } from '../../../src/nova-driver/manager/deps.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
@@ -71,11 +72,12 @@ function deps(instances: NovaObject[], running: Record<string, number>, plugger:
 describe('VIF check', () => {
   const ctx = adminContext();
 
-  it('reads the cached VIFs in plug order and tolerates a missing or bad cache', () => {
+  it('reads the cached VIFs in plug order (and the user\'s ports among them), tolerating a missing or bad cache', () => {
     assert.deepEqual(cachedVifs(instance('a', {}, [vif('p1'), vif('p2')])).map((v) => v.id), ['p1', 'p2']);
     const bad = new NovaObject('Instance', '2.7', { uuid: 'b', info_cache: new NovaObject('InstanceInfoCache', '1.5', { network_info: '{not json' }) });
     assert.deepEqual(cachedVifs(bad), []);
     assert.deepEqual(cachedVifs(new NovaObject('Instance', '2.7', { uuid: 'c' })), []);
+    assert.deepEqual([...preservedPorts(instance('d', {}, [{ ...vif('p1'), preserve_on_delete: true }, vif('p2')]))], ['p1']);
   });
 
   it('checks each VIF of running, idle instances as eth0, eth1, ... and reports what it mended', async () => {
