@@ -161,9 +161,9 @@ export class ComputeService {
   }
 
   /**
-   * A container of this host that starts is checked once its instance is free (a start of
-   * ours plugs it itself; one behind our back has a namespace without interfaces), and all
-   * are checked when the engine's event stream comes back after a break.
+   * A container of this host that starts while no operation of ours holds its instance was
+   * started behind our back (its namespace has no interfaces) and is checked; all are checked
+   * when the engine's event stream comes back after a break.
    */
   private watchEngine(): void {
     if (!this.manager.network) return;
@@ -171,7 +171,8 @@ export class ComputeService {
     this.engineWatch = this.engine.watchStarts({ [LABEL_HOST]: this.config.DEFAULT.host }, {
       started: (_id, attributes) => {
         const uuid = attributes[LABEL_INSTANCE];
-        if (!uuid) return;
+        // An operation of ours on the instance started it and plugs it itself: no check needed.
+        if (!uuid || this.manager.locks.busy().includes(uuid)) return;
         checkInstanceVifs(this.manager, this.ctx(), uuid).catch((err: unknown) =>
           log.error({ instance: uuid, err: (err as Error).message }, 'checking the VIFs of a started container failed'));
       },

@@ -62,8 +62,9 @@ export function watchContainerStarts(options: Docker.DockerOptions, labels: Reco
           }
         }
       });
-      s.on('error', (err: Error) => again(err));
-      s.on('end', () => again(new Error('the engine closed its event stream')));
+      // only the current stream reconnects: a replaced one's late end must not open a second
+      s.on('error', (err: Error) => { if (stream === s) again(err); });
+      s.on('end', () => { if (stream === s) again(new Error('the engine closed its event stream')); });
     }, (err: unknown) => again(err instanceof Error ? err : new Error(String(err))));
   };
 
