@@ -251,22 +251,18 @@ done
 info "tap MTU $(cat "/sys/class/net/tap${ID_A:0:11}/mtu"), bridge ports: $(ls "/sys/class/net/$BRIDGE/brif" | tr '\n' ' ')"
 
 # ping both ways, then from the DHCP namespace (first attempts may precede the firewall rules)
+# ping_check LABEL NS IP: passes when namespace NS reaches IP within 15 s
+ping_check() {
+    local t0
+    t0=$(now)
+    if poll 15 ns_ping "$2" "$3"; then pass "$1" "$(elapsed "$t0")"; else fail "$1" "$(elapsed "$t0")"; fi
+}
 for pair in "a b" "b a"; do
     set -- $pair
-    t0=$(now)
-    if poll 15 ns_ping "${PORT_NS[$1]}" "${PORT_IP[$2]}"; then
-        pass "ping $1 -> $2 (${PORT_IP[$1]} -> ${PORT_IP[$2]})" "$(elapsed "$t0")"
-    else
-        fail "ping $1 -> $2 (${PORT_IP[$1]} -> ${PORT_IP[$2]})" "$(elapsed "$t0")"
-    fi
+    ping_check "ping $1 -> $2 (${PORT_IP[$1]} -> ${PORT_IP[$2]})" "${PORT_NS[$1]}" "${PORT_IP[$2]}"
 done
 for x in a b; do
-    t0=$(now)
-    if poll 15 ns_ping "$DHCP_NS" "${PORT_IP[$x]}"; then
-        pass "ping $DHCP_NS ($DHCP_IP) -> $x (${PORT_IP[$x]})" "$(elapsed "$t0")"
-    else
-        fail "ping $DHCP_NS ($DHCP_IP) -> $x (${PORT_IP[$x]})" "$(elapsed "$t0")"
-    fi
+    ping_check "ping $DHCP_NS ($DHCP_IP) -> $x (${PORT_IP[$x]})" "$DHCP_NS" "${PORT_IP[$x]}"
 done
 
 # DHCP: dnsmasq leases port a its own address (udhcpc only prints the offer, changes nothing)
