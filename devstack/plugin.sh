@@ -69,13 +69,15 @@ nova_container_install_node() {
 }
 
 # nova_container_install_engine: docker.io when there is no dockerd (NOVA_CONTAINER_CONFIGURE_DOCKER),
-# and the tools the VIF plugging runs (ip, nsenter)
+# the tools the VIF plugging runs (ip, nsenter) and catatonit, the pause binary of the
+# instances' network sandboxes ([container] sandbox_init)
 nova_container_install_engine() {
     if [[ $NOVA_CONTAINER_CONFIGURE_DOCKER == True ]] && ! command -v dockerd >/dev/null; then
         install_package docker.io
     fi
     command -v ip >/dev/null || install_package iproute2
     command -v nsenter >/dev/null || install_package util-linux
+    [[ -x /usr/bin/catatonit ]] || install_package catatonit
 }
 
 # nova_container_install: npm ci (when node_modules is missing) and tsc, in the checkout, as the

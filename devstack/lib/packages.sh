@@ -8,7 +8,7 @@ LOCAL_CLOUD_PACKAGES=(
     dnsmasq-base iptables ipset ebtables conntrack bridge-utils sudo iputils-ping jq
     python3-openstackclient python3-osc-placement python3-openstacksdk
     uwsgi-core uwsgi-plugin-python3
-    docker.io
+    docker.io catatonit
     curl ca-certificates procps iproute2
     busybox-static
 )

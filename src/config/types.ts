@@ -57,7 +57,10 @@ export interface KeystoneAuthGroup {
 }
 
 export interface ContainerGroup {
+  /** The engine instances run on (src/runtime/engines.ts). */
+  driver: string;
   engine_socket: string;
+  sandbox_init: string;
   remove_orphans: boolean;
   /** Operator endpoints (/healthz, /metrics): host:port, or '' for none. */
   health_listen: string;

@@ -5,7 +5,7 @@
  * device_id = instance uuid and device_owner = compute:<zone>; on delete, ports this host
  * created are deleted and ports the user passed are unbound and kept.
  */
-import type { NeutronClient } from './neutron-client.js';
+import { NeutronError, type NeutronClient } from './neutron-client.js';
 import type { NeutronPort } from './neutron-types.js';
 import { vifModel, type VifModel } from './network-info.js';
 
@@ -84,10 +84,15 @@ export class PortManager {
     return this.models(await this.neutron.listPorts({ device_id: instanceUuid }), preserve);
   }
 
-  /** Deletes the ports this host created, unbinds the ones the user passed. */
+  /**
+   * Deletes the ports this host created, unbinds the ones the user passed; one port's failure
+   * does not stop the others (and is reported once all were tried). Ports already gone are fine.
+   */
   async deallocate(instanceUuid: string, preserve: Set<string>): Promise<void> {
     const ports = await this.neutron.listPorts({ device_id: instanceUuid });
-    await Promise.all(ports.map((p) => (preserve.has(p.id) ? this.unbind(p.id) : this.neutron.deletePort(p.id))));
+    const results = await Promise.allSettled(ports.map((p) => (preserve.has(p.id) ? this.unbind(p.id) : this.neutron.deletePort(p.id))));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${ports[i].id}: ${(r.reason as Error).message}`] : []));
+    if (failed.length > 0) throw new Error(`could not release port(s) ${failed.join('; ')}`);
   }
 
   /** One port: deleted when this host created it, unbound when the user passed it. */
@@ -96,8 +101,14 @@ export class PortManager {
     else await this.neutron.deletePort(portId);
   }
 
+  /** A port deleted meanwhile needs no unbinding. */
   private async unbind(portId: string): Promise<void> {
-    await this.neutron.updatePort(portId, { device_id: '', device_owner: '', 'binding:host_id': null });
+    try {
+      await this.neutron.updatePort(portId, { device_id: '', device_owner: '', 'binding:host_id': null });
+    } catch (err) {
+      if (err instanceof NeutronError && err.status === 404) return;
+      throw err;
+    }
   }
 
   private async models(ports: NeutronPort[], preserve: Set<string>): Promise<VifModel[]> {

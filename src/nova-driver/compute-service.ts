@@ -7,8 +7,11 @@
 import { createLogger, type Logger } from '../common/log.js';
 import { resourcePolicy, serviceAuth, type Config } from '../config/types.js';
 import { ImageImporter, KeystoneSession, ServiceTokenSource, SnapshotExporter } from '../glance-bridge/index.js';
-import { DockerEngine } from '../runtime/docker-engine.js';
+import { createEngine } from '../runtime/engines.js';
+import { ContainerDriver } from '../runtime/container-driver.js';
+import { imageInUse } from '../runtime/instance-containers.js';
 import type { ContainerEngine } from '../runtime/types.js';
+import type { InstanceDriver } from './instance-driver.js';
 import { ConductorClient } from './conductor.js';
 import { PlacementClient } from './placement.js';
 import { ResourceTracker } from './resource-tracker.js';
@@ -26,24 +29,22 @@ import { InstanceStore } from './manager/instance-store.js';
 import { KeyedLock } from './manager/keyed-lock.js';
 import { recoverOnStartup, syncPowerStates } from './manager/recovery.js';
 import type { ManagerDeps } from './manager/deps.js';
-import type { Networking } from './manager/networking.js';
 import { ImageCacheManager } from './manager/image-cache.js';
-import { InstanceEvents } from './manager/instance-events.js';
+import { InstanceEvents, virtApi } from './manager/instance-events.js';
 import { NeutronClient } from '../network/neutron-client.js';
 import { PortManager } from '../network/ports.js';
-import { LinuxBridgePlugger } from '../network/linux-bridge-plug.js';
+import { VifPluggers } from '../network/pluggers.js';
 import { OperatorEndpoints, parseListen } from './ops/index.js';
 import { checkAllVifs, checkInstanceVifs } from './manager/vif-check.js';
-import { LABEL_HOST, LABEL_INSTANCE } from './manager/container-spec.js';
-import type { EngineWatch } from '../runtime/types.js';
 
 export class ComputeService {
   private rpc: RpcRuntime | null = null;
   private readonly periodic = new PeriodicTasks();
-  private engineWatch: EngineWatch | null = null;
+  private driverWatch: { close(): void } | null = null;
   readonly serviceRecord: ServiceRecord;
   readonly tracker: ResourceTracker;
   private readonly engine: ContainerEngine;
+  private readonly driver: InstanceDriver;
   private readonly conductor: ConductorClient;
   private readonly scheduler: SchedulerClient;
   readonly importer: ImageImporter;
@@ -55,7 +56,16 @@ export class ComputeService {
   constructor(private readonly config: Config, private readonly log: Logger, rpc: RpcRuntime) {
     this.rpc = rpc;
     const d = config.DEFAULT;
-    this.engine = new DockerEngine(config.container.engine_socket);
+    this.engine = createEngine(config.container.driver, config.container.engine_socket);
+    this.driver = new ContainerDriver({
+      host: d.host,
+      engineName: config.container.driver,
+      engine: this.engine,
+      pluggers: VifPluggers.forHost(d.host),
+      virtApi: virtApi(this.events, d.vif_plugging_timeout, d.vif_plugging_is_fatal, log.child({ component: 'vif-events' })),
+      sandboxInit: config.container.sandbox_init,
+      log: log.child({ component: 'driver' }),
+    });
     this.ops = OperatorEndpoints.fromConfig(config, log.child({ component: 'ops' }));
     this.conductor = new ConductorClient(this.ops.conductor.wrap(rpc.client), log.child({ component: 'conductor' }));
     this.scheduler = new SchedulerClient(rpc.client, d.host, config.filter_scheduler.track_instance_changes);
@@ -73,8 +83,8 @@ export class ComputeService {
       statePath: d.state_path,
       policy: resourcePolicy(config),
       measure: async () => {
-        const info = await this.engine.info();
-        return { ...measureHost(info.dataRoot), hypervisorVersion: versionToInt(info.version) };
+        const info = await this.driver.hostInfo();
+        return { ...measureHost(info.dataRoot), hypervisorVersion: versionToInt(info.hypervisorVersion) };
       },
     });
     this.importer = new ImageImporter(this.engine, { log: log.child({ component: 'images' }) });
@@ -88,12 +98,13 @@ export class ComputeService {
       conductor: this.conductor,
       providerUuid: () => this.tracker.providerUuid,
       instances: new InstanceStore(this.conductor, d.host),
-      engine: this.engine,
+      driver: this.driver,
       images: new GlanceImages(this.importer, exporter,
         glanceAuth.auth_url ? new ServiceTokenSource(new KeystoneSession(glanceAuth, log.child({ component: 'keystone' })), glanceAuth.endpoint_override) : null,
         { interfaces, ...(glanceAuth.region_name ? { regionName: glanceAuth.region_name } : {}), ...(glanceAuth.endpoint_override ? { endpointOverride: glanceAuth.endpoint_override } : {}) }),
       placement,
-      network: this.networking(log),
+      ports: this.ports(log),
+      events: this.events,
       scheduler: this.scheduler,
       updateResources: (ctx) => this.tracker.update(ctx, this.serviceRecord.disabled),
       locks: new KeyedLock(),
@@ -101,21 +112,15 @@ export class ComputeService {
       shutdownTimeout: d.shutdown_timeout,
       offloadShelvedAtOnce: d.shelved_offload_time === 0,
     };
-    this.ops.watch({ rpc, engine: this.engine, serviceRecord: this.serviceRecord, importer: this.importer, exporter });
+    this.ops.watch({ rpc, engine: this.engine, instances: () => this.driver.listInstances(), serviceRecord: this.serviceRecord, importer: this.importer, exporter });
   }
 
-  /** Neutron ports and plugging, when [neutron] (or a fallback group) has credentials. */
-  private networking(log: Logger): Networking | null {
+  /** Neutron ports, when [neutron] (or a fallback group) has credentials. */
+  private ports(log: Logger): PortManager | null {
     const auth = serviceAuth(this.config, 'neutron');
     if (!auth.auth_url) return null;
     const neutron = new NeutronClient(new KeystoneSession(auth, log.child({ component: 'keystone' })), log.child({ component: 'neutron' }), auth.timeout);
-    return {
-      ports: new PortManager(neutron, this.config.DEFAULT.host),
-      pluggers: [new LinuxBridgePlugger(this.config.DEFAULT.host)],
-      events: this.events,
-      vifPluggingTimeout: this.config.DEFAULT.vif_plugging_timeout,
-      vifPluggingIsFatal: this.config.DEFAULT.vif_plugging_is_fatal,
-    };
+    return new PortManager(neutron, this.config.DEFAULT.host);
   }
 
   private ctx(): RequestContext {
@@ -129,9 +134,10 @@ export class ComputeService {
     await this.conductor.waitUntilReady(this.ctx(), signal);
     await this.serviceRecord.register(this.ctx());
     await this.tracker.init(this.ctx(), this.serviceRecord.disabled);
+    await this.driver.init();
     await recoverOnStartup(this.manager, this.ctx(), this.config.container.remove_orphans);
     await this.checkVifs(true);
-    this.watchEngine();
+    this.watchInstances();
     this.ops.watchServer(await rpc.serve({ topic: TOPIC, server: d.host }, this.endpoints(), { observer: this.ops.observeRpc }));
     this.serviceRecord.startHeartbeat(() => this.ctx(), d.report_interval);
     this.periodic.every('update_available_resource', d.update_resources_interval, async () => {
@@ -142,7 +148,7 @@ export class ComputeService {
     this.periodic.every('check_vifs', d.sync_power_state_interval, () => this.checkVifs(false), this.log);
     const cacheConf = this.config.image_cache;
     if (cacheConf.remove_unused_base_images) {
-      const cache = new ImageCacheManager(this.importer, this.engine, cacheConf.remove_unused_original_minimum_age_seconds, this.log.child({ component: 'image-cache' }));
+      const cache = new ImageCacheManager(this.importer, (id) => imageInUse(this.engine, id), cacheConf.remove_unused_original_minimum_age_seconds, this.log.child({ component: 'image-cache' }));
       this.periodic.every('image_cache_manager', cacheConf.manager_interval, async () => { await cache.run(); }, this.log);
     }
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
@@ -161,20 +167,23 @@ export class ComputeService {
   }
 
   /**
-   * A container of this host that starts while no operation of ours holds its instance was
-   * started behind our back (its namespace has no interfaces) and is checked; all are checked
-   * when the engine's event stream comes back after a break.
+   * An instance whose workload starts while no operation of ours holds it was started behind
+   * our back (e.g. `docker restart`): its network is held by its sandbox, so nothing needs
+   * plugging unless the sandbox itself started again. All instances are checked when the
+   * driver's event stream comes back after a break.
    */
-  private watchEngine(): void {
-    if (!this.manager.network) return;
-    const log = this.log.child({ component: 'engine-events' });
-    this.engineWatch = this.engine.watchStarts({ [LABEL_HOST]: this.config.DEFAULT.host }, {
-      started: (_id, attributes) => {
-        const uuid = attributes[LABEL_INSTANCE];
+  private watchInstances(): void {
+    const log = this.log.child({ component: 'instance-events' });
+    this.driverWatch = this.driver.watch({
+      started: (uuid, networkRestarted) => {
         // An operation of ours on the instance started it and plugs it itself: no check needed.
-        if (!uuid || this.manager.locks.busy().includes(uuid)) return;
+        if (this.manager.locks.busy().includes(uuid)) return;
+        if (!networkRestarted) {
+          log.info({ instance: uuid }, 'workload started behind Nova\'s back; its network sandbox kept its interfaces: nothing to plug');
+          return;
+        }
         checkInstanceVifs(this.manager, this.ctx(), uuid).catch((err: unknown) =>
-          log.error({ instance: uuid, err: (err as Error).message }, 'checking the VIFs of a started container failed'));
+          log.error({ instance: uuid, err: (err as Error).message }, 'checking the VIFs of a restarted network sandbox failed'));
       },
       lost: (err) => log.warn({ err: err.message }, 'lost the engine\'s event stream; reconnecting'),
       reconnected: () => {
@@ -185,8 +194,8 @@ export class ComputeService {
   }
 
   async stop(): Promise<void> {
-    this.engineWatch?.close();
-    this.engineWatch = null;
+    this.driverWatch?.close();
+    this.driverWatch = null;
     this.periodic.stopAll();
     this.serviceRecord.stopHeartbeat();
     await this.rpc?.close();

@@ -7,7 +7,9 @@ import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
-import type { ContainerEngine, ContainerFile, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, StartWatcher } from './types.js';
+import type {
+  ContainerEngine, ContainerFile, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
+} from './types.js';
 
 export class EngineError extends Error {
   constructor(message: string, readonly statusCode?: number) {
@@ -74,20 +76,20 @@ export class DockerEngine implements ContainerEngine {
       const c = await this.docker.createContainer({
         name: spec.name,
         Image: spec.image,
-        Hostname: spec.hostname,
+        ...(spec.hostname !== undefined ? { Hostname: spec.hostname } : {}),
         Labels: spec.labels,
-        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
         ...(spec.command ? { Cmd: spec.command } : {}),
         Tty: false,
         OpenStdin: false,
         HostConfig: {
-          NanoCpus: Math.round(spec.vcpus * 1e9),
-          Memory: spec.memoryMb * 1024 * 1024,
-          MemorySwap: spec.memoryMb * 1024 * 1024, // no swap beyond the flavor's memory
-          NetworkMode: 'none', // Neutron alone decides what an instance reaches
+          ...(spec.vcpus !== undefined ? { NanoCpus: Math.round(spec.vcpus * 1e9) } : {}),
+          ...(spec.memoryMb !== undefined ? { Memory: spec.memoryMb * 1024 * 1024, MemorySwap: spec.memoryMb * 1024 * 1024 } : {}), // no swap beyond it
+          // Neutron alone decides what an instance reaches: never one of the engine's networks.
+          NetworkMode: spec.joinNetworkOf ? `container:${spec.joinNetworkOf}` : 'none',
           RestartPolicy: { Name: 'no' }, // Nova owns the power state
           Privileged: false,
-          Init: true,
+          Init: spec.init ?? true,
           LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
         },
       });
@@ -146,12 +148,13 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  async setResolvConf(id: string, content: string): Promise<void> {
+  async setNetworkFile(id: string, file: NetworkFile, content: string): Promise<void> {
     const info = await tolerate(`inspect container ${id}`, () => this.docker.getContainer(id).inspect(), () => null);
-    if (!info?.ResolvConfPath) throw new EngineError(`container ${id} has no resolv.conf of the engine's to replace`);
-    // In place, not by rename: the running container has this very inode bind-mounted. Docker
-    // keeps a file it did not write itself (its resolv.conf.hash no longer matches).
-    await writeFile(info.ResolvConfPath, content, { mode: 0o644 });
+    const path = file === 'hosts' ? info?.HostsPath : info?.ResolvConfPath;
+    if (!path) throw new EngineError(`container ${id} has no ${file} of the engine's to replace`);
+    // In place, not by rename: running containers have this very inode bind-mounted. Docker
+    // keeps a resolv.conf it did not write itself (its resolv.conf.hash no longer matches).
+    await writeFile(path, content, { mode: 0o644 });
   }
 
   watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch {
@@ -180,6 +183,7 @@ export class DockerEngine implements ContainerEngine {
       hostname: info.Config.Hostname,
       env: info.Config.Env ?? [],
       command: ([] as string[]).concat(info.Config.Cmd ?? []),
+      networkMode: String(info.HostConfig.NetworkMode ?? ''),
     };
   }
 
@@ -237,6 +241,17 @@ export class DockerEngine implements ContainerEngine {
       return rows.flatMap((r) => r.RepoTags ?? []).filter((t) => t.startsWith(`${repo}:`));
     } catch (err) {
       throw wrap(`list images of ${repo}`, err);
+    }
+  }
+
+  async importImage(rootfs: Readable, repo: string, tag: string, entrypoint: string[]): Promise<void> {
+    try {
+      const stream = await this.docker.importImage(rootfs, { repo, tag, changes: [`ENTRYPOINT ${JSON.stringify(entrypoint)}`] });
+      const text = await collect(stream);
+      const failed = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { error?: string }).find((m) => m.error);
+      if (failed) throw new EngineError(failed.error ?? 'import failed');
+    } catch (err) {
+      throw err instanceof EngineError ? new EngineError(`import image ${repo}:${tag}: ${err.message}`) : wrap(`import image ${repo}:${tag}`, err);
     }
   }
 

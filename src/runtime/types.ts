@@ -19,16 +19,28 @@ export interface ContainerSpec {
   name: string;
   /** Image id or reference already present in the engine. */
   image: string;
-  hostname: string;
   labels: Record<string, string>;
+  /** Not with `joinNetworkOf`: a container that joins another's network has that one's host name. */
+  hostname?: string;
   /** Values are never logged. */
-  env: Record<string, string>;
+  env?: Record<string, string>;
   /** Replaces the image's command; the image's entrypoint is kept. */
   command?: string[];
-  /** CPU quota: this many CPUs' worth of time. */
-  vcpus: number;
-  memoryMb: number;
+  /**
+   * The container (id) whose network namespace, host name, /etc/hosts and resolv.conf this one
+   * shares; it must run when this one starts. Absent: a namespace of its own with only loopback.
+   */
+  joinNetworkOf?: string;
+  /** CPU quota: this many CPUs' worth of time; absent: none. */
+  vcpus?: number;
+  /** Memory limit (no swap beyond it); absent: none. */
+  memoryMb?: number;
+  /** The engine's init as the first process, reaping zombies and passing signals on (default true). */
+  init?: boolean;
 }
+
+/** The engine's files that make up a container's view of its network (kept across restarts). */
+export type NetworkFile = 'resolv.conf' | 'hosts';
 
 export interface ContainerFile {
   /** Absolute path inside the container. */
@@ -56,6 +68,8 @@ export interface ContainerStatus {
   hostname: string;
   env: string[];
   command: string[];
+  /** The engine's network mode: `none`, or `container:<id>` for one that joins another's network. */
+  networkMode: string;
 }
 
 export interface ImageInfo {
@@ -97,10 +111,10 @@ export interface ContainerEngine {
   pauseContainer(id: string): Promise<void>;
   unpauseContainer(id: string): Promise<void>;
   /**
-   * Replaces what the running container reads as /etc/resolv.conf (the engine's own copy for
-   * this container, which a restart keeps).
+   * Replaces what the container reads as /etc/resolv.conf or /etc/hosts (the engine's own copy
+   * for this container, which a restart keeps, and which containers joining its network share).
    */
-  setResolvConf(id: string, content: string): Promise<void>;
+  setNetworkFile(id: string, file: NetworkFile, content: string): Promise<void>;
   /** Reports the starts of containers carrying all `labels` until closed. */
   watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch;
   /** Writes files into a created (or stopped) container's file system, parents created as needed. */
@@ -120,6 +134,8 @@ export interface ContainerEngine {
   inspectImage(ref: string): Promise<ImageInfo | null>;
   /** Tags (`repo:tag`) of the images in repository `repo`. */
   listImageTags(repo: string): Promise<string[]>;
+  /** Makes image `repo:tag` of one layer, the root file system tar `rootfs`, with that entrypoint. */
+  importImage(rootfs: Readable, repo: string, tag: string, entrypoint: string[]): Promise<void>;
   /** Loads a `docker save` archive; returns the ids/refs the engine reports as loaded. */
   loadImage(archive: Readable): Promise<string[]>;
   /** A `docker save` archive of the image, streamed. */

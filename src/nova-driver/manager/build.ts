@@ -11,12 +11,12 @@ import { objectVersion } from '../objects/manifest.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
-import { containerName, containerSpec } from './container-spec.js';
-import { instanceFiles } from './instance-files.js';
+import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
 import { PowerState, TaskState, VmState } from './states.js';
 import type { Logger } from '../../common/log.js';
 import type { VifModel } from '../../network/network-info.js';
-import { plugAll, portRequests, saveInfoCache, teardown } from './networking.js';
+import type { PortRequest } from '../../network/ports.js';
+import { imageAccess, portRequests, releasePorts, saveInfoCache } from './networking.js';
 
 const EVENT = 'compute__do_build_and_run_instance';
 
@@ -27,31 +27,50 @@ function deletedMeanwhile(err: unknown): boolean {
 export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const received = performance.now();
   const inst = instanceFromArgs(args);
-  const image = args.image as GlanceImageMeta;
   await instanceAction(deps, ctx, inst, { event: EVENT, recordFault: false, revertTaskState: false }, async (log) => {
-    // The container is made while the conductor records the build's first steps: the
-    // engine's create+start and the database round trips overlap instead of adding up.
-    const container = createAndStart(deps, ctx, inst, image, log);
-    container.catch(() => undefined); // handled below; never an unhandled rejection
+    const { image, requests, userPorts, securityGroups } = buildArgs(args);
+    const uuid = inst.str('uuid');
+    if (requests.length > 0 && !deps.ports) {
+      throw await failBuild(deps, ctx, inst, log, userPorts,
+        new BuildAbortException({ instance_uuid: uuid, reason: 'networks were requested but this host has no [neutron] credentials; boot with --nic none' }));
+    }
+    // The driver prepares the instance (image, sandbox, workload created) while the conductor
+    // records the build's first steps and Neutron makes the ports: their round trips overlap
+    // instead of adding up. Nothing of the workload runs before its network is plugged.
+    const network = deferred<VifModel[]>();
+    const spawned = deps.driver.spawn({
+      instance: instanceSpec(inst, imagePropertiesOf(image)),
+      image,
+      images: imageAccess(deps, ctx),
+      networkInfo: network.promise,
+      waitForVifs: true,
+    });
+    spawned.catch(() => undefined); // awaited below; never an unhandled rejection
     try {
       // The resource claim rides on the first save: the compute, not the conductor, sets
       // host/node, and every later action and Neutron event is routed by them.
       await deps.instances.save(ctx, inst, {
         vm_state: VmState.BUILDING, task_state: null, host: deps.host, node: deps.nodename, launched_on: deps.host,
       }, [TaskState.SCHEDULING, null]);
+      network.resolve(await allocateNetworks(deps, ctx, inst, requests, securityGroups));
+      await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [requests.length > 0 ? TaskState.NETWORKING : null]);
+      try {
+        await spawned;
+      } catch (err) {
+        throw asBuildAbort(uuid, err);
+      }
+      await deps.instances.save(ctx, inst, {
+        vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),
+      }, [TaskState.SPAWNING]);
     } catch (err) {
-      await Promise.allSettled([container]);
-      await settle(log, 'remove the container', deps.engine.removeContainer(containerName(inst.str('uuid'))));
-      if (deletedMeanwhile(err)) { log.info('instance deleted before its build started'); return; }
-      throw err;
-    }
-    try {
-      await spawn(deps, ctx, inst, container, args, log);
-    } catch (err) {
-      await Promise.allSettled([container]);
-      const userPorts = new Set(portRequests(args.requested_networks).map((r) => r.portId).filter((p): p is string => !!p));
-      await cleanUpFailedBuild(deps, ctx, inst, err, log, userPorts);
-      throw err;
+      network.reject(err);
+      await Promise.allSettled([spawned]);
+      if (deletedMeanwhile(err)) {
+        await cleanUp(deps, ctx, uuid, userPorts, log);
+        log.info('instance deleted during its build');
+        return;
+      }
+      throw await failBuild(deps, ctx, inst, log, userPorts, err);
     }
     // From the build cast's arrival to the instance saved ACTIVE (bench/boot.ts reads this).
     log.info({ build_ms: Math.round((performance.now() - received) * 10) / 10 }, 'instance built');
@@ -60,62 +79,38 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
   });
 }
 
-async function spawn(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, container: Promise<string>,
-  args: Record<string, unknown>, log: Logger): Promise<void> {
-  const uuid = inst.str('uuid');
+/** What the build reads of its arguments; a bad value is the build's failure, inside its wrapper. */
+function buildArgs(args: Record<string, unknown>): { image: GlanceImageMeta; requests: PortRequest[]; userPorts: Set<string>; securityGroups: string[] } {
+  const image = args.image as GlanceImageMeta;
   const requests = portRequests(args.requested_networks);
-  let vifs: VifModel[] = [];
-  if (requests.length > 0) {
-    if (!deps.network) {
-      throw new BuildAbortException({ instance_uuid: uuid, reason: 'networks were requested but this host has no [neutron] credentials; boot with --nic none' });
-    }
-    await deps.instances.save(ctx, inst, { task_state: TaskState.NETWORKING }, [null]);
-    try {
-      vifs = await deps.network.ports.allocate({
-        uuid, projectId: inst.str('project_id'), availabilityZone: inst.optStr('availability_zone') ?? 'nova', hostname: inst.optStr('hostname') ?? uuid,
-      }, requests, ((args.security_groups ?? []) as string[]));
-    } catch (err) {
-      throw asBuildAbort(uuid, err);
-    }
-    await saveInfoCache(deps.conductor, ctx, uuid, vifs);
-    await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.NETWORKING]);
-  } else {
-    // No networks to allocate and no block devices to map: straight to spawning.
-    await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [null]);
-  }
-  let id: string;
+  const userPorts = new Set(requests.map((r) => r.portId).filter((p): p is string => !!p));
+  return { image, requests, userPorts, securityGroups: (args.security_groups ?? []) as string[] };
+}
+
+/** Ports made or taken and bound here, the info cache saved; none when the build asked for none. */
+async function allocateNetworks(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, requests: PortRequest[],
+  securityGroups: string[]): Promise<VifModel[]> {
+  if (requests.length === 0 || !deps.ports) return [];
+  const uuid = inst.str('uuid');
+  await deps.instances.save(ctx, inst, { task_state: TaskState.NETWORKING }, [null]);
+  let vifs: VifModel[];
   try {
-    id = await container;
-    if (vifs.length > 0 && deps.network) {
-      const started = await deps.engine.inspectContainer(id);
-      if (!started?.pid) throw new Error('the container stopped before its networks could be plugged');
-      await plugAll(deps.network, deps.engine, { instanceUuid: uuid, containerId: id, pid: started.pid }, vifs, true, log);
-    }
+    vifs = await deps.ports.allocate({
+      uuid, projectId: inst.str('project_id'), availabilityZone: inst.optStr('availability_zone') ?? 'nova', hostname: inst.optStr('hostname') ?? uuid,
+    }, requests, securityGroups);
   } catch (err) {
     throw asBuildAbort(uuid, err);
   }
-  await deps.instances.save(ctx, inst, {
-    vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(),
-  }, [TaskState.SPAWNING]);
+  await saveInfoCache(deps.conductor, ctx, uuid, vifs);
+  return vifs;
 }
 
-/**
- * The spawn itself, shared by build, rebuild and unshelve: the image made present in the
- * engine, then a fresh container for the instance created, given its files and started.
- */
-export async function createAndStart(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, image: GlanceImageMeta,
-  log: Logger, flavor?: NovaObject | null): Promise<string> {
-  const ref = await deps.images.ensureImage(ctx, image);
-  const spec = containerSpec({
-    instance: inst, host: deps.host, imageRef: ref, glanceImageId: image.id, // Nova's build dict nests the properties; a Glance v2 record has them at the top level.
-    imageProperties: image.properties ?? image, flavor,
-  });
-  await deps.engine.removeContainer(spec.name); // the remains of an interrupted earlier attempt
-  const id = await deps.engine.createContainer(spec);
-  await deps.engine.copyFiles(id, instanceFiles(inst));
-  await deps.engine.startContainer(id);
-  log.info({ container: id, image: image.id }, 'container started');
-  return id;
+function deferred<T>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined); // a rejection nobody awaits any more is not unhandled
+  return { promise, resolve, reject };
 }
 
 function asBuildAbort(uuid: string, err: unknown): NovaError {
@@ -146,15 +141,20 @@ export function conciseReason(err: unknown): string {
   return typeof e?.message === 'string' && e.message ? e.message : String(err);
 }
 
-async function cleanUpFailedBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, err: unknown, log: Logger,
-  userPorts: Set<string>): Promise<void> {
+/** Whatever the build made goes, best-effort: the driver's remains, then the ports. */
+async function cleanUp(deps: ManagerDeps, ctx: RequestContext, uuid: string, userPorts: Set<string>, log: Logger): Promise<void> {
+  await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, []));
+  await releasePorts(deps, ctx, uuid, userPorts, log);
+}
+
+/** _build_and_run_instance's failure path: cleaned up, fault recorded, ERROR, allocation given back. */
+async function failBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger, userPorts: Set<string>, err: unknown): Promise<unknown> {
   const uuid = inst.str('uuid');
-  await settle(log, 'remove the container', deps.engine.removeContainer(containerName(uuid)));
-  if (deps.network) await settle(log, 'release the ports', teardown(deps.network, deps.conductor, ctx, uuid, userPorts));
-  if (deletedMeanwhile(err)) return; // the delete path finishes the job
+  await cleanUp(deps, ctx, uuid, userPorts, log);
   await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
   await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, host: null, node: null }));
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
+  return err;
 }
 
 /** update_instance_info carries an InstanceList of the one instance. */

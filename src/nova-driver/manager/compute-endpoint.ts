@@ -107,16 +107,16 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
       const uuid = String(ev.instance_uuid);
       const event = { name: String(ev.name), tag: typeof ev.tag === 'string' ? ev.tag : null, status: String(ev.status ?? 'completed') };
       const log = deps.log.child({ request_id: ctx.request_id, instance: uuid });
-      if (deps.network?.events.deliver(uuid, event)) {
+      if (deps.events.deliver(uuid, event)) {
         log.info({ event: event.name, tag: event.tag, status: event.status }, 'external instance event delivered');
-      } else if (event.name === 'network-changed' && deps.network) {
+      } else if (event.name === 'network-changed' && deps.ports) {
         // Neutron changed a port (e.g. an address): refresh what nova-api shows.
-        const net = deps.network;
+        const ports = deps.ports;
         // Under the instance's lock: an attach or detach in flight finishes its cache first.
         await settle(log, 'refresh the network info cache', deps.locks.run(uuid, async () => {
           // Which ports the user passed is only in the cache itself: keep it across the refresh.
           const preserve = preservedPorts(await deps.instances.get(ctx, uuid, ['info_cache']));
-          await saveInfoCache(deps.conductor, ctx, uuid, await net.ports.networkInfo(uuid, preserve));
+          await saveInfoCache(deps.conductor, ctx, uuid, await ports.networkInfo(uuid, preserve));
         }));
       } else {
         log.info({ event: event.name, tag: event.tag, status: event.status }, 'external instance event nobody waited for');

@@ -1,13 +1,14 @@
 /** What the compute manager's handlers work with; each piece is tested against its real component. */
 import type { Logger } from '../../common/log.js';
-import type { ContainerEngine } from '../../runtime/types.js';
+import type { InstanceDriver } from '../instance-driver.js';
+import type { PortManager } from '../../network/ports.js';
+import type { InstanceEvents } from './instance-events.js';
 import type { PlacementClient } from '../placement.js';
 import type { ConductorClient } from '../conductor.js';
 import type { SchedulerClient } from '../scheduler.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
-import type { Networking } from './networking.js';
 import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js';
 
 export type { GlanceImage, GlanceImageMeta };
@@ -34,11 +35,14 @@ export interface ManagerDeps {
   /** This host's resource provider (= ComputeNode uuid). */
   providerUuid(): string;
   instances: InstanceStore;
-  engine: ContainerEngine;
+  /** Runs the instances: the handlers' only way to them. */
+  driver: InstanceDriver;
   images: ImageProvider;
   placement: PlacementClient;
-  /** Neutron ports and VIF plugging; null when the host has no [neutron] credentials. */
-  network: Networking | null;
+  /** Neutron ports; null when the host has no [neutron] credentials. */
+  ports: PortManager | null;
+  /** Waiters for Neutron's external events (network-vif-plugged). */
+  events: InstanceEvents;
   scheduler: SchedulerClient;
   /** Re-reports the host's usage after an instance came or went. */
   updateResources(ctx: RequestContext): Promise<void>;

@@ -7,8 +7,6 @@
  * next boot until it has been unused long enough.
  */
 import type { Logger } from '../../common/log.js';
-import type { ContainerEngine } from '../../runtime/types.js';
-import { LABEL_IMAGE } from './container-spec.js';
 
 export interface CachedImages {
   cachedImageIds(): Promise<string[]>;
@@ -19,7 +17,8 @@ export class ImageCacheManager {
   /** Glance id -> when it was first seen unused (ms since epoch). */
   private readonly unusedSince = new Map<string, number>();
 
-  constructor(private readonly cache: CachedImages, private readonly engine: ContainerEngine,
+  /** `inUse`: whether any container on the engine (of any compute host sharing it) runs the image. */
+  constructor(private readonly cache: CachedImages, private readonly inUse: (glanceImageId: string) => Promise<boolean>,
     private readonly minAgeSeconds: number, private readonly log: Logger) {}
 
   /** One pass; returns the Glance ids whose cached image was released. */
@@ -28,7 +27,7 @@ export class ImageCacheManager {
     const cached = await this.cache.cachedImageIds();
     for (const id of [...this.unusedSince.keys()]) if (!cached.includes(id)) this.unusedSince.delete(id);
     for (const id of cached) {
-      if ((await this.engine.listContainers({ [LABEL_IMAGE]: id })).length > 0) {
+      if (await this.inUse(id)) {
         this.unusedSince.delete(id);
         continue;
       }

@@ -4,6 +4,9 @@
  * plugs, Neutron's event arrives through nova-api as an external_instance_event cast, and
  * the build goes on (or fails at vif_plugging_timeout when that is fatal).
  */
+import type { Logger } from '../../common/log.js';
+import type { VirtApi } from '../instance-driver.js';
+
 export interface ExternalEvent {
   name: string;
   tag: string | null;
@@ -34,6 +37,16 @@ export class InstanceEvents {
     return events.map(({ name, tag }) => new Promise<ExternalEvent>((resolve, reject) => {
       this.waiters.set(InstanceEvents.key(uuid, name, tag), { resolve, reject });
     }));
+  }
+
+  /** Forgets waiters that will never be awaited (their promises never settle). */
+  drop(uuid: string, events: { name: string; tag: string | null }[]): void {
+    for (const e of events) this.waiters.delete(InstanceEvents.key(uuid, e.name, e.tag));
+  }
+
+  /** How many waiters are registered (a leak shows here). */
+  get size(): number {
+    return this.waiters.size;
   }
 
   /** Delivers an event; false when nobody waited for it. */
@@ -72,4 +85,36 @@ export class InstanceEvents {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The VirtApi the driver plugs through: waiters registered before the plug and dropped
+ * whatever happens (a failed plug leaves none behind), the wait bounded by
+ * vif_plugging_timeout, a timeout fatal only with vif_plugging_is_fatal.
+ */
+export function virtApi(events: InstanceEvents, timeoutSeconds: number, isFatal: boolean, log: Logger): VirtApi {
+  return {
+    async waitForVifPlugged(instanceUuid, portIds, plug) {
+      const expected = portIds.map((tag) => ({ name: 'network-vif-plugged', tag }));
+      const pending = events.prepare(instanceUuid, expected);
+      try {
+        await plug();
+      } catch (err) {
+        events.drop(instanceUuid, expected);
+        throw err;
+      }
+      if (expected.length === 0) return;
+      try {
+        await events.wait(instanceUuid, expected, pending, timeoutSeconds);
+      } catch (err) {
+        if (err instanceof VifPlugTimeout && !isFatal) {
+          log.warn({ instance: instanceUuid, missing: err.missing }, 'timed out waiting for network-vif-plugged; going on (vif_plugging_is_fatal = false)');
+          return;
+        }
+        throw err;
+      } finally {
+        events.drop(instanceUuid, expected);
+      }
+    },
+  };
 }

@@ -1,26 +1,25 @@
 /**
  * attach_interface (a call; returns the new VIF) and detach_interface (a cast)
  * (nova/compute/manager.py): a port allocated or taken, bound here, plugged into the running
- * container as the next ethN; detaching unplugs it and deletes it when this host created it,
- * or unbinds it when the user passed it. The info cache follows, so the API shows the change.
+ * instance's network as the next ethN; detaching unplugs it and deletes it when this host
+ * created it, or unbinds it when the user passed it. The info cache follows, so the API shows
+ * the change.
  */
 import { InterfaceAttachFailed, PortNotFound } from '../errors.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { VifModel } from '../../network/network-info.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';
-import { containerName } from './container-spec.js';
-import { applyDns, preservedPorts, saveInfoCache } from './networking.js';
+import { cachedVifs, preservedPorts, saveInfoCache } from './networking.js';
 
 export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<VifModel> {
   const inst = instanceFromArgs(args);
   const uuid = inst.str('uuid');
   return instanceAction(deps, ctx, inst, { event: 'compute_attach_interface', revertTaskState: false }, async () => {
-    const net = deps.network;
-    if (!net) throw new InterfaceAttachFailed({ instance_uuid: uuid }, 'this host has no [neutron] credentials');
-    const preserve = preservedPorts(await deps.instances.get(ctx, uuid, ['info_cache']));
-    const before = await net.ports.networkInfo(uuid, preserve);
-    const [vif] = await net.ports.allocate({
+    const ports = deps.ports;
+    if (!ports) throw new InterfaceAttachFailed({ instance_uuid: uuid }, 'this host has no [neutron] credentials');
+    const before = cachedVifs(await deps.instances.get(ctx, uuid, ['info_cache']));
+    const [vif] = await ports.allocate({
       uuid, projectId: inst.str('project_id'), availabilityZone: inst.optStr('availability_zone') ?? 'nova', hostname: inst.optStr('hostname') ?? uuid,
     }, [{
       networkId: typeof args.network_id === 'string' ? args.network_id : null,
@@ -28,16 +27,10 @@ export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, ar
       fixedIp: typeof args.requested_ip === 'string' ? args.requested_ip : null,
     }], []);
     try {
-      const c = await deps.engine.inspectContainer(containerName(uuid));
-      if (c?.pid) {
-        const plugger = net.pluggers.find((p) => p.vifTypes.includes(vif.type));
-        if (!plugger) throw new Error(`vif_type ${vif.type} cannot be plugged here`);
-        await plugger.plug(vif, { pid: c.pid, ifname: `eth${before.length}`, instanceUuid: uuid });
-        await applyDns(deps.engine, c.id, [...before, vif]);
-      }
+      await deps.driver.plugVifs(uuid, [...before, vif]);
       await saveInfoCache(deps.conductor, ctx, uuid, [...before, vif]);
     } catch (err) {
-      await net.ports.deallocatePort(vif.id, vif.preserve_on_delete);
+      await ports.deallocatePort(vif.id, vif.preserve_on_delete);
       throw new InterfaceAttachFailed({ instance_uuid: uuid }, `Failed to attach network adapter device to ${uuid}: ${(err as Error).message}`);
     }
     return vif;
@@ -47,20 +40,17 @@ export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, ar
 export async function detachInterface(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   const uuid = inst.str('uuid');
-  const portId = String(args.port_id);
   await instanceAction(deps, ctx, inst, { event: 'compute_detach_interface', revertTaskState: false }, async () => {
-    const net = deps.network;
-    if (!net) throw new PortNotFound({ port_id: portId });
+    const portId = String(args.port_id);
+    if (!deps.ports) throw new PortNotFound({ port_id: portId });
     // The cast's instance may come without its info cache: read it, it says which ports the user passed.
-    const preserve = preservedPorts(await deps.instances.get(ctx, uuid, ['info_cache']));
-    const vifs = await net.ports.networkInfo(uuid, preserve);
+    const cached = await deps.instances.get(ctx, uuid, ['info_cache']);
+    const vifs = cachedVifs(cached);
     const vif = vifs.find((v) => v.id === portId);
     if (!vif) throw new PortNotFound({ port_id: portId });
-    await net.pluggers.find((p) => p.vifTypes.includes(vif.type))?.unplug(vif);
-    await net.ports.deallocatePort(portId, preserve.has(portId));
     const remaining = vifs.filter((v) => v.id !== portId);
+    await deps.driver.unplugVif(uuid, vif, remaining);
+    await deps.ports.deallocatePort(portId, preservedPorts(cached).has(portId));
     await saveInfoCache(deps.conductor, ctx, uuid, remaining);
-    const c = await deps.engine.inspectContainer(containerName(uuid));
-    if (c?.pid) await applyDns(deps.engine, c.id, remaining);
   });
 }

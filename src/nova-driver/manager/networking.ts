@@ -1,29 +1,19 @@
 /**
- * An instance's networks, between the manager and src/network: ports allocated and bound
- * through Neutron, the info cache saved (nova-api shows addresses from it), each VIF plugged
- * into the container's namespace as eth0, eth1, ... in request order, and Neutron's
- * network-vif-plugged events awaited with Nova's vif_plugging_timeout/_is_fatal semantics.
- * A container's namespace dies with its processes, so every start plugs again.
+ * An instance's networks on the manager's side (nova/network/neutron.py as nova-compute uses
+ * it): ports allocated and bound through Neutron, the info cache saved (nova-api shows
+ * addresses from it), ports released on delete. Plugging is the driver's
+ * (InstanceDriver.spawn, plugVifs, unplugVif).
  */
 import type { Logger } from '../../common/log.js';
-import type { ContainerEngine } from '../../runtime/types.js';
 import type { VifModel } from '../../network/network-info.js';
-import type { PortManager, PortRequest } from '../../network/ports.js';
-import type { VifPlugger } from '../../network/vif-plug.js';
-import { resolvConf } from '../../network/resolv-conf.js';
+import type { PortRequest } from '../../network/ports.js';
 import { NovaObject } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { ConductorClient } from '../conductor.js';
-import { VifPlugTimeout, type InstanceEvents } from './instance-events.js';
-
-export interface Networking {
-  ports: PortManager;
-  pluggers: VifPlugger[];
-  events: InstanceEvents;
-  vifPluggingTimeout: number;
-  vifPluggingIsFatal: boolean;
-}
+import type { ImageAccess, VifSource } from '../instance-driver.js';
+import type { ManagerDeps } from './deps.js';
+import { settle } from './instance-action.js';
 
 /** The build's requested_networks (a NetworkRequestList primitive) as port requests; `none` asks for nothing. */
 export function portRequests(requested: unknown): PortRequest[] {
@@ -44,57 +34,6 @@ export async function saveInfoCache(conductor: ConductorClient, ctx: RequestCont
   await conductor.objectAction(ctx, cache, 'save');
 }
 
-export function pluggerFor(net: Networking, vif: VifModel): VifPlugger {
-  const p = net.pluggers.find((x) => x.vifTypes.includes(vif.type));
-  if (!p) throw new Error(`port ${vif.id} has vif_type ${vif.type}, which this host cannot plug`);
-  return p;
-}
-
-/** A running container of an instance: where its VIFs go. */
-export interface PlugSite {
-  instanceUuid: string;
-  containerId: string;
-  /** A process inside it (its network namespace is the container's). */
-  pid: number;
-}
-
-/** The container's resolver follows its ports' subnets (left as the engine wrote it when they name no DNS). */
-export async function applyDns(engine: ContainerEngine, containerId: string, vifs: VifModel[]): Promise<void> {
-  const text = resolvConf(vifs);
-  if (text !== null) await engine.setResolvConf(containerId, text);
-}
-
-/**
- * Plugs every VIF into the container's namespace and writes its resolv.conf; with
- * `waitForEvents` it registers the network-vif-plugged waiters first (for ports not yet
- * ACTIVE) and waits for them.
- */
-export async function plugAll(net: Networking, engine: ContainerEngine, site: PlugSite, vifs: VifModel[], waitForEvents: boolean, log: Logger): Promise<void> {
-  const { instanceUuid, pid } = site;
-  const expected = waitForEvents ? vifs.filter((v) => !v.active).map((v) => ({ name: 'network-vif-plugged', tag: v.id })) : [];
-  const pending = net.events.prepare(instanceUuid, expected);
-  for (const [i, vif] of vifs.entries()) await pluggerFor(net, vif).plug(vif, { pid, ifname: `eth${i}`, instanceUuid });
-  await applyDns(engine, site.containerId, vifs);
-  if (expected.length === 0) return;
-  try {
-    await net.events.wait(instanceUuid, expected, pending, net.vifPluggingTimeout);
-  } catch (err) {
-    if (err instanceof VifPlugTimeout && !net.vifPluggingIsFatal) {
-      log.warn({ missing: err.missing }, 'timed out waiting for network-vif-plugged; going on (vif_plugging_is_fatal = false)');
-      return;
-    }
-    throw err;
-  }
-}
-
-/** Unplugs and releases everything: ports created here deleted, ports the user passed unbound. */
-export async function teardown(net: Networking, conductor: ConductorClient, ctx: RequestContext, instanceUuid: string, preserve: Set<string>): Promise<void> {
-  const vifs = await net.ports.networkInfo(instanceUuid, preserve);
-  for (const vif of vifs) await pluggerFor(net, vif).unplug(vif).catch(() => undefined);
-  await net.ports.deallocate(instanceUuid, preserve);
-  if (vifs.length) await saveInfoCache(conductor, ctx, instanceUuid, []);
-}
-
 /** The VIFs Nova has cached for the instance, in the order they were plugged (eth0, eth1, ...). */
 export function cachedVifs(inst: NovaObject): VifModel[] {
   const raw = inst.obj('info_cache')?.get('network_info');
@@ -112,12 +51,27 @@ export function preservedPorts(inst: NovaObject): Set<string> {
   return new Set(cachedVifs(inst).filter((v) => v.preserve_on_delete).map((v) => v.id));
 }
 
-/** After a (re)start: the container's new namespace gets the instance's ports again. */
-export async function replug(net: Networking | null, engine: ContainerEngine, instanceUuid: string, containerId: string, log: Logger): Promise<void> {
-  if (!net) return;
-  const vifs = await net.ports.networkInfo(instanceUuid, new Set());
-  if (vifs.length === 0) return;
-  const c = await engine.inspectContainer(containerId);
-  if (!c?.pid) throw new Error('the container is not running: its networks cannot be plugged');
-  await plugAll(net, engine, { instanceUuid, containerId: c.id, pid: c.pid }, vifs, false, log);
+/** The instance's cached VIFs, read when the cast's instance came without its info cache. */
+export function vifSource(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject): VifSource {
+  return async () => cachedVifs(inst.obj('info_cache') ? inst : await deps.instances.get(ctx, inst.str('uuid'), ['info_cache']));
+}
+
+/**
+ * Gives back the instance's ports, best-effort (deallocate_for_instance): ports created here
+ * deleted, ports the user passed unbound; one that is already gone, unbound or bound
+ * elsewhere is skipped. Never throws: what fails is logged.
+ */
+export async function releasePorts(deps: ManagerDeps, ctx: RequestContext, instanceUuid: string, preserve: Set<string>, log: Logger): Promise<void> {
+  if (!deps.ports) return;
+  const ports = deps.ports;
+  await settle(log, 'release the ports', ports.deallocate(instanceUuid, preserve));
+  await settle(log, 'clear the network info cache', saveInfoCache(deps.conductor, ctx, instanceUuid, []));
+}
+
+/** Glance with the request's credentials, as the driver uses it. */
+export function imageAccess(deps: ManagerDeps, ctx: RequestContext): ImageAccess {
+  return {
+    ensure: (image) => deps.images.ensureImage(ctx, image),
+    upload: (engineRef, imageId, parentImageId) => deps.images.uploadSnapshot(ctx, engineRef, imageId, parentImageId),
+  };
 }

@@ -11,16 +11,27 @@
 import { InstanceNotFound, InstancePowerOffFailure, InstancePowerOnFailure, InstanceRebootFailure } from '../errors.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
+import { InstanceMissing, type InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';
-import { containerName } from './container-spec.js';
-import { replug } from './networking.js';
-import { POWER_TRANSITIONS, PowerState, TaskState, VmState, powerStateOf, type PowerTransition } from './states.js';
+import { vifSource } from './networking.js';
+import { POWER_TRANSITIONS, PowerState, TaskState, VmState, powerStateFor, type PowerTransition } from './states.js';
 
-async function containerOf(deps: ManagerDeps, inst: NovaObject) {
-  const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
-  if (!c) throw new InstanceNotFound({ instance_id: inst.str('uuid') });
-  return c;
+/** The driver's view of the instance; InstanceNotFound (as Nova's drivers raise) when it has none. */
+export async function infoOf(deps: ManagerDeps, inst: NovaObject): Promise<InstanceInfo> {
+  const info = await deps.driver.getInfo(inst.str('uuid'));
+  if (!info) throw new InstanceNotFound({ instance_id: inst.str('uuid') });
+  return info;
+}
+
+/** Runs a driver call; a missing instance is Nova's InstanceNotFound, any other failure `wrap`'s exception. */
+export async function driverCall<T>(inst: NovaObject, call: () => Promise<T>, wrap?: (reason: string) => Error): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof InstanceMissing) throw new InstanceNotFound({ instance_id: inst.str('uuid') });
+    throw wrap ? wrap((err as Error).message) : err;
+  }
 }
 
 async function finish(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, t: PowerTransition,
@@ -31,27 +42,17 @@ async function finish(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, 
 export async function stopInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_stop_instance' }, async () => {
-    const c = await containerOf(deps, inst);
-    try {
-      if (c.state === 'paused') await deps.engine.unpauseContainer(c.id);
-      await deps.engine.stopContainer(c.id, args.clean_shutdown === false ? 0 : deps.shutdownTimeout);
-    } catch (err) {
-      throw new InstancePowerOffFailure({ reason: (err as Error).message });
-    }
+    await driverCall(inst, () => deps.driver.powerOff(inst.str('uuid'), args.clean_shutdown === false ? 0 : deps.shutdownTimeout),
+      (reason) => new InstancePowerOffFailure({ reason }));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.stop);
   });
 }
 
 export async function startInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
-  await instanceAction(deps, ctx, inst, { event: 'compute_start_instance' }, async (log) => {
-    const c = await containerOf(deps, inst);
-    try {
-      await deps.engine.startContainer(c.id);
-      await replug(deps.network, deps.engine, inst.str('uuid'), c.id, log);
-    } catch (err) {
-      throw new InstancePowerOnFailure({ reason: (err as Error).message });
-    }
+  await instanceAction(deps, ctx, inst, { event: 'compute_start_instance' }, async () => {
+    const uuid = inst.str('uuid');
+    await driverCall(inst, () => deps.driver.powerOn(uuid, vifSource(deps, ctx, inst)), (reason) => new InstancePowerOnFailure({ reason }));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.start);
   });
 }
@@ -64,22 +65,16 @@ export async function rebootInstance(deps: ManagerDeps, ctx: RequestContext, arg
   const expected = hard
     ? [TaskState.REBOOTING_HARD, TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD]
     : [TaskState.REBOOTING, TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED];
-  await instanceAction(deps, ctx, inst, { event: 'compute_reboot_instance' }, async (log) => {
-    const c = await containerOf(deps, inst);
-    await deps.instances.save(ctx, inst, { task_state: pending, power_state: powerStateOf(c, inst.optStr('vm_state')) }, expected);
+  await instanceAction(deps, ctx, inst, { event: 'compute_reboot_instance' }, async () => {
+    const uuid = inst.str('uuid');
+    const before = await infoOf(deps, inst);
+    await deps.instances.save(ctx, inst, { task_state: pending, power_state: powerStateFor(before, inst.optStr('vm_state')) }, expected);
     await deps.instances.save(ctx, inst, { task_state: started }, [pending]);
-    try {
-      if (c.state === 'paused') await deps.engine.unpauseContainer(c.id);
-      await deps.engine.stopContainer(c.id, hard ? 0 : deps.shutdownTimeout);
-      await deps.engine.startContainer(c.id);
-      await replug(deps.network, deps.engine, inst.str('uuid'), c.id, log);
-    } catch (err) {
-      throw new InstanceRebootFailure({ reason: (err as Error).message });
-    }
-    const after = await containerOf(deps, inst);
+    await driverCall(inst, () => deps.driver.reboot(uuid, hard, deps.shutdownTimeout, vifSource(deps, ctx, inst)),
+      (reason) => new InstanceRebootFailure({ reason }));
     await deps.instances.save(ctx, inst, {
       vm_state: inst.get('vm_state') === VmState.RESCUED ? VmState.RESCUED : VmState.ACTIVE,
-      power_state: powerStateOf(after), task_state: null,
+      power_state: powerStateFor(await infoOf(deps, inst)), task_state: null,
     });
   });
 }
@@ -87,7 +82,7 @@ export async function rebootInstance(deps: ManagerDeps, ctx: RequestContext, arg
 export async function pauseInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_pause_instance' }, async () => {
-    await deps.engine.pauseContainer((await containerOf(deps, inst)).id);
+    await driverCall(inst, () => deps.driver.pause(inst.str('uuid')));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.pause);
   });
 }
@@ -95,7 +90,7 @@ export async function pauseInstance(deps: ManagerDeps, ctx: RequestContext, args
 export async function unpauseInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_unpause_instance' }, async () => {
-    await deps.engine.unpauseContainer((await containerOf(deps, inst)).id);
+    await driverCall(inst, () => deps.driver.unpause(inst.str('uuid')));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.unpause);
   });
 }
@@ -103,7 +98,7 @@ export async function unpauseInstance(deps: ManagerDeps, ctx: RequestContext, ar
 export async function suspendInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_suspend_instance' }, async () => {
-    await deps.engine.pauseContainer((await containerOf(deps, inst)).id);
+    await driverCall(inst, () => deps.driver.suspend(inst.str('uuid')));
     const sysmeta = { ...((inst.get('system_metadata') ?? {}) as Record<string, string>), old_vm_state: String(inst.get('vm_state') ?? VmState.ACTIVE) };
     await finish(deps, ctx, inst, POWER_TRANSITIONS.suspend, { system_metadata: sysmeta });
   });
@@ -112,7 +107,7 @@ export async function suspendInstance(deps: ManagerDeps, ctx: RequestContext, ar
 export async function resumeInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_resume_instance' }, async () => {
-    await deps.engine.unpauseContainer((await containerOf(deps, inst)).id);
+    await driverCall(inst, () => deps.driver.resume(inst.str('uuid')));
     const sysmeta = { ...((inst.get('system_metadata') ?? {}) as Record<string, string>) };
     const back = sysmeta.old_vm_state ?? VmState.ACTIVE;
     delete sysmeta.old_vm_state;
@@ -121,9 +116,9 @@ export async function resumeInstance(deps: ManagerDeps, ctx: RequestContext, arg
   });
 }
 
-/** get_console_output (a call): what the container wrote to stdout/stderr, the last tail_length lines. */
+/** get_console_output (a call): what the instance wrote to stdout/stderr, the last tail_length lines. */
 export async function getConsoleOutput(deps: ManagerDeps, _ctx: RequestContext, args: Record<string, unknown>): Promise<string> {
   const inst = instanceFromArgs(args);
   const tail = typeof args.tail_length === 'number' && args.tail_length >= 0 ? args.tail_length : undefined;
-  return deps.engine.containerLogs((await containerOf(deps, inst)).id, tail);
+  return driverCall(inst, () => deps.driver.consoleOutput(inst.str('uuid'), tail));
 }

@@ -1,25 +1,24 @@
 /**
  * Start-up reconciliation and the periodic power-state sync (nova/compute/manager.py
  * _init_instance, _error_out_instances_whose_build_was_interrupted, _sync_power_states),
- * applied to containers:
- *   - instances left mid-build go to ERROR and lose their container: never stuck in BUILD;
+ * through the instance driver:
+ *   - instances left mid-build go to ERROR and lose what their spawn made: never stuck in BUILD;
  *   - instances left mid-delete (or already deleted) finish deleting;
  *   - a snapshot or other task interrupted by the restart is cleared, powering-off/on is redone;
- *   - containers of this host that belong to no instance are reported, and removed when
- *     [container] remove_orphans is set;
- *   - a container that stopped, died or vanished behind Nova's back is recorded as such.
+ *   - what the driver runs for instances Nova does not know here is reported, and removed
+ *     when [container] remove_orphans is set;
+ *   - an instance that stopped, died or vanished behind Nova's back is recorded as such.
  */
 import type { Logger } from '../../common/log.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
-import type { ContainerStatus } from '../../runtime/types.js';
+import type { InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
-import { LABEL_HOST, LABEL_INSTANCE, containerName } from './container-spec.js';
 import { deleteInstance } from './terminate.js';
-import { preservedPorts, teardown } from './networking.js';
-import { PowerState, TaskState, VmState, powerStateOf } from './states.js';
+import { cachedVifs, preservedPorts, releasePorts, vifSource } from './networking.js';
+import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
 const BUILD_TASKS: (string | null)[] = [TaskState.SCHEDULING, TaskState.BLOCK_DEVICE_MAPPING, TaskState.NETWORKING, TaskState.SPAWNING];
 
@@ -34,7 +33,7 @@ export interface RecoveryReport {
 export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, removeOrphans: boolean): Promise<RecoveryReport> {
   const log = deps.log.child({ phase: 'recovery' });
   const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [] };
-  const instances = await deps.instances.listOnHost(ctx, ['flavor', 'metadata', 'system_metadata']);
+  const instances = await deps.instances.listOnHost(ctx, ['flavor', 'metadata', 'system_metadata', 'info_cache']);
   for (const inst of instances) {
     const uuid = inst.str('uuid');
     try {
@@ -45,16 +44,15 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
   }
   await errorOutBuildsNeverStarted(deps, ctx, new Set(instances.map((i) => i.str('uuid'))), report, log);
   const known = new Set(instances.filter((i) => i.get('vm_state') !== VmState.DELETED).map((i) => i.str('uuid')));
-  for (const c of await deps.engine.listContainers({ [LABEL_HOST]: deps.host })) {
-    const uuid = c.labels[LABEL_INSTANCE];
-    if (uuid && known.has(uuid)) continue;
-    report.orphans.push(c.name);
+  for (const { uuid } of await deps.driver.listInstances()) {
+    if (known.has(uuid)) continue;
+    report.orphans.push(uuid);
     if (removeOrphans) {
-      await deps.engine.removeContainer(c.id);
-      report.removedOrphans.push(c.name);
-      log.warn({ container: c.name }, 'removed a container that belongs to no instance of this host');
+      await deps.driver.destroy(uuid, []);
+      report.removedOrphans.push(uuid);
+      log.warn({ instance: uuid }, 'removed an instance that belongs to no instance record of this host');
     } else {
-      log.warn({ container: c.name }, 'container belongs to no instance of this host (set [container] remove_orphans to remove it)');
+      log.warn({ instance: uuid }, 'this host runs an instance Nova does not know here (set [container] remove_orphans to remove it)');
     }
   }
   log.info({ ...report }, 'start-up reconciliation done');
@@ -66,7 +64,7 @@ async function recoverInstance(deps: ManagerDeps, ctx: RequestContext, inst: Nov
   const vm = inst.get('vm_state');
   const task = (inst.get('task_state') ?? null) as string | null;
   if (vm === VmState.DELETED || task === TaskState.DELETING) {
-    await deleteInstance(deps, ctx, inst);
+    await deleteInstance(deps, ctx, inst, log);
     report.finishedDeletes.push(uuid);
     return;
   }
@@ -76,24 +74,23 @@ async function recoverInstance(deps: ManagerDeps, ctx: RequestContext, inst: Nov
     return;
   }
   if (task === null) return;
-  const c = await deps.engine.inspectContainer(containerName(uuid));
-  if (task === TaskState.POWERING_OFF && c) {
-    await deps.engine.stopContainer(c.id, deps.shutdownTimeout);
+  const exists = (await deps.driver.getInfo(uuid)) !== null;
+  if (task === TaskState.POWERING_OFF && exists) {
+    await deps.driver.powerOff(uuid, deps.shutdownTimeout);
     await deps.instances.save(ctx, inst, { vm_state: VmState.STOPPED, power_state: PowerState.SHUTDOWN, task_state: null }, [task]);
-  } else if (task === TaskState.POWERING_ON && c) {
-    await deps.engine.startContainer(c.id);
+  } else if (task === TaskState.POWERING_ON && exists) {
+    await deps.driver.powerOn(uuid, vifSource(deps, ctx, inst));
     await deps.instances.save(ctx, inst, { vm_state: VmState.ACTIVE, power_state: PowerState.RUNNING, task_state: null }, [task]);
   } else {
-    const after = c ? await deps.engine.inspectContainer(c.id) : null;
-    await deps.instances.save(ctx, inst, { task_state: null, power_state: powerStateOf(after, inst.optStr('vm_state')) }, [task]);
+    await deps.instances.save(ctx, inst, { task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid), inst.optStr('vm_state')) }, [task]);
   }
   report.clearedTasks.push(uuid);
 }
 
 async function errorOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, operation: string, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
-  await deps.engine.removeContainer(containerName(uuid));
-  if (deps.network) await settle(log, 'release the ports', teardown(deps.network, deps.conductor, ctx, uuid, preservedPorts(inst)));
+  await settle(log, 'destroy what the build made', deps.driver.destroy(uuid, cachedVifs(inst)));
+  await releasePorts(deps, ctx, uuid, preservedPorts(inst), log);
   await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, new Error(`The ${operation} was interrupted by a restart of the compute service`)));
   await deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, power_state: PowerState.NOSTATE });
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
@@ -123,28 +120,43 @@ async function errorOutBuildsNeverStarted(deps: ManagerDeps, ctx: RequestContext
   }
 }
 
-/** One _sync_power_states pass: the container's state wins over what Nova has recorded. */
+/**
+ * One _sync_power_states pass: the driver's state wins over what Nova has recorded. Each
+ * instance is re-read under its lock (an operation that just finished is not undone) and
+ * handled alone: one failure is logged and the pass goes on.
+ */
 export async function syncPowerStates(deps: ManagerDeps, ctx: RequestContext): Promise<void> {
-  for (const inst of await deps.instances.listOnHost(ctx, [])) {
-    const uuid = inst.str('uuid');
-    if (inst.get('task_state') !== null && inst.get('task_state') !== undefined) continue; // an operation is under way
-    await deps.locks.run(uuid, async () => {
-      const c: ContainerStatus | null = await deps.engine.inspectContainer(containerName(uuid));
-      await syncOne(deps, ctx, inst, c);
-    });
+  const log = deps.log.child({ phase: 'power-sync' });
+  for (const listed of await deps.instances.listOnHost(ctx, [])) {
+    const uuid = listed.str('uuid');
+    if (listed.get('task_state') !== null && listed.get('task_state') !== undefined) continue; // an operation is under way
+    try {
+      await deps.locks.run(uuid, async () => {
+        let inst: NovaObject;
+        try {
+          inst = await deps.instances.get(ctx, uuid, []);
+        } catch (err) {
+          if (err instanceof InstanceNotFound) return; // deleted meanwhile
+          throw err;
+        }
+        if ((inst.get('task_state') ?? null) !== null || inst.optStr('host') !== deps.host) return;
+        await syncOne(deps, ctx, inst, await deps.driver.getInfo(uuid), log.child({ instance: uuid }));
+      });
+    } catch (err) {
+      log.error({ instance: uuid, err: (err as Error).message }, 'could not sync the power state');
+    }
   }
 }
 
-async function syncOne(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, c: ContainerStatus | null): Promise<void> {
+async function syncOne(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, info: InstanceInfo | null, log: Logger): Promise<void> {
   const vm = inst.get('vm_state');
-  const now = powerStateOf(c, inst.optStr('vm_state'));
-  const log = deps.log.child({ instance: inst.str('uuid'), phase: 'power-sync' });
-  if (vm === VmState.ACTIVE && !c) {
-    log.warn('container vanished behind Nova\'s back: instance set to ERROR');
+  const now = powerStateFor(info, inst.optStr('vm_state'));
+  if (vm === VmState.ACTIVE && !info) {
+    log.warn('instance vanished behind Nova\'s back: set to ERROR');
     await settle(log, 'record the fault', deps.instances.addFault(ctx, inst.str('uuid'), new InstanceNotFound({ instance_id: inst.str('uuid') })));
     await deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, power_state: now }, [null]);
   } else if (vm === VmState.ACTIVE && (now === PowerState.SHUTDOWN || now === PowerState.CRASHED)) {
-    log.warn({ exit_code: c?.exitCode }, 'container stopped behind Nova\'s back: instance recorded as stopped');
+    log.warn({ exit_code: info?.exitCode }, 'instance stopped behind Nova\'s back: recorded as stopped');
     await deps.instances.save(ctx, inst, { vm_state: VmState.STOPPED, power_state: now }, [null]);
   } else if (inst.get('power_state') !== now) {
     await deps.instances.save(ctx, inst, { power_state: now }, [null]);

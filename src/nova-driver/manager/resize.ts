@@ -16,8 +16,8 @@ import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/ve
 import type { RequestContext } from '../rpc/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
-import { containerName } from './container-spec.js';
-import { PowerState, TaskState, VmState, powerStateOf } from './states.js';
+import { driverCall } from './power.js';
+import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
 type Args = Record<string, unknown>;
 
@@ -41,8 +41,7 @@ function flavorFields(flavor: NovaObject): Record<string, FieldValue> {
 }
 
 async function applyLimits(deps: ManagerDeps, inst: NovaObject, flavor: NovaObject): Promise<void> {
-  const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
-  if (c) await deps.engine.updateLimits(c.id, Number(flavor.get('vcpus') ?? 1), Number(flavor.get('memory_mb') ?? 0));
+  await driverCall(inst, () => deps.driver.updateLimits(inst.str('uuid'), Number(flavor.get('vcpus') ?? 1), Number(flavor.get('memory_mb') ?? 0)));
 }
 
 function sysmeta(inst: NovaObject): Record<string, string> {
@@ -83,8 +82,8 @@ async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaOb
     await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), old_flavor: oldFlavor, task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
     await applyLimits(deps, inst, newFlavor);
     await saveMigration(deps, ctx, migration, { status: 'finished' });
-    const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
-    await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateOf(c) }, [TaskState.RESIZE_FINISH]);
+    await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(inst.str('uuid'))) },
+      [TaskState.RESIZE_FINISH]);
     await settle(log, 'update resources', deps.updateResources(ctx));
   });
 }
@@ -97,8 +96,7 @@ export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args
   await instanceAction(deps, ctx, inst, { event: 'compute_confirm_resize' }, async (log) => {
     try {
       await saveMigration(deps, ctx, migration, { status: 'confirmed' });
-      const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
-      const power = powerStateOf(c);
+      const power = powerStateFor(await deps.driver.getInfo(inst.str('uuid')));
       await deps.instances.save(ctx, inst, { vm_state: power === PowerState.SHUTDOWN ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: power },
         [null, TaskState.DELETING, 'soft-deleting']);
     } finally {
@@ -128,11 +126,10 @@ async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, inst: 
     }, [TaskState.RESIZE_REVERTING]);
     await deps.placement.moveAllocations(migration.str('uuid'), inst.str('uuid'));
     await applyLimits(deps, inst, oldFlavor);
-    const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
-    if (oldVmState === VmState.STOPPED && c) await deps.engine.stopContainer(c.id, deps.shutdownTimeout);
-    const after = c ? await deps.engine.inspectContainer(c.id) : null;
+    const uuid = inst.str('uuid');
+    if (oldVmState === VmState.STOPPED) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
     await deps.instances.save(ctx, inst, {
-      vm_state: oldVmState === VmState.STOPPED ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateOf(after),
+      vm_state: oldVmState === VmState.STOPPED ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)),
     }, [TaskState.RESIZE_REVERTING]);
     await deleteStashedFlavor(deps, ctx, inst);
     await settle(log, 'update resources', deps.updateResources(ctx));

@@ -1,8 +1,8 @@
 /**
  * shelve_instance, shelve_offload_instance, unshelve_instance (nova/compute/manager.py
  * _shelve_instance, _shelve_offload_instance, _unshelve_instance): shelving stops the
- * container and snapshots it into the Glance image nova-api created; offloading removes
- * the container and gives back the host's resources; unshelving creates the container
+ * instance and snapshots it into the Glance image nova-api created; offloading removes
+ * it from the host and gives back the host's resources; unshelving spawns it
  * again from that snapshot, then deletes the snapshot from Glance. With Nova's default
  * `shelved_offload_time = 0` shelve offloads at once.
  */
@@ -12,11 +12,12 @@ import { novaDatetime, type NovaObject } from '../objects/versioned-object.js';
 import type { RequestContext } from '../rpc/types.js';
 import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
-import { containerName } from './container-spec.js';
 import { captureToGlance, deleteUnfinishedImage } from './snapshot.js';
-import { replug } from './networking.js';
-import { createAndStart, instanceList } from './build.js';
-import { PowerState, TaskState, VmState, powerStateOf } from './states.js';
+import { imageAccess, vifSource } from './networking.js';
+import { instanceList } from './build.js';
+import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
+import { driverCall } from './power.js';
+import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
 const SHELVED_KEYS = ['shelved_at', 'shelved_image_id', 'shelved_host'];
 
@@ -29,11 +30,7 @@ export async function shelveInstance(deps: ManagerDeps, ctx: RequestContext, arg
   const inst = instanceFromArgs(args);
   const imageId = String(args.image_id);
   await instanceAction(deps, ctx, inst, { event: 'compute_shelve_instance' }, async (log) => {
-    const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
-    if (c) {
-      if (c.state === 'paused') await deps.engine.unpauseContainer(c.id);
-      await deps.engine.stopContainer(c.id, args.clean_shutdown === false ? 0 : deps.shutdownTimeout);
-    }
+    await driverCall(inst, () => deps.driver.powerOff(inst.str('uuid'), args.clean_shutdown === false ? 0 : deps.shutdownTimeout));
     try {
       await captureToGlance(deps, ctx, inst, imageId,
         { from: TaskState.SHELVING, pending: TaskState.SHELVING_IMAGE_PENDING_UPLOAD, uploading: TaskState.SHELVING_IMAGE_UPLOADING }, log);
@@ -53,18 +50,21 @@ export async function shelveInstance(deps: ManagerDeps, ctx: RequestContext, arg
 export async function shelveOffloadInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_shelve_offload_instance' }, async (log) => {
-    const c = await deps.engine.inspectContainer(containerName(inst.str('uuid')));
-    if (c) await deps.engine.stopContainer(c.id, args.clean_shutdown === false ? 0 : deps.shutdownTimeout);
+    if (await deps.driver.getInfo(inst.str('uuid'))) {
+      await driverCall(inst, () => deps.driver.powerOff(inst.str('uuid'), args.clean_shutdown === false ? 0 : deps.shutdownTimeout));
+    }
     await offload(deps, ctx, inst, log);
   });
 }
 
-/** _shelve_offload_instance: the container goes, the host's resources and allocation are given back. */
+/**
+ * _shelve_offload_instance: the instance leaves the host (workload, sandbox and VIFs; its
+ * ports stay the instance's), the host's resources and allocation are given back.
+ */
 async function offload(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
-  const c = await deps.engine.inspectContainer(containerName(uuid));
-  const power = powerStateOf(c, inst.optStr('vm_state'));
-  await deps.engine.removeContainer(containerName(uuid));
+  const power = powerStateFor(await deps.driver.getInfo(uuid), inst.optStr('vm_state'));
+  await deps.driver.destroy(uuid, await vifSource(deps, ctx, inst)());
   await deps.placement.deleteAllocations(uuid);
   await deps.instances.save(ctx, inst, { power_state: power, vm_state: VmState.SHELVED_OFFLOADED, task_state: null },
     [TaskState.SHELVING, TaskState.SHELVING_OFFLOADING]);
@@ -85,10 +85,12 @@ export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, a
     if (!image) throw new ImageNotFound({ image_id: shelvedImageId ?? '(none)' });
     try {
       await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename });
-      const id = await createAndStart(deps, ctx, inst, image, log);
-      await replug(deps.network, deps.engine, uuid, id, log);
+      await deps.driver.spawn({
+        instance: instanceSpec(inst, imagePropertiesOf(image)), image, images: imageAccess(deps, ctx),
+        networkInfo: vifSource(deps, ctx, inst)(), waitForVifs: false,
+      });
     } catch (err) {
-      await settle(log, 'remove the container', deps.engine.removeContainer(containerName(uuid)));
+      await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, []));
       await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
       await settle(log, 'clear host and node', deps.instances.save(ctx, inst, { host: null, node: null }));
       throw err;

@@ -1,6 +1,6 @@
 /**
- * snapshot_instance (nova/compute/manager.py snapshot_instance/_snapshot_instance, glance.md
- * section 4): commit the container's file system as an image, export it as a layered
+ * snapshot_instance (nova/compute/manager.py snapshot_instance/_snapshot_instance): the
+ * driver captures the instance's file system and exports it as a layered
  * `docker save` archive into the queued Glance image nova-api created (PATCH formats, PUT
  * data, confirm active), with Nova's task states image_snapshot -> image_pending_upload ->
  * image_uploading -> none. On failure the Glance image is deleted (delete_image_on_error).
@@ -12,36 +12,27 @@ import type { RequestContext } from '../rpc/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
-import { containerName } from './container-spec.js';
-import { TaskState, powerStateOf } from './states.js';
-
-export const SNAPSHOT_REPO = 'nova-snapshot';
+import { imageAccess } from './networking.js';
+import { driverCall, infoOf } from './power.js';
+import { TaskState, powerStateFor } from './states.js';
 
 function deletedMeanwhile(err: unknown): boolean {
   return err instanceof InstanceNotFound || err instanceof UnexpectedDeletingTaskStateError;
 }
 
 /**
- * Commits the instance's container and uploads it into `imageId`; shared with shelve.
- * `pending` and `uploading` are the task states to pass through, `from` the current one.
+ * Captures the instance into `imageId`; shared with shelve. `pending` and `uploading` are the
+ * task states to pass through, `from` the current one.
  */
 export async function captureToGlance(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, imageId: string,
   states: { from: string; pending: string; uploading: string }, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
-  const c = await deps.engine.inspectContainer(containerName(uuid));
-  if (!c) throw new InstanceNotFound({ instance_id: uuid });
-  await deps.instances.save(ctx, inst, { power_state: powerStateOf(c, inst.optStr('vm_state')) });
+  const info = await infoOf(deps, inst);
+  await deps.instances.save(ctx, inst, { power_state: powerStateFor(info, inst.optStr('vm_state')) });
   await deps.instances.save(ctx, inst, { task_state: states.pending }, [states.from]);
-  const ref = `${SNAPSHOT_REPO}:${imageId}`;
-  await deps.engine.commitContainer(c.id, SNAPSHOT_REPO, imageId);
-  try {
-    await deps.instances.save(ctx, inst, { task_state: states.uploading }, [states.pending]);
-    await deps.images.uploadSnapshot(ctx, ref, imageId, inst.optStr('image_ref'));
-    log.info({ image: imageId }, 'snapshot uploaded to Glance');
-  } finally {
-    // The commit's own tag goes; the image itself stays cached under the snapshot's Glance id.
-    await settle(log, 'drop the commit tag', deps.engine.removeImage(ref));
-  }
+  await driverCall(inst, () => deps.driver.snapshot(uuid, imageId, inst.optStr('image_ref'), imageAccess(deps, ctx),
+    () => deps.instances.save(ctx, inst, { task_state: states.uploading }, [states.pending])));
+  log.info({ image: imageId }, 'snapshot uploaded to Glance');
 }
 
 export async function snapshotInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {

@@ -3,7 +3,9 @@
  * state machine of each power action this host performs: which task_state nova-api set
  * before casting, and what the compute saves when done (nova/compute/manager.py).
  */
-import type { ContainerStatus } from '../../runtime/types.js';
+import { PowerState, type InstanceInfo } from '../instance-driver.js';
+
+export { PowerState };
 
 export const VmState = {
   ACTIVE: 'active', BUILDING: 'building', PAUSED: 'paused', SUSPENDED: 'suspended', STOPPED: 'stopped',
@@ -29,28 +31,14 @@ export const TaskState = {
 } as const;
 export type TaskState = (typeof TaskState)[keyof typeof TaskState];
 
-/** nova/objects/fields.py PowerState as integers on the wire. */
-export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;
-export type PowerState = (typeof PowerState)[keyof typeof PowerState];
-
 /**
- * What a container's state means as a Nova power state. A paused container is PAUSED, or
- * SUSPENDED when Nova suspended it: on this host suspend freezes the container's processes
+ * What the driver reports as the power state Nova records. A frozen instance is PAUSED, or
+ * SUSPENDED when Nova suspended it: on this host suspend freezes the instance's processes
  * (cgroup freezer) with their memory kept, since checkpointing to disk is not available.
  */
-export function powerStateOf(container: ContainerStatus | null, vmState?: string | null): PowerState {
-  if (!container) return PowerState.NOSTATE;
-  switch (container.state) {
-    case 'running':
-    case 'restarting':
-      return PowerState.RUNNING;
-    case 'paused':
-      return vmState === VmState.SUSPENDED ? PowerState.SUSPENDED : PowerState.PAUSED;
-    case 'dead':
-      return PowerState.CRASHED;
-    default:
-      return PowerState.SHUTDOWN;
-  }
+export function powerStateFor(info: InstanceInfo | null, vmState?: string | null): PowerState {
+  if (!info) return PowerState.NOSTATE;
+  return info.state === PowerState.PAUSED && vmState === VmState.SUSPENDED ? PowerState.SUSPENDED : info.state;
 }
 
 /** One power action: the task_state nova-api set, and the vm/power state the compute ends with. */

@@ -1,9 +1,9 @@
 /**
- * The VIFs of running containers checked against the host and mended, as nova-compute plugs
- * its instances' VIFs again in init_host: when the service starts, when the engine's event
- * stream comes back (the engine may have restarted), when a container starts behind the
- * service's back (its new namespace has no interfaces), and on the periodic power-state
- * spacing. Host devices whose instance is gone, or no longer has that port, are removed.
+ * The VIFs of this host's instances checked and mended through the driver, as nova-compute
+ * plugs its instances' VIFs again in init_host: when the service starts, when the engine's
+ * event stream comes back (the engine may have restarted), when an instance's network
+ * sandbox starts behind the service's back (its new namespace has no interfaces), and on the
+ * periodic power-state spacing. Host devices whose instance is gone, or no longer has that port, are removed.
  * The VIFs come from the instance's info cache, so a check costs no Neutron call.
  */
 import type { Logger } from '../../common/log.js';
@@ -12,8 +12,7 @@ import type { RequestContext } from '../rpc/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { ManagerDeps } from './deps.js';
-import { containerName } from './container-spec.js';
-import { applyDns, cachedVifs, type Networking } from './networking.js';
+import { cachedVifs } from './networking.js';
 import { VmState } from './states.js';
 
 export interface VifCheckReport {
@@ -28,18 +27,17 @@ export interface VifCheckReport {
  */
 export async function checkAllVifs(deps: ManagerDeps, ctx: RequestContext, startup: boolean): Promise<VifCheckReport> {
   const report: VifCheckReport = { instances: 0, mended: [], removed: [] };
-  const net = deps.network;
-  if (!net) return report;
+  if (!deps.ports) return report;
   const log = deps.log.child({ phase: 'vif-check' });
   for (const inst of await deps.instances.listOnHost(ctx, [])) {
     const uuid = inst.str('uuid');
     try {
-      await deps.locks.run(uuid, () => checkInstance(deps, net, ctx, uuid, report, log));
+      await deps.locks.run(uuid, () => checkInstance(deps, ctx, uuid, report));
     } catch (err) {
       log.error({ instance: uuid, err: (err as Error).message }, 'could not check the instance\'s VIFs');
     }
   }
-  await removeStale(deps, net, ctx, startup, report, log);
+  await removeStale(deps, ctx, startup, report, log);
   if (report.mended.length || report.removed.length) log.warn({ ...report }, 'VIFs mended or removed');
   else log.debug({ instances: report.instances }, 'VIFs checked: all in place');
   return report;
@@ -48,16 +46,15 @@ export async function checkAllVifs(deps: ManagerDeps, ctx: RequestContext, start
 /** One instance, e.g. after its container started behind the service's back. */
 export async function checkInstanceVifs(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<VifCheckReport> {
   const report: VifCheckReport = { instances: 0, mended: [], removed: [] };
-  const net = deps.network;
-  if (!net) return report;
+  if (!deps.ports) return report;
   const log = deps.log.child({ phase: 'vif-check', instance: uuid });
-  await deps.locks.run(uuid, () => checkInstance(deps, net, ctx, uuid, report, log));
+  await deps.locks.run(uuid, () => checkInstance(deps, ctx, uuid, report));
   if (report.mended.length) log.warn({ ...report }, 'VIFs mended');
   return report;
 }
 
 /** Under the instance's lock: no operation of this service is changing it meanwhile. */
-async function checkInstance(deps: ManagerDeps, net: Networking, ctx: RequestContext, uuid: string, report: VifCheckReport, log: Logger): Promise<void> {
+async function checkInstance(deps: ManagerDeps, ctx: RequestContext, uuid: string, report: VifCheckReport): Promise<void> {
   let inst: NovaObject;
   try {
     inst = await deps.instances.get(ctx, uuid, ['info_cache']);
@@ -66,51 +63,35 @@ async function checkInstance(deps: ManagerDeps, net: Networking, ctx: RequestCon
     throw err;
   }
   if (inst.get('task_state') || inst.get('vm_state') === VmState.DELETED || inst.optStr('host') !== deps.host) return;
-  const c = await deps.engine.inspectContainer(containerName(uuid));
-  if (!c?.pid) return; // not running: its next start plugs
+  const checks = await deps.driver.plugVifs(uuid, cachedVifs(inst));
+  if (!checks) return; // its network is not up: its next start makes it
   report.instances++;
-  const vifs = cachedVifs(inst);
-  let mended = false;
-  for (const [i, vif] of vifs.entries()) {
-    const plugger = net.pluggers.find((p) => p.vifTypes.includes(vif.type));
-    if (!plugger) {
-      log.warn({ instance: uuid, port: vif.id, vif_type: vif.type }, 'VIF of a type this host cannot plug: not checked');
-      continue;
-    }
-    const outcome = await plugger.ensure(vif, { pid: c.pid, ifname: `eth${i}`, instanceUuid: uuid });
-    if (outcome !== 'ok') {
-      mended = true;
-      report.mended.push({ instance: uuid, port: vif.id, outcome });
-    }
-  }
-  if (mended) await applyDns(deps.engine, c.id, vifs);
+  for (const c of checks) if (c.outcome !== 'ok') report.mended.push({ instance: uuid, port: c.port, outcome: c.outcome });
 }
 
-async function removeStale(deps: ManagerDeps, net: Networking, ctx: RequestContext, startup: boolean, report: VifCheckReport, log: Logger): Promise<void> {
-  for (const plugger of net.pluggers) {
-    const byOwner = new Map<string, string[]>();
-    for (const d of await plugger.plugged()) {
-      if (d.instanceUuid === null) {
-        // At run time this may be a plug under way; at start-up it is one a crash cut short.
-        if (startup) {
-          await plugger.remove(d.devname);
-          report.removed.push(d.devname);
-        }
-        continue;
+async function removeStale(deps: ManagerDeps, ctx: RequestContext, startup: boolean, report: VifCheckReport, log: Logger): Promise<void> {
+  const byOwner = new Map<string, string[]>();
+  for (const d of await deps.driver.vifDevices()) {
+    if (d.instanceUuid === null) {
+      // At run time this may be a plug under way; at start-up it is one a crash cut short.
+      if (startup) {
+        await deps.driver.removeVifDevice(d.devname);
+        report.removed.push(d.devname);
       }
-      byOwner.set(d.instanceUuid, [...(byOwner.get(d.instanceUuid) ?? []), d.devname]);
+      continue;
     }
-    for (const [owner, devnames] of byOwner) {
-      await deps.locks.run(owner, async () => {
-        const keep = await devicesOf(deps, ctx, owner);
-        for (const devname of devnames) {
-          if (keep.has(devname)) continue;
-          await plugger.remove(devname);
-          report.removed.push(devname);
-          log.info({ instance: owner, device: devname }, 'removed a device of an instance that is gone or no longer has that port');
-        }
-      });
-    }
+    byOwner.set(d.instanceUuid, [...(byOwner.get(d.instanceUuid) ?? []), d.devname]);
+  }
+  for (const [owner, devnames] of byOwner) {
+    await deps.locks.run(owner, async () => {
+      const keep = await devicesOf(deps, ctx, owner);
+      for (const devname of devnames) {
+        if (keep.has(devname)) continue;
+        await deps.driver.removeVifDevice(devname);
+        report.removed.push(devname);
+        log.info({ instance: owner, device: devname }, 'removed a device of an instance that is gone or no longer has that port');
+      }
+    });
   }
 }
 

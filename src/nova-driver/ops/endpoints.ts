@@ -14,7 +14,7 @@ import { ConfigError } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import type { ExportStats, ImportStats } from '../../glance-bridge/index.js';
 import type { ContainerEngine } from '../../runtime/types.js';
-import { LABEL_HOST } from '../manager/container-spec.js';
+import { PowerState, type InstanceInfo } from '../instance-driver.js';
 import type { RpcServer } from '../rpc/server.js';
 import { CachedProbe, ConductorWatch, evaluateHealth, type BrokerState, type HealthReport } from './health.js';
 import { ComputeMetrics } from './metrics.js';
@@ -41,11 +41,18 @@ export function parseListen(value: string, option = '[container] health_listen')
 /** What the endpoints read; given once the compute service has built its parts. */
 export interface WatchedParts {
   rpc: { status(): BrokerState };
-  engine: ContainerEngine;
+  engine: Pick<ContainerEngine, 'info'>;
+  /** This host's instances as the driver sees them. */
+  instances(): Promise<InstanceInfo[]>;
   serviceRecord: { lastHeartbeat: Date | null };
   importer: { stats(): ImportStats };
   exporter: { stats(): ExportStats };
 }
+
+const POWER_STATE_NAMES: Record<PowerState, string> = {
+  [PowerState.NOSTATE]: 'nostate', [PowerState.RUNNING]: 'running', [PowerState.PAUSED]: 'paused', [PowerState.SHUTDOWN]: 'shutdown',
+  [PowerState.CRASHED]: 'crashed', [PowerState.SUSPENDED]: 'suspended',
+};
 
 const ENGINE_TTL_MS = 2000;
 const ENGINE_TIMEOUT_MS = 3000;
@@ -64,7 +71,7 @@ export class OperatorEndpoints {
   private http: Server | null = null;
   private readonly startTimeS = Date.now() / 1000;
 
-  constructor(private readonly host: string, private readonly reportIntervalS: number, listen: ListenAddress | null,
+  constructor(private readonly reportIntervalS: number, listen: ListenAddress | null,
     private readonly log: Logger) {
     this.listen = listen;
     this.metrics = new ComputeMetrics({
@@ -83,7 +90,7 @@ export class OperatorEndpoints {
 
   /** From [DEFAULT] host, report_interval and [container] health_listen (ConfigError when it is malformed). */
   static fromConfig(config: Config, log: Logger): OperatorEndpoints {
-    return new OperatorEndpoints(config.DEFAULT.host, config.DEFAULT.report_interval, parseListen(config.container.health_listen ?? ''), log);
+    return new OperatorEndpoints(config.DEFAULT.report_interval, parseListen(config.container.health_listen ?? ''), log);
   }
 
   /** The RPC server's observer (RpcServerOptions.observer). */
@@ -96,7 +103,7 @@ export class OperatorEndpoints {
     this.engineProbe = new CachedProbe(async () => ({ version: (await parts.engine.info()).version }), ENGINE_TTL_MS, ENGINE_TIMEOUT_MS);
     this.containersProbe = new CachedProbe(async () => {
       const byState: Record<string, number> = { running: 0 };
-      for (const c of await parts.engine.listContainers({ [LABEL_HOST]: this.host })) byState[c.state] = (byState[c.state] ?? 0) + 1;
+      for (const i of await parts.instances()) byState[POWER_STATE_NAMES[i.state]] = (byState[POWER_STATE_NAMES[i.state]] ?? 0) + 1;
       return byState;
     }, CONTAINERS_TTL_MS, CONTAINERS_TIMEOUT_MS);
   }

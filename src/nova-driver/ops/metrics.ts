@@ -17,7 +17,7 @@ export interface MetricSources {
   importer?: () => ImportStats;
   exporter?: () => ExportStats;
   rpcServers?: () => RpcServerStats[];
-  /** Containers of this host by state; rejects when the engine cannot be asked. */
+  /** This host's instances by power state; rejects when the engine cannot be asked. */
   containers?: () => Promise<Record<string, number>>;
   heartbeatAgeS?: () => number | null;
   health?: () => Promise<HealthReport>;
@@ -111,9 +111,9 @@ export class ComputeMetrics {
         byState = null; // engine down: the health gauge says so; no made-up counts
       }
       if (byState) {
-        out.push(single(`${PREFIX}instances_running`, 'Instances of this host whose container runs.', 'gauge', byState.running ?? 0));
+        out.push(single(`${PREFIX}instances_running`, 'Instances of this host whose workload runs.', 'gauge', byState.running ?? 0));
         out.push({
-          name: `${PREFIX}instance_containers`, help: 'Containers of this host\'s instances, by engine state.', type: 'gauge',
+          name: `${PREFIX}instance_containers`, help: 'This host\'s instances by power state (running, paused, shutdown, crashed, nostate).', type: 'gauge',
           samples: Object.entries(byState).map(([state, value]) => ({ labels: { state }, value })),
         });
       }

@@ -1,8 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { ImageCacheManager } from '../../../src/nova-driver/manager/image-cache.js';
-import { LABEL_IMAGE } from '../../../src/nova-driver/manager/container-spec.js';
 import { silentLogger } from '../../../src/common/log.js';
-import type { ContainerEngine, ContainerStatus } from '../../../src/runtime/types.js';
 
 /** In-memory stand-ins: which images are cached, which containers use which image. */
 function world(cached: string[], usedBy: Record<string, number>) {
@@ -11,18 +9,14 @@ function world(cached: string[], usedBy: Record<string, number>) {
     async cachedImageIds() { return cached.filter((c) => !released.includes(c)); },
     async releaseImage(id: string) { released.push(id); return 'removed'; },
   };
-  const engine = {
-    async listContainers(labels: Record<string, string>) {
-      return Array.from({ length: usedBy[labels[LABEL_IMAGE]] ?? 0 }, () => ({}) as ContainerStatus);
-    },
-  } as unknown as ContainerEngine;
-  return { cache, engine, released, usedBy };
+  const inUse = async (id: string) => (usedBy[id] ?? 0) > 0;
+  return { cache, inUse, released, usedBy };
 }
 
 describe('image cache manager', () => {
   it('removes a cached image only after it has been unused for the minimum age', async () => {
     const w = world(['a', 'b'], { a: 1 });
-    const m = new ImageCacheManager(w.cache, w.engine, 10, silentLogger());
+    const m = new ImageCacheManager(w.cache, w.inUse, 10, silentLogger());
     assert.deepEqual(await m.run(0), []);
     assert.deepEqual(await m.run(9_000), []);
     assert.deepEqual(await m.run(10_000), ['b']);
@@ -31,7 +25,7 @@ describe('image cache manager', () => {
 
   it('restarts the clock when an image is used again, and keeps images in use', async () => {
     const w = world(['a'], { a: 0 });
-    const m = new ImageCacheManager(w.cache, w.engine, 10, silentLogger());
+    const m = new ImageCacheManager(w.cache, w.inUse, 10, silentLogger());
     await m.run(0);
     w.usedBy.a = 1;
     assert.deepEqual(await m.run(5_000), []);

@@ -11,9 +11,9 @@ import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
 import { checkAllVifs, checkInstanceVifs } from '../../../src/nova-driver/manager/vif-check.js';
 import { cachedVifs, preservedPorts } from '../../../src/nova-driver/manager/networking.js';
 import type { ManagerDeps } from '../../../src/nova-driver/manager/deps.js';
-import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
+import type { EnsureOutcome } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
-import type { ContainerStatus } from '../../../src/runtime/types.js';
+import type { VifCheck, VifDevice } from '../../../src/nova-driver/instance-driver.js';
 import { adminContext } from '../../../src/nova-driver/rpc/context.js';
 
 const vif = (id: string, type = 'bridge'): Partial<VifModel> => ({
@@ -27,29 +27,31 @@ function instance(uuid: string, fields: Record<string, string | null>, vifs: Par
   return new NovaObject('Instance', '2.7', { uuid, host: 'h1', vm_state: 'active', task_state: null, ...fields, info_cache: cache });
 }
 
-class FakePlugger implements VifPlugger {
-  readonly vifTypes = ['bridge'];
-  devices: PluggedDevice[] = [];
+/** The driver's VIF side: which VIFs it was asked to have, what it reports, which devices it holds and removes. */
+class FakeDriver {
+  devices: VifDevice[] = [];
   outcomes = new Map<string, EnsureOutcome>();
-  ensured: { port: string; target: PlugTarget }[] = [];
+  /** Instances whose network exists (their sandbox runs). */
+  networked = new Set<string>();
+  plugged: string[] = [];
   removed: string[] = [];
-  async plug(): Promise<void> { throw new Error('not used'); }
-  async unplug(): Promise<void> { throw new Error('not used'); }
-  async ensure(v: VifModel, target: PlugTarget): Promise<EnsureOutcome> {
-    this.ensured.push({ port: v.id, target });
-    return this.outcomes.get(v.id) ?? 'ok';
+  async plugVifs(uuid: string, vifs: VifModel[]): Promise<VifCheck[] | null> {
+    if (!this.networked.has(uuid)) return null;
+    this.plugged.push(`${uuid}:${vifs.map((v) => v.id).join(',')}`);
+    return vifs.map((v) => ({ port: v.id, outcome: this.outcomes.get(v.id) ?? 'ok' }));
   }
-  async plugged(): Promise<PluggedDevice[]> { return this.devices; }
-  async remove(devname: string): Promise<void> { this.removed.push(devname); }
+  async vifDevices(): Promise<VifDevice[]> { return this.devices; }
+  async removeVifDevice(devname: string): Promise<void> { this.removed.push(devname); }
 }
 
-function deps(instances: NovaObject[], running: Record<string, number>, plugger: FakePlugger) {
-  const resolv: string[] = [];
+function deps(instances: NovaObject[], networked: string[], driver: FakeDriver) {
+  for (const n of networked) driver.networked.add(n);
   const d = {
     host: 'h1',
     log: silentLogger(),
     locks: new KeyedLock(),
-    network: { pluggers: [plugger] },
+    ports: {},
+    driver,
     instances: {
       listOnHost: async () => instances.filter((i) => i.optStr('host') === 'h1'),
       get: async (_ctx: unknown, uuid: string) => {
@@ -58,15 +60,8 @@ function deps(instances: NovaObject[], running: Record<string, number>, plugger:
         return i;
       },
     },
-    engine: {
-      inspectContainer: async (name: string) => {
-        const uuid = name.replace(/^nova-/, '');
-        return running[uuid] ? ({ id: `c-${uuid}`, pid: running[uuid], state: 'running' } as ContainerStatus) : null;
-      },
-      setResolvConf: async (id: string) => { resolv.push(id); },
-    },
   };
-  return { deps: d as unknown as ManagerDeps, resolv };
+  return { deps: d as unknown as ManagerDeps };
 }
 
 describe('VIF check', () => {
@@ -80,30 +75,29 @@ describe('VIF check', () => {
     assert.deepEqual([...preservedPorts(instance('d', {}, [{ ...vif('p1'), preserve_on_delete: true }, vif('p2')]))], ['p1']);
   });
 
-  it('checks each VIF of running, idle instances as eth0, eth1, ... and reports what it mended', async () => {
-    const p = new FakePlugger();
+  it('asks the driver for the cached VIFs of idle instances whose network exists, in plug order, and reports what it mended', async () => {
+    const p = new FakeDriver();
     p.outcomes.set('p2', 'replugged');
-    const { deps: d, resolv } = deps([
+    const { deps: d } = deps([
       instance('a', {}, [vif('p1'), vif('p2')]),
       instance('busy', { task_state: 'rebooting' }, [vif('p3')]),
-      instance('stopped', { vm_state: 'stopped' }, [vif('p4')]),
-    ], { a: 101, busy: 102 }, p);
+      instance('down', { vm_state: 'stopped' }, [vif('p4')]),
+    ], ['a', 'busy'], p);
     const report = await checkAllVifs(d, ctx, false);
-    assert.deepEqual(p.ensured.map((e) => `${e.port}:${e.target.ifname}:${e.target.pid}:${e.target.instanceUuid}`), ['p1:eth0:101:a', 'p2:eth1:101:a']);
+    assert.deepEqual(p.plugged, ['a:p1,p2'], 'not the busy one; not one without a network');
     assert.deepEqual(report.mended, [{ instance: 'a', port: 'p2', outcome: 'replugged' }]);
     assert.equal(report.instances, 1);
-    assert.deepEqual(resolv, ['c-a'], 'a mended container gets its resolv.conf again');
   });
 
-  it('does not touch a VIF of a type no plugger handles', async () => {
-    const p = new FakePlugger();
-    const { deps: d } = deps([instance('a', {}, [vif('p1', 'ovs'), vif('p2')])], { a: 5 }, p);
+  it('checks a stopped instance too: its sandbox keeps its network', async () => {
+    const p = new FakeDriver();
+    const { deps: d } = deps([instance('s', { vm_state: 'stopped' }, [vif('p1')])], ['s'], p);
     await checkAllVifs(d, ctx, false);
-    assert.deepEqual(p.ensured.map((e) => `${e.port}:${e.target.ifname}`), ['p2:eth1']);
+    assert.deepEqual(p.plugged, ['s:p1']);
   });
 
   it('removes devices of instances that are gone, elsewhere or without that port; keeps the rest', async () => {
-    const p = new FakePlugger();
+    const p = new FakeDriver();
     p.devices = [
       { devname: 'tapp1', instanceUuid: 'a' },
       { devname: 'tapold', instanceUuid: 'a' },
@@ -111,16 +105,16 @@ describe('VIF check', () => {
       { devname: 'tapmoved', instanceUuid: 'elsewhere' },
       { devname: 'nc0123456789ab', instanceUuid: null },
     ];
-    const { deps: d } = deps([instance('a', {}, [vif('p1')]), instance('elsewhere', { host: 'h2' }, [vif('moved')])], { a: 7 }, p);
+    const { deps: d } = deps([instance('a', {}, [vif('p1')]), instance('elsewhere', { host: 'h2' }, [vif('moved')])], ['a'], p);
     const report = await checkAllVifs(d, ctx, false);
     assert.deepEqual(p.removed.sort(), ['tapgone', 'tapmoved', 'tapold']);
     assert.deepEqual(report.removed.sort(), ['tapgone', 'tapmoved', 'tapold']);
   });
 
   it('removes an ownerless device (a plug a crash cut short) only at start-up, when no plug can be under way', async () => {
-    const p = new FakePlugger();
+    const p = new FakeDriver();
     p.devices = [{ devname: 'nc0123456789ab', instanceUuid: null }];
-    const { deps: d } = deps([], {}, p);
+    const { deps: d } = deps([], [], p);
     await checkAllVifs(d, ctx, false);
     assert.deepEqual(p.removed, []);
     await checkAllVifs(d, ctx, true);
@@ -128,11 +122,11 @@ describe('VIF check', () => {
   });
 
   it('waits for an operation on the instance to finish before checking it', async () => {
-    const p = new FakePlugger();
-    const { deps: d } = deps([instance('a', {}, [vif('p1')])], { a: 9 }, p);
+    const p = new FakeDriver();
+    const { deps: d } = deps([instance('a', {}, [vif('p1')])], ['a'], p);
     const order: string[] = [];
     const op = d.locks.run('a', async () => { await new Promise((r) => setTimeout(r, 20)); order.push('operation'); });
-    const check = checkInstanceVifs(d, ctx, 'a').then(() => order.push(`check:${p.ensured.length}`));
+    const check = checkInstanceVifs(d, ctx, 'a').then(() => order.push(`check:${p.plugged.length}`));
     await Promise.all([op, check]);
     assert.deepEqual(order, ['operation', 'check:1']);
   });

@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { NovaObject, type FieldValue } from '../../../src/nova-driver/objects/versioned-object.js';
+import { instanceSpec, splitCommandLine, imagePropertiesFromSystemMetadata } from '../../../src/nova-driver/manager/instance-spec.js';
 import {
-  containerSpec, environmentFrom, splitCommandLine, imagePropertiesFromSystemMetadata, LABEL_INSTANCE, LABEL_HOST,
-} from '../../../src/nova-driver/manager/container-spec.js';
+  environmentFrom, powerStateOf, sandboxSpec, workloadSpec, LABEL_INSTANCE, LABEL_HOST, LABEL_ROLE, ROLE_SANDBOX,
+} from '../../../src/runtime/instance-containers.js';
 import { instanceFiles, METADATA_PATH, USER_DATA_PATH } from '../../../src/nova-driver/manager/instance-files.js';
-import { powerStateOf, PowerState } from '../../../src/nova-driver/manager/states.js';
+import { powerStateFor, PowerState } from '../../../src/nova-driver/manager/states.js';
 import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
 import type { ContainerStatus } from '../../../src/runtime/types.js';
 
@@ -19,16 +20,30 @@ function instance(extra: Record<string, unknown> = {}): NovaObject {
   } as Record<string, FieldValue>);
 }
 
-describe('instance -> container', () => {
-  it('names and labels the container by instance uuid and host, limits from the flavor', () => {
-    const s = containerSpec({ instance: instance(), host: 'h1', imageRef: 'img', glanceImageId: 'g1', imageProperties: {} });
+describe('instance -> containers', () => {
+  it('names and labels the workload by instance uuid and host, limits from the flavor, in its sandbox\'s network', () => {
+    const spec = instanceSpec(instance(), {});
+    assert.equal(spec.hostname, 'vm1');
+    assert.equal(spec.command, undefined, 'the image\'s own command by default');
+    const s = workloadSpec(spec, 'h1', 'img', 'g1', 'sandbox-id');
     assert.equal(s.name, `nova-${UUID}`);
     assert.equal(s.labels[LABEL_INSTANCE], UUID);
     assert.equal(s.labels[LABEL_HOST], 'h1');
+    assert.equal(s.labels[LABEL_ROLE], undefined);
     assert.equal(s.vcpus, 2);
     assert.equal(s.memoryMb, 256);
+    assert.equal(s.joinNetworkOf, 'sandbox-id');
+    assert.equal(s.hostname, undefined, 'a workload has its sandbox\'s host name');
+    assert.deepEqual(s.env, { FOO: 'bar', _ok2: 'y' });
+  });
+
+  it('gives the sandbox the host name, a role label and its own namespace', () => {
+    const s = sandboxSpec(instanceSpec(instance(), {}), 'h1', 'nova-container/sandbox:x');
+    assert.equal(s.name, `nova-${UUID}-net`);
     assert.equal(s.hostname, 'vm1');
-    assert.equal(s.command, undefined, 'the image\'s own command by default');
+    assert.equal(s.labels[LABEL_ROLE], ROLE_SANDBOX);
+    assert.equal(s.labels[LABEL_INSTANCE], UUID);
+    assert.equal(s.joinNetworkOf, undefined);
   });
 
   it('turns metadata with env-name keys into the environment, skipping others', () => {
@@ -36,7 +51,7 @@ describe('instance -> container', () => {
   });
 
   it('os_command_line replaces the command, split like a shell', () => {
-    const s = containerSpec({ instance: instance(), host: 'h', imageRef: 'i', glanceImageId: 'g', imageProperties: { os_command_line: `sh -c 'echo "hi there"; sleep 1'` } });
+    const s = instanceSpec(instance(), { os_command_line: `sh -c 'echo "hi there"; sleep 1'` });
     assert.deepEqual(s.command, ['sh', '-c', 'echo "hi there"; sleep 1']);
     assert.deepEqual(splitCommandLine('a\\ b "c d" e'), ['a b', 'c d', 'e']);
     assert.throws(() => splitCommandLine('echo "open'), /unterminated/);
@@ -59,13 +74,15 @@ describe('instance -> container', () => {
 
 describe('power states', () => {
   const c = (state: ContainerStatus['state']) => ({ state }) as ContainerStatus;
-  it('maps container states to Nova power states', () => {
+  it('maps workload states to Nova power states, a frozen suspended instance to SUSPENDED', () => {
     assert.equal(powerStateOf(null), PowerState.NOSTATE);
     assert.equal(powerStateOf(c('running')), PowerState.RUNNING);
     assert.equal(powerStateOf(c('paused')), PowerState.PAUSED);
-    assert.equal(powerStateOf(c('paused'), 'suspended'), PowerState.SUSPENDED);
     assert.equal(powerStateOf(c('exited')), PowerState.SHUTDOWN);
     assert.equal(powerStateOf(c('dead')), PowerState.CRASHED);
+    assert.equal(powerStateFor({ uuid: UUID, state: PowerState.PAUSED }, 'suspended'), PowerState.SUSPENDED);
+    assert.equal(powerStateFor({ uuid: UUID, state: PowerState.PAUSED }, 'paused'), PowerState.PAUSED);
+    assert.equal(powerStateFor(null, 'active'), PowerState.NOSTATE);
   });
 });
 

@@ -1,0 +1,39 @@
+/**
+ * The VIF pluggers of this host, one per Neutron `binding:vif_type`: a new kind of port is one
+ * new VifPlugger module and a line here.
+ */
+import type { VifModel } from './network-info.js';
+import type { VifPlugger } from './vif-plug.js';
+import { LinuxBridgePlugger } from './linux-bridge-plug.js';
+
+export class UnpluggableVif extends Error {
+  constructor(vif: VifModel) {
+    super(`port ${vif.id} has vif_type ${vif.type}, which this host cannot plug`);
+    this.name = 'UnpluggableVif';
+  }
+}
+
+export class VifPluggers {
+  constructor(readonly all: readonly VifPlugger[]) {}
+
+  /** Every plugger this build knows, for compute host `host` (whose devices they name). */
+  static forHost(host: string): VifPluggers {
+    return new VifPluggers([new LinuxBridgePlugger(host)]);
+  }
+
+  /** The plugger for the VIF's type; throws UnpluggableVif when none handles it. */
+  for(vif: VifModel): VifPlugger {
+    const p = this.all.find((x) => x.vifTypes.includes(vif.type));
+    if (!p) throw new UnpluggableVif(vif);
+    return p;
+  }
+
+  /**
+   * Removes the VIF's host device whatever its type says now: a port unbound or rebound since
+   * it was plugged (vif_type `unbound`) still left a device here. No-op when it is gone.
+   */
+  async remove(vif: VifModel): Promise<void> {
+    const known = this.all.find((x) => x.vifTypes.includes(vif.type));
+    for (const p of known ? [known] : this.all) await p.remove(vif.devname);
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The instance driver contract: what the compute manager asks of whatever runs its instances,
+ * the role nova/virt/driver.py ComputeDriver plays in Nova. It speaks instances (by uuid),
+ * never containers: a handler calls only this, and an implementation (src/runtime/) owns how
+ * an instance is made of engine objects, how it is named and labelled, and its network
+ * sandbox. Nothing here knows Nova's RPC or objects; the manager turns an Instance object into
+ * an InstanceSpec.
+ *
+ * Errors: a method that finds no such instance throws InstanceMissing; any other failure is an
+ * Error whose message says what failed (the manager wraps it in the Nova exception of the
+ * operation). Every method is safe to call again after a crash part-way through it.
+ */
+import type { VifModel } from '../network/network-info.js';
+import type { EnsureOutcome } from '../network/vif-plug.js';
+
+/** nova/objects/fields.py PowerState, as integers on the wire. */
+export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;
+export type PowerState = (typeof PowerState)[keyof typeof PowerState];
+
+/** One file a config drive would carry, written into the instance before it first runs. */
+export interface InstanceFile {
+  /** Absolute path inside the instance. */
+  path: string;
+  content: Buffer | string;
+  mode?: number;
+}
+
+/** An instance as the driver needs it: everything comes from the Instance object and its image. */
+export interface InstanceSpec {
+  uuid: string;
+  /** The guest's host name (RFC 1123 label, at most 63 characters). */
+  hostname: string;
+  vcpus: number;
+  memoryMb: number;
+  /** Server metadata: keys that are valid variable names become the workload's environment. */
+  metadata: Record<string, string>;
+  /** Replaces the image's command (the image's `os_command_line`, split as a shell would). */
+  command?: string[];
+  files: InstanceFile[];
+}
+
+/** A Glance image as the build request or Glance gave it. */
+export interface DriverImage {
+  id: string;
+  properties?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/**
+ * Glance, bound to the request's credentials: the driver makes the image present where it runs
+ * instances and uploads snapshots, without knowing whose token it uses.
+ */
+export interface ImageAccess {
+  /** Makes the image present (downloading it at most once per host); returns the engine's reference. */
+  ensure(image: DriverImage): Promise<string>;
+  /** Uploads an engine image into the queued Glance image `imageId` (formats and properties set). */
+  upload(engineRef: string, imageId: string, parentImageId: string | null): Promise<void>;
+}
+
+/**
+ * What the manager does for the driver while it plugs (nova/virt/virtapi.py
+ * wait_for_instance_event): waiters for Neutron's network-vif-plugged of `portIds` are
+ * registered, `plug` runs, then the events are awaited with vif_plugging_timeout and
+ * vif_plugging_is_fatal. The waiters are dropped whatever happens.
+ */
+export interface VirtApi {
+  waitForVifPlugged(instanceUuid: string, portIds: string[], plug: () => Promise<void>): Promise<void>;
+}
+
+/** The instance's VIFs in eth0, eth1, ... order, looked up only when the driver needs them. */
+export type VifSource = () => Promise<VifModel[]>;
+
+export interface SpawnRequest {
+  instance: InstanceSpec;
+  image: DriverImage;
+  images: ImageAccess;
+  /**
+   * The instance's VIFs, in eth0, eth1, ... order. A promise: the driver may prepare the
+   * instance (image, network sandbox, workload created but not started) while the manager is
+   * still allocating ports; a rejection aborts the spawn.
+   */
+  networkInfo: Promise<VifModel[]>;
+  /** Wait for network-vif-plugged of the VIFs not yet active before the workload starts (a first build). */
+  waitForVifs: boolean;
+}
+
+export interface InstanceInfo {
+  uuid: string;
+  /** Nova's power state; a frozen instance is PAUSED (the manager tells SUSPENDED from its vm_state). */
+  state: PowerState;
+  /** Exit code of the workload's last run, when it is not running. */
+  exitCode?: number;
+  /** Glance image the instance runs. */
+  imageId?: string;
+}
+
+export interface VifDevice {
+  devname: string;
+  /** The instance the host device was made for; null for a plug a crash cut short. */
+  instanceUuid: string | null;
+}
+
+export interface VifCheck {
+  port: string;
+  outcome: EnsureOutcome;
+}
+
+/** What a destroy found and removed; `left` names what exists but could not be removed. */
+export interface DestroyReport {
+  removed: string[];
+  left: string[];
+}
+
+/** Events of this host's instances the driver saw that no call of the manager caused. */
+export interface InstanceWatcher {
+  /** An instance's workload started (e.g. `docker restart`); `networkRestarted` when its network sandbox started too. */
+  started(instanceUuid: string, networkRestarted: boolean): void;
+  /** The engine's event stream broke; it keeps trying. */
+  lost(err: Error): void;
+  /** The stream is back: events may have been missed, the engine may have restarted. */
+  reconnected(): void;
+}
+
+/** What the driver can do, reported as Placement traits (nova/virt/driver.py CAPABILITY_TRAITS_MAP). */
+export interface DriverCapabilities {
+  supportsAttachInterface: boolean;
+  /** Glance disk formats the driver boots. */
+  imageTypes: string[];
+}
+
+export interface HostInfo {
+  hypervisorType: string;
+  /** e.g. "20.10.24". */
+  hypervisorVersion: string;
+  /** Where instances' file systems live on the host (its free space is the host's disk). */
+  dataRoot: string;
+}
+
+export class InstanceMissing extends Error {
+  constructor(readonly instanceUuid: string) {
+    super(`instance ${instanceUuid} has no workload on this host`);
+    this.name = 'InstanceMissing';
+  }
+}
+
+export interface InstanceDriver {
+  readonly capabilities: DriverCapabilities;
+
+  /** init_host: whatever the driver needs before the first spawn (e.g. its sandbox image). */
+  init(): Promise<void>;
+  hostInfo(): Promise<HostInfo>;
+
+  /**
+   * Creates and starts the instance. Its network exists before its workload's first process
+   * runs: every VIF plugged (and, with `waitForVifs`, reported plugged by Neutron), host name,
+   * /etc/hosts and resolv.conf in place. On failure, what was made may be left for destroy().
+   */
+  spawn(req: SpawnRequest): Promise<void>;
+  /**
+   * Replaces the instance's workload with a fresh one from `image` (rebuild), keeping its
+   * network; started unless `stopped`.
+   */
+  rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean): Promise<void>;
+  /**
+   * Removes everything of the instance on this host, best-effort: whatever is already gone is
+   * skipped. Throws only when something that exists could not be removed (`left` in the message).
+   */
+  destroy(instanceUuid: string, vifs: VifModel[]): Promise<DestroyReport>;
+
+  /** Graceful stop (SIGTERM, SIGKILL after `graceSeconds`; 0: at once); a frozen instance is thawed first. */
+  powerOff(instanceUuid: string, graceSeconds: number): Promise<void>;
+  /** Starts the workload; its network is made again first (from `vifs`, asked only then) if it is gone. */
+  powerOn(instanceUuid: string, vifs: VifSource): Promise<void>;
+  /** Stop (soft: graceful; hard: kill) and start again, in the same network. */
+  reboot(instanceUuid: string, hard: boolean, graceSeconds: number, vifs: VifSource): Promise<void>;
+  pause(instanceUuid: string): Promise<void>;
+  unpause(instanceUuid: string): Promise<void>;
+  /** A container cannot be checkpointed here: suspend freezes it with its memory kept. */
+  suspend(instanceUuid: string): Promise<void>;
+  resume(instanceUuid: string): Promise<void>;
+  /** Applies new CPU and memory limits to the instance in place (running or not). */
+  updateLimits(instanceUuid: string, vcpus: number, memoryMb: number): Promise<void>;
+  /**
+   * Captures the instance's file system into the queued Glance image `imageId`;
+   * `uploading` is called between the capture and the upload (Nova's update_task_state).
+   */
+  snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,
+    uploading: () => Promise<void>): Promise<void>;
+
+  /** null when the instance has nothing on this host. */
+  getInfo(instanceUuid: string): Promise<InstanceInfo | null>;
+  /** Every instance this host runs something for, including ones Nova no longer knows. */
+  listInstances(): Promise<InstanceInfo[]>;
+  /** What the instance wrote to its console (stdout and stderr), the last `tailLines` if given. */
+  consoleOutput(instanceUuid: string, tailLines?: number): Promise<string>;
+
+  /**
+   * Makes every VIF present in the instance's network as eth0, eth1, ... in this order, mending
+   * what is missing (a new VIF is plugged, a present one left alone), and its resolver follows.
+   * null when the instance's network does not exist (it is made at its next start).
+   */
+  plugVifs(instanceUuid: string, vifs: VifModel[]): Promise<VifCheck[] | null>;
+  /** Removes one VIF; `remaining` are the VIFs it keeps (its resolver follows them). */
+  unplugVif(instanceUuid: string, vif: VifModel, remaining: VifModel[]): Promise<void>;
+  /** The host devices the driver made for VIFs, on any run. */
+  vifDevices(): Promise<VifDevice[]>;
+  removeVifDevice(devname: string): Promise<void>;
+
+  /** Reports what happens to this host's instances behind the manager's back, until closed. */
+  watch(watcher: InstanceWatcher): { close(): void };
+}
+
+/** CAPABILITY_TRAITS_MAP: the traits a driver's capabilities give its resource provider. */
+export function capabilityTraits(c: DriverCapabilities): string[] {
+  return [
+    ...(c.supportsAttachInterface ? ['COMPUTE_NET_ATTACH_INTERFACE'] : []),
+    ...c.imageTypes.map((t) => `COMPUTE_IMAGE_TYPE_${t.toUpperCase()}`),
+  ];
+}

@@ -1,0 +1,70 @@
+/**
+ * An Instance object as the instance driver sees it (src/nova-driver/instance-driver.ts):
+ * limits from its flavor, command from the image's `os_command_line` (nova-docker's
+ * convention), metadata, host name and the files a config drive would carry.
+ */
+import type { InstanceSpec } from '../instance-driver.js';
+import type { NovaObject } from '../objects/versioned-object.js';
+import { instanceFiles } from './instance-files.js';
+
+/** POSIX-shell-like word splitting (quotes and backslashes), as nova-docker's shlex.split did. */
+export function splitCommandLine(line: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote === "'") {
+      if (c === "'") quote = null; else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = null;
+      else if (c === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) word += line[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c; inWord = true;
+    } else if (c === '\\' && i + 1 < line.length) {
+      word += line[++i]; inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) { words.push(word); word = ''; inWord = false; }
+    } else {
+      word += c; inWord = true;
+    }
+  }
+  if (quote) throw new Error(`unterminated ${quote} quote in os_command_line`);
+  if (inWord) words.push(word);
+  return words;
+}
+
+/**
+ * `imageProperties`: the image's properties (a Glance dict, or the instance's image_* system
+ * metadata); `flavor`: the flavor to apply (the new one during a resize), else the instance's.
+ */
+export function instanceSpec(inst: NovaObject, imageProperties: Record<string, unknown>, flavor?: NovaObject | null): InstanceSpec {
+  const uuid = inst.str('uuid');
+  const f = flavor ?? inst.obj('flavor');
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries((inst.get('metadata') ?? {}) as Record<string, unknown>)) if (typeof v === 'string') metadata[k] = v;
+  const commandLine = imageProperties.os_command_line;
+  return {
+    uuid,
+    hostname: (inst.optStr('hostname') ?? uuid).slice(0, 63),
+    vcpus: Number(f?.get('vcpus') ?? inst.get('vcpus') ?? 1),
+    memoryMb: Number(f?.get('memory_mb') ?? inst.get('memory_mb') ?? 0),
+    metadata,
+    ...(typeof commandLine === 'string' && commandLine.trim() !== '' ? { command: splitCommandLine(commandLine) } : {}),
+    files: instanceFiles(inst),
+  };
+}
+
+/** The image properties Nova keeps in system_metadata as `image_<name>`. */
+export function imagePropertiesFromSystemMetadata(sysmeta: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(sysmeta)) if (k.startsWith('image_')) out[k.slice('image_'.length)] = v;
+  return out;
+}
+
+/** Nova's build request nests an image's properties; a Glance v2 record has them at the top level. */
+export function imagePropertiesOf(image: { properties?: Record<string, unknown> } & Record<string, unknown>): Record<string, unknown> {
+  return image.properties ?? image;
+}

@@ -1,0 +1,308 @@
+/**
+ * The instance driver on a container engine (src/nova-driver/instance-driver.ts). An instance
+ * is two containers (src/runtime/instance-containers.ts): its network sandbox, which holds the
+ * network namespace with the instance's VIFs from spawn to destroy, and its workload, which
+ * joins that namespace. Like libvirt's domain created paused, the workload is started only once
+ * every VIF is plugged and Neutron has reported it: its first process sees its addresses, host
+ * name, /etc/hosts and resolv.conf. Stopping, rebooting, rebuilding, resizing or restarting the
+ * workload behind our back leaves the sandbox, so nothing is plugged again.
+ */
+import type { Logger } from '../common/log.js';
+import {
+  InstanceMissing, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
+  type InstanceInfo, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
+} from '../nova-driver/instance-driver.js';
+import type { VifModel } from '../network/network-info.js';
+import type { VifPluggers } from '../network/pluggers.js';
+import { resolvConf } from '../network/resolv-conf.js';
+import { hostsFile } from '../network/hosts-file.js';
+import type { ContainerEngine, ContainerStatus } from './types.js';
+import {
+  LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, sandboxSpec, workloadName, workloadSpec,
+} from './instance-containers.js';
+import { ensureSandboxImage } from './sandbox-image.js';
+
+export const SNAPSHOT_REPO = 'nova-snapshot';
+
+export interface ContainerDriverOptions {
+  host: string;
+  /** Name of the engine, reported as the hypervisor type. */
+  engineName: string;
+  engine: ContainerEngine;
+  pluggers: VifPluggers;
+  virtApi: VirtApi;
+  /** The static pause binary the sandbox image is made from. */
+  sandboxInit: string;
+  log: Logger;
+}
+
+interface RunningSandbox {
+  id: string;
+  pid: number;
+  hostname: string;
+}
+
+export class ContainerDriver implements InstanceDriver {
+  readonly capabilities: DriverCapabilities = { supportsAttachInterface: true, imageTypes: ['raw'] };
+  private sandboxImage: Promise<string> | null = null;
+  private readonly engine: ContainerEngine;
+  private readonly log: Logger;
+
+  constructor(private readonly o: ContainerDriverOptions) {
+    this.engine = o.engine;
+    this.log = o.log;
+  }
+
+  async init(): Promise<void> {
+    await this.sandboxImageRef();
+  }
+
+  /** Made once; a failure is tried again at the next spawn. */
+  private sandboxImageRef(): Promise<string> {
+    this.sandboxImage ??= ensureSandboxImage(this.engine, this.o.sandboxInit).catch((err: unknown) => {
+      this.sandboxImage = null;
+      throw err;
+    });
+    return this.sandboxImage;
+  }
+
+  async hostInfo(): Promise<HostInfo> {
+    const info = await this.engine.info();
+    return { hypervisorType: this.o.engineName, hypervisorVersion: info.version, dataRoot: info.dataRoot };
+  }
+
+  async spawn(req: SpawnRequest): Promise<void> {
+    const { instance } = req;
+    const uuid = instance.uuid;
+    req.networkInfo.catch(() => undefined); // awaited below; a rejection before then is not unhandled
+    await this.removeContainers(uuid); // the remains of an interrupted earlier attempt
+    const [imageRef, sandbox] = await Promise.all([req.images.ensure(req.image), this.createSandbox(instance)]);
+    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, req.image.id, sandbox.id));
+    await this.engine.copyFiles(workload, instance.files);
+    const vifs = await req.networkInfo;
+    const plug = () => this.plugAll(uuid, sandbox, vifs);
+    if (req.waitForVifs) await this.o.virtApi.waitForVifPlugged(uuid, vifs.filter((v) => !v.active).map((v) => v.id), plug);
+    else await plug();
+    await this.engine.startContainer(workload);
+    this.log.info({ instance: uuid, container: workload, sandbox: sandbox.id, image: req.image.id }, 'workload started in its network');
+  }
+
+  async rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean): Promise<void> {
+    const imageRef = await images.ensure(image);
+    const sandbox = await this.runningSandbox(instance.uuid);
+    if (!sandbox) throw new Error(`the network sandbox ${sandboxName(instance.uuid)} of instance ${instance.uuid} is gone`);
+    await this.engine.removeContainer(workloadName(instance.uuid));
+    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, sandbox.id));
+    await this.engine.copyFiles(workload, instance.files);
+    if (!stopped) await this.engine.startContainer(workload);
+  }
+
+  async destroy(instanceUuid: string, vifs: VifModel[]): Promise<DestroyReport> {
+    const report: DestroyReport = { removed: [], left: [] };
+    // The workload first: the sandbox's namespace, and with it the VIFs' container ends, goes last.
+    for (const name of [workloadName(instanceUuid), sandboxName(instanceUuid)]) {
+      try {
+        if (!(await this.engine.inspectContainer(name))) continue;
+        await this.engine.removeContainer(name);
+        report.removed.push(name);
+      } catch (err) {
+        report.left.push(`container ${name} (${(err as Error).message})`);
+      }
+    }
+    const devices = new Map<string, VifModel | null>(vifs.map((v) => [v.devname, v]));
+    try {
+      for (const d of await this.vifDevices()) if (d.instanceUuid === instanceUuid && !devices.has(d.devname)) devices.set(d.devname, null);
+    } catch (err) {
+      this.log.warn({ instance: instanceUuid, err: (err as Error).message }, 'could not list host devices; removing the cached VIFs\' only');
+    }
+    for (const [devname, vif] of devices) {
+      try {
+        if (vif) await this.o.pluggers.remove(vif);
+        else await this.removeVifDevice(devname);
+      } catch (err) {
+        report.left.push(`device ${devname} (${(err as Error).message})`);
+      }
+    }
+    if (report.left.length > 0) throw new Error(`could not remove ${report.left.join(', ')}`);
+    return report;
+  }
+
+  async powerOff(instanceUuid: string, graceSeconds: number): Promise<void> {
+    const w = await this.workload(instanceUuid);
+    if (w.state === 'paused') await this.engine.unpauseContainer(w.id); // a frozen process cannot take SIGTERM
+    await this.engine.stopContainer(w.id, graceSeconds);
+  }
+
+  async powerOn(instanceUuid: string, vifs: VifSource): Promise<void> {
+    const w = await this.workload(instanceUuid);
+    await this.ensureNetwork(instanceUuid, vifs);
+    await this.engine.startContainer(w.id);
+  }
+
+  async reboot(instanceUuid: string, hard: boolean, graceSeconds: number, vifs: VifSource): Promise<void> {
+    await this.powerOff(instanceUuid, hard ? 0 : graceSeconds);
+    await this.powerOn(instanceUuid, vifs);
+  }
+
+  async pause(instanceUuid: string): Promise<void> {
+    await this.engine.pauseContainer((await this.workload(instanceUuid)).id);
+  }
+
+  async unpause(instanceUuid: string): Promise<void> {
+    await this.engine.unpauseContainer((await this.workload(instanceUuid)).id);
+  }
+
+  async suspend(instanceUuid: string): Promise<void> {
+    await this.pause(instanceUuid);
+  }
+
+  async resume(instanceUuid: string): Promise<void> {
+    await this.unpause(instanceUuid);
+  }
+
+  async updateLimits(instanceUuid: string, vcpus: number, memoryMb: number): Promise<void> {
+    await this.engine.updateLimits((await this.workload(instanceUuid)).id, vcpus, memoryMb);
+  }
+
+  async snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,
+    uploading: () => Promise<void>): Promise<void> {
+    const w = await this.workload(instanceUuid);
+    const ref = `${SNAPSHOT_REPO}:${imageId}`;
+    await this.engine.commitContainer(w.id, SNAPSHOT_REPO, imageId);
+    try {
+      await uploading();
+      await images.upload(ref, imageId, parentImageId);
+    } finally {
+      // The commit's own tag goes; the image itself stays cached under the snapshot's Glance id.
+      await this.engine.removeImage(ref).catch((err: unknown) =>
+        this.log.warn({ instance: instanceUuid, image: ref, err: (err as Error).message }, 'could not drop the commit tag'));
+    }
+  }
+
+  async getInfo(instanceUuid: string): Promise<InstanceInfo | null> {
+    const w = await this.engine.inspectContainer(workloadName(instanceUuid));
+    return w ? infoOf(instanceUuid, w) : null;
+  }
+
+  async listInstances(): Promise<InstanceInfo[]> {
+    const byUuid = new Map<string, InstanceInfo>();
+    for (const c of await this.engine.listContainers({ [LABEL_HOST]: this.o.host })) {
+      const uuid = c.labels[LABEL_INSTANCE];
+      if (!uuid) continue;
+      if (c.labels[LABEL_ROLE] === ROLE_SANDBOX) {
+        if (!byUuid.has(uuid)) byUuid.set(uuid, { uuid, state: powerStateOf(null) });
+      } else {
+        byUuid.set(uuid, infoOf(uuid, c));
+      }
+    }
+    return [...byUuid.values()];
+  }
+
+  async consoleOutput(instanceUuid: string, tailLines?: number): Promise<string> {
+    return this.engine.containerLogs((await this.workload(instanceUuid)).id, tailLines);
+  }
+
+  async plugVifs(instanceUuid: string, vifs: VifModel[]): Promise<VifCheck[] | null> {
+    const sandbox = await this.runningSandbox(instanceUuid);
+    if (!sandbox) return null;
+    const checks: VifCheck[] = [];
+    for (const [i, vif] of vifs.entries()) {
+      const outcome = await this.o.pluggers.for(vif).ensure(vif, { pid: sandbox.pid, ifname: `eth${i}`, instanceUuid });
+      if (outcome !== 'ok') this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, outcome }, 'VIF plugged');
+      checks.push({ port: vif.id, outcome });
+    }
+    if (checks.some((c) => c.outcome !== 'ok')) await this.writeNetworkFiles(sandbox, vifs);
+    return checks;
+  }
+
+  async unplugVif(instanceUuid: string, vif: VifModel, remaining: VifModel[]): Promise<void> {
+    await this.o.pluggers.remove(vif);
+    const sandbox = await this.runningSandbox(instanceUuid);
+    if (sandbox) await this.writeNetworkFiles(sandbox, remaining);
+  }
+
+  async vifDevices(): Promise<VifDevice[]> {
+    const out: VifDevice[] = [];
+    for (const p of this.o.pluggers.all) out.push(...await p.plugged());
+    return out;
+  }
+
+  async removeVifDevice(devname: string): Promise<void> {
+    for (const p of this.o.pluggers.all) await p.remove(devname);
+  }
+
+  watch(watcher: InstanceWatcher): { close(): void } {
+    return this.engine.watchStarts({ [LABEL_HOST]: this.o.host }, {
+      started: (_id, attributes) => {
+        const uuid = attributes[LABEL_INSTANCE];
+        if (uuid) watcher.started(uuid, attributes[LABEL_ROLE] === ROLE_SANDBOX);
+      },
+      lost: (err) => watcher.lost(err),
+      reconnected: () => watcher.reconnected(),
+    });
+  }
+
+  private async workload(instanceUuid: string): Promise<ContainerStatus> {
+    const w = await this.engine.inspectContainer(workloadName(instanceUuid));
+    if (!w) throw new InstanceMissing(instanceUuid);
+    return w;
+  }
+
+  private async createSandbox(instance: InstanceSpec): Promise<RunningSandbox> {
+    const id = await this.engine.createContainer(sandboxSpec(instance, this.o.host, await this.sandboxImageRef()));
+    return this.startSandbox(id);
+  }
+
+  private async startSandbox(id: string): Promise<RunningSandbox> {
+    await this.engine.startContainer(id);
+    const s = await this.engine.inspectContainer(id);
+    if (!s?.pid) throw new Error(`network sandbox ${id} stopped as soon as it started`);
+    return { id: s.id, pid: s.pid, hostname: s.hostname };
+  }
+
+  private async runningSandbox(instanceUuid: string): Promise<RunningSandbox | null> {
+    const s = await this.engine.inspectContainer(sandboxName(instanceUuid));
+    return s?.state === 'running' && s.pid ? { id: s.id, pid: s.pid, hostname: s.hostname } : null;
+  }
+
+  /**
+   * The sandbox running with the VIFs in it: a sandbox that stopped (the host or the engine
+   * restarted without live-restore) starts with a new, empty namespace and is plugged again.
+   */
+  private async ensureNetwork(instanceUuid: string, vifs: VifSource): Promise<void> {
+    const s = await this.engine.inspectContainer(sandboxName(instanceUuid));
+    if (!s) throw new Error(`the network sandbox ${sandboxName(instanceUuid)} of instance ${instanceUuid} is gone: rebuild the server`);
+    if (s.state === 'running' && s.pid) return;
+    const sandbox = await this.startSandbox(s.id);
+    await this.plugAll(instanceUuid, sandbox, await vifs());
+  }
+
+  private async plugAll(instanceUuid: string, sandbox: RunningSandbox, vifs: VifModel[]): Promise<void> {
+    for (const [i, vif] of vifs.entries()) {
+      await this.o.pluggers.for(vif).plug(vif, { pid: sandbox.pid, ifname: `eth${i}`, instanceUuid });
+      this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, ifname: `eth${i}` }, 'VIF plugged');
+    }
+    await this.writeNetworkFiles(sandbox, vifs);
+  }
+
+  /** The resolver follows the ports' subnets (left as the engine wrote it when they name no DNS); hosts names the addresses. */
+  private async writeNetworkFiles(sandbox: RunningSandbox, vifs: VifModel[]): Promise<void> {
+    const resolv = resolvConf(vifs);
+    if (resolv !== null) await this.engine.setNetworkFile(sandbox.id, 'resolv.conf', resolv);
+    await this.engine.setNetworkFile(sandbox.id, 'hosts', hostsFile(sandbox.hostname, vifs));
+  }
+
+  /** Both containers, whatever state they are in; no-op for what is gone. */
+  private async removeContainers(instanceUuid: string): Promise<void> {
+    await this.engine.removeContainer(workloadName(instanceUuid));
+    await this.engine.removeContainer(sandboxName(instanceUuid));
+  }
+}
+
+function infoOf(uuid: string, c: ContainerStatus): InstanceInfo {
+  const state = powerStateOf(c);
+  return {
+    uuid, state, ...(c.state !== 'running' ? { exitCode: c.exitCode } : {}),
+    ...(c.labels[LABEL_IMAGE] ? { imageId: c.labels[LABEL_IMAGE] } : {}),
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * The container engines instances can run on, by `[container] driver`: a new engine is one
+ * ContainerEngine module and a line here.
+ */
+import { DockerEngine } from './docker-engine.js';
+import type { ContainerEngine } from './types.js';
+
+const ENGINES: Record<string, (endpoint: string) => ContainerEngine> = {
+  docker: (endpoint) => new DockerEngine(endpoint),
+};
+
+export const ENGINE_NAMES = Object.keys(ENGINES);
+
+export function createEngine(name: string, endpoint: string): ContainerEngine {
+  const make = ENGINES[name];
+  if (!make) throw new Error(`unknown [container] driver ${name}: one of ${ENGINE_NAMES.join(', ')}`);
+  return make(endpoint);
+}

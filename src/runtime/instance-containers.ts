@@ -1,0 +1,87 @@
+/**
+ * How an instance is made of containers: a network sandbox `nova-<uuid>-net` that holds the
+ * instance's network namespace, host name, /etc/hosts and resolv.conf for its whole life, and
+ * the workload `nova-<uuid>` that joins it. Both are labelled with the instance and host, so
+ * they are always found again by ids, never by names alone.
+ *
+ * Metadata -> environment: every metadata key that is a valid environment variable name
+ * (letters, digits and `_`, not starting with a digit) becomes a variable with the metadata
+ * value; other keys are skipped. Values are never logged.
+ */
+import type { InstanceSpec } from '../nova-driver/instance-driver.js';
+import { PowerState } from '../nova-driver/instance-driver.js';
+import type { ContainerEngine, ContainerSpec, ContainerStatus } from './types.js';
+
+export const LABEL_INSTANCE = 'org.openstack.nova.instance-uuid';
+export const LABEL_HOST = 'org.openstack.nova.host';
+export const LABEL_IMAGE = 'org.openstack.glance.image-id';
+/** `sandbox` on an instance's network sandbox; absent on its workload. */
+export const LABEL_ROLE = 'org.openstack.nova.role';
+export const ROLE_SANDBOX = 'sandbox';
+
+export function workloadName(instanceUuid: string): string {
+  return `nova-${instanceUuid}`;
+}
+
+export function sandboxName(instanceUuid: string): string {
+  return `nova-${instanceUuid}-net`;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function environmentFrom(metadata: Record<string, unknown>): { env: Record<string, string>; skipped: string[] } {
+  const env: Record<string, string> = {};
+  const skipped: string[] = [];
+  for (const [k, v] of Object.entries(metadata)) {
+    if (ENV_NAME.test(k) && typeof v === 'string') env[k] = v;
+    else skipped.push(k);
+  }
+  return { env, skipped };
+}
+
+/** The sandbox: the instance's host name, no limits worth naming, the sandbox image's pause process. */
+export function sandboxSpec(instance: InstanceSpec, host: string, sandboxImage: string): ContainerSpec {
+  return {
+    name: sandboxName(instance.uuid),
+    image: sandboxImage,
+    hostname: instance.hostname,
+    labels: { [LABEL_INSTANCE]: instance.uuid, [LABEL_HOST]: host, [LABEL_ROLE]: ROLE_SANDBOX },
+    memoryMb: 16,
+    init: false, // its pause process is an init itself
+  };
+}
+
+/** The workload: the flavor's limits, in the sandbox's network. */
+export function workloadSpec(instance: InstanceSpec, host: string, imageRef: string, glanceImageId: string, sandboxId: string): ContainerSpec {
+  return {
+    name: workloadName(instance.uuid),
+    image: imageRef,
+    labels: { [LABEL_INSTANCE]: instance.uuid, [LABEL_HOST]: host, [LABEL_IMAGE]: glanceImageId },
+    env: environmentFrom(instance.metadata).env,
+    ...(instance.command ? { command: instance.command } : {}),
+    joinNetworkOf: sandboxId,
+    vcpus: instance.vcpus,
+    memoryMb: instance.memoryMb,
+  };
+}
+
+/** What a workload's state means as a Nova power state (a frozen one is PAUSED). */
+export function powerStateOf(container: ContainerStatus | null): PowerState {
+  if (!container) return PowerState.NOSTATE;
+  switch (container.state) {
+    case 'running':
+    case 'restarting':
+      return PowerState.RUNNING;
+    case 'paused':
+      return PowerState.PAUSED;
+    case 'dead':
+      return PowerState.CRASHED;
+    default:
+      return PowerState.SHUTDOWN;
+  }
+}
+
+/** Whether any workload on the engine, of whichever compute host, was made from the Glance image. */
+export async function imageInUse(engine: ContainerEngine, glanceImageId: string): Promise<boolean> {
+  return (await engine.listContainers({ [LABEL_IMAGE]: glanceImageId })).length > 0;
+}
