@@ -67,6 +67,16 @@ async function linkExists(name: string): Promise<boolean> {
   return (await link(name)) !== null;
 }
 
+async function linkInNamespace(pid: number, name: string): Promise<boolean> {
+  try {
+    await run('nsenter', ['-t', String(pid), '-n', 'ip', 'link', 'show', 'dev', name], { timeout: 10_000 });
+    return true;
+  } catch (err) {
+    if (/does not exist/.test((err as { stderr?: string }).stderr ?? '')) return false;
+    throw new PlugError(`ip link show dev ${name} (in the namespace of pid ${pid}): ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`);
+  }
+}
+
 /** The network's bridge, made if the agent has not made it yet. */
 async function ensureBridge(bridge: string): Promise<void> {
   if (await linkExists(bridge)) return;
@@ -139,8 +149,10 @@ export class LinuxBridgePlugger implements VifPlugger {
 
   async ensure(vif: VifModel, target: PlugTarget): Promise<EnsureOutcome> {
     const tap = await link(vif.devname);
-    if (!tap || tap.link_netnsid === undefined) {
-      await this.plug(vif, target); // gone, or its peer never reached a container
+    // Gone, its peer never reached a container, or the peer is in a namespace that is no
+    // longer the target's (the namespace's holder was restarted).
+    if (!tap || tap.link_netnsid === undefined || !(await linkInNamespace(target.pid, target.ifname))) {
+      await this.plug(vif, target);
       return 'replugged';
     }
     const bridge = vif.network.bridge;

@@ -7,6 +7,7 @@
  * name, /etc/hosts and resolv.conf. Stopping, rebooting, rebuilding, resizing or restarting the
  * workload behind our back leaves the sandbox, so nothing is plugged again.
  */
+import { readlink } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import {
   InstanceMissing, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
@@ -212,7 +213,22 @@ export class ContainerDriver implements InstanceDriver {
       checks.push({ port: vif.id, outcome });
     }
     if (checks.some((c) => c.outcome !== 'ok')) await this.writeNetworkFiles(sandbox, vifs);
+    await this.rejoinSandbox(instanceUuid, sandbox);
     return checks;
+  }
+
+  /**
+   * A sandbox restarted behind our back holds a new namespace, while a running workload stays
+   * in the old one with no way back: it is restarted into the sandbox's, as a VM's NIC reset.
+   */
+  private async rejoinSandbox(instanceUuid: string, sandbox: RunningSandbox): Promise<void> {
+    const w = await this.engine.inspectContainer(workloadName(instanceUuid));
+    if (w?.state !== 'running' || !w.pid) return;
+    const [inWorkload, inSandbox] = await Promise.all([netns(w.pid), netns(sandbox.pid)]);
+    if (inWorkload === null || inWorkload === inSandbox) return;
+    this.log.warn({ instance: instanceUuid }, 'the workload ran in a network namespace its sandbox no longer holds: restarting it into the sandbox\'s');
+    await this.engine.stopContainer(w.id, 0);
+    await this.engine.startContainer(w.id);
   }
 
   async unplugVif(instanceUuid: string, vif: VifModel, remaining: VifModel[]): Promise<void> {
@@ -297,6 +313,11 @@ export class ContainerDriver implements InstanceDriver {
     await this.engine.removeContainer(workloadName(instanceUuid));
     await this.engine.removeContainer(sandboxName(instanceUuid));
   }
+}
+
+/** The network namespace of a process (`net:[inode]`); null when it is gone. */
+async function netns(pid: number): Promise<string | null> {
+  return readlink(`/proc/${pid}/ns/net`).catch(() => null);
 }
 
 function infoOf(uuid: string, c: ContainerStatus): InstanceInfo {

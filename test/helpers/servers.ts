@@ -170,6 +170,11 @@ export function containerNameOf(serverId: string): string {
   return `nova-${serverId}`;
 }
 
+/** The container holding the server's network namespace. */
+export function sandboxNameOf(serverId: string): string {
+  return `nova-${serverId}-net`;
+}
+
 /** `docker inspect nova-<id>`, or null when there is no such container. */
 export async function inspectContainer(serverId: string): Promise<Docker.ContainerInspectInfo | null> {
   try {
@@ -190,13 +195,13 @@ export async function execIn(serverId: string, cmd: string[]): Promise<{ output:
   return { output: demuxLogs(raw), exitCode: info.ExitCode ?? -1 };
 }
 
-/** Containers named nova-* whose server does not exist (or is not on our host any more). */
+/** Containers named nova-* (workloads and sandboxes) whose server does not exist (or is not on our host any more). */
 export async function orphanContainers(): Promise<string[]> {
   const list = await engine().listContainers({ all: true, filters: { name: ['nova-'] } });
   const orphans: string[] = [];
   for (const c of list) {
     const name = (c.Names[0] ?? '').replace(/^\//, '');
-    const m = /^nova-([0-9a-f-]{36})$/.exec(name);
+    const m = /^nova-([0-9a-f-]{36})(-net)?$/.exec(name);
     if (!m) continue;
     if ((await getServer(m[1])) === null) orphans.push(name);
   }
@@ -378,9 +383,10 @@ export class Created {
       }
     }));
     for (const id of servers) {
-      const c = await inspectContainer(id).catch(() => null);
-      if (c) {
-        problems.push(`container ${containerNameOf(id)} was left behind by the delete; removing it`);
+      for (const name of [containerNameOf(id), sandboxNameOf(id)]) {
+        const c = await engine().getContainer(name).inspect().catch(() => null);
+        if (!c) continue;
+        problems.push(`container ${name} was left behind by the delete; removing it`);
         await engine().getContainer(c.Id).remove({ force: true }).catch(() => undefined);
       }
     }

@@ -1,0 +1,91 @@
+/**
+ * nova-container killed (SIGKILL) while 4 servers on `private` build, 5 rounds, each followed
+ * by `./devstack/local-cloud.sh up`: no server stays in BUILD or a task state, each ACTIVE one
+ * has a running workload holding its address, each ERROR one has a fault, and every one of
+ * them is then deleted by `openstack server delete`, leaving no workload, sandbox, tap, port
+ * or allocation. The kill lands at a different point of the builds each round.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { sharedImage } from './fixture.js';
+import {
+  Created, allocations, cli, computeGet, containerNameOf, engine, execIn, getServer, isAlive, localCloud, novaContainerPid, sandboxNameOf, sleep,
+  summary, waitForServer, type Server,
+} from '../../helpers/servers.js';
+import { openstack } from '../../helpers/cloud.js';
+
+const RUN = `nckill-${Date.now().toString(36)}`;
+const ROUNDS = 5;
+const SERVERS = 4;
+/** ms after `server create` returns: before the casts arrive, while ports are made, while plugging, near the end. */
+const KILL_AFTER_MS = [0, 600, 1200, 1800, 2600];
+
+/** Host devices whose alias names one of these servers (what the Linux bridge plug records). */
+function devicesOf(ids: string[]): string[] {
+  const links = JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' })) as { ifname: string; ifalias?: string }[];
+  return links.filter((l) => ids.some((id) => l.ifalias?.endsWith(`:${id}`))).map((l) => l.ifname);
+}
+
+async function containerExists(name: string): Promise<boolean> {
+  return engine().getContainer(name).inspect().then(() => true, () => false);
+}
+
+const settled = (s: Server | null): boolean => s !== null && ['ACTIVE', 'ERROR', 'SHUTOFF'].includes(s.status) && !s['OS-EXT-STS:task_state'];
+
+describe('lifecycle: kill -9 during networked builds, then local-cloud.sh up', function () {
+  this.timeout(1_200_000);
+  const created = new Created();
+
+  after(async function () {
+    this.timeout(300_000);
+    await localCloud('up').catch(() => undefined);
+    await created.cleanup();
+  });
+
+  it(`${ROUNDS} rounds of ${SERVERS} builds: every server settles, and every one is deleted leaving nothing`, async () => {
+    const image = await sharedImage();
+    const outcomes: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const name = `${RUN}-r${round}`;
+      await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny', '--network', 'private',
+        '--min', String(SERVERS), '--max', String(SERVERS), name, '-f', 'value', '-c', 'id']);
+      const r = await computeGet<{ servers: { id: string; name: string }[] }>(`/servers?name=${encodeURIComponent(`^${name}-[0-9]+$`)}`);
+      const ids = (r.data.servers ?? []).map((s) => s.id);
+      for (const id of ids) created.servers.add(id);
+      assert.equal(ids.length, SERVERS, `server create --min ${SERVERS} made ${ids.length}`);
+
+      await sleep(KILL_AFTER_MS[round]);
+      const pid = novaContainerPid();
+      const before = await Promise.all(ids.map(getServer));
+      process.kill(pid, 'SIGKILL');
+      while (isAlive(pid)) await sleep(20);
+      await localCloud('up');
+
+      const after = await Promise.all(ids.map((id) => waitForServer(id, 'settled', settled, 120_000, 250, false) as Promise<Server>));
+      for (const [i, s] of after.entries()) {
+        if (s.status === 'ACTIVE') {
+          const addr = s.addresses.private?.[0]?.addr;
+          assert.ok(addr, `${s.id} is ACTIVE with an address`);
+          const seen = await execIn(s.id, ['busybox', 'ip', '-4', 'addr', 'show', 'dev', 'eth0']);
+          assert.match(seen.output, new RegExp(`inet ${addr.replace(/\./g, '\\.')}/`), `ACTIVE ${s.id}: its running workload holds ${addr}`);
+        } else {
+          assert.equal(s.status, 'ERROR', `${s.id} settled as ${summary(s)}`);
+          assert.ok(s.fault?.message, `ERROR ${s.id} has a fault`);
+        }
+        outcomes.push(`r${round}: ${summary(before[i]).split(' (')[0]}/${before[i]?.['OS-EXT-STS:task_state'] ?? '-'} -> ${s.status}`);
+      }
+
+      await cli(['server', 'delete', '--wait', ...ids]);
+      for (const id of ids) {
+        assert.equal(await getServer(id), null, `${id} is deleted`);
+        created.servers.delete(id);
+        assert.equal(await containerExists(containerNameOf(id)), false, `no workload of ${id}`);
+        assert.equal(await containerExists(sandboxNameOf(id)), false, `no sandbox of ${id}`);
+        assert.deepEqual(await openstack<unknown[]>(['port', 'list', '--device-id', id]), [], `no port of ${id}`);
+        assert.deepEqual(await allocations(id), {}, `no allocation of ${id}`);
+      }
+      assert.deepEqual(devicesOf(ids), [], 'no tap of these servers');
+    }
+    console.log(`      ${outcomes.join('\n      ')}`);
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * The container driver's rules with an in-memory engine and plugger (the real engine and
+ * kernel are in test/integration/network/sandbox.test.ts): the order of a spawn (nothing of
+ * the workload runs before every VIF is plugged and reported), what a destroy tolerates, the
+ * unpause-before-stop rule, and VIF checks in eth order against the sandbox.
+ */
+import { strict as assert } from 'node:assert';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../../src/common/log.js';
+import { ContainerDriver } from '../../../src/runtime/container-driver.js';
+import { InstanceMissing, type InstanceSpec, type VirtApi } from '../../../src/nova-driver/instance-driver.js';
+import { VifPluggers } from '../../../src/network/pluggers.js';
+import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
+import type { VifModel } from '../../../src/network/network-info.js';
+import type { ContainerEngine, ContainerSpec, ContainerStatus } from '../../../src/runtime/types.js';
+
+const UUID = '11111111-2222-3333-4444-555555555555';
+
+interface FakeContainer { id: string; spec: ContainerSpec; state: ContainerStatus['state']; pid: number }
+
+/** Containers by name, every call in order; `refuse` makes removeContainer fail for a name. */
+class FakeEngine {
+  calls: string[] = [];
+  containers = new Map<string, FakeContainer>();
+  refuse = new Set<string>();
+  private nextPid = 100;
+  private byId(id: string): FakeContainer | undefined {
+    return [...this.containers.values()].find((c) => c.id === id || c.spec.name === id);
+  }
+  async inspectImage(ref: string) { return ref.startsWith('nova-container/sandbox:') && this.calls.includes('importImage') ? { id: ref } : null; }
+  async importImage() { this.calls.push('importImage'); }
+  async createContainer(spec: ContainerSpec) {
+    this.calls.push(`create ${spec.name}`);
+    this.containers.set(spec.name, { id: `id-${spec.name}`, spec, state: 'created', pid: 0 });
+    return `id-${spec.name}`;
+  }
+  async startContainer(id: string) {
+    const c = this.byId(id)!;
+    this.calls.push(`start ${c.spec.name}`);
+    c.state = 'running';
+    c.pid = this.nextPid++;
+  }
+  async stopContainer(id: string, grace: number) {
+    const c = this.byId(id)!;
+    this.calls.push(`stop ${c.spec.name} ${grace}`);
+    if (c.state === 'paused') throw new Error('cannot stop a paused container');
+    c.state = 'exited';
+    c.pid = 0;
+  }
+  async unpauseContainer(id: string) { const c = this.byId(id)!; this.calls.push(`unpause ${c.spec.name}`); c.state = 'running'; }
+  async pauseContainer(id: string) { const c = this.byId(id)!; this.calls.push(`pause ${c.spec.name}`); c.state = 'paused'; }
+  async copyFiles(id: string) { this.calls.push(`copy ${this.byId(id)!.spec.name}`); }
+  async setNetworkFile(id: string, file: string) { this.calls.push(`${file} ${this.byId(id)!.spec.name}`); }
+  async removeContainer(id: string) {
+    const c = this.byId(id);
+    if (c && this.refuse.has(c.spec.name)) throw new Error('device or resource busy');
+    if (c) { this.calls.push(`remove ${c.spec.name}`); this.containers.delete(c.spec.name); }
+  }
+  async inspectContainer(idOrName: string): Promise<ContainerStatus | null> {
+    const c = this.byId(idOrName);
+    if (!c) return null;
+    return {
+      id: c.id, name: c.spec.name, image: c.spec.image, labels: c.spec.labels, state: c.state, pid: c.pid, exitCode: 0, startedAt: null, finishedAt: null,
+      nanoCpus: 0, memoryBytes: 0, hostname: c.spec.hostname ?? '', env: [], command: [], networkMode: c.spec.joinNetworkOf ? `container:${c.spec.joinNetworkOf}` : 'none',
+    };
+  }
+}
+
+class FakePlugger implements VifPlugger {
+  readonly vifTypes = ['bridge'];
+  constructor(private readonly calls: string[], private readonly outcomes = new Map<string, EnsureOutcome>()) {}
+  devices: PluggedDevice[] = [];
+  async plug(vif: VifModel, t: PlugTarget) { this.calls.push(`plug ${vif.id} ${t.ifname} pid ${t.pid}`); }
+  async ensure(vif: VifModel, t: PlugTarget) { this.calls.push(`ensure ${vif.id} ${t.ifname} pid ${t.pid}`); return this.outcomes.get(vif.id) ?? 'ok'; }
+  async unplug() { throw new Error('not used'); }
+  async plugged() { return this.devices; }
+  async remove(devname: string) { this.calls.push(`remove-device ${devname}`); }
+}
+
+const vif = (id: string, type = 'bridge', active = false): VifModel => ({
+  id, type, active, devname: `tap${id}`, address: 'fa:16:3e:00:00:01',
+  network: { id: 'n', bridge: 'brqn', label: 'private', meta: {}, subnets: [] },
+} as unknown as VifModel);
+
+const spec: InstanceSpec = { uuid: UUID, hostname: 'vm1', vcpus: 1, memoryMb: 64, metadata: {}, files: [] };
+
+function driver(virtApi?: VirtApi) {
+  const engine = new FakeEngine();
+  const plugger = new FakePlugger(engine.calls);
+  const init = join(mkdtempSync(join(tmpdir(), 'nc-sbx-')), 'catatonit');
+  writeFileSync(init, 'a static pause binary');
+  const api: VirtApi = virtApi ?? {
+    async waitForVifPlugged(_uuid, ports, plug) { await plug(); engine.calls.push(`waited ${ports.join(',')}`); },
+  };
+  const d = new ContainerDriver({
+    host: 'h1', engineName: 'docker', engine: engine as unknown as ContainerEngine, pluggers: new VifPluggers([plugger]),
+    virtApi: api, sandboxInit: init, log: silentLogger(),
+  });
+  return { d, engine, plugger };
+}
+
+const images = { ensure: async () => 'glance-image:g1', upload: async () => undefined };
+
+describe('container driver', () => {
+  it('spawn: sandbox started and every VIF plugged into it and reported before the workload starts', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1'), vif('p2', 'bridge', true)]), waitForVifs: true });
+    const sandbox = `nova-${UUID}-net`;
+    const workload = `nova-${UUID}`;
+    const c = engine.calls;
+    const at = (call: string) => { const i = c.indexOf(call); assert.ok(i >= 0, `${call} in ${c.join(' | ')}`); return i; };
+    assert.ok(at(`start ${sandbox}`) < at('plug p1 eth0 pid 100'));
+    assert.ok(at('plug p1 eth0 pid 100') < at('plug p2 eth1 pid 100'), 'eth0, eth1 in order, into the sandbox\'s pid');
+    assert.ok(at('plug p2 eth1 pid 100') < at(`hosts ${sandbox}`));
+    assert.ok(at('waited p1') < at(`start ${workload}`), 'the workload starts only after Neutron reported the port not yet active');
+    assert.ok(at(`copy ${workload}`) < at(`start ${workload}`));
+    assert.equal(engine.containers.get(workload)?.spec.joinNetworkOf, `id-${sandbox}`);
+    assert.equal(engine.containers.get(sandbox)?.spec.hostname, 'vm1');
+  });
+
+  it('spawn: a failed wait for the network leaves the workload never started', async () => {
+    const { d, engine } = driver({ async waitForVifPlugged(_u, _p, plug) { await plug(); throw new Error('Neutron did not report network-vif-plugged-p1'); } });
+    await assert.rejects(d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: true }), /network-vif-plugged/);
+    assert.equal(engine.calls.includes(`start nova-${UUID}`), false);
+  });
+
+  it('spawn: a network allocation that fails aborts the spawn, which never starts the workload', async () => {
+    const { d, engine } = driver();
+    await assert.rejects(d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.reject(new Error('no ports')), waitForVifs: true }), /no ports/);
+    assert.equal(engine.calls.includes(`start nova-${UUID}`), false);
+  });
+
+  it('destroy: removes workload, sandbox and the instance\'s devices; what is missing is skipped', async () => {
+    const { d, engine, plugger } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    plugger.devices = [{ devname: 'tapx', instanceUuid: UUID }, { devname: 'tapother', instanceUuid: 'someone-else' }];
+    const report = await d.destroy(UUID, [vif('unbound-port', 'unbound')]);
+    assert.deepEqual(report.removed, [`nova-${UUID}`, `nova-${UUID}-net`]);
+    assert.ok(engine.calls.includes('remove-device tapunbound-port'), 'a VIF of a type no plugger handles is still removed by its device name');
+    assert.ok(engine.calls.includes('remove-device tapx'), 'a device aliased to the instance goes too');
+    assert.equal(engine.calls.includes('remove-device tapother'), false);
+    assert.deepEqual(await d.destroy(UUID, []), { removed: [], left: [] }, 'a second destroy finds nothing and succeeds');
+  });
+
+  it('destroy: throws naming what exists but could not be removed, after trying everything else', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    engine.refuse.add(`nova-${UUID}`);
+    await assert.rejects(d.destroy(UUID, []), new RegExp(`could not remove container nova-${UUID} \\(device or resource busy\\)`));
+    assert.equal(engine.containers.has(`nova-${UUID}-net`), false, 'the sandbox was still removed');
+  });
+
+  it('powerOff thaws a frozen workload before stopping it; the sandbox keeps running', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    await d.pause(UUID);
+    await d.powerOff(UUID, 7);
+    assert.deepEqual(engine.calls.slice(-2), [`unpause nova-${UUID}`, `stop nova-${UUID} 7`]);
+    assert.equal(engine.containers.get(`nova-${UUID}-net`)?.state, 'running');
+    await assert.rejects(d.powerOff('no-such', 1), InstanceMissing);
+  });
+
+  it('powerOn starts a stopped sandbox and plugs it again before the workload; a running one is left alone', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    await d.powerOff(UUID, 0);
+    let asked = 0;
+    const vifs = async () => { asked++; return [vif('p1')]; };
+    await d.powerOn(UUID, vifs);
+    assert.equal(asked, 0, 'a running sandbox needs no VIFs');
+    await d.powerOff(UUID, 0);
+    await engine.stopContainer(`nova-${UUID}-net`, 0);
+    await d.powerOn(UUID, vifs);
+    const c = engine.calls;
+    assert.equal(asked, 1);
+    const replug = c.findLastIndex((x) => x.startsWith('plug p1 eth0'));
+    assert.ok(replug > c.indexOf('plug p1 eth0 pid 100'), 'plugged again');
+    assert.ok(c.lastIndexOf(`start nova-${UUID}-net`) < replug && replug < c.lastIndexOf(`start nova-${UUID}`), c.join(' | '));
+  });
+
+  it('plugVifs checks each VIF as eth0, eth1, ... in the sandbox; null when the sandbox does not run; an unknown vif_type is an error', async () => {
+    const { d, engine } = driver();
+    assert.equal(await d.plugVifs(UUID, [vif('p1')]), null);
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    const checks = await d.plugVifs(UUID, [vif('p1'), vif('p2')]);
+    assert.deepEqual(checks, [{ port: 'p1', outcome: 'ok' }, { port: 'p2', outcome: 'ok' }]);
+    assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p1 eth0 pid 100', 'ensure p2 eth1 pid 100']);
+    await assert.rejects(d.plugVifs(UUID, [vif('p3', 'ovs')]), /vif_type ovs, which this host cannot plug/);
+  });
+
+  it('lists instances by uuid, a sandbox alone as NOSTATE', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    engine.containers.delete(`nova-${UUID}`);
+    (engine as unknown as { listContainers: () => Promise<ContainerStatus[]> }).listContainers = async () =>
+      Promise.all([...engine.containers.keys()].map(async (n) => (await engine.inspectContainer(n))!));
+    assert.deepEqual(await d.listInstances(), [{ uuid: UUID, state: 0 }]);
+  });
+});
