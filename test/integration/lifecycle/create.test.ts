@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  Created, cli, execIn, inspectContainer, waitForStatus, type Server,
+  Created, cli, engine, execIn, inspectContainer, sandboxNameOf, waitForStatus, type Server,
 } from '../../helpers/servers.js';
 import { IMAGE_SCRIPT, MARKER, RUN, newImageOfArchive, sharedImage, workDir } from './fixture.js';
 
@@ -38,7 +38,7 @@ describe('lifecycle: create', function () {
     await c.cleanup();
   });
 
-  it('is ACTIVE on this host with a running container nova-<id>: flavor limits, uuid labels, no network', async () => {
+  it('is ACTIVE on this host with a running container nova-<id>: flavor limits, uuid labels, in its sandbox\'s network only', async () => {
     assert.equal(server['OS-EXT-SRV-ATTR:host'], 'vm');
     assert.equal(server['OS-EXT-STS:power_state'], 1, 'RUNNING');
     assert.equal(server.flavor.vcpus, 2);
@@ -48,7 +48,11 @@ describe('lifecycle: create', function () {
     assert.equal(info.State.Status, 'running');
     assert.equal(info.HostConfig.NanoCpus, server.flavor.vcpus * 1e9);
     assert.equal(info.HostConfig.Memory, server.flavor.ram * 1024 * 1024);
-    assert.equal(info.HostConfig.NetworkMode, 'none');
+    const sandbox = await engine().getContainer(sandboxNameOf(id)).inspect();
+    assert.equal(info.HostConfig.NetworkMode, `container:${sandbox.Id}`, 'the workload joins its sandbox\'s namespace');
+    assert.equal(sandbox.HostConfig.NetworkMode, 'none', 'which is none of the engine\'s networks');
+    assert.equal(sandbox.State.Status, 'running');
+    assert.equal(sandbox.Config.Labels['org.openstack.nova.instance-uuid'], id);
     assert.equal(info.Config.Labels['org.openstack.nova.instance-uuid'], id);
     assert.equal(info.Config.Labels['org.openstack.nova.host'], 'vm');
     assert.deepEqual(info.Config.Cmd, ['/bin/sh', '-c', IMAGE_SCRIPT], 'the image\'s own command');

@@ -96,7 +96,7 @@ describe('container servers on a Neutron network', function () {
     await openstack(['security', 'group', 'rule', 'delete', rule.id], false);
   });
 
-  it('stop/start keeps the address and the network (the new namespace is plugged again)', async () => {
+  it('stop/start keeps the address and the network (the sandbox holds it)', async () => {
     await cli(['server', 'stop', servers[0]]);
     await waitForStatus(servers[0], 'SHUTOFF');
     await cli(['server', 'start', servers[0]]);
