@@ -13,7 +13,7 @@ import type { VifPlugger } from '../../network/vif-plug.js';
 import { resolvConf } from '../../network/resolv-conf.js';
 import { NovaObject } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { ConductorClient } from '../conductor.js';
 import { VifPlugTimeout, type InstanceEvents } from './instance-events.js';
 

@@ -4,7 +4,7 @@
  * record. Removing a container that is already gone is not an error, so a delete retried
  * after a crash finishes the job.
  */
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import { InstanceTerminationFailure } from '../errors.js';
 import { novaDatetime } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';

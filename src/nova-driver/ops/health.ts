@@ -7,7 +7,7 @@
  * Any failing check makes the whole answer unhealthy (HTTP 503).
  */
 import { NovaError } from '../errors.js';
-import type { CallOptions, RequestContext, RpcClient, Target } from '../rpc/types.js';
+import type { CallOptions, RequestContext, RpcClient, Target } from '../../messaging/types.js';
 
 export interface BrokerState {
   connected: boolean;

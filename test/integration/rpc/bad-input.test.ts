@@ -5,12 +5,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
-import { encodeBody } from '../../../src/nova-driver/rpc/envelope.js';
-import { uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { adminContext, packContext } from '../../../src/nova-driver/rpc/context.js';
-import { connectRpc, type RpcRuntime } from '../../../src/nova-driver/rpc/runtime.js';
-import type { RpcServer } from '../../../src/nova-driver/rpc/server.js';
-import type { Endpoint } from '../../../src/nova-driver/rpc/types.js';
+import { encodeBody } from '../../../src/messaging/envelope.js';
+import { uuidHex } from '../../../src/messaging/dedup.js';
+import { adminContext, packContext } from '../../../src/messaging/context.js';
+import { connectRpc, type RpcRuntime } from '../../../src/messaging/runtime.js';
+import type { RpcServer } from '../../../src/messaging/server.js';
+import type { Endpoint } from '../../../src/messaging/types.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { ensureRabbitMQ, TEST_TRANSPORT_URL } from '../../helpers/rabbitmq.js';
 

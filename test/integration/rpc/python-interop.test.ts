@@ -8,10 +8,10 @@ import {
   ComputeHostNotFound, InstanceInvalidState, InstanceNotFound, MessagingTimeout, NotImplementedError, NovaError,
   RemoteError, ValueError,
 } from '../../../src/nova-driver/errors.js';
-import { adminContext } from '../../../src/nova-driver/rpc/context.js';
-import { uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { connectRpc, type RpcRuntime } from '../../../src/nova-driver/rpc/runtime.js';
-import type { Endpoint, RequestContext } from '../../../src/nova-driver/rpc/types.js';
+import { adminContext } from '../../../src/messaging/context.js';
+import { uuidHex } from '../../../src/messaging/dedup.js';
+import { connectRpc, type RpcRuntime } from '../../../src/messaging/runtime.js';
+import type { Endpoint, RequestContext } from '../../../src/messaging/types.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { OsloServer, osloClient } from '../../helpers/oslo.js';
 import { ensureRabbitMQ, listExchanges, listQueues, TEST_TRANSPORT_URL, testVhostConnections } from '../../helpers/rabbitmq.js';

@@ -5,12 +5,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { adminContext } from '../../../src/nova-driver/rpc/context.js';
-import { uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { encodeBody } from '../../../src/nova-driver/rpc/envelope.js';
+import { adminContext } from '../../../src/messaging/context.js';
+import { uuidHex } from '../../../src/messaging/dedup.js';
+import { encodeBody } from '../../../src/messaging/envelope.js';
 import { InstanceNotFound, MessagingTimeout } from '../../../src/nova-driver/errors.js';
-import { serializeRemoteException } from '../../../src/nova-driver/rpc/failure.js';
-import { connectRpc, type RpcRuntime } from '../../../src/nova-driver/rpc/runtime.js';
+import { serializeRemoteException } from '../../../src/messaging/failure.js';
+import { connectRpc, type RpcRuntime } from '../../../src/messaging/runtime.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { ensureRabbitMQ, TEST_TRANSPORT_URL } from '../../helpers/rabbitmq.js';
 

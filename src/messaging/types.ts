@@ -1,5 +1,5 @@
 /**
- * The contract between the oslo.messaging layer (src/nova-driver/rpc) and the rest of the
+ * The contract between the oslo.messaging layer (src/messaging) and the rest of the
  * compute host. Wire details: ../shared/reference/nova-rpc.md section (a).
  */
 

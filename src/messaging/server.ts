@@ -13,8 +13,8 @@
  * caller's `_msg_id` and `_reply_q` can be read, answered with a failure.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { Logger } from '../../common/log.js';
-import { NovaError, NoSuchMethod, ValueError } from '../errors.js';
+import type { Logger } from '../common/log.js';
+import { NovaError, NoSuchMethod, ValueError } from '../nova-driver/errors.js';
 import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, type AmqpConnection, type ExchangeSpec } from './connection.js';
 import { contextLogFields, unpackContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';

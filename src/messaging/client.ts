@@ -5,8 +5,8 @@
  * queue `reply_<uuid4 hex>` (x-expires like oslo) consumed on its own connection.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { Logger } from '../../common/log.js';
-import { InvalidTarget, MessagingTimeout, NovaError } from '../errors.js';
+import type { Logger } from '../common/log.js';
+import { InvalidTarget, MessagingTimeout, NovaError } from '../nova-driver/errors.js';
 import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, NotConnectedError, type AmqpConnection, type ExchangeSpec } from './connection.js';
 import { contextLogFields, packContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';

@@ -4,7 +4,7 @@ import {
   InstanceNotReady, Invalid, MessagingTimeout, NoSuchMethod, NotFound, NotImplementedError, NovaError, NovaException,
   RemoteError, UnexpectedTaskStateError, UnsupportedVersion, ValueError, pyFormat,
 } from '../../../src/nova-driver/errors.js';
-import { deserializeRemoteException, failureData, serializeRemoteException } from '../../../src/nova-driver/rpc/failure.js';
+import { deserializeRemoteException, failureData, serializeRemoteException } from '../../../src/messaging/failure.js';
 import { loadTraces } from '../../helpers/traces.js';
 
 function roundTrip(err: unknown, exmods: string[] = ['nova.exception']): NovaError {

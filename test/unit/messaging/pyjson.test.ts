@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { pyJsonDumps, pyJsonNumber, pyJsonString } from '../../../src/nova-driver/rpc/pyjson.js';
+import { pyJsonDumps, pyJsonNumber, pyJsonString } from '../../../src/messaging/pyjson.js';
 
 describe('rpc/pyjson: Python json.dumps output', () => {
   it('uses Python separators and key order', () => {

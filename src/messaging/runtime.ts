@@ -7,8 +7,8 @@
  *   await rpc.client.call(target, adminContext(), 'method', args);
  *   rpc.status().connected;  await rpc.close();
  */
-import type { Logger } from '../../common/log.js';
-import type { Config } from '../../config/types.js';
+import type { Logger } from '../common/log.js';
+import type { Config } from '../config/types.js';
 import { AmqpRpcClient } from './client.js';
 import { messagingOptions, type MessagingOptions, type MessagingOptionsInput, type RabbitOptions } from './options.js';
 import { RpcServer, type RpcServerOptions, type ServerTarget } from './server.js';

@@ -4,7 +4,7 @@
  */
 import {
   NovaError, NovaException, RemoteError, remoteErrorFactory, type Kwargs,
-} from '../errors.js';
+} from '../nova-driver/errors.js';
 import { pyJsonDumps } from './pyjson.js';
 
 /** The decoded form of a failure string. */

@@ -7,13 +7,13 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildRequestMessage } from '../../../src/nova-driver/rpc/client.js';
-import { MESSAGE_PROPERTIES } from '../../../src/nova-driver/rpc/connection.js';
-import { unpackContext } from '../../../src/nova-driver/rpc/context.js';
-import { decodeBody, serializeMsg } from '../../../src/nova-driver/rpc/envelope.js';
-import { deserializeRemoteException } from '../../../src/nova-driver/rpc/failure.js';
-import { pyJsonDumps } from '../../../src/nova-driver/rpc/pyjson.js';
-import { buildReplyMessage } from '../../../src/nova-driver/rpc/server.js';
+import { buildRequestMessage } from '../../../src/messaging/client.js';
+import { MESSAGE_PROPERTIES } from '../../../src/messaging/connection.js';
+import { unpackContext } from '../../../src/messaging/context.js';
+import { decodeBody, serializeMsg } from '../../../src/messaging/envelope.js';
+import { deserializeRemoteException } from '../../../src/messaging/failure.js';
+import { pyJsonDumps } from '../../../src/messaging/pyjson.js';
+import { buildReplyMessage } from '../../../src/messaging/server.js';
 import { NovaError } from '../../../src/nova-driver/errors.js';
 import { TRACE_DIR } from '../../helpers/traces.js';
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { adminContext, contextTimestamp, packContext, unpackContext } from '../../../src/nova-driver/rpc/context.js';
+import { adminContext, contextTimestamp, packContext, unpackContext } from '../../../src/messaging/context.js';
 import { loadTraces } from '../../helpers/traces.js';
 
 const CONTEXT_PREFIX = '_context_';

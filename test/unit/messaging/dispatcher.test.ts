@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { NoSuchMethod, UnsupportedVersion, ValueError } from '../../../src/nova-driver/errors.js';
-import { RpcDispatcher } from '../../../src/nova-driver/rpc/dispatcher.js';
-import type { Endpoint, IncomingCall } from '../../../src/nova-driver/rpc/types.js';
+import { RpcDispatcher } from '../../../src/messaging/dispatcher.js';
+import type { Endpoint, IncomingCall } from '../../../src/messaging/types.js';
 
 function call(method: string, version: string, namespace: string | null = null, args: Record<string, unknown> = {}): IncomingCall {
   return { method, version, namespace, args, context: { request_id: 'req-t' }, expectsReply: true };

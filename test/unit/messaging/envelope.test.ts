@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import {
   decodeBody, deserializeMsg, encodeBody, MalformedMessageError, scrubTokens, serializeMsg, versionIsCompatible,
-} from '../../../src/nova-driver/rpc/envelope.js';
+} from '../../../src/messaging/envelope.js';
 import { UnsupportedRpcEnvelopeVersion } from '../../../src/nova-driver/errors.js';
 
 describe('rpc/envelope: the oslo 2.0 envelope', () => {
