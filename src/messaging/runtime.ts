@@ -13,7 +13,7 @@ import { AmqpRpcClient } from './client.js';
 import { messagingOptions, type MessagingOptions, type MessagingOptionsInput, type RabbitOptions } from './options.js';
 import { RpcServer, type RpcServerOptions, type ServerTarget } from './server.js';
 import { RpcTransport, type TransportStatus } from './transport.js';
-import type { Endpoint } from './types.js';
+import type { Endpoint, MessagingHooks } from './types.js';
 
 export interface RpcRuntime {
   readonly transport: RpcTransport;
@@ -40,19 +40,23 @@ export function messagingOptionsFromConfig(config: Config): MessagingOptions {
 export interface ConnectOptions {
   /** Wait for the first broker connection before resolving (default true, like oslo at start). */
   waitForBroker?: boolean;
+  /** The application's exceptions and log fields, for the client and every server. */
+  hooks?: MessagingHooks;
 }
 
 /** Builds the runtime; by default resolves once the broker accepted the publishing connection. */
 export async function connectRpc(config: Config | MessagingOptionsInput, log: Logger, opts: ConnectOptions = {}): Promise<RpcRuntime> {
   const options = isConfig(config) ? messagingOptionsFromConfig(config) : messagingOptions(config);
   const transport = new RpcTransport(options, log);
-  const client = new AmqpRpcClient(transport, log.child({ rpc: 'client' }));
+  const hooks = opts.hooks ?? {};
+  const client = new AmqpRpcClient(transport, log.child({ rpc: 'client' }), hooks);
   const servers = new Set<RpcServer>();
   const runtime: RpcRuntime = {
     transport,
     client,
     async serve(target, endpoints, serverOptions) {
-      const server = new RpcServer(transport, target, endpoints, log.child({ rpc: 'server', topic: target.topic }), serverOptions);
+      const server = new RpcServer(transport, target, endpoints, log.child({ rpc: 'server', topic: target.topic }),
+        { hooks, ...serverOptions });
       await server.start();
       servers.add(server);
       return server;

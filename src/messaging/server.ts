@@ -14,7 +14,7 @@
  */
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../common/log.js';
-import { NovaError, NoSuchMethod, ValueError } from '../nova-driver/errors.js';
+import { NoSuchMethod, PyError, ValueError } from './errors.js';
 import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, type AmqpConnection, type ExchangeSpec } from './connection.js';
 import { contextLogFields, unpackContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';
@@ -24,7 +24,7 @@ import { serializeRemoteException } from './failure.js';
 import { queueArguments, topicDurable } from './options.js';
 import { pyJsonDumps } from './pyjson.js';
 import type { RpcTransport } from './transport.js';
-import type { Endpoint, IncomingCall, RequestContext } from './types.js';
+import type { Endpoint, IncomingCall, MessagingHooks, RequestContext } from './types.js';
 
 export interface ServerTarget {
   topic: string;
@@ -40,6 +40,8 @@ export interface RpcServerOptions {
   stopTimeoutMs?: number;
   /** Told about every dispatched request once its handler finished (for /metrics); must not throw. */
   observer?: (event: RpcDispatchEvent) => void;
+  /** The application's exceptions (what a handler throws goes out through hooks.errors). */
+  hooks?: MessagingHooks;
 }
 
 /** One request's dispatch, as an observer sees it. */
@@ -79,6 +81,7 @@ export class RpcServer {
   private readonly maxConcurrency: number;
   private readonly stopTimeoutMs: number;
   private readonly observer: ((event: RpcDispatchEvent) => void) | undefined;
+  private readonly hooks: MessagingHooks;
   private conn: AmqpConnection | null = null;
   private running = 0;
   private readonly pending: (() => Promise<void>)[] = [];
@@ -100,6 +103,7 @@ export class RpcServer {
     this.maxConcurrency = Math.max(1, options.maxConcurrency ?? transport.options.executor_thread_pool_size);
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
     this.observer = options.observer;
+    this.hooks = options.hooks ?? {};
   }
 
   /** Declares the three consumers oslo declares and resolves once they consume. */
@@ -184,13 +188,13 @@ export class RpcServer {
       this.counters.malformed += 1;
       const recovered = recoverReplyInfo(body);
       this.log.error({
-        reason: errText(err), error_class: err instanceof NovaError ? err.pyClass : (err as Error).name,
+        reason: errText(err), error_class: err instanceof PyError ? err.pyClass : (err as Error).name,
         routing_key: routingKey, body_preview: err instanceof MalformedMessageError && err.preview ? err.preview : preview(body.toString('utf8')),
         msg_id: recovered?.msgId, request_id: recovered?.requestId,
       }, 'malformed RPC message');
       if (recovered) {
-        const failure = err instanceof NovaError ? err : new ValueError(errText(err));
-        this.enqueue(() => this.sendReply(recovered.replyQ, recovered.msgId, null, serializeRemoteException(failure)));
+        const failure = err instanceof PyError ? err : new ValueError(errText(err));
+        this.enqueue(() => this.sendReply(recovered.replyQ, recovered.msgId, null, serializeRemoteException(failure, this.hooks.errors)));
       }
       return;
     }
@@ -210,7 +214,7 @@ export class RpcServer {
       this.counters.malformed += 1;
       this.log.error({ reason: shapeError, routing_key: routingKey, msg_id: msgId, ...contextLogFields(context) }, 'malformed RPC message');
       if (expectsReply) {
-        this.enqueue(() => this.sendReply(replyQ, msgId, null, serializeRemoteException(new ValueError(shapeError))));
+        this.enqueue(() => this.sendReply(replyQ, msgId, null, serializeRemoteException(new ValueError(shapeError), this.hooks.errors)));
       }
       return;
     }
@@ -246,7 +250,7 @@ export class RpcServer {
       this.counters.failed += 1;
       failed = err ?? new Error('handler failed');
       this.logFailure(log, call, err);
-      reply = { result: null, failure: serializeRemoteException(err) };
+      reply = { result: null, failure: serializeRemoteException(err, this.hooks.errors) };
     } finally {
       stopHeartbeat();
     }
@@ -261,7 +265,7 @@ export class RpcServer {
       this.observer({
         method: call.method, namespace: call.namespace, kind: call.expectsReply ? 'call' : 'cast',
         outcome: failed === undefined ? 'ok' : 'failure', durationMs,
-        ...(failed !== undefined ? { errorClass: failed instanceof NovaError ? failed.pyClass : (failed as Error).name ?? 'Error' } : {}),
+        ...(failed !== undefined ? { errorClass: failed instanceof PyError ? failed.pyClass : (failed as Error).name ?? 'Error' } : {}),
         ...(instance ? { instance } : {}),
         ...(typeof requestId === 'string' ? { requestId } : {}),
       });
@@ -274,7 +278,7 @@ export class RpcServer {
     const kind = call.expectsReply ? 'call' : 'cast';
     if (err instanceof NoSuchMethod && call.method.endsWith('_ignore_errors')) {
       log.debug({ kind }, `Method ${call.method} not found`);
-    } else if (err instanceof NovaError) {
+    } else if (err instanceof PyError) {
       log.warn({ kind, error_class: err.qualifiedName, error: err.message, version: call.version, namespace: call.namespace },
         'RPC handler failed');
     } else {

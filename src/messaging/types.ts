@@ -1,3 +1,5 @@
+import type { ErrorHooks } from './failure.js';
+
 /**
  * The contract between the oslo.messaging layer (src/messaging) and the rest of the
  * compute host. Wire details: ../shared/reference/nova-rpc.md section (a).
@@ -64,3 +66,9 @@ export interface Endpoint {
   schemas?: Record<string, object>;
 }
 
+
+/** What an application plugs into the messaging layer (the compute service: nova.exception). */
+export interface MessagingHooks {
+  /** Its exceptions on the wire, both ways (failure.ts). */
+  errors?: ErrorHooks;
+}

@@ -17,7 +17,8 @@ import { SchedulerClient } from './scheduler.js';
 import { measureHost, versionToInt } from './host-resources.js';
 import { baseApiEndpoint, hostHandlers } from './host-handlers.js';
 import { PeriodicTasks } from './periodic.js';
-import { connectRpc, type RpcRuntime } from '../messaging/runtime.js';
+import { connectComputeRpc } from './messaging-config.js';
+import type { RpcRuntime } from '../messaging/runtime.js';
 import type { Endpoint, RequestContext } from '../messaging/types.js';
 import { adminContext } from '../messaging/context.js';
 import { computeEndpoint } from './manager/compute-endpoint.js';
@@ -221,7 +222,7 @@ export class ComputeService {
 export async function runComputeService(config: Config): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.debug ? 'debug' : 'info' });
   parseListen(config.container.health_listen); // a malformed address stops us before the broker is tried
-  const rpc = await connectRpc(config, log.child({ component: 'rpc' }));
+  const rpc = await connectComputeRpc(config, log.child({ component: 'rpc' }));
   const service = new ComputeService(config, log, rpc);
   const abort = new AbortController();
   const stopped = new Promise<void>((resolve) => {

@@ -8,7 +8,8 @@ import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { encodeBody } from '../../../src/messaging/envelope.js';
 import { uuidHex } from '../../../src/messaging/dedup.js';
 import { adminContext, packContext } from '../../../src/messaging/context.js';
-import { connectRpc, type RpcRuntime } from '../../../src/messaging/runtime.js';
+import type { RpcRuntime } from '../../../src/messaging/runtime.js';
+import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';
 import type { RpcServer } from '../../../src/messaging/server.js';
 import type { Endpoint } from '../../../src/messaging/types.js';
 import { captureLogs } from '../../helpers/log-capture.js';
@@ -92,7 +93,7 @@ describe('rpc server: bad input never stops it', function () {
 
   before(async () => {
     await ensureRabbitMQ();
-    rpc = await connectRpc({ transport_url: TEST_TRANSPORT_URL, rabbit: { kombu_missing_consumer_retry_timeout: 2 } }, logs.log);
+    rpc = await connectComputeRpc({ transport_url: TEST_TRANSPORT_URL, rabbit: { kombu_missing_consumer_retry_timeout: 2 } }, logs.log);
     server = await rpc.serve({ topic, server: host }, [endpoint]);
     raw = await connect(TEST_TRANSPORT_URL.replace('rabbit://', 'amqp://'));
     ch = await raw.createChannel();

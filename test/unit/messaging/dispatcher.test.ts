@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { NoSuchMethod, UnsupportedVersion, ValueError } from '../../../src/nova-driver/errors.js';
+import { NoSuchMethod, UnsupportedVersion, ValueError } from '../../../src/messaging/errors.js';
 import { RpcDispatcher } from '../../../src/messaging/dispatcher.js';
 import type { Endpoint, IncomingCall } from '../../../src/messaging/types.js';
 

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import {
   decodeBody, deserializeMsg, encodeBody, MalformedMessageError, scrubTokens, serializeMsg, versionIsCompatible,
 } from '../../../src/messaging/envelope.js';
-import { UnsupportedRpcEnvelopeVersion } from '../../../src/nova-driver/errors.js';
+import { UnsupportedRpcEnvelopeVersion } from '../../../src/messaging/errors.js';
 
 describe('rpc/envelope: the oslo 2.0 envelope', () => {
   it('wraps the message as a JSON string under oslo.message', () => {

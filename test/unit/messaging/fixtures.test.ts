@@ -14,7 +14,7 @@ import { decodeBody, serializeMsg } from '../../../src/messaging/envelope.js';
 import { deserializeRemoteException } from '../../../src/messaging/failure.js';
 import { pyJsonDumps } from '../../../src/messaging/pyjson.js';
 import { buildReplyMessage } from '../../../src/messaging/server.js';
-import { NovaError } from '../../../src/nova-driver/errors.js';
+import { PyError } from '../../../src/messaging/errors.js';
 import { TRACE_DIR } from '../../helpers/traces.js';
 
 interface Props { [k: string]: unknown }
@@ -135,8 +135,8 @@ describe('rpc fixtures: the real Nova Zed traces', () => {
             String(decoded._msg_id), String(decoded._unique_id));
           assert.equal(pyJsonDumps(rebuilt), withoutIntegralFloats(String(reply.amqp_body['oslo.message'])));
           if (decoded.failure) {
-            const err = deserializeRemoteException(decoded.failure);
-            assert.ok(err instanceof NovaError);
+            const err = deserializeRemoteException(decoded.failure, ['nova.exception']);
+            assert.ok(err instanceof PyError);
             assert.equal(err.name, (JSON.parse(String(decoded.failure)) as { class: string }).class);
           }
         });

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { CachedProbe, ConductorWatch, evaluateHealth, type HealthInputs } from '../../../src/nova-driver/ops/health.js';
 import { parseListen } from '../../../src/nova-driver/ops/endpoints.js';
-import { MessagingTimeout } from '../../../src/nova-driver/errors.js';
+import { MessagingTimeout } from '../../../src/messaging/errors.js';
 import { deserializeRemoteException, serializeRemoteException } from '../../../src/messaging/failure.js';
 import type { RpcClient, Target } from '../../../src/messaging/types.js';
 
