@@ -29,7 +29,7 @@ import type { Endpoint, IncomingCall, MessagingHooks, RequestContext } from './t
 export interface ServerTarget {
   topic: string;
   server: string;
-  /** Defaults to the control_exchange option (nova: "nova"). */
+  /** Defaults to the control_exchange option. */
   exchange?: string;
 }
 
@@ -54,8 +54,6 @@ export interface RpcDispatchEvent {
   durationMs: number;
   /** The failure's class, e.g. BuildAbortException. */
   errorClass?: string;
-  /** The instance the request is about, when it names one. */
-  instance?: string;
   requestId?: string;
 }
 
@@ -233,9 +231,8 @@ export class RpcServer {
   }
 
   private async process(call: IncomingCall, msgId: string | null, replyQ: string | null, clientTimeout: unknown): Promise<void> {
-    const instance = instanceOf(call.args);
     const log = this.log.child({ ...contextLogFields(call.context as RequestContext), method: call.method,
-      ...(instance ? { instance } : {}), ...(msgId ? { msg_id: msgId } : {}) });
+      ...this.describe(call), ...(msgId ? { msg_id: msgId } : {}) });
     const stopHeartbeat = call.expectsReply && replyQ && msgId ? this.startHeartbeat(log, replyQ, msgId, clientTimeout) : () => undefined;
     let reply: { result: unknown; failure: string | null };
     let failed: unknown = undefined;
@@ -254,11 +251,22 @@ export class RpcServer {
     } finally {
       stopHeartbeat();
     }
-    this.notify(call, performance.now() - started, failed, instance);
+    this.notify(call, performance.now() - started, failed);
     if (call.expectsReply && replyQ && msgId) await this.sendReply(replyQ, msgId, reply.result, reply.failure);
   }
 
-  private notify(call: IncomingCall, durationMs: number, failed: unknown, instance: string | null): void {
+  /** hooks.describeCall's fields; none when it throws (logged). */
+  private describe(call: IncomingCall): Record<string, unknown> {
+    if (!this.hooks.describeCall) return {};
+    try {
+      return this.hooks.describeCall(call);
+    } catch (err) {
+      this.log.warn({ err: errText(err), method: call.method }, 'describeCall hook failed');
+      return {};
+    }
+  }
+
+  private notify(call: IncomingCall, durationMs: number, failed: unknown): void {
     if (!this.observer) return;
     const requestId = call.context.request_id;
     try {
@@ -266,7 +274,6 @@ export class RpcServer {
         method: call.method, namespace: call.namespace, kind: call.expectsReply ? 'call' : 'cast',
         outcome: failed === undefined ? 'ok' : 'failure', durationMs,
         ...(failed !== undefined ? { errorClass: failed instanceof PyError ? failed.pyClass : (failed as Error).name ?? 'Error' } : {}),
-        ...(instance ? { instance } : {}),
         ...(typeof requestId === 'string' ? { requestId } : {}),
       });
     } catch (err) {
@@ -424,17 +431,6 @@ export function recoverReplyInfo(body: Buffer): { msgId: string; replyQ: string;
   const m = inner as Record<string, unknown>;
   if (typeof m._msg_id !== 'string' || !m._msg_id || typeof m._reply_q !== 'string' || !m._reply_q) return null;
   return { msgId: m._msg_id, replyQ: m._reply_q, ...(typeof m._context_request_id === 'string' ? { requestId: m._context_request_id } : {}) };
-}
-
-/** The uuid of the instance a request is about: `instance` (an Instance object) or `instance_uuid`. */
-export function instanceOf(args: Record<string, unknown>): string | null {
-  const inst = args.instance;
-  if (inst !== null && typeof inst === 'object' && !Array.isArray(inst)) {
-    const data = (inst as Record<string, unknown>)['nova_object.data'];
-    const uuid = data !== null && typeof data === 'object' ? (data as Record<string, unknown>).uuid : undefined;
-    if (typeof uuid === 'string' && uuid) return uuid;
-  }
-  return typeof args.instance_uuid === 'string' && args.instance_uuid ? args.instance_uuid : null;
 }
 
 /** Python int() of a JSON value (NaN where Python would raise). */

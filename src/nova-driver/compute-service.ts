@@ -20,7 +20,7 @@ import { PeriodicTasks } from './periodic.js';
 import { connectComputeRpc } from './messaging-config.js';
 import type { RpcRuntime } from '../messaging/runtime.js';
 import type { Endpoint, RequestContext } from '../messaging/types.js';
-import { adminContext } from '../messaging/context.js';
+import { adminContext } from './context.js';
 import { computeEndpoint } from './manager/compute-endpoint.js';
 import { GlanceImages } from './manager/glance-images.js';
 import { InstanceStore } from './manager/instance-store.js';

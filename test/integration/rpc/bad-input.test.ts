@@ -7,7 +7,8 @@ import { strict as assert } from 'node:assert';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { encodeBody } from '../../../src/messaging/envelope.js';
 import { uuidHex } from '../../../src/messaging/dedup.js';
-import { adminContext, packContext } from '../../../src/messaging/context.js';
+import { packContext } from '../../../src/messaging/context.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
 import type { RpcRuntime } from '../../../src/messaging/runtime.js';
 import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';
 import type { RpcServer } from '../../../src/messaging/server.js';
@@ -176,13 +177,16 @@ describe('rpc server: bad input never stops it', function () {
     await logged((l) => l.msg === 'malformed RPC message' && l.msg_id === b.msgId);
   });
 
-  it('serializes a plain JavaScript error from a handler as nova.exception.NovaException', async () => {
-    const { msg, msgId } = request('throws_plain', {}, true);
+  it('serializes a plain JavaScript error from a handler as nova.exception.NovaException, logged with its instance', async () => {
+    const instance = '0c2d2b8e-61c5-4c1e-9d6a-00000000b4d1';
+    const { msg, msgId, requestId } = request('throws_plain', { instance_uuid: instance }, true);
     publish(encodeBody(msg));
     const f = failureOf(await replyFor(msgId));
     assert.deepEqual([f.class, f.module], ['NovaException', 'nova.exception']);
     assert.match(f.message, /plain JavaScript error/);
-    await logged((l) => l.msg === 'Exception during message handling' && l.msg_id === msgId);
+    const line = await logged((l) => l.msg === 'Exception during message handling' && l.msg_id === msgId);
+    // request_id from the context (messaging), instance from the compute service's describeCall hook
+    assert.deepEqual([line.request_id, line.instance, line.method], [requestId, instance, 'throws_plain']);
   });
 
   it('drops a message whose _unique_id it has just seen', async () => {

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { ComputeHostNotFound, InstanceInvalidState, InstanceNotFound } from '../../../src/nova-driver/errors.js';
 import { MessagingTimeout, NotImplementedError, PyError, RemoteError, ValueError } from '../../../src/messaging/errors.js';
-import { adminContext } from '../../../src/messaging/context.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
 import { uuidHex } from '../../../src/messaging/dedup.js';
 import type { RpcRuntime } from '../../../src/messaging/runtime.js';
 import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';

@@ -5,7 +5,7 @@
  * for a Python caller. The process never sees an exception.
  */
 import { strict as assert } from 'node:assert';
-import { adminContext } from '../../../src/messaging/context.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
 import { uuidHex } from '../../../src/messaging/dedup.js';
 import type { RpcRuntime } from '../../../src/messaging/runtime.js';
 import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { adminContext } from '../../../src/messaging/context.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
 import { uuidHex } from '../../../src/messaging/dedup.js';
 import { encodeBody } from '../../../src/messaging/envelope.js';
 import { MessagingTimeout } from '../../../src/messaging/errors.js';

@@ -14,7 +14,7 @@ import type { ManagerDeps } from '../../../src/nova-driver/manager/deps.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
 import type { ContainerStatus } from '../../../src/runtime/types.js';
-import { adminContext } from '../../../src/messaging/context.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
 
 const vif = (id: string, type = 'bridge'): Partial<VifModel> => ({
   id, type, devname: `tap${id}`,

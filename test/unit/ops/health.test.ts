@@ -149,14 +149,3 @@ describe('ops: [container] health_listen', () => {
     }
   });
 });
-
-describe('ops: the instance an RPC request is about (log field and observer)', () => {
-  it('reads the Instance object\'s uuid, else instance_uuid, else nothing', async () => {
-    const { instanceOf } = await import('../../../src/messaging/server.js');
-    const uuid = '0c2d2b8e-61c5-4c1e-9d6a-000000000001';
-    assert.equal(instanceOf({ instance: { 'nova_object.name': 'Instance', 'nova_object.data': { uuid } } }), uuid);
-    assert.equal(instanceOf({ instance_uuid: uuid }), uuid);
-    assert.equal(instanceOf({ instance: null, enabled: true }), null);
-    assert.equal(instanceOf({ instance: { 'nova_object.data': {} } }), null);
-  });
-});
