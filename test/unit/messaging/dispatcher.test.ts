@@ -7,7 +7,7 @@ function call(method: string, version: string, namespace: string | null = null, 
   return { method, version, namespace, args, context: { request_id: 'req-t' }, expectsReply: true };
 }
 
-describe('rpc/dispatcher: endpoint selection like RPCDispatcher', () => {
+describe('messaging/dispatcher: endpoint selection like RPCDispatcher', () => {
   const compute: Endpoint = {
     namespace: null, version: '6.1',
     handlers: { async get_console_output(_c, a) { return `out ${String(a.tail_length)}`; }, async shared() { return 'v6'; } },

@@ -4,7 +4,7 @@ import {
 } from '../../../src/messaging/envelope.js';
 import { UnsupportedRpcEnvelopeVersion } from '../../../src/messaging/errors.js';
 
-describe('rpc/envelope: the oslo 2.0 envelope', () => {
+describe('messaging/envelope: the oslo 2.0 envelope', () => {
   it('wraps the message as a JSON string under oslo.message', () => {
     const env = serializeMsg({ method: 'ping', args: { arg: 'x' } });
     assert.deepEqual(env, { 'oslo.version': '2.0', 'oslo.message': '{"method": "ping", "args": {"arg": "x"}}' });

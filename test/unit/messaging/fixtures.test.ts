@@ -64,7 +64,7 @@ function asAmqplib(p: Props): Props {
 const traces = readdirSync(TRACE_DIR).filter((f) => f.endsWith('.json')).sort()
   .map((f) => ({ file: f, t: JSON.parse(readFileSync(join(TRACE_DIR, f), 'utf8')) as TraceFile }));
 
-describe('rpc fixtures: the real Nova Zed traces', () => {
+describe('messaging fixtures: the real Nova Zed traces', () => {
   it('has all 40 traces', () => assert.equal(traces.length, 40));
 
   it('counts integral floats the way the normalizer sees them', () => {

@@ -5,7 +5,7 @@ import { parseTransportUrl } from '../../../src/messaging/transport-url.js';
 import { recoverReplyInfo } from '../../../src/messaging/server.js';
 import { encodeBody } from '../../../src/messaging/envelope.js';
 
-describe('rpc: duplicate ids, options, transport URLs', () => {
+describe('messaging: duplicate ids, options, transport URLs', () => {
   it('drops duplicates among the last 16 unique ids only', () => {
     const c = new MsgIdCache();
     assert.equal(c.checkAndAdd('a'), false);
