@@ -139,33 +139,23 @@ export class UnsupportedRpcEnvelopeVersion extends PyError {
   }
 }
 
+/** An exception of oslo_messaging.exceptions, constructed like `MessagingTimeout("text")`. */
+export class OsloMessagingException extends PyError {
+  static pyClassName = 'MessagingException';
+  constructor(message: string) {
+    const cls = new.target as unknown as { pyClassName: string };
+    super({ pyClass: cls.pyClassName, pyModule: 'oslo_messaging.exceptions', message });
+  }
+}
+
 /** oslo_messaging.exceptions.MessagingTimeout: no reply (or no call-monitor heartbeat) in time. */
-export class MessagingTimeout extends PyError {
-  constructor(message: string) {
-    super({ pyClass: 'MessagingTimeout', pyModule: 'oslo_messaging.exceptions', message });
-  }
-}
-
+export class MessagingTimeout extends OsloMessagingException { static override pyClassName = 'MessagingTimeout'; }
 /** oslo_messaging.exceptions.MessageDeliveryFailure: the broker refused or lost a publish. */
-export class MessageDeliveryFailure extends PyError {
-  constructor(message: string) {
-    super({ pyClass: 'MessageDeliveryFailure', pyModule: 'oslo_messaging.exceptions', message });
-  }
-}
-
+export class MessageDeliveryFailure extends OsloMessagingException { static override pyClassName = 'MessageDeliveryFailure'; }
 /** oslo_messaging.exceptions.InvalidTarget, e.g. a call with a fanout target. */
-export class InvalidTarget extends PyError {
-  constructor(message: string) {
-    super({ pyClass: 'InvalidTarget', pyModule: 'oslo_messaging.exceptions', message });
-  }
-}
-
+export class InvalidTarget extends OsloMessagingException { static override pyClassName = 'InvalidTarget'; }
 /** oslo_messaging.exceptions.InvalidTransportURL: a transport_url that cannot be parsed or used. */
-export class InvalidTransportURL extends PyError {
-  constructor(message: string) {
-    super({ pyClass: 'InvalidTransportURL', pyModule: 'oslo_messaging.exceptions', message });
-  }
-}
+export class InvalidTransportURL extends OsloMessagingException { static override pyClassName = 'InvalidTransportURL'; }
 
 /**
  * oslo_messaging.RemoteError: a remote failure whose module is not allowed to be rebuilt
