@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The `nova-container` executable: parse the command line, load config, run the compute host. */
 import { readFileSync } from 'node:fs';
+import { exitOnUnhandledRejection } from './common/crash.js';
+import { createLogger } from './common/log.js';
 import { loadConfig, ConfigError } from './config/load.js';
 import { renderSample } from './config/sample.js';
 
@@ -46,6 +48,7 @@ async function main(): Promise<number> {
     if (args.action === 'version') { process.stdout.write(`nova-container ${version()}\n`); return 0; }
     if (args.action === 'sample') { process.stdout.write(renderSample()); return 0; }
     const config = loadConfig(args.configFiles);
+    exitOnUnhandledRejection(createLogger({ level: config.DEFAULT.debug ? 'debug' : 'info' }));
     const { runComputeService } = await import('./nova-driver/compute-service.js');
     return await runComputeService(config);
   } catch (err) {

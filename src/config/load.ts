@@ -62,7 +62,25 @@ export function buildConfig(sections: IniSections): Config {
     const err = (validate.errors ?? [])[0];
     throw new ConfigError(describe(err, sections));
   }
+  for (const group of GROUPS) {
+    for (const opt of group.options) {
+      const value = raw[group.name][opt.name];
+      if (!opt.check || typeof value !== 'string') continue;
+      try {
+        opt.check(value);
+      } catch (err) {
+        throw new ConfigError(`${where(group.name, opt.name, sections)}: ${(err as Error).message}${got(group.name, opt.name, sections)}`);
+      }
+    }
+  }
   return raw as unknown as Config;
+}
+
+/** ` (got "value")` for a value from a file, nothing for secret options. */
+function got(group: string, key: string, sections: IniSections): string {
+  const entry = sections.get(group)?.get(key);
+  const secret = GROUPS.find((g) => g.name === group)?.options.find((o) => o.name === key)?.secret === true;
+  return entry && !secret ? ` (got ${JSON.stringify(entry.values[entry.values.length - 1])})` : '';
 }
 
 function where(group: string, key: string, sections: IniSections): string {
@@ -149,9 +167,7 @@ function describe(err: ErrorObject | undefined, sections: IniSections): string {
     const missing = String((err.params as { missingProperty: string }).missingProperty);
     return `[${group}] ${missing}: required option is not set in any config file`;
   }
-  const entry = sections.get(group)?.get(key);
-  const got = entry ? ` (got ${JSON.stringify(entry.values[entry.values.length - 1])})` : '';
   const what = err.keyword === 'pattern' ? 'must be a URL like scheme://...' : err.keyword === 'enum'
     ? `must be one of ${(err.params as { allowedValues: string[] }).allowedValues.join(', ')}` : err.message ?? 'is invalid';
-  return `${where(group, key, sections)}: ${what}${got}`;
+  return `${where(group, key, sections)}: ${what}${got(group, key, sections)}`;
 }

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { ENGINE_NAMES } from '../runtime/engines.js';
+import { parseTransportUrl } from '../messaging/transport-url.js';
 
 export type OptionType = 'string' | 'integer' | 'float' | 'boolean' | 'list' | 'uri';
 
@@ -21,6 +22,8 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   choices?: string[];
+  /** Further checks of a string value: throws an Error saying what is wrong (without the value). */
+  check?: (value: string) => void;
 }
 
 export interface GroupSpec {
@@ -55,7 +58,7 @@ export const GROUPS: GroupSpec[] = [
     name: 'DEFAULT',
     help: 'Nova options a compute host reads (same names and meaning as in nova.conf).',
     options: [
-      { name: 'transport_url', type: 'uri', required: true, secret: true, help: 'oslo.messaging transport, e.g. rabbit://user:pass@127.0.0.1:5672/.' },
+      { name: 'transport_url', type: 'uri', required: true, secret: true, check: (v) => { parseTransportUrl(v); }, help: 'oslo.messaging transport, e.g. rabbit://user:pass@127.0.0.1:5672/.' },
       { name: 'host', type: 'string', default: hostname(), sampleDefault: '<this machine\'s host name>', help: 'Name of this compute host: queue compute.<host>, Service and ComputeNode host, Neutron binding host.' },
       { name: 'my_ip', type: 'string', default: '127.0.0.1', help: 'IP address of this host, reported as the compute node host_ip.' },
       { name: 'control_exchange', type: 'string', default: 'nova', help: 'AMQP exchange Nova\'s RPC uses.' },

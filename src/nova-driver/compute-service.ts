@@ -20,9 +20,10 @@ import { SchedulerClient } from './scheduler.js';
 import { measureHost, versionToInt } from './host-resources.js';
 import { baseApiEndpoint, hostHandlers } from './host-handlers.js';
 import { PeriodicTasks } from './periodic.js';
-import { connectRpc, type RpcRuntime } from './rpc/runtime.js';
-import type { Endpoint, RequestContext } from './rpc/types.js';
-import { adminContext } from './rpc/context.js';
+import { connectComputeRpc } from './messaging-config.js';
+import type { RpcRuntime } from '../messaging/runtime.js';
+import type { Endpoint, RequestContext } from '../messaging/types.js';
+import { adminContext } from './context.js';
 import { computeEndpoint } from './manager/compute-endpoint.js';
 import { GlanceImages } from './manager/glance-images.js';
 import { InstanceStore } from './manager/instance-store.js';
@@ -230,7 +231,7 @@ export class ComputeService {
 export async function runComputeService(config: Config): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.debug ? 'debug' : 'info' });
   parseListen(config.container.health_listen); // a malformed address stops us before the broker is tried
-  const rpc = await connectRpc(config, log.child({ component: 'rpc' }));
+  const rpc = await connectComputeRpc(config, log.child({ component: 'rpc' }));
   const service = new ComputeService(config, log, rpc);
   const abort = new AbortController();
   const stopped = new Promise<void>((resolve) => {

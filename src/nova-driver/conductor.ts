@@ -3,7 +3,7 @@
  * no namespace; nova/conductor/rpcapi.py): remote object methods and the readiness ping.
  */
 import type { Logger } from '../common/log.js';
-import type { RequestContext, RpcClient, Target } from './rpc/types.js';
+import type { RequestContext, RpcClient, Target } from '../messaging/types.js';
 import { NovaObject, decodeValue, encodeValue, type FieldValue, type Primitive } from './objects/versioned-object.js';
 import { objectManifest } from './objects/manifest.js';
 

@@ -1,87 +1,26 @@
 /**
- * Python exceptions as they cross oslo.messaging. A failure travels as the JSON string
- * `{"class", "module", "message", "tb", "args", "kwargs"}` (oslo_messaging/_drivers/common.py
- * serialize_remote_exception); the caller rebuilds `module.class(*args, **kwargs)` when the
- * module is `builtins` or allowed (nova: `nova.exception`), otherwise raises RemoteError.
- *
+ * nova.exception as it crosses oslo.messaging, and the hooks that plug it into src/messaging.
  * Every class here names a real Python class (module and name) and takes the real kwargs, so
  * what we raise arrives in nova-api as the exception Nova's own compute would have raised,
  * and what the conductor raises arrives here as a typed value: test it with `instanceof` or
  * with `err.name` (= the Python class name, e.g. 'ComputeHostNotFound').
+ *
+ * Python builtins and oslo_messaging's exceptions are src/messaging's (messaging/errors.ts).
  */
+import { NotImplementedError, PyError, pyRepr, pyStr, type Kwargs } from '../messaging/errors.js';
+import { thrownText, type ErrorHooks } from '../messaging/failure.js';
 
-export type Kwargs = Record<string, unknown>;
-
-export interface NovaErrorInit {
-  pyClass: string;
-  pyModule: string;
-  message: string;
-  /** Python `exc.args`; defaults to `[message]` (or `[]` for an empty message). */
-  args?: unknown[];
-  /** Python `exc.kwargs` (NovaException and oslo RPCException carry one); `{}` otherwise. */
-  kwargs?: Kwargs;
-}
-
-/** Any Python exception that can cross the wire. `name` is the Python class name. */
-export class NovaError extends Error {
-  readonly pyClass: string;
-  readonly pyModule: string;
-  readonly pyArgs: unknown[];
-  readonly kwargs: Kwargs;
-  /** Traceback lines the remote side sent, when this error was received over RPC. */
-  remoteTraceback?: string[];
-
-  constructor(init: NovaErrorInit) {
-    super(init.message);
-    this.pyClass = init.pyClass;
-    this.pyModule = init.pyModule;
-    this.pyArgs = init.args ?? (init.message === '' ? [] : [init.message]);
-    this.kwargs = init.kwargs ?? {};
-    // Own property so that err.name === 'InstanceNotFound', like Python's class name.
-    Object.defineProperty(this, 'name', { value: init.pyClass, enumerable: false, configurable: true, writable: true });
-  }
-
-  /** `module.Class`, the key failures are looked up by. */
-  get qualifiedName(): string {
-    return `${this.pyModule}.${this.pyClass}`;
-  }
-}
+/**
+ * The compute service's name for any Python exception that crosses the wire, nova.exception
+ * or not (builtins, oslo_messaging): messaging's PyError.
+ */
+export { PyError as NovaError };
+/** Raised by compute handlers for what this host does not support (Nova's virt drivers do the same). */
+export { NotImplementedError };
+export type { Kwargs };
 
 // ---------------------------------------------------------------------------------------------
 // Python-style string formatting (what `msg_fmt % kwargs` produces)
-
-/** Python `str(value)` for JSON-like values. */
-export function pyStr(value: unknown): string {
-  if (typeof value === 'string') return value;
-  return pyRepr(value);
-}
-
-/** Python `repr(value)` for JSON-like values. */
-export function pyRepr(value: unknown): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : (Number.isNaN(value) ? 'nan' : value > 0 ? 'inf' : '-inf');
-  if (typeof value === 'string') {
-    const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
-    let out = quote;
-    for (const ch of value) {
-      if (ch === '\\') out += '\\\\';
-      else if (ch === quote) out += '\\' + ch;
-      else if (ch === '\n') out += '\\n';
-      else if (ch === '\r') out += '\\r';
-      else if (ch === '\t') out += '\\t';
-      else out += ch;
-    }
-    return out + quote;
-  }
-  if (Array.isArray(value)) return '[' + value.map(pyRepr).join(', ') + ']';
-  if (value instanceof Error) return `${value.name}(${pyRepr(value.message)})`;
-  if (typeof value === 'object') {
-    return '{' + Object.entries(value as Kwargs).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ') + '}';
-  }
-  return String(value);
-}
 
 /**
  * `fmt % kwargs` for `%(name)s`, `%(name)r`, `%(name)d`/`%(name)i` and `%%`. Throws, as Python
@@ -123,7 +62,7 @@ interface NovaExceptionClass {
  * nova.exception.NovaException: message from `msgFmt % kwargs`, `kwargs.code` defaulting to
  * the class code (nova/exception.py NovaException.__init__).
  */
-export class NovaException extends NovaError {
+export class NovaException extends PyError {
   static msgFmt = 'An unknown exception occurred.';
   static code = 500;
   /** Python class name when it differs from the JS class name. */
@@ -324,117 +263,7 @@ export class InternalError extends NovaException {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Python builtins
-
-/** A Python builtin exception (`module: builtins`), constructed like `ValueError("text")`. */
-export class PyBuiltinError extends NovaError {
-  static pyClassName = 'Exception';
-  constructor(message = '', args?: unknown[]) {
-    const cls = new.target as unknown as { pyClassName: string };
-    super({ pyClass: cls.pyClassName, pyModule: 'builtins', message, args });
-  }
-}
-
-export class PyException extends PyBuiltinError { static override pyClassName = 'Exception'; }
-export class NotImplementedError extends PyBuiltinError { static override pyClassName = 'NotImplementedError'; }
-export class ValueError extends PyBuiltinError { static override pyClassName = 'ValueError'; }
-/** Python's TypeError (named so it does not shadow the JavaScript global). */
-export class PyTypeError extends PyBuiltinError { static override pyClassName = 'TypeError'; }
-export class PyKeyError extends PyBuiltinError { static override pyClassName = 'KeyError'; }
-export class PyAttributeError extends PyBuiltinError { static override pyClassName = 'AttributeError'; }
-
-// ---------------------------------------------------------------------------------------------
-// oslo.messaging
-
-/** oslo_messaging.rpc.dispatcher.NoSuchMethod: no endpoint of a compatible version has the method. */
-export class NoSuchMethod extends NovaError {
-  readonly method: string;
-  constructor(method: string, message?: string) {
-    super({ pyClass: 'NoSuchMethod', pyModule: 'oslo_messaging.rpc.dispatcher', message: message ?? `Endpoint does not support RPC method ${method}` });
-    this.method = method;
-  }
-}
-
-/** oslo_messaging.rpc.dispatcher.UnsupportedVersion: no endpoint with that namespace and a compatible version. */
-export class UnsupportedVersion extends NovaError {
-  readonly version: string;
-  readonly method: string | null;
-  constructor(version: string, method?: string | null, message?: string) {
-    let text = `Endpoint does not support RPC version ${version}`;
-    if (method) text = `${text}. Attempted method: ${method}`;
-    super({ pyClass: 'UnsupportedVersion', pyModule: 'oslo_messaging.rpc.dispatcher', message: message ?? text });
-    this.version = version;
-    this.method = method ?? null;
-  }
-}
-
-/** oslo_messaging._drivers.common.UnsupportedRpcEnvelopeVersion: `oslo.version` with another major (or a higher minor). */
-export class UnsupportedRpcEnvelopeVersion extends NovaError {
-  constructor(version: unknown) {
-    super({
-      pyClass: 'UnsupportedRpcEnvelopeVersion', pyModule: 'oslo_messaging._drivers.common',
-      message: `Specified RPC envelope version, ${pyStr(version)}, not supported by this endpoint.`,
-      kwargs: { version },
-    });
-  }
-}
-
-/** oslo_messaging.exceptions.MessagingTimeout: no reply (or no call-monitor heartbeat) in time. */
-export class MessagingTimeout extends NovaError {
-  constructor(message: string) {
-    super({ pyClass: 'MessagingTimeout', pyModule: 'oslo_messaging.exceptions', message });
-  }
-}
-
-/** oslo_messaging.exceptions.MessageDeliveryFailure: the broker refused or lost a publish. */
-export class MessageDeliveryFailure extends NovaError {
-  constructor(message: string) {
-    super({ pyClass: 'MessageDeliveryFailure', pyModule: 'oslo_messaging.exceptions', message });
-  }
-}
-
-/** oslo_messaging.exceptions.InvalidTarget, e.g. a call with a fanout target. */
-export class InvalidTarget extends NovaError {
-  constructor(message: string) {
-    super({ pyClass: 'InvalidTarget', pyModule: 'oslo_messaging.exceptions', message });
-  }
-}
-
-/**
- * oslo_messaging.RemoteError: a remote failure whose module is not allowed to be rebuilt
- * (or could not be). `excType` is the remote class name.
- */
-export class RemoteError extends NovaError {
-  readonly excType: string | null;
-  readonly value: string | null;
-  readonly traceback: string | null;
-  constructor(excType: string | null = null, value: string | null = null, traceback: string | null = null) {
-    super({
-      pyClass: 'RemoteError', pyModule: 'oslo_messaging.rpc.client',
-      message: `Remote error: ${pyStr(excType)} ${pyStr(value)}\n${pyStr(traceback)}.`,
-    });
-    this.excType = excType;
-    this.value = value;
-    this.traceback = traceback;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Registry used to rebuild received failures
-
-/** Builds an error from a received failure's message, args and kwargs. */
-export type RemoteFactory = (message: string, args: unknown[], kwargs: Kwargs) => NovaError;
-
-const registry = new Map<string, RemoteFactory>();
-
-/** Makes `module.className` failures arrive as instances built by `factory`. */
-export function registerRemoteError(module: string, className: string, factory: RemoteFactory): void {
-  registry.set(`${module}.${className}`, factory);
-}
-
-export function remoteErrorFactory(module: string, className: string): RemoteFactory | undefined {
-  return registry.get(`${module}.${className}`);
-}
+// The hooks src/messaging calls
 
 type NovaExceptionCtor = (new (kwargs: Kwargs, message?: string | null) => NovaException) & { pyClassName?: string; name: string };
 
@@ -449,29 +278,24 @@ const NOVA_CLASSES: NovaExceptionCtor[] = [
   InstanceActionNotFound, BuildAbortException, RescheduledException, VirtualInterfaceCreateException, InternalError,
 ];
 
-for (const cls of NOVA_CLASSES) {
-  // Python rebuilds klass(*args, **kwargs): args[0] is the already formatted message.
-  registerRemoteError('nova.exception', cls.pyClassName ?? cls.name, (message, args, kwargs) =>
-    new cls(kwargs, typeof args[0] === 'string' ? args[0] : message));
-}
+const NOVA_BY_NAME = new Map<string, NovaExceptionCtor>(NOVA_CLASSES.map((cls) => [cls.pyClassName ?? cls.name, cls]));
 
-const BUILTIN_CLASSES: (new (message?: string, args?: unknown[]) => PyBuiltinError)[] = [
-  PyException, NotImplementedError, ValueError, PyTypeError, PyKeyError, PyAttributeError,
-];
-for (const cls of BUILTIN_CLASSES) {
-  const name = (cls as unknown as { pyClassName: string }).pyClassName;
-  registerRemoteError('builtins', name, (message, args) => new cls(message, args));
-}
+/**
+ * nova.exception for src/messaging: a thrown value that is no Python exception (a bug, a
+ * library error, a thrown string) goes out as nova.exception.NovaException with the original
+ * text; a received nova.exception failure of a class we define comes back as that class.
+ */
+export const novaErrorHooks: ErrorHooks = {
+  toPyError(err: unknown): PyError {
+    const wrapped = new NovaException({}, thrownText(err));
+    if (err instanceof Error && err.stack) wrapped.stack = err.stack;
+    return wrapped;
+  },
+  fromFailure(module, className, message, args, kwargs) {
+    if (module !== 'nova.exception') return undefined;
+    const cls = NOVA_BY_NAME.get(className);
+    // Python rebuilds klass(*args, **kwargs): args[0] is the already formatted message.
+    return cls ? new cls(kwargs, typeof args[0] === 'string' ? args[0] : message) : undefined;
+  },
+};
 
-registerRemoteError('oslo_messaging.rpc.dispatcher', 'NoSuchMethod', (message) => {
-  const m = /RPC method (.*)$/.exec(message);
-  return new NoSuchMethod(m ? m[1] : '', message);
-});
-registerRemoteError('oslo_messaging.rpc.dispatcher', 'UnsupportedVersion', (message) => {
-  const m = /RPC version (\S+?)(?:\. Attempted method: (.*))?$/.exec(message);
-  return new UnsupportedVersion(m ? m[1] : '', m?.[2] ?? null, message);
-});
-registerRemoteError('oslo_messaging._drivers.common', 'UnsupportedRpcEnvelopeVersion', (_m, _a, kwargs) =>
-  new UnsupportedRpcEnvelopeVersion(kwargs.version));
-registerRemoteError('oslo_messaging.exceptions', 'MessagingTimeout', (message) => new MessagingTimeout(message));
-registerRemoteError('oslo_messaging.exceptions', 'MessageDeliveryFailure', (message) => new MessageDeliveryFailure(message));

@@ -3,7 +3,7 @@
  * (nova/compute/manager.py set_host_enabled, get_host_uptime) and the `baseapi` ping.
  */
 import { loadavg, uptime } from 'node:os';
-import type { Endpoint, RequestContext } from './rpc/types.js';
+import type { Endpoint, RequestContext } from '../messaging/types.js';
 
 export interface HostControl {
   /** Adds or removes COMPUTE_STATUS_DISABLED on this host's resource provider. */

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { ResourcePolicy } from '../config/types.js';
-import type { RequestContext } from './rpc/types.js';
+import type { RequestContext } from '../messaging/types.js';
 import type { ConductorClient } from './conductor.js';
 import { NovaObject, sameValue, type FieldValue } from './objects/versioned-object.js';
 import { objectVersion } from './objects/manifest.js';

@@ -3,7 +3,7 @@
  * nova/scheduler/rpcapi.py). Schedulers use them for affinity host state only, so they are
  * fire-and-forget and sent only when [filter_scheduler] track_instance_changes is on.
  */
-import type { RequestContext, RpcClient, Target } from './rpc/types.js';
+import type { RequestContext, RpcClient, Target } from '../messaging/types.js';
 import type { NovaObject } from './objects/versioned-object.js';
 
 const SCHEDULER_FANOUT: Target = { topic: 'scheduler', version: '4.2', fanout: true };

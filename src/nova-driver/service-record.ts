@@ -5,7 +5,7 @@
  * within service_down_time.
  */
 import type { Logger } from '../common/log.js';
-import type { RequestContext } from './rpc/types.js';
+import type { RequestContext } from '../messaging/types.js';
 import type { ConductorClient } from './conductor.js';
 import { NovaObject } from './objects/versioned-object.js';
 import { objectVersion } from './objects/manifest.js';

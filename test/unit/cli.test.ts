@@ -38,6 +38,19 @@ describe('nova-container executable', () => {
     assert.match(lines[0], new RegExp(`^nova-container: configuration error: ${f}:4: \\[oslo_messaging_rabbit\\] rabbit_retry_interval: must be number`));
   });
 
+  it('reports a transport_url it cannot use as a configuration error: one line, exit 2, before any connection', () => {
+    for (const [url, why] of [['not-a-url', 'must be a URL'], ['http://x', 'unsupported transport http']]) {
+      const f = join(dir, 'bad-url.conf');
+      writeFileSync(f, `[DEFAULT]\ntransport_url = ${url}\n`);
+      const r = run('--config-file', f);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], new RegExp(`^nova-container: configuration error: ${f}:2: \\[DEFAULT\\] transport_url: ${why}`));
+    }
+  });
+
   it('refuses to start without a config file, or with an unknown argument', () => {
     assert.equal(run().status, 2);
     const r = run('--colour');

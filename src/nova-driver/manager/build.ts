@@ -8,7 +8,7 @@
 import { BuildAbortException, InstanceNotFound, UnexpectedDeletingTaskStateError, NovaError } from '../errors.js';
 import { NovaObject, novaDatetime } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { imagePropertiesOf, instanceSpec } from './instance-spec.js';

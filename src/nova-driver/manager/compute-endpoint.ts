@@ -6,7 +6,7 @@
  * and the instance gets a fault saying so, never a silent drop.
  */
 import { NotImplementedError } from '../errors.js';
-import type { Endpoint, RequestContext } from '../rpc/types.js';
+import type { Endpoint, RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { preservedPorts, saveInfoCache } from './networking.js';

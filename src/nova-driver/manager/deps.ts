@@ -6,7 +6,7 @@ import type { InstanceEvents } from './instance-events.js';
 import type { PlacementClient } from '../placement.js';
 import type { ConductorClient } from '../conductor.js';
 import type { SchedulerClient } from '../scheduler.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js';

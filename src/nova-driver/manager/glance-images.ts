@@ -8,7 +8,7 @@ import {
   GlanceClient, ImageNotFound, userTokenSourceFromContext, type GlanceImage, type GlanceTokenSource, type ImageImporter,
   type SnapshotExporter, type UserTokenOptions,
 } from '../../glance-bridge/index.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { GlanceImageMeta, ImageProvider } from './deps.js';
 
 export class GlanceImages implements ImageProvider {

@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import { UnexpectedTaskStateError, InstanceNotFound } from '../errors.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import { NovaObject, type ObjectPrimitive } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';
 

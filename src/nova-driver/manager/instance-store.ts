@@ -3,7 +3,7 @@
  * instance action events (`openstack server event list`) and faults (the `fault` that
  * `openstack server show` prints for an instance in ERROR).
  */
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { ConductorClient } from '../conductor.js';
 import { NovaObject, type FieldValue } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';

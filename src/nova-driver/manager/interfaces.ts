@@ -6,7 +6,7 @@
  * the change.
  */
 import { InterfaceAttachFailed, PortNotFound } from '../errors.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { VifModel } from '../../network/network-info.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';

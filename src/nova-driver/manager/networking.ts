@@ -9,7 +9,7 @@ import type { VifModel } from '../../network/network-info.js';
 import type { PortRequest } from '../../network/ports.js';
 import { NovaObject } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { ConductorClient } from '../conductor.js';
 import type { ImageAccess, VifSource } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';

@@ -9,7 +9,7 @@
  *            disk here, so its memory stays resident while it uses no CPU; resume thaws it
  */
 import { InstanceNotFound, InstancePowerOffFailure, InstancePowerOnFailure, InstanceRebootFailure } from '../errors.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceMissing, type InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';

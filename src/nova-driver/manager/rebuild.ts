@@ -8,7 +8,7 @@
  */
 import { ImageNotFound, NotImplementedError } from '../errors.js';
 import { novaDatetime } from '../objects/versioned-object.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { imageAccess } from './networking.js';

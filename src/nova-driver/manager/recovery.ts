@@ -10,7 +10,7 @@
  *   - an instance that stopped, died or vanished behind Nova's back is recorded as such.
  */
 import type { Logger } from '../../common/log.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { InstanceInfo } from '../instance-driver.js';

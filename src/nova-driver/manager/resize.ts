@@ -13,7 +13,7 @@
 import type { Logger } from '../../common/log.js';
 import { NotImplementedError } from '../errors.js';
 import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/versioned-object.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { driverCall } from './power.js';

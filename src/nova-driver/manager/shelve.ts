@@ -9,7 +9,7 @@
 import type { Logger } from '../../common/log.js';
 import { ImageNotFound } from '../errors.js';
 import { novaDatetime, type NovaObject } from '../objects/versioned-object.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { captureToGlance, deleteUnfinishedImage } from './snapshot.js';

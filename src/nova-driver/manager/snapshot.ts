@@ -8,7 +8,7 @@
 import type { Logger } from '../../common/log.js';
 import { InstanceNotFound, UnexpectedDeletingTaskStateError } from '../errors.js';
 import { findImageNotFound } from '../../glance-bridge/index.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';

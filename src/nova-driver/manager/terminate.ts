@@ -8,7 +8,7 @@
  * fault naming what is left; a delete retried after a crash finishes the job.
  */
 import type { Logger } from '../../common/log.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import { InstanceTerminationFailure } from '../errors.js';
 import { novaDatetime } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';

@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import type { EnsureOutcome } from '../../network/vif-plug.js';
-import type { RequestContext } from '../rpc/types.js';
+import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { ManagerDeps } from './deps.js';

@@ -15,7 +15,7 @@ import type { Config } from '../../config/types.js';
 import type { ExportStats, ImportStats } from '../../glance-bridge/index.js';
 import type { ContainerEngine } from '../../runtime/types.js';
 import { PowerState, type InstanceInfo } from '../instance-driver.js';
-import type { RpcServer } from '../rpc/server.js';
+import type { RpcServer } from '../../messaging/server.js';
 import { CachedProbe, ConductorWatch, evaluateHealth, type BrokerState, type HealthReport } from './health.js';
 import { ComputeMetrics } from './metrics.js';
 

@@ -6,8 +6,8 @@
  *   conductor  the last call to nova-conductor got an answer (a result or a remote error)
  * Any failing check makes the whole answer unhealthy (HTTP 503).
  */
-import { NovaError } from '../errors.js';
-import type { CallOptions, RequestContext, RpcClient, Target } from '../rpc/types.js';
+import { PyError } from '../../messaging/errors.js';
+import type { CallOptions, RequestContext, RpcClient, Target } from '../../messaging/types.js';
 
 export interface BrokerState {
   connected: boolean;
@@ -78,7 +78,7 @@ export function evaluateHealth(i: HealthInputs): HealthReport {
 
 /** True when the error came back from the peer (it was reachable), false for timeouts and transport errors. */
 export function answeredByPeer(err: unknown): boolean {
-  return err instanceof NovaError && err.remoteTraceback !== undefined;
+  return err instanceof PyError && err.remoteTraceback !== undefined;
 }
 
 /**

@@ -4,7 +4,7 @@
  * heartbeat age and the health checks, in Prometheus text format.
  */
 import type { ExportStats, ImportStats } from '../../glance-bridge/index.js';
-import type { RpcDispatchEvent, RpcServerStats } from '../rpc/server.js';
+import type { RpcDispatchEvent, RpcServerStats } from '../../messaging/server.js';
 import type { HealthReport } from './health.js';
 import { MetricsRegistry, single, type CollectedFamily, type Counter, type Histogram } from './prometheus.js';
 

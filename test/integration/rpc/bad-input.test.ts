@@ -5,12 +5,14 @@
  */
 import { strict as assert } from 'node:assert';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
-import { encodeBody } from '../../../src/nova-driver/rpc/envelope.js';
-import { uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { adminContext, packContext } from '../../../src/nova-driver/rpc/context.js';
-import { connectRpc, type RpcRuntime } from '../../../src/nova-driver/rpc/runtime.js';
-import type { RpcServer } from '../../../src/nova-driver/rpc/server.js';
-import type { Endpoint } from '../../../src/nova-driver/rpc/types.js';
+import { encodeBody } from '../../../src/messaging/envelope.js';
+import { uuidHex } from '../../../src/messaging/dedup.js';
+import { packContext } from '../../../src/messaging/context.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
+import type { RpcRuntime } from '../../../src/messaging/runtime.js';
+import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';
+import type { RpcServer } from '../../../src/messaging/server.js';
+import type { Endpoint } from '../../../src/messaging/types.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { ensureRabbitMQ, TEST_TRANSPORT_URL } from '../../helpers/rabbitmq.js';
 
@@ -92,7 +94,7 @@ describe('rpc server: bad input never stops it', function () {
 
   before(async () => {
     await ensureRabbitMQ();
-    rpc = await connectRpc({ transport_url: TEST_TRANSPORT_URL, rabbit: { kombu_missing_consumer_retry_timeout: 2 } }, logs.log);
+    rpc = await connectComputeRpc({ transport_url: TEST_TRANSPORT_URL, rabbit: { kombu_missing_consumer_retry_timeout: 2 } }, logs.log);
     server = await rpc.serve({ topic, server: host }, [endpoint]);
     raw = await connect(TEST_TRANSPORT_URL.replace('rabbit://', 'amqp://'));
     ch = await raw.createChannel();
@@ -175,13 +177,16 @@ describe('rpc server: bad input never stops it', function () {
     await logged((l) => l.msg === 'malformed RPC message' && l.msg_id === b.msgId);
   });
 
-  it('serializes a plain JavaScript error from a handler as nova.exception.NovaException', async () => {
-    const { msg, msgId } = request('throws_plain', {}, true);
+  it('serializes a plain JavaScript error from a handler as nova.exception.NovaException, logged with its instance', async () => {
+    const instance = '0c2d2b8e-61c5-4c1e-9d6a-00000000b4d1';
+    const { msg, msgId, requestId } = request('throws_plain', { instance_uuid: instance }, true);
     publish(encodeBody(msg));
     const f = failureOf(await replyFor(msgId));
     assert.deepEqual([f.class, f.module], ['NovaException', 'nova.exception']);
     assert.match(f.message, /plain JavaScript error/);
-    await logged((l) => l.msg === 'Exception during message handling' && l.msg_id === msgId);
+    const line = await logged((l) => l.msg === 'Exception during message handling' && l.msg_id === msgId);
+    // request_id from the context (messaging), instance from the compute service's describeCall hook
+    assert.deepEqual([line.request_id, line.instance, line.method], [requestId, instance, 'throws_plain']);
   });
 
   it('drops a message whose _unique_id it has just seen', async () => {

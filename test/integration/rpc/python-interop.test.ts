@@ -4,14 +4,13 @@
  * into a Python RPCServer. Everything runs in the test vhost with unique topics.
  */
 import { strict as assert } from 'node:assert';
-import {
-  ComputeHostNotFound, InstanceInvalidState, InstanceNotFound, MessagingTimeout, NotImplementedError, NovaError,
-  RemoteError, ValueError,
-} from '../../../src/nova-driver/errors.js';
-import { adminContext } from '../../../src/nova-driver/rpc/context.js';
-import { uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { connectRpc, type RpcRuntime } from '../../../src/nova-driver/rpc/runtime.js';
-import type { Endpoint, RequestContext } from '../../../src/nova-driver/rpc/types.js';
+import { ComputeHostNotFound, InstanceInvalidState, InstanceNotFound } from '../../../src/nova-driver/errors.js';
+import { MessagingTimeout, NotImplementedError, PyError, RemoteError, ValueError } from '../../../src/messaging/errors.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
+import { uuidHex } from '../../../src/messaging/dedup.js';
+import type { RpcRuntime } from '../../../src/messaging/runtime.js';
+import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';
+import type { Endpoint, RequestContext } from '../../../src/messaging/types.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { OsloServer, osloClient } from '../../helpers/oslo.js';
 import { ensureRabbitMQ, listExchanges, listQueues, TEST_TRANSPORT_URL, testVhostConnections } from '../../helpers/rabbitmq.js';
@@ -61,7 +60,7 @@ describe('rpc interop with the real Python oslo.messaging', function () {
 
   before(async () => {
     await ensureRabbitMQ();
-    rpc = await connectRpc({ transport_url: TEST_TRANSPORT_URL }, logs.log);
+    rpc = await connectComputeRpc({ transport_url: TEST_TRANSPORT_URL }, logs.log);
     await rpc.serve({ topic, server: host }, [compute, baseapi]);
   });
 
@@ -224,7 +223,7 @@ describe('rpc interop with the real Python oslo.messaging', function () {
 
     it('rejects a call with a fanout target as oslo does', async () => {
       await assert.rejects(rpc.client.call({ topic: pyTopic, version: '6.0', fanout: true }, adminContext(), 'echo', {}),
-        (e: unknown) => e instanceof NovaError && e.name === 'InvalidTarget');
+        (e: unknown) => e instanceof PyError && e.name === 'InvalidTarget');
     });
   });
 

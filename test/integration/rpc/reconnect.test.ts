@@ -5,10 +5,11 @@
  * for a Python caller. The process never sees an exception.
  */
 import { strict as assert } from 'node:assert';
-import { adminContext } from '../../../src/nova-driver/rpc/context.js';
-import { uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { connectRpc, type RpcRuntime } from '../../../src/nova-driver/rpc/runtime.js';
-import type { Endpoint } from '../../../src/nova-driver/rpc/types.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
+import { uuidHex } from '../../../src/messaging/dedup.js';
+import type { RpcRuntime } from '../../../src/messaging/runtime.js';
+import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';
+import type { Endpoint } from '../../../src/messaging/types.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { osloClient } from '../../helpers/oslo.js';
 import { disruptBroker, ensureRabbitMQ, listQueues, TEST_TRANSPORT_URL } from '../../helpers/rabbitmq.js';
@@ -33,7 +34,7 @@ describe('rpc: reconnect after the broker goes away', function () {
     await ensureRabbitMQ();
     process.on('uncaughtException', onUnexpected);
     process.on('unhandledRejection', onUnexpected);
-    rpc = await connectRpc({ transport_url: TEST_TRANSPORT_URL }, logs.log);
+    rpc = await connectComputeRpc({ transport_url: TEST_TRANSPORT_URL }, logs.log);
     await rpc.serve({ topic, server: host }, [endpoint]);
   });
 

@@ -5,12 +5,14 @@
  */
 import { strict as assert } from 'node:assert';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { adminContext } from '../../../src/nova-driver/rpc/context.js';
-import { uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { encodeBody } from '../../../src/nova-driver/rpc/envelope.js';
-import { InstanceNotFound, MessagingTimeout } from '../../../src/nova-driver/errors.js';
-import { serializeRemoteException } from '../../../src/nova-driver/rpc/failure.js';
-import { connectRpc, type RpcRuntime } from '../../../src/nova-driver/rpc/runtime.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
+import { uuidHex } from '../../../src/messaging/dedup.js';
+import { encodeBody } from '../../../src/messaging/envelope.js';
+import { MessagingTimeout } from '../../../src/messaging/errors.js';
+import { InstanceNotFound } from '../../../src/nova-driver/errors.js';
+import { serializeRemoteException } from '../../../src/messaging/failure.js';
+import type { RpcRuntime } from '../../../src/messaging/runtime.js';
+import { connectComputeRpc } from '../../../src/nova-driver/messaging-config.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { ensureRabbitMQ, TEST_TRANSPORT_URL } from '../../helpers/rabbitmq.js';
 
@@ -40,7 +42,7 @@ describe('rpc on the wire (raw AMQP peer)', function () {
 
   before(async () => {
     await ensureRabbitMQ();
-    rpc = await connectRpc({ transport_url: TEST_TRANSPORT_URL }, logs.log);
+    rpc = await connectComputeRpc({ transport_url: TEST_TRANSPORT_URL }, logs.log);
     raw = await connect(TEST_TRANSPORT_URL.replace('rabbit://', 'amqp://'));
     ch = await raw.createChannel();
     // A raw "server": the queue our client's calls and casts to <topic>.raw land in.

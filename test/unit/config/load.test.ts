@@ -105,7 +105,31 @@ virt_type = kvm
     assert.match(errorOf(() => loadConfig(['/nonexistent/x.conf'])).message, /^\/nonexistent\/x.conf: cannot read: ENOENT$/);
   });
 
+  it('rejects a transport_url the messaging layer cannot use, naming the option, as it loads', () => {
+    const cases: [string, RegExp][] = [
+      ['http://x', /unsupported transport http: only rabbit:\/\/ is implemented/],
+      ['rabbit://u:p@h:99999/', /bad port in h:99999/],
+      ['rabbit://u:p@h:56x/', /bad port in h:56x/],
+      ['rabbit://u:%zz@h/', /bad percent-encoding in the password/],
+    ];
+    for (const [url, why] of cases) {
+      const [f] = files(`[DEFAULT]\ntransport_url = ${url}\n`);
+      const e = errorOf(() => loadConfig([f]));
+      assert.match(e.message, new RegExp(`^${f}:2: \\[DEFAULT\\] transport_url: `), url);
+      assert.match(e.message, why, url);
+      assert.doesNotMatch(e.message, /\n/);
+    }
+    const [ok] = files('[DEFAULT]\ntransport_url = rabbit://u:p@h1:5672,u:p@[::1]:5673/vhost\n');
+    assert.equal(loadConfig([ok]).DEFAULT.transport_url, 'rabbit://u:p@h1:5672,u:p@[::1]:5673/vhost');
+  });
+
   it('never puts a secret value in an error message', () => {
+    for (const url of ['rabbit//u:hunter2@h/', 'rabbit://u:hunter2@h:0/', 'http://u:hunter2@h/']) {
+      const [bad] = files(`[DEFAULT]\ntransport_url = ${url}\n`);
+      const err = errorOf(() => loadConfig([bad]));
+      assert.match(err.message, /\[DEFAULT\] transport_url: /, url);
+      assert.doesNotMatch(err.message, /hunter2/, url);
+    }
     const [f] = files('[DEFAULT]\ntransport_url = rabbit://u:hunter2@h/\nreport_interval = 0\n');
     const e = errorOf(() => loadConfig([f]));
     assert.match(e.message, /report_interval: must be >= 1/);

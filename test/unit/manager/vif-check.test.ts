@@ -14,7 +14,7 @@ import type { ManagerDeps } from '../../../src/nova-driver/manager/deps.js';
 import type { EnsureOutcome } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
 import type { VifCheck, VifDevice } from '../../../src/nova-driver/instance-driver.js';
-import { adminContext } from '../../../src/nova-driver/rpc/context.js';
+import { adminContext } from '../../../src/nova-driver/context.js';
 
 const vif = (id: string, type = 'bridge'): Partial<VifModel> => ({
   id, type, devname: `tap${id}`,

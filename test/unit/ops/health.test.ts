@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { CachedProbe, ConductorWatch, evaluateHealth, type HealthInputs } from '../../../src/nova-driver/ops/health.js';
 import { parseListen } from '../../../src/nova-driver/ops/endpoints.js';
-import { MessagingTimeout } from '../../../src/nova-driver/errors.js';
-import { deserializeRemoteException, serializeRemoteException } from '../../../src/nova-driver/rpc/failure.js';
-import type { RpcClient, Target } from '../../../src/nova-driver/rpc/types.js';
+import { MessagingTimeout } from '../../../src/messaging/errors.js';
+import { deserializeRemoteException, serializeRemoteException } from '../../../src/messaging/failure.js';
+import type { RpcClient, Target } from '../../../src/messaging/types.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 
@@ -147,16 +147,5 @@ describe('ops: [container] health_listen', () => {
     for (const bad of ['127.0.0.1', '127.0.0.1:', ':8779', '127.0.0.1:65536', 'http://127.0.0.1:8779', '::1:8779', 'a b:1']) {
       assert.throws(() => parseListen(bad), (e: Error) => e.name === 'ConfigError' && /\[container\] health_listen: must be/.test(e.message), bad);
     }
-  });
-});
-
-describe('ops: the instance an RPC request is about (log field and observer)', () => {
-  it('reads the Instance object\'s uuid, else instance_uuid, else nothing', async () => {
-    const { instanceOf } = await import('../../../src/nova-driver/rpc/server.js');
-    const uuid = '0c2d2b8e-61c5-4c1e-9d6a-000000000001';
-    assert.equal(instanceOf({ instance: { 'nova_object.name': 'Instance', 'nova_object.data': { uuid } } }), uuid);
-    assert.equal(instanceOf({ instance_uuid: uuid }), uuid);
-    assert.equal(instanceOf({ instance: null, enabled: true }), null);
-    assert.equal(instanceOf({ instance: { 'nova_object.data': {} } }), null);
   });
 });

@@ -13,8 +13,8 @@
  * caller's `_msg_id` and `_reply_q` can be read, answered with a failure.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { Logger } from '../../common/log.js';
-import { NovaError, NoSuchMethod, ValueError } from '../errors.js';
+import type { Logger } from '../common/log.js';
+import { NoSuchMethod, PyError, ValueError } from './errors.js';
 import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, type AmqpConnection, type ExchangeSpec } from './connection.js';
 import { contextLogFields, unpackContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';
@@ -24,12 +24,12 @@ import { serializeRemoteException } from './failure.js';
 import { queueArguments, topicDurable } from './options.js';
 import { pyJsonDumps } from './pyjson.js';
 import type { RpcTransport } from './transport.js';
-import type { Endpoint, IncomingCall, RequestContext } from './types.js';
+import type { Endpoint, IncomingCall, MessagingHooks, RequestContext } from './types.js';
 
 export interface ServerTarget {
   topic: string;
   server: string;
-  /** Defaults to the control_exchange option (nova: "nova"). */
+  /** Defaults to the control_exchange option. */
   exchange?: string;
 }
 
@@ -40,6 +40,8 @@ export interface RpcServerOptions {
   stopTimeoutMs?: number;
   /** Told about every dispatched request once its handler finished (for /metrics); must not throw. */
   observer?: (event: RpcDispatchEvent) => void;
+  /** The application's exceptions (what a handler throws goes out through hooks.errors). */
+  hooks?: MessagingHooks;
 }
 
 /** One request's dispatch, as an observer sees it. */
@@ -52,8 +54,6 @@ export interface RpcDispatchEvent {
   durationMs: number;
   /** The failure's class, e.g. BuildAbortException. */
   errorClass?: string;
-  /** The instance the request is about, when it names one. */
-  instance?: string;
   requestId?: string;
 }
 
@@ -79,6 +79,7 @@ export class RpcServer {
   private readonly maxConcurrency: number;
   private readonly stopTimeoutMs: number;
   private readonly observer: ((event: RpcDispatchEvent) => void) | undefined;
+  private readonly hooks: MessagingHooks;
   private conn: AmqpConnection | null = null;
   private running = 0;
   private readonly pending: (() => Promise<void>)[] = [];
@@ -100,6 +101,7 @@ export class RpcServer {
     this.maxConcurrency = Math.max(1, options.maxConcurrency ?? transport.options.executor_thread_pool_size);
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
     this.observer = options.observer;
+    this.hooks = options.hooks ?? {};
   }
 
   /** Declares the three consumers oslo declares and resolves once they consume. */
@@ -184,13 +186,13 @@ export class RpcServer {
       this.counters.malformed += 1;
       const recovered = recoverReplyInfo(body);
       this.log.error({
-        reason: errText(err), error_class: err instanceof NovaError ? err.pyClass : (err as Error).name,
+        reason: errText(err), error_class: err instanceof PyError ? err.pyClass : (err as Error).name,
         routing_key: routingKey, body_preview: err instanceof MalformedMessageError && err.preview ? err.preview : preview(body.toString('utf8')),
         msg_id: recovered?.msgId, request_id: recovered?.requestId,
       }, 'malformed RPC message');
       if (recovered) {
-        const failure = err instanceof NovaError ? err : new ValueError(errText(err));
-        this.enqueue(() => this.sendReply(recovered.replyQ, recovered.msgId, null, serializeRemoteException(failure)));
+        const failure = err instanceof PyError ? err : new ValueError(errText(err));
+        this.enqueue(() => this.sendReply(recovered.replyQ, recovered.msgId, null, serializeRemoteException(failure, this.hooks.errors)));
       }
       return;
     }
@@ -210,7 +212,7 @@ export class RpcServer {
       this.counters.malformed += 1;
       this.log.error({ reason: shapeError, routing_key: routingKey, msg_id: msgId, ...contextLogFields(context) }, 'malformed RPC message');
       if (expectsReply) {
-        this.enqueue(() => this.sendReply(replyQ, msgId, null, serializeRemoteException(new ValueError(shapeError))));
+        this.enqueue(() => this.sendReply(replyQ, msgId, null, serializeRemoteException(new ValueError(shapeError), this.hooks.errors)));
       }
       return;
     }
@@ -229,9 +231,8 @@ export class RpcServer {
   }
 
   private async process(call: IncomingCall, msgId: string | null, replyQ: string | null, clientTimeout: unknown): Promise<void> {
-    const instance = instanceOf(call.args);
     const log = this.log.child({ ...contextLogFields(call.context as RequestContext), method: call.method,
-      ...(instance ? { instance } : {}), ...(msgId ? { msg_id: msgId } : {}) });
+      ...this.describe(call), ...(msgId ? { msg_id: msgId } : {}) });
     const stopHeartbeat = call.expectsReply && replyQ && msgId ? this.startHeartbeat(log, replyQ, msgId, clientTimeout) : () => undefined;
     let reply: { result: unknown; failure: string | null };
     let failed: unknown = undefined;
@@ -246,23 +247,33 @@ export class RpcServer {
       this.counters.failed += 1;
       failed = err ?? new Error('handler failed');
       this.logFailure(log, call, err);
-      reply = { result: null, failure: serializeRemoteException(err) };
+      reply = { result: null, failure: serializeRemoteException(err, this.hooks.errors) };
     } finally {
       stopHeartbeat();
     }
-    this.notify(call, performance.now() - started, failed, instance);
+    this.notify(call, performance.now() - started, failed);
     if (call.expectsReply && replyQ && msgId) await this.sendReply(replyQ, msgId, reply.result, reply.failure);
   }
 
-  private notify(call: IncomingCall, durationMs: number, failed: unknown, instance: string | null): void {
+  /** hooks.describeCall's fields; none when it throws (logged). */
+  private describe(call: IncomingCall): Record<string, unknown> {
+    if (!this.hooks.describeCall) return {};
+    try {
+      return this.hooks.describeCall(call);
+    } catch (err) {
+      this.log.warn({ err: errText(err), method: call.method }, 'describeCall hook failed');
+      return {};
+    }
+  }
+
+  private notify(call: IncomingCall, durationMs: number, failed: unknown): void {
     if (!this.observer) return;
     const requestId = call.context.request_id;
     try {
       this.observer({
         method: call.method, namespace: call.namespace, kind: call.expectsReply ? 'call' : 'cast',
         outcome: failed === undefined ? 'ok' : 'failure', durationMs,
-        ...(failed !== undefined ? { errorClass: failed instanceof NovaError ? failed.pyClass : (failed as Error).name ?? 'Error' } : {}),
-        ...(instance ? { instance } : {}),
+        ...(failed !== undefined ? { errorClass: failed instanceof PyError ? failed.pyClass : (failed as Error).name ?? 'Error' } : {}),
         ...(typeof requestId === 'string' ? { requestId } : {}),
       });
     } catch (err) {
@@ -274,7 +285,7 @@ export class RpcServer {
     const kind = call.expectsReply ? 'call' : 'cast';
     if (err instanceof NoSuchMethod && call.method.endsWith('_ignore_errors')) {
       log.debug({ kind }, `Method ${call.method} not found`);
-    } else if (err instanceof NovaError) {
+    } else if (err instanceof PyError) {
       log.warn({ kind, error_class: err.qualifiedName, error: err.message, version: call.version, namespace: call.namespace },
         'RPC handler failed');
     } else {
@@ -420,17 +431,6 @@ export function recoverReplyInfo(body: Buffer): { msgId: string; replyQ: string;
   const m = inner as Record<string, unknown>;
   if (typeof m._msg_id !== 'string' || !m._msg_id || typeof m._reply_q !== 'string' || !m._reply_q) return null;
   return { msgId: m._msg_id, replyQ: m._reply_q, ...(typeof m._context_request_id === 'string' ? { requestId: m._context_request_id } : {}) };
-}
-
-/** The uuid of the instance a request is about: `instance` (an Instance object) or `instance_uuid`. */
-export function instanceOf(args: Record<string, unknown>): string | null {
-  const inst = args.instance;
-  if (inst !== null && typeof inst === 'object' && !Array.isArray(inst)) {
-    const data = (inst as Record<string, unknown>)['nova_object.data'];
-    const uuid = data !== null && typeof data === 'object' ? (data as Record<string, unknown>).uuid : undefined;
-    if (typeof uuid === 'string' && uuid) return uuid;
-  }
-  return typeof args.instance_uuid === 'string' && args.instance_uuid ? args.instance_uuid : null;
 }
 
 /** Python int() of a JSON value (NaN where Python would raise). */

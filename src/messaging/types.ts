@@ -1,9 +1,11 @@
+import type { ErrorHooks } from './failure.js';
+
 /**
- * The contract between the oslo.messaging layer (src/nova-driver/rpc) and the rest of the
- * compute host. Wire details: ../shared/reference/nova-rpc.md section (a).
+ * The contract between the oslo.messaging layer (src/messaging) and the application that uses
+ * it (here the compute host). Wire details: ../shared/reference/nova-rpc.md section (a).
  */
 
-/** A Nova request context as it travels in `_context_*` keys (prefix stripped). */
+/** An oslo.context request context as it travels in `_context_*` keys (prefix stripped). */
 export interface RequestContext {
   request_id?: string;
   global_request_id?: string | null;
@@ -15,11 +17,11 @@ export interface RequestContext {
   [key: string]: unknown;
 }
 
-/** Where a message goes: exchange `nova`, routing key `topic` or `topic.server`. */
+/** Where a message goes: exchange `<control_exchange>`, routing key `topic` or `topic.server`. */
 export interface Target {
   topic: string;
   server?: string;
-  /** `baseapi`, `compute_task`; absent for compute and conductor object calls. */
+  /** e.g. Nova's `baseapi`, `compute_task`; absent (null) for the default namespace. */
   namespace?: string | null;
   /** e.g. "6.0" (compute), "3.0" (conductor), "4.2" (scheduler), "1.0" (baseapi). */
   version: string;
@@ -64,3 +66,14 @@ export interface Endpoint {
   schemas?: Record<string, object>;
 }
 
+
+/** What an application plugs into the messaging layer (the compute service: nova.exception). */
+export interface MessagingHooks {
+  /** Its exceptions on the wire, both ways (failure.ts). */
+  errors?: ErrorHooks;
+  /**
+   * Log fields that say what an incoming request is about (the compute service: the instance),
+   * added to every log line of its dispatch after the context's request_id etc. Must not throw.
+   */
+  describeCall?(call: IncomingCall): Record<string, unknown>;
+}

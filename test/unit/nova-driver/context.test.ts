@@ -1,30 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { adminContext, contextTimestamp, packContext, unpackContext } from '../../../src/nova-driver/rpc/context.js';
+import { adminContext, contextTimestamp } from '../../../src/nova-driver/context.js';
 import { loadTraces } from '../../helpers/traces.js';
 
 const CONTEXT_PREFIX = '_context_';
 
-describe('rpc/context: _context_ packing and admin contexts', () => {
-  it('packs a context as _context_<key> members and unpacks it back, stripping _msg_id/_reply_q/_timeout', () => {
-    const ctx = { request_id: 'req-1', roles: ['admin'], auth_token: 'tok', is_admin: true };
-    const msg = packContext({ method: 'm', args: {}, _msg_id: 'mid', _reply_q: 'reply_x', _timeout: 30 } as Record<string, unknown>, ctx);
-    assert.equal(msg._context_request_id, 'req-1');
-    assert.deepEqual(msg._context_roles, ['admin']);
-    const u = unpackContext(msg);
-    assert.deepEqual(u.context, ctx);
-    assert.equal(u.msgId, 'mid');
-    assert.equal(u.replyQ, 'reply_x');
-    assert.equal(u.clientTimeout, 30);
-    assert.deepEqual(msg, { method: 'm', args: {} });
-  });
-
-  it('unpacks a cast (no _msg_id) with null reply fields', () => {
-    const u = unpackContext({ method: 'm', _context_request_id: 'r' });
-    assert.equal(u.msgId, null);
-    assert.equal(u.replyQ, null);
-    assert.equal(u.clientTimeout, null);
-  });
-
+describe('nova-driver/context: the admin contexts a compute host sends', () => {
   it("builds admin contexts like the compute's own (trace 07/15): same keys in the same order, same constant values", () => {
     const trace = loadTraces().find((t) => t.file.startsWith('15-'));
     assert.ok(trace);

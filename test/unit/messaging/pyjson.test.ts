@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { pyJsonDumps, pyJsonNumber, pyJsonString } from '../../../src/nova-driver/rpc/pyjson.js';
+import { pyJsonDumps, pyJsonNumber, pyJsonString } from '../../../src/messaging/pyjson.js';
 
-describe('rpc/pyjson: Python json.dumps output', () => {
+describe('messaging/pyjson: Python json.dumps output', () => {
   it('uses Python separators and key order', () => {
     assert.equal(pyJsonDumps({ a: 1, b: [1, 2, { c: null }], d: {}, e: [] }), '{"a": 1, "b": [1, 2, {"c": null}], "d": {}, "e": []}');
   });

@@ -1,19 +1,18 @@
 /**
- * The RPC layer as the compute service uses it: one transport, one client, any number of
- * servers, one status for /healthz.
+ * The RPC layer as an application uses it: one transport, one client, any number of
+ * servers, one status for a health check.
  *
- *   const rpc = await connectRpc(config, log);
+ *   const rpc = await connectRpc({ transport_url, control_exchange: 'nova' }, log, { hooks });
  *   await rpc.serve({ topic: 'compute', server: host }, endpoints);
- *   await rpc.client.call(target, adminContext(), 'method', args);
+ *   await rpc.client.call(target, ctx, 'method', args);
  *   rpc.status().connected;  await rpc.close();
  */
-import type { Logger } from '../../common/log.js';
-import type { Config } from '../../config/types.js';
+import type { Logger } from '../common/log.js';
 import { AmqpRpcClient } from './client.js';
-import { messagingOptions, type MessagingOptions, type MessagingOptionsInput, type RabbitOptions } from './options.js';
+import { messagingOptions, type MessagingOptionsInput } from './options.js';
 import { RpcServer, type RpcServerOptions, type ServerTarget } from './server.js';
 import { RpcTransport, type TransportStatus } from './transport.js';
-import type { Endpoint } from './types.js';
+import type { Endpoint, MessagingHooks } from './types.js';
 
 export interface RpcRuntime {
   readonly transport: RpcTransport;
@@ -26,33 +25,26 @@ export interface RpcRuntime {
   close(): Promise<void>;
 }
 
-/** The messaging options out of the validated nova.conf-style Config. */
-export function messagingOptionsFromConfig(config: Config): MessagingOptions {
-  const d = config.DEFAULT;
-  return messagingOptions({
-    transport_url: d.transport_url,
-    control_exchange: d.control_exchange,
-    rpc_response_timeout: d.rpc_response_timeout,
-    rabbit: { ...(config.oslo_messaging_rabbit as Partial<RabbitOptions>) },
-  });
-}
-
 export interface ConnectOptions {
   /** Wait for the first broker connection before resolving (default true, like oslo at start). */
   waitForBroker?: boolean;
+  /** The application's exceptions and log fields, for the client and every server. */
+  hooks?: MessagingHooks;
 }
 
 /** Builds the runtime; by default resolves once the broker accepted the publishing connection. */
-export async function connectRpc(config: Config | MessagingOptionsInput, log: Logger, opts: ConnectOptions = {}): Promise<RpcRuntime> {
-  const options = isConfig(config) ? messagingOptionsFromConfig(config) : messagingOptions(config);
+export async function connectRpc(input: MessagingOptionsInput, log: Logger, opts: ConnectOptions = {}): Promise<RpcRuntime> {
+  const options = messagingOptions(input);
   const transport = new RpcTransport(options, log);
-  const client = new AmqpRpcClient(transport, log.child({ rpc: 'client' }));
+  const hooks = opts.hooks ?? {};
+  const client = new AmqpRpcClient(transport, log.child({ rpc: 'client' }), hooks);
   const servers = new Set<RpcServer>();
   const runtime: RpcRuntime = {
     transport,
     client,
     async serve(target, endpoints, serverOptions) {
-      const server = new RpcServer(transport, target, endpoints, log.child({ rpc: 'server', topic: target.topic }), serverOptions);
+      const server = new RpcServer(transport, target, endpoints, log.child({ rpc: 'server', topic: target.topic }),
+        { hooks, ...serverOptions });
       await server.start();
       servers.add(server);
       return server;
@@ -67,8 +59,4 @@ export async function connectRpc(config: Config | MessagingOptionsInput, log: Lo
   };
   if (opts.waitForBroker ?? true) await transport.waitConnected();
   return runtime;
-}
-
-function isConfig(c: Config | MessagingOptionsInput): c is Config {
-  return typeof (c as Config).DEFAULT === 'object' && (c as Config).DEFAULT !== null;
 }

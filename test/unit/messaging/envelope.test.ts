@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import {
   decodeBody, deserializeMsg, encodeBody, MalformedMessageError, scrubTokens, serializeMsg, versionIsCompatible,
-} from '../../../src/nova-driver/rpc/envelope.js';
-import { UnsupportedRpcEnvelopeVersion } from '../../../src/nova-driver/errors.js';
+} from '../../../src/messaging/envelope.js';
+import { UnsupportedRpcEnvelopeVersion } from '../../../src/messaging/errors.js';
 
-describe('rpc/envelope: the oslo 2.0 envelope', () => {
+describe('messaging/envelope: the oslo 2.0 envelope', () => {
   it('wraps the message as a JSON string under oslo.message', () => {
     const env = serializeMsg({ method: 'ping', args: { arg: 'x' } });
     assert.deepEqual(env, { 'oslo.version': '2.0', 'oslo.message': '{"method": "ping", "args": {"arg": "x"}}' });

@@ -2,7 +2,7 @@
  * The oslo.messaging 2.0 envelope (oslo_messaging/_drivers/common.py 36-69, serialize_msg
  * 288-294, deserialize_msg 297-339): `{"oslo.version": "2.0", "oslo.message": "<JSON text>"}`.
  */
-import { UnsupportedRpcEnvelopeVersion } from '../errors.js';
+import { UnsupportedRpcEnvelopeVersion } from './errors.js';
 import { pyJsonDumps } from './pyjson.js';
 
 export const ENVELOPE_VERSION = '2.0';

@@ -7,14 +7,14 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildRequestMessage } from '../../../src/nova-driver/rpc/client.js';
-import { MESSAGE_PROPERTIES } from '../../../src/nova-driver/rpc/connection.js';
-import { unpackContext } from '../../../src/nova-driver/rpc/context.js';
-import { decodeBody, serializeMsg } from '../../../src/nova-driver/rpc/envelope.js';
-import { deserializeRemoteException } from '../../../src/nova-driver/rpc/failure.js';
-import { pyJsonDumps } from '../../../src/nova-driver/rpc/pyjson.js';
-import { buildReplyMessage } from '../../../src/nova-driver/rpc/server.js';
-import { NovaError } from '../../../src/nova-driver/errors.js';
+import { buildRequestMessage } from '../../../src/messaging/client.js';
+import { MESSAGE_PROPERTIES } from '../../../src/messaging/connection.js';
+import { unpackContext } from '../../../src/messaging/context.js';
+import { decodeBody, serializeMsg } from '../../../src/messaging/envelope.js';
+import { deserializeRemoteException } from '../../../src/messaging/failure.js';
+import { pyJsonDumps } from '../../../src/messaging/pyjson.js';
+import { buildReplyMessage } from '../../../src/messaging/server.js';
+import { PyError } from '../../../src/messaging/errors.js';
 import { TRACE_DIR } from '../../helpers/traces.js';
 
 interface Props { [k: string]: unknown }
@@ -64,7 +64,7 @@ function asAmqplib(p: Props): Props {
 const traces = readdirSync(TRACE_DIR).filter((f) => f.endsWith('.json')).sort()
   .map((f) => ({ file: f, t: JSON.parse(readFileSync(join(TRACE_DIR, f), 'utf8')) as TraceFile }));
 
-describe('rpc fixtures: the real Nova Zed traces', () => {
+describe('messaging fixtures: the real Nova Zed traces', () => {
   it('has all 40 traces', () => assert.equal(traces.length, 40));
 
   it('counts integral floats the way the normalizer sees them', () => {
@@ -135,8 +135,8 @@ describe('rpc fixtures: the real Nova Zed traces', () => {
             String(decoded._msg_id), String(decoded._unique_id));
           assert.equal(pyJsonDumps(rebuilt), withoutIntegralFloats(String(reply.amqp_body['oslo.message'])));
           if (decoded.failure) {
-            const err = deserializeRemoteException(decoded.failure);
-            assert.ok(err instanceof NovaError);
+            const err = deserializeRemoteException(decoded.failure, ['nova.exception']);
+            assert.ok(err instanceof PyError);
             assert.equal(err.name, (JSON.parse(String(decoded.failure)) as { class: string }).class);
           }
         });

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect, credentials, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
-import type { Logger } from '../../common/log.js';
+import type { Logger } from '../common/log.js';
 import type { MessagingOptions } from './options.js';
 import { reconnectDelaySeconds } from './options.js';
 import type { BrokerHost, TransportUrl } from './transport-url.js';

@@ -1,13 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { NoSuchMethod, UnsupportedVersion, ValueError } from '../../../src/nova-driver/errors.js';
-import { RpcDispatcher } from '../../../src/nova-driver/rpc/dispatcher.js';
-import type { Endpoint, IncomingCall } from '../../../src/nova-driver/rpc/types.js';
+import { NoSuchMethod, UnsupportedVersion, ValueError } from '../../../src/messaging/errors.js';
+import { RpcDispatcher } from '../../../src/messaging/dispatcher.js';
+import type { Endpoint, IncomingCall } from '../../../src/messaging/types.js';
 
 function call(method: string, version: string, namespace: string | null = null, args: Record<string, unknown> = {}): IncomingCall {
   return { method, version, namespace, args, context: { request_id: 'req-t' }, expectsReply: true };
 }
 
-describe('rpc/dispatcher: endpoint selection like RPCDispatcher', () => {
+describe('messaging/dispatcher: endpoint selection like RPCDispatcher', () => {
   const compute: Endpoint = {
     namespace: null, version: '6.1',
     handlers: { async get_console_output(_c, a) { return `out ${String(a.tail_length)}`; }, async shared() { return 'v6'; } },

@@ -6,7 +6,7 @@
  * Optional per-method ajv schemas check `args` before the handler runs.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
-import { NoSuchMethod, UnsupportedVersion, ValueError } from '../errors.js';
+import { NoSuchMethod, UnsupportedVersion, ValueError } from './errors.js';
 import { versionIsCompatible } from './envelope.js';
 import type { Endpoint, IncomingCall, RequestContext } from './types.js';
 

@@ -5,8 +5,8 @@
  * queue `reply_<uuid4 hex>` (x-expires like oslo) consumed on its own connection.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { Logger } from '../../common/log.js';
-import { InvalidTarget, MessagingTimeout, NovaError } from '../errors.js';
+import type { Logger } from '../common/log.js';
+import { InvalidTarget, MessagingTimeout, PyError } from './errors.js';
 import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, NotConnectedError, type AmqpConnection, type ExchangeSpec } from './connection.js';
 import { contextLogFields, packContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';
@@ -14,7 +14,7 @@ import { decodeBody, encodeBody } from './envelope.js';
 import { deserializeRemoteException } from './failure.js';
 import { queueArguments, topicDurable } from './options.js';
 import type { RpcTransport } from './transport.js';
-import type { CallOptions, RequestContext, RpcClient, Target } from './types.js';
+import type { CallOptions, MessagingHooks, RequestContext, RpcClient, Target } from './types.js';
 
 interface Waiter {
   msgId: string;
@@ -36,7 +36,7 @@ export class AmqpRpcClient implements RpcClient {
   private readonly replyDedup = new MsgIdCache();
   private closed = false;
 
-  constructor(private readonly transport: RpcTransport, private readonly log: Logger) {}
+  constructor(private readonly transport: RpcTransport, private readonly log: Logger, private readonly hooks: MessagingHooks = {}) {}
 
   /** The reply queue name once declared (null before the first call). */
   get replyQueue(): string | null {
@@ -50,7 +50,7 @@ export class AmqpRpcClient implements RpcClient {
 
   /**
    * Sends a call and resolves with the remote result, or rejects with the remote failure as
-   * a typed error (errors.ts), or MessagingTimeout after `timeout` seconds (default
+   * a typed error (errors.ts, or the caller's classes through hooks.errors), or MessagingTimeout after `timeout` seconds (default
    * rpc_response_timeout), or earlier when `callMonitorTimeout` passes without a reply or a
    * heartbeat.
    */
@@ -224,7 +224,7 @@ export class AmqpRpcClient implements RpcClient {
     }
     let result: unknown;
     if (data.failure) {
-      result = deserializeRemoteException(data.failure, this.transport.options.allowed_remote_exmods);
+      result = deserializeRemoteException(data.failure, this.transport.options.allowed_remote_exmods, this.hooks.errors);
     } else {
       result = data.result ?? null;
     }
@@ -243,7 +243,7 @@ export class AmqpRpcClient implements RpcClient {
     }
     if (ending) {
       const final = waiter.finalReply;
-      if (final instanceof NovaError) waiter.settle(final);
+      if (final instanceof PyError) waiter.settle(final);
       else waiter.settle(null, final);
     }
   }

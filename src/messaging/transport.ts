@@ -3,7 +3,7 @@
  * and the client (calls, casts), plus one listening connection per server and one for the
  * client's reply queue, as oslo.messaging keeps them (`_drivers/base.py`, impl_rabbit).
  */
-import type { Logger } from '../../common/log.js';
+import type { Logger } from '../common/log.js';
 import { AmqpConnection, type ConnectionStatus } from './connection.js';
 import type { MessagingOptions } from './options.js';
 import { parseTransportUrl, describeHosts, type TransportUrl } from './transport-url.js';

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { MsgIdCache, uuidHex } from '../../../src/nova-driver/rpc/dedup.js';
-import { messagingOptions, queueArguments, reconnectDelaySeconds, DEFAULT_RABBIT_OPTIONS } from '../../../src/nova-driver/rpc/options.js';
-import { parseTransportUrl } from '../../../src/nova-driver/rpc/transport-url.js';
-import { recoverReplyInfo } from '../../../src/nova-driver/rpc/server.js';
-import { encodeBody } from '../../../src/nova-driver/rpc/envelope.js';
+import { MsgIdCache, uuidHex } from '../../../src/messaging/dedup.js';
+import { messagingOptions, queueArguments, reconnectDelaySeconds, DEFAULT_RABBIT_OPTIONS } from '../../../src/messaging/options.js';
+import { parseTransportUrl } from '../../../src/messaging/transport-url.js';
+import { recoverReplyInfo } from '../../../src/messaging/server.js';
+import { encodeBody } from '../../../src/messaging/envelope.js';
 
-describe('rpc: duplicate ids, options, transport URLs', () => {
+describe('messaging: duplicate ids, options, transport URLs', () => {
   it('drops duplicates among the last 16 unique ids only', () => {
     const c = new MsgIdCache();
     assert.equal(c.checkAndAdd('a'), false);

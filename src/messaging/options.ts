@@ -1,8 +1,9 @@
 /**
- * What the oslo.messaging layer needs from configuration, as a typed object (parsing nova.conf
- * is done elsewhere). Field names are the oslo option names, so `config.oslo_messaging_rabbit`
- * can be spread in. Defaults are oslo.messaging 14.0.3's.
+ * What the oslo.messaging layer needs from configuration, as a typed object (parsing a config
+ * file is the application's business). Field names are the oslo option names, so an
+ * `[oslo_messaging_rabbit]` section can be spread in. Defaults are oslo.messaging 14.0.3's.
  */
+import { basename } from 'node:path';
 
 export interface RabbitOptions {
   /** [oslo_messaging_rabbit] amqp_durable_queues (default false). */
@@ -38,15 +39,15 @@ export interface RabbitOptions {
 export interface MessagingOptions {
   /** rabbit://user:pass@host:port[,user:pass@host2:port]/vhost */
   transport_url: string;
-  /** [DEFAULT] control_exchange (nova: "nova"). */
+  /** [DEFAULT] control_exchange (oslo: "openstack"; Nova sets "nova"). */
   control_exchange: string;
   /** [DEFAULT] rpc_response_timeout, seconds (60). */
   rpc_response_timeout: number;
   /** [DEFAULT] executor_thread_pool_size: concurrent handlers per server (64). */
   executor_thread_pool_size: number;
-  /** Modules whose failures are rebuilt as typed errors (nova: ["nova.exception"]). */
+  /** Modules whose failures are rebuilt as typed errors (oslo: none; Nova: ["nova.exception"]). */
   allowed_remote_exmods: string[];
-  /** Names the AMQP connections `<program>:<pid>:<uuid>`. */
+  /** Names the AMQP connections `<program>:<pid>:<uuid>` (oslo: the program's file name). */
   program_name: string;
   rabbit: RabbitOptions;
 }
@@ -84,11 +85,11 @@ export function messagingOptions(input: MessagingOptionsInput): MessagingOptions
   }
   return {
     transport_url: input.transport_url,
-    control_exchange: input.control_exchange ?? 'nova',
+    control_exchange: input.control_exchange ?? 'openstack',
     rpc_response_timeout: input.rpc_response_timeout ?? 60,
     executor_thread_pool_size: input.executor_thread_pool_size ?? 64,
-    allowed_remote_exmods: input.allowed_remote_exmods ?? ['nova.exception'],
-    program_name: input.program_name ?? 'nova-container',
+    allowed_remote_exmods: input.allowed_remote_exmods ?? [],
+    program_name: input.program_name ?? basename(process.argv[1] ?? process.argv0),
     rabbit,
   };
 }

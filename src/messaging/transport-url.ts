@@ -1,8 +1,10 @@
 /**
  * oslo.messaging transport URLs: `rabbit://user:pass@host1:5672,user:pass@host2:5672/vhost`
  * (oslo_messaging/transport.py TransportURL.parse). A host without credentials uses kombu's
- * default guest/guest; a missing vhost is RabbitMQ's `/`.
+ * default guest/guest; a missing vhost is RabbitMQ's `/`. A URL that cannot be used throws
+ * InvalidTransportURL, whose message never repeats the credentials.
  */
+import { InvalidTransportURL } from './errors.js';
 
 export interface BrokerHost {
   hostname: string;
@@ -22,10 +24,10 @@ export interface TransportUrl {
 
 export function parseTransportUrl(url: string): TransportUrl {
   const m = /^([a-z0-9+.-]+):\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?/i.exec(url.trim());
-  if (!m) throw new Error('transport_url must look like rabbit://user:pass@host:port/vhost');
+  if (!m) throw new InvalidTransportURL('must look like rabbit://user:pass@host:port/vhost');
   const transport = m[1].toLowerCase().replace(/^kombu\+/, '');
   if (transport !== 'rabbit' && transport !== 'amqp' && transport !== 'amqps') {
-    throw new Error(`unsupported transport ${m[1]}: only rabbit:// is implemented`);
+    throw new InvalidTransportURL(`unsupported transport ${m[1]}: only rabbit:// is implemented`);
   }
   const query: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(m[4] ?? '')) query[k] = v;
@@ -40,30 +42,44 @@ export function parseTransportUrl(url: string): TransportUrl {
       const cred = part.slice(0, at);
       hostport = part.slice(at + 1);
       const colon = cred.indexOf(':');
-      username = decodeURIComponent(colon >= 0 ? cred.slice(0, colon) : cred);
-      password = colon >= 0 ? decodeURIComponent(cred.slice(colon + 1)) : '';
+      username = decode(colon >= 0 ? cred.slice(0, colon) : cred, 'user name');
+      password = colon >= 0 ? decode(cred.slice(colon + 1), 'password') : '';
     }
     let hostname = hostport;
     let port = 5672;
     const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(hostport);
     if (v6) {
       hostname = v6[1];
-      if (v6[2]) port = parseInt(v6[2], 10);
+      if (v6[2]) port = parsePort(v6[2], hostport);
     } else {
       const c = hostport.lastIndexOf(':');
       if (c >= 0) {
         hostname = hostport.slice(0, c);
-        port = parseInt(hostport.slice(c + 1), 10);
+        port = parsePort(hostport.slice(c + 1), hostport);
       }
     }
-    if (!Number.isFinite(port) || port <= 0 || port > 65535) throw new Error(`transport_url: bad port in ${hostport}`);
     hosts.push({ hostname: hostname || 'localhost', port, username, password });
   }
   if (hosts.length === 0) hosts.push({ hostname: 'localhost', port: 5672, username: 'guest', password: 'guest' });
   const vhostRaw = m[3] ?? '';
-  const virtualHost = vhostRaw === '' ? '/' : decodeURIComponent(vhostRaw);
+  const virtualHost = vhostRaw === '' ? '/' : decode(vhostRaw, 'virtual host');
   const ssl = transport === 'amqps' || ['1', 'true', 'yes', 'on'].includes((query.ssl ?? '').toLowerCase());
   return { transport, hosts, virtualHost, ssl, query };
+}
+
+function parsePort(text: string, hostport: string): number {
+  const port = /^\d{1,5}$/.test(text) ? parseInt(text, 10) : NaN;
+  if (!(port > 0 && port <= 65535)) throw new InvalidTransportURL(`bad port in ${hostport}`);
+  return port;
+}
+
+/** decodeURIComponent, failing with the part's name but not its (possibly secret) text. */
+function decode(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new InvalidTransportURL(`bad percent-encoding in the ${what}`);
+  }
 }
 
 /** host:port list for logs (never credentials). */
