@@ -77,7 +77,7 @@ export class ContainerDriver implements InstanceDriver {
     const uuid = instance.uuid;
     req.networkInfo.catch(() => undefined); // awaited below; a rejection before then is not unhandled
     await this.removeContainers(uuid); // the remains of an interrupted earlier attempt
-    const [imageRef, sandbox] = await Promise.all([req.images.ensure(req.image), this.createSandbox(instance)]);
+    const [imageRef, sandbox] = await both(req.images.ensure(req.image), this.createSandbox(instance));
     const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, req.image.id, sandbox.id));
     await this.engine.copyFiles(workload, instance.files);
     const vifs = await req.networkInfo;
@@ -313,6 +313,17 @@ export class ContainerDriver implements InstanceDriver {
     await this.engine.removeContainer(workloadName(instanceUuid));
     await this.engine.removeContainer(sandboxName(instanceUuid));
   }
+}
+
+/**
+ * Both results; on a failure, only once the other has settled too, so that a destroy after
+ * the failure finds whatever the other made.
+ */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
 }
 
 /** The network namespace of a process (`net:[inode]`); null when it is gone. */

@@ -132,6 +132,17 @@ describe('container driver', () => {
     assert.equal(engine.calls.includes(`start nova-${UUID}`), false);
   });
 
+  it('spawn: an image failure rejects only once the sandbox being made is made, so a destroy then finds it', async () => {
+    const { d, engine } = driver();
+    const create = engine.createContainer.bind(engine);
+    engine.createContainer = async (s: ContainerSpec) => { await new Promise((r) => setTimeout(r, 30)); return create(s); };
+    const failing = { ensure: async () => { throw new Error('bad image'); }, upload: async () => undefined };
+    await assert.rejects(d.spawn({ instance: spec, image: { id: 'g1' }, images: failing, networkInfo: Promise.resolve([]), waitForVifs: false }), /bad image/);
+    assert.ok(engine.calls.includes(`start nova-${UUID}-net`), 'the sandbox was finished before the spawn failed');
+    await d.destroy(UUID, []);
+    assert.equal(engine.containers.size, 0);
+  });
+
   it('destroy: removes workload, sandbox and the instance\'s devices; what is missing is skipped', async () => {
     const { d, engine, plugger } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
