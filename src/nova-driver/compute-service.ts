@@ -11,7 +11,7 @@ import { createEngine } from '../runtime/engines.js';
 import { ContainerDriver } from '../runtime/container-driver.js';
 import { imageInUse } from '../runtime/instance-containers.js';
 import type { ContainerEngine } from '../runtime/types.js';
-import type { InstanceDriver } from './instance-driver.js';
+import { capabilityTraits, type InstanceDriver } from './instance-driver.js';
 import { ConductorClient } from './conductor.js';
 import { PlacementClient } from './placement.js';
 import { ResourceTracker } from './resource-tracker.js';
@@ -85,8 +85,9 @@ export class ComputeService {
       policy: resourcePolicy(config),
       measure: async () => {
         const info = await this.driver.hostInfo();
-        return { ...measureHost(info.dataRoot), hypervisorVersion: versionToInt(info.hypervisorVersion) };
+        return { ...measureHost(info.dataRoot), hypervisorType: info.hypervisorType, hypervisorVersion: versionToInt(info.hypervisorVersion) };
       },
+      capabilityTraits: capabilityTraits(this.driver.capabilities),
     });
     this.importer = new ImageImporter(this.engine, { log: log.child({ component: 'images' }) });
     const glanceAuth = serviceAuth(config, 'glance');

@@ -16,16 +16,14 @@ import { objectVersion } from './objects/manifest.js';
 import { PlacementError, type Inventories, type PlacementClient } from './placement.js';
 import type { HostResources } from './host-resources.js';
 
-export const HYPERVISOR_TYPE = 'docker';
-/**
- * Capability traits this host reports (nova/virt/driver.py CAPABILITY_TRAITS_MAP): a compute
- * node, and raw images (our container images and snapshots are disk_format=raw; the trait
- * matters when [scheduler] query_placement_for_image_type_support is on).
- */
-const CAPABILITY_TRAITS = ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_RAW'];
 /** Traits this host decides; any other trait on the provider belongs to someone else and stays. */
-const OWNED_TRAITS = [...CAPABILITY_TRAITS, 'COMPUTE_STATUS_DISABLED'];
+function ownedTrait(t: string): boolean {
+  return ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED', 'COMPUTE_NET_ATTACH_INTERFACE'].includes(t) || t.startsWith('COMPUTE_IMAGE_TYPE_');
+}
+
 const PLACEMENT_RETRIES = 4;
+
+export type MeasuredHost = HostResources & { hypervisorType: string; hypervisorVersion: number };
 
 export interface TrackerDeps {
   conductor: ConductorClient;
@@ -37,7 +35,13 @@ export interface TrackerDeps {
   statePath: string;
   policy: ResourcePolicy;
   /** Measures the machine (and the engine's disk) afresh. */
-  measure: () => Promise<HostResources & { hypervisorVersion: number }>;
+  measure: () => Promise<MeasuredHost>;
+  /**
+   * The driver's capability traits (instance-driver.ts capabilityTraits), reported with
+   * COMPUTE_NODE: e.g. raw images (container images and snapshots are disk_format=raw; it
+   * matters when [scheduler] query_placement_for_image_type_support is on).
+   */
+  capabilityTraits: string[];
 }
 
 export interface Usage {
@@ -158,8 +162,8 @@ export class ResourceTracker {
           ? current.generation
           : await p.setInventories(uuid, current.generation, wanted);
         const traits = await p.traits(uuid);
-        const keep = traits.traits.filter((t) => !OWNED_TRAITS.includes(t));
-        const want = [...new Set([...keep, ...CAPABILITY_TRAITS, ...(disabled ? ['COMPUTE_STATUS_DISABLED'] : [])])].sort();
+        const keep = traits.traits.filter((t) => !ownedTrait(t));
+        const want = [...new Set([...keep, 'COMPUTE_NODE', ...this.d.capabilityTraits, ...(disabled ? ['COMPUTE_STATUS_DISABLED'] : [])])].sort();
         this.providerGeneration = [...traits.traits].sort().join() === want.join()
           ? Math.max(generation, traits.generation)
           : await p.setTraits(uuid, traits.generation, want);
@@ -197,14 +201,14 @@ function sameInventories(a: Inventories, b: Inventories): boolean {
 }
 
 /** ComputeNode fields (nova/objects/compute_node.py), as nova-compute fills them. */
-function nodeFields(host: HostResources & { hypervisorVersion: number }, usage: Usage, inventories: Inventories | null,
+function nodeFields(host: MeasuredHost, usage: Usage, inventories: Inventories | null,
   d: TrackerDeps): Record<string, FieldValue> {
   const ratio = (cls: string, configured: number | undefined, initial: number): number =>
     inventories?.[cls]?.allocation_ratio ?? configured ?? initial;
   return {
     host: d.host,
     hypervisor_hostname: d.nodename,
-    hypervisor_type: HYPERVISOR_TYPE,
+    hypervisor_type: host.hypervisorType,
     hypervisor_version: host.hypervisorVersion,
     vcpus: host.vcpus,
     memory_mb: host.memoryMb,
@@ -222,7 +226,7 @@ function nodeFields(host: HostResources & { hypervisorVersion: number }, usage: 
     numa_topology: null,
     metrics: '[]',
     stats: usage.stats,
-    supported_hv_specs: [NovaObject.create('HVSpec', objectVersion('HVSpec'), { arch: host.arch, hv_type: HYPERVISOR_TYPE, vm_mode: 'exe' })],
+    supported_hv_specs: [NovaObject.create('HVSpec', objectVersion('HVSpec'), { arch: host.arch, hv_type: host.hypervisorType, vm_mode: 'exe' })],
     pci_device_pools: NovaObject.create('PciDevicePoolList', objectVersion('PciDevicePoolList'), { objects: [] }),
     cpu_allocation_ratio: ratio('VCPU', d.policy.cpuRatio, d.policy.initialCpuRatio),
     ram_allocation_ratio: ratio('MEMORY_MB', d.policy.ramRatio, d.policy.initialRamRatio),

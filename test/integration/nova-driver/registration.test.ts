@@ -76,6 +76,7 @@ describe('registration with the real Zed control plane', function () {
     const traits = await openstack<{ name: string }[]>(['resource', 'provider', 'trait', 'list', rp.uuid]);
     assert.ok(traits.some((t) => t.name === 'COMPUTE_NODE'));
     assert.ok(traits.some((t) => t.name === 'COMPUTE_IMAGE_TYPE_RAW'));
+    assert.ok(traits.some((t) => t.name === 'COMPUTE_NET_ATTACH_INTERFACE'), 'the driver\'s attach capability');
     assert.ok(!traits.some((t) => t.name === 'COMPUTE_STATUS_DISABLED'));
   });
 

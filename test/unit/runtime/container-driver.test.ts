@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/common/log.js';
 import { ContainerDriver } from '../../../src/runtime/container-driver.js';
-import { InstanceMissing, type InstanceSpec, type VirtApi } from '../../../src/nova-driver/instance-driver.js';
+import { InstanceMissing, capabilityTraits, type InstanceSpec, type VirtApi } from '../../../src/nova-driver/instance-driver.js';
 import { VifPluggers } from '../../../src/network/pluggers.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
@@ -208,5 +208,14 @@ describe('container driver', () => {
     (engine as unknown as { listContainers: () => Promise<ContainerStatus[]> }).listContainers = async () =>
       Promise.all([...engine.containers.keys()].map(async (n) => (await engine.inspectContainer(n))!));
     assert.deepEqual(await d.listInstances(), [{ uuid: UUID, state: 0 }]);
+  });
+});
+
+describe('driver capabilities as Placement traits', () => {
+  it('attach support and each image type become Nova\'s trait names', () => {
+    assert.deepEqual(capabilityTraits({ supportsAttachInterface: true, imageTypes: ['raw', 'qcow2'] }),
+      ['COMPUTE_NET_ATTACH_INTERFACE', 'COMPUTE_IMAGE_TYPE_RAW', 'COMPUTE_IMAGE_TYPE_QCOW2']);
+    assert.deepEqual(capabilityTraits({ supportsAttachInterface: false, imageTypes: [] }), []);
+    assert.deepEqual(capabilityTraits(driver().d.capabilities), ['COMPUTE_NET_ATTACH_INTERFACE', 'COMPUTE_IMAGE_TYPE_RAW']);
   });
 });
