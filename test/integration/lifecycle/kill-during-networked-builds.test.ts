@@ -3,7 +3,7 @@
  * by `./devstack/local-cloud.sh up`: no server stays in BUILD or a task state, each ACTIVE one
  * has a running workload holding its address, each ERROR one has a fault, and every one of
  * them is then deleted by `openstack server delete`, leaving no workload, sandbox, tap, port
- * or allocation. The kill lands at a different point of the builds each round.
+ * or allocation. The kill lands at a different point of the builds each round (KILL_WHEN).
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
@@ -15,10 +15,17 @@ import {
 import { openstack } from '../../helpers/cloud.js';
 
 const RUN = `nckill-${Date.now().toString(36)}`;
-const ROUNDS = 5;
 const SERVERS = 4;
-/** ms after `server create` returns: before the casts arrive, while ports are made, while plugging, near the end. */
-const KILL_AFTER_MS = [0, 600, 1200, 1800, 2600];
+const state = (s: Server | null): string => `${s?.status ?? 'gone'}/${s?.['OS-EXT-STS:task_state'] ?? '-'}`;
+/** When each round kills: from before the casts arrive to when some servers are already ACTIVE. */
+const KILL_WHEN: [string, (servers: (Server | null)[]) => boolean][] = [
+  ['at once', () => true],
+  ['a server is networking', (ss) => ss.some((s) => s?.['OS-EXT-STS:task_state'] === 'networking')],
+  ['a server is spawning', (ss) => ss.some((s) => s?.['OS-EXT-STS:task_state'] === 'spawning')],
+  ['a server is ACTIVE', (ss) => ss.some((s) => s?.status === 'ACTIVE')],
+  ['two servers are ACTIVE', (ss) => ss.filter((s) => s?.status === 'ACTIVE').length >= 2],
+];
+const ROUNDS = KILL_WHEN.length;
 
 /** Host devices whose alias names one of these servers (what the Linux bridge plug records). */
 function devicesOf(ids: string[]): string[] {
@@ -54,9 +61,10 @@ describe('lifecycle: kill -9 during networked builds, then local-cloud.sh up', f
       for (const id of ids) created.servers.add(id);
       assert.equal(ids.length, SERVERS, `server create --min ${SERVERS} made ${ids.length}`);
 
-      await sleep(KILL_AFTER_MS[round]);
+      const [when, ready] = KILL_WHEN[round];
+      let before = await Promise.all(ids.map(getServer));
+      for (const until = Date.now() + 60_000; !ready(before) && Date.now() < until; await sleep(50)) before = await Promise.all(ids.map(getServer));
       const pid = novaContainerPid();
-      const before = await Promise.all(ids.map(getServer));
       process.kill(pid, 'SIGKILL');
       while (isAlive(pid)) await sleep(20);
       await localCloud('up');
@@ -72,7 +80,7 @@ describe('lifecycle: kill -9 during networked builds, then local-cloud.sh up', f
           assert.equal(s.status, 'ERROR', `${s.id} settled as ${summary(s)}`);
           assert.ok(s.fault?.message, `ERROR ${s.id} has a fault`);
         }
-        outcomes.push(`r${round}: ${summary(before[i]).split(' (')[0]}/${before[i]?.['OS-EXT-STS:task_state'] ?? '-'} -> ${s.status}`);
+        outcomes.push(`round ${round} (killed when ${when}): ${state(before[i])} -> ${s.status}`);
       }
 
       // Without --wait: the CLI's wait gives up at once on a server in ERROR (and exits 0).
@@ -88,5 +96,6 @@ describe('lifecycle: kill -9 during networked builds, then local-cloud.sh up', f
       assert.deepEqual(devicesOf(ids), [], 'no tap of these servers');
     }
     console.log(`      ${outcomes.join('\n      ')}`);
+    assert.ok(outcomes.some((o) => o.endsWith('ACTIVE')) && outcomes.some((o) => o.endsWith('ERROR')), 'the rounds saw builds finish and builds cut short');
   });
 });
