@@ -55,7 +55,7 @@ async function waitStatus(nova: AxiosInstance, id: string, want: string): Promis
   }
 }
 
-interface LogLine { time: number; msg: string; build_ms?: number; event?: string }
+interface LogLine { time: number; msg: string; build_ms?: number; event?: string; prepare_ms?: number; start_ms?: number }
 
 /** The compute host's log lines about one server. */
 function serverLog(serverId: string): LogLine[] {
@@ -75,7 +75,15 @@ function vifWaitMs(serverId: string): number | null {
 }
 
 /** POST /servers, wait ACTIVE, read the build's figures, delete; returns them. */
-async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): Promise<{ apiMs: number; buildMs: number; vifWaitMs: number | null }> {
+/** The driver's split of the spawn: sandbox and workload made, workload started (its 'workload started in its network' line). */
+function spawnSplit(serverId: string): { prepareMs: number; startMs: number } | null {
+  const l = serverLog(serverId).find((x) => x.msg === 'workload started in its network');
+  return l?.prepare_ms !== undefined && l.start_ms !== undefined ? { prepareMs: l.prepare_ms, startMs: l.start_ms } : null;
+}
+
+interface BootFigures { apiMs: number; buildMs: number; vifWaitMs: number | null; split: { prepareMs: number; startMs: number } | null }
+
+async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): Promise<BootFigures> {
   const t0 = performance.now();
   const created = await nova.post('/servers', { server });
   const id = String(created.data.server.id);
@@ -87,7 +95,7 @@ async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): P
   await nova.delete(`/servers/${id}`);
   await waitStatus(nova, id, 'GONE');
   if (buildMs === null) throw new Error(`no 'instance built' log line for ${id}`);
-  return { apiMs, buildMs, vifWaitMs: vif };
+  return { apiMs, buildMs, vifWaitMs: vif, split: spawnSplit(id) };
 }
 
 export async function bootBench(): Promise<Record<string, number>> {
@@ -102,6 +110,8 @@ export async function bootBench(): Promise<Record<string, number>> {
   const flavor = ((await nova.get('/flavors')).data.flavors as { id: string; name: string }[]).find((f) => f.name === 'm1.tiny')!;
   const build: number[] = [];
   const api: number[] = [];
+  const prepare: number[] = [];
+  const start: number[] = [];
   try {
     const server = (name: string, networks: unknown) => ({ name, imageRef: image.id, flavorRef: flavor.id, networks });
     for (let i = 0; i <= BOOTS; i++) { // boot 0 downloads the image: a warm-up, not counted
@@ -109,6 +119,7 @@ export async function bootBench(): Promise<Record<string, number>> {
       if (i === 0) continue;
       build.push(r.buildMs);
       api.push(r.apiMs);
+      if (r.split) { prepare.push(r.split.prepareMs); start.push(r.split.startMs); }
     }
     const privateNet = ((await neutron.get('/v2.0/networks', { params: { name: 'private' } })).data.networks as { id: string }[])[0];
     if (!privateNet) throw new Error('the local cloud has no network "private"');
@@ -136,6 +147,9 @@ export async function bootBench(): Promise<Record<string, number>> {
       build_median_ms: median(build),
       engine_create_start_median_ms: median(engine),
       ratio_build_to_engine: median(build) / median(engine),
+      // the build's spawn: sandbox started and workload made side by side, then the workload started
+      spawn_prepare_median_ms: median(prepare),
+      spawn_start_median_ms: median(start),
       api_post_to_active_median_ms: median(api),
       net_boots: NET_BOOTS,
       net_build_median_ms: median(netBuild),

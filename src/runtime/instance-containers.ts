@@ -51,15 +51,15 @@ export function sandboxSpec(instance: InstanceSpec, host: string, sandboxImage: 
   };
 }
 
-/** The workload: the flavor's limits, in the sandbox's network. */
-export function workloadSpec(instance: InstanceSpec, host: string, imageRef: string, glanceImageId: string, sandboxId: string): ContainerSpec {
+/** The workload: the flavor's limits, in the network of the sandbox (by name or id). */
+export function workloadSpec(instance: InstanceSpec, host: string, imageRef: string, glanceImageId: string, sandbox: string): ContainerSpec {
   return {
     name: workloadName(instance.uuid),
     image: imageRef,
     labels: { [LABEL_INSTANCE]: instance.uuid, [LABEL_HOST]: host, [LABEL_IMAGE]: glanceImageId },
     env: environmentFrom(instance.metadata).env,
     ...(instance.command ? { command: instance.command } : {}),
-    joinNetworkOf: sandboxId,
+    joinNetworkOf: sandbox,
     vcpus: instance.vcpus,
     memoryMb: instance.memoryMb,
   };

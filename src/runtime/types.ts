@@ -27,8 +27,9 @@ export interface ContainerSpec {
   /** Replaces the image's command; the image's entrypoint is kept. */
   command?: string[];
   /**
-   * The container (id) whose network namespace, host name, /etc/hosts and resolv.conf this one
-   * shares; it must run when this one starts. Absent: a namespace of its own with only loopback.
+   * The container (name or id) whose network namespace, host name, /etc/hosts and resolv.conf
+   * this one shares; it must exist and run when this one starts (not when it is created).
+   * Absent: a namespace of its own with only loopback.
    */
   joinNetworkOf?: string;
   /** CPU quota: this many CPUs' worth of time; absent: none. */

@@ -49,7 +49,7 @@ describe('lifecycle: create', function () {
     assert.equal(info.HostConfig.NanoCpus, server.flavor.vcpus * 1e9);
     assert.equal(info.HostConfig.Memory, server.flavor.ram * 1024 * 1024);
     const sandbox = await engine().getContainer(sandboxNameOf(id)).inspect();
-    assert.equal(info.HostConfig.NetworkMode, `container:${sandbox.Id}`, 'the workload joins its sandbox\'s namespace');
+    assert.equal(info.HostConfig.NetworkMode, `container:${sandboxNameOf(id)}`, 'the workload joins its sandbox\'s namespace');
     assert.equal(sandbox.HostConfig.NetworkMode, 'none', 'which is none of the engine\'s networks');
     assert.equal(sandbox.State.Status, 'running');
     assert.equal(sandbox.Config.Labels['org.openstack.nova.instance-uuid'], id);

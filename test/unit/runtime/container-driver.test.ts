@@ -116,7 +116,7 @@ describe('container driver', () => {
     assert.ok(at('plug p2 eth1 pid 100') < at(`hosts ${sandbox}`));
     assert.ok(at('waited p1') < at(`start ${workload}`), 'the workload starts only after Neutron reported the port not yet active');
     assert.ok(at(`copy ${workload}`) < at(`start ${workload}`));
-    assert.equal(engine.containers.get(workload)?.spec.joinNetworkOf, `id-${sandbox}`);
+    assert.equal(engine.containers.get(workload)?.spec.joinNetworkOf, sandbox, 'the workload names its sandbox');
     assert.equal(engine.containers.get(sandbox)?.spec.hostname, 'vm1');
   });
 
