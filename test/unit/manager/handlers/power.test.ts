@@ -96,12 +96,14 @@ describe('power actions', () => {
         assert.deepEqual(c.store.actionEvents.map((e) => e.phase), ['start', 'finish']);
       });
 
-      it('an instance the driver does not have is InstanceNotFound, without a fault', async () => {
+      it('an instance the driver does not have is InstanceNotFound, without a fault; the task_state is cleared', async () => {
         const c = fakeCompute();
         const inst = c.addInstance(p.before, null);
         await assert.rejects(p.handler(c.deps, c.ctx, argsFor(inst, p.args)), { name: 'InstanceNotFound' });
         assert.equal(c.store.faults.length, 0);
-        assert.equal(c.store.record(inst.str('uuid')).get('vm_state'), p.before.vm_state ?? VmState.ACTIVE);
+        const record = c.store.record(inst.str('uuid'));
+        assert.equal(record.get('vm_state'), p.before.vm_state ?? VmState.ACTIVE);
+        assert.equal(record.get('task_state'), null);
       });
 
       it(`a driver failure is ${p.failure ?? 'the driver\'s error'}: fault recorded, task_state cleared`, async () => {
