@@ -18,7 +18,7 @@ import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
 export async function rebuildInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
-  await instanceAction(deps, ctx, inst, { event: 'compute_rebuild_instance', revertTaskState: false }, async (log) => {
+  await instanceAction(deps, ctx, inst, { event: 'compute_rebuild_instance' }, async (log) => {
     if (args.recreate === true) throw new NotImplementedError('evacuate is not supported by this compute host (nova-container)');
     const imageRef = String(args.image_ref ?? inst.get('image_ref') ?? '');
     const origVmState = inst.get('vm_state');

@@ -49,4 +49,19 @@ describe('rebuild_instance', () => {
     assert.equal(c.driver.callsOf('rebuild').length, 0);
   });
 
+  it('evacuation (recreate) is not supported: a fault, and the task_state cleared', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance({ task_state: TaskState.REBUILDING });
+    await assert.rejects(rebuildInstance(c.deps, c.ctx, argsFor(inst, { image_ref: 'img-1', recreate: true })), { name: 'NotImplementedError' });
+    assert.equal(c.store.faults.length, 1);
+    assert.equal(c.store.record(inst.str('uuid')).get('task_state'), null);
+  });
+
+  it('a failure before the rebuild starts (the driver cannot be asked) clears the task_state', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance({ task_state: TaskState.REBUILDING });
+    c.driver.fail('getInfo', new Error('engine unreachable'));
+    await assert.rejects(rebuildInstance(c.deps, c.ctx, argsFor(inst, { image_ref: 'img-1' })), /engine unreachable/);
+    assert.equal(c.store.record(inst.str('uuid')).get('task_state'), null);
+  });
 });
