@@ -82,6 +82,9 @@ export function fakeVif(portId: string, networkId = 'net-1', preserveOnDelete = 
  * info cache saved lands in the instance's record, as it would in the database.
  */
 export class FakeConductor extends Fake<ConductorClient> implements Pick<ConductorClient, 'objectAction'> {
+  /** Each object action with the object's fields as they were sent. */
+  readonly objectActions: { name: string; objmethod: string; fields: Record<string, FieldValue> }[] = [];
+
   constructor(private readonly store: FakeInstanceStore) {
     super();
   }
@@ -89,6 +92,7 @@ export class FakeConductor extends Fake<ConductorClient> implements Pick<Conduct
   async objectAction(ctx: RequestContext, obj: NovaObject, objmethod: string, args: FieldValue[] = [],
     kwargs: Record<string, FieldValue> = {}): Promise<FieldValue> {
     await this.enter('objectAction', ctx, obj, objmethod, args, kwargs);
+    this.objectActions.push({ name: obj.name, objmethod, fields: { ...obj.fields } });
     const uuid = obj.optStr('instance_uuid');
     if (obj.name === 'InstanceInfoCache' && objmethod === 'save' && uuid && this.store.has(uuid)) {
       this.store.record(uuid).set('info_cache', obj);
@@ -99,7 +103,7 @@ export class FakeConductor extends Fake<ConductorClient> implements Pick<Conduct
 
   /** The fields of every `objmethod` of objects named `name`, in order. */
   actions(name: string, objmethod = 'save'): Record<string, FieldValue>[] {
-    return this.callsOf('objectAction').filter(([, o, m]) => o.name === name && m === objmethod).map(([, o]) => ({ ...o.fields }));
+    return this.objectActions.filter((a) => a.name === name && a.objmethod === objmethod).map((a) => a.fields);
   }
 }
 
