@@ -134,4 +134,26 @@ describe('recoverOnStartup', () => {
     await recoverOnStartup(c.deps, c.ctx, false);
     assert.equal(c.store.record(other).get('task_state'), null);
   });
+
+  for (const task of REDONE) {
+    it(`${task} whose retry fails is cleared, as Nova's stop/start revert their task_state`, async () => {
+      const c = fakeCompute();
+      const uuid = c.addInstance({ task_state: task }).str('uuid');
+      c.driver.fail(task === TaskState.POWERING_OFF ? 'powerOff' : 'powerOn', new Error('engine refused'));
+      await recoverOnStartup(c.deps, c.ctx, false);
+      assert.equal(c.store.record(uuid).get('task_state'), null);
+      assert.equal(c.store.record(uuid).get('vm_state'), VmState.ACTIVE);
+    });
+  }
+
+  it('a delete that cannot finish leaves the instance in ERROR with a fault, as terminate_instance does', async () => {
+    const c = fakeCompute();
+    const uuid = c.addInstance({ task_state: TaskState.DELETING }).str('uuid');
+    c.driver.fail('destroy', new Error('could not remove device tapx'));
+    await recoverOnStartup(c.deps, c.ctx, false);
+    const record = c.store.record(uuid);
+    assert.equal(record.get('vm_state'), VmState.ERROR);
+    assert.equal(record.get('task_state'), null);
+    assert.match((c.store.faults[0]?.error as Error)?.message, /tapx/);
+  });
 });
