@@ -128,6 +128,19 @@ export function infoCache(uuid: string, vifs: VifModel[]): NovaObject {
   return new NovaObject('InstanceInfoCache', '1.5', { instance_uuid: uuid, network_info: JSON.stringify(vifs) });
 }
 
+/** A build's requested_networks: one request per network id (`none`: no network). */
+export function networkRequestList(...networkIds: string[]): Record<string, unknown> {
+  return {
+    'nova_object.name': 'NetworkRequestList', 'nova_object.namespace': 'nova', 'nova_object.version': '1.1',
+    'nova_object.data': {
+      objects: networkIds.map((id) => ({
+        'nova_object.name': 'NetworkRequest', 'nova_object.namespace': 'nova', 'nova_object.version': '1.3',
+        'nova_object.data': { network_id: id, port_id: null },
+      })),
+    },
+  };
+}
+
 /** A cast's arguments: the instance as a primitive, plus the rest. */
 export function argsFor(inst: NovaObject, rest: Record<string, unknown> = {}): Record<string, unknown> {
   return { instance: inst.toPrimitive(), ...rest };

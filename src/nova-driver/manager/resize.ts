@@ -16,6 +16,7 @@ import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/ve
 import type { RequestContext } from '../rpc/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { driverCall } from './power.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
@@ -51,6 +52,7 @@ function sysmeta(inst: NovaObject): Record<string, string> {
 export async function prepResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
   const migration = await instanceAction(deps, ctx, inst, { event: 'compute_prep_resize' }, async () => {
+    checkArgs('prep_resize', args);
     const m = migrationFromArgs(args);
     const flavor = NovaObject.fromPrimitive(args.flavor as ObjectPrimitive);
     if (inst.get('host') !== deps.host) {
@@ -93,6 +95,7 @@ export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args
   const given = instanceFromArgs(args);
   const inst = await deps.instances.get(ctx, given.str('uuid'), ['metadata', 'system_metadata', 'flavor']);
   await instanceAction(deps, ctx, inst, { event: 'compute_confirm_resize' }, async (log) => {
+    checkArgs('confirm_resize', args);
     const migration = migrationFromArgs(args);
     if (migration.get('status') === 'confirmed') return;
     try {
@@ -111,6 +114,7 @@ export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args
 export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
   const migration = await instanceAction(deps, ctx, inst, { event: 'compute_revert_resize' }, async () => {
+    checkArgs('revert_resize', args);
     const m = migrationFromArgs(args);
     await saveMigration(deps, ctx, m, { status: 'reverted' });
     return m;

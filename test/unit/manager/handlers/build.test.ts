@@ -7,21 +7,9 @@ import { strict as assert } from 'node:assert';
 import { buildAndRunInstance } from '../../../../src/nova-driver/manager/build.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
 import type { NovaObject } from '../../../../src/nova-driver/objects/versioned-object.js';
-import { argsFor, fakeCompute, HOST, type FakeCompute, type FakeComputeOptions } from '../../../helpers/fake-compute.js';
+import { argsFor, fakeCompute, HOST, networkRequestList, type FakeCompute, type FakeComputeOptions } from '../../../helpers/fake-compute.js';
 
 const IMAGE = { id: 'img-1', name: 'alpine', properties: {} };
-
-function networkRequests(...networkIds: string[]): Record<string, unknown> {
-  return {
-    'nova_object.name': 'NetworkRequestList', 'nova_object.namespace': 'nova', 'nova_object.version': '1.1',
-    'nova_object.data': {
-      objects: networkIds.map((id) => ({
-        'nova_object.name': 'NetworkRequest', 'nova_object.namespace': 'nova', 'nova_object.version': '1.3',
-        'nova_object.data': { network_id: id, port_id: null },
-      })),
-    },
-  };
-}
 
 /** An instance as the conductor casts it for a build: BUILD, scheduling, no host yet. */
 function building(c: FakeCompute): NovaObject {
@@ -30,7 +18,7 @@ function building(c: FakeCompute): NovaObject {
 
 function build(c: FakeCompute, inst: NovaObject, networks: string[] = []): Promise<void> {
   return buildAndRunInstance(c.deps, c.ctx, argsFor(inst, {
-    image: IMAGE, requested_networks: networkRequests(...(networks.length ? networks : ['none'])), security_groups: ['default'],
+    image: IMAGE, requested_networks: networkRequestList(...(networks.length ? networks : ['none'])), security_groups: ['default'],
   }));
 }
 
