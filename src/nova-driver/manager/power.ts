@@ -128,6 +128,7 @@ export async function resumeInstance(deps: ManagerDeps, ctx: RequestContext, arg
 export async function getConsoleOutput(deps: ManagerDeps, _ctx: RequestContext, args: Record<string, unknown>): Promise<string> {
   checkArgs('get_console_output', args);
   const inst = instanceFromArgs(args);
-  const tail = typeof args.tail_length === 'number' && args.tail_length >= 0 ? args.tail_length : undefined;
-  return driverCall(inst, () => deps.driver.consoleOutput(inst.str('uuid'), tail));
+  // nova-api passes the API's `length` as it came: an integer or a string of digits.
+  const tail = Number(args.tail_length ?? -1);
+  return driverCall(inst, () => deps.driver.consoleOutput(inst.str('uuid'), Number.isInteger(tail) && tail >= 0 ? tail : undefined));
 }

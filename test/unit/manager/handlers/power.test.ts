@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import {
-  pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
+  getConsoleOutput, pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
 } from '../../../../src/nova-driver/manager/power.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
 import type { ManagerDeps } from '../../../../src/nova-driver/manager/deps.js';
@@ -167,5 +167,14 @@ describe('power actions', () => {
     c.driver.on('powerOff', () => { c.store.record(uuid).set('task_state', TaskState.POWERING_ON); });
     await assert.rejects(stopInstance(c.deps, c.ctx, argsFor(inst)), { name: 'UnexpectedTaskStateError' });
     assert.equal(c.store.record(uuid).get('task_state'), TaskState.POWERING_ON);
+  });
+
+  it('get_console_output: the tail nova-api passes (an integer or, from the API, a string of digits); -1 or none is all of it', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance();
+    for (const tail of [10, '10', 0, -1, '-1', null]) {
+      assert.match(await getConsoleOutput(c.deps, c.ctx, argsFor(inst, { tail_length: tail })), /console of/);
+    }
+    assert.deepEqual(c.driver.callsOf('consoleOutput').map(([, lines]) => lines), [10, 10, 0, undefined, undefined, undefined]);
   });
 });
