@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
+import { createLogger, type Logger } from '../common/log.js';
 import type {
   ContainerEngine, ContainerFile, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
 } from './types.js';
@@ -52,7 +53,8 @@ const date = (s: string | undefined): Date | null => (!s || s.startsWith('0001-'
 export class DockerEngine implements ContainerEngine {
   private readonly docker: Docker;
 
-  constructor(private readonly endpoint: string, timeoutMs = 60_000) {
+  /** `log`: where what goes wrong on the engine's event stream is told. */
+  constructor(private readonly endpoint: string, timeoutMs = 60_000, private readonly log: Logger = createLogger({ name: 'docker-engine' })) {
     this.docker = new Docker({ ...dockerOptions(endpoint), timeout: timeoutMs });
   }
 
@@ -158,7 +160,7 @@ export class DockerEngine implements ContainerEngine {
   }
 
   watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch {
-    return watchContainerStarts(dockerOptions(this.endpoint), labels, watcher);
+    return watchContainerStarts(dockerOptions(this.endpoint), labels, watcher, this.log);
   }
 
   async removeContainer(id: string): Promise<void> {

@@ -17,6 +17,7 @@ import type { Logger } from '../../common/log.js';
 import type { VifModel } from '../../network/network-info.js';
 import type { PortRequest } from '../../network/ports.js';
 import { imageAccess, portRequests, releasePorts, saveInfoCache } from './networking.js';
+import { checkArgs } from './compute-args.js';
 
 const EVENT = 'compute__do_build_and_run_instance';
 
@@ -28,12 +29,14 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
   const received = performance.now();
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: EVENT, recordFault: false, revertTaskState: false }, async (log) => {
-    const { image, requests, userPorts, securityGroups } = buildArgs(args);
     const uuid = inst.str('uuid');
-    if (requests.length > 0 && !deps.ports) {
-      throw await failBuild(deps, ctx, inst, log, userPorts,
-        new BuildAbortException({ instance_uuid: uuid, reason: 'networks were requested but this host has no [neutron] credentials; boot with --nic none' }));
+    let parsed: BuildArgs;
+    try {
+      parsed = buildArgs(deps, uuid, args);
+    } catch (err) {
+      throw await failBuild(deps, ctx, inst, log, new Set(), err);
     }
+    const { image, requests, userPorts, securityGroups } = parsed;
     // The driver prepares the instance (image, sandbox, workload created) while the conductor
     // records the build's first steps and Neutron makes the ports: their round trips overlap
     // instead of adding up. Nothing of the workload runs before its network is plugged.
@@ -79,10 +82,21 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
   });
 }
 
-/** What the build reads of its arguments; a bad value is the build's failure, inside its wrapper. */
-function buildArgs(args: Record<string, unknown>): { image: GlanceImageMeta; requests: PortRequest[]; userPorts: Set<string>; securityGroups: string[] } {
+interface BuildArgs {
+  image: GlanceImageMeta;
+  requests: PortRequest[];
+  userPorts: Set<string>;
+  securityGroups: string[];
+}
+
+/** What the build reads of its arguments; a bad value, or networks this host cannot give, fail the build. */
+function buildArgs(deps: ManagerDeps, uuid: string, args: Record<string, unknown>): BuildArgs {
+  checkArgs('build_and_run_instance', args);
   const image = args.image as GlanceImageMeta;
   const requests = portRequests(args.requested_networks);
+  if (requests.length > 0 && !deps.ports) {
+    throw new BuildAbortException({ instance_uuid: uuid, reason: 'networks were requested but this host has no [neutron] credentials; boot with --nic none' });
+  }
   const userPorts = new Set(requests.map((r) => r.portId).filter((p): p is string => !!p));
   return { image, requests, userPorts, securityGroups: (args.security_groups ?? []) as string[] };
 }

@@ -9,6 +9,7 @@ import { NotImplementedError } from '../errors.js';
 import type { Endpoint, RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { EXTERNAL_EVENTS_ARG, INSTANCE_ARG, type InstanceMethod } from './compute-args.js';
 import { preservedPorts, saveInfoCache } from './networking.js';
 import { buildAndRunInstance } from './build.js';
 import { terminateInstance } from './terminate.js';
@@ -47,21 +48,6 @@ export const UNSUPPORTED_METHODS = [
   'volume_snapshot_create', 'volume_snapshot_delete',
 ] as const;
 
-const INSTANCE_ARG = {
-  type: 'object',
-  required: ['instance'],
-  properties: {
-    instance: {
-      type: 'object',
-      required: ['nova_object.name', 'nova_object.data'],
-      properties: {
-        'nova_object.name': { const: 'Instance' },
-        'nova_object.data': { type: 'object', required: ['uuid'], properties: { uuid: { type: 'string' } } },
-      },
-    },
-  },
-};
-
 function notSupported(deps: ManagerDeps, method: string): Handler {
   return async (ctx: RequestContext, args: Record<string, unknown>) => {
     const error = new NotImplementedError(`${method} is not supported by this compute host (nova-container)`);
@@ -75,7 +61,9 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
   const handlers: Endpoint['handlers'] = {};
   const schemas: Record<string, object> = {};
   for (const m of UNSUPPORTED_METHODS) handlers[m] = notSupported(deps, m);
-  const instanceHandlers: Record<string, (d: ManagerDeps, c: RequestContext, a: Record<string, unknown>) => Promise<unknown>> = {
+  // The dispatcher checks that the instance can be identified; each handler checks the rest of
+  // its arguments inside its instance action (compute-args.ts).
+  const instanceHandlers: Record<InstanceMethod, (d: ManagerDeps, c: RequestContext, a: Record<string, unknown>) => Promise<unknown>> = {
     build_and_run_instance: buildAndRunInstance,
     terminate_instance: terminateInstance,
     stop_instance: stopInstance,
@@ -101,6 +89,7 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
     handlers[m] = (ctx, args) => h(deps, ctx, args);
     schemas[m] = INSTANCE_ARG;
   }
+  schemas.external_instance_event = EXTERNAL_EVENTS_ARG;
   handlers.external_instance_event = async (ctx, args) => {
     for (const e of (args.events as { 'nova_object.data'?: Record<string, unknown> }[] | undefined) ?? []) {
       const ev = e['nova_object.data'] ?? {};

@@ -43,8 +43,11 @@ export async function instanceAction<T>(deps: ManagerDeps, ctx: RequestContext, 
     } catch (err) {
       log.error({ err: (err as Error).message, error_class: (err as Error).name }, 'instance action failed');
       if (await started) await settle(log, 'finish the action event', deps.instances.eventFinish(ctx, uuid, opts.event, err));
-      if (err instanceof InstanceNotFound) throw err; // deleted meanwhile: nothing to record on
-      if (opts.recordFault ?? true) await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
+      // No fault for InstanceNotFound (wrap_instance_fault), but the task_state is still cleared
+      // (reverts_task_state): the driver may have lost an instance Nova still has.
+      if ((opts.recordFault ?? true) && !(err instanceof InstanceNotFound)) {
+        await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
+      }
       if ((opts.revertTaskState ?? true) && !(err instanceof UnexpectedTaskStateError)) {
         await settle(log, 'clear task_state', deps.instances.save(ctx, inst, { task_state: null }));
       }

@@ -10,12 +10,14 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { VifModel } from '../../network/network-info.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { cachedVifs, preservedPorts, saveInfoCache } from './networking.js';
 
 export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<VifModel> {
   const inst = instanceFromArgs(args);
   const uuid = inst.str('uuid');
   return instanceAction(deps, ctx, inst, { event: 'compute_attach_interface', revertTaskState: false }, async () => {
+    checkArgs('attach_interface', args);
     const ports = deps.ports;
     if (!ports) throw new InterfaceAttachFailed({ instance_uuid: uuid }, 'this host has no [neutron] credentials');
     const before = cachedVifs(await deps.instances.get(ctx, uuid, ['info_cache']));
@@ -41,7 +43,8 @@ export async function detachInterface(deps: ManagerDeps, ctx: RequestContext, ar
   const inst = instanceFromArgs(args);
   const uuid = inst.str('uuid');
   await instanceAction(deps, ctx, inst, { event: 'compute_detach_interface', revertTaskState: false }, async () => {
-    const portId = String(args.port_id);
+    checkArgs('detach_interface', args);
+    const portId = args.port_id as string;
     if (!deps.ports) throw new PortNotFound({ port_id: portId });
     // The cast's instance may come without its info cache: read it, it says which ports the user passed.
     const cached = await deps.instances.get(ctx, uuid, ['info_cache']);

@@ -14,6 +14,7 @@ import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceMissing, type InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { vifSource } from './networking.js';
 import { POWER_TRANSITIONS, PowerState, TaskState, VmState, powerStateFor, type PowerTransition } from './states.js';
 
@@ -42,6 +43,7 @@ async function finish(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, 
 export async function stopInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_stop_instance' }, async () => {
+    checkArgs('stop_instance', args);
     await driverCall(inst, () => deps.driver.powerOff(inst.str('uuid'), args.clean_shutdown === false ? 0 : deps.shutdownTimeout),
       (reason) => new InstancePowerOffFailure({ reason }));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.stop);
@@ -51,6 +53,7 @@ export async function stopInstance(deps: ManagerDeps, ctx: RequestContext, args:
 export async function startInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_start_instance' }, async () => {
+    checkArgs('start_instance', args);
     const uuid = inst.str('uuid');
     await driverCall(inst, () => deps.driver.powerOn(uuid, vifSource(deps, ctx, inst)), (reason) => new InstancePowerOnFailure({ reason }));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.start);
@@ -66,6 +69,7 @@ export async function rebootInstance(deps: ManagerDeps, ctx: RequestContext, arg
     ? [TaskState.REBOOTING_HARD, TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD]
     : [TaskState.REBOOTING, TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED];
   await instanceAction(deps, ctx, inst, { event: 'compute_reboot_instance' }, async () => {
+    checkArgs('reboot_instance', args);
     const uuid = inst.str('uuid');
     const before = await infoOf(deps, inst);
     await deps.instances.save(ctx, inst, { task_state: pending, power_state: powerStateFor(before, inst.optStr('vm_state')) }, expected);
@@ -82,6 +86,7 @@ export async function rebootInstance(deps: ManagerDeps, ctx: RequestContext, arg
 export async function pauseInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_pause_instance' }, async () => {
+    checkArgs('pause_instance', args);
     await driverCall(inst, () => deps.driver.pause(inst.str('uuid')));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.pause);
   });
@@ -90,6 +95,7 @@ export async function pauseInstance(deps: ManagerDeps, ctx: RequestContext, args
 export async function unpauseInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_unpause_instance' }, async () => {
+    checkArgs('unpause_instance', args);
     await driverCall(inst, () => deps.driver.unpause(inst.str('uuid')));
     await finish(deps, ctx, inst, POWER_TRANSITIONS.unpause);
   });
@@ -98,6 +104,7 @@ export async function unpauseInstance(deps: ManagerDeps, ctx: RequestContext, ar
 export async function suspendInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_suspend_instance' }, async () => {
+    checkArgs('suspend_instance', args);
     await driverCall(inst, () => deps.driver.suspend(inst.str('uuid')));
     const sysmeta = { ...((inst.get('system_metadata') ?? {}) as Record<string, string>), old_vm_state: String(inst.get('vm_state') ?? VmState.ACTIVE) };
     await finish(deps, ctx, inst, POWER_TRANSITIONS.suspend, { system_metadata: sysmeta });
@@ -107,6 +114,7 @@ export async function suspendInstance(deps: ManagerDeps, ctx: RequestContext, ar
 export async function resumeInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_resume_instance' }, async () => {
+    checkArgs('resume_instance', args);
     await driverCall(inst, () => deps.driver.resume(inst.str('uuid')));
     const sysmeta = { ...((inst.get('system_metadata') ?? {}) as Record<string, string>) };
     const back = sysmeta.old_vm_state ?? VmState.ACTIVE;
@@ -118,7 +126,9 @@ export async function resumeInstance(deps: ManagerDeps, ctx: RequestContext, arg
 
 /** get_console_output (a call): what the instance wrote to stdout/stderr, the last tail_length lines. */
 export async function getConsoleOutput(deps: ManagerDeps, _ctx: RequestContext, args: Record<string, unknown>): Promise<string> {
+  checkArgs('get_console_output', args);
   const inst = instanceFromArgs(args);
-  const tail = typeof args.tail_length === 'number' && args.tail_length >= 0 ? args.tail_length : undefined;
-  return driverCall(inst, () => deps.driver.consoleOutput(inst.str('uuid'), tail));
+  // nova-api passes the API's `length` as it came: an integer or a string of digits.
+  const tail = Number(args.tail_length ?? -1);
+  return driverCall(inst, () => deps.driver.consoleOutput(inst.str('uuid'), Number.isInteger(tail) && tail >= 0 ? tail : undefined));
 }

@@ -11,6 +11,7 @@ import { novaDatetime } from '../objects/versioned-object.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { imageAccess } from './networking.js';
 import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
 import { driverCall } from './power.js';
@@ -18,7 +19,8 @@ import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
 export async function rebuildInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
-  await instanceAction(deps, ctx, inst, { event: 'compute_rebuild_instance', revertTaskState: false }, async (log) => {
+  await instanceAction(deps, ctx, inst, { event: 'compute_rebuild_instance' }, async (log) => {
+    checkArgs('rebuild_instance', args);
     if (args.recreate === true) throw new NotImplementedError('evacuate is not supported by this compute host (nova-container)');
     const imageRef = String(args.image_ref ?? inst.get('image_ref') ?? '');
     const origVmState = inst.get('vm_state');

@@ -36,11 +36,15 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
   const instances = await deps.instances.listOnHost(ctx, ['flavor', 'metadata', 'system_metadata', 'info_cache']);
   for (const inst of instances) {
     const uuid = inst.str('uuid');
-    try {
-      await deps.locks.run(uuid, () => recoverInstance(deps, ctx, inst, report, log));
-    } catch (err) {
-      log.error({ instance: uuid, err: (err as Error).message }, 'could not recover instance');
-    }
+    const task = (inst.get('task_state') ?? null) as string | null;
+    await deps.locks.run(uuid, async () => {
+      try {
+        await recoverInstance(deps, ctx, inst, report, log);
+      } catch (err) {
+        log.error({ instance: uuid, err: (err as Error).message }, 'could not recover instance');
+        await leaveNoTask(deps, ctx, inst, task, err, log);
+      }
+    });
   }
   await errorOutBuildsNeverStarted(deps, ctx, new Set(instances.map((i) => i.str('uuid'))), report, log);
   const known = new Set(instances.filter((i) => i.get('vm_state') !== VmState.DELETED).map((i) => i.str('uuid')));
@@ -85,6 +89,18 @@ async function recoverInstance(deps: ManagerDeps, ctx: RequestContext, inst: Nov
     await deps.instances.save(ctx, inst, { task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid), inst.optStr('vm_state')) }, [task]);
   }
   report.clearedTasks.push(uuid);
+}
+
+/**
+ * A recovery that failed leaves no task (`task`, the one it found) nobody carries on: a delete
+ * ends in ERROR with a fault (as terminate_instance and Nova's _init_instance leave it), any
+ * other task is cleared (Nova's stop and start, retried at start-up, revert their task_state).
+ */
+async function leaveNoTask(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, task: string | null, err: unknown, log: Logger): Promise<void> {
+  if (task === null) return;
+  const deleting = task === TaskState.DELETING;
+  if (deleting) await settle(log, 'record the fault', deps.instances.addFault(ctx, inst.str('uuid'), err));
+  await settle(log, 'clear task_state', deps.instances.save(ctx, inst, deleting ? { vm_state: VmState.ERROR, task_state: null } : { task_state: null }));
 }
 
 async function errorOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, operation: string, log: Logger): Promise<void> {

@@ -16,6 +16,7 @@ import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/ve
 import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { driverCall } from './power.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
@@ -50,14 +51,16 @@ function sysmeta(inst: NovaObject): Record<string, string> {
 
 export async function prepResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
-  const migration = migrationFromArgs(args);
-  const flavor = NovaObject.fromPrimitive(args.flavor as ObjectPrimitive);
-  await instanceAction(deps, ctx, inst, { event: 'compute_prep_resize' }, async () => {
+  const migration = await instanceAction(deps, ctx, inst, { event: 'compute_prep_resize' }, async () => {
+    checkArgs('prep_resize', args);
+    const m = migrationFromArgs(args);
+    const flavor = NovaObject.fromPrimitive(args.flavor as ObjectPrimitive);
     if (inst.get('host') !== deps.host) {
       throw new NotImplementedError('moving an instance between hosts is not supported by this compute host (nova-container); resize to the same host');
     }
     await deps.instances.save(ctx, inst, { new_flavor: flavor, system_metadata: { ...sysmeta(inst), old_vm_state: String(inst.get('vm_state') ?? VmState.ACTIVE) } });
-    await saveMigration(deps, ctx, migration, { dest_compute: deps.host, dest_node: deps.nodename, dest_host: deps.hostIp, status: 'pre-migrating' });
+    await saveMigration(deps, ctx, m, { dest_compute: deps.host, dest_node: deps.nodename, dest_host: deps.hostIp, status: 'pre-migrating' });
+    return m;
   });
   await resizeInstance(deps, ctx, inst, migration);
 }
@@ -89,11 +92,12 @@ async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaOb
 }
 
 export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
-  const migration = migrationFromArgs(args);
-  if (migration.get('status') === 'confirmed') return;
   const given = instanceFromArgs(args);
   const inst = await deps.instances.get(ctx, given.str('uuid'), ['metadata', 'system_metadata', 'flavor']);
   await instanceAction(deps, ctx, inst, { event: 'compute_confirm_resize' }, async (log) => {
+    checkArgs('confirm_resize', args);
+    const migration = migrationFromArgs(args);
+    if (migration.get('status') === 'confirmed') return;
     try {
       await saveMigration(deps, ctx, migration, { status: 'confirmed' });
       const power = powerStateFor(await deps.driver.getInfo(inst.str('uuid')));
@@ -109,9 +113,11 @@ export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args
 
 export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
-  const migration = migrationFromArgs(args);
-  await instanceAction(deps, ctx, inst, { event: 'compute_revert_resize' }, async () => {
-    await saveMigration(deps, ctx, migration, { status: 'reverted' });
+  const migration = await instanceAction(deps, ctx, inst, { event: 'compute_revert_resize' }, async () => {
+    checkArgs('revert_resize', args);
+    const m = migrationFromArgs(args);
+    await saveMigration(deps, ctx, m, { status: 'reverted' });
+    return m;
   });
   await finishRevertResize(deps, ctx, inst, migration);
 }

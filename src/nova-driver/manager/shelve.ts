@@ -12,6 +12,7 @@ import { novaDatetime, type NovaObject } from '../objects/versioned-object.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { captureToGlance, deleteUnfinishedImage } from './snapshot.js';
 import { imageAccess, vifSource } from './networking.js';
 import { instanceList } from './build.js';
@@ -28,8 +29,9 @@ function systemMetadata(inst: NovaObject): Record<string, string> {
 export async function shelveInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const offloadAtOnce = deps.offloadShelvedAtOnce;
   const inst = instanceFromArgs(args);
-  const imageId = String(args.image_id);
   await instanceAction(deps, ctx, inst, { event: 'compute_shelve_instance' }, async (log) => {
+    checkArgs('shelve_instance', args);
+    const imageId = args.image_id as string;
     await driverCall(inst, () => deps.driver.powerOff(inst.str('uuid'), args.clean_shutdown === false ? 0 : deps.shutdownTimeout));
     try {
       await captureToGlance(deps, ctx, inst, imageId,
@@ -50,6 +52,7 @@ export async function shelveInstance(deps: ManagerDeps, ctx: RequestContext, arg
 export async function shelveOffloadInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_shelve_offload_instance' }, async (log) => {
+    checkArgs('shelve_offload_instance', args);
     if (await deps.driver.getInfo(inst.str('uuid'))) {
       await driverCall(inst, () => deps.driver.powerOff(inst.str('uuid'), args.clean_shutdown === false ? 0 : deps.shutdownTimeout));
     }
@@ -76,6 +79,7 @@ async function offload(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject,
 export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_unshelve_instance' }, async (log) => {
+    checkArgs('unshelve_instance', args);
     const uuid = inst.str('uuid');
     await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING });
     const sysmeta = systemMetadata(inst);

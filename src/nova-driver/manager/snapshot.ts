@@ -12,6 +12,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { imageAccess } from './networking.js';
 import { driverCall, infoOf } from './power.js';
 import { TaskState, powerStateFor } from './states.js';
@@ -37,8 +38,9 @@ export async function captureToGlance(deps: ManagerDeps, ctx: RequestContext, in
 
 export async function snapshotInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
-  const imageId = String(args.image_id);
   await instanceAction(deps, ctx, inst, { event: 'compute_snapshot_instance' }, async (log) => {
+    checkArgs('snapshot_instance', args);
+    const imageId = args.image_id as string;
     try {
       await deps.instances.save(ctx, inst, { task_state: TaskState.IMAGE_SNAPSHOT }, [TaskState.IMAGE_SNAPSHOT_PENDING]);
       await captureToGlance(deps, ctx, inst, imageId,

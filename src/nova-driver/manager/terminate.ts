@@ -13,6 +13,7 @@ import { InstanceTerminationFailure } from '../errors.js';
 import { novaDatetime } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
+import { checkArgs } from './compute-args.js';
 import { PowerState, VmState } from './states.js';
 import { cachedVifs, preservedPorts, releasePorts } from './networking.js';
 import type { NovaObject } from '../objects/versioned-object.js';
@@ -20,6 +21,7 @@ import type { NovaObject } from '../objects/versioned-object.js';
 export async function terminateInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_terminate_instance', revertTaskState: false }, async (log) => {
+    checkArgs('terminate_instance', args);
     try {
       await deleteInstance(deps, ctx, inst, log);
     } catch (err) {

@@ -1,0 +1,159 @@
+/**
+ * Start-up recovery against in-memory fakes: whatever task an instance was in when the
+ * service stopped, it ends with no task_state (builds in ERROR, deletes finished, stops and
+ * starts redone, the rest cleared), and what the driver runs for no instance of this host is
+ * reported, or removed when asked.
+ */
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { recoverOnStartup } from '../../../../src/nova-driver/manager/recovery.js';
+import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
+import type { FieldValue } from '../../../../src/nova-driver/objects/versioned-object.js';
+import { fakeCompute, infoCache } from '../../../helpers/fake-compute.js';
+import { fakeVif } from '../../../helpers/fake-services.js';
+
+const BUILD_TASKS = [TaskState.SCHEDULING, TaskState.BLOCK_DEVICE_MAPPING, TaskState.NETWORKING, TaskState.SPAWNING];
+const REDONE = [TaskState.POWERING_OFF, TaskState.POWERING_ON];
+const CLEARED = Object.values(TaskState).filter((t) => !BUILD_TASKS.includes(t as never) && !REDONE.includes(t as never) && t !== TaskState.DELETING);
+
+describe('recoverOnStartup', () => {
+  for (const task of [null, ...BUILD_TASKS]) {
+    it(`a build interrupted in ${task ?? 'BUILD'} goes to ERROR with a fault; its remains, ports and allocation go`, async () => {
+      const c = fakeCompute();
+      const inst = c.addInstance({ vm_state: VmState.BUILDING, task_state: task }, { state: PowerState.NOSTATE });
+      const uuid = inst.str('uuid');
+      const report = await recoverOnStartup(c.deps, c.ctx, false);
+      assert.deepEqual(report.erroredBuilds, [uuid]);
+      const record = c.store.record(uuid);
+      assert.equal(record.get('vm_state'), VmState.ERROR);
+      assert.equal(record.get('task_state'), null);
+      assert.match((c.store.faults[0].error as Error).message, /interrupted by a restart/);
+      assert.equal(c.driver.instances.has(uuid), false);
+      assert.deepEqual(c.ports.callsOf('deallocate').map(([u]) => u), [uuid]);
+      assert.equal(c.placement.allocations.has(uuid), false);
+    });
+  }
+
+  const deletes: Record<string, Record<string, FieldValue>> = {
+    'deleting': { task_state: TaskState.DELETING },
+    'DELETED (destroy not done)': { vm_state: VmState.DELETED, task_state: null },
+  };
+  for (const [name, fields] of Object.entries(deletes)) {
+    it(`an instance left ${name} finishes deleting`, async () => {
+      const c = fakeCompute();
+      const uuid = c.addInstance(fields).str('uuid');
+      const report = await recoverOnStartup(c.deps, c.ctx, false);
+      assert.deepEqual(report.finishedDeletes, [uuid]);
+      assert.deepEqual(c.store.destroyed, [uuid]);
+      assert.equal(c.driver.instances.has(uuid), false);
+      assert.deepEqual(report.orphans, []);
+    });
+  }
+
+  it('powering-off is redone: stopped', async () => {
+    const c = fakeCompute();
+    const uuid = c.addInstance({ task_state: TaskState.POWERING_OFF }).str('uuid');
+    await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(c.driver.callsOf('powerOff').map(([u]) => u), [uuid]);
+    const record = c.store.record(uuid);
+    assert.equal(record.get('vm_state'), VmState.STOPPED);
+    assert.equal(record.get('power_state'), PowerState.SHUTDOWN);
+    assert.equal(record.get('task_state'), null);
+  });
+
+  it('powering-on is redone: running, its network made from the cached VIFs if it is gone', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance({ vm_state: VmState.STOPPED, task_state: TaskState.POWERING_ON }, { state: PowerState.SHUTDOWN, sandbox: false });
+    const uuid = inst.str('uuid');
+    c.store.record(uuid).set('info_cache', infoCache(uuid, [fakeVif('p1')]));
+    await recoverOnStartup(c.deps, c.ctx, false);
+    const record = c.store.record(uuid);
+    assert.equal(record.get('vm_state'), VmState.ACTIVE);
+    assert.equal(record.get('power_state'), PowerState.RUNNING);
+    assert.equal(record.get('task_state'), null);
+    assert.deepEqual(c.driver.instances.get(uuid)?.vifs.map((v) => v.id), ['p1']);
+  });
+
+  for (const task of REDONE) {
+    it(`${task} of an instance the driver does not have is cleared`, async () => {
+      const c = fakeCompute();
+      const uuid = c.addInstance({ task_state: task }, null).str('uuid');
+      await recoverOnStartup(c.deps, c.ctx, false);
+      assert.equal(c.store.record(uuid).get('task_state'), null);
+      assert.equal(c.store.record(uuid).get('power_state'), PowerState.NOSTATE);
+    });
+  }
+
+  for (const task of CLEARED) {
+    it(`${task} is cleared, the power state taken from the driver`, async () => {
+      const c = fakeCompute();
+      const uuid = c.addInstance({ task_state: task, power_state: PowerState.RUNNING }, { state: PowerState.SHUTDOWN }).str('uuid');
+      const report = await recoverOnStartup(c.deps, c.ctx, false);
+      assert.deepEqual(report.clearedTasks, [uuid]);
+      assert.equal(c.store.record(uuid).get('task_state'), null);
+      assert.equal(c.store.record(uuid).get('power_state'), PowerState.SHUTDOWN);
+    });
+  }
+
+  it('an instance without a task is left alone', async () => {
+    const c = fakeCompute();
+    c.addInstance();
+    await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(c.store.saves, []);
+  });
+
+  it('a build whose cast arrived just before a crash (BUILD, no host, our allocation) goes to ERROR', async () => {
+    const c = fakeCompute();
+    const uuid = c.addInstance({ vm_state: VmState.BUILDING, task_state: TaskState.SCHEDULING, host: null, node: null }, null).str('uuid');
+    c.placement.allocations.set(randomUUID(), { VCPU: 1 }); // a migration's, or a deleted instance's: not ours to fix
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.erroredBuilds, [uuid]);
+    assert.equal(c.store.record(uuid).get('vm_state'), VmState.ERROR);
+    assert.equal(c.placement.allocations.has(uuid), false);
+  });
+
+  it('reports what the driver runs for no instance of this host, and removes it only when asked', async () => {
+    const c = fakeCompute();
+    const known = c.addInstance().str('uuid');
+    const orphan = randomUUID();
+    c.driver.add(orphan);
+    const kept = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(kept.orphans, [orphan]);
+    assert.deepEqual(kept.removedOrphans, []);
+    assert.equal(c.driver.instances.has(orphan), true);
+    const removed = await recoverOnStartup(c.deps, c.ctx, true);
+    assert.deepEqual(removed.removedOrphans, [orphan]);
+    assert.deepEqual([...c.driver.instances.keys()], [known]);
+  });
+
+  it('one instance whose recovery fails does not stop the others', async () => {
+    const c = fakeCompute();
+    const failing = c.addInstance({ task_state: TaskState.POWERING_OFF }).str('uuid');
+    const other = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
+    c.driver.on('powerOff', (uuid) => { if (uuid === failing) throw new Error('engine refused'); });
+    await recoverOnStartup(c.deps, c.ctx, false);
+    assert.equal(c.store.record(other).get('task_state'), null);
+  });
+
+  for (const task of REDONE) {
+    it(`${task} whose retry fails is cleared, as Nova's stop/start revert their task_state`, async () => {
+      const c = fakeCompute();
+      const uuid = c.addInstance({ task_state: task }).str('uuid');
+      c.driver.fail(task === TaskState.POWERING_OFF ? 'powerOff' : 'powerOn', new Error('engine refused'));
+      await recoverOnStartup(c.deps, c.ctx, false);
+      assert.equal(c.store.record(uuid).get('task_state'), null);
+      assert.equal(c.store.record(uuid).get('vm_state'), VmState.ACTIVE);
+    });
+  }
+
+  it('a delete that cannot finish leaves the instance in ERROR with a fault, as terminate_instance does', async () => {
+    const c = fakeCompute();
+    const uuid = c.addInstance({ task_state: TaskState.DELETING }).str('uuid');
+    c.driver.fail('destroy', new Error('could not remove device tapx'));
+    await recoverOnStartup(c.deps, c.ctx, false);
+    const record = c.store.record(uuid);
+    assert.equal(record.get('vm_state'), VmState.ERROR);
+    assert.equal(record.get('task_state'), null);
+    assert.match((c.store.faults[0]?.error as Error)?.message, /tapx/);
+  });
+});
