@@ -11,8 +11,8 @@ import type { InstanceStore } from '../../src/nova-driver/manager/instance-store
 import { PowerState, VmState } from '../../src/nova-driver/manager/states.js';
 import { NovaObject, type FieldValue } from '../../src/nova-driver/objects/versioned-object.js';
 import type { VifModel } from '../../src/network/network-info.js';
-import { adminContext } from '../../src/nova-driver/rpc/context.js';
-import type { RequestContext } from '../../src/nova-driver/rpc/types.js';
+import { adminContext } from '../../src/nova-driver/context.js';
+import type { RequestContext } from '../../src/messaging/types.js';
 import { captureLogs, type CapturedLogs } from './log-capture.js';
 import { FakeDriver, type FakeInstance } from './fake-driver.js';
 import { FakeInstanceStore } from './fake-instance-store.js';

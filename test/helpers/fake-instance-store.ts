@@ -8,7 +8,7 @@
 import { InstanceNotFound, UnexpectedDeletingTaskStateError, UnexpectedTaskStateError } from '../../src/nova-driver/errors.js';
 import type { InstanceStore } from '../../src/nova-driver/manager/instance-store.js';
 import { NovaObject, encodeValue, type FieldValue, type Primitive } from '../../src/nova-driver/objects/versioned-object.js';
-import type { RequestContext } from '../../src/nova-driver/rpc/types.js';
+import type { RequestContext } from '../../src/messaging/types.js';
 import { Fake, type PublicOf } from './fake.js';
 
 export interface Save {

@@ -9,7 +9,7 @@ import type { ConductorClient } from '../../src/nova-driver/conductor.js';
 import type { SchedulerClient } from '../../src/nova-driver/scheduler.js';
 import type { GlanceImage, GlanceImageMeta, ImageProvider } from '../../src/nova-driver/manager/deps.js';
 import type { FieldValue, NovaObject } from '../../src/nova-driver/objects/versioned-object.js';
-import type { RequestContext } from '../../src/nova-driver/rpc/types.js';
+import type { RequestContext } from '../../src/messaging/types.js';
 import { Fake, type PublicOf } from './fake.js';
 import type { FakeInstanceStore } from './fake-instance-store.js';
 

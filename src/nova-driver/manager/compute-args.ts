@@ -9,7 +9,7 @@
  * build in ERROR) instead of leaving the task_state nova-api set before casting.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
-import { ValueError } from '../errors.js';
+import { ValueError } from '../../messaging/errors.js';
 
 const STR = { type: 'string' };
 const OPT_STR = { type: ['string', 'null'] };

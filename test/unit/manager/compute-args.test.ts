@@ -4,8 +4,8 @@
  * answered with builtins.ValueError without leaving a task_state behind.
  */
 import { strict as assert } from 'node:assert';
-import { RpcDispatcher } from '../../../src/nova-driver/rpc/dispatcher.js';
-import type { IncomingCall } from '../../../src/nova-driver/rpc/types.js';
+import { RpcDispatcher } from '../../../src/messaging/dispatcher.js';
+import type { IncomingCall } from '../../../src/messaging/types.js';
 import { computeEndpoint } from '../../../src/nova-driver/manager/compute-endpoint.js';
 import { COMPUTE_ARG_SCHEMAS, checkArgs, type InstanceMethod } from '../../../src/nova-driver/manager/compute-args.js';
 import { TaskState } from '../../../src/nova-driver/manager/states.js';

@@ -13,7 +13,7 @@ import { detachInterface } from '../../../../src/nova-driver/manager/interfaces.
 import type { ManagerDeps } from '../../../../src/nova-driver/manager/deps.js';
 import { TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
 import { NovaObject } from '../../../../src/nova-driver/objects/versioned-object.js';
-import type { RequestContext } from '../../../../src/nova-driver/rpc/types.js';
+import type { RequestContext } from '../../../../src/messaging/types.js';
 import type { FieldValue } from '../../../../src/nova-driver/objects/versioned-object.js';
 import { argsFor, fakeCompute, flavorObject, networkRequestList } from '../../../helpers/fake-compute.js';
 

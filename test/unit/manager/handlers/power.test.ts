@@ -9,7 +9,7 @@ import {
 } from '../../../../src/nova-driver/manager/power.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
 import type { ManagerDeps } from '../../../../src/nova-driver/manager/deps.js';
-import type { RequestContext } from '../../../../src/nova-driver/rpc/types.js';
+import type { RequestContext } from '../../../../src/messaging/types.js';
 import type { FieldValue } from '../../../../src/nova-driver/objects/versioned-object.js';
 import type { InstanceDriver } from '../../../../src/nova-driver/instance-driver.js';
 import type { MethodOf } from '../../../helpers/fake.js';
