@@ -70,7 +70,8 @@ async function assertRunning(id: string, flavor: string): Promise<Server> {
   assert.equal(s['OS-EXT-SRV-ATTR:host'], computeConfValue('DEFAULT', 'host'));
   assert.equal(s.flavor.original_name, flavor);
   // what `docker -H unix:///opt/nova-container-cloud/docker/docker.sock ps` lists
-  const running = await engine().listContainers({ filters: { name: [`nova-${id}`], status: ['running'] } });
+  // the name filter is a pattern: anchored, so the server's sandbox (nova-<id>-net) is not counted
+  const running = await engine().listContainers({ filters: { name: [`^/nova-${id}$`], status: ['running'] } });
   assert.equal(running.length, 1, `container nova-${id} runs`);
   const c = await inspectContainer(id);
   assert.equal(Number(c?.HostConfig.Memory) / 1048576, s.flavor.ram, 'the container\'s memory limit is the flavor\'s');
