@@ -12,6 +12,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
+import type { InstanceSpec } from '../instance-driver.js';
 import { PowerState, TaskState, VmState } from './states.js';
 import type { Logger } from '../../common/log.js';
 import type { VifModel } from '../../network/network-info.js';
@@ -32,17 +33,17 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
     const uuid = inst.str('uuid');
     let parsed: BuildArgs;
     try {
-      parsed = buildArgs(deps, uuid, args);
+      parsed = buildArgs(deps, inst, args);
     } catch (err) {
       throw await failBuild(deps, ctx, inst, log, new Set(), err);
     }
-    const { image, requests, userPorts, securityGroups } = parsed;
+    const { image, spec, requests, userPorts, securityGroups } = parsed;
     // The driver prepares the instance (image, sandbox, workload created) while the conductor
     // records the build's first steps and Neutron makes the ports: their round trips overlap
     // instead of adding up. Nothing of the workload runs before its network is plugged.
     const network = deferred<VifModel[]>();
     const spawned = deps.driver.spawn({
-      instance: instanceSpec(inst, imagePropertiesOf(image)),
+      instance: spec,
       image,
       images: imageAccess(deps, ctx),
       networkInfo: network.promise,
@@ -84,21 +85,25 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
 
 interface BuildArgs {
   image: GlanceImageMeta;
+  spec: InstanceSpec;
   requests: PortRequest[];
   userPorts: Set<string>;
   securityGroups: string[];
 }
 
 /** What the build reads of its arguments; a bad value, or networks this host cannot give, fail the build. */
-function buildArgs(deps: ManagerDeps, uuid: string, args: Record<string, unknown>): BuildArgs {
+function buildArgs(deps: ManagerDeps, inst: NovaObject, args: Record<string, unknown>): BuildArgs {
   checkArgs('build_and_run_instance', args);
+  const uuid = inst.str('uuid');
   const image = args.image as GlanceImageMeta;
+  // e.g. an os_command_line with an unterminated quote: the build's failure, with a fault
+  const spec = instanceSpec(inst, imagePropertiesOf(image));
   const requests = portRequests(args.requested_networks);
   if (requests.length > 0 && !deps.ports) {
     throw new BuildAbortException({ instance_uuid: uuid, reason: 'networks were requested but this host has no [neutron] credentials; boot with --nic none' });
   }
   const userPorts = new Set(requests.map((r) => r.portId).filter((p): p is string => !!p));
-  return { image, requests, userPorts, securityGroups: (args.security_groups ?? []) as string[] };
+  return { image, spec, requests, userPorts, securityGroups: (args.security_groups ?? []) as string[] };
 }
 
 /** Ports made or taken and bound here, the info cache saved; none when the build asked for none. */

@@ -91,6 +91,9 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
   }
   schemas.external_instance_event = EXTERNAL_EVENTS_ARG;
   handlers.external_instance_event = async (ctx, args) => {
+    const refresh = new Set<string>();
+    // Every waiter first: a build holding the instance's lock waits for its network-vif-plugged,
+    // which must not queue behind a network-changed of the same cast that needs that lock.
     for (const e of (args.events as { 'nova_object.data'?: Record<string, unknown> }[] | undefined) ?? []) {
       const ev = e['nova_object.data'] ?? {};
       const uuid = String(ev.instance_uuid);
@@ -99,17 +102,22 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
       if (deps.events.deliver(uuid, event)) {
         log.info({ event: event.name, tag: event.tag, status: event.status }, 'external instance event delivered');
       } else if (event.name === 'network-changed' && deps.ports) {
-        // Neutron changed a port (e.g. an address): refresh what nova-api shows.
-        const ports = deps.ports;
-        // Under the instance's lock: an attach or detach in flight finishes its cache first.
-        await settle(log, 'refresh the network info cache', deps.locks.run(uuid, async () => {
-          // Which ports the user passed is only in the cache itself: keep it across the refresh.
-          const preserve = preservedPorts(await deps.instances.get(ctx, uuid, ['info_cache']));
-          await saveInfoCache(deps.conductor, ctx, uuid, await ports.networkInfo(uuid, preserve));
-        }));
+        refresh.add(uuid);
       } else {
         log.info({ event: event.name, tag: event.tag, status: event.status }, 'external instance event nobody waited for');
       }
+    }
+    const ports = deps.ports;
+    if (!ports) return;
+    for (const uuid of refresh) {
+      const log = deps.log.child({ request_id: ctx.request_id, instance: uuid });
+      // Neutron changed a port (e.g. an address): refresh what nova-api shows, under the
+      // instance's lock, so an attach or detach in flight finishes its cache first.
+      await settle(log, 'refresh the network info cache', deps.locks.run(uuid, async () => {
+        // Which ports the user passed is only in the cache itself: keep it across the refresh.
+        const preserve = preservedPorts(await deps.instances.get(ctx, uuid, ['info_cache']));
+        await saveInfoCache(deps.conductor, ctx, uuid, await ports.networkInfo(uuid, preserve));
+      }));
     }
   };
   Object.assign(handlers, hostHandlers);

@@ -25,6 +25,14 @@ export class VifPlugTimeout extends Error {
   }
 }
 
+/** Neutron reported a port's plug as failed (fatal only with vif_plugging_is_fatal, as in Nova). */
+export class VifPlugFailed extends Error {
+  constructor(readonly instanceUuid: string, readonly event: string) {
+    super(`Neutron reported ${event} as failed`);
+    this.name = 'VirtualInterfaceCreateException';
+  }
+}
+
 export class InstanceEvents {
   private readonly waiters = new Map<string, Waiter>();
 
@@ -77,7 +85,7 @@ export class InstanceEvents {
       await Promise.race([
         Promise.all(pending.map((p, i) => p.then((e) => {
           arrived.add(i);
-          if (e.status === 'failed') throw new Error(`Neutron reported ${e.name} for port ${e.tag} as failed`);
+          if (e.status === 'failed') throw new VifPlugFailed(uuid, `${e.name}-${e.tag}`);
         }))),
         timeout,
       ]);
@@ -109,6 +117,10 @@ export function virtApi(events: InstanceEvents, timeoutSeconds: number, isFatal:
       } catch (err) {
         if (err instanceof VifPlugTimeout && !isFatal) {
           log.warn({ instance: instanceUuid, missing: err.missing }, 'timed out waiting for network-vif-plugged; going on (vif_plugging_is_fatal = false)');
+          return;
+        }
+        if (err instanceof VifPlugFailed && !isFatal) {
+          log.warn({ instance: instanceUuid, event: err.event }, 'Neutron reported a failed plug; going on (vif_plugging_is_fatal = false)');
           return;
         }
         throw err;

@@ -9,14 +9,14 @@ import { InterfaceAttachFailed, PortNotFound } from '../errors.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { VifModel } from '../../network/network-info.js';
 import type { ManagerDeps } from './deps.js';
-import { instanceAction, instanceFromArgs } from './instance-action.js';
+import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { checkArgs } from './compute-args.js';
 import { cachedVifs, preservedPorts, saveInfoCache } from './networking.js';
 
 export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<VifModel> {
   const inst = instanceFromArgs(args);
   const uuid = inst.str('uuid');
-  return instanceAction(deps, ctx, inst, { event: 'compute_attach_interface', revertTaskState: false }, async () => {
+  return instanceAction(deps, ctx, inst, { event: 'compute_attach_interface', revertTaskState: false }, async (log) => {
     checkArgs('attach_interface', args);
     const ports = deps.ports;
     if (!ports) throw new InterfaceAttachFailed({ instance_uuid: uuid }, 'this host has no [neutron] credentials');
@@ -32,7 +32,8 @@ export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, ar
       await deps.driver.plugVifs(uuid, [...before, vif]);
       await saveInfoCache(deps.conductor, ctx, uuid, [...before, vif]);
     } catch (err) {
-      await ports.deallocatePort(vif.id, vif.preserve_on_delete);
+      await settle(log, 'unplug the new port', deps.driver.unplugVif(uuid, vif, before));
+      await settle(log, 'release the new port', ports.deallocatePort(vif.id, vif.preserve_on_delete));
       throw new InterfaceAttachFailed({ instance_uuid: uuid }, `Failed to attach network adapter device to ${uuid}: ${(err as Error).message}`);
     }
     return vif;

@@ -46,15 +46,25 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
       }
     });
   }
-  await errorOutBuildsNeverStarted(deps, ctx, new Set(instances.map((i) => i.str('uuid'))), report, log);
+  // Neither may stop the service from starting: what fails here is logged, and tried again at the next start.
+  await errorOutBuildsNeverStarted(deps, ctx, new Set(instances.map((i) => i.str('uuid'))), report, log)
+    .catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not look for builds that never started'));
   const known = new Set(instances.filter((i) => i.get('vm_state') !== VmState.DELETED).map((i) => i.str('uuid')));
-  for (const { uuid } of await deps.driver.listInstances()) {
+  const running = await deps.driver.listInstances().catch((err: unknown) => {
+    log.error({ err: (err as Error).message }, 'could not list what this host runs: orphans not looked for');
+    return [];
+  });
+  for (const { uuid } of running) {
     if (known.has(uuid)) continue;
     report.orphans.push(uuid);
     if (removeOrphans) {
-      await deps.driver.destroy(uuid, []);
-      report.removedOrphans.push(uuid);
-      log.warn({ instance: uuid }, 'removed an instance that belongs to no instance record of this host');
+      try {
+        await deps.driver.destroy(uuid, []);
+        report.removedOrphans.push(uuid);
+        log.warn({ instance: uuid }, 'removed an instance that belongs to no instance record of this host');
+      } catch (err) {
+        log.error({ instance: uuid, err: (err as Error).message }, 'could not remove an instance that belongs to no instance record of this host');
+      }
     } else {
       log.warn({ instance: uuid }, 'this host runs an instance Nova does not know here (set [container] remove_orphans to remove it)');
     }
@@ -130,8 +140,12 @@ async function errorOutBuildsNeverStarted(deps: ManagerDeps, ctx: RequestContext
       throw err;
     }
     if (inst.get('vm_state') === VmState.BUILDING && !inst.get('host')) {
-      await errorOut(deps, ctx, inst, 'build', log);
-      report.erroredBuilds.push(consumer);
+      try {
+        await errorOut(deps, ctx, inst, 'build', log);
+        report.erroredBuilds.push(consumer);
+      } catch (err) {
+        log.error({ instance: consumer, err: (err as Error).message }, 'could not recover instance');
+      }
     }
   }
 }

@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import type { RequestContext } from '../../messaging/types.js';
-import { InstanceTerminationFailure } from '../errors.js';
+import { InstanceNotFound, InstanceTerminationFailure } from '../errors.js';
 import { novaDatetime } from '../objects/versioned-object.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
@@ -25,6 +25,10 @@ export async function terminateInstance(deps: ManagerDeps, ctx: RequestContext, 
     try {
       await deleteInstance(deps, ctx, inst, log);
     } catch (err) {
+      if (err instanceof InstanceNotFound) {
+        log.info('instance disappeared during terminate'); // deleted already (a delete retried): done
+        return;
+      }
       await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null }));
       throw err;
     }

@@ -39,8 +39,16 @@ describe('virtApi.waitForVifPlugged', () => {
   it('an event Neutron reports failed fails the wait and drops the other waiters', async () => {
     const events = new InstanceEvents();
     await assert.rejects(virtApi(events, 1, true, captureLogs().log).waitForVifPlugged(UUID, PORTS, plugged(events, 'failed', ['p1'])),
-      /reported network-vif-plugged for port p1 as failed/);
+      /reported network-vif-plugged-p1 as failed/);
     assert.equal(events.size, 0);
+  });
+
+  it('a failed event is not fatal without vif_plugging_is_fatal: logged, the spawn goes on', async () => {
+    const events = new InstanceEvents();
+    const logs = captureLogs();
+    await virtApi(events, 1, false, logs.log).waitForVifPlugged(UUID, PORTS, plugged(events, 'failed', ['p1']));
+    assert.equal(events.size, 0);
+    assert.equal(logs.find(/Neutron reported a failed plug/).length, 1);
   });
 
   it('a fatal timeout names the missing events and drops every waiter', async () => {

@@ -129,6 +129,19 @@ describe('build_and_run_instance', () => {
     assert.equal(c.placement.allocations.has(inst.str('uuid')), false);
   });
 
+  it('an image whose os_command_line cannot be split fails the build with a fault, never left in BUILD', async () => {
+    const c = fakeCompute();
+    const inst = building(c);
+    const uuid = inst.str('uuid');
+    await assert.rejects(buildAndRunInstance(c.deps, c.ctx, argsFor(inst, {
+      image: { ...IMAGE, properties: { os_command_line: 'echo "hi' } }, requested_networks: networkRequestList('none'), security_groups: [],
+    })), /unterminated " quote/);
+    assert.equal(c.driver.callsOf('spawn').length, 0);
+    assert.equal(c.store.record(uuid).get('vm_state'), VmState.ERROR);
+    assert.match(String((c.store.faults[0]?.error as Error)?.message), /os_command_line/);
+    assert.equal(c.placement.allocations.has(uuid), false);
+  });
+
   const deletions: { name: string; del(c: FakeCompute, uuid: string): void }[] = [
     { name: 'task_state deleting (UnexpectedDeletingTaskStateError)', del: (c, uuid) => { c.store.record(uuid).set('task_state', TaskState.DELETING); } },
     { name: 'its record destroyed (InstanceNotFound)', del: (c, uuid) => c.store.remove(uuid) },

@@ -78,6 +78,15 @@ describe('terminate_instance', () => {
     });
   }
 
+  it('a second delete of an instance whose record is already gone succeeds quietly', async () => {
+    const c = fakeCompute();
+    const inst = deleting(c);
+    await terminateInstance(c.deps, c.ctx, argsFor(inst));
+    await terminateInstance(c.deps, c.ctx, argsFor(inst));
+    assert.equal(c.store.faults.length, 0);
+    assert.equal(c.store.savesOf(inst.str('uuid')).filter((x) => x.fields.vm_state === VmState.ERROR).length, 0);
+  });
+
   it('a destroy that cannot remove what exists leaves the instance in ERROR with a fault naming what is left', async () => {
     const c = fakeCompute();
     const inst = deleting(c);
