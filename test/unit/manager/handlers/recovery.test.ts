@@ -126,6 +126,19 @@ describe('recoverOnStartup', () => {
     assert.deepEqual([...c.driver.instances.keys()], [known]);
   });
 
+  it('an orphan the driver cannot remove, or Placement down, is logged and does not stop the service from starting', async () => {
+    const c = fakeCompute();
+    const orphan = randomUUID();
+    c.driver.add(orphan);
+    c.driver.fail('destroy', new Error('engine refused'));
+    c.placement.fail('providerAllocations', new Error('Placement answered 503'));
+    const report = await recoverOnStartup(c.deps, c.ctx, true);
+    assert.deepEqual(report.orphans, [orphan]);
+    assert.deepEqual(report.removedOrphans, []);
+    assert.equal(c.logs.find(/could not remove an instance that belongs to no instance record/).length, 1);
+    assert.equal(c.logs.find(/could not look for builds that never started/).length, 1);
+  });
+
   it('one instance whose recovery fails does not stop the others', async () => {
     const c = fakeCompute();
     const failing = c.addInstance({ task_state: TaskState.POWERING_OFF }).str('uuid');
