@@ -40,7 +40,10 @@ async function ipIn(pid: number, args: string[]): Promise<string> {
 
 /** The part of `ip -j -d link show` this plugger reads. */
 interface LinkInfo {
+  ifindex?: number;
   ifname: string;
+  /** A veth's peer's ifindex (in the namespace `link_netnsid` names). */
+  link_index?: number;
   ifalias?: string;
   master?: string;
   flags?: string[];
@@ -67,14 +70,18 @@ async function linkExists(name: string): Promise<boolean> {
   return (await link(name)) !== null;
 }
 
-async function linkInNamespace(pid: number, name: string): Promise<boolean> {
+/**
+ * Whether the peer of host device `ifindex` is in the namespace of `pid`, by the peer's link
+ * index (its name there may differ: eth1 stays eth1 after eth0 was detached).
+ */
+async function peerInNamespace(pid: number, ifindex: number): Promise<boolean> {
+  let out: string;
   try {
-    await run('nsenter', ['-t', String(pid), '-n', 'ip', 'link', 'show', 'dev', name], { timeout: 10_000 });
-    return true;
+    out = (await run('nsenter', ['-t', String(pid), '-n', 'ip', '-j', 'link', 'show'], { timeout: 10_000 })).stdout;
   } catch (err) {
-    if (/does not exist/.test((err as { stderr?: string }).stderr ?? '')) return false;
-    throw new PlugError(`ip link show dev ${name} (in the namespace of pid ${pid}): ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`);
+    throw new PlugError(`ip -j link show (in the namespace of pid ${pid}): ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`);
   }
+  return (JSON.parse(out || '[]') as LinkInfo[]).some((l) => l.link_index === ifindex);
 }
 
 /** The network's bridge, made if the agent has not made it yet. */
@@ -143,15 +150,11 @@ export class LinuxBridgePlugger implements VifPlugger {
     }
   }
 
-  async unplug(vif: VifModel): Promise<void> {
-    if (await linkExists(vif.devname)) await ip(['link', 'del', vif.devname]);
-  }
-
   async ensure(vif: VifModel, target: PlugTarget): Promise<EnsureOutcome> {
     const tap = await link(vif.devname);
     // Gone, its peer never reached a container, or the peer is in a namespace that is no
     // longer the target's (the namespace's holder was restarted).
-    if (!tap || tap.link_netnsid === undefined || !(await linkInNamespace(target.pid, target.ifname))) {
+    if (!tap || tap.link_netnsid === undefined || tap.ifindex === undefined || !(await peerInNamespace(target.pid, tap.ifindex))) {
       await this.plug(vif, target);
       return 'replugged';
     }

@@ -23,9 +23,14 @@ export class VifPluggers {
 
   /** The plugger for the VIF's type; throws UnpluggableVif when none handles it. */
   for(vif: VifModel): VifPlugger {
-    const p = this.all.find((x) => x.vifTypes.includes(vif.type));
+    const p = this.find(vif);
     if (!p) throw new UnpluggableVif(vif);
     return p;
+  }
+
+  /** The plugger for the VIF's type, or null (e.g. `unbound`, `binding_failed`). */
+  find(vif: VifModel): VifPlugger | null {
+    return this.all.find((x) => x.vifTypes.includes(vif.type)) ?? null;
   }
 
   /**
@@ -33,7 +38,7 @@ export class VifPluggers {
    * it was plugged (vif_type `unbound`) still left a device here. No-op when it is gone.
    */
   async remove(vif: VifModel): Promise<void> {
-    const known = this.all.find((x) => x.vifTypes.includes(vif.type));
+    const known = this.find(vif);
     for (const p of known ? [known] : this.all) await p.remove(vif.devname);
   }
 }

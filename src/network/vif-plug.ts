@@ -30,14 +30,12 @@ export interface VifPlugger {
   plug(vif: VifModel, target: PlugTarget): Promise<void>;
   /**
    * Checks a VIF of a running container and mends it: re-attached to its bridge when it
-   * lost it, plugged again when the host end is gone or its peer is not `target.ifname` in
-   * the target's namespace (it never left the host, or that namespace was made anew).
+   * lost it, plugged again when the host end is gone or its peer is not in the target's
+   * namespace (it never left the host, or that namespace was made anew).
    */
   ensure(vif: VifModel, target: PlugTarget): Promise<EnsureOutcome>;
-  /** Removes the host end (and with it the container end); no-op if it is gone. */
-  unplug(vif: VifModel): Promise<void>;
   /** The host devices this plugger made (on any run of the service). */
   plugged(): Promise<PluggedDevice[]>;
-  /** Removes one of them by name; no-op if it is gone. */
+  /** Removes one of them by name (and with the host end, the container end); no-op if it is gone. */
   remove(devname: string): Promise<void>;
 }

@@ -102,7 +102,8 @@ export interface VifDevice {
 
 export interface VifCheck {
   port: string;
-  outcome: EnsureOutcome;
+  /** `unpluggable`: a vif_type no plugger of this host handles; left alone. */
+  outcome: EnsureOutcome | 'unpluggable';
 }
 
 /** What a destroy found and removed; `left` names what exists but could not be removed. */
@@ -197,7 +198,8 @@ export interface InstanceDriver {
   /**
    * Makes every VIF present in the instance's network as eth0, eth1, ... in this order, mending
    * what is missing (a new VIF is plugged, a present one left alone), and its resolver follows.
-   * null when the instance's network does not exist (it is made at its next start).
+   * A VIF of a type this host cannot plug is reported, not an error: the others are still
+   * checked. null when the instance's network does not exist (it is made at its next start).
    */
   plugVifs(instanceUuid: string, vifs: VifModel[]): Promise<VifCheck[] | null>;
   /** Removes one VIF; `remaining` are the VIFs it keeps (its resolver follows them). */

@@ -88,7 +88,7 @@ export class ContainerDriver implements InstanceDriver {
     const prepared = performance.now();
     const vifs = await req.networkInfo;
     const allocated = performance.now();
-    const plug = () => this.plugAll(uuid, sandbox, vifs);
+    const plug = () => this.plugAll(uuid, sandbox, vifs, true);
     if (req.waitForVifs) await this.o.virtApi.waitForVifPlugged(uuid, vifs.filter((v) => !v.active).map((v) => v.id), plug);
     else await plug();
     const networked = performance.now();
@@ -221,11 +221,17 @@ export class ContainerDriver implements InstanceDriver {
     if (!sandbox) return null;
     const checks: VifCheck[] = [];
     for (const [i, vif] of vifs.entries()) {
-      const outcome = await this.o.pluggers.for(vif).ensure(vif, { pid: sandbox.pid, ifname: `eth${i}`, instanceUuid });
+      const plugger = this.o.pluggers.find(vif);
+      if (!plugger) {
+        this.log.warn({ instance: instanceUuid, port: vif.id, vif_type: vif.type }, 'VIF of a type this host cannot plug: left alone');
+        checks.push({ port: vif.id, outcome: 'unpluggable' });
+        continue;
+      }
+      const outcome = await plugger.ensure(vif, { pid: sandbox.pid, ifname: `eth${i}`, instanceUuid });
       if (outcome !== 'ok') this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, outcome }, 'VIF plugged');
       checks.push({ port: vif.id, outcome });
     }
-    if (checks.some((c) => c.outcome !== 'ok')) await this.writeNetworkFiles(sandbox, vifs);
+    if (checks.some((c) => c.outcome === 'reattached' || c.outcome === 'replugged')) await this.writeNetworkFiles(sandbox, vifs);
     await this.rejoinSandbox(instanceUuid, sandbox);
     return checks;
   }
@@ -303,12 +309,21 @@ export class ContainerDriver implements InstanceDriver {
     if (!s) throw new Error(`the network sandbox ${sandboxName(instanceUuid)} of instance ${instanceUuid} is gone: rebuild the server`);
     if (s.state === 'running' && s.pid) return;
     const sandbox = await this.startSandbox(s.id);
-    await this.plugAll(instanceUuid, sandbox, await vifs());
+    await this.plugAll(instanceUuid, sandbox, await vifs(), false);
   }
 
-  private async plugAll(instanceUuid: string, sandbox: RunningSandbox, vifs: VifModel[]): Promise<void> {
+  /**
+   * Plugs every VIF into a new namespace. `strict` (a spawn) fails on a VIF this host cannot
+   * plug; otherwise (the namespace made again) it is skipped and the others still plugged.
+   */
+  private async plugAll(instanceUuid: string, sandbox: RunningSandbox, vifs: VifModel[], strict: boolean): Promise<void> {
     for (const [i, vif] of vifs.entries()) {
-      await this.o.pluggers.for(vif).plug(vif, { pid: sandbox.pid, ifname: `eth${i}`, instanceUuid });
+      const plugger = strict ? this.o.pluggers.for(vif) : this.o.pluggers.find(vif);
+      if (!plugger) {
+        this.log.warn({ instance: instanceUuid, port: vif.id, vif_type: vif.type }, 'VIF of a type this host cannot plug: skipped');
+        continue;
+      }
+      await plugger.plug(vif, { pid: sandbox.pid, ifname: `eth${i}`, instanceUuid });
       this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, ifname: `eth${i}` }, 'VIF plugged');
     }
     await this.writeNetworkFiles(sandbox, vifs);

@@ -29,7 +29,8 @@ export async function attachInterface(deps: ManagerDeps, ctx: RequestContext, ar
       fixedIp: typeof args.requested_ip === 'string' ? args.requested_ip : null,
     }], []);
     try {
-      await deps.driver.plugVifs(uuid, [...before, vif]);
+      const checks = await deps.driver.plugVifs(uuid, [...before, vif]);
+      if (checks?.find((c) => c.port === vif.id)?.outcome === 'unpluggable') throw new Error(`port ${vif.id} has vif_type ${vif.type}, which this host cannot plug`);
       await saveInfoCache(deps.conductor, ctx, uuid, [...before, vif]);
     } catch (err) {
       await settle(log, 'unplug the new port', deps.driver.unplugVif(uuid, vif, before));

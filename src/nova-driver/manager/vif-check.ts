@@ -66,7 +66,7 @@ async function checkInstance(deps: ManagerDeps, ctx: RequestContext, uuid: strin
   const checks = await deps.driver.plugVifs(uuid, cachedVifs(inst));
   if (!checks) return; // its network is not up: its next start makes it
   report.instances++;
-  for (const c of checks) if (c.outcome !== 'ok') report.mended.push({ instance: uuid, port: c.port, outcome: c.outcome });
+  for (const c of checks) if (c.outcome === 'reattached' || c.outcome === 'replugged') report.mended.push({ instance: uuid, port: c.port, outcome: c.outcome });
 }
 
 async function removeStale(deps: ManagerDeps, ctx: RequestContext, startup: boolean, report: VifCheckReport, log: Logger): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * The Linux bridge plug against the real kernel and a real container: a veth whose host end
  * is the port's tap, enlisted in a bridge this test owns, the peer inside the container as
- * eth0 with the port's MAC, address, default route and MTU; unplug removes both ends; ensure
+ * eth0 with the port's MAC, address, default route and MTU; removing the tap removes both ends; ensure
  * mends a tap that lost its bridge or vanished; the devices it made are listed by owner.
  * (Neutron's agent, ports and security groups come with the networking tests.)
  */
@@ -55,7 +55,7 @@ describe('Linux bridge VIF plug into a running container', function () {
   });
 
   after(async () => {
-    await plugger.unplug(v).catch(() => undefined);
+    await plugger.remove(v.devname).catch(() => undefined);
     await container?.remove({ force: true }).catch(() => undefined);
     await engine().getImage(ref).remove({ force: true }).catch(() => undefined);
     try { sh('ip', ['link', 'del', bridge]); } catch { /* not created */ }
@@ -79,11 +79,11 @@ describe('Linux bridge VIF plug into a running container', function () {
     assert.match(out, /1 received/);
   });
 
-  it('unplug removes both ends; plugging again after a restart replaces a stale tap', async () => {
-    await plugger.unplug(v);
+  it('removing the tap removes both ends; plugging again after a restart replaces a stale tap', async () => {
+    await plugger.remove(v.devname);
     assert.equal(await isPlugged(), false);
     assert.doesNotMatch(await ipInside(container, ['link']), /eth0/);
-    await plugger.unplug(v); // already gone: not an error
+    await plugger.remove(v.devname); // already gone: not an error
     const pid = (await container.inspect()).State.Pid;
     await plugger.plug(v, target(pid));
     await plugger.plug(v, target(pid)); // the tap left over is replaced, not an error
@@ -94,6 +94,8 @@ describe('Linux bridge VIF plug into a running container', function () {
   it('ensure: ok when intact, re-attaches a tap that lost its bridge, plugs again a tap that is gone', async () => {
     const pid = (await container.inspect()).State.Pid;
     assert.equal(await plugger.ensure(v, target(pid)), 'ok');
+    // after an earlier interface was detached, this one keeps its name at a lower index
+    assert.equal(await plugger.ensure(v, { ...target(pid), ifname: 'eth1' }), 'ok', 'found by its peer, not by its name');
     sh('ip', ['link', 'set', v.devname, 'nomaster']);
     assert.equal(await plugger.ensure(v, target(pid)), 'reattached');
     assert.match(sh('ip', ['-o', 'link', 'show', 'dev', v.devname]), new RegExp(`master ${bridge}`));
@@ -118,7 +120,7 @@ describe('Linux bridge VIF plug into a running container', function () {
     }
     // the tap whose peer never left the host is plugged again
     const pid = (await container.inspect()).State.Pid;
-    await plugger.unplug(v);
+    await plugger.remove(v.devname);
     sh('ip', ['link', 'add', v.devname, 'type', 'veth', 'peer', 'name', `nc${v.id.replace(/-/g, '').slice(0, 12)}`]);
     assert.equal(await plugger.ensure(v, target(pid)), 'replugged');
     assert.match(await ipInside(container, ['addr', 'show', 'dev', 'eth0']), /inet 10\.98\.31\.10\/24/);

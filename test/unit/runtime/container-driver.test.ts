@@ -74,7 +74,6 @@ class FakePlugger implements VifPlugger {
   devices: PluggedDevice[] = [];
   async plug(vif: VifModel, t: PlugTarget) { this.calls.push(`plug ${vif.id} ${t.ifname} pid ${t.pid}`); }
   async ensure(vif: VifModel, t: PlugTarget) { this.calls.push(`ensure ${vif.id} ${t.ifname} pid ${t.pid}`); return this.outcomes.get(vif.id) ?? 'ok'; }
-  async unplug() { throw new Error('not used'); }
   async plugged() { return this.devices; }
   async remove(devname: string) { this.calls.push(`remove-device ${devname}`); }
 }
@@ -191,14 +190,16 @@ describe('container driver', () => {
     assert.ok(c.lastIndexOf(`start nova-${UUID}-net`) < replug && replug < c.lastIndexOf(`start nova-${UUID}`), c.join(' | '));
   });
 
-  it('plugVifs checks each VIF as eth0, eth1, ... in the sandbox; null when the sandbox does not run; an unknown vif_type is an error', async () => {
+  it('plugVifs checks each VIF as eth0, eth1, ... in the sandbox; null when the sandbox does not run; an unknown vif_type is reported, the rest still checked', async () => {
     const { d, engine } = driver();
     assert.equal(await d.plugVifs(UUID, [vif('p1')]), null);
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
     const checks = await d.plugVifs(UUID, [vif('p1'), vif('p2')]);
     assert.deepEqual(checks, [{ port: 'p1', outcome: 'ok' }, { port: 'p2', outcome: 'ok' }]);
     assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p1 eth0 pid 100', 'ensure p2 eth1 pid 100']);
-    await assert.rejects(d.plugVifs(UUID, [vif('p3', 'ovs')]), /vif_type ovs, which this host cannot plug/);
+    engine.calls.length = 0;
+    assert.deepEqual(await d.plugVifs(UUID, [vif('p3', 'unbound'), vif('p4')]), [{ port: 'p3', outcome: 'unpluggable' }, { port: 'p4', outcome: 'ok' }]);
+    assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p4 eth1 pid 100'], 'the pluggable one keeps its place');
   });
 
   it('lists instances by uuid, a sandbox alone as NOSTATE', async () => {
