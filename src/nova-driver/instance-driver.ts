@@ -158,10 +158,11 @@ export interface InstanceDriver {
    */
   spawn(req: SpawnRequest): Promise<void>;
   /**
-   * Replaces the instance's workload with a fresh one from `image` (rebuild), keeping its
-   * network; started unless `stopped`.
+   * Replaces the instance's workload with a fresh one from `image` (rebuild): the old one
+   * stopped gracefully (`graceSeconds`) and removed, its network kept (made again from `vifs`
+   * if it is gone); started unless `stopped`.
    */
-  rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean): Promise<void>;
+  rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean, vifs: VifSource, graceSeconds: number): Promise<void>;
   /**
    * Removes everything of the instance on this host, best-effort: whatever is already gone is
    * skipped. Throws only when something that exists could not be removed (`left` in the message).
@@ -170,7 +171,7 @@ export interface InstanceDriver {
 
   /** Graceful stop (SIGTERM, SIGKILL after `graceSeconds`; 0: at once); a frozen instance is thawed first. */
   powerOff(instanceUuid: string, graceSeconds: number): Promise<void>;
-  /** Starts the workload; its network is made again first (from `vifs`, asked only then) if it is gone. */
+  /** Starts the workload; its network is made again first (from `vifs`, asked only then) if it is down or gone. */
   powerOn(instanceUuid: string, vifs: VifSource): Promise<void>;
   /** Stop (soft: graceful; hard: kill) and start again, in the same network. */
   reboot(instanceUuid: string, hard: boolean, graceSeconds: number, vifs: VifSource): Promise<void>;

@@ -101,12 +101,15 @@ export class ContainerDriver implements InstanceDriver {
     }, 'workload started in its network');
   }
 
-  async rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean): Promise<void> {
+  async rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean, vifs: VifSource, graceSeconds: number): Promise<void> {
+    const uuid = instance.uuid;
     const imageRef = await images.ensure(image);
-    const sandbox = await this.runningSandbox(instance.uuid);
-    if (!sandbox) throw new Error(`the network sandbox ${sandboxName(instance.uuid)} of instance ${instance.uuid} is gone`);
-    await this.engine.removeContainer(workloadName(instance.uuid));
-    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, sandboxName(instance.uuid)));
+    const old = await this.engine.inspectContainer(workloadName(uuid));
+    if (old?.state === 'paused') await this.engine.unpauseContainer(old.id);
+    if (old) await this.engine.stopContainer(old.id, graceSeconds);
+    await this.engine.removeContainer(workloadName(uuid));
+    await this.ensureNetwork(uuid, vifs, instance.hostname);
+    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, sandboxName(uuid)));
     await this.engine.copyFiles(workload, instance.files);
     if (!stopped) await this.engine.startContainer(workload);
   }
@@ -284,7 +287,7 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   private async createSandbox(instance: InstanceSpec): Promise<RunningSandbox> {
-    const id = await this.engine.createContainer(sandboxSpec(instance, this.o.host, await this.sandboxImageRef()));
+    const id = await this.engine.createContainer(sandboxSpec(instance.uuid, instance.hostname, this.o.host, await this.sandboxImageRef()));
     return this.startSandbox(id);
   }
 
@@ -301,14 +304,22 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   /**
-   * The sandbox running with the VIFs in it: a sandbox that stopped (the host or the engine
-   * restarted without live-restore) starts with a new, empty namespace and is plugged again.
+   * The sandbox running with the VIFs in it. One that stopped (the host or the engine
+   * restarted without live-restore) starts with a new, empty namespace and is plugged again;
+   * one that is gone is made again (the workload names its sandbox, so it joins the new one).
+   * `hostname`: the instance's, when the caller knows it; else the workload's.
    */
-  private async ensureNetwork(instanceUuid: string, vifs: VifSource): Promise<void> {
+  private async ensureNetwork(instanceUuid: string, vifs: VifSource, hostname?: string): Promise<void> {
     const s = await this.engine.inspectContainer(sandboxName(instanceUuid));
-    if (!s) throw new Error(`the network sandbox ${sandboxName(instanceUuid)} of instance ${instanceUuid} is gone: rebuild the server`);
-    if (s.state === 'running' && s.pid) return;
-    const sandbox = await this.startSandbox(s.id);
+    if (s?.state === 'running' && s.pid) return;
+    let sandbox: RunningSandbox;
+    if (s) {
+      sandbox = await this.startSandbox(s.id);
+    } else {
+      const name = hostname ?? ((await this.engine.inspectContainer(workloadName(instanceUuid)))?.hostname || instanceUuid);
+      this.log.warn({ instance: instanceUuid }, 'the instance\'s network sandbox was gone: made again');
+      sandbox = await this.startSandbox(await this.engine.createContainer(sandboxSpec(instanceUuid, name, this.o.host, await this.sandboxImageRef())));
+    }
     await this.plugAll(instanceUuid, sandbox, await vifs(), false);
   }
 

@@ -40,12 +40,12 @@ export function environmentFrom(metadata: Record<string, unknown>): { env: Recor
 }
 
 /** The sandbox: the instance's host name, no limits worth naming, the sandbox image's pause process. */
-export function sandboxSpec(instance: InstanceSpec, host: string, sandboxImage: string): ContainerSpec {
+export function sandboxSpec(instanceUuid: string, hostname: string, host: string, sandboxImage: string): ContainerSpec {
   return {
-    name: sandboxName(instance.uuid),
+    name: sandboxName(instanceUuid),
     image: sandboxImage,
-    hostname: instance.hostname,
-    labels: { [LABEL_INSTANCE]: instance.uuid, [LABEL_HOST]: host, [LABEL_ROLE]: ROLE_SANDBOX },
+    hostname,
+    labels: { [LABEL_INSTANCE]: instanceUuid, [LABEL_HOST]: host, [LABEL_ROLE]: ROLE_SANDBOX },
     memoryMb: 16,
     init: false, // its pause process is an init itself
   };

@@ -72,8 +72,8 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
     inst.state = PowerState.RUNNING;
   }
 
-  async rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean): Promise<void> {
-    await this.enter('rebuild', instance, image, images, stopped);
+  async rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean, vifs: VifSource, graceSeconds: number): Promise<void> {
+    await this.enter('rebuild', instance, image, images, stopped, vifs, graceSeconds);
     const inst = this.existing(instance.uuid);
     await images.ensure(image);
     inst.imageId = image.id;

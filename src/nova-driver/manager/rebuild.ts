@@ -12,7 +12,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { checkArgs } from './compute-args.js';
-import { imageAccess } from './networking.js';
+import { imageAccess, vifSource } from './networking.js';
 import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
 import { driverCall } from './power.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
@@ -34,7 +34,8 @@ export async function rebuildInstance(deps: ManagerDeps, ctx: RequestContext, ar
       await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_BLOCK_DEVICE_MAPPING }, [TaskState.REBUILDING]);
       await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILD_BLOCK_DEVICE_MAPPING]);
       const stopped = origVmState === VmState.STOPPED;
-      await driverCall(inst, () => deps.driver.rebuild(instanceSpec(inst, imagePropertiesOf(image)), image, imageAccess(deps, ctx), stopped));
+      await driverCall(inst, () => deps.driver.rebuild(instanceSpec(inst, imagePropertiesOf(image)), image, imageAccess(deps, ctx), stopped,
+        vifSource(deps, ctx, inst), deps.shutdownTimeout));
       await deps.instances.save(ctx, inst, {
         vm_state: stopped ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: stopped ? PowerState.SHUTDOWN : PowerState.RUNNING,
         launched_at: novaDatetime(),

@@ -83,7 +83,7 @@ async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaOb
     const newFlavor = inst.obj('new_flavor');
     if (!newFlavor) throw new Error('finish_resize without a new_flavor on the instance');
     await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), old_flavor: oldFlavor, task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
-    await applyLimits(deps, inst, newFlavor);
+    await errorsOut(deps, ctx, inst, migration, log, () => applyLimits(deps, inst, newFlavor));
     await saveMigration(deps, ctx, migration, { status: 'finished' });
     await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(inst.str('uuid'))) },
       [TaskState.RESIZE_FINISH]);
@@ -131,7 +131,7 @@ async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, inst: 
       ...flavorFields(oldFlavor), host: migration.optStr('source_compute') ?? deps.host, node: migration.optStr('source_node') ?? deps.nodename,
     }, [TaskState.RESIZE_REVERTING]);
     await deps.placement.moveAllocations(migration.str('uuid'), inst.str('uuid'));
-    await applyLimits(deps, inst, oldFlavor);
+    await errorsOut(deps, ctx, inst, migration, log, () => applyLimits(deps, inst, oldFlavor));
     const uuid = inst.str('uuid');
     if (oldVmState === VmState.STOPPED) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
     await deps.instances.save(ctx, inst, {
@@ -140,6 +140,22 @@ async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, inst: 
     await deleteStashedFlavor(deps, ctx, inst);
     await settle(log, 'update resources', deps.updateResources(ctx));
   });
+}
+
+/**
+ * The limits of the recorded flavor failing to apply leave the instance in ERROR and the
+ * migration in error (Nova's errors_out_migration and _set_instance_obj_error_state): its
+ * recorded flavor is not what it runs.
+ */
+async function errorsOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, log: Logger,
+  step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    await settle(log, 'set the migration to error', saveMigration(deps, ctx, migration, { status: 'error' }));
+    await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR }));
+    throw err;
+  }
 }
 
 /** _delete_stashed_flavor_info */

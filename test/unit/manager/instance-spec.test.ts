@@ -38,7 +38,8 @@ describe('instance -> containers', () => {
   });
 
   it('gives the sandbox the host name, a role label and its own namespace', () => {
-    const s = sandboxSpec(instanceSpec(instance(), {}), 'h1', 'nova-container/sandbox:x');
+    const spec = instanceSpec(instance(), {});
+    const s = sandboxSpec(spec.uuid, spec.hostname, 'h1', 'nova-container/sandbox:x');
     assert.equal(s.name, `nova-${UUID}-net`);
     assert.equal(s.hostname, 'vm1');
     assert.equal(s.labels[LABEL_ROLE], ROLE_SANDBOX);

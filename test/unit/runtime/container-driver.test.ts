@@ -190,6 +190,33 @@ describe('container driver', () => {
     assert.ok(c.lastIndexOf(`start nova-${UUID}-net`) < replug && replug < c.lastIndexOf(`start nova-${UUID}`), c.join(' | '));
   });
 
+  it('powerOn makes a sandbox that is gone again and plugs it before the workload starts', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    await d.powerOff(UUID, 0);
+    await engine.removeContainer(`nova-${UUID}-net`);
+    engine.calls.length = 0;
+    await d.powerOn(UUID, async () => [vif('p1')]);
+    const c = engine.calls;
+    assert.ok(c.indexOf(`create nova-${UUID}-net`) < c.findIndex((x) => x.startsWith('plug p1 eth0')), c.join(' | '));
+    assert.ok(c.findIndex((x) => x.startsWith('plug p1 eth0')) < c.indexOf(`start nova-${UUID}`), c.join(' | '));
+  });
+
+  it('rebuild stops the old workload gracefully, keeps a running sandbox and plugs nothing, and makes a gone one again', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    engine.calls.length = 0;
+    const noVifs = async () => { throw new Error('a running sandbox needs no VIFs'); };
+    await d.rebuild({ ...spec, hostname: 'vm1' }, { id: 'g2' }, images, false, noVifs, 30);
+    assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`, `copy nova-${UUID}`, `start nova-${UUID}`]);
+    await engine.removeContainer(`nova-${UUID}-net`);
+    engine.calls.length = 0;
+    await d.rebuild(spec, { id: 'g2' }, images, true, async () => [vif('p1')], 30);
+    assert.ok(engine.calls.includes(`create nova-${UUID}-net`) && engine.calls.some((x) => x.startsWith('plug p1 eth0')), engine.calls.join(' | '));
+    assert.equal(engine.containers.get(`nova-${UUID}-net`)?.spec.hostname, 'vm1');
+    assert.equal(engine.calls.includes(`start nova-${UUID}`), false, 'a stopped instance is rebuilt stopped');
+  });
+
   it('plugVifs checks each VIF as eth0, eth1, ... in the sandbox; null when the sandbox does not run; an unknown vif_type is reported, the rest still checked', async () => {
     const { d, engine } = driver();
     assert.equal(await d.plugVifs(UUID, [vif('p1')]), null);

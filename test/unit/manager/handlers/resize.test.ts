@@ -74,14 +74,17 @@ describe('resize', () => {
     assert.equal(record.obj('flavor')?.get('name'), 'm1.small');
   });
 
-  it('the new limits failing to apply records a fault and clears the task_state', async () => {
+  it('the new limits failing to apply: a fault, the task_state cleared, the instance in ERROR and the migration in error', async () => {
     const c = fakeCompute();
     c.driver.fail('updateLimits', new Error('cgroup refused'));
     const inst = c.addInstance({ task_state: TaskState.RESIZE_PREP });
     const mig = migration('pre-migrating');
     await assert.rejects(prepResize(c.deps, c.ctx, argsFor(inst, { migration: mig.toPrimitive(), flavor: NEW_FLAVOR.toPrimitive() })), /cgroup refused/);
     assert.equal(c.store.faults.length, 1);
-    assert.equal(c.store.record(inst.str('uuid')).get('task_state'), null);
+    const record = c.store.record(inst.str('uuid'));
+    assert.equal(record.get('task_state'), null);
+    assert.equal(record.get('vm_state'), VmState.ERROR, 'its recorded flavor is not what it runs');
+    assert.equal(c.conductor.actions('Migration').at(-1)?.status, 'error');
   });
 
   it('a resize to another host is not supported: a fault, the task_state cleared', async () => {
