@@ -13,7 +13,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceMissing, type InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
-import { instanceAction, instanceFromArgs } from './instance-action.js';
+import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { checkArgs } from './compute-args.js';
 import { vifSource } from './networking.js';
 import { POWER_TRANSITIONS, PowerState, TaskState, VmState, powerStateFor, type PowerTransition } from './states.js';
@@ -68,14 +68,24 @@ export async function rebootInstance(deps: ManagerDeps, ctx: RequestContext, arg
   const expected = hard
     ? [TaskState.REBOOTING_HARD, TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD]
     : [TaskState.REBOOTING, TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED];
-  await instanceAction(deps, ctx, inst, { event: 'compute_reboot_instance' }, async () => {
+  await instanceAction(deps, ctx, inst, { event: 'compute_reboot_instance' }, async (log) => {
     checkArgs('reboot_instance', args);
     const uuid = inst.str('uuid');
     const before = await infoOf(deps, inst);
     await deps.instances.save(ctx, inst, { task_state: pending, power_state: powerStateFor(before, inst.optStr('vm_state')) }, expected);
     await deps.instances.save(ctx, inst, { task_state: started }, [pending]);
-    await driverCall(inst, () => deps.driver.reboot(uuid, hard, deps.shutdownTimeout, vifSource(deps, ctx, inst)),
-      (reason) => new InstanceRebootFailure({ reason }));
+    try {
+      await driverCall(inst, () => deps.driver.reboot(uuid, hard, deps.shutdownTimeout, vifSource(deps, ctx, inst)),
+        (reason) => new InstanceRebootFailure({ reason }));
+    } catch (err) {
+      // As Nova's reboot_instance: a failed reboot of an instance that still runs is a fault, not an error.
+      if ((await deps.driver.getInfo(uuid).catch(() => null))?.state !== PowerState.RUNNING) {
+        await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR }));
+        throw err;
+      }
+      log.warn({ err: (err as Error).message }, 'reboot failed but the instance is running');
+      await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
+    }
     await deps.instances.save(ctx, inst, {
       vm_state: inst.get('vm_state') === VmState.RESCUED ? VmState.RESCUED : VmState.ACTIVE,
       power_state: powerStateFor(await infoOf(deps, inst)), task_state: null,

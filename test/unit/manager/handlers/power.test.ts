@@ -34,6 +34,11 @@ interface PowerCase {
   powerState: number;
   /** The Nova exception a driver failure becomes (else the driver's error itself). */
   failure?: string;
+  /**
+   * What a reboot's failure does, as Nova's reboot_instance: with the instance still running, a
+   * fault and ACTIVE, nothing raised (`tolerated`); otherwise ERROR.
+   */
+  rebootFailure?: 'tolerated' | 'error';
 }
 
 const CASES: PowerCase[] = [
@@ -50,13 +55,13 @@ const CASES: PowerCase[] = [
     name: 'reboot_instance SOFT', handler: rebootInstance, args: { reboot_type: 'SOFT', block_device_info: null }, before: { task_state: TaskState.REBOOTING },
     onHost: {}, driverMethod: 'reboot', taskStates: [TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED, null],
     expected: [[TaskState.REBOOTING, TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED], [TaskState.REBOOT_PENDING], undefined],
-    vmState: VmState.ACTIVE, powerState: PowerState.RUNNING, failure: 'InstanceRebootFailure',
+    vmState: VmState.ACTIVE, powerState: PowerState.RUNNING, failure: 'InstanceRebootFailure', rebootFailure: 'tolerated',
   },
   {
     name: 'reboot_instance HARD', handler: rebootInstance, args: { reboot_type: 'HARD', block_device_info: null }, before: { task_state: TaskState.REBOOTING_HARD },
     onHost: { state: PowerState.CRASHED }, driverMethod: 'reboot', taskStates: [TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD, null],
     expected: [[TaskState.REBOOTING_HARD, TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD], [TaskState.REBOOT_PENDING_HARD], undefined],
-    vmState: VmState.ACTIVE, powerState: PowerState.RUNNING, failure: 'InstanceRebootFailure',
+    vmState: VmState.ACTIVE, powerState: PowerState.RUNNING, failure: 'InstanceRebootFailure', rebootFailure: 'error',
   },
   {
     name: 'pause_instance', handler: pauseInstance, before: { task_state: TaskState.PAUSING }, onHost: {},
@@ -106,16 +111,21 @@ describe('power actions', () => {
         assert.equal(record.get('task_state'), null);
       });
 
-      it(`a driver failure is ${p.failure ?? 'the driver\'s error'}: fault recorded, task_state cleared`, async () => {
+      it(`a driver failure is ${p.failure ?? 'the driver\'s error'}${p.rebootFailure ? ` (${p.rebootFailure} as Nova's reboot does)` : ''}: fault recorded, task_state cleared`, async () => {
         const c = fakeCompute();
         const inst = c.addInstance(p.before, p.onHost);
         c.driver.fail(p.driverMethod, new Error('the engine said no'));
-        await assert.rejects(p.handler(c.deps, c.ctx, argsFor(inst, p.args)), { name: p.failure ?? 'Error', message: /the engine said no/ });
         const record = c.store.record(inst.str('uuid'));
+        if (p.rebootFailure === 'tolerated') {
+          await p.handler(c.deps, c.ctx, argsFor(inst, p.args));
+          assert.equal(record.get('vm_state'), VmState.ACTIVE, 'still running: not an error');
+        } else {
+          await assert.rejects(p.handler(c.deps, c.ctx, argsFor(inst, p.args)), { name: p.failure ?? 'Error', message: /the engine said no/ });
+          assert.equal(record.get('vm_state'), p.rebootFailure === 'error' ? VmState.ERROR : (p.before.vm_state ?? VmState.ACTIVE));
+          assert.equal(c.store.actionEvents.at(-1)?.error !== undefined, true, 'the action event finished with the failure');
+        }
         assert.equal(record.get('task_state'), null);
-        assert.equal(record.get('vm_state'), p.before.vm_state ?? VmState.ACTIVE);
         assert.equal(c.store.faults.length, 1);
-        assert.equal(c.store.actionEvents.at(-1)?.error !== undefined, true, 'the action event finished with the failure');
       });
     });
   }
