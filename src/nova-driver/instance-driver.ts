@@ -88,10 +88,8 @@ export interface InstanceInfo {
   uuid: string;
   /** Nova's power state; a frozen instance is PAUSED (the manager tells SUSPENDED from its vm_state). */
   state: PowerState;
-  /** Exit code of the workload's last run, when it is not running. */
+  /** Exit code of the instance's last run, when it is not running. */
   exitCode?: number;
-  /** Glance image the instance runs. */
-  imageId?: string;
 }
 
 export interface VifDevice {
@@ -106,10 +104,9 @@ export interface VifCheck {
   outcome: EnsureOutcome | 'unpluggable';
 }
 
-/** What a destroy found and removed; `left` names what exists but could not be removed. */
+/** What a destroy found and removed (what it could not remove is its error). */
 export interface DestroyReport {
   removed: string[];
-  left: string[];
 }
 
 /** Events of this host's instances the driver saw that no call of the manager caused. */

@@ -19,7 +19,7 @@ import { resolvConf } from '../network/resolv-conf.js';
 import { hostsFile } from '../network/hosts-file.js';
 import type { ContainerEngine, ContainerStatus } from './types.js';
 import {
-  LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, sandboxSpec, workloadName, workloadSpec,
+  LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, sandboxSpec, workloadName, workloadSpec,
 } from './instance-containers.js';
 import { ensureSandboxImage } from './sandbox-image.js';
 
@@ -115,7 +115,8 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   async destroy(instanceUuid: string, vifs: VifModel[]): Promise<DestroyReport> {
-    const report: DestroyReport = { removed: [], left: [] };
+    const report: DestroyReport = { removed: [] };
+    const left: string[] = [];
     // The workload first: the sandbox's namespace, and with it the VIFs' container ends, goes last.
     for (const name of [workloadName(instanceUuid), sandboxName(instanceUuid)]) {
       try {
@@ -123,7 +124,7 @@ export class ContainerDriver implements InstanceDriver {
         await this.engine.removeContainer(name);
         report.removed.push(name);
       } catch (err) {
-        report.left.push(`container ${name} (${(err as Error).message})`);
+        left.push(`container ${name} (${(err as Error).message})`);
       }
     }
     const devices = new Map<string, VifModel | null>(vifs.map((v) => [v.devname, v]));
@@ -137,10 +138,10 @@ export class ContainerDriver implements InstanceDriver {
         if (vif) await this.o.pluggers.remove(vif);
         else await this.removeVifDevice(devname);
       } catch (err) {
-        report.left.push(`device ${devname} (${(err as Error).message})`);
+        left.push(`device ${devname} (${(err as Error).message})`);
       }
     }
-    if (report.left.length > 0) throw new Error(`could not remove ${report.left.join(', ')}`);
+    if (left.length > 0) throw new Error(`could not remove ${left.join(', ')}`);
     return report;
   }
 
@@ -370,9 +371,5 @@ async function netns(pid: number): Promise<string | null> {
 }
 
 function infoOf(uuid: string, c: ContainerStatus): InstanceInfo {
-  const state = powerStateOf(c);
-  return {
-    uuid, state, ...(c.state !== 'running' ? { exitCode: c.exitCode } : {}),
-    ...(c.labels[LABEL_IMAGE] ? { imageId: c.labels[LABEL_IMAGE] } : {}),
-  };
+  return { uuid, state: powerStateOf(c), ...(c.state !== 'running' ? { exitCode: c.exitCode } : {}) };
 }

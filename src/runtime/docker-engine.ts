@@ -185,7 +185,6 @@ export class DockerEngine implements ContainerEngine {
       hostname: info.Config.Hostname,
       env: info.Config.Env ?? [],
       command: ([] as string[]).concat(info.Config.Cmd ?? []),
-      networkMode: String(info.HostConfig.NetworkMode ?? ''),
     };
   }
 

@@ -29,14 +29,10 @@ export function sandboxName(instanceUuid: string): string {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export function environmentFrom(metadata: Record<string, unknown>): { env: Record<string, string>; skipped: string[] } {
+export function environmentFrom(metadata: Record<string, unknown>): Record<string, string> {
   const env: Record<string, string> = {};
-  const skipped: string[] = [];
-  for (const [k, v] of Object.entries(metadata)) {
-    if (ENV_NAME.test(k) && typeof v === 'string') env[k] = v;
-    else skipped.push(k);
-  }
-  return { env, skipped };
+  for (const [k, v] of Object.entries(metadata)) if (ENV_NAME.test(k) && typeof v === 'string') env[k] = v;
+  return env;
 }
 
 /** The sandbox: the instance's host name, no limits worth naming, the sandbox image's pause process. */
@@ -57,7 +53,7 @@ export function workloadSpec(instance: InstanceSpec, host: string, imageRef: str
     name: workloadName(instance.uuid),
     image: imageRef,
     labels: { [LABEL_INSTANCE]: instance.uuid, [LABEL_HOST]: host, [LABEL_IMAGE]: glanceImageId },
-    env: environmentFrom(instance.metadata).env,
+    env: environmentFrom(instance.metadata),
     ...(instance.command ? { command: instance.command } : {}),
     joinNetworkOf: sandbox,
     vcpus: instance.vcpus,

@@ -69,8 +69,6 @@ export interface ContainerStatus {
   hostname: string;
   env: string[];
   command: string[];
-  /** The engine's network mode: `none`, or `container:<id>` for one that joins another's network. */
-  networkMode: string;
 }
 
 export interface ImageInfo {

@@ -83,7 +83,7 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
   async destroy(instanceUuid: string, vifs: VifModel[]): Promise<DestroyReport> {
     await this.enter('destroy', instanceUuid, vifs);
     const existed = this.instances.delete(instanceUuid);
-    return { removed: existed ? [`instance ${instanceUuid}`] : [], left: [] };
+    return { removed: existed ? [`instance ${instanceUuid}`] : [] };
   }
 
   async powerOff(instanceUuid: string, graceSeconds: number): Promise<void> {

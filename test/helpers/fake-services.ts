@@ -150,8 +150,4 @@ export class FakeImages extends Fake<ImageProvider> implements ImageProvider {
     if (image) image.status = 'active';
   }
 
-  async releaseImage(glanceImageId: string): Promise<void> {
-    await this.enter('releaseImage', glanceImageId);
-    this.present.delete(glanceImageId);
-  }
 }

@@ -22,8 +22,6 @@ export interface ImageProvider {
   deleteImage(ctx: RequestContext, imageId: string): Promise<void>;
   /** Uploads an engine image into the queued Glance image `glanceImageId` (formats and properties set). */
   uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void>;
-  /** Drops this host's cached copy of a Glance image (kept while a container uses it). */
-  releaseImage(glanceImageId: string): Promise<void>;
 }
 
 export interface ManagerDeps {

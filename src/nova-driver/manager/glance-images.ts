@@ -44,8 +44,4 @@ export class GlanceImages implements ImageProvider {
     await this.exporter.export(this.sourceFor(ctx), engineRef, glanceImageId, parentImageId ? { parentImageId } : {});
   }
 
-  /** Drops this host's cached copy of a Glance image (kept while a container uses it). */
-  async releaseImage(glanceImageId: string): Promise<void> {
-    await this.importer.releaseImage(glanceImageId);
-  }
 }

@@ -36,13 +36,10 @@ export function splitCommandLine(line: string): string[] {
   return words;
 }
 
-/**
- * `imageProperties`: the image's properties (a Glance dict, or the instance's image_* system
- * metadata); `flavor`: the flavor to apply (the new one during a resize), else the instance's.
- */
-export function instanceSpec(inst: NovaObject, imageProperties: Record<string, unknown>, flavor?: NovaObject | null): InstanceSpec {
+/** `imageProperties`: the properties of the image it boots (imagePropertiesOf). */
+export function instanceSpec(inst: NovaObject, imageProperties: Record<string, unknown>): InstanceSpec {
   const uuid = inst.str('uuid');
-  const f = flavor ?? inst.obj('flavor');
+  const f = inst.obj('flavor');
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries((inst.get('metadata') ?? {}) as Record<string, unknown>)) if (typeof v === 'string') metadata[k] = v;
   const commandLine = imageProperties.os_command_line;
@@ -55,13 +52,6 @@ export function instanceSpec(inst: NovaObject, imageProperties: Record<string, u
     ...(typeof commandLine === 'string' && commandLine.trim() !== '' ? { command: splitCommandLine(commandLine) } : {}),
     files: instanceFiles(inst),
   };
-}
-
-/** The image properties Nova keeps in system_metadata as `image_<name>`. */
-export function imagePropertiesFromSystemMetadata(sysmeta: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(sysmeta)) if (k.startsWith('image_')) out[k.slice('image_'.length)] = v;
-  return out;
 }
 
 /** Nova's build request nests an image's properties; a Glance v2 record has them at the top level. */

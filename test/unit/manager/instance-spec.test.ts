@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { NovaObject, type FieldValue } from '../../../src/nova-driver/objects/versioned-object.js';
-import { instanceSpec, splitCommandLine, imagePropertiesFromSystemMetadata } from '../../../src/nova-driver/manager/instance-spec.js';
+import { instanceSpec, splitCommandLine } from '../../../src/nova-driver/manager/instance-spec.js';
 import {
   environmentFrom, powerStateOf, sandboxSpec, workloadSpec, LABEL_INSTANCE, LABEL_HOST, LABEL_ROLE, ROLE_SANDBOX,
 } from '../../../src/runtime/instance-containers.js';
@@ -48,7 +48,7 @@ describe('instance -> containers', () => {
   });
 
   it('turns metadata with env-name keys into the environment, skipping others', () => {
-    assert.deepEqual(environmentFrom({ FOO: 'bar', 'a-b': 'x', '1X': 'y', _Z9: 'z' }), { env: { FOO: 'bar', _Z9: 'z' }, skipped: ['a-b', '1X'] });
+    assert.deepEqual(environmentFrom({ FOO: 'bar', 'a-b': 'x', '1X': 'y', _Z9: 'z' }), { FOO: 'bar', _Z9: 'z' });
   });
 
   it('os_command_line replaces the command, split like a shell', () => {
@@ -58,9 +58,6 @@ describe('instance -> containers', () => {
     assert.throws(() => splitCommandLine('echo "open'), /unterminated/);
   });
 
-  it('reads image properties back from system_metadata', () => {
-    assert.deepEqual(imagePropertiesFromSystemMetadata({ image_os_command_line: 'x', image_min_ram: '0', owner_user_name: 'a' }), { os_command_line: 'x', min_ram: '0' });
-  });
 
   it('puts user_data and the key pair at config-drive paths', () => {
     const files = instanceFiles(instance({ user_data: Buffer.from('#!/bin/sh\necho hi\n').toString('base64'), key_name: 'k', key_data: 'ssh-ed25519 AAAA k' }));

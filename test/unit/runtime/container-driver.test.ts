@@ -63,7 +63,7 @@ class FakeEngine {
     if (!c) return null;
     return {
       id: c.id, name: c.spec.name, image: c.spec.image, labels: c.spec.labels, state: c.state, pid: c.pid, exitCode: 0, startedAt: null, finishedAt: null,
-      nanoCpus: 0, memoryBytes: 0, hostname: c.spec.hostname ?? '', env: [], command: [], networkMode: c.spec.joinNetworkOf ? `container:${c.spec.joinNetworkOf}` : 'none',
+      nanoCpus: 0, memoryBytes: 0, hostname: c.spec.hostname ?? '', env: [], command: [],
     };
   }
 }
@@ -151,7 +151,7 @@ describe('container driver', () => {
     assert.ok(engine.calls.includes('remove-device tapunbound-port'), 'a VIF of a type no plugger handles is still removed by its device name');
     assert.ok(engine.calls.includes('remove-device tapx'), 'a device aliased to the instance goes too');
     assert.equal(engine.calls.includes('remove-device tapother'), false);
-    assert.deepEqual(await d.destroy(UUID, []), { removed: [], left: [] }, 'a second destroy finds nothing and succeeds');
+    assert.deepEqual(await d.destroy(UUID, []), { removed: [] }, 'a second destroy finds nothing and succeeds');
   });
 
   it('destroy: throws naming what exists but could not be removed, after trying everything else', async () => {
