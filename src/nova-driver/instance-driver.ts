@@ -51,10 +51,10 @@ export interface DriverImage {
  * instances and uploads snapshots, without knowing whose token it uses.
  */
 export interface ImageAccess {
-  /** Makes the image present (downloading it at most once per host); returns the engine's reference. */
+  /** Makes the image present (downloading it at most once per host); returns the driver's reference to it. */
   ensure(image: DriverImage): Promise<string>;
-  /** Uploads an engine image into the queued Glance image `imageId` (formats and properties set). */
-  upload(engineRef: string, imageId: string, parentImageId: string | null): Promise<void>;
+  /** Uploads a captured image (the driver's reference) into the queued Glance image `imageId` (formats and properties set). */
+  upload(ref: string, imageId: string, parentImageId: string | null): Promise<void>;
 }
 
 /**
@@ -76,8 +76,8 @@ export interface SpawnRequest {
   images: ImageAccess;
   /**
    * The instance's VIFs, in eth0, eth1, ... order. A promise: the driver may prepare the
-   * instance (image, network sandbox, workload created but not started) while the manager is
-   * still allocating ports; a rejection aborts the spawn.
+   * instance (image present, nothing of it running yet) while the manager is still
+   * allocating ports; a rejection aborts the spawn.
    */
   networkInfo: Promise<VifModel[]>;
   /** Wait for network-vif-plugged of the VIFs not yet active before the workload starts (a first build). */
@@ -136,7 +136,7 @@ export interface HostInfo {
 
 export class InstanceMissing extends Error {
   constructor(readonly instanceUuid: string) {
-    super(`instance ${instanceUuid} has no workload on this host`);
+    super(`instance ${instanceUuid} is not on this host`);
     this.name = 'InstanceMissing';
   }
 }
@@ -174,7 +174,7 @@ export interface InstanceDriver {
   reboot(instanceUuid: string, hard: boolean, graceSeconds: number, vifs: VifSource): Promise<void>;
   pause(instanceUuid: string): Promise<void>;
   unpause(instanceUuid: string): Promise<void>;
-  /** A container cannot be checkpointed here: suspend freezes it with its memory kept. */
+  /** Suspends the instance; a driver that cannot checkpoint it to disk freezes it with its memory kept. */
   suspend(instanceUuid: string): Promise<void>;
   resume(instanceUuid: string): Promise<void>;
   /** Applies new CPU and memory limits to the instance in place (running or not). */

@@ -1,9 +1,9 @@
 /**
  * build_and_run_instance (nova/compute/manager.py _do_build_and_run_instance and
  * _build_and_run_instance): the same saves, in the same order, with the same expected task
- * states, so nova-api and the conductor see an ordinary build; the spawn is a container.
- * A failure leaves no container behind, records a fault, puts the instance in ERROR and
- * gives its Placement allocation back.
+ * states, so nova-api and the conductor see an ordinary build; the spawn is the driver's.
+ * A failure destroys what the spawn made and releases the ports (best-effort), records a
+ * fault, puts the instance in ERROR and gives its Placement allocation back.
  */
 import { BuildAbortException, InstanceNotFound, UnexpectedDeletingTaskStateError, NovaError } from '../errors.js';
 import { NovaObject, novaDatetime } from '../objects/versioned-object.js';

@@ -13,14 +13,14 @@ import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js'
 
 export type { GlanceImage, GlanceImageMeta };
 
-/** Glance images made available to the engine (glance-bridge behind it). */
+/** Glance images made available where instances run (glance-bridge behind it). */
 export interface ImageProvider {
-  /** Makes the image present in the engine (downloading it at most once); returns the engine ref. */
+  /** Makes the image present (downloading it at most once); returns the driver's reference to it. */
   ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string>;
   /** The Glance record, or null when there is no such image. */
   getImage(ctx: RequestContext, imageId: string): Promise<GlanceImage | null>;
   deleteImage(ctx: RequestContext, imageId: string): Promise<void>;
-  /** Uploads an engine image into the queued Glance image `glanceImageId` (formats and properties set). */
+  /** Uploads a captured image into the queued Glance image `glanceImageId` (formats and properties set). */
   uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void>;
 }
 

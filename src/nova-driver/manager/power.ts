@@ -1,12 +1,12 @@
 /**
- * Power actions on an instance's container, with Nova's task-state protocol
+ * Power actions through the instance driver, with Nova's task-state protocol
  * (nova/compute/manager.py stop/start/reboot/pause/unpause/suspend/resume_instance):
- *   stop     graceful stop (SIGTERM, SIGKILL after shutdown_timeout; at once if not clean_shutdown)
- *   start    start the stopped container (file system kept)
+ *   stop     graceful stop (shutdown_timeout; at once if not clean_shutdown)
+ *   start    start the stopped instance (file system kept)
  *   reboot   SOFT: graceful stop then start; HARD: kill then start
- *   pause    freeze every process (cgroup freezer)
- *   suspend  the same freeze, recorded as SUSPENDED: a container cannot be checkpointed to
- *            disk here, so its memory stays resident while it uses no CPU; resume thaws it
+ *   pause    freeze every process
+ *   suspend  recorded as SUSPENDED: the driver freezes what it cannot checkpoint to disk;
+ *            resume thaws it
  */
 import { InstanceNotFound, InstancePowerOffFailure, InstancePowerOnFailure, InstanceRebootFailure } from '../errors.js';
 import type { RequestContext } from '../../messaging/types.js';

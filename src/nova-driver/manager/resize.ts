@@ -4,10 +4,10 @@
  * (pre-migrating -> migrating -> post-migrating -> finished -> confirmed | reverted), task
  * states and flavor bookkeeping (new_flavor, old_flavor, system_metadata.old_vm_state).
  *
- * A container resizes in place: its CPU and memory limits change while it runs, so nothing
- * is copied and nothing restarts. Source and destination are this same host, so the steps
- * Nova would cast between two computes run here one after the other. Moving a container to
- * another host is not supported. Placement: the conductor moved the old allocation to the
+ * An instance resizes in place (InstanceDriver.updateLimits): its CPU and memory limits
+ * change while it runs, so nothing is copied and nothing restarts. Source and destination are
+ * this same host, so the steps Nova would cast between two computes run here one after the
+ * other. Moving an instance to another host is not supported. Placement: the conductor moved the old allocation to the
  * migration's consumer; confirm deletes it, revert moves it back to the instance.
  */
 import type { Logger } from '../../common/log.js';
@@ -65,7 +65,7 @@ export async function prepResize(deps: ManagerDeps, ctx: RequestContext, args: A
   await resizeInstance(deps, ctx, inst, migration);
 }
 
-/** The source half: nothing to copy for a container; records the steps Nova's API expects. */
+/** The source half: nothing to copy on one host; records the steps Nova's API expects. */
 async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
   await instanceAction(deps, ctx, inst, { event: 'compute_resize_instance' }, async () => {
     await saveMigration(deps, ctx, migration, { status: 'migrating' });
@@ -76,7 +76,7 @@ async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, inst: Nova
   await finishResize(deps, ctx, inst, migration);
 }
 
-/** The destination half: the new flavor's limits applied to the running container. */
+/** The destination half: the new flavor's limits applied to the running instance. */
 async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
   await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize' }, async (log) => {
     const oldFlavor = inst.obj('flavor');

@@ -43,7 +43,7 @@ export async function checkAllVifs(deps: ManagerDeps, ctx: RequestContext, start
   return report;
 }
 
-/** One instance, e.g. after its container started behind the service's back. */
+/** One instance, e.g. after its network started again behind the service's back. */
 export async function checkInstanceVifs(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<VifCheckReport> {
   const report: VifCheckReport = { instances: 0, mended: [], removed: [] };
   if (!deps.ports) return report;
