@@ -93,9 +93,10 @@ async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaOb
 
 export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const given = instanceFromArgs(args);
-  const inst = await deps.instances.get(ctx, given.str('uuid'), ['metadata', 'system_metadata', 'flavor']);
-  await instanceAction(deps, ctx, inst, { event: 'compute_confirm_resize' }, async (log) => {
+  await instanceAction(deps, ctx, given, { event: 'compute_confirm_resize' }, async (log) => {
     checkArgs('confirm_resize', args);
+    // Read under the instance's lock: what an operation just before saved is not written back stale.
+    const inst = await deps.instances.get(ctx, given.str('uuid'), ['metadata', 'system_metadata', 'flavor']);
     const migration = migrationFromArgs(args);
     if (migration.get('status') === 'confirmed') return;
     try {
