@@ -248,7 +248,7 @@ export class ContainerDriver implements InstanceDriver {
     const w = await this.engine.inspectContainer(workloadName(instanceUuid));
     if (w?.state !== 'running' || !w.pid) return;
     const [inWorkload, inSandbox] = await Promise.all([netns(w.pid), netns(sandbox.pid)]);
-    if (inWorkload === null || inWorkload === inSandbox) return;
+    if (inWorkload === null || inSandbox === null || inWorkload === inSandbox) return; // gone meanwhile, or in place
     this.log.warn({ instance: instanceUuid }, 'the workload ran in a network namespace its sandbox no longer holds: restarting it into the sandbox\'s');
     await this.engine.stopContainer(w.id, 0);
     await this.engine.startContainer(w.id);

@@ -5,12 +5,13 @@
  * unpause-before-stop rule, and VIF checks in eth order against the sandbox.
  */
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/common/log.js';
 import { ContainerDriver } from '../../../src/runtime/container-driver.js';
-import { InstanceMissing, capabilityTraits, type InstanceSpec, type VirtApi } from '../../../src/nova-driver/instance-driver.js';
+import { InstanceMissing, PowerState, capabilityTraits, type InstanceSpec, type VirtApi } from '../../../src/nova-driver/instance-driver.js';
 import { VifPluggers } from '../../../src/network/pluggers.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
@@ -38,6 +39,9 @@ class FakeEngine {
   }
   async startContainer(id: string) {
     const c = this.byId(id)!;
+    // as Docker: a container joining another's network starts only while that one runs
+    const joined = c.spec.joinNetworkOf ? this.byId(c.spec.joinNetworkOf) : undefined;
+    if (c.spec.joinNetworkOf && joined?.state !== 'running') throw new Error(`cannot join network of a non running container: ${c.spec.joinNetworkOf}`);
     this.calls.push(`start ${c.spec.name}`);
     c.state = 'running';
     c.pid = this.nextPid++;
@@ -229,13 +233,41 @@ describe('container driver', () => {
     assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p4 eth1 pid 100'], 'the pluggable one keeps its place');
   });
 
-  it('lists instances by uuid, a sandbox alone as NOSTATE', async () => {
+  it('lists this host\'s instances by uuid, a sandbox alone as NOSTATE', async () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    const other = '99999999-2222-3333-4444-555555555555';
+    await engine.createContainer({ name: `nova-${other}`, image: 'i', labels: { 'org.openstack.nova.instance-uuid': other, 'org.openstack.nova.host': 'h2' } });
+    const listed: Record<string, string>[] = [];
+    (engine as unknown as { listContainers: (l: Record<string, string>) => Promise<ContainerStatus[]> }).listContainers = async (labels) => {
+      listed.push(labels);
+      const all = await Promise.all([...engine.containers.keys()].map(async (n) => (await engine.inspectContainer(n))!));
+      return all.filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v));
+    };
+    assert.deepEqual(await d.listInstances(), [{ uuid: UUID, state: PowerState.RUNNING }]);
+    assert.deepEqual(listed, [{ 'org.openstack.nova.host': 'h1' }], 'one listing, of this host\'s containers');
     engine.containers.delete(`nova-${UUID}`);
-    (engine as unknown as { listContainers: () => Promise<ContainerStatus[]> }).listContainers = async () =>
-      Promise.all([...engine.containers.keys()].map(async (n) => (await engine.inspectContainer(n))!));
-    assert.deepEqual(await d.listInstances(), [{ uuid: UUID, state: 0 }]);
+    assert.deepEqual(await d.listInstances(), [{ uuid: UUID, state: PowerState.NOSTATE }]);
+  });
+
+  it('a running workload left in a namespace its restarted sandbox no longer holds is restarted into the new one; one in it is left alone', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    // real processes stand in: this one for the sandbox, one in a network namespace of its own for the workload
+    const elsewhere = spawn('unshare', ['--net', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      engine.containers.get(`nova-${UUID}-net`)!.pid = process.pid;
+      engine.containers.get(`nova-${UUID}`)!.pid = process.pid;
+      engine.calls.length = 0;
+      await d.plugVifs(UUID, [vif('p1')]);
+      assert.deepEqual(engine.calls.filter((x) => !x.startsWith('ensure')), [], 'in its sandbox\'s namespace: left alone');
+      engine.containers.get(`nova-${UUID}`)!.pid = elsewhere.pid!;
+      await d.plugVifs(UUID, [vif('p1')]);
+      assert.deepEqual(engine.calls.filter((x) => !x.startsWith('ensure')), [`stop nova-${UUID} 0`, `start nova-${UUID}`]);
+    } finally {
+      elsewhere.kill();
+    }
   });
 });
 
