@@ -1,7 +1,8 @@
 #!/bin/bash
-# The one-command local cloud: OpenStack Zed from Debian's packages on 127.0.0.1 with
-# nova-container (this checkout) as its compute host. No systemd: every daemon runs in the
-# background with a PID file; state, configs, logs under $LOCAL_CLOUD_DIR.
+# The one-command local cloud: OpenStack from Debian's packages on 127.0.0.1 with
+# nova-container (this checkout) as its compute host: Zed (bookworm, this host's packages) or,
+# with OPENSTACK_RELEASE=2025.1, 2025.1 (trixie, in a chroot). No systemd: every daemon runs in
+# the background with a PID file; state, configs, logs under $LOCAL_CLOUD_DIR.
 #
 #   local-cloud.sh up               install (once), configure, start what is not running
 #   local-cloud.sh down             stop everything this script started (data kept)
@@ -14,13 +15,30 @@ LOCAL_CLOUD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
 LOCAL_CLOUD_REPO=$(cd "$LOCAL_CLOUD_LIB/../.." && pwd)
 OS_COMPUTE_API_VERSION_DEFAULT=2.79
 
+# Each release's cloud has its own directory (/opt/nova-container-cloud for zed,
+# /opt/nova-container-cloud-<release> for another; LOCAL_CLOUD_DIR names any); without either
+# variable a command goes to the cloud that is up (ACTIVE_CLOUD_FILE), else to zed's.
+ACTIVE_CLOUD_FILE=/run/nova-container-cloud.active
+if [ -z "${LOCAL_CLOUD_DIR:-}" ]; then
+    case ${OPENSTACK_RELEASE:-} in
+        "") if [ "${1:-}" != up ] && [ -s "$ACTIVE_CLOUD_FILE" ]; then
+                LOCAL_CLOUD_DIR=$(cat "$ACTIVE_CLOUD_FILE")
+            else
+                LOCAL_CLOUD_DIR=/opt/nova-container-cloud
+            fi ;;
+        zed) LOCAL_CLOUD_DIR=/opt/nova-container-cloud ;;
+        *) LOCAL_CLOUD_DIR=/opt/nova-container-cloud-$OPENSTACK_RELEASE ;;
+    esac
+fi
+export LOCAL_CLOUD_DIR
+
 # up, down and restart-compute change what runs: one at a time (a second waits for the first).
 # The lock is taken before the settings are read, so a run that waited sees what the one
 # before it saved (else it would write back the stale values it read).
 case "${1:-}" in
     up | down | restart-compute)
-        mkdir -p "${LOCAL_CLOUD_DIR:-/opt/nova-container-cloud}"
-        exec 9>>"${LOCAL_CLOUD_DIR:-/opt/nova-container-cloud}/.lock"
+        mkdir -p "$LOCAL_CLOUD_DIR"
+        exec 9>>"$LOCAL_CLOUD_DIR/.lock"
         flock 9
         ;;
 esac
@@ -28,14 +46,19 @@ esac
 # shellcheck source=lib/common.sh
 . "$LOCAL_CLOUD_LIB/common.sh"
 # Opt-in parts (HEAT=yes, HORIZON=yes; kept in $LOCAL_CLOUD_DIR/settings like the rest). Each
-# lib/<part>.sh defines <PART>_SERVICES (name:port entries), <part>_packages (Debian packages),
+# lib/<part>.sh defines <PART>_SERVICES (name:port entries), <part>_packages (Debian packages
+# of the control plane), <part>_host_packages (its clients on the host),
 # up_<part> (configure, init, start and wait; idempotent) and down_<part>.
 OPTIONAL_PARTS=()
 [ "$HEAT" != yes ] || OPTIONAL_PARTS+=(heat)
 [ "$HORIZON" != yes ] || OPTIONAL_PARTS+=(horizon)
 
-for f in packages rabbitmq mariadb keystone glance placement nova neutron docker nova_container \
-    "${OPTIONAL_PARTS[@]}"; do
+# shellcheck source=lib/release.sh
+. "$LOCAL_CLOUD_LIB/release.sh"
+NEUTRON_PARTS=()
+[ "$NEUTRON_BACKEND" != ovn ] || NEUTRON_PARTS=(ovn)
+for f in packages rabbitmq mariadb keystone glance placement nova neutron "${NEUTRON_PARTS[@]}" \
+    docker nova_container "${OPTIONAL_PARTS[@]}"; do
     # shellcheck disable=SC1090
     . "$LOCAL_CLOUD_LIB/$f.sh"
 done
@@ -44,12 +67,17 @@ done
 SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE_PORT
     glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
     nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT)
-[ "$NEUTRON_AGENTS" = no ] || SERVICES+=(neutron-linuxbridge-agent:- neutron-dhcp-agent:-)
+if [ "$NEUTRON_BACKEND" = ovn ]; then
+    SERVICES+=("${OVN_SERVICES[@]}")
+elif [ "$NEUTRON_AGENTS" != no ]; then
+    SERVICES+=(neutron-linuxbridge-agent:- neutron-dhcp-agent:-)
+fi
 SERVICES+=(nova-container:-)
 for part in "${OPTIONAL_PARTS[@]}"; do
     declare -n part_services="${part^^}_SERVICES"
     SERVICES+=("${part_services[@]}")
-    LOCAL_CLOUD_PACKAGES+=($("${part}_packages"))
+    RELEASE_PACKAGES+=($("${part}_packages"))
+    HOST_PACKAGES+=($("${part}_host_packages"))
     unset -n part_services
 done
 
@@ -68,11 +96,45 @@ _keystone_up() { init_keystone; start_keystone; create_accounts; }
 _rabbitmq_up() { wait_rabbitmq; init_rabbitmq; }
 _sqlite_dbs() { init_glance; init_placement; }
 
+# check_other_cloud: the ports are held by no other cloud of this machine (one runs at a time)
+check_other_cloud() {
+    local other
+    other=$(cat "$ACTIVE_CLOUD_FILE" 2>/dev/null || true)
+    [ -n "$other" ] && [ "$other" != "$LOCAL_CLOUD_DIR" ] || return 0
+    local f pid running=
+    for f in "$other"/run/*.pid; do
+        pid=$(cat "$f" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && running=yes
+    done
+    [ -n "$running" ] || return 0
+    local release
+    release=$(sed -n 's/^OPENSTACK_RELEASE=//p' "$other/settings" 2>/dev/null)
+    die "the ${release:-zed} cloud in $other is up and holds the ports; stop it first: LOCAL_CLOUD_DIR=$other $0 down"
+}
+
+# the neutron backend's daemons: OVN's central part starts before neutron-server (ML2/OVN
+# connects at start-up), the compute host's part after it; Linux bridge agents after it too
+_ovn_host_up() { start_ovs; wait_ovn_chassis; }
+start_neutron_backend() {
+    if [ "$NEUTRON_BACKEND" = ovn ]; then
+        [ "$NEUTRON_AGENTS" = no ] || _ovn_host_up
+    elif [ "$NEUTRON_AGENTS" != no ]; then
+        start_neutron_agents
+    fi
+}
+wait_neutron_backend() {
+    [ "$NEUTRON_BACKEND" = ovn ] || [ "$NEUTRON_AGENTS" = no ] || wait_neutron_agents
+}
+stop_neutron_backend() {
+    if [ "$NEUTRON_BACKEND" = ovn ]; then stop_ovn; else stop_neutron_agents; fi
+}
+
 cmd_up() {
     require_root
     local t0=$SECONDS
-    install_packages
+    check_other_cloud
     ensure_dirs
+    ensure_release_root
+    install_packages
     configure_mariadb
     configure_rabbitmq
     configure_docker
@@ -81,12 +143,14 @@ cmd_up() {
     configure_placement
     configure_nova
     configure_neutron
-    [ "$NEUTRON_AGENTS" = no ] || configure_neutron_agents
+    [ "$NEUTRON_BACKEND" = ovn ] || [ "$NEUTRON_AGENTS" = no ] || configure_neutron_agents
     configure_nova_container
     write_openrc
     check_ports
 
+    echo "$LOCAL_CLOUD_DIR" >"$ACTIVE_CLOUD_FILE"
     start_docker
+    [ "$NEUTRON_BACKEND" != ovn ] || start_ovn_central
     start_mariadb
     start_rabbitmq
     run_jobs _rabbitmq_up _keystone_up init_nova init_neutron _sqlite_dbs
@@ -102,9 +166,9 @@ cmd_up() {
     # after neutron-server serves: an agent's first RPC calls, sent before the server's RPC
     # workers declared their queues, are dropped by the broker and time out after 60 s (the
     # DHCP agent then served no network for ~2 min)
-    [ "$NEUTRON_AGENTS" = no ] || start_neutron_agents
+    start_neutron_backend
     wait_nova
-    [ "$NEUTRON_AGENTS" = no ] || wait_neutron_agents
+    wait_neutron_backend
     create_flavors
     create_networks
 
@@ -118,8 +182,10 @@ cmd_down() {
     require_root
     for part in "${OPTIONAL_PARTS[@]}"; do "down_$part"; done
     stop_nova_container
-    run_jobs stop_neutron_agents stop_neutron stop_nova stop_placement stop_glance stop_keystone
+    run_jobs stop_neutron_backend stop_neutron stop_nova stop_placement stop_glance stop_keystone
     run_jobs stop_docker stop_rabbitmq stop_mariadb
+    umount_release_root
+    [ "$(cat "$ACTIVE_CLOUD_FILE" 2>/dev/null)" != "$LOCAL_CLOUD_DIR" ] || rm -f "$ACTIVE_CLOUD_FILE"
     log "local cloud stopped (data kept in $LOCAL_CLOUD_DIR)"
 }
 

@@ -3,15 +3,24 @@
 
 : "${LOCAL_CLOUD_DIR:=/opt/nova-container-cloud}"
 
+log() { printf '%s [local-cloud] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '%s [local-cloud] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+
 # Settings a first `up` used (ports, passwords, host name) are kept in $LOCAL_CLOUD_DIR/settings
 # and apply to later runs; a variable set in the environment still wins.
 LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD DEMO_PASSWORD
     RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
     PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
-    DOCKERD_EXTRA_ARGS NEUTRON_AGENTS HEAT HORIZON HEAT_API_PORT HORIZON_PORT)
+    DOCKERD_EXTRA_ARGS NEUTRON_AGENTS HEAT HORIZON HEAT_API_PORT HORIZON_PORT OPENSTACK_RELEASE
+    RABBIT_QUORUM_QUEUES)
 load_settings() {
     local k v
     [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
+    # a directory holds one release's cloud: its databases are that release's
+    v=$(sed -n 's/^OPENSTACK_RELEASE=//p' "$LOCAL_CLOUD_DIR/settings")
+    if [ -n "${OPENSTACK_RELEASE:-}" ] && [ "${v:-zed}" != "$OPENSTACK_RELEASE" ]; then
+        die "$LOCAL_CLOUD_DIR holds a ${v:-zed} cloud, not $OPENSTACK_RELEASE: leave OPENSTACK_RELEASE out, or set LOCAL_CLOUD_DIR to another directory"
+    fi
     while IFS='=' read -r k v; do
         case " ${LOCAL_CLOUD_SETTINGS[*]} " in *" $k "*) ;; *) continue ;; esac
         [ -n "${!k+x}" ] || printf -v "$k" '%s' "$v"
@@ -25,6 +34,10 @@ save_settings() {
         printf '%s=%s\n' "$k" "${!k}"
     done | write_file "$LOCAL_CLOUD_DIR/settings" 600 || true
 }
+: "${OPENSTACK_RELEASE:=zed}"
+# yes: every service declares its topic queues as RabbitMQ quorum queues, as kolla-ansible
+# sets it up (the default from 2025.1); kept in the settings: a queue cannot change its type
+: "${RABBIT_QUORUM_QUEUES:=$([ "$OPENSTACK_RELEASE" = zed ] && echo no || echo yes)}"
 : "${SERVICE_HOST:=127.0.0.1}"
 : "${REGION_NAME:=RegionOne}"
 : "${ADMIN_PASSWORD:=admin}"
@@ -54,6 +67,12 @@ save_settings() {
 : "${EPMD_PORT:=4369}"
 : "${MYSQL_PORT:=3306}"
 
+# messaging_options: the [oslo_messaging_rabbit] section every service of the cloud shares
+messaging_options() {
+    echo "[oslo_messaging_rabbit]"
+    [ "$RABBIT_QUORUM_QUEUES" != yes ] || echo "rabbit_quorum_queue = true"
+}
+
 KEYSTONE_URL="http://$SERVICE_HOST:$KEYSTONE_PORT/v3"
 TRANSPORT_URL="rabbit://$RABBIT_USER:$RABBIT_PASSWORD@$SERVICE_HOST:$RABBIT_PORT/"
 
@@ -63,8 +82,6 @@ LOG_DIR=$LOCAL_CLOUD_DIR/logs
 RUN_DIR=$LOCAL_CLOUD_DIR/run
 STATE_DIR=$LOCAL_CLOUD_DIR/state        # markers of one-time steps (db syncs, bootstrap, ...)
 
-log() { printf '%s [local-cloud] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf '%s [local-cloud] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
 
 ensure_dirs() {
     mkdir -p "$ETC_DIR" "$DATA_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR"

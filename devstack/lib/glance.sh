@@ -41,14 +41,14 @@ init_glance() {
     step_done glance-db && return 0
     log "initialising Glance (db_sync)"
     create_sqlite_db "$DATA_DIR/glance.sqlite"
-    /usr/bin/glance-manage --config-file "$GLANCE_ETC/glance-api.conf" db_sync \
+    "${RELEASE_EXEC[@]}" /usr/bin/glance-manage --config-file "$GLANCE_ETC/glance-api.conf" db_sync \
         >>"$LOG_DIR/glance-manage.log" 2>&1 || die "glance-manage db_sync failed (log: $LOG_DIR/glance-manage.log)"
     mark_done glance-db
 }
 
 start_glance() {
     ensure_port_free glance-api "$GLANCE_PORT"
-    start_daemon glance-api glance-api /usr/bin/glance-api --config-file "$GLANCE_ETC/glance-api.conf"
+    start_daemon glance-api glance-api "${RELEASE_EXEC[@]}" /usr/bin/glance-api --config-file "$GLANCE_ETC/glance-api.conf"
 }
 
 wait_glance() { wait_for_http glance-api "http://$SERVICE_HOST:$GLANCE_PORT/" 90; }

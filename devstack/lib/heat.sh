@@ -21,7 +21,8 @@ DAEMON_CONFIGS[heat-engine]=$HEAT_CONF
 # the engine forks its workers (oslo.service): stop the whole group
 DAEMON_STOP_MODE[heat-engine]=group
 
-heat_packages() { echo heat-api heat-engine python3-heatclient; }
+heat_packages() { echo heat-api heat-engine; }
+heat_host_packages() { echo python3-heatclient; }
 
 # heat_auth_encryption_key: 32 characters (Heat refuses any other length, heat/common/config.py
 # startup_sanity_check), made once: it encrypts the credentials Heat keeps in its database.
@@ -91,6 +92,8 @@ password = $SERVICE_PASSWORD
 user_domain_name = Default
 
 EOF2
+        messaging_options
+        echo
         authtoken_section heat
     } | write_file "$HEAT_CONF" || true
     # heat-wsgi-api parses sys.argv like a command line: pyargv gives it our config file
@@ -98,7 +101,7 @@ EOF2
         "pyargv = --config-file $HEAT_CONF"
 }
 
-heat_manage() { /usr/bin/heat-manage --config-file "$HEAT_CONF" "$@"; }
+heat_manage() { "${RELEASE_EXEC[@]}" /usr/bin/heat-manage --config-file "$HEAT_CONF" "$@"; }
 
 init_heat() {
     step_done heat-db && return 0
@@ -190,8 +193,8 @@ PY
 
 start_heat() {
     ensure_port_free heat-api "$HEAT_API_PORT"
-    start_daemon heat-engine heat-engine /usr/bin/heat-engine --config-file "$HEAT_CONF"
-    start_daemon heat-api "$ETC_DIR/uwsgi/heat-api.ini" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/heat-api.ini"
+    start_daemon heat-engine heat-engine "${RELEASE_EXEC[@]}" /usr/bin/heat-engine --config-file "$HEAT_CONF"
+    start_daemon heat-api "$ETC_DIR/uwsgi/heat-api.ini" "${RELEASE_EXEC[@]}" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/heat-api.ini"
 }
 
 # wait_heat_engine: an engine worker has a row in heat.service written since the engine's

@@ -21,7 +21,8 @@ HORIZON_SERVICES=(horizon:$HORIZON_PORT)
 DAEMON_CONFIGS[horizon]="$HORIZON_SETTINGS $HORIZON_ETC/wsgi.py $ETC_DIR/uwsgi/horizon.ini"
 
 # chromium (and a font for it) is for the browser test (test/integration/clients/horizon.test.ts)
-horizon_packages() { echo openstack-dashboard chromium fonts-dejavu-core; }
+horizon_packages() { echo openstack-dashboard; }
+horizon_host_packages() { echo chromium fonts-dejavu-core; }
 
 configure_horizon() {
     mkdir -p "$HORIZON_DATA/sessions" "$HORIZON_DATA/static"
@@ -84,14 +85,14 @@ offload-threads = 2"
 
 horizon_manage() {
     env PYTHONPATH="$HORIZON_ETC" DJANGO_SETTINGS_MODULE=local_cloud_settings \
-        "$PYTHON" /usr/share/openstack-dashboard/manage.py "$@"
+        "${RELEASE_EXEC[@]}" python3 /usr/share/openstack-dashboard/manage.py "$@"
 }
 
 # The compressed CSS/JS depend on the settings and on the installed Horizon: rebuilt when either
 # changed (the checksum of both is kept next to them).
 build_horizon_static() {
     local sum
-    sum=$({ cat "$HORIZON_SETTINGS"; dpkg-query -W -f='${Version}\n' python3-django-horizon openstack-dashboard; } | md5sum | cut -c1-32)
+    sum=$({ cat "$HORIZON_SETTINGS"; in_release dpkg-query -W -f='${Version}\n' python3-django-horizon openstack-dashboard; } | md5sum | cut -c1-32)
     if [ "$(cat "$HORIZON_DATA/static.sum" 2>/dev/null)" = "$sum" ] &&
         [ -f "$HORIZON_DATA/static/dashboard/manifest.json" ]; then
         return 0
@@ -108,7 +109,7 @@ build_horizon_static() {
 
 start_horizon() {
     ensure_port_free horizon "$HORIZON_PORT"
-    start_daemon horizon "$ETC_DIR/uwsgi/horizon.ini" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/horizon.ini"
+    start_daemon horizon "$ETC_DIR/uwsgi/horizon.ini" "${RELEASE_EXEC[@]}" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/horizon.ini"
 }
 
 # wait_horizon [TIMEOUT]: until Horizon answers, then its login page must have the login form

@@ -64,7 +64,7 @@ EOF2
         "env = OS_KEYSTONE_CONFIG_FILES=$KEYSTONE_ETC/keystone.conf"
 }
 
-keystone_manage() { /usr/bin/keystone-manage --config-file "$KEYSTONE_ETC/keystone.conf" "$@"; }
+keystone_manage() { "${RELEASE_EXEC[@]}" /usr/bin/keystone-manage --config-file "$KEYSTONE_ETC/keystone.conf" "$@"; }
 
 init_keystone() {
     step_done keystone-db && return 0
@@ -86,7 +86,7 @@ init_keystone() {
 
 start_keystone() {
     ensure_port_free keystone "$KEYSTONE_PORT"
-    start_daemon keystone "$ETC_DIR/uwsgi/keystone.ini" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/keystone.ini"
+    start_daemon keystone "$ETC_DIR/uwsgi/keystone.ini" "${RELEASE_EXEC[@]}" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/keystone.ini"
     wait_for_http keystone "http://$SERVICE_HOST:$KEYSTONE_PORT/v3" 60
 }
 

@@ -5,14 +5,14 @@ MYSQL_RUN=$RUN_DIR/mysqld
 MYSQL_CNF=$ETC_DIR/mysql/my.cnf
 DAEMON_CONFIGS[mariadb]=$MYSQL_CNF
 
-mysql_() { mariadb --defaults-file="$MYSQL_CNF" -uroot "$@"; }
+mysql_() { "${RELEASE_EXEC[@]}" mariadb --defaults-file="$MYSQL_CNF" -uroot "$@"; }
 
 # database_url DB USER: the SQLAlchemy URL services use
 database_url() { echo "mysql+pymysql://$2:$DATABASE_PASSWORD@$SERVICE_HOST:$MYSQL_PORT/$1?charset=utf8"; }
 
 configure_mariadb() {
-    install -d -o mysql -g mysql -m 750 "$MYSQL_DATA"
-    install -d -o mysql -g mysql -m 755 "$MYSQL_RUN"
+    in_release install -d -o mysql -g mysql -m 750 "$MYSQL_DATA"
+    in_release install -d -o mysql -g mysql -m 755 "$MYSQL_RUN"
     install -d -m 755 "$ETC_DIR/mysql"
     write_file "$MYSQL_CNF" 644 <<EOF2 || true
 [client]
@@ -37,7 +37,7 @@ EOF2
 init_mariadb_datadir() {
     [ -d "$MYSQL_DATA/mysql" ] && return 0
     log "initialising MariaDB data directory"
-    mysql_install_db --defaults-file="$MYSQL_CNF" --user=mysql --datadir="$MYSQL_DATA" \
+    "${RELEASE_EXEC[@]}" mysql_install_db --defaults-file="$MYSQL_CNF" --user=mysql --datadir="$MYSQL_DATA" \
         --skip-test-db --auth-root-authentication-method=socket >>"$LOG_DIR/mariadb.log" 2>&1 ||
         die "mysql_install_db failed (log: $LOG_DIR/mariadb.log)"
 }
@@ -45,7 +45,7 @@ init_mariadb_datadir() {
 start_mariadb() {
     ensure_port_free mariadb "$MYSQL_PORT"
     init_mariadb_datadir
-    start_daemon mariadb mariadbd /usr/sbin/mariadbd --defaults-file="$MYSQL_CNF" --user=mysql
+    start_daemon mariadb mariadbd "${RELEASE_EXEC[@]}" /usr/sbin/mariadbd --defaults-file="$MYSQL_CNF" --user=mysql
     wait_for_port mariadb "$SERVICE_HOST" "$MYSQL_PORT" 60
     local i
     for ((i = 0; i < 100; i++)); do

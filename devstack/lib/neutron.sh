@@ -1,4 +1,6 @@
-# Neutron: neutron-server (ML2, 127.0.0.1:9696, MariaDB) and, on the same host under the compute
+# Neutron: neutron-server (ML2, 127.0.0.1:9696, MariaDB). With NEUTRON_BACKEND=ovn (2025.1: the
+# Linux bridge driver is gone) ML2/OVN, Geneve tenant networks and OVN's own DHCP (lib/ovn.sh).
+# With linuxbridge (zed), on the same host under the compute
 # host's name ($COMPUTE_HOST), neutron-linuxbridge-agent (iptables security groups, VXLAN over
 # 127.0.0.1) and neutron-dhcp-agent (dnsmasq in qdhcp-<net id> namespaces). No L3 or metadata
 # agent. Tenant networks are VXLAN (one host: the VXLAN devices never carry a packet, see
@@ -28,7 +30,7 @@ configure_neutron() {
 bind_host = $SERVICE_HOST
 bind_port = $NEUTRON_PORT
 core_plugin = ml2
-service_plugins = router
+service_plugins = $([ "$NEUTRON_BACKEND" = ovn ] && echo ovn-router || echo router)
 allow_overlapping_ips = true
 auth_strategy = keystone
 transport_url = $TRANSPORT_URL
@@ -53,17 +55,53 @@ driver = noop
 [agent]
 root_helper = sudo
 
-# Zed marks the Linux bridge driver experimental
-[experimental]
-linuxbridge = true
-
 EOF2
+        # Zed marks the Linux bridge driver experimental
+        [ "$NEUTRON_BACKEND" = ovn ] || printf '[experimental]\nlinuxbridge = true\n\n'
+        messaging_options
+        echo
         authtoken_section neutron
         echo
         service_credentials nova nova
         echo "endpoint_type = public"
     } | write_file "$NEUTRON_ETC/neutron.conf" || true
-    write_file "$NEUTRON_ETC/ml2_conf.ini" <<EOF2 || true
+    "ml2_conf_$NEUTRON_BACKEND" | write_file "$NEUTRON_ETC/ml2_conf.ini" || true
+}
+
+ml2_conf_ovn() {
+    cat <<EOF2
+[ml2]
+type_drivers = local,flat,vlan,geneve
+tenant_network_types = geneve
+mechanism_drivers = ovn
+extension_drivers = port_security
+overlay_ip_version = 4
+
+[ml2_type_flat]
+flat_networks = *
+
+[ml2_type_vlan]
+network_vlan_ranges = physnet1
+
+[ml2_type_geneve]
+vni_ranges = 1:65536
+max_header_size = 38
+
+[securitygroup]
+enable_security_group = true
+
+[ovn]
+ovn_nb_connection = unix:$OVN_NB_SOCK
+ovn_sb_connection = unix:$OVN_SB_SOCK
+ovn_l3_scheduler = leastloaded
+# no metadata agent: instances get their addresses from network_info, not from cloud-init
+ovn_metadata_enabled = false
+enable_distributed_floating_ip = false
+EOF2
+}
+
+ml2_conf_linuxbridge() {
+    cat <<EOF2
 [ml2]
 type_drivers = flat,vlan,vxlan
 tenant_network_types = vxlan
@@ -107,6 +145,8 @@ driver = noop
 # we run as root: sudo is a no-op helper here (privsep-helper is started through it too)
 root_helper = sudo
 report_interval = 10
+
+$(messaging_options)
 EOF2
     write_file "$NEUTRON_LB_CONF" <<EOF2 || true
 [linux_bridge]
@@ -146,14 +186,14 @@ init_neutron() {
     step_done neutron-db && return 0
     log "initialising the Neutron database"
     create_mysql_db neutron neutron
-    /usr/bin/neutron-db-manage "${NEUTRON_CONF_FILES[@]}" upgrade heads \
+    "${RELEASE_EXEC[@]}" /usr/bin/neutron-db-manage "${NEUTRON_CONF_FILES[@]}" upgrade heads \
         >>"$LOG_DIR/neutron-db-manage.log" 2>&1 || die "neutron-db-manage failed (log: $LOG_DIR/neutron-db-manage.log)"
     mark_done neutron-db
 }
 
 start_neutron() {
     ensure_port_free neutron-server "$NEUTRON_PORT"
-    start_daemon neutron-server neutron-server /usr/bin/neutron-server "${NEUTRON_CONF_FILES[@]}"
+    start_daemon neutron-server neutron-server "${RELEASE_EXEC[@]}" /usr/bin/neutron-server "${NEUTRON_CONF_FILES[@]}"
 }
 
 wait_neutron() { wait_for_http neutron-server "http://$SERVICE_HOST:$NEUTRON_PORT/" 120; }

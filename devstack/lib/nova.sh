@@ -60,6 +60,8 @@ valid_interfaces = public
 os_region_name = $REGION_NAME
 
 EOF2
+        messaging_options
+        echo
         authtoken_section nova
         echo
         service_credentials placement placement
@@ -82,13 +84,13 @@ connection = $(database_url nova nova)
 connection = $(database_url nova_api nova)
 EOF2
     # nova's wsgi app loads its paste pipeline from the first of OS_NOVA_CONFIG_FILES
-    write_file "$NOVA_ETC/api-paste.ini" 644 </etc/nova/api-paste.ini || true
+    write_file "$NOVA_ETC/api-paste.ini" 644 <"$(release_file /etc/nova/api-paste.ini)" || true
     write_uwsgi_ini nova-api "$NOVA_API_PORT" /usr/bin/nova-api-wsgi 2 1 \
         "env = OS_NOVA_CONFIG_DIR=$NOVA_ETC
 env = OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf"
 }
 
-nova_manage() { /usr/bin/nova-manage "${NOVA_CONF_FILES[@]}" "$@"; }
+nova_manage() { "${RELEASE_EXEC[@]}" /usr/bin/nova-manage "${NOVA_CONF_FILES[@]}" "$@"; }
 
 # cell1 keeps the transport URL it was created with (nova-api casts to computes through it):
 # after the broker's address changed, the mapping must follow or every cast is refused.
@@ -123,9 +125,9 @@ init_nova() {
 
 start_nova() {
     ensure_port_free nova-api "$NOVA_API_PORT"
-    start_daemon nova-conductor nova-conductor /usr/bin/nova-conductor "${NOVA_CONF_FILES[@]}"
-    start_daemon nova-scheduler nova-scheduler /usr/bin/nova-scheduler "${NOVA_CONF_FILES[@]}"
-    start_daemon nova-api "$ETC_DIR/uwsgi/nova-api.ini" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/nova-api.ini"
+    start_daemon nova-conductor nova-conductor "${RELEASE_EXEC[@]}" /usr/bin/nova-conductor "${NOVA_CONF_FILES[@]}"
+    start_daemon nova-scheduler nova-scheduler "${RELEASE_EXEC[@]}" /usr/bin/nova-scheduler "${NOVA_CONF_FILES[@]}"
+    start_daemon nova-api "$ETC_DIR/uwsgi/nova-api.ini" "${RELEASE_EXEC[@]}" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/nova-api.ini"
 }
 
 wait_nova() { wait_for_http nova-api "http://$SERVICE_HOST:$NOVA_API_PORT/" 120; }

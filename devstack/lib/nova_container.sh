@@ -60,7 +60,7 @@ for _nc_section in placement glance neutron; do
 done
 unset _nc_section _nc_key
 NOVA_CONTAINER_CONF_KEYS+=(filter_scheduler.track_instance_changes container.engine_socket
-    container.health_listen)
+    container.health_listen oslo_messaging_rabbit.rabbit_quorum_queue os_vif_ovs.ovsdb_connection)
 
 # nova_container_conf ARRAY: prints a nova-container config file from the associative array
 # named ARRAY: [header] (comment text, first), then every SECTION.KEY of
@@ -134,6 +134,9 @@ configure_nova_container() {
         [container.engine_socket]=unix://$DOCKER_SOCKET
         [container.health_listen]=$NOVA_CONTAINER_HEALTH_LISTEN
     )
+    [ "$RABBIT_QUORUM_QUEUES" != yes ] || conf[oslo_messaging_rabbit.rabbit_quorum_queue]=true
+    # the compute host's switch of the ML2/OVN cloud (lib/ovn.sh)
+    [ "$NEUTRON_BACKEND" != ovn ] || conf[os_vif_ovs.ovsdb_connection]=unix:$OVS_DB_SOCK
     local service
     for service in placement glance neutron; do
         nova_container_conf_auth conf "$service" "$KEYSTONE_URL" "$service" "$SERVICE_PASSWORD" \

@@ -27,14 +27,14 @@ init_placement() {
     step_done placement-db && return 0
     log "initialising Placement (db sync)"
     create_sqlite_db "$DATA_DIR/placement.sqlite"
-    /usr/bin/placement-manage --config-file "$PLACEMENT_ETC/placement.conf" db sync \
+    "${RELEASE_EXEC[@]}" /usr/bin/placement-manage --config-file "$PLACEMENT_ETC/placement.conf" db sync \
         >>"$LOG_DIR/placement-manage.log" 2>&1 || die "placement-manage db sync failed (log: $LOG_DIR/placement-manage.log)"
     mark_done placement-db
 }
 
 start_placement() {
     ensure_port_free placement "$PLACEMENT_PORT"
-    start_daemon placement "$ETC_DIR/uwsgi/placement.ini" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/placement.ini"
+    start_daemon placement "$ETC_DIR/uwsgi/placement.ini" "${RELEASE_EXEC[@]}" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/placement.ini"
 }
 
 wait_placement() { wait_for_http placement "http://$SERVICE_HOST:$PLACEMENT_PORT/" 90; }

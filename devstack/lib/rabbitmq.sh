@@ -7,15 +7,15 @@ RABBIT_DATA=$DATA_DIR/rabbitmq
 DAEMON_CONFIGS[rabbitmq]="$RABBIT_ETC/rabbitmq-env.conf $RABBIT_ETC/rabbitmq.conf $RABBIT_ETC/enabled_plugins"
 
 # the rabbitmq user runs the broker and rabbitmqctl; the Erlang cookie is in its home
-RABBIT_AS_USER=(setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups
+RABBIT_AS_USER=("${RELEASE_EXEC[@]}" setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups
     env HOME=/var/lib/rabbitmq RABBITMQ_CONF_ENV_FILE="$RABBIT_ETC/rabbitmq-env.conf"
     ERL_EPMD_ADDRESS="$SERVICE_HOST")
 
 rabbitmqctl_() { "${RABBIT_AS_USER[@]}" /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$RABBIT_NODE" "$@"; }
 
 configure_rabbitmq() {
-    install -d -o rabbitmq -g rabbitmq -m 750 "$RABBIT_DATA" "$LOG_DIR/rabbitmq"
-    install -d -o root -g rabbitmq -m 750 "$RABBIT_ETC"
+    in_release install -d -o rabbitmq -g rabbitmq -m 750 "$RABBIT_DATA" "$LOG_DIR/rabbitmq"
+    in_release install -d -o root -g rabbitmq -m 750 "$RABBIT_ETC"
     write_file "$RABBIT_ETC/rabbitmq-env.conf" 640 <<EOF2 || true
 NODENAME=$RABBIT_NODE
 NODE_IP_ADDRESS=$SERVICE_HOST
@@ -39,7 +39,13 @@ log.console = true
 log.file = false
 EOF2
     write_file "$RABBIT_ETC/enabled_plugins" 640 <<<"[]." || true
-    chgrp rabbitmq "$RABBIT_ETC"/*
+    # the broker's own rabbitmqctl (its release's, its cookie) for tests and operators
+    write_file "$LOCAL_CLOUD_DIR/bin/rabbitmqctl" 755 <<EOF2 || true
+#!/bin/sh
+# rabbitmqctl of the local cloud's broker (written by devstack/lib/rabbitmq.sh)
+exec ${RABBIT_AS_USER[*]} /usr/lib/rabbitmq/bin/rabbitmqctl -n $RABBIT_NODE "\$@"
+EOF2
+    in_release chgrp rabbitmq "$RABBIT_ETC"/*
 }
 
 start_rabbitmq() {
@@ -77,7 +83,7 @@ init_rabbitmq() {
 stop_rabbitmq() {
     stop_daemon rabbitmq 60
     # the epmd our broker started, unless another Erlang node now uses it
-    if daemon_running epmd && ! ERL_EPMD_ADDRESS=$SERVICE_HOST epmd -names 2>/dev/null | grep -q '^name '; then
+    if daemon_running epmd && ! in_release env ERL_EPMD_ADDRESS=$SERVICE_HOST epmd -names 2>/dev/null | grep -q '^name '; then
         stop_daemon epmd 10
     fi
     rm -f "$RUN_DIR/epmd.pid"

@@ -7,11 +7,12 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { CLOUD_DIR } from './cloud-dir.js';
 import { rabbitmqctl } from './rabbitmq.js';
 
 const run = promisify(execFile);
 
-export const CLOUD_DIR = process.env.LOCAL_CLOUD_DIR ?? '/opt/nova-container-cloud';
+export { CLOUD_DIR };
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const COMPUTE_CONF = join(CLOUD_DIR, 'etc', 'nova-container.conf');
 

@@ -11,9 +11,11 @@
  * run beside a broker that a local cloud is using.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CLOUD_DIR } from './cloud-dir.js';
 
 const run = promisify(execFile);
 
@@ -28,7 +30,9 @@ const NODE_DIR = `/tmp/nc-test-rabbitmq-${PORT}`;
 /** The transport URL of the test vhost. */
 export const TEST_TRANSPORT_URL = `rabbit://${TEST_USER}:${TEST_PASSWORD}@${HOST}:${PORT}/${TEST_VHOST}`;
 
-const CTL = process.env.RABBITMQCTL ?? '/usr/sbin/rabbitmqctl';
+/** The local cloud's broker runs in its release's root, with that release's rabbitmqctl (devstack/lib/rabbitmq.sh). */
+const CLOUD_CTL = join(CLOUD_DIR, 'bin', 'rabbitmqctl');
+const CTL = process.env.RABBITMQCTL ?? (NODE === undefined && existsSync(CLOUD_CTL) ? CLOUD_CTL : '/usr/sbin/rabbitmqctl');
 const SERVER = process.env.RABBITMQ_SERVER ?? '/usr/sbin/rabbitmq-server';
 
 let ownedByUs = false;

@@ -10,9 +10,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
+import { join } from 'node:path';
 import { demuxLogs } from '../../../src/runtime/docker-engine.js';
+import { CLOUD_DIR } from '../../helpers/cloud.js';
 
-export const ENGINE_SOCKET = process.env.NOVA_CONTAINER_TEST_ENGINE ?? 'unix:///opt/nova-container-cloud/docker/docker.sock';
+export const ENGINE_SOCKET = process.env.NOVA_CONTAINER_TEST_ENGINE ?? `unix://${join(CLOUD_DIR, 'docker', 'docker.sock')}`;
 export const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'true', 'mkdir', 'rm', 'id', 'uname', 'env'];
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import axios from 'axios';
-import { computeConfValue, openrcEnv, openstack, waitFor } from '../../helpers/cloud.js';
+import { CLOUD_DIR, computeConfValue, openrcEnv, openstack, waitFor } from '../../helpers/cloud.js';
 import { silentLogger, createLogger } from '../../../src/common/log.js';
 import type { KeystoneAuthGroup } from '../../../src/config/types.js';
 import { DockerEngine } from '../../../src/runtime/docker-engine.js';
@@ -24,7 +24,7 @@ import {
 } from './images.js';
 
 const RUN = `nctgb-${Date.now().toString(36)}`;
-const DATA_ROOT_TMP = '/opt/nova-container-cloud/docker/data/tmp';
+const DATA_ROOT_TMP = join(CLOUD_DIR, 'docker', 'data', 'tmp');
 const log = process.env.GB_TEST_LOG ? createLogger({ level: 'debug', name: 'glance-bridge-test' }) : silentLogger();
 
 interface Uploaded { id: string; data: Buffer; name: string }
