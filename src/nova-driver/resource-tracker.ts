@@ -64,6 +64,12 @@ export class ResourceTracker {
     return this.node;
   }
 
+  /** The ComputeNode row's id, null before init. */
+  get computeNodeId(): number | null {
+    const id = this.node?.get('id');
+    return typeof id === 'number' ? id : null;
+  }
+
   get providerUuid(): string {
     return this.computeNode.str('uuid');
   }

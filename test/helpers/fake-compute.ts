@@ -79,6 +79,7 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
     hostIp: '192.0.2.10',
     conductor: conductor as unknown as ManagerDeps['conductor'],
     providerUuid: () => PROVIDER,
+    computeNodeId: () => 7,
     instances: store as unknown as InstanceStore,
     driver,
     images,

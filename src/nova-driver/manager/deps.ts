@@ -32,6 +32,8 @@ export interface ManagerDeps {
   conductor: ConductorClient;
   /** This host's resource provider (= ComputeNode uuid). */
   providerUuid(): string;
+  /** The id of this host's ComputeNode row: Instance 2.8 / Migration 1.8 carry it with the node name. */
+  computeNodeId(): number | null;
   instances: InstanceStore;
   /** Runs the instances: the handlers' only way to them. */
   driver: InstanceDriver;

@@ -7,13 +7,16 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { ConductorClient } from '../conductor.js';
 import { NovaObject, type FieldValue } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
+import { withComputeId } from '../objects/compute-id.js';
 import { NovaError } from '../errors.js';
 
 /** Nova caps fault messages at 255 characters (nova/compute/utils.py exception_to_dict). */
 const FAULT_MESSAGE_MAX = 255;
 
 export class InstanceStore {
-  constructor(private readonly conductor: ConductorClient, private readonly host: string) {}
+  /** `computeNodeId`: the id of this host's ComputeNode row (null before it is known). */
+  constructor(private readonly conductor: ConductorClient, private readonly host: string,
+    private readonly computeNodeId: () => number | null = () => null) {}
 
   async get(ctx: RequestContext, uuid: string, expectedAttrs: string[] = ['flavor', 'info_cache', 'metadata', 'system_metadata']): Promise<NovaObject> {
     const inst = await this.conductor.classActionObject(ctx, 'Instance', 'get_by_uuid', [], { uuid, expected_attrs: expectedAttrs });
@@ -33,7 +36,7 @@ export class InstanceStore {
    */
   async save(ctx: RequestContext, inst: NovaObject, fields: Record<string, FieldValue>,
     expected?: (string | null)[]): Promise<void> {
-    for (const [k, v] of Object.entries(fields)) inst.set(k, v);
+    for (const [k, v] of Object.entries(withComputeId(inst, fields, this.computeNodeId()))) inst.set(k, v);
     await this.conductor.objectAction(ctx, inst, 'save', [], expected ? { expected_task_state: expected } : {});
   }
 

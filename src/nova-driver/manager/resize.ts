@@ -13,6 +13,7 @@
 import type { Logger } from '../../common/log.js';
 import { NotImplementedError } from '../errors.js';
 import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/versioned-object.js';
+import { withComputeId } from '../objects/compute-id.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
@@ -29,7 +30,7 @@ function migrationFromArgs(args: Args): NovaObject {
 }
 
 async function saveMigration(deps: ManagerDeps, ctx: RequestContext, migration: NovaObject, fields: Record<string, FieldValue>): Promise<void> {
-  for (const [k, v] of Object.entries(fields)) migration.set(k, v);
+  for (const [k, v] of Object.entries(withComputeId(migration, fields, deps.computeNodeId()))) migration.set(k, v);
   await deps.conductor.objectAction(ctx, migration, 'save');
 }
 
