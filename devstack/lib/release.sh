@@ -49,15 +49,14 @@ mount_release_root() {
     cp -f /etc/hosts /etc/resolv.conf "$RELEASE_ROOT/etc/"
 }
 
+# umount_release_root: lazily, since a process of the root may outlive `down` (the epmd that
+# RabbitMQ started serves every Erlang node of the machine, the other cloud's broker too)
 umount_release_root() {
     [ -n "$RELEASE_ROOT" ] && [ -d "$RELEASE_ROOT" ] || return 0
-    local d
-    for d in "${RELEASE_MOUNTS[@]}"; do
-        ! mountpoint -q "$RELEASE_ROOT$LOCAL_CLOUD_DIR/$d" || umount "$RELEASE_ROOT$LOCAL_CLOUD_DIR/$d"
+    local m
+    for m in "${RELEASE_MOUNTS[@]/#/$LOCAL_CLOUD_DIR/}" /dev /sys /proc; do
+        ! mountpoint -q "$RELEASE_ROOT$m" || umount -R -l "$RELEASE_ROOT$m" || log "cannot unmount $RELEASE_ROOT$m"
     done
-    ! mountpoint -q "$RELEASE_ROOT/dev" || umount -R "$RELEASE_ROOT/dev"
-    ! mountpoint -q "$RELEASE_ROOT/sys" || umount "$RELEASE_ROOT/sys"
-    ! mountpoint -q "$RELEASE_ROOT/proc" || umount "$RELEASE_ROOT/proc"
 }
 
 # debian_mirror: the first URIs of the host's Debian sources (the mirror this machine reaches)
