@@ -97,11 +97,47 @@ export function removeComputeDir(host: string): void {
   rmSync(join(REPO, 'test-artifacts', 'computes', host), { recursive: true, force: true });
 }
 
+/** The root the control plane's packages run from (devstack/lib/release.sh): a chroot for 2025.1, '' for zed. */
+export const RELEASE_ROOT = existsSync(join(CLOUD_DIR, 'root', 'usr', 'bin')) ? join(CLOUD_DIR, 'root') : '';
+
+/** One of the control plane's commands (nova-manage, nova-status, ...) as the cloud's release has it. */
+export async function inRelease(cmd: string, args: string[], timeout = 120_000): Promise<string> {
+  const { stdout } = RELEASE_ROOT ? await run('chroot', [RELEASE_ROOT, cmd, ...args], { timeout, maxBuffer: 8 * 1024 * 1024 })
+    : await run(cmd, args, { timeout, maxBuffer: 8 * 1024 * 1024 });
+  return stdout;
+}
+
+/** The Nova control plane's config files (the database URLs included). */
+export function novaControlConfig(): string[] {
+  const etc = join(CLOUD_DIR, 'etc', 'nova');
+  return ['--config-file', join(etc, 'nova.conf'), '--config-file', join(etc, 'nova-db.conf')];
+}
+
 /** Maps newly registered compute hosts into cell1, as an operator does after adding a host. */
 export async function discoverHosts(): Promise<void> {
-  const etc = join(CLOUD_DIR, 'etc', 'nova');
-  await run('/usr/bin/nova-manage', ['--config-file', join(etc, 'nova.conf'), '--config-file', join(etc, 'nova-db.conf'), 'cell_v2', 'discover_hosts'],
-    { timeout: 120_000 });
+  await inRelease('/usr/bin/nova-manage', [...novaControlConfig(), 'cell_v2', 'discover_hosts']);
+}
+
+/** A setting the local cloud keeps in $LOCAL_CLOUD_DIR/settings (devstack/lib/common.sh). */
+export function cloudSetting(name: string): string | undefined {
+  const m = new RegExp(`^${name}=(.*)$`, 'm').exec(readFileSync(join(CLOUD_DIR, 'settings'), 'utf8'));
+  return m?.[1];
+}
+
+/** devstack/local-cloud.sh ARGS on this cloud. */
+export async function localCloud(args: string[], timeout = 600_000): Promise<string> {
+  const { stdout } = await run(join(REPO, 'devstack', 'local-cloud.sh'), args,
+    { env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR }, timeout, maxBuffer: 8 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Stops daemons of the cloud as `down` does (SIGTERM to the process group its pid file names); `up` starts them again. */
+export async function stopCloudDaemons(names: string[]): Promise<void> {
+  for (const name of names) {
+    const pid = Number(readFileSync(join(CLOUD_DIR, 'run', `${name}.pid`), 'utf8').trim());
+    try { process.kill(-pid, 'SIGTERM'); } catch { continue; } // not running
+    await waitFor(`${name} (pid ${pid}) to exit`, async () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z', 60_000, 200);
+  }
 }
 
 export interface ComputeServiceRow { ID: string | number; Binary: string; Host: string; Status: string; State: string }

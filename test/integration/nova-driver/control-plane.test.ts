@@ -1,0 +1,79 @@
+/**
+ * The control plane of the release the local cloud runs (Zed, or 2025.1 from Debian trixie)
+ * accepts this compute host and keeps accepting it: `nova-status upgrade check` finds no
+ * compute too old, Nova's own services start again with it registered (from 2023.2 they refuse
+ * to start beside a compute older than they support), its queues are of the type the cloud's
+ * services declare (quorum queues on 2025.1), and after a restart of RabbitMQ it serves again
+ * by itself.
+ */
+import { strict as assert } from 'node:assert';
+import {
+  cloudSetting, computeConfValue, computeServiceRow, inRelease, localCloud, novaControlConfig, openstack, stopCloudDaemons, waitFor,
+} from '../../helpers/cloud.js';
+import { rabbitmqctl } from '../../helpers/rabbitmq.js';
+import { Created, cli, waitForStatus } from '../../helpers/servers.js';
+import { sharedImage } from '../lifecycle/fixture.js';
+
+const HOST = computeConfValue('DEFAULT', 'host') ?? '';
+
+async function queueTypes(): Promise<Map<string, string>> {
+  const out = await rabbitmqctl(['list_queues', '-q', 'name', 'type']);
+  return new Map(out.trim().split('\n').map((l) => l.trim().split(/\s+/) as [string, string]).filter(([n]) => n && n !== 'name'));
+}
+
+async function allNovaServicesUp(): Promise<boolean> {
+  const rows = await openstack<{ Binary: string; Host: string; State: string }[]>(['compute', 'service', 'list']);
+  const up = (binary: string, host?: string): boolean => rows.some((r) => r.Binary === binary && (!host || r.Host === host) && r.State === 'up');
+  return up('nova-conductor') && up('nova-scheduler') && up('nova-compute', HOST);
+}
+
+/** A server with no network boots to ACTIVE (a cast to this host and its replies went through the broker). */
+async function bootsOne(created: Created, name: string): Promise<void> {
+  const image = await sharedImage();
+  const id = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
+    '--nic', 'none', name, '-f', 'value', '-c', 'id'])).trim();
+  created.servers.add(id);
+  await waitForStatus(id, 'ACTIVE', 120_000);
+  await cli(['server', 'delete', '--wait', id]);
+  created.servers.delete(id);
+}
+
+describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accepts this compute host`, function () {
+  this.timeout(600_000);
+  const created = new Created();
+
+  after(async () => created.cleanup());
+
+  it('nova-status upgrade check finds no compute older than the release supports', async () => {
+    const out = await inRelease('nova-status', [...novaControlConfig(), 'upgrade', 'check']);
+    const check = /Check: Older than N-1 computes\s*\|\s*\n\|\s*Result: (\w+)/.exec(out);
+    assert.ok(check, `nova-status printed the check:\n${out}`);
+    assert.equal(check[1], 'Success', out);
+  });
+
+  it('nova-conductor, nova-scheduler and nova-api start again with this host registered', async () => {
+    await stopCloudDaemons(['nova-api', 'nova-conductor', 'nova-scheduler']);
+    await localCloud(['up']);
+    await waitFor('every Nova service to be up', allNovaServicesUp, 90_000, 2000);
+    await bootsOne(created, `nc-cp-restart-${Date.now().toString(36)}`);
+  });
+
+  it('declares its queues as the cloud\'s services do (quorum when rabbit_quorum_queue is on)', async () => {
+    const quorum = cloudSetting('RABBIT_QUORUM_QUEUES') === 'yes';
+    assert.equal(computeConfValue('oslo_messaging_rabbit', 'rabbit_quorum_queue') === 'true', quorum,
+      'the compute is configured as the cloud\'s services are');
+    const types = await queueTypes();
+    for (const q of ['compute', `compute.${HOST}`, 'conductor', 'scheduler']) {
+      assert.equal(types.get(q), quorum ? 'quorum' : 'classic', `queue ${q}`);
+    }
+  });
+
+  it('serves again by itself after RabbitMQ restarted', async () => {
+    await stopCloudDaemons(['rabbitmq']);
+    await localCloud(['up']);
+    await waitFor('every Nova service to be up after the broker restart', allNovaServicesUp, 120_000, 2000);
+    const row = await computeServiceRow(HOST);
+    assert.equal(row?.State, 'up');
+    await bootsOne(created, `nc-cp-broker-${Date.now().toString(36)}`);
+  });
+});
