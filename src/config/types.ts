@@ -1,4 +1,5 @@
 /** The validated configuration, one interface per oslo.config group (see options.ts). */
+import type { PluggerSettings } from '../network/pluggers.js';
 
 export interface DefaultGroup {
   transport_url: string;
@@ -131,4 +132,9 @@ export function serviceAuth(config: Config, service: 'placement' | 'glance' | 'n
     endpoint_override: own.endpoint_override,
     timeout: own.timeout,
   };
+}
+
+/** The VIF pluggers' settings. */
+export function pluggerSettings(config: Config): PluggerSettings {
+  return { host: config.DEFAULT.host };
 }

@@ -5,7 +5,7 @@
  * until SIGTERM/SIGINT.
  */
 import { createLogger, type Logger } from '../common/log.js';
-import { resourcePolicy, serviceAuth, type Config } from '../config/types.js';
+import { pluggerSettings, resourcePolicy, serviceAuth, type Config } from '../config/types.js';
 import { ImageImporter, KeystoneSession, ServiceTokenSource, SnapshotExporter } from '../glance-bridge/index.js';
 import { createEngine } from '../runtime/engines.js';
 import { ContainerDriver } from '../runtime/container-driver.js';
@@ -62,7 +62,7 @@ export class ComputeService {
       host: d.host,
       engineName: config.container.driver,
       engine: this.engine,
-      pluggers: VifPluggers.forHost(d.host),
+      pluggers: VifPluggers.forHost(pluggerSettings(config)),
       virtApi: virtApi(this.events, d.vif_plugging_timeout, d.vif_plugging_is_fatal, log.child({ component: 'vif-events' })),
       sandboxInit: config.container.sandbox_init,
       log: log.child({ component: 'driver' }),
