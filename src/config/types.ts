@@ -78,10 +78,11 @@ export interface Config {
   oslo_messaging_rabbit: RabbitGroup;
   placement: KeystoneAuthGroup;
   glance: KeystoneAuthGroup;
-  neutron: KeystoneAuthGroup;
+  neutron: KeystoneAuthGroup & { ovs_bridge: string };
   service_user: KeystoneAuthGroup;
   keystone_authtoken: KeystoneAuthGroup;
   filter_scheduler: { track_instance_changes: boolean };
+  os_vif_ovs: { ovsdb_connection?: string; ovs_vsctl_timeout: number };
   image_cache: { manager_interval: number; remove_unused_base_images: boolean; remove_unused_original_minimum_age_seconds: number };
   container: ContainerGroup;
 }
