@@ -137,5 +137,8 @@ export function serviceAuth(config: Config, service: 'placement' | 'glance' | 'n
 
 /** The VIF pluggers' settings. */
 export function pluggerSettings(config: Config): PluggerSettings {
-  return { host: config.DEFAULT.host };
+  return {
+    host: config.DEFAULT.host,
+    ovs: { bridge: config.neutron.ovs_bridge, ovsdbConnection: config.os_vif_ovs.ovsdb_connection, vsctlTimeoutSeconds: config.os_vif_ovs.ovs_vsctl_timeout },
+  };
 }

@@ -6,6 +6,7 @@
 import type { VifModel } from './network-info.js';
 import type { VifPlugger } from './vif-plug.js';
 import { LinuxBridgePlugger } from './linux-bridge-plug.js';
+import { OvsPlugger, type OvsSettings } from './ovs-plug.js';
 
 export class UnpluggableVif extends Error {
   constructor(vif: VifModel) {
@@ -18,6 +19,7 @@ export class UnpluggableVif extends Error {
 export interface PluggerSettings {
   /** The compute host's name ([DEFAULT] host): the devices a plugger makes record it. */
   host: string;
+  ovs: OvsSettings;
 }
 
 export class VifPluggers {
@@ -25,7 +27,7 @@ export class VifPluggers {
 
   /** Every plugger this build knows, with this host's settings. */
   static forHost(settings: PluggerSettings): VifPluggers {
-    return new VifPluggers([new LinuxBridgePlugger(settings.host)]);
+    return new VifPluggers([new LinuxBridgePlugger(settings.host), new OvsPlugger(settings.host, settings.ovs)]);
   }
 
   /** The plugger for the VIF's type; throws UnpluggableVif when none handles it. */
