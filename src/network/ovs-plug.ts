@@ -64,11 +64,21 @@ export function requestedDatapath(vif: VifModel): string | null {
 }
 
 /**
- * The datapath of a bridge this plugger must create with none requested: `system` (os-vif's
- * default) needs the openvswitch kernel module; without it only the userspace `netdev` works.
+ * The datapath of a bridge this plugger must create with none requested: the one
+ * ovn-controller would give it (`external_ids:ovn-bridge-datapath-type` of the switch), else
+ * `system` (os-vif's default), which needs the openvswitch kernel module; without it only the
+ * userspace `netdev` works.
  */
-export function datapathForNewBridge(kernelModuleLoaded: boolean): string {
-  return kernelModuleLoaded ? 'system' : 'netdev';
+export function datapathForNewBridge(kernelModuleLoaded: boolean, ovnBridgeDatapath: string | null): string {
+  return ovnBridgeDatapath ?? (kernelModuleLoaded ? 'system' : 'netdev');
+}
+
+/** What the plugger reads from the switch's Open_vSwitch row. */
+export interface SwitchConfig {
+  /** other_config:userspace-tso-enable: the userspace datapath completes partial checksums itself. */
+  userspaceTso: boolean;
+  /** external_ids:ovn-bridge-datapath-type, what ovn-controller creates its bridge with. */
+  ovnBridgeDatapath: string | null;
 }
 
 /** Whether the container end's TX checksum offload must be off for TCP to work. */
@@ -113,7 +123,8 @@ export class OvsPlugger implements VifPlugger {
     const bridge = bridgeOf(vif, this.settings.bridge);
     const peer = `oc${vif.id.replace(/-/g, '')}`.slice(0, NIC_NAME_LEN); // temporary name until it is inside (TEMP_PEER)
     const mtu = mtuOf(vif);
-    const txOff = needsTxChecksumOff(await this.ensureBridge(bridge, requestedDatapath(vif)), await this.userspaceTso());
+    const config = await this.switchConfig();
+    const txOff = needsTxChecksumOff(await this.ensureBridge(bridge, requestedDatapath(vif), config), config.userspaceTso);
     if (txOff) await this.requireEthtool();
     await this.removeDevices(names); // a stale plug from before a restart
     await this.links.deleteIfExists(peer); // a plug cut short
@@ -144,7 +155,8 @@ export class OvsPlugger implements VifPlugger {
     }
     let mended = false;
     const bridge = bridgeOf(vif, this.settings.bridge);
-    const datapath = await this.ensureBridge(bridge, requestedDatapath(vif));
+    const config = await this.switchConfig();
+    const datapath = await this.ensureBridge(bridge, requestedDatapath(vif), config);
     if (!tap.flags?.includes('UP')) {
       await this.links.ip(['link', 'set', names.tap, 'up']);
       mended = true;
@@ -153,7 +165,7 @@ export class OvsPlugger implements VifPlugger {
     if (hybrid !== 'ok') mended = true;
     // a qvo made anew is another device: ovs-vswitchd must open it again
     if (await this.mendPort(vif, isHybrid(vif) ? names.qvo : names.tap, bridge, target.instanceUuid, hybrid === 'remade')) mended = true;
-    if (needsTxChecksumOff(datapath, await this.userspaceTso())) {
+    if (needsTxChecksumOff(datapath, config.userspaceTso)) {
       await this.requireEthtool();
       if (/^tx-checksumming: on/m.test(await this.links.inNamespace(target.pid, 'ethtool', ['-k', inside]))) {
         await this.links.inNamespace(target.pid, 'ethtool', ['-K', inside, 'tx', 'off']);
@@ -194,22 +206,23 @@ export class OvsPlugger implements VifPlugger {
    * The bridge, created when missing, and its datapath type: the requested one is set (as
    * os-vif's ensure_ovs_bridge does); with none requested (ML2/OVN) an existing bridge is left
    * as its maker (ovn-controller or the operator) set it, since the chassis reports that type to
-   * Neutron, and a new one gets the datapath this host can run.
+   * Neutron, and a new one gets the datapath ovn-controller would give it, or this host can run.
    */
-  private async ensureBridge(bridge: string, requested: string | null): Promise<string> {
+  private async ensureBridge(bridge: string, requested: string | null, config: SwitchConfig): Promise<string> {
     const [row] = await this.vsctl.rows('Bridge', ['datapath_type'], [`name=${bridge}`]);
     if (!row || (requested !== null && row.datapath_type !== requested)) {
-      const datapath = requested ?? datapathForNewBridge(this.hasKernelModule());
+      const datapath = requested ?? datapathForNewBridge(this.hasKernelModule(), config.ovnBridgeDatapath);
       await this.vsctl.run([['--may-exist', 'add-br', bridge], ['set', 'Bridge', bridge, `datapath_type=${datapath}`]]);
       return datapath;
     }
     return typeof row.datapath_type === 'string' && row.datapath_type !== '' ? row.datapath_type : 'system';
   }
 
-  private async userspaceTso(): Promise<boolean> {
-    const [row] = await this.vsctl.rows('Open_vSwitch', ['other_config']);
-    const config = (row?.other_config ?? {}) as Record<string, string>;
-    return config['userspace-tso-enable'] === 'true';
+  private async switchConfig(): Promise<SwitchConfig> {
+    const [row] = await this.vsctl.rows('Open_vSwitch', ['other_config', 'external_ids']);
+    const other = (row?.other_config ?? {}) as Record<string, string>;
+    const ids = (row?.external_ids ?? {}) as Record<string, string>;
+    return { userspaceTso: other['userspace-tso-enable'] === 'true', ovnBridgeDatapath: ids['ovn-bridge-datapath-type'] || null };
   }
 
   private async requireEthtool(): Promise<void> {

@@ -39,10 +39,13 @@ class FakeHost {
   readonly calls: string[] = [];
   private readonly rules: [RegExp, Reply][] = [];
 
-  constructor(opts: { bridge?: string | null; tso?: boolean } = {}) {
+  constructor(opts: { bridge?: string | null; tso?: boolean; ovnDatapath?: string } = {}) {
     const bridge = opts.bridge === undefined ? 'netdev' : opts.bridge;
     this.on(/ovs-vsctl .*find Bridge/, bridge === null ? table(['datapath_type']) : table(['datapath_type'], [bridge]));
-    this.on(/ovs-vsctl .*list Open_vSwitch/, table(['other_config'], [['map', opts.tso ? [['userspace-tso-enable', 'true']] : []]]));
+    this.on(/ovs-vsctl .*list Open_vSwitch/, table(['other_config', 'external_ids'], [
+      ['map', opts.tso ? [['userspace-tso-enable', 'true']] : []],
+      ['map', [['system-id', 'compute-1'], ...(opts.ovnDatapath ? [['ovn-bridge-datapath-type', opts.ovnDatapath]] : [])]],
+    ]));
     this.on(/ovs-vsctl .*find Interface/, table(['name', 'external_ids']));
   }
 
@@ -88,11 +91,12 @@ describe('OVS plug: names and decisions', () => {
     assert.equal(bridgeOf(vif({ bridge_name: '' }), 'br-int'), 'br-int');
   });
 
-  it('datapath: the binding\'s when given; a new bridge gets system with the kernel module, netdev without', () => {
+  it('datapath: the binding\'s when given; a new bridge gets ovn-controller\'s choice, else system with the kernel module, netdev without', () => {
     assert.equal(requestedDatapath(vif({ datapath_type: 'netdev' })), 'netdev');
     assert.equal(requestedDatapath(vif({})), null);
-    assert.equal(datapathForNewBridge(true), 'system');
-    assert.equal(datapathForNewBridge(false), 'netdev');
+    assert.equal(datapathForNewBridge(true, null), 'system');
+    assert.equal(datapathForNewBridge(false, null), 'netdev');
+    assert.equal(datapathForNewBridge(true, 'netdev'), 'netdev');
   });
 
   it('TX checksum offload off only on netdev without userspace TSO', () => {
@@ -170,12 +174,12 @@ describe('OVS plug: commands', () => {
     }
   });
 
-  it('creates a missing bridge: the requested datapath, else netdev without the kernel module and system with it', async () => {
-    const cases: [Record<string, unknown>, boolean, string][] = [
-      [{ datapath_type: 'system' }, false, 'system'], [{}, false, 'netdev'], [{}, true, 'system'],
+  it('creates a missing bridge: the requested datapath, else ovn-bridge-datapath-type, else netdev without the kernel module and system with it', async () => {
+    const cases: [Record<string, unknown>, boolean, string | undefined, string][] = [
+      [{ datapath_type: 'system' }, false, 'netdev', 'system'], [{}, false, undefined, 'netdev'], [{}, true, undefined, 'system'], [{}, true, 'netdev', 'netdev'],
     ];
-    for (const [details, module, want] of cases) {
-      const h = new FakeHost({ bridge: null });
+    for (const [details, module, ovnDatapath, want] of cases) {
+      const h = new FakeHost({ bridge: null, ovnDatapath });
       await plugger(h, SETTINGS, module).plug(vif(details), target);
       assert.deepEqual(h.ran(/add-br/).map((c) => c.replace(/^.* -- --may-exist/, '--may-exist')), [`--may-exist add-br br-int -- set Bridge br-int datapath_type=${want}`]);
       assert.equal(h.ran(/ethtool -K/).length, want === 'netdev' ? 1 : 0);
