@@ -1,7 +1,8 @@
 /**
  * A private Open vSwitch for tests: ovsdb-server and ovs-vswitchd on their own database, run
  * directory and socket under a temporary directory, inside a network namespace of their own,
- * so their bridges and ports never meet the host's. "Containers" are processes in namespaces
+ * so their bridges and ports never meet the host's (and, for ML2/OVN tests, OVN's databases,
+ * ovn-northd and ovn-controller beside them). "Containers" are processes in namespaces
  * of their own. Everything the plugger runs goes through `exec`, which runs it in the switch's
  * namespace, so the plugger's code is the one the service runs.
  */
@@ -29,12 +30,28 @@ export function requirePrograms(): void {
   }
 }
 
+/** The same for OVN's daemons and tools. */
+export function requireOvnPrograms(): void {
+  const needed: [string, string][] = [
+    ['/usr/bin/ovn-northd', 'ovn-central'], ['/usr/share/ovn/ovn-nb.ovsschema', 'ovn-central'], ['/usr/share/ovn/ovn-sb.ovsschema', 'ovn-central'],
+    ['/usr/bin/ovn-controller', 'ovn-host'], ['/usr/bin/ovn-nbctl', 'ovn-common'], ['/usr/bin/ovn-sbctl', 'ovn-common'],
+  ];
+  const missing = needed.filter(([path]) => !existsSync(path));
+  if (missing.length) {
+    throw new Error(`missing ${missing.map(([p]) => p).join(', ')}: install the Debian packages ovn-central and ovn-host (apt-get install ovn-central ovn-host)`);
+  }
+}
+
+type Daemon = 'ovs-vswitchd' | 'ovsdb-server' | 'ovn-nb-db' | 'ovn-sb-db' | 'ovn-northd' | 'ovn-controller';
+
 export class PrivateSwitch {
   readonly netns = `ovst-${randomBytes(4).toString('hex')}`;
   readonly dir = mkdtempSync(join(tmpdir(), 'ovs-plug-test-'));
   readonly db = `unix:${join(this.dir, 'db.sock')}`;
   /** OVS_RUNDIR must be set for every ovs-vswitchd start, or it looks in /var/run/openvswitch. */
-  private readonly env = { ...process.env, OVS_RUNDIR: this.dir, OVS_DBDIR: this.dir, OVS_LOGDIR: this.dir };
+  private readonly env = { ...process.env, OVS_RUNDIR: this.dir, OVS_DBDIR: this.dir, OVS_LOGDIR: this.dir, OVN_RUNDIR: this.dir };
+  readonly nbDb = `unix:${join(this.dir, 'ovnnb.sock')}`;
+  readonly sbDb = `unix:${join(this.dir, 'ovnsb.sock')}`;
   /** Runs a program in the switch's namespace (the plugger's Exec in these tests). */
   readonly exec: Exec = (file, args, timeoutMs) => hostExec('ip', ['netns', 'exec', this.netns, file, ...args], timeoutMs);
 
@@ -62,8 +79,31 @@ export class PrivateSwitch {
     this.inNs('ovs-vswitchd', [this.db, `--pidfile=${join(this.dir, 'ovs-vswitchd.pid')}`, '--detach', `--log-file=${join(this.dir, 'ovs-vswitchd.log')}`]);
   }
 
+  /**
+   * OVN on this switch, as a compute host of an ML2/OVN cloud has it: NB and SB databases,
+   * ovn-northd, and ovn-controller whose chassis (`chassis`) makes br-int itself, netdev.
+   */
+  startOvn(chassis: string): void {
+    for (const [name, schema, socket] of [['ovn-nb-db', 'ovn-nb', this.nbDb], ['ovn-sb-db', 'ovn-sb', this.sbDb]]) {
+      sh('ovsdb-tool', ['create', join(this.dir, `${name}.db`), `/usr/share/ovn/${schema}.ovsschema`]);
+      this.inNs('ovsdb-server', [join(this.dir, `${name}.db`), `--remote=p${socket}`, `--pidfile=${join(this.dir, `${name}.pid`)}`,
+        `--unixctl=${join(this.dir, `${name}.ctl`)}`, '--detach', `--log-file=${join(this.dir, `${name}.log`)}`]);
+    }
+    this.inNs('ovn-northd', [`--ovnnb-db=${this.nbDb}`, `--ovnsb-db=${this.sbDb}`, `--pidfile=${join(this.dir, 'ovn-northd.pid')}`,
+      `--unixctl=${join(this.dir, 'ovn-northd.ctl')}`, '--detach', `--log-file=${join(this.dir, 'ovn-northd.log')}`]);
+    this.vsctl(['set', 'Open_vSwitch', '.', `external_ids:system-id=${chassis}`, `external_ids:ovn-remote=${this.sbDb}`,
+      'external_ids:ovn-encap-type=geneve', 'external_ids:ovn-encap-ip=127.0.0.1', 'external_ids:ovn-bridge=br-int',
+      'external_ids:ovn-bridge-datapath-type=netdev']);
+    // (its control socket goes to OVN_RUNDIR: bookworm's ovn-controller has no --unixctl)
+    this.inNs('ovn-controller', [this.db, `--pidfile=${join(this.dir, 'ovn-controller.pid')}`, '--detach', `--log-file=${join(this.dir, 'ovn-controller.log')}`]);
+  }
+
+  nbctl(args: string[]): string {
+    return sh('ovn-nbctl', ['--timeout=20', `--db=${this.nbDb}`, ...args], this.env).trim();
+  }
+
   /** SIGKILL, as a crash: nothing is cleaned up. */
-  kill(daemon: 'ovs-vswitchd' | 'ovsdb-server'): void {
+  kill(daemon: Daemon): void {
     const pidFile = join(this.dir, `${daemon}.pid`);
     if (!existsSync(pidFile)) return;
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
@@ -102,8 +142,7 @@ export class PrivateSwitch {
   }
 
   stop(): void {
-    this.kill('ovs-vswitchd');
-    this.kill('ovsdb-server');
+    for (const d of ['ovn-controller', 'ovn-northd', 'ovn-nb-db', 'ovn-sb-db', 'ovs-vswitchd', 'ovsdb-server'] as const) this.kill(d);
     try { sh('ip', ['netns', 'del', this.netns]); } catch { /* not made */ }
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -160,17 +199,17 @@ export class NetnsContainer {
  * Sends `bytes` over TCP from `from` to `to`'s `address` and gives how many arrived, or an
  * Error when no connection was made within the timeout (the checksum pitfall: no handshake).
  */
-export async function tcpTransfer(from: NetnsContainer, to: NetnsContainer, address: string, bytes: number, timeoutMs = 8000): Promise<number | Error> {
+export async function tcpTransfer(from: NetnsContainer, to: NetnsContainer, address: string, bytes: number, timeoutMs = 8000, port = 5201): Promise<number | Error> {
   const server = spawn('ip', ['netns', 'exec', to.netns, process.execPath, '-e', `
     const s = require('net').createServer((c) => { let n = 0; c.on('data', (d) => { n += d.length; }); c.on('end', () => { console.log(n); process.exit(0); }); });
-    s.listen(5201, '${address}', () => console.log('listening'));
+    s.listen(${port}, '${address}', () => console.log('listening'));
     setTimeout(() => process.exit(2), ${timeoutMs + 2000});`], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const done = new Promise<void>((resolve) => server.on('exit', () => resolve()));
   await new Promise<void>((resolve) => server.stdout?.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('listening')) resolve(); }));
   try {
     sh('ip', ['netns', 'exec', from.netns, process.execPath, '-e', `
-      const c = require('net').connect(5201, '${address}', () => { c.end(Buffer.alloc(${bytes}, 7)); });
+      const c = require('net').connect(${port}, '${address}', () => { c.end(Buffer.alloc(${bytes}, 7)); });
       c.on('close', () => process.exit(0)); c.on('error', (e) => { console.error(e.message); process.exit(1); });
       setTimeout(() => { console.error('no connection'); process.exit(3); }, ${timeoutMs});`]);
   } catch (err) {
