@@ -123,7 +123,7 @@ export class ComputeService {
     const auth = serviceAuth(this.config, 'neutron');
     if (!auth.auth_url) return null;
     const neutron = new NeutronClient(new KeystoneSession(auth, log.child({ component: 'keystone' })), log.child({ component: 'neutron' }), auth.timeout);
-    return new PortManager(neutron, this.config.DEFAULT.host);
+    return new PortManager(neutron, this.config.DEFAULT.host, this.config.neutron.ovs_bridge);
   }
 
   private ctx(): RequestContext {
