@@ -2,8 +2,8 @@
  * vif_type `ovs` (ML2/OVN and ML2/OVS): a veth pair `tap<port[:11]>` / peer, the peer moved
  * into the container's namespace as the Linux bridge plug does, the tap added to the OVS
  * bridge as os-vif's create_ovs_vif_port adds a port (external_ids iface-id, iface-status,
- * attached-mac, vm-uuid, and mtu_request). ovn-controller, or the OVS agent, finds the port by
- * its iface-id and reports it up. With `ovs_hybrid_plug` (ML2/OVS with the iptables_hybrid
+ * attached-mac, vm-uuid), with the network's MTU on both veth ends and as mtu_request.
+ * ovn-controller, or the OVS agent, finds the port by its iface-id and reports it up. With `ovs_hybrid_plug` (ML2/OVS with the iptables_hybrid
  * firewall) the tap goes into a Linux bridge `qbr<id>` joined to OVS by the veth pair
  * `qvb<id>` / `qvo<id>`, and `qvo<id>` is the OVS port, as os-vif's VIFBridge plug does.
  *
