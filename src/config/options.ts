@@ -100,7 +100,14 @@ export const GROUPS: GroupSpec[] = [
   },
   { name: 'placement', help: 'Placement API client (service credentials).', options: keystoneAuthOptions('Placement') },
   { name: 'glance', help: 'Glance image API client.', options: keystoneAuthOptions('Glance') },
-  { name: 'neutron', help: 'Neutron network API client.', options: keystoneAuthOptions('Neutron') },
+  {
+    name: 'neutron',
+    help: 'Neutron network API client, and the OVS integration bridge.',
+    options: [
+      ...keystoneAuthOptions('Neutron'),
+      { name: 'ovs_bridge', type: 'string', default: 'br-int', help: 'OVS bridge a port of vif_type ovs is plugged into when its binding names none (ML2/OVN sends no bridge_name; ML2/OVS sends its agent\'s integration_bridge).' },
+    ],
+  },
   { name: 'service_user', help: 'Fallback service credentials for any client whose own group has none.', options: keystoneAuthOptions('any service') },
   { name: 'keystone_authtoken', help: 'Last fallback for service credentials (as in many nova.conf files).', options: keystoneAuthOptions('any service') },
   {
@@ -117,6 +124,14 @@ export const GROUPS: GroupSpec[] = [
       { name: 'manager_interval', type: 'integer', default: 2400, min: 1, help: 'Seconds between passes of the image cache manager.' },
       { name: 'remove_unused_base_images', type: 'boolean', default: true, help: 'Remove cached images no container has used for remove_unused_original_minimum_age_seconds.' },
       { name: 'remove_unused_original_minimum_age_seconds', type: 'integer', default: 86400, min: 0, help: 'How long a cached image must have been unused before it is removed.' },
+    ],
+  },
+  {
+    name: 'os_vif_ovs',
+    help: 'How ports of vif_type ovs reach Open vSwitch (os-vif\'s options of the same names; ovs-vsctl is the client).',
+    options: [
+      { name: 'ovsdb_connection', type: 'string', help: 'The OVSDB endpoint, e.g. unix:/var/run/openvswitch/db.sock or tcp:127.0.0.1:6640 (given to ovs-vsctl as --db). Unset: ovs-vsctl\'s own default, the local ovsdb-server\'s unix socket (os-vif defaults to tcp:127.0.0.1:6640, which a stock ovsdb-server does not listen on).' },
+      { name: 'ovs_vsctl_timeout', type: 'integer', default: 120, min: 1, help: 'Seconds each ovs-vsctl call may take, waiting for ovs-vswitchd to apply a change included.' },
     ],
   },
   {

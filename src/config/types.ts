@@ -1,4 +1,5 @@
 /** The validated configuration, one interface per oslo.config group (see options.ts). */
+import type { PluggerSettings } from '../network/pluggers.js';
 
 export interface DefaultGroup {
   transport_url: string;
@@ -77,10 +78,11 @@ export interface Config {
   oslo_messaging_rabbit: RabbitGroup;
   placement: KeystoneAuthGroup;
   glance: KeystoneAuthGroup;
-  neutron: KeystoneAuthGroup;
+  neutron: KeystoneAuthGroup & { ovs_bridge: string };
   service_user: KeystoneAuthGroup;
   keystone_authtoken: KeystoneAuthGroup;
   filter_scheduler: { track_instance_changes: boolean };
+  os_vif_ovs: { ovsdb_connection?: string; ovs_vsctl_timeout: number };
   image_cache: { manager_interval: number; remove_unused_base_images: boolean; remove_unused_original_minimum_age_seconds: number };
   container: ContainerGroup;
 }
@@ -130,5 +132,13 @@ export function serviceAuth(config: Config, service: 'placement' | 'glance' | 'n
     valid_interfaces: own.valid_interfaces,
     endpoint_override: own.endpoint_override,
     timeout: own.timeout,
+  };
+}
+
+/** The VIF pluggers' settings. */
+export function pluggerSettings(config: Config): PluggerSettings {
+  return {
+    host: config.DEFAULT.host,
+    ovs: { bridge: config.neutron.ovs_bridge, ovsdbConnection: config.os_vif_ovs.ovsdb_connection, vsctlTimeoutSeconds: config.os_vif_ovs.ovs_vsctl_timeout },
   };
 }

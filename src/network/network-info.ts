@@ -42,10 +42,10 @@ function ip(address: string | null, type: IpModel['type']): IpModel {
 /**
  * One VIF. `dhcpServers` maps subnet id -> the address of the network's DHCP port on it
  * (Nova looks up ports with device_owner network:dhcp; else a DHCP-enabled subnet names its
- * gateway).
+ * gateway). `ovsBridge` is [neutron] ovs_bridge, an OVS port's bridge when its binding names none.
  */
 export function vifModel(port: NeutronPort, network: NeutronNetwork, subnets: NeutronSubnet[], preserveOnDelete: boolean,
-  dhcpServers: Record<string, string> = {}): VifModel {
+  dhcpServers: Record<string, string> = {}, ovsBridge = 'br-int'): VifModel {
   const vifType = port['binding:vif_type'] ?? 'unbound';
   const ownSubnets = subnets.filter((s) => port.fixed_ips.some((f) => f.subnet_id === s.id));
   const subnetModels: SubnetModel[] = ownSubnets.map((s) => ({
@@ -68,6 +68,8 @@ export function vifModel(port: NeutronPort, network: NeutronNetwork, subnets: Ne
   if (vifType === 'bridge') {
     bridge = String(port['binding:vif_details']?.bridge_name ?? `brq${network.id}`).slice(0, NIC_NAME_LEN);
     meta.should_create_bridge = true;
+  } else if (vifType === 'ovs') {
+    bridge = String(port['binding:vif_details']?.bridge_name ?? ovsBridge);
   }
   return {
     id: port.id,

@@ -1,10 +1,12 @@
 /**
  * The VIF pluggers of this host, one per Neutron `binding:vif_type`: a new kind of port is one
- * new VifPlugger module and a line here.
+ * new VifPlugger module, a line here, and its settings in PluggerSettings (filled from the
+ * configuration by src/config/types.ts pluggerSettings).
  */
 import type { VifModel } from './network-info.js';
 import type { VifPlugger } from './vif-plug.js';
 import { LinuxBridgePlugger } from './linux-bridge-plug.js';
+import { OvsPlugger, type OvsSettings } from './ovs-plug.js';
 
 export class UnpluggableVif extends Error {
   constructor(vif: VifModel) {
@@ -13,12 +15,19 @@ export class UnpluggableVif extends Error {
   }
 }
 
+/** What the pluggers need from the configuration (src/network knows no config files). */
+export interface PluggerSettings {
+  /** The compute host's name ([DEFAULT] host): the devices a plugger makes record it. */
+  host: string;
+  ovs: OvsSettings;
+}
+
 export class VifPluggers {
   constructor(readonly all: readonly VifPlugger[]) {}
 
-  /** Every plugger this build knows, for compute host `host` (whose devices they name). */
-  static forHost(host: string): VifPluggers {
-    return new VifPluggers([new LinuxBridgePlugger(host)]);
+  /** Every plugger this build knows, with this host's settings. */
+  static forHost(settings: PluggerSettings): VifPluggers {
+    return new VifPluggers([new LinuxBridgePlugger(settings.host), new OvsPlugger(settings.host, settings.ovs)]);
   }
 
   /** The plugger for the VIF's type; throws UnpluggableVif when none handles it. */

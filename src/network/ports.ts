@@ -37,7 +37,8 @@ export class NetworkRequestInvalid extends Error {
 }
 
 export class PortManager {
-  constructor(private readonly neutron: NeutronClient, private readonly host: string) {}
+  /** `ovsBridge`: [neutron] ovs_bridge, for the network_info of OVS ports. */
+  constructor(private readonly neutron: NeutronClient, private readonly host: string, private readonly ovsBridge = 'br-int') {}
 
   /** Creates or takes the requested ports, binds them here, returns the instance's VIFs in request order. */
   async allocate(inst: InstanceRef, requests: PortRequest[], securityGroupNames: string[]): Promise<VifModel[]> {
@@ -120,7 +121,7 @@ export class PortManager {
       for (const d of await this.neutron.listPorts({ network_id: port.network_id, device_owner: 'network:dhcp' })) {
         for (const f of d.fixed_ips) dhcp[f.subnet_id] ??= f.ip_address;
       }
-      out.push(vifModel(port, network, subnets, preserve.has(port.id), dhcp));
+      out.push(vifModel(port, network, subnets, preserve.has(port.id), dhcp, this.ovsBridge));
     }
     return out;
   }

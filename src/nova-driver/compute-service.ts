@@ -5,7 +5,7 @@
  * until SIGTERM/SIGINT.
  */
 import { createLogger, type Logger } from '../common/log.js';
-import { resourcePolicy, serviceAuth, type Config } from '../config/types.js';
+import { pluggerSettings, resourcePolicy, serviceAuth, type Config } from '../config/types.js';
 import { ImageImporter, KeystoneSession, ServiceTokenSource, SnapshotExporter } from '../glance-bridge/index.js';
 import { createEngine } from '../runtime/engines.js';
 import { ContainerDriver } from '../runtime/container-driver.js';
@@ -62,7 +62,7 @@ export class ComputeService {
       host: d.host,
       engineName: config.container.driver,
       engine: this.engine,
-      pluggers: VifPluggers.forHost(d.host),
+      pluggers: VifPluggers.forHost(pluggerSettings(config)),
       virtApi: virtApi(this.events, d.vif_plugging_timeout, d.vif_plugging_is_fatal, log.child({ component: 'vif-events' })),
       sandboxInit: config.container.sandbox_init,
       log: log.child({ component: 'driver' }),
@@ -123,7 +123,7 @@ export class ComputeService {
     const auth = serviceAuth(this.config, 'neutron');
     if (!auth.auth_url) return null;
     const neutron = new NeutronClient(new KeystoneSession(auth, log.child({ component: 'keystone' })), log.child({ component: 'neutron' }), auth.timeout);
-    return new PortManager(neutron, this.config.DEFAULT.host);
+    return new PortManager(neutron, this.config.DEFAULT.host, this.config.neutron.ovs_bridge);
   }
 
   private ctx(): RequestContext {

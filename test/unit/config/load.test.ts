@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, ConfigError } from '../../../src/config/load.js';
 import { renderSample } from '../../../src/config/sample.js';
-import { resourcePolicy, serviceAuth } from '../../../src/config/types.js';
+import { pluggerSettings, resourcePolicy, serviceAuth } from '../../../src/config/types.js';
+import { VifPluggers } from '../../../src/network/pluggers.js';
+import type { VifModel } from '../../../src/network/network-info.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nc-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -134,6 +136,17 @@ virt_type = kvm
     const e = errorOf(() => loadConfig([f]));
     assert.match(e.message, /report_interval: must be >= 1/);
     assert.doesNotMatch(e.message, /hunter2/);
+  });
+
+  it('gives the VIF pluggers the host and the OVS options; vif_type ovs and bridge each have a plugger', () => {
+    const base = '[DEFAULT]\ntransport_url = rabbit://u:p@127.0.0.1:5672/\nhost = cn7\n';
+    assert.deepEqual(pluggerSettings(loadConfig(files(base))), { host: 'cn7', ovs: { bridge: 'br-int', ovsdbConnection: undefined, vsctlTimeoutSeconds: 120 } });
+    const settings = pluggerSettings(loadConfig(files(`${base}[neutron]\novs_bridge = br-ovn\n[os_vif_ovs]\novsdb_connection = unix:/run/ovs/db.sock\novs_vsctl_timeout = 9\n`)));
+    assert.deepEqual(settings.ovs, { bridge: 'br-ovn', ovsdbConnection: 'unix:/run/ovs/db.sock', vsctlTimeoutSeconds: 9 });
+    assert.match(errorOf(() => loadConfig(files(`${base}[os_vif_ovs]\novs_vsctl_timeout = 0\n`))).message, /\[os_vif_ovs\] ovs_vsctl_timeout/);
+    const pluggers = VifPluggers.forHost(settings);
+    for (const type of ['ovs', 'bridge']) assert.deepEqual(pluggers.find({ type } as VifModel)?.vifTypes, [type]);
+    assert.equal(pluggers.find({ type: 'vhostuser' } as VifModel), null);
   });
 
   it('etc/nova-container.conf.sample documents every option (regenerate with --print-sample-config)', () => {

@@ -30,6 +30,16 @@ describe('network info model', () => {
     assert.equal(linuxBridgeName(NET), 'brq3f1e2d4c-aa');
   });
 
+  it('an OVS port: the binding\'s bridge_name, else [neutron] ovs_bridge (ML2/OVN names none); ovs_interfaceid is the port id', () => {
+    const ovn = vifModel({ ...port, 'binding:vif_type': 'ovs' }, network, subnets, false, {}, 'br-ovn');
+    assert.equal(ovn.network.bridge, 'br-ovn');
+    assert.equal(ovn.ovs_interfaceid, PORT);
+    assert.equal(ovn.network.meta.should_create_bridge, undefined);
+    const ml2ovs = vifModel({ ...port, 'binding:vif_type': 'ovs', 'binding:vif_details': { bridge_name: 'br-int2', ovs_hybrid_plug: true } }, network, subnets, false);
+    assert.equal(ml2ovs.network.bridge, 'br-int2');
+    assert.equal(vifModel({ ...port, 'binding:vif_type': 'ovs' }, network, subnets, false).network.bridge, 'br-int');
+  });
+
   it('marks a port that is not ACTIVE as not active, and a DHCP subnet without a DHCP port names its gateway', () => {
     const v = vifModel({ ...port, status: 'DOWN' }, network, subnets, true);
     assert.equal(v.active, false);
