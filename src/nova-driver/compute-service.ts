@@ -159,7 +159,7 @@ export class ComputeService {
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
       await this.scheduler.syncInstanceInfo(this.ctx(), await this.instanceUuids());
     }, this.log);
-    this.log.info({ host: d.host, compute_node: this.tracker.providerUuid }, 'nova-container compute host is serving');
+    this.log.info({ host: d.host, compute_node: this.tracker.providerUuid, compute_rpc_version: rpcVersion }, 'nova-container compute host is serving');
   }
 
   /** A failed check is logged, never fatal: the next trigger checks again. */

@@ -1,9 +1,9 @@
 /**
  * The compute RPC API 6.x endpoint (topic `compute`, namespace none): one handler per method.
- * Every method of the compute RPC API up to 6.4 (2025.1; nova/compute/rpcapi.py) has an entry:
- * implemented here, or answered as not supported by this host — for an instance operation that means
- * what Nova does when a virt driver raises NotImplementedError: the task_state is cleared
- * and the instance gets a fault saying so, never a silent drop.
+ * Every method of Nova's compute RPC API up to 6.4 (2025.1) has an entry: implemented here,
+ * or answered as not supported by this host — for an instance operation that means what Nova
+ * does when a virt driver raises NotImplementedError: the task_state is cleared and the
+ * instance gets a fault saying so, never a silent drop.
  */
 import { NotImplementedError } from '../errors.js';
 import type { Endpoint, RequestContext } from '../../messaging/types.js';

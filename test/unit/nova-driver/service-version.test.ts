@@ -1,8 +1,7 @@
 /**
  * The service version this host reports on each control plane. Expectations come from the
- * release facts below (../shared/reference/nova-releases.md §1: each control plane's own
- * SERVICE_VERSION, the lowest compute version it accepts, the compute RPC version each service
- * version implies) and the rule: the highest version this host implements that the control
+ * release facts below (Nova's SERVICE_VERSION of each release, the lowest compute version it
+ * accepts, the compute RPC version each service version implies) and the rule: the highest version this host implements that the control
  * plane accepts, never above the conductor's, never below the cell's lowest compute.
  */
 import { strict as assert } from 'node:assert';
