@@ -69,7 +69,11 @@ export class ServiceRecord {
     return choice;
   }
 
-  /** Service.get_minimum_version_multi: the lowest version among the cell's live services of `binary`, 0 when none. */
+  /**
+   * Service.get_minimum_version_multi: the lowest version among the cell's live services of
+   * `binary`, 0 when none. The conductor may answer from its process-lifetime cache; its own
+   * check on create/save reads the same cache, so this is the minimum that check applies.
+   */
   private async minimumVersion(ctx: RequestContext, binary: string): Promise<number> {
     const v = await this.conductor.classAction(ctx, 'Service', 'get_minimum_version_multi', [[binary]]);
     if (typeof v !== 'number') throw new TypeError(`Service.get_minimum_version_multi([${binary}]) answered ${JSON.stringify(v)}, not a number`);
