@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { ENGINE_NAMES } from '../runtime/engines.js';
 import { parseTransportUrl } from '../messaging/transport-url.js';
+import { HIGHEST_SERVICE_VERSION, LOWEST_SERVICE_VERSION, parseServiceVersionOption } from '../nova-driver/service-version.js';
 
 export type OptionType = 'string' | 'integer' | 'float' | 'boolean' | 'list' | 'uri';
 
@@ -143,6 +144,7 @@ export const GROUPS: GroupSpec[] = [
       { name: 'sandbox_init', type: 'string', default: '/usr/bin/catatonit', help: 'Static pause binary (Debian\'s catatonit) the image of every instance\'s network sandbox is made from: the container that holds the instance\'s network namespace so its VIFs exist before its workload starts.' },
       { name: 'remove_orphans', type: 'boolean', default: false, help: 'At start-up, remove containers of this host that belong to no instance Nova knows (otherwise they are only reported).' },
       { name: 'health_listen', type: 'string', default: '', help: 'Address of the operator endpoints GET /healthz (200 or 503 with JSON checks: broker, engine, heartbeat, conductor) and GET /metrics (Prometheus text format): host:port, [v6 address]:port, or a port alone for 127.0.0.1:port. Empty or port 0: not served. They have no authentication: keep them on a loopback or management address.' },
+      { name: 'service_version', type: 'string', default: 'auto', check: (v) => { parseServiceVersionOption(v); }, help: `Nova service version this host reports (and so the compute RPC version it serves). auto: the conductor's version, at most ${HIGHEST_SERVICE_VERSION}, and never below the cell's lowest nova-compute. A number from ${LOWEST_SERVICE_VERSION} to ${HIGHEST_SERVICE_VERSION} forces it: 64 Zed, 66 2023.1/2023.2, 67 2024.x, 68 2025.1, 70 2025.2.` },
       { name: 'reserved_host_cpus', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_cpus.' },
       { name: 'reserved_host_memory_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_memory_mb.' },
       { name: 'reserved_host_disk_mb', type: 'integer', min: 0, help: 'Overrides [DEFAULT] reserved_host_disk_mb.' },

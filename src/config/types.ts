@@ -65,6 +65,8 @@ export interface ContainerGroup {
   remove_orphans: boolean;
   /** Operator endpoints (/healthz, /metrics): host:port, or '' for none. */
   health_listen: string;
+  /** `auto` or a Nova service version to report (src/nova-driver/service-version.ts). */
+  service_version: string;
   reserved_host_cpus?: number;
   reserved_host_memory_mb?: number;
   reserved_host_disk_mb?: number;

@@ -16,6 +16,7 @@ import { ConductorClient } from './conductor.js';
 import { PlacementClient } from './placement.js';
 import { ResourceTracker } from './resource-tracker.js';
 import { ServiceRecord, TOPIC } from './service-record.js';
+import { parseServiceVersionOption, ServiceVersionRefused } from './service-version.js';
 import { SchedulerClient } from './scheduler.js';
 import { measureHost, versionToInt } from './host-resources.js';
 import { baseApiEndpoint, hostHandlers } from './host-handlers.js';
@@ -70,7 +71,8 @@ export class ComputeService {
     this.ops = OperatorEndpoints.fromConfig(config, log.child({ component: 'ops' }));
     this.conductor = new ConductorClient(this.ops.conductor.wrap(rpc.client), log.child({ component: 'conductor' }));
     this.scheduler = new SchedulerClient(rpc.client, d.host, config.filter_scheduler.track_instance_changes);
-    this.serviceRecord = new ServiceRecord(this.conductor, d.host, log.child({ component: 'service' }));
+    this.serviceRecord = new ServiceRecord(this.conductor, d.host, log.child({ component: 'service' }),
+      parseServiceVersionOption(config.container.service_version));
     const placementAuth = serviceAuth(config, 'placement');
     const placement = new PlacementClient(new KeystoneSession(placementAuth, log.child({ component: 'keystone' })),
       log.child({ component: 'placement' }), placementAuth.timeout);
@@ -135,13 +137,13 @@ export class ComputeService {
     const rpc = this.requireRpc();
     await this.ops.start();
     await this.conductor.waitUntilReady(this.ctx(), signal);
-    await this.serviceRecord.register(this.ctx());
+    const { rpcVersion } = await this.serviceRecord.register(this.ctx());
     await this.tracker.init(this.ctx(), this.serviceRecord.disabled);
     await this.driver.init();
     await recoverOnStartup(this.manager, this.ctx(), this.config.container.remove_orphans);
     await this.checkVifs(true);
     this.watchInstances();
-    this.ops.watchServer(await rpc.serve({ topic: TOPIC, server: d.host }, this.endpoints(), { observer: this.ops.observeRpc }));
+    this.ops.watchServer(await rpc.serve({ topic: TOPIC, server: d.host }, this.endpoints(rpcVersion), { observer: this.ops.observeRpc }));
     this.serviceRecord.startHeartbeat(() => this.ctx(), d.report_interval);
     this.periodic.every('update_available_resource', d.update_resources_interval, async () => {
       await this.serviceRecord.refresh(this.ctx());
@@ -157,7 +159,7 @@ export class ComputeService {
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
       await this.scheduler.syncInstanceInfo(this.ctx(), await this.instanceUuids());
     }, this.log);
-    this.log.info({ host: d.host, compute_node: this.tracker.providerUuid }, 'nova-container compute host is serving');
+    this.log.info({ host: d.host, compute_node: this.tracker.providerUuid, compute_rpc_version: rpcVersion }, 'nova-container compute host is serving');
   }
 
   /** A failed check is logged, never fatal: the next trigger checks again. */
@@ -206,14 +208,14 @@ export class ComputeService {
     await this.ops.close();
   }
 
-  private endpoints(): Endpoint[] {
+  private endpoints(rpcVersion: string): Endpoint[] {
     return [
       computeEndpoint(this.manager, hostHandlers({
         setDisabled: async (ctx, disabled) => {
           await this.serviceRecord.refresh(ctx);
           await this.tracker.update(ctx, disabled);
         },
-      })),
+      }), rpcVersion),
       baseApiEndpoint('compute'),
     ];
   }
@@ -249,9 +251,12 @@ export async function runComputeService(config: Config): Promise<number> {
     await service.start(abort.signal);
   } catch (err) {
     if (abort.signal.aborted) return 0;
-    log.fatal({ err }, 'compute host failed to start');
+    // No version fits this control plane: restarting cannot help until it or the config changes.
+    const refused = err instanceof ServiceVersionRefused;
+    if (refused) log.fatal(`cannot join this control plane: ${err.message}`);
+    else log.fatal({ err }, 'compute host failed to start');
     await service.stop();
-    return 1;
+    return refused ? 2 : 1;
   }
   await stopped;
   return 0;

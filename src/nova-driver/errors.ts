@@ -194,6 +194,11 @@ export class ImageUnacceptable extends Invalid {
   constructor(kwargs: { image_id: string; reason: string } & Kwargs, message?: string | null) { super(kwargs, message); }
 }
 
+export class InstanceEvacuateNotSupportedTargetState extends Invalid {
+  static override msgFmt = 'Target state \'%(target_state)s\' for instance evacuate is not supported.';
+  constructor(kwargs: { target_state: string } & Kwargs, message?: string | null) { super(kwargs, message); }
+}
+
 export class ConsoleTypeInvalid extends Invalid {
   static override msgFmt = 'Invalid console type %(console_type)s';
   constructor(kwargs: { console_type: string } & Kwargs, message?: string | null) { super(kwargs, message); }
@@ -273,7 +278,7 @@ const NOVA_CLASSES: NovaExceptionCtor[] = [
   InstanceIsLocked as unknown as NovaExceptionCtor, InstanceNotRunning, InstanceNotReady, InstanceNotRescuable,
   InstanceNotInRescueMode, InstancePowerOnFailure, InstancePowerOffFailure, InstanceRebootFailure,
   InstanceTerminationFailure, InstanceSuspendFailure, InstanceResumeFailure, InstanceDeployFailure, ImageUnacceptable,
-  ConsoleTypeInvalid, ConsoleTypeUnavailable, ServiceUnavailable, ComputeResourcesUnavailable, UnsupportedHardware,
+  InstanceEvacuateNotSupportedTargetState, ConsoleTypeInvalid, ConsoleTypeUnavailable, ServiceUnavailable, ComputeResourcesUnavailable, UnsupportedHardware,
   InstanceExists, InstanceUpdateConflict, UnexpectedTaskStateError, UnexpectedDeletingTaskStateError,
   InstanceActionNotFound, BuildAbortException, RescheduledException, VirtualInterfaceCreateException, InternalError,
 ];

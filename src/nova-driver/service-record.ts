@@ -9,9 +9,8 @@ import type { RequestContext } from '../messaging/types.js';
 import type { ConductorClient } from './conductor.js';
 import { NovaObject } from './objects/versioned-object.js';
 import { objectVersion } from './objects/manifest.js';
+import { chooseServiceVersion, type VersionChoice } from './service-version.js';
 
-/** Zed's SERVICE_VERSION (nova/objects/service.py); the control plane refuses computes older than Yoga's 61. */
-export const SERVICE_VERSION = 64;
 export const BINARY = 'nova-compute';
 export const TOPIC = 'compute';
 
@@ -22,7 +21,9 @@ export class ServiceRecord {
   /** When the last heartbeat was saved (for /healthz); null before the first. */
   lastHeartbeat: Date | null = null;
 
-  constructor(private readonly conductor: ConductorClient, private readonly host: string, private readonly log: Logger) {}
+  /** `forcedVersion`: [container] service_version as a number, null for auto. */
+  constructor(private readonly conductor: ConductorClient, private readonly host: string, private readonly log: Logger,
+    private readonly forcedVersion: number | null = null) {}
 
   get record(): NovaObject {
     if (!this.service) throw new Error('service not registered');
@@ -33,26 +34,50 @@ export class ServiceRecord {
     return this.service?.get('disabled') === true;
   }
 
-  /** Creates the Service row, or updates its version if one exists (nova/service.py start()). */
-  async register(ctx: RequestContext): Promise<void> {
-    const minimum = await this.conductor.classAction(ctx, 'Service', 'get_minimum_version', [BINARY]);
-    this.log.info({ minimum_compute_version: minimum, our_version: SERVICE_VERSION }, 'cell\'s minimum nova-compute version');
+  /**
+   * Chooses the version to report from the conductor's and the cell's computes'
+   * (service-version.ts), then creates the Service row or writes that version into the
+   * existing one (nova/service.py start()). `version` is always among the changes: the
+   * conductor writes only changed fields, and a Service it builds from a primitive without
+   * `version` would carry the conductor's own version instead.
+   */
+  async register(ctx: RequestContext): Promise<VersionChoice> {
+    const conductor = await this.minimumVersion(ctx, 'nova-conductor');
+    const minCompute = await this.minimumVersion(ctx, BINARY);
     const existing = await this.conductor.classActionObject(ctx, 'Service', 'get_by_host_and_binary', [this.host, BINARY]);
+    const ownVersion = existing?.get('version');
+    const choice = chooseServiceVersion({
+      conductor, minCompute, ownRecord: typeof ownVersion === 'number' ? ownVersion : null, forced: this.forcedVersion,
+    });
+    const fields = { conductor_version: conductor, minimum_compute_version: minCompute, own_record_version: ownVersion ?? null };
+    if (choice.warning) this.log.warn({ ...fields, service_version: choice.version }, choice.warning);
+    this.log.info({ ...fields, service_version: choice.version, compute_rpc_version: choice.rpcVersion, reason: choice.reason },
+      'chose the service version to report');
     if (existing) {
-      if (existing.get('version') !== SERVICE_VERSION) {
-        existing.set('version', SERVICE_VERSION);
-        await this.conductor.objectAction(ctx, existing, 'save');
-      }
+      existing.set('version', choice.version);
+      await this.conductor.objectAction(ctx, existing, 'save');
       this.service = existing;
       this.log.info({ service_id: existing.get('id') }, 'found this host\'s service record');
-      return;
+      return choice;
     }
     const created = NovaObject.create('Service', objectVersion('Service'), {
-      host: this.host, binary: BINARY, topic: TOPIC, report_count: 0, version: SERVICE_VERSION,
+      host: this.host, binary: BINARY, topic: TOPIC, report_count: 0, version: choice.version,
     });
     await this.conductor.objectAction(ctx, created, 'create');
     this.service = created;
     this.log.info({ service_id: created.get('id') }, 'created this host\'s service record');
+    return choice;
+  }
+
+  /**
+   * Service.get_minimum_version_multi: the lowest version among the cell's live services of
+   * `binary`, 0 when none. The conductor may answer from its process-lifetime cache; its own
+   * check on create/save reads the same cache, so this is the minimum that check applies.
+   */
+  private async minimumVersion(ctx: RequestContext, binary: string): Promise<number> {
+    const v = await this.conductor.classAction(ctx, 'Service', 'get_minimum_version_multi', [[binary]]);
+    if (typeof v !== 'number') throw new TypeError(`Service.get_minimum_version_multi([${binary}]) answered ${JSON.stringify(v)}, not a number`);
+    return v;
   }
 
   /** Re-reads the row, e.g. to learn whether an operator disabled the host. */

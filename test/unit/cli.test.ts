@@ -51,6 +51,16 @@ describe('nova-container executable', () => {
     }
   });
 
+  it('a [container] service_version it does not implement stops it with one line, exit 2', () => {
+    const f = join(dir, 'bad-version.conf');
+    writeFileSync(f, '[DEFAULT]\ntransport_url = rabbit://u:p@127.0.0.1:5672/\n[container]\nservice_version = 71\n');
+    const r = run('--config-file', f);
+    assert.equal(r.status, 2, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], new RegExp(`^nova-container: configuration error: ${f}:4: \\[container\\] service_version: must be auto or a service version from 64 to 70 \\(got "71"\\)$`));
+  });
+
   it('refuses to start without a config file, or with an unknown argument', () => {
     assert.equal(run().status, 2);
     const r = run('--colour');

@@ -57,7 +57,8 @@ export const COMPUTE_ARG_SCHEMAS = {
   // nova-api passes the API's `length` through: an integer, a string of digits or null.
   get_console_output: instanceArgs([], { tail_length: { type: ['integer', 'string', 'null'] } }),
   snapshot_instance: instanceArgs(['image_id'], { image_id: STR }),
-  rebuild_instance: instanceArgs([], { image_ref: OPT_STR, recreate: BOOL }),
+  // target_state (6.2): where an evacuation leaves the instance; null unless evacuating.
+  rebuild_instance: instanceArgs([], { image_ref: OPT_STR, recreate: BOOL, target_state: OPT_STR }),
   shelve_instance: instanceArgs(['image_id'], { image_id: STR, clean_shutdown: BOOL }),
   shelve_offload_instance: instanceArgs([], { clean_shutdown: BOOL }),
   unshelve_instance: instanceArgs([], { image: { type: ['object', 'null'] } }),
@@ -69,6 +70,11 @@ export const COMPUTE_ARG_SCHEMAS = {
 } satisfies Record<string, object>;
 
 export type InstanceMethod = keyof typeof COMPUTE_ARG_SCHEMAS;
+
+/** allow_share / deny_share (6.4): the instance and the ShareMapping nova-api casts. */
+export const SHARE_ARGS = instanceArgs(['share_mapping'], {
+  share_mapping: novaObject('ShareMapping', ['share_id'], { share_id: STR, status: STR, tag: STR }),
+});
 
 /** external_instance_event: Neutron's events, relayed by nova-api. */
 export const EXTERNAL_EVENTS_ARG = {

@@ -1,15 +1,15 @@
 /**
  * The compute RPC API 6.x endpoint (topic `compute`, namespace none): one handler per method.
- * Every method of Zed's compute RPC API (nova/compute/rpcapi.py) has an entry: implemented
- * here, or answered as not supported by this host — for an instance operation that means
- * what Nova does when a virt driver raises NotImplementedError: the task_state is cleared
- * and the instance gets a fault saying so, never a silent drop.
+ * Every method of Nova's compute RPC API up to 6.4 (2025.1) has an entry: implemented here,
+ * or answered as not supported by this host — for an instance operation that means what Nova
+ * does when a virt driver raises NotImplementedError: the task_state is cleared and the
+ * instance gets a fault saying so, never a silent drop.
  */
 import { NotImplementedError } from '../errors.js';
 import type { Endpoint, RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
-import { EXTERNAL_EVENTS_ARG, INSTANCE_ARG, type InstanceMethod } from './compute-args.js';
+import { EXTERNAL_EVENTS_ARG, INSTANCE_ARG, SHARE_ARGS, type InstanceMethod } from './compute-args.js';
 import { preservedPorts, saveInfoCache } from './networking.js';
 import { buildAndRunInstance } from './build.js';
 import { terminateInstance } from './terminate.js';
@@ -21,8 +21,6 @@ import { attachInterface, detachInterface } from './interfaces.js';
 import {
   getConsoleOutput, pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
 } from './power.js';
-
-export const COMPUTE_RPC_VERSION = '6.1';
 
 type Handler = Endpoint['handlers'][string];
 
@@ -57,7 +55,26 @@ function notSupported(deps: ManagerDeps, method: string): Handler {
   };
 }
 
-export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handlers']): Endpoint {
+/**
+ * allow_share / deny_share (6.4) are casts nova-api sends only to hosts whose provider has the
+ * COMPUTE_STORAGE_VIRTIO_FS and COMPUTE_MEM_BACKING_FILE traits, which this host does not
+ * report (a container has no virtio-fs device): one that arrives anyway is logged and dropped.
+ */
+function shareNotAvailable(deps: ManagerDeps, method: string): Handler {
+  return async (ctx: RequestContext, args: Record<string, unknown>) => {
+    const inst = instanceFromArgs(args);
+    const mapping = (args.share_mapping as { 'nova_object.data': Record<string, unknown> })['nova_object.data'];
+    deps.log.child({ request_id: ctx.request_id, instance: inst.str('uuid') }).warn(
+      { method, share_id: mapping.share_id, tag: mapping.tag ?? null },
+      'share ignored: this host reports no virtio-fs and memory-backing-file traits, so nova-api should not have sent it');
+  };
+}
+
+/**
+ * `rpcVersion` is what the reported service version implies (service-version.ts): a message
+ * asking for a higher 6.x minor gets oslo's UnsupportedVersion back from the dispatcher.
+ */
+export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handlers'], rpcVersion: string): Endpoint {
   const handlers: Endpoint['handlers'] = {};
   const schemas: Record<string, object> = {};
   for (const m of UNSUPPORTED_METHODS) handlers[m] = notSupported(deps, m);
@@ -88,6 +105,10 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
   for (const [m, h] of Object.entries(instanceHandlers)) {
     handlers[m] = (ctx, args) => h(deps, ctx, args);
     schemas[m] = INSTANCE_ARG;
+  }
+  for (const m of ['allow_share', 'deny_share']) {
+    handlers[m] = shareNotAvailable(deps, m);
+    schemas[m] = SHARE_ARGS;
   }
   schemas.external_instance_event = EXTERNAL_EVENTS_ARG;
   handlers.external_instance_event = async (ctx, args) => {
@@ -122,5 +143,5 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
   };
   Object.assign(handlers, hostHandlers);
   schemas.set_host_enabled = { type: 'object', required: ['enabled'], properties: { enabled: { type: 'boolean' } } };
-  return { namespace: null, version: COMPUTE_RPC_VERSION, handlers, schemas };
+  return { namespace: null, version: rpcVersion, handlers, schemas };
 }

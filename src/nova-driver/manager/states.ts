@@ -14,6 +14,9 @@ export const VmState = {
 } as const;
 export type VmState = (typeof VmState)[keyof typeof VmState];
 
+/** The states an evacuation may ask the instance to end in (rebuild_instance's target_state, compute RPC 6.2). */
+export const ALLOW_TARGET_STATES: readonly string[] = [VmState.STOPPED];
+
 export const TaskState = {
   SCHEDULING: 'scheduling', BLOCK_DEVICE_MAPPING: 'block_device_mapping', NETWORKING: 'networking', SPAWNING: 'spawning',
   IMAGE_SNAPSHOT: 'image_snapshot', IMAGE_SNAPSHOT_PENDING: 'image_snapshot_pending', IMAGE_PENDING_UPLOAD: 'image_pending_upload',

@@ -3,6 +3,15 @@
  * "nova_object.version", "nova_object.data", "nova_object.changes"}` (oslo.versionedobjects
  * base.py obj_to_primitive). `data` holds only set fields; nested objects are primitives of
  * the same shape; `changes` is what the conductor persists on save/create.
+ *
+ * Objects this host makes carry the Zed versions of manifest.ts, which every later release
+ * reads. Objects it receives keep the version and every field they arrived with, and so do
+ * the conductor's updates (e.g. Instance 2.8's compute_id from a 2023.2+ conductor): when
+ * saved they go back as received, with only this host's changes marked. That is safe without
+ * a backport: an oslo.versionedobjects receiver loads only the data and changes its own class
+ * has fields for, so extra keys are ignored, and a newer version only ever arrives from a
+ * control plane that has it (the conductor serializes at our manifest; nova-api and the
+ * conductor cast at their own versions), the one we send it back to.
  */
 
 export type Primitive = null | boolean | number | string | Primitive[] | { [key: string]: Primitive };

@@ -29,7 +29,7 @@ describe('compute RPC argument schemas', () => {
     ]);
   });
 
-  const endpoint = computeEndpoint(fakeCompute().deps, {});
+  const endpoint = computeEndpoint(fakeCompute().deps, {}, '6.1');
   const dispatcher = new RpcDispatcher([endpoint]);
   for (const t of traces) {
     it(`accepts ${t.file}`, () => {
@@ -42,7 +42,7 @@ describe('compute RPC argument schemas', () => {
 
   it('the dispatcher refuses a message whose instance cannot be identified, without running the handler', async () => {
     const c = fakeCompute();
-    const dispatcher = new RpcDispatcher([computeEndpoint(c.deps, {})]);
+    const dispatcher = new RpcDispatcher([computeEndpoint(c.deps, {}, '6.1')]);
     for (const instance of [undefined, null, { 'nova_object.name': 'Instance', 'nova_object.data': {} }, { 'nova_object.name': 'Flavor', 'nova_object.data': { uuid: 'x' } }]) {
       await assert.rejects(dispatcher.dispatch(cast('stop_instance', { instance })), { name: 'ValueError', message: /stop_instance/ });
     }
@@ -51,7 +51,7 @@ describe('compute RPC argument schemas', () => {
 
   it('an identifiable instance with a bad argument: ValueError, a fault, the task_state cleared', async () => {
     const c = fakeCompute();
-    const dispatcher = new RpcDispatcher([computeEndpoint(c.deps, {})]);
+    const dispatcher = new RpcDispatcher([computeEndpoint(c.deps, {}, '6.1')]);
     const inst = c.addInstance({ task_state: TaskState.POWERING_OFF });
     await assert.rejects(dispatcher.dispatch(cast('stop_instance', argsFor(inst, { clean_shutdown: 'yes' }))),
       { name: 'ValueError', message: /stop_instance: \/clean_shutdown must be boolean/ });
@@ -62,7 +62,7 @@ describe('compute RPC argument schemas', () => {
 
   it('external_instance_event: an event that names no instance is refused', async () => {
     const c = fakeCompute();
-    const dispatcher = new RpcDispatcher([computeEndpoint(c.deps, {})]);
+    const dispatcher = new RpcDispatcher([computeEndpoint(c.deps, {}, '6.1')]);
     const event = (data: Record<string, unknown>) => ({ 'nova_object.name': 'InstanceExternalEvent', 'nova_object.data': data });
     await assert.rejects(dispatcher.dispatch(cast('external_instance_event', { events: [event({ name: 'network-vif-plugged', tag: 'p1' })] })),
       { name: 'ValueError', message: /instance_uuid/ });
