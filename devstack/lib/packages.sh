@@ -16,9 +16,9 @@ HOST_PACKAGES=(
     docker.io catatonit
     curl ca-certificates procps iproute2
     busybox-static
-    # ovs-vsctl and ethtool for nova-container's OVS plug (test/integration/network runs a
-    # switch of its own with them whatever the release)
-    openvswitch-switch ethtool
+    # ovs-vsctl and ethtool for nova-container's OVS plug; OVN for the plug's tests, which run
+    # a switch and OVN of their own whatever the release (test/integration/network/ovs-switch.ts)
+    openvswitch-switch ethtool ovn-central ovn-host
 )
 case $NEUTRON_BACKEND in
     linuxbridge)
