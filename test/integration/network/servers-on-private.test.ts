@@ -1,9 +1,10 @@
 /**
- * Container servers on the local cloud's Neutron network `private` (Linux bridge agent, DHCP
- * agent, iptables security groups), created with the real `openstack` CLI: addresses in
- * `server show`, ports ACTIVE and bound to this host, servers reach each other and the DHCP
- * namespace reaches both, a security group decides whether TCP gets through, and delete
- * leaves no port and no tap behind. Traffic stays inside namespaces of this machine.
+ * Container servers on the local cloud's Neutron network `private` (Zed: Linux bridge agent,
+ * DHCP agent, iptables security groups; 2025.1: ML2/OVN, OVN ACLs), created with the real
+ * `openstack` CLI: addresses in `server show`, ports ACTIVE and bound to this host, servers
+ * reach each other and Neutron's data plane knows both (the DHCP namespace reaches them; OVN's
+ * logical ports are up), a security group decides whether TCP gets through, and delete leaves
+ * no port, no tap and no OVS port behind. Traffic stays inside namespaces of this machine.
  */
 import { strict as assert } from 'node:assert';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -11,12 +12,26 @@ import { promisify } from 'node:util';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, cli, waitForStatus, getServer } from '../../helpers/servers.js';
 import { inNetns, pidOf, pingFromDhcp, waitForAddr, waitForGoneLink } from './netns.js';
-import { computeConfValue, openstack } from '../../helpers/cloud.js';
+import { join } from 'node:path';
+import { CLOUD_DIR, computeConfValue, inRelease, openstack } from '../../helpers/cloud.js';
 
 const run = promisify(execFile);
 const RUN = `ncnet-${Date.now().toString(36)}`;
 
 interface PortRow { ID: string; Status: string; 'Fixed IP Addresses': { ip_address: string }[] }
+
+/** OVN's view of a Neutron port: its logical switch port is up once ovn-controller claimed it. */
+async function ovnPortUp(portId: string): Promise<boolean> {
+  const nb = `unix:${join(CLOUD_DIR, 'run', 'ovn', 'ovnnb_db.sock')}`;
+  return (await inRelease('ovn-nbctl', [`--db=${nb}`, 'lsp-get-up', portId])).trim() === 'up';
+}
+
+/** The OVS ports (os-vif's external_ids:iface-id) of a Neutron port on the compute host's switch. */
+async function ovsPortsOf(portId: string): Promise<string> {
+  const db = computeConfValue('os_vif_ovs', 'ovsdb_connection');
+  const { stdout } = await run('ovs-vsctl', [...(db ? [`--db=${db}`] : []), '--bare', '--columns=name', 'find', 'Interface', `external_ids:iface-id=${portId}`]);
+  return stdout.trim();
+}
 
 /** Tries a TCP connection from a namespace; true when it connected. */
 async function tcpConnects(pid: number, ip: string, port: number): Promise<boolean> {
@@ -32,6 +47,8 @@ describe('container servers on a Neutron network', function () {
   const servers: string[] = [];
   const ips: string[] = [];
   let listener: ChildProcess | undefined;
+  /** The ports' binding: `bridge` (Linux bridge agent) or `ovs` (ML2/OVN). */
+  let vifType = '';
 
   before(async () => {
     const image = await sharedImage();
@@ -66,18 +83,25 @@ describe('container servers on a Neutron network', function () {
       const ports = await openstack<PortRow[]>(['port', 'list', '--server', id]);
       assert.equal(ports.length, 1);
       assert.equal(ports[0].Status, 'ACTIVE');
-      const port = await openstack<{ binding_host_id: string; device_owner: string }>(['port', 'show', ports[0].ID]);
+      const port = await openstack<{ binding_host_id: string; device_owner: string; binding_vif_type: string }>(['port', 'show', ports[0].ID]);
       assert.equal(port.binding_host_id, host);
       assert.equal(port.device_owner, 'compute:nova');
+      vifType = port.binding_vif_type;
+      assert.ok(['bridge', 'ovs'].includes(vifType), `bound as ${vifType}`);
     }
   });
 
-  it('the servers ping each other by their Neutron addresses, and the DHCP namespace reaches both', async () => {
+  it('the servers ping each other by their Neutron addresses, and Neutron\'s data plane knows both', async () => {
     const [a, b] = await Promise.all(servers.map(pidOf));
     assert.ok((await inNetns(a, ['ping', '-c', '1', '-W', '3', ips[1]])).ok, 'a -> b');
     assert.ok((await inNetns(b, ['ping', '-c', '1', '-W', '3', ips[0]])).ok, 'b -> a');
-    for (const ip of ips) {
-      assert.ok(await pingFromDhcp(network, ip), `DHCP namespace -> ${ip}`);
+    if (vifType === 'bridge') {
+      for (const ip of ips) assert.ok(await pingFromDhcp(network, ip), `DHCP namespace -> ${ip}`);
+    } else {
+      for (const id of servers) {
+        const [port] = await openstack<PortRow[]>(['port', 'list', '--server', id]);
+        assert.ok(await ovnPortUp(port.ID), `OVN logical port ${port.ID} is up`);
+      }
     }
   });
 
@@ -135,7 +159,7 @@ describe('container servers on a Neutron network', function () {
     }
   });
 
-  it('delete leaves no port and no tap device of the servers', async () => {
+  it('delete leaves no port, no tap device and no OVS port of the servers', async () => {
     const ports = (await Promise.all(servers.map((id) => openstack<PortRow[]>(['port', 'list', '--server', id])))).flat().map((p) => p.ID);
     for (const id of servers) await cli(['server', 'delete', '--wait', id]);
     for (const id of servers) {
@@ -145,6 +169,7 @@ describe('container servers on a Neutron network', function () {
     const links = (await run('ip', ['-o', 'link'])).stdout;
     for (const p of ports) {
       assert.ok(!links.includes(`tap${p}`.slice(0, 14)), `tap of port ${p} is gone`);
+      if (vifType === 'ovs') assert.equal(await ovsPortsOf(p), '', `no OVS port of ${p} is left`);
       assert.equal((await openstack<PortRow[]>(['port', 'list', '--network', network])).some((r) => r.ID === p), false, `port ${p} is deleted`);
     }
   });
