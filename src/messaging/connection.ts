@@ -92,6 +92,8 @@ interface RegisteredConsumer {
   spec: ConsumerSpec;
   declaredGeneration: number;
   consumerTag: string | null;
+  /** Fails the addConsumer() still waiting for this consumer. */
+  refuse?: (err: Error) => void;
 }
 
 /** AMQP properties oslo/kombu put on every message (trace rpc/*: properties). */
@@ -195,11 +197,14 @@ export class AmqpConnection {
     if (this.purpose !== 'listen') throw new Error('consumers need a listen connection');
     if (this.consumers.has(spec.queue)) throw new Error(`queue ${spec.queue} is already consumed`);
     const reg: RegisteredConsumer = { spec, declaredGeneration: -1, consumerTag: null };
+    // A (re)connection declares every registered consumer (setup): one refused there ends here.
+    const refusedInSetup = new Promise<never>((_, reject) => { reg.refuse = reject; });
+    refusedInSetup.catch(() => undefined);
     this.consumers.set(spec.queue, reg);
     for (;;) {
       let conn: { channel: Channel; generation: number };
       try {
-        conn = await this.whenConnected();
+        conn = await Promise.race([this.whenConnected(), refusedInSetup]);
       } catch (err) {
         this.consumers.delete(spec.queue);
         throw err;
@@ -209,17 +214,21 @@ export class AmqpConnection {
         await this.declareConsumer(conn.channel, reg, conn.generation);
         return;
       } catch (err) {
-        if (conn.generation !== this.generation || !this.connectedFlag) continue; // lost the connection meanwhile: retry
+        // A refusal closes the channel, and with it (see setup) the connection: check it first,
+        // or the refused queue would be declared again on every reconnect, forever.
+        const refused = (err as { code?: unknown }).code === PRECONDITION_FAILED;
+        if (!refused && (conn.generation !== this.generation || !this.connectedFlag)) continue; // lost the connection meanwhile: retry
         this.consumers.delete(spec.queue);
         this.resetConnection(`declaring ${spec.queue} failed: ${errText(err)}`);
-        if ((err as { code?: unknown }).code === PRECONDITION_FAILED) {
-          const refused = new DeclarationRefused(spec.queue, errText(err));
-          this.log.error({ connection: this.name, queue: spec.queue, err: refused.message }, 'queue declaration refused by the broker');
-          throw refused;
-        }
-        throw err;
+        throw refused ? this.refusal(spec.queue, err) : err;
       }
     }
+  }
+
+  private refusal(queue: string, err: unknown): DeclarationRefused {
+    const refusal = new DeclarationRefused(queue, errText(err));
+    this.log.error({ connection: this.name, queue, err: refusal.message }, 'queue declaration refused by the broker');
+    return refusal;
   }
 
   /** Stops consuming a queue and forgets it (the queue itself stays, as in oslo). */
@@ -421,7 +430,21 @@ export class AmqpConnection {
     this.returned = [];
     if (this.purpose === 'listen') {
       if (this.opts.rabbit.rabbit_qos_prefetch_count > 0) await channel.prefetch(this.opts.rabbit.rabbit_qos_prefetch_count);
-      for (const reg of this.consumers.values()) await this.declareConsumer(channel, reg, generation);
+      for (const reg of this.consumers.values()) {
+        try {
+          await this.declareConsumer(channel, reg, generation);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== PRECONDITION_FAILED) throw err;
+          // Refused: a consumer still being added fails and is dropped; one that consumed before
+          // (its queue was re-declared otherwise meanwhile) is tried again on the next connection.
+          const refusal = this.refusal(reg.spec.queue, err);
+          if (reg.declaredGeneration < 0 && reg.refuse) {
+            this.consumers.delete(reg.spec.queue);
+            reg.refuse(refusal);
+          }
+          throw refusal;
+        }
+      }
     }
     this.generation = generation;
     this.channel = channel;
