@@ -35,22 +35,24 @@ export interface OptionDef {
   readonly deprecatedNames?: readonly string[];
   /** Any value but the default is refused: why. */
   readonly unsupported?: string;
+  /** Accepted, but its job is done another way here: how (logged when set). */
+  readonly inert?: string;
 }
 
 /** `[oslo_messaging_rabbit]`. */
 export const RABBIT_OPTION_DEFS = [
   { name: 'amqp_durable_queues', type: 'boolean', default: false, help: 'Declare topic queues and the control exchange durable (always so with rabbit_quorum_queue).' },
   { name: 'amqp_auto_delete', type: 'boolean', default: false, help: 'Declare topic queues and the control exchange auto-delete.' },
-  { name: 'rpc_conn_pool_size', type: 'integer', default: 30, min: 1, help: 'Most connections kept for sending. Inert: one publishing connection, with publisher confirms, serves the whole process.' },
-  { name: 'conn_pool_min_size', type: 'integer', default: 2, help: 'Connections the pool keeps when they expire. Inert, as rpc_conn_pool_size.' },
-  { name: 'conn_pool_ttl', type: 'integer', default: 1200, help: 'Seconds an idle pooled connection lives. Inert, as rpc_conn_pool_size.' },
+  { name: 'rpc_conn_pool_size', type: 'integer', default: 30, min: 1, help: 'Most connections kept for sending. Inert: one publishing connection, with publisher confirms, serves the whole process.', inert: 'one publishing connection, with publisher confirms, serves the whole process' },
+  { name: 'conn_pool_min_size', type: 'integer', default: 2, help: 'Connections the pool keeps when they expire. Inert, as rpc_conn_pool_size.', inert: 'there is no connection pool' },
+  { name: 'conn_pool_ttl', type: 'integer', default: 1200, help: 'Seconds an idle pooled connection lives. Inert, as rpc_conn_pool_size.', inert: 'there is no connection pool' },
   { name: 'ssl', type: 'boolean', default: false, deprecatedNames: ['rabbit_use_ssl'], help: 'Connect over TLS (amqps). The broker\'s certificate chain is verified against ssl_ca_file (or the system\'s CAs), its host name is not (as oslo.messaging).' },
   { name: 'ssl_version', type: 'string', default: '', deprecatedNames: ['kombu_ssl_version'], help: 'TLS version: TLSv1, TLSv1_1, TLSv1_2 (exactly that one) or SSLv23 (the highest both sides speak); empty: negotiated.' },
   { name: 'ssl_key_file', type: 'string', default: '', deprecatedNames: ['kombu_ssl_keyfile'], help: 'Private key of the client certificate (PEM).' },
   { name: 'ssl_cert_file', type: 'string', default: '', deprecatedNames: ['kombu_ssl_certfile'], help: 'Client certificate (PEM), presented to the broker.' },
   { name: 'ssl_ca_file', type: 'string', default: '', deprecatedNames: ['kombu_ssl_ca_certs'], help: 'CA certificates (PEM) the broker\'s certificate must chain to.' },
   { name: 'ssl_enforce_fips_mode', type: 'boolean', default: false, unsupported: 'OpenSSL FIPS mode cannot be switched on from here', help: 'Enforce OpenSSL FIPS mode. Not supported: true is refused.' },
-  { name: 'heartbeat_in_pthread', type: 'boolean', default: false, help: 'Deprecated in oslo.messaging. Inert: the heartbeat runs on its own timer whatever the handlers do, which is what true asks for.' },
+  { name: 'heartbeat_in_pthread', type: 'boolean', default: false, help: 'Deprecated in oslo.messaging. Inert: the heartbeat runs on its own timer whatever the handlers do, which is what true asks for.', inert: 'the heartbeat runs on its own timer whatever the handlers do' },
   { name: 'kombu_reconnect_delay', type: 'float', default: 1.0, min: 0, max: 4.5, help: 'Seconds to wait before reconnecting after a lost connection or a consumer cancel notification.' },
   { name: 'kombu_reconnect_splay', type: 'float', default: 0.0, min: 0, help: 'Up to this many random seconds added to kombu_reconnect_delay.' },
   { name: 'kombu_compression', type: 'string', unsupported: 'messages are not compressed', help: 'Compression of sent messages (gzip, bz2). Not supported: setting it is refused.' },
@@ -69,12 +71,12 @@ export const RABBIT_OPTION_DEFS = [
   { name: 'rabbit_transient_queues_ttl', type: 'integer', default: 1800, min: 0, help: 'x-expires of reply and fanout queues, seconds (0: none).' },
   { name: 'rabbit_qos_prefetch_count', type: 'integer', default: 0, help: 'basic.qos prefetch of each consuming channel (0: unlimited).' },
   { name: 'heartbeat_timeout_threshold', type: 'integer', default: 60, min: 0, help: 'AMQP heartbeat, seconds (0 disables): a broker silent for two periods is dropped.' },
-  { name: 'heartbeat_rate', type: 'integer', default: 3, min: 1, help: 'How often per heartbeat_timeout_threshold kombu checks the heartbeat. Inert: the AMQP client checks on its own timer.' },
+  { name: 'heartbeat_rate', type: 'integer', default: 3, min: 1, help: 'How often per heartbeat_timeout_threshold kombu checks the heartbeat. Inert: the AMQP client checks on its own timer.', inert: 'the AMQP client checks heartbeats on its own timer' },
   { name: 'direct_mandatory_flag', type: 'boolean', default: true, help: 'Publish replies mandatory, so a reply to a missing reply queue is retried for kombu_missing_consumer_retry_timeout.' },
   { name: 'enable_cancel_on_failover', type: 'boolean', default: false, help: 'Consume with x-cancel-on-ha-failover, so the broker cancels consumers of a mirrored queue that fails over.' },
   { name: 'use_queue_manager', type: 'boolean', default: false, unsupported: 'reply and fanout queues have random names', help: 'Stable reply and fanout queue names. Not supported: true is refused.' },
-  { name: 'hostname', type: 'string', default: '', sampleDefault: 'node1.example.com', help: 'Host name for use_queue_manager. Inert, as use_queue_manager is not supported.' },
-  { name: 'processname', type: 'string', default: '', sampleDefault: 'nova-api', help: 'Process name for use_queue_manager. Inert, as use_queue_manager is not supported.' },
+  { name: 'hostname', type: 'string', default: '', sampleDefault: 'node1.example.com', help: 'Host name for use_queue_manager. Inert, as use_queue_manager is not supported.', inert: 'use_queue_manager is not supported' },
+  { name: 'processname', type: 'string', default: '', sampleDefault: 'nova-api', help: 'Process name for use_queue_manager. Inert, as use_queue_manager is not supported.', inert: 'use_queue_manager is not supported' },
   { name: 'rabbit_stream_fanout', type: 'boolean', default: false, unsupported: 'fanout queues are not streams', help: 'One stream queue per fanout. Not supported: true is refused.' },
 ] as const satisfies readonly OptionDef[];
 
@@ -169,9 +171,12 @@ function checkValue(def: OptionDef, value: unknown): void {
 
 const SSL_VERSIONS = ['tlsv1', 'tlsv1_1', 'tlsv1_2', 'sslv23'];
 
-/** Rules between options (impl_rabbit Connection.__init__ and _get_queue_arguments). */
+/** Rules between options (impl_rabbit RabbitDriver and Connection.__init__, _get_queue_arguments). */
 function checkRabbit(o: RabbitOptions): void {
   for (const def of RABBIT_OPTION_DEFS) checkValue(def, (o as Record<string, unknown>)[def.name]);
+  if (o.rpc_conn_pool_size < o.conn_pool_min_size) {
+    throw new MessagingOptionError('rpc_conn_pool_size', `rpc_conn_pool_size ${o.rpc_conn_pool_size} must be greater than or equal to conn_pool_min_size ${o.conn_pool_min_size}`);
+  }
   for (const quorum of ['rabbit_quorum_queue', 'rabbit_transient_quorum_queue'] as const) {
     if (o[quorum] && o.rabbit_ha_queues) {
       throw new MessagingOptionError(quorum, `${quorum} and rabbit_ha_queues both enabled: the queue type is quorum or HA (mirrored), not both`);
@@ -229,6 +234,13 @@ export function messagingOptions(input: MessagingOptionsInput): MessagingOptions
     rabbit: o,
     tls: o.ssl || url.transport === 'amqps' ? tlsConnectOptions(o) : null,
   };
+}
+
+/** The inert options set to something else than their default, and why that changes nothing here. */
+export function inertSettings(o: RabbitOptions): string[] {
+  return (RABBIT_OPTION_DEFS as readonly OptionDef[])
+    .filter((d) => d.inert && (o as Record<string, unknown>)[d.name] !== d.default)
+    .map((d) => `${d.name} has no effect: ${d.inert as string}`);
 }
 
 /** kombu retry_over_time as oslo configures it: 1, 3, 5, ... seconds, at most rabbit_interval_max. */

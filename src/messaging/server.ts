@@ -443,7 +443,7 @@ function delay(ms: number): Promise<void> {
  * rpc_ping_enabled: oslo's PingEndpoint (no namespace, version 1.0) answers
  * oslo_rpc_server_ping, unless an endpoint of the application already has that method.
  */
-function withPing(endpoints: readonly Endpoint[], log: Logger): readonly Endpoint[] {
+export function withPing(endpoints: readonly Endpoint[], log: Logger): readonly Endpoint[] {
   if (endpoints.some((e) => typeof e.handlers.oslo_rpc_server_ping === 'function')) {
     log.warn('rpc_ping_enabled is set but an endpoint already has oslo_rpc_server_ping; not adding the ping endpoint');
     return endpoints;

@@ -5,9 +5,13 @@ import { join } from 'node:path';
 import { amqpConnectArguments } from '../../../src/messaging/connection.js';
 import { consumeArguments, fanoutExchange, topicExchange, topicQueue, transientQueue } from '../../../src/messaging/declarations.js';
 import {
-  DEFAULT_RABBIT_OPTIONS, lossDelaySeconds, MessagingOptionError, messagingOptions, RABBIT_OPTION_DEFS, type RabbitOptions,
+  DEFAULT_RABBIT_OPTIONS, inertSettings, lossDelaySeconds, MessagingOptionError, messagingOptions, RABBIT_OPTION_DEFS, type RabbitOptions,
 } from '../../../src/messaging/options.js';
+import { RpcDispatcher } from '../../../src/messaging/dispatcher.js';
+import { withPing } from '../../../src/messaging/server.js';
 import { tlsConnectOptions } from '../../../src/messaging/tls.js';
+import type { Endpoint, RequestContext } from '../../../src/messaging/types.js';
+import { captureLogs } from '../../helpers/log-capture.js';
 
 const rabbit = (o: Partial<RabbitOptions>): RabbitOptions => messagingOptions({ transport_url: 'rabbit://h/', rabbit: o }).rabbit;
 
@@ -92,6 +96,7 @@ describe('messaging/options: every oslo.messaging option and what it does', () =
       [{ kombu_reconnect_delay: 5 }, 'kombu_reconnect_delay', /<= 4.5/],
       [{ rabbit_transient_queues_ttl: -1 }, 'rabbit_transient_queues_ttl', />= 0/],
       [{ kombu_failover_strategy: 'random' as 'shuffle' }, 'kombu_failover_strategy', /one of round-robin, shuffle/],
+      [{ rpc_conn_pool_size: 1 }, 'rpc_conn_pool_size', /greater than or equal to conn_pool_min_size 2/],
     ];
     for (const [set, option, why] of REFUSED) {
       it(`${JSON.stringify(set)} -> ${option}`, () => {
@@ -183,6 +188,26 @@ describe('messaging/options: every oslo.messaging option and what it does', () =
         assert.deepEqual([plainUrl.protocol, plainUrl.heartbeat, plainSock.credentials?.mechanism, plainSock.cert], ['amqp', 0, mechanism, undefined]);
       }
     });
+  });
+
+  it('names the inert options an operator set, and why they change nothing', () => {
+    assert.deepEqual(inertSettings(rabbit({})), []);
+    assert.deepEqual(inertSettings(rabbit({ heartbeat_rate: 3, rpc_conn_pool_size: 30 })), [], 'defaults are not reported');
+    assert.deepEqual(inertSettings(rabbit({ heartbeat_rate: 2, conn_pool_ttl: 60 })), [
+      'conn_pool_ttl has no effect: there is no connection pool',
+      'heartbeat_rate has no effect: the AMQP client checks heartbeats on its own timer',
+    ]);
+  });
+
+  it('rpc_ping_enabled: oslo_rpc_server_ping answers "pong" at version 1.0, unless an endpoint has its own', async () => {
+    const logs = captureLogs();
+    const app: Endpoint = { namespace: null, version: '6.1', handlers: { async echo(_c, a) { return a; } } };
+    const ping = new RpcDispatcher(withPing([app], logs.log));
+    const call = { method: 'oslo_rpc_server_ping', namespace: null, version: '1.0', args: {}, context: {} as RequestContext, expectsReply: true };
+    assert.equal(await ping.dispatch(call), 'pong');
+    const own: Endpoint = { namespace: null, version: '1.0', handlers: { async oslo_rpc_server_ping() { return 'mine'; } } };
+    assert.equal(await new RpcDispatcher(withPing([own], logs.log)).dispatch(call), 'mine');
+    assert.equal(logs.find(/already has oslo_rpc_server_ping/).length, 1);
   });
 
   it('waits kombu_reconnect_delay plus up to kombu_reconnect_splay before reconnecting', () => {
