@@ -21,6 +21,7 @@ import { measureHost, versionToInt } from './host-resources.js';
 import { baseApiEndpoint, hostHandlers } from './host-handlers.js';
 import { PeriodicTasks } from './periodic.js';
 import { connectComputeRpc } from './messaging-config.js';
+import { DeclarationRefused } from '../messaging/connection.js';
 import type { RpcRuntime } from '../messaging/runtime.js';
 import type { Endpoint, RequestContext } from '../messaging/types.js';
 import { adminContext } from './context.js';
@@ -250,7 +251,9 @@ export async function runComputeService(config: Config): Promise<number> {
     if (abort.signal.aborted) return 0;
     log.fatal({ err }, 'compute host failed to start');
     await service.stop();
-    return 1;
+    // The broker keeps refusing until the settings or its queues change: exit as for a
+    // configuration error (the systemd unit does not restart on 2).
+    return err instanceof DeclarationRefused ? 2 : 1;
   }
   await stopped;
   return 0;
