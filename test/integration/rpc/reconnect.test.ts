@@ -160,6 +160,10 @@ describe('rpc: quorum queues, and reconnect after the broker restarts', function
     for (const name of [topic, `${topic}.${host}`]) {
       assert.equal(queues.find((q) => q.name === name)?.type, 'quorum', JSON.stringify(queues));
     }
+    // Python oslo.messaging (Zed's, without rabbit_transient_quorum_queue) set the same way
+    // through the URL's query declares the control exchange as we do, and is answered.
+    const py = await osloClient(`${broker.url}?rabbit_quorum_queue=true`, topic, host, { kind: 'call', method: 'echo', args: { from: 'python' } });
+    assert.deepEqual(py.result, { from: 'python' }, JSON.stringify(py));
     assert.deepEqual(unexpected, []);
   });
 
