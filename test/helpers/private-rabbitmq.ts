@@ -46,7 +46,8 @@ export class PrivateRabbitMQ {
   readonly vhost = 'nctest';
   readonly user = 'nctest';
   readonly password = 'nctest-pw';
-  readonly dir = mkdtempSync(join(tmpdir(), 'nctest-rabbitmq-'));
+  /** Made by the first start(), so a suite that never runs leaves nothing behind. */
+  dir = '';
   port = 0;
   tlsPort = 0;
   private distPort = 0;
@@ -73,6 +74,7 @@ export class PrivateRabbitMQ {
   /** First start: ports, files, the node, then the test vhost and user. */
   async start(): Promise<void> {
     if (!this.port) {
+      this.dir = mkdtempSync(join(tmpdir(), 'nctest-rabbitmq-'));
       this.port = await freePort();
       this.distPort = await freePort();
       if (this.tls) this.tlsPort = await freePort();
@@ -104,7 +106,7 @@ export class PrivateRabbitMQ {
     try {
       await this.stop();
     } finally {
-      rmSync(this.dir, { recursive: true, force: true });
+      if (this.dir) rmSync(this.dir, { recursive: true, force: true });
       if (this.startedEpmd) {
         const names = await run(EPMD, ['-names']).then((r) => r.stdout, () => '');
         if (!/^name /m.test(names)) await run(EPMD, ['-kill']).catch(() => undefined);
