@@ -47,7 +47,7 @@ async function makeCertificates(dir: string): Promise<Record<'ca' | 'serverCert'
 describe('rpc: TLS to RabbitMQ (ssl, ssl_ca_file, ssl_cert_file, ssl_key_file, ssl_version)', function () {
   this.timeout(600_000);
   const logs = captureLogs();
-  const certDir = mkdtempSync(join(tmpdir(), 'nctest-tls-'));
+  let certDir = '';
   let certs: Awaited<ReturnType<typeof makeCertificates>>;
   let broker: PrivateRabbitMQ;
   let rpc: RpcRuntime | undefined;
@@ -55,6 +55,7 @@ describe('rpc: TLS to RabbitMQ (ssl, ssl_ca_file, ssl_cert_file, ssl_key_file, s
   const endpoint: Endpoint = { namespace: null, version: '6.1', handlers: { async echo(_c, args) { return args; } } };
 
   before(async () => {
+    certDir = mkdtempSync(join(tmpdir(), 'nctest-tls-'));
     certs = await makeCertificates(certDir);
     broker = new PrivateRabbitMQ({ caFile: certs.ca, certFile: certs.serverCert, keyFile: certs.serverKey });
     await broker.start();
@@ -63,7 +64,7 @@ describe('rpc: TLS to RabbitMQ (ssl, ssl_ca_file, ssl_cert_file, ssl_key_file, s
   after(async () => {
     await rpc?.close();
     await broker?.destroy();
-    rmSync(certDir, { recursive: true, force: true });
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
   });
 
   it('connects with the client certificate over TLSv1.2 and serves a call', async () => {
