@@ -25,6 +25,8 @@ export interface BrokerTls {
   caFile: string;
   certFile: string;
   keyFile: string;
+  /** Also accept SASL EXTERNAL: the client certificate's common name is the user. */
+  external?: boolean;
 }
 
 /** A port nothing listens on now (the kernel's pick among the ephemeral ones). */
@@ -87,6 +89,12 @@ export class PrivateRabbitMQ {
     await this.ctl(['set_permissions', '-p', this.vhost, this.user, '.*', '.*', '.*']);
   }
 
+  /** A user of the test vhost with every permission (e.g. a client certificate's common name). */
+  async addUser(name: string, password: string): Promise<void> {
+    await this.ctl(['add_user', name, password]).catch(ignoreExists);
+    await this.ctl(['set_permissions', '-p', this.vhost, name, '.*', '.*', '.*']);
+  }
+
   /** Stops the node (data kept) and waits until its listener is gone. */
   async stop(): Promise<void> {
     if (!this.running) return;
@@ -136,9 +144,12 @@ export class PrivateRabbitMQ {
       conf.push(`listeners.ssl.default = ${HOST}:${this.tlsPort}`,
         `ssl_options.cacertfile = ${this.tls.caFile}`, `ssl_options.certfile = ${this.tls.certFile}`,
         `ssl_options.keyfile = ${this.tls.keyFile}`, 'ssl_options.verify = verify_peer', 'ssl_options.fail_if_no_peer_cert = true');
+      if (this.tls.external) {
+        conf.push('auth_mechanisms.1 = PLAIN', 'auth_mechanisms.2 = AMQPLAIN', 'auth_mechanisms.3 = EXTERNAL', 'ssl_cert_login_from = common_name');
+      }
     }
     writeFileSync(join(this.dir, 'rabbitmq.conf'), `${conf.join('\n')}\n`);
-    writeFileSync(join(this.dir, 'enabled_plugins'), '[].\n');
+    writeFileSync(join(this.dir, 'enabled_plugins'), this.tls?.external ? '[rabbitmq_auth_mechanism_ssl].\n' : '[].\n');
   }
 
   private async boot(): Promise<void> {

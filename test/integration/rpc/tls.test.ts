@@ -3,7 +3,8 @@
  * throw-away CA (openssl) signed, which asks every client for a certificate of that CA
  * (verify_peer, fail_if_no_peer_cert). With ssl = true and the ssl_* files our server and
  * client connect, present the client certificate and serve a call; pinned to TLSv1_2 the
- * broker reports that version; without ssl_ca_file the broker's certificate is not trusted.
+ * broker reports that version; with rabbit_login_method = EXTERNAL the certificate is the login;
+ * without ssl_ca_file the broker's certificate is not trusted.
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
@@ -57,8 +58,9 @@ describe('rpc: TLS to RabbitMQ (ssl, ssl_ca_file, ssl_cert_file, ssl_key_file, s
   before(async () => {
     certDir = mkdtempSync(join(tmpdir(), 'nctest-tls-'));
     certs = await makeCertificates(certDir);
-    broker = new PrivateRabbitMQ({ caFile: certs.ca, certFile: certs.serverCert, keyFile: certs.serverKey });
+    broker = new PrivateRabbitMQ({ caFile: certs.ca, certFile: certs.serverCert, keyFile: certs.serverKey, external: true });
     await broker.start();
+    await broker.addUser('nctest-client', `unused-${uuidHex()}`);
   });
 
   after(async () => {
@@ -76,6 +78,21 @@ describe('rpc: TLS to RabbitMQ (ssl, ssl_ca_file, ssl_cert_file, ssl_key_file, s
     assert.ok(ssl.length >= 3 && ssl.every((s) => s === 'true'), ssl.join(' '));
     assert.ok((await broker.column('list_connections', 'ssl_protocol')).every((p) => /tlsv1\.2/i.test(p)));
     assert.ok((await broker.column('list_connections', 'peer_cert_subject')).every((s) => /CN=nctest-client/.test(s)));
+  });
+
+  it('rabbit_login_method = EXTERNAL logs in as the client certificate\'s name, with no password in the URL', async () => {
+    const rabbit: Partial<RabbitOptions> = { ssl: true, ssl_ca_file: certs.ca, ssl_cert_file: certs.clientCert, ssl_key_file: certs.clientKey, rabbit_login_method: 'EXTERNAL' };
+    const external = await connectComputeRpc({ transport_url: `rabbit://127.0.0.1:${broker.tlsPort}/${broker.vhost}`, rabbit }, logs.log);
+    try {
+      await external.serve({ topic, server: 'external' }, [endpoint]);
+      assert.deepEqual(await external.client.call({ topic, server: 'external', version: '6.0' }, adminContext(), 'echo', { as: 'cert' }), { as: 'cert' });
+      const rows = (await broker.ctl(['list_connections', '-p', broker.vhost, '--no-table-headers', '--quiet', 'user', 'auth_mechanism']))
+        .split('\n').filter((l) => l.trim()).map((l) => l.trim().split('\t'));
+      const byCert = rows.filter(([user]) => user === 'nctest-client');
+      assert.ok(byCert.length >= 3 && byCert.every(([, mechanism]) => mechanism === 'EXTERNAL'), JSON.stringify(rows));
+    } finally {
+      await external.close();
+    }
   });
 
   it('does not trust the broker without ssl_ca_file (the system CAs do not know it)', async () => {
