@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { GROUPS, type OptionSpec } from './options.js';
-import { parseIni, IniSyntaxError, type IniSections } from './ini.js';
+import { parseIni, IniSyntaxError, type IniSections, type IniValue } from './ini.js';
 import type { Config } from './types.js';
 
 /** One clear line naming the file, section and key (where there is one). */
@@ -47,7 +47,7 @@ export function buildConfig(sections: IniSections): Config {
     const values: Record<string, unknown> = {};
     const section = sections.get(group.name);
     for (const opt of group.options) {
-      const entry = section?.get(opt.name);
+      const entry = section ? entryOf(group.name, opt.name, sections)?.entry : undefined;
       if (entry === undefined) {
         if (opt.default !== undefined) values[opt.name] = opt.default;
         continue;
@@ -73,19 +73,39 @@ export function buildConfig(sections: IniSections): Config {
       }
     }
   }
+  for (const group of GROUPS) {
+    try {
+      group.check?.(raw[group.name], raw);
+    } catch (err) {
+      const option = (err as { option?: unknown }).option;
+      if (typeof option !== 'string') throw err;
+      const owner = group.options.some((o) => o.name === option) ? group.name : 'DEFAULT';
+      throw new ConfigError(`${where(owner, option, sections)}: ${(err as Error).message}${got(owner, option, sections)}`);
+    }
+  }
   return raw as unknown as Config;
+}
+
+/** The file entry of an option, under its name or else under one of its deprecated names. */
+function entryOf(group: string, key: string, sections: IniSections): { key: string; entry: IniValue } | undefined {
+  const spec = GROUPS.find((g) => g.name === group)?.options.find((o) => o.name === key);
+  for (const name of [key, ...(spec?.deprecatedNames ?? [])]) {
+    const entry = sections.get(group)?.get(name);
+    if (entry) return { key: name, entry };
+  }
+  return undefined;
 }
 
 /** ` (got "value")` for a value from a file, nothing for secret options. */
 function got(group: string, key: string, sections: IniSections): string {
-  const entry = sections.get(group)?.get(key);
+  const entry = entryOf(group, key, sections)?.entry;
   const secret = GROUPS.find((g) => g.name === group)?.options.find((o) => o.name === key)?.secret === true;
   return entry && !secret ? ` (got ${JSON.stringify(entry.values[entry.values.length - 1])})` : '';
 }
 
 function where(group: string, key: string, sections: IniSections): string {
-  const entry = sections.get(group)?.get(key);
-  return entry ? `${entry.file}:${entry.line}: [${group}] ${key}` : `[${group}] ${key}`;
+  const at = entryOf(group, key, sections);
+  return at ? `${at.entry.file}:${at.entry.line}: [${group}] ${at.key}` : `[${group}] ${key}`;
 }
 
 /** oslo.config substitution: `$name` / `${name}` from the same group, then [DEFAULT]; `$$` is `$`. */

@@ -1,36 +1,38 @@
 /**
  * Every option nova-container reads, in oslo.config's groups. Names follow Nova's own options
  * so an operator's existing nova.conf works unchanged; `[container]` holds what is ours.
- * The sample file etc/nova-container.conf.sample is generated from this table.
+ * oslo.messaging's options come from the messaging layer's own tables (src/messaging/options.ts),
+ * which also checks them. The sample file etc/nova-container.conf.sample is generated from this table.
  */
 import { hostname } from 'node:os';
 import { ENGINE_NAMES } from '../runtime/engines.js';
+import { MESSAGING_DEFAULT_OPTION_DEFS, messagingOptions, RABBIT_OPTION_DEFS, type OptionDef, type RabbitOptions } from '../messaging/options.js';
 import { parseTransportUrl } from '../messaging/transport-url.js';
 import { HIGHEST_SERVICE_VERSION, LOWEST_SERVICE_VERSION, parseServiceVersionOption } from '../nova-driver/service-version.js';
 
-export type OptionType = 'string' | 'integer' | 'float' | 'boolean' | 'list' | 'uri';
+export type { OptionType } from '../messaging/options.js';
 
-export interface OptionSpec {
-  name: string;
-  type: OptionType;
-  help: string;
-  /** Absent: the option is unset unless a file sets it. */
-  default?: string | number | boolean | string[];
-  /** The default as the sample shows it, where it is computed at run time. */
-  sampleDefault?: string;
+export interface OptionSpec extends OptionDef {
   required?: boolean;
-  secret?: boolean;
-  min?: number;
-  max?: number;
-  choices?: string[];
   /** Further checks of a string value: throws an Error saying what is wrong (without the value). */
   check?: (value: string) => void;
 }
 
+/** The values of every group, as the loader has converted them. */
+export type RawConfig = Record<string, Record<string, unknown>>;
+
 export interface GroupSpec {
   name: string;
   help: string;
-  options: OptionSpec[];
+  options: readonly OptionSpec[];
+  /** Rules across options: throws an Error with `option` naming the culprit (of this group or [DEFAULT]). */
+  check?: (values: Record<string, unknown>, all: RawConfig) => void;
+}
+
+/** One of oslo.messaging's [DEFAULT] options, with what nova-container changes about it. */
+function messagingDefault(name: typeof MESSAGING_DEFAULT_OPTION_DEFS[number]['name'], change: Partial<OptionSpec> = {}): OptionSpec {
+  const def = MESSAGING_DEFAULT_OPTION_DEFS.find((d) => d.name === name) as OptionDef;
+  return { ...def, ...change };
 }
 
 /** Keystone credentials as keystoneauth's password and application-credential plugins read them. */
@@ -59,13 +61,15 @@ export const GROUPS: GroupSpec[] = [
     name: 'DEFAULT',
     help: 'Nova options a compute host reads (same names and meaning as in nova.conf).',
     options: [
-      { name: 'transport_url', type: 'uri', required: true, secret: true, check: (v) => { parseTransportUrl(v); }, help: 'oslo.messaging transport, e.g. rabbit://user:pass@127.0.0.1:5672/.' },
+      messagingDefault('transport_url', { required: true, check: (v) => { parseTransportUrl(v); } }),
       { name: 'host', type: 'string', default: hostname(), sampleDefault: '<this machine\'s host name>', help: 'Name of this compute host: queue compute.<host>, Service and ComputeNode host, Neutron binding host.' },
       { name: 'my_ip', type: 'string', default: '127.0.0.1', help: 'IP address of this host, reported as the compute node host_ip.' },
-      { name: 'control_exchange', type: 'string', default: 'nova', help: 'AMQP exchange Nova\'s RPC uses.' },
+      messagingDefault('control_exchange', { default: 'nova', help: 'AMQP exchange Nova\'s RPC uses.' }),
       { name: 'state_path', type: 'string', default: '/var/lib/nova-container', help: 'Directory for state kept across restarts (the stable compute node uuid).' },
       { name: 'report_interval', type: 'integer', default: 10, min: 1, help: 'Seconds between service heartbeats (Service.save with report_count + 1).' },
-      { name: 'rpc_response_timeout', type: 'integer', default: 60, min: 1, help: 'Seconds to wait for a reply to an RPC call.' },
+      messagingDefault('rpc_response_timeout'),
+      messagingDefault('executor_thread_pool_size'),
+      messagingDefault('rpc_ping_enabled'),
       { name: 'update_resources_interval', type: 'integer', default: 60, min: 1, help: 'Seconds between resource updates (ComputeNode.save and Placement inventory).' },
       { name: 'sync_power_state_interval', type: 'integer', default: 600, min: 1, help: 'Seconds between checks that each container\'s state matches what Nova records (a container that stopped behind Nova\'s back is recorded stopped).' },
       { name: 'shutdown_timeout', type: 'integer', default: 60, min: 0, help: 'Seconds a graceful stop waits after SIGTERM before killing the container.' },
@@ -87,17 +91,11 @@ export const GROUPS: GroupSpec[] = [
   },
   {
     name: 'oslo_messaging_rabbit',
-    help: 'Must equal the other Nova services\' settings: RabbitMQ refuses a queue declared with other flags.',
-    options: [
-      { name: 'amqp_durable_queues', type: 'boolean', default: false, help: 'Declare queues and exchanges durable.' },
-      { name: 'amqp_auto_delete', type: 'boolean', default: false, help: 'Declare queues and exchanges auto-delete.' },
-      { name: 'rabbit_ha_queues', type: 'boolean', default: false, help: 'Declare queues with x-ha-policy: all.' },
-      { name: 'rabbit_transient_queues_ttl', type: 'integer', default: 1800, min: 1, help: 'Seconds before an unused reply or fanout queue expires.' },
-      { name: 'rabbit_retry_interval', type: 'float', default: 1, min: 0, help: 'Seconds before the first reconnect attempt.' },
-      { name: 'rabbit_retry_backoff', type: 'float', default: 2, min: 0, help: 'Seconds added to the wait after each failed attempt.' },
-      { name: 'rabbit_interval_max', type: 'float', default: 30, min: 1, help: 'Longest wait between reconnect attempts, seconds.' },
-      { name: 'heartbeat_timeout_threshold', type: 'integer', default: 60, min: 0, help: 'AMQP heartbeat timeout, seconds (0 disables).' },
-    ],
+    help: 'oslo.messaging\'s RabbitMQ driver. Must equal the other Nova services\' settings: RabbitMQ refuses a queue declared with other flags or arguments.',
+    options: RABBIT_OPTION_DEFS,
+    check: (values, all) => {
+      messagingOptions({ transport_url: String(all.DEFAULT.transport_url), rabbit: values as Partial<RabbitOptions> });
+    },
   },
   { name: 'placement', help: 'Placement API client (service credentials).', options: keystoneAuthOptions('Placement') },
   { name: 'glance', help: 'Glance image API client.', options: keystoneAuthOptions('Glance') },

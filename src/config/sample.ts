@@ -12,6 +12,7 @@ export function renderSample(): string {
     for (const opt of group.options) {
       out.push(...wrap(opt.help).map((l) => `# ${l}`));
       out.push(`# (${describeType(opt)})${opt.required ? ' (required)' : ''}${opt.secret ? ' (secret: never logged)' : ''}`);
+      if (opt.deprecatedNames) out.push(`# Deprecated names: ${opt.deprecatedNames.join(', ')}`);
       out.push(`#${opt.name} = ${sampleValue(opt)}`, '');
     }
   }

@@ -1,4 +1,5 @@
 /** The validated configuration, one interface per oslo.config group (see options.ts). */
+import type { RabbitOptions } from '../messaging/options.js';
 import type { PluggerSettings } from '../network/pluggers.js';
 
 export interface DefaultGroup {
@@ -9,6 +10,8 @@ export interface DefaultGroup {
   state_path: string;
   report_interval: number;
   rpc_response_timeout: number;
+  executor_thread_pool_size: number;
+  rpc_ping_enabled: boolean;
   update_resources_interval: number;
   scheduler_instance_sync_interval: number;
   sync_power_state_interval: number;
@@ -28,16 +31,8 @@ export interface DefaultGroup {
   debug: boolean;
 }
 
-export interface RabbitGroup {
-  amqp_durable_queues: boolean;
-  amqp_auto_delete: boolean;
-  rabbit_ha_queues: boolean;
-  rabbit_transient_queues_ttl: number;
-  rabbit_retry_interval: number;
-  rabbit_retry_backoff: number;
-  rabbit_interval_max: number;
-  heartbeat_timeout_threshold: number;
-}
+/** [oslo_messaging_rabbit]: the messaging layer's own option table (src/messaging/options.ts). */
+export type RabbitGroup = RabbitOptions;
 
 export interface KeystoneAuthGroup {
   auth_type?: string;

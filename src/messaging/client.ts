@@ -12,7 +12,7 @@ import { contextLogFields, packContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';
 import { decodeBody, encodeBody } from './envelope.js';
 import { deserializeRemoteException } from './failure.js';
-import { queueArguments, topicDurable } from './options.js';
+import { consumeArguments, fanoutExchange, topicExchange, transientQueue } from './declarations.js';
 import type { RpcTransport } from './transport.js';
 import type { CallOptions, MessagingHooks, RequestContext, RpcClient, Target } from './types.js';
 
@@ -130,7 +130,7 @@ export class AmqpRpcClient implements RpcClient {
     const body = encodeBody(buildRequestMessage(target, method, args, ctx));
     const sender = this.transport.sender();
     if (target.fanout) {
-      const exchange: ExchangeSpec = { name: `${target.topic}_fanout`, type: 'fanout', durable: false, autoDelete: true };
+      const exchange = fanoutExchange(this.transport.options.rabbit, target.topic);
       this.log.debug({ ...contextLogFields(ctx), method, exchange: exchange.name }, 'CAST FANOUT');
       await sender.publish(exchange, '', body, MESSAGE_PROPERTIES);
       return;
@@ -159,7 +159,7 @@ export class AmqpRpcClient implements RpcClient {
 
   private topicExchange(): ExchangeSpec {
     const o = this.transport.options;
-    return { name: o.control_exchange, type: 'topic', durable: topicDurable(o.rabbit), autoDelete: o.rabbit.amqp_auto_delete };
+    return topicExchange(o.rabbit, o.control_exchange);
   }
 
   /** AMQPDriverBase._get_reply_q: one `reply_<hex>` queue per client, declared on first use. */
@@ -178,7 +178,7 @@ export class AmqpRpcClient implements RpcClient {
       });
       const o = this.transport.options.rabbit;
       this.replyQReady = conn.addConsumer({
-        queue: name, durable: false, autoDelete: false, arguments: queueArguments(o, o.rabbit_transient_queues_ttl, false),
+        queue: name, ...transientQueue(o), consumeArguments: consumeArguments(o),
         onMessage: (msg, ack) => this.onReply(msg, ack),
       }).then(() => {
         this.replyQ = name;

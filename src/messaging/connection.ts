@@ -1,18 +1,19 @@
 /**
  * One AMQP connection that never gives up: connects to the first broker of the transport URL
- * that answers, reconnects with oslo's backoff (rabbit_retry_interval 1, +rabbit_retry_backoff
- * 2 per failure, at most rabbit_interval_max 30 s) and re-declares every registered consumer
- * on each new connection (impl_rabbit.py Connection.ensure / Consumer.declare).
+ * that answers (over TLS with `ssl`, see tls.ts), reconnects after kombu_reconnect_delay with
+ * oslo's backoff (rabbit_retry_interval 1, +rabbit_retry_backoff 2 per failure, at most
+ * rabbit_interval_max 30 s) and re-declares every registered consumer on each new connection
+ * (impl_rabbit.py Connection.ensure / Consumer.declare).
  *
  * A 'send' connection has a confirm channel (publisher confirms, like oslo's
  * `confirm_publish: True`); a 'listen' connection has a plain channel for consumers. Broker
  * errors are logged and end in a reconnect, never in an exception that escapes.
  */
 import { randomUUID } from 'node:crypto';
-import { connect, credentials, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import { connect, credentials, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type SocketOptions } from 'amqplib';
 import type { Logger } from '../common/log.js';
 import type { MessagingOptions } from './options.js';
-import { reconnectDelaySeconds } from './options.js';
+import { lossDelaySeconds, reconnectDelaySeconds } from './options.js';
 import type { BrokerHost, TransportUrl } from './transport-url.js';
 
 export type ConnectionPurpose = 'send' | 'listen';
@@ -29,6 +30,8 @@ export interface ConsumerSpec {
   durable: boolean;
   autoDelete: boolean;
   arguments: Record<string, unknown>;
+  /** basic.consume arguments (x-cancel-on-ha-failover). */
+  consumeArguments?: Record<string, unknown>;
   /** Exchange to declare and bind to; absent for queues on the default exchange (reply queues). */
   exchange?: ExchangeSpec;
   routingKey?: string;
@@ -56,6 +59,21 @@ export class MessageUndeliverable extends Error {
   }
 }
 
+/**
+ * The broker refused to declare a queue or exchange (406 PRECONDITION_FAILED: it exists with
+ * other flags or arguments, e.g. a classic queue where quorum is asked for). Retrying cannot
+ * help: the settings must change or the old queue go.
+ */
+export class DeclarationRefused extends Error {
+  constructor(readonly queue: string, brokerMessage: string) {
+    super(`RabbitMQ refused to declare queue ${queue} or its exchange: ${brokerMessage}. It exists with other flags or arguments:`
+      + ' every service must declare it with the same [oslo_messaging_rabbit] settings (rabbit_quorum_queue,'
+      + ' rabbit_transient_quorum_queue, amqp_durable_queues, amqp_auto_delete, rabbit_ha_queues, rabbit_transient_queues_ttl,'
+      + ' rabbit_quorum_*), or the old one must be deleted');
+    this.name = 'DeclarationRefused';
+  }
+}
+
 /** Waiting for the broker took longer than the caller allowed. */
 export class NotConnectedError extends Error {
   constructor(message: string) {
@@ -74,6 +92,8 @@ interface RegisteredConsumer {
   spec: ConsumerSpec;
   declaredGeneration: number;
   consumerTag: string | null;
+  /** Fails the addConsumer() still waiting for this consumer. */
+  refuse?: (err: Error) => void;
 }
 
 /** AMQP properties oslo/kombu put on every message (trace rpc/*: properties). */
@@ -88,6 +108,7 @@ export const MESSAGE_PROPERTIES: Options.Publish = {
 const CONNECT_TIMEOUT_MS = 10_000;
 /** AMQP channel-level refusals: access-refused, not-found, resource-locked, precondition-failed. */
 const CHANNEL_ERROR_CODES = [403, 404, 405, 406];
+const PRECONDITION_FAILED = 406;
 
 export class AmqpConnection {
   readonly name: string;
@@ -98,6 +119,9 @@ export class AmqpConnection {
   private closed = false;
   private started = false;
   private hostIndex = 0;
+  /** The transport URL's brokers, shuffled once as impl_rabbit does when there are several. */
+  private readonly hosts: BrokerHost[];
+  private everConnected = false;
   private currentHost: BrokerHost | null = null;
   private connectedSince: Date | null = null;
   private lastError: string | null = null;
@@ -118,6 +142,7 @@ export class AmqpConnection {
     readonly purpose: ConnectionPurpose,
   ) {
     this.name = `${opts.program_name}:${process.pid}:${randomUUID()}`;
+    this.hosts = shuffled(url.hosts);
   }
 
   get connected(): boolean {
@@ -172,11 +197,14 @@ export class AmqpConnection {
     if (this.purpose !== 'listen') throw new Error('consumers need a listen connection');
     if (this.consumers.has(spec.queue)) throw new Error(`queue ${spec.queue} is already consumed`);
     const reg: RegisteredConsumer = { spec, declaredGeneration: -1, consumerTag: null };
+    // A (re)connection declares every registered consumer (setup): one refused there ends here.
+    const refusedInSetup = new Promise<never>((_, reject) => { reg.refuse = reject; });
+    refusedInSetup.catch(() => undefined);
     this.consumers.set(spec.queue, reg);
     for (;;) {
       let conn: { channel: Channel; generation: number };
       try {
-        conn = await this.whenConnected();
+        conn = await Promise.race([this.whenConnected(), refusedInSetup]);
       } catch (err) {
         this.consumers.delete(spec.queue);
         throw err;
@@ -186,12 +214,21 @@ export class AmqpConnection {
         await this.declareConsumer(conn.channel, reg, conn.generation);
         return;
       } catch (err) {
-        if (conn.generation !== this.generation || !this.connectedFlag) continue; // lost the connection meanwhile: retry
+        // A refusal closes the channel, and with it (see setup) the connection: check it first,
+        // or the refused queue would be declared again on every reconnect, forever.
+        const refused = (err as { code?: unknown }).code === PRECONDITION_FAILED;
+        if (!refused && (conn.generation !== this.generation || !this.connectedFlag)) continue; // lost the connection meanwhile: retry
         this.consumers.delete(spec.queue);
         this.resetConnection(`declaring ${spec.queue} failed: ${errText(err)}`);
-        throw err;
+        throw refused ? this.refusal(spec.queue, err) : err;
       }
     }
+  }
+
+  private refusal(queue: string, err: unknown): DeclarationRefused {
+    const refusal = new DeclarationRefused(queue, errText(err));
+    this.log.error({ connection: this.name, queue, err: refusal.message }, 'queue declaration refused by the broker');
+    return refusal;
   }
 
   /** Stops consuming a queue and forgets it (the queue itself stays, as in oslo). */
@@ -297,7 +334,7 @@ export class AmqpConnection {
         model = await this.connectAnyHost();
       } catch (err) {
         this.lastError = errText(err);
-        const delay = reconnectDelaySeconds(this.opts.rabbit, failures);
+        const delay = this.retryDelay(failures);
         failures += 1;
         this.log.error({ connection: this.name, err: this.lastError, retry_in_s: delay },
           'AMQP server is unreachable; trying again');
@@ -322,7 +359,7 @@ export class AmqpConnection {
         await this.setup(model);
       } catch (err) {
         this.lastError = errText(err);
-        const delay = reconnectDelaySeconds(this.opts.rabbit, failures);
+        const delay = this.retryDelay(failures);
         failures += 1;
         this.log.error({ connection: this.name, err: this.lastError, retry_in_s: delay }, 'AMQP channel setup failed; reconnecting');
         this.markDisconnected();
@@ -337,34 +374,29 @@ export class AmqpConnection {
       this.model = null;
       if (this.closed) break;
       this.lastError = closeErr ? errText(closeErr) : this.lastError ?? 'connection closed';
-      this.log.error({ connection: this.name, err: this.lastError }, 'AMQP connection lost; reconnecting');
+      const pause = lossDelaySeconds(this.opts.rabbit);
+      this.log.error({ connection: this.name, err: this.lastError, retry_in_s: pause }, 'AMQP connection lost; reconnecting');
+      await this.sleep(pause * 1000);
     }
     this.markDisconnected();
   }
 
+  /** Backoff after a failed attempt; once connected before, kombu_reconnect_delay (+ splay) on top, as impl_rabbit ensure(). */
+  private retryDelay(failures: number): number {
+    return reconnectDelaySeconds(this.opts.rabbit, failures) + (this.everConnected ? lossDelaySeconds(this.opts.rabbit) : 0);
+  }
+
   private async connectAnyHost(): Promise<ChannelModel> {
-    const hosts = this.url.hosts;
+    const hosts = this.hosts;
     let lastErr: unknown = new Error('no broker host');
-    for (let i = 0; i < hosts.length; i++) {
-      const idx = (this.hostIndex + i) % hosts.length;
+    // round-robin: the next broker after the one that failed; shuffle: any, at random (kombu).
+    const order = this.opts.rabbit.kombu_failover_strategy === 'shuffle'
+      ? shuffled(hosts.map((_, i) => i))
+      : hosts.map((_, i) => (this.hostIndex + i) % hosts.length);
+    for (const idx of order) {
       const h = hosts[idx];
       try {
-        const creds = this.opts.rabbit.rabbit_login_method === 'PLAIN'
-          ? credentials.plain(h.username, h.password)
-          : credentials.amqplain(h.username, h.password);
-        const model = await connect({
-          protocol: this.url.ssl ? 'amqps' : 'amqp',
-          hostname: h.hostname,
-          port: h.port,
-          username: h.username,
-          password: h.password,
-          vhost: encodeURIComponent(this.url.virtualHost),
-          heartbeat: this.opts.rabbit.heartbeat_timeout_threshold,
-        }, {
-          credentials: creds,
-          timeout: CONNECT_TIMEOUT_MS,
-          clientProperties: { connection_name: this.name },
-        });
+        const model = await connect(...amqpConnectArguments(this.opts, this.url.virtualHost, h, this.name));
         this.hostIndex = idx;
         this.currentHost = h;
         return model;
@@ -398,13 +430,28 @@ export class AmqpConnection {
     this.returned = [];
     if (this.purpose === 'listen') {
       if (this.opts.rabbit.rabbit_qos_prefetch_count > 0) await channel.prefetch(this.opts.rabbit.rabbit_qos_prefetch_count);
-      for (const reg of this.consumers.values()) await this.declareConsumer(channel, reg, generation);
+      for (const reg of this.consumers.values()) {
+        try {
+          await this.declareConsumer(channel, reg, generation);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== PRECONDITION_FAILED) throw err;
+          // Refused: a consumer still being added fails and is dropped; one that consumed before
+          // (its queue was re-declared otherwise meanwhile) is tried again on the next connection.
+          const refusal = this.refusal(reg.spec.queue, err);
+          if (reg.declaredGeneration < 0 && reg.refuse) {
+            this.consumers.delete(reg.spec.queue);
+            reg.refuse(refusal);
+          }
+          throw refusal;
+        }
+      }
     }
     this.generation = generation;
     this.channel = channel;
     this.connectedFlag = true;
     this.connectedSince = new Date();
     this.successfulConnects += 1;
+    this.everConnected = true;
     const broker = this.currentHost ? `${this.currentHost.hostname}:${this.currentHost.port}` : null;
     if (this.successfulConnects > 1) this.log.info({ connection: this.name, broker, consumers: this.consumers.size }, 'reconnected to the AMQP server');
     else this.log.info({ connection: this.name, broker, purpose: this.purpose }, 'connected to the AMQP server');
@@ -442,7 +489,7 @@ export class AmqpConnection {
       } catch (err) {
         this.log.error({ err, queue: s.queue }, 'message handler threw; message skipped');
       }
-    }, { noAck: false });
+    }, { noAck: false, arguments: s.consumeArguments ?? {} });
     reg.consumerTag = ok.consumerTag;
     reg.declaredGeneration = generation;
   }
@@ -483,6 +530,39 @@ export class AmqpConnection {
       this.sleepTimer = setTimeout(() => this.wakeSleep?.(), ms);
     });
   }
+}
+
+/** amqplib's connect() arguments for one broker: TLS, SASL mechanism, heartbeat, our connection name. */
+export function amqpConnectArguments(opts: MessagingOptions, virtualHost: string, h: BrokerHost, connectionName: string): [Options.Connect, SocketOptions] {
+  return [{
+    protocol: opts.tls ? 'amqps' : 'amqp',
+    hostname: h.hostname,
+    port: h.port,
+    username: h.username,
+    password: h.password,
+    vhost: encodeURIComponent(virtualHost),
+    heartbeat: opts.rabbit.heartbeat_timeout_threshold,
+  }, {
+    ...opts.tls,
+    credentials: loginCredentials(opts.rabbit.rabbit_login_method, h),
+    timeout: CONNECT_TIMEOUT_MS,
+    clientProperties: { connection_name: connectionName },
+  }];
+}
+
+/** SASL: EXTERNAL presents the TLS client certificate instead of a password. */
+function loginCredentials(method: MessagingOptions['rabbit']['rabbit_login_method'], h: BrokerHost): Options.Connect['credentials'] {
+  if (method === 'EXTERNAL') return credentials.external();
+  return method === 'PLAIN' ? credentials.plain(h.username, h.password) : credentials.amqplain(h.username, h.password);
+}
+
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 function returnKey(routingKey: string, body: Buffer): string {

@@ -1,6 +1,8 @@
 /** The oslo.messaging layer: see runtime.ts for the entry point. */
 export * from './types.js';
 export * from './options.js';
+export * from './declarations.js';
+export * from './tls.js';
 export * from './transport-url.js';
 export * from './pyjson.js';
 export * from './envelope.js';

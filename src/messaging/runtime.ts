@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../common/log.js';
 import { AmqpRpcClient } from './client.js';
-import { messagingOptions, type MessagingOptionsInput } from './options.js';
+import { inertSettings, messagingOptions, type MessagingOptionsInput } from './options.js';
 import { RpcServer, type RpcServerOptions, type ServerTarget } from './server.js';
 import { RpcTransport, type TransportStatus } from './transport.js';
 import type { Endpoint, MessagingHooks } from './types.js';
@@ -35,6 +35,7 @@ export interface ConnectOptions {
 /** Builds the runtime; by default resolves once the broker accepted the publishing connection. */
 export async function connectRpc(input: MessagingOptionsInput, log: Logger, opts: ConnectOptions = {}): Promise<RpcRuntime> {
   const options = messagingOptions(input);
+  for (const note of inertSettings(options.rabbit)) log.info({ option: note }, 'oslo_messaging_rabbit option accepted without effect');
   const transport = new RpcTransport(options, log);
   const hooks = opts.hooks ?? {};
   const client = new AmqpRpcClient(transport, log.child({ rpc: 'client' }), hooks);

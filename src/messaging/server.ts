@@ -15,13 +15,13 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../common/log.js';
 import { NoSuchMethod, PyError, ValueError } from './errors.js';
-import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, type AmqpConnection, type ExchangeSpec } from './connection.js';
+import { errText, MESSAGE_PROPERTIES, MessageUndeliverable, type AmqpConnection } from './connection.js';
 import { contextLogFields, unpackContext } from './context.js';
 import { MsgIdCache, uuidHex } from './dedup.js';
 import { RpcDispatcher } from './dispatcher.js';
 import { decodeBody, encodeBody, MalformedMessageError, MESSAGE_KEY, preview } from './envelope.js';
 import { serializeRemoteException } from './failure.js';
-import { queueArguments, topicDurable } from './options.js';
+import { consumeArguments, fanoutExchange, topicExchange, topicQueue, transientQueue } from './declarations.js';
 import { pyJsonDumps } from './pyjson.js';
 import type { RpcTransport } from './transport.js';
 import type { Endpoint, IncomingCall, MessagingHooks, RequestContext } from './types.js';
@@ -97,7 +97,7 @@ export class RpcServer {
     if (!target.topic || !target.server) throw new Error('an RPC server target needs a topic and a server');
     this.exchange = target.exchange ?? transport.options.control_exchange;
     this.fanoutQueue = `${target.topic}_fanout_${uuidHex()}`;
-    this.dispatcher = new RpcDispatcher(endpoints);
+    this.dispatcher = new RpcDispatcher(transport.options.rpc_ping_enabled ? withPing(endpoints, log) : endpoints);
     this.maxConcurrency = Math.max(1, options.maxConcurrency ?? transport.options.executor_thread_pool_size);
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
     this.observer = options.observer;
@@ -110,23 +110,16 @@ export class RpcServer {
     const o = this.transport.options.rabbit;
     const conn = this.transport.listener(`server:${this.target.topic}.${this.target.server}`);
     this.conn = conn;
-    const topicExchange: ExchangeSpec = { name: this.exchange, type: 'topic', durable: topicDurable(o), autoDelete: o.amqp_auto_delete };
-    const fanoutExchange: ExchangeSpec = { name: `${this.target.topic}_fanout`, type: 'fanout', durable: false, autoDelete: true };
+    const exchange = topicExchange(o, this.exchange);
     const onMessage = (msg: ConsumeMessage, ack: () => boolean): void => this.onDelivery(msg, ack);
-    const topicQueueArgs = queueArguments(o, 0, true);
+    const consume = consumeArguments(o);
     const serverKey = `${this.target.topic}.${this.target.server}`;
     try {
+      await conn.addConsumer({ queue: this.target.topic, ...topicQueue(o), exchange, routingKey: this.target.topic, consumeArguments: consume, onMessage });
+      await conn.addConsumer({ queue: serverKey, ...topicQueue(o), exchange, routingKey: serverKey, consumeArguments: consume, onMessage });
       await conn.addConsumer({
-        queue: this.target.topic, durable: topicDurable(o), autoDelete: o.amqp_auto_delete, arguments: topicQueueArgs,
-        exchange: topicExchange, routingKey: this.target.topic, onMessage,
-      });
-      await conn.addConsumer({
-        queue: serverKey, durable: topicDurable(o), autoDelete: o.amqp_auto_delete, arguments: topicQueueArgs,
-        exchange: topicExchange, routingKey: serverKey, onMessage,
-      });
-      await conn.addConsumer({
-        queue: this.fanoutQueue, durable: false, autoDelete: false, arguments: queueArguments(o, o.rabbit_transient_queues_ttl, false),
-        exchange: fanoutExchange, routingKey: this.target.topic, onMessage,
+        queue: this.fanoutQueue, ...transientQueue(o), exchange: fanoutExchange(o, this.target.topic), routingKey: this.target.topic,
+        consumeArguments: consume, onMessage,
       });
     } catch (err) {
       this.conn = null;
@@ -358,7 +351,8 @@ export class RpcServer {
   private async publishReply(replyQ: string, msgId: string, result: unknown, failure: string | null, ending: boolean,
     deadline?: number): Promise<void> {
     const body = encodeBody(buildReplyMessage(result, failure, ending, msgId));
-    await this.transport.sender().publish(null, replyQ, body, MESSAGE_PROPERTIES, { mandatory: true, deadline });
+    const mandatory = this.transport.options.rabbit.direct_mandatory_flag;
+    await this.transport.sender().publish(null, replyQ, body, MESSAGE_PROPERTIES, { mandatory, deadline });
   }
 
   private isObsolete(replyQ: string, msgId: string): boolean {
@@ -443,4 +437,16 @@ function pyInt(v: unknown): number {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * rpc_ping_enabled: oslo's PingEndpoint (no namespace, version 1.0) answers
+ * oslo_rpc_server_ping, unless an endpoint of the application already has that method.
+ */
+export function withPing(endpoints: readonly Endpoint[], log: Logger): readonly Endpoint[] {
+  if (endpoints.some((e) => typeof e.handlers.oslo_rpc_server_ping === 'function')) {
+    log.warn('rpc_ping_enabled is set but an endpoint already has oslo_rpc_server_ping; not adding the ping endpoint');
+    return endpoints;
+  }
+  return [...endpoints, { namespace: null, version: '1.0', handlers: { oslo_rpc_server_ping: async () => 'pong' } }];
 }

@@ -1,7 +1,8 @@
 /**
  * oslo.messaging transport URLs: `rabbit://user:pass@host1:5672,user:pass@host2:5672/vhost`
  * (oslo_messaging/transport.py TransportURL.parse). A host without credentials uses kombu's
- * default guest/guest; a missing vhost is RabbitMQ's `/`. A URL that cannot be used throws
+ * default guest/guest; a missing vhost is RabbitMQ's `/`. The query holds option overrides
+ * (`?ssl=true`), applied by options.ts. A URL that cannot be used throws
  * InvalidTransportURL, whose message never repeats the credentials.
  */
 import { InvalidTransportURL } from './errors.js';
@@ -18,7 +19,6 @@ export interface TransportUrl {
   hosts: BrokerHost[];
   /** Decoded virtual host name; '/' when the URL has none. */
   virtualHost: string;
-  ssl: boolean;
   query: Record<string, string>;
 }
 
@@ -63,8 +63,7 @@ export function parseTransportUrl(url: string): TransportUrl {
   if (hosts.length === 0) hosts.push({ hostname: 'localhost', port: 5672, username: 'guest', password: 'guest' });
   const vhostRaw = m[3] ?? '';
   const virtualHost = vhostRaw === '' ? '/' : decode(vhostRaw, 'virtual host');
-  const ssl = transport === 'amqps' || ['1', 'true', 'yes', 'on'].includes((query.ssl ?? '').toLowerCase());
-  return { transport, hosts, virtualHost, ssl, query };
+  return { transport, hosts, virtualHost, query };
 }
 
 function parsePort(text: string, hostport: string): number {

@@ -22,6 +22,7 @@ import { measureHost, versionToInt } from './host-resources.js';
 import { baseApiEndpoint, hostHandlers } from './host-handlers.js';
 import { PeriodicTasks } from './periodic.js';
 import { connectComputeRpc } from './messaging-config.js';
+import { DeclarationRefused } from '../messaging/connection.js';
 import type { RpcRuntime } from '../messaging/runtime.js';
 import type { Endpoint, RequestContext } from '../messaging/types.js';
 import { adminContext } from './context.js';
@@ -256,7 +257,10 @@ export async function runComputeService(config: Config): Promise<number> {
     if (refused) log.fatal(`cannot join this control plane: ${err.message}`);
     else log.fatal({ err }, 'compute host failed to start');
     await service.stop();
-    return refused ? 2 : 1;
+    // Neither a refused version nor a queue the broker refuses to re-declare changes until the
+    // control plane, the settings or the queues do: exit as for a configuration error (the
+    // systemd unit does not restart on 2).
+    return refused || err instanceof DeclarationRefused ? 2 : 1;
   }
   await stopped;
   return 0;

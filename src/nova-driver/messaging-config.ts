@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../common/log.js';
 import type { Config } from '../config/types.js';
-import { messagingOptions, type MessagingOptions, type MessagingOptionsInput, type RabbitOptions } from '../messaging/options.js';
+import { messagingOptions, type MessagingOptions, type MessagingOptionsInput } from '../messaging/options.js';
 import { connectRpc, type ConnectOptions, type RpcRuntime } from '../messaging/runtime.js';
 import type { IncomingCall, MessagingHooks } from '../messaging/types.js';
 import { novaErrorHooks } from './errors.js';
@@ -27,7 +27,9 @@ export function messagingOptionsFromConfig(config: Config): MessagingOptions {
     transport_url: d.transport_url,
     control_exchange: d.control_exchange,
     rpc_response_timeout: d.rpc_response_timeout,
-    rabbit: { ...(config.oslo_messaging_rabbit as Partial<RabbitOptions>) },
+    executor_thread_pool_size: d.executor_thread_pool_size,
+    rpc_ping_enabled: d.rpc_ping_enabled,
+    rabbit: config.oslo_messaging_rabbit,
   });
 }
 

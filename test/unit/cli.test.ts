@@ -35,7 +35,7 @@ describe('nova-container executable', () => {
     assert.equal(r.stdout, '');
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0], new RegExp(`^nova-container: configuration error: ${f}:4: \\[oslo_messaging_rabbit\\] rabbit_retry_interval: must be number`));
+    assert.match(lines[0], new RegExp(`^nova-container: configuration error: ${f}:4: \\[oslo_messaging_rabbit\\] rabbit_retry_interval: must be integer`));
   });
 
   it('reports a transport_url it cannot use as a configuration error: one line, exit 2, before any connection', () => {
@@ -59,6 +59,28 @@ describe('nova-container executable', () => {
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], new RegExp(`^nova-container: configuration error: ${f}:4: \\[container\\] service_version: must be auto or a service version from 64 to 70 \\(got "71"\\)$`));
+  });
+
+  it('stops with one line, exit 2, on an oslo.messaging option it knows but does not support', () => {
+    const cases: [string, number, string, RegExp][] = [
+      ['use_queue_manager = true', 4, 'use_queue_manager', /not supported .*random names.*\(got "true"\)$/],
+      ['rabbit_stream_fanout = yes', 4, 'rabbit_stream_fanout', /not supported/],
+      ['kombu_compression = gzip', 4, 'kombu_compression', /not supported .*not compressed/],
+      ['ssl_enforce_fips_mode = true', 4, 'ssl_enforce_fips_mode', /not supported/],
+      ['rabbit_login_method = RABBIT-CR-DEMO', 4, 'rabbit_login_method', /RABBIT-CR-DEMO is not supported/],
+      ['rabbit_quorum_queue = true\nrabbit_ha_queues = true', 4, 'rabbit_quorum_queue', /quorum or HA/],
+      ['ssl = true\nssl_ca_file = /nonexistent/ca.pem', 5, 'ssl_ca_file', /cannot read \/nonexistent\/ca\.pem: ENOENT/],
+    ];
+    for (const [lines, line, option, why] of cases) {
+      const f = join(dir, 'unsupported.conf');
+      writeFileSync(f, `[DEFAULT]\ntransport_url = rabbit://u:p@127.0.0.1:5672/\n[oslo_messaging_rabbit]\n${lines}\n`);
+      const r = run('--config-file', f);
+      assert.equal(r.status, 2, `${lines}: ${r.stderr}`);
+      const out = r.stderr.trimEnd().split('\n');
+      assert.equal(out.length, 1, r.stderr);
+      assert.ok(out[0].startsWith(`nova-container: configuration error: ${f}:${line}: [oslo_messaging_rabbit] ${option}: `), out[0]);
+      assert.match(out[0], why);
+    }
   });
 
   it('refuses to start without a config file, or with an unknown argument', () => {

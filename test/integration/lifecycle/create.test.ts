@@ -50,7 +50,7 @@ describe('lifecycle: create', function () {
     assert.equal(info.HostConfig.Memory, server.flavor.ram * 1024 * 1024);
     const sandbox = await engine().getContainer(sandboxNameOf(id)).inspect();
     // created by name; dockerd 20.10 records the id instead once it started the container
-    assert.ok([`container:${sandboxNameOf(id)}`, `container:${sandbox.Id}`].includes(info.HostConfig.NetworkMode),
+    assert.ok([`container:${sandboxNameOf(id)}`, `container:${sandbox.Id}`].includes(info.HostConfig.NetworkMode ?? ''),
       `the workload joins its sandbox's namespace (NetworkMode ${info.HostConfig.NetworkMode})`);
     assert.equal(sandbox.HostConfig.NetworkMode, 'none', 'which is none of the engine\'s networks');
     assert.equal(sandbox.State.Status, 'running');

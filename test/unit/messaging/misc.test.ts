@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { MsgIdCache, uuidHex } from '../../../src/messaging/dedup.js';
-import { messagingOptions, queueArguments, reconnectDelaySeconds, DEFAULT_RABBIT_OPTIONS } from '../../../src/messaging/options.js';
+import { reconnectDelaySeconds, DEFAULT_RABBIT_OPTIONS } from '../../../src/messaging/options.js';
 import { parseTransportUrl } from '../../../src/messaging/transport-url.js';
 import { recoverReplyInfo } from '../../../src/messaging/server.js';
 import { encodeBody } from '../../../src/messaging/envelope.js';
@@ -16,17 +16,6 @@ describe('messaging: duplicate ids, options, transport URLs', () => {
     assert.match(uuidHex(), /^[0-9a-f]{32}$/);
   });
 
-  it('builds queue arguments like _get_queue_arguments', () => {
-    const o = { ...DEFAULT_RABBIT_OPTIONS };
-    assert.deepEqual(queueArguments(o, 0, true), {});
-    assert.deepEqual(queueArguments(o, 1800, false), { 'x-expires': 1800000 });
-    assert.deepEqual(queueArguments({ ...o, rabbit_ha_queues: true }, 1800, false), { 'x-ha-policy': 'all', 'x-expires': 1800000 });
-    assert.deepEqual(queueArguments({ ...o, rabbit_quorum_queue: true, rabbit_quorum_delivery_limit: 3 }, 0, true),
-      { 'x-queue-type': 'quorum', 'x-delivery-limit': 3 });
-    assert.deepEqual(queueArguments({ ...o, rabbit_quorum_queue: true }, 1800, false), { 'x-expires': 1800000 });
-    assert.throws(() => messagingOptions({ transport_url: 'rabbit://', rabbit: { rabbit_ha_queues: true, rabbit_quorum_queue: true } }));
-  });
-
   it('backs off 1, 3, 5, ... up to 30 seconds', () => {
     const o = DEFAULT_RABBIT_OPTIONS;
     assert.deepEqual([0, 1, 2, 3, 14, 15, 100].map((n) => reconnectDelaySeconds(o, n)), [1, 3, 5, 7, 29, 30, 30]);
@@ -40,7 +29,7 @@ describe('messaging: duplicate ids, options, transport URLs', () => {
       { hostname: 'h3', port: 5672, username: 'guest', password: 'guest' },
     ]);
     assert.equal(u.virtualHost, 'my/vhost');
-    assert.equal(u.ssl, true);
+    assert.deepEqual(u.query, { ssl: '1' });
     assert.equal(parseTransportUrl('rabbit://u:p@h:5672/').virtualHost, '/');
     assert.equal(parseTransportUrl('rabbit://u:p@h:5672').virtualHost, '/');
     assert.throws(() => parseTransportUrl('kafka://h:1/'));
