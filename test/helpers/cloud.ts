@@ -32,16 +32,23 @@ export async function openstack<T = unknown>(args: string[], json = true): Promi
   return (json ? JSON.parse(stdout) : stdout) as T;
 }
 
+/** The value of `key` in `[section]` of an INI file (the last one, as oslo.config reads it). */
+export function iniValue(file: string, section: string, key: string): string | undefined {
+  let current = '';
+  let found: string | undefined;
+  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+    const line = raw.trim();
+    const h = /^\[(.+)\]$/.exec(line);
+    if (h) { current = h[1]; continue; }
+    const kv = /^([^#;=\s][^=]*?)\s*=\s*(.*)$/.exec(line);
+    if (kv && current === section && kv[1] === key) found = kv[2].trim();
+  }
+  return found;
+}
+
 /** The value of `key` in `[section]` of the local cloud's compute config. */
 export function computeConfValue(section: string, key: string): string | undefined {
-  let current = '';
-  for (const line of readFileSync(COMPUTE_CONF, 'utf8').split('\n')) {
-    const h = /^\[(.+)\]\s*$/.exec(line.trim());
-    if (h) { current = h[1]; continue; }
-    const kv = /^([^#;=\s][^=]*?)\s*=\s*(.*)$/.exec(line.trim());
-    if (kv && current === section && kv[1] === key) return kv[2];
-  }
-  return undefined;
+  return iniValue(COMPUTE_CONF, section, key);
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number, everyMs = 1000): Promise<T> {
@@ -100,11 +107,20 @@ export function removeComputeDir(host: string): void {
 /** The root the control plane's packages run from (devstack/lib/release.sh): a chroot for 2025.1, '' for zed. */
 export const RELEASE_ROOT = existsSync(join(CLOUD_DIR, 'root', 'usr', 'bin')) ? join(CLOUD_DIR, 'root') : '';
 
-/** One of the control plane's commands (nova-manage, nova-status, ...) as the cloud's release has it. */
-export async function inRelease(cmd: string, args: string[], timeout = 120_000): Promise<string> {
-  const { stdout } = RELEASE_ROOT ? await run('chroot', [RELEASE_ROOT, cmd, ...args], { timeout, maxBuffer: 8 * 1024 * 1024 })
-    : await run(cmd, args, { timeout, maxBuffer: 8 * 1024 * 1024 });
-  return stdout;
+/**
+ * One of the control plane's commands (nova-manage, nova-status, ...) as the cloud's release
+ * has it; its output, also when it exits with one of `okExits` besides 0.
+ */
+export async function inRelease(cmd: string, args: string[], { timeout = 120_000, okExits = [] as number[] } = {}): Promise<string> {
+  try {
+    const { stdout } = RELEASE_ROOT ? await run('chroot', [RELEASE_ROOT, cmd, ...args], { timeout, maxBuffer: 8 * 1024 * 1024 })
+      : await run(cmd, args, { timeout, maxBuffer: 8 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const e = err as { code?: unknown; stdout?: string };
+    if (typeof e.code === 'number' && okExits.includes(e.code) && typeof e.stdout === 'string') return e.stdout;
+    throw err;
+  }
 }
 
 /** The Nova control plane's config files (the database URLs included). */
@@ -124,11 +140,11 @@ export function cloudSetting(name: string): string | undefined {
   return m?.[1];
 }
 
-/** devstack/local-cloud.sh ARGS on this cloud. */
-export async function localCloud(args: string[], timeout = 600_000): Promise<string> {
-  const { stdout } = await run(join(REPO, 'devstack', 'local-cloud.sh'), args,
-    { env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR }, timeout, maxBuffer: 8 * 1024 * 1024 });
-  return stdout;
+/** devstack/local-cloud.sh ARGS on this cloud (the one the tests address); its output. */
+export async function localCloud(args: string | string[], timeout = 600_000): Promise<string> {
+  const { stdout, stderr } = await run(join(REPO, 'devstack', 'local-cloud.sh'), typeof args === 'string' ? [args] : args,
+    { env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR }, timeout, maxBuffer: 16 * 1024 * 1024 });
+  return stdout + stderr;
 }
 
 /** Stops daemons of the cloud as `down` does (SIGTERM to the process group its pid file names); `up` starts them again. */

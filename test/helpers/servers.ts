@@ -6,15 +6,12 @@
  */
 import axios, { type AxiosRequestConfig } from 'axios';
 import type Docker from 'dockerode';
-import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CLOUD_DIR, REPO, openstack } from './cloud.js';
+import { CLOUD_DIR, localCloud, openstack } from './cloud.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
 import { collect, dockerClient, importRootfs } from '../integration/glance-bridge/images.js';
 
-const run = promisify(execFile);
 
 export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
 export const PLACEMENT_URL = 'http://127.0.0.1:8778';
@@ -258,11 +255,7 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** `./devstack/local-cloud.sh ARG` (restart-compute, up); returns its combined output. */
-export async function localCloud(arg: string): Promise<string> {
-  const { stdout, stderr } = await run(join(REPO, 'devstack', 'local-cloud.sh'), [arg], { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
-  return stdout + stderr;
-}
+export { localCloud };
 
 /** The pid of the local cloud's nova-container, null when it does not run. */
 export function alivePid(): number | null {

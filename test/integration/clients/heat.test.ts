@@ -13,7 +13,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO, computeConfValue, openrcEnv } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, computeConfValue, iniValue, openrcEnv } from '../../helpers/cloud.js';
 import {
   Created, engine, execIn, getServer, inspectContainer, instanceActions, type Server,
 } from '../../helpers/servers.js';
@@ -177,7 +177,7 @@ describe('Heat stacks of container servers (etc/heat templates)', function () {
     assert.ok(actions.includes('confirmResize'), `Heat confirmed the resize: ${actions.join(', ')}`);
   });
 
-  it('a group of three (group.yaml): CREATE_COMPLETE, three servers ACTIVE with running containers on the stack\'s vxlan network', async () => {
+  it('a group of three (group.yaml): CREATE_COMPLETE, three servers ACTIVE with running containers on the stack\'s tenant network', async () => {
     const st = await createStack(group, 'group.yaml', { image: image.id });
     groupServers = output<string[]>(st, 'server_ids');
     groupNet = output<string>(st, 'network_id');
@@ -186,7 +186,8 @@ describe('Heat stacks of container servers (etc/heat templates)', function () {
     assert.equal(groupServers.length, 3);
     assert.equal(new Set(groupServers).size, 3);
     const net = await osJson<Record<string, unknown>>(['network', 'show', groupNet]);
-    assert.equal(net['provider:network_type'], 'vxlan');
+    // the cloud's tenant network type: vxlan (Linux bridge, Zed), geneve (OVN, 2025.1)
+    assert.equal(net['provider:network_type'], iniValue(join(CLOUD_DIR, 'etc', 'neutron', 'ml2_conf.ini'), 'ml2', 'tenant_network_types'));
     assert.equal(net.name, `${group}-net`);
     const ips = new Set<string>();
     for (const [i, id] of groupServers.entries()) {

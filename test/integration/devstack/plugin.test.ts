@@ -21,7 +21,7 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLOUD_DIR, REPO, computeServiceRow, forgetComputeHost, openstack, waitFor } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, cloudSetting as maybeSetting, computeServiceRow, forgetComputeHost, iniValue, openstack, waitFor } from '../../helpers/cloud.js';
 
 const run = promisify(execFile);
 
@@ -32,20 +32,13 @@ const DOCKER_SOCKET = join(CLOUD_DIR, 'docker', 'docker.sock');
 interface ProviderRow { uuid: string; name: string }
 interface Ran { code: number; stdout: string; stderr: string }
 
-/** `[section] key` of an INI file (last one wins), trimmed like devstack's iniget. */
-function iniValue(file: string, section: string, key: string): string | undefined {
-  let current = '';
-  let found: string | undefined;
-  for (const raw of readFileSync(file, 'utf8').split('\n')) {
-    const line = raw.trim();
-    const h = /^\[(.+)\]$/.exec(line);
-    if (h) { current = h[1]; continue; }
-    const kv = /^([^#;=\s][^=]*?)\s*=\s*(.*)$/.exec(line);
-    if (kv && current === section && kv[1] === key) found = kv[2].trim();
-  }
-  return found;
+function cloudSetting(name: string): string {
+  const v = maybeSetting(name);
+  if (v === undefined) throw new Error(`${name} is not in ${CLOUD_DIR}/settings`);
+  return v;
 }
 
+/** Every section of an INI file with its keys (the last value of a key wins). */
 function iniSections(file: string): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
   let current: Map<string, string> | undefined;
@@ -57,12 +50,6 @@ function iniSections(file: string): Map<string, Map<string, string>> {
     if (kv && current) current.set(kv[1], kv[2]);
   }
   return out;
-}
-
-function cloudSetting(name: string): string {
-  const m = new RegExp(`^${name}=(.*)$`, 'm').exec(readFileSync(join(CLOUD_DIR, 'settings'), 'utf8'));
-  if (!m) throw new Error(`${name} is not in ${CLOUD_DIR}/settings`);
-  return m[1];
 }
 
 /** CapabilityBoundingSet= of the unit, as setpriv's --bounding-set list (net_admin,...). */

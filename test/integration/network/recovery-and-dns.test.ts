@@ -1,6 +1,8 @@
 /**
  * A container server's network outlives what happens around it, against the real Neutron,
- * kernel and engine: its resolv.conf names the subnet's resolver; after nova-container is
+ * kernel and engine, on either backend (Linux bridge: the tap in the network's bridge, reached
+ * from the DHCP namespace; OVN: the tap on br-int, reached from a second server): its
+ * resolv.conf names the subnet's resolver; after nova-container is
  * killed and started again, a tap that vanished meanwhile is plugged again and devices left by
  * instances that are gone are removed; a network sandbox the engine restarts behind Nova's
  * back gets its port back within seconds, and the workload is restarted into it; so does one whose tap vanished while the engine itself was
@@ -23,6 +25,17 @@ const RUN = `ncrec-${Date.now().toString(36)}`;
 const ip = (args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const linkExists = (name: string): boolean => { try { ip(['link', 'show', 'dev', name]); return true; } catch { return false; } };
 const masterOf = (name: string): string | undefined => (JSON.parse(ip(['-j', 'link', 'show', 'dev', name])) as { master?: string }[])[0]?.master;
+/** The OVS bridge a device is a port of ('' when none). */
+function ovsBridgeOf(name: string): string {
+  const db = computeConfValue('os_vif_ovs', 'ovsdb_connection');
+  try {
+    return execFileSync('ovs-vsctl', [...(db ? [`--db=${db}`] : []), 'port-to-br', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return '';
+  }
+}
+/** The nameservers of a resolv.conf text. */
+const nameservers = (text: string): string[] => [...text.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1]);
 
 interface PortRow { ID: string; 'Fixed IP Addresses': { ip_address: string }[] }
 
@@ -36,12 +49,23 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
   let addr = '';
   let tap = '';
   let bridge = '';
+  /** The port's binding: `bridge` (Linux bridge agent) or `ovs` (ML2/OVN). */
+  let vifType = '';
+  /** OVN has no DHCP namespace: a second server on the network is where pings come from. */
+  let probe = '';
 
-  /** Both ends of the server's port are there again and the DHCP namespace reaches it. */
+  const tapPlugged = (): boolean => linkExists(tap) && (vifType === 'ovs' ? ovsBridgeOf(tap) === bridge : masterOf(tap) === bridge);
+
+  async function reaches(target: string): Promise<boolean> {
+    if (vifType === 'bridge') return pingFromDhcp(network, target, 1);
+    return (await inNetns(await pidOf(probe), ['ping', '-c', '1', '-W', '1', target])).ok;
+  }
+
+  /** Both ends of the server's port are there again and the network reaches it. */
   async function networkBack(what: string): Promise<void> {
-    await waitFor(`${what}: tap ${tap} in ${bridge}`, async () => linkExists(tap) && masterOf(tap) === bridge, 30_000, 250);
+    await waitFor(`${what}: tap ${tap} on ${bridge}`, async () => tapPlugged(), 30_000, 250);
     await waitForAddr(await pidOf(server), 'eth0', new RegExp(`inet ${addr.replace(/\./g, '\\.')}/`));
-    await waitFor(`${what}: the DHCP namespace reaches ${addr}`, () => pingFromDhcp(network, addr, 1), 30_000, 500);
+    await waitFor(`${what}: the network reaches ${addr}`, () => reaches(addr), 30_000, 500);
   }
 
   before(async () => {
@@ -57,7 +81,17 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
     assert.ok(addr, 'the server has an address on private');
     const [port] = await openstack<PortRow[]>(['port', 'list', '--server', server]);
     tap = `tap${port.ID}`.slice(0, 14);
-    bridge = `brq${network}`.slice(0, 14);
+    vifType = (await openstack<{ binding_vif_type: string }>(['port', 'show', port.ID])).binding_vif_type;
+    assert.ok(['bridge', 'ovs'].includes(vifType), `bound as ${vifType}`);
+    if (vifType === 'ovs') {
+      bridge = computeConfValue('neutron', 'ovs_bridge') ?? 'br-int';
+      probe = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
+        '--nic', `net-id=${network}`, '--security-group', sg, `${RUN}-probe`, '-f', 'value', '-c', 'id'])).trim();
+      created.servers.add(probe);
+      await waitForStatus(probe, 'ACTIVE', 120_000);
+    } else {
+      bridge = `brq${network}`.slice(0, 14);
+    }
     await networkBack('after the build');
   });
 
@@ -67,13 +101,21 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
     if (sg) await openstack(['security', 'group', 'delete', sg], false).catch(() => undefined);
   });
 
-  it('the container\'s resolv.conf names the subnet\'s DHCP server, which resolves the network\'s names', async () => {
+  it('the container\'s resolv.conf names the subnet\'s DHCP server, which resolves the network\'s names (OVN: the host\'s resolvers, as its DHCP announces)', async () => {
+    const resolvText = (await execIn(server, ['cat', '/etc/resolv.conf'])).output;
+    if (vifType === 'ovs') {
+      // no DHCP port: OVN's DHCP announces the resolvers of Neutron's host (this one) when the
+      // subnet names none, so the engine's copy of the host's file stays (it drops loopback ones)
+      assert.doesNotMatch(resolvText, /written by nova-container/, resolvText);
+      const hostResolvers = nameservers(readFileSync('/etc/resolv.conf', 'utf8')).filter((a) => !/^127\.|^::1$/.test(a));
+      if (hostResolvers.length > 0) assert.deepEqual(nameservers(resolvText), hostResolvers, resolvText);
+      return;
+    }
     const dhcpPorts = await openstack<PortRow[]>(['port', 'list', '--network', network, '--device-owner', 'network:dhcp']);
     const dhcpIps = dhcpPorts.flatMap((p) => p['Fixed IP Addresses'].map((f) => f.ip_address));
     assert.ok(dhcpIps.length > 0, 'private has a DHCP port');
-    const resolv = (await execIn(server, ['cat', '/etc/resolv.conf'])).output;
-    const servers = [...resolv.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1]);
-    assert.ok(servers.length > 0 && servers.every((s) => dhcpIps.includes(s)), `resolv.conf names the DHCP server(s) ${dhcpIps.join(', ')}:\n${resolv}`);
+    const servers = nameservers(resolvText);
+    assert.ok(servers.length > 0 && servers.every((s) => dhcpIps.includes(s)), `resolv.conf names the DHCP server(s) ${dhcpIps.join(', ')}:\n${resolvText}`);
     // dnsmasq knows every port of the network by name (host-<address>): resolved through resolv.conf
     const name = `host-${addr.replace(/\./g, '-')}`;
     const lookup = await execIn(server, ['busybox', 'nslookup', '-type=a', name]);
@@ -104,7 +146,7 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
     await waitFor('nova-container to die', async () => !isAlive(killed), 10_000, 100);
     ip(['link', 'del', tap]); // both ends go: the container has no eth0 now
     assert.equal((await inNetns(await pidOf(server), ['ip', 'link', 'show', 'dev', 'eth0'])).ok, false);
-    assert.equal(await pingFromDhcp(network, addr, 1), false, 'unreachable while unplugged');
+    assert.equal(await reaches(addr), false, 'unreachable while unplugged');
     // what a deleted instance and a plug cut short by a crash would leave
     const stale = `tap${randomBytes(5).toString('hex')}s`;
     ip(['link', 'add', stale, 'type', 'veth', 'peer', 'name', `${stale}p`]);

@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, allocations, alivePid, cli, inspectContainer, isAlive, localCloud, waitForServer } from '../../helpers/servers.js';
@@ -52,7 +52,8 @@ describe('a port that never becomes ACTIVE, with vif_plugging_is_fatal', functio
 
   it('the build fails with a fault naming the port and the timeout; no container, tap, port or allocation is left', async () => {
     const image = await sharedImage();
-    agent = daemonPid('neutron-linuxbridge-agent');
+    // what makes Neutron report the port ACTIVE: the Linux bridge agent (Zed), ovn-controller (OVN)
+    agent = daemonPid(existsSync(join(CLOUD_DIR, 'run', 'ovn-controller.pid')) ? 'ovn-controller' : 'neutron-linuxbridge-agent');
     process.kill(agent, 'SIGSTOP');
     let id = '';
     const t0 = Date.now();

@@ -45,7 +45,8 @@ describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accept
   after(async () => created.cleanup());
 
   it('nova-status upgrade check finds no compute older than the release supports', async () => {
-    const out = await inRelease('nova-status', [...novaControlConfig(), 'upgrade', 'check']);
+    // exit 1: a check warned (2025.1 warns of instances without hw_machine_type, a libvirt matter)
+    const out = await inRelease('nova-status', [...novaControlConfig(), 'upgrade', 'check'], { okExits: [1] });
     const check = /Check: Older than N-1 computes\s*\|\s*\n\|\s*Result: (\w+)/.exec(out);
     assert.ok(check, `nova-status printed the check:\n${out}`);
     assert.equal(check[1], 'Success', out);

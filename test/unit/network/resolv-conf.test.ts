@@ -29,6 +29,11 @@ describe('resolv.conf from the ports\' subnets', () => {
     assert.match(text ?? '', /^nameserver 10\.20\.0\.2\nnameserver 10\.30\.0\.2\n$/m);
   });
 
+  it('does not take the gateway Nova names as DHCP server of a network without a DHCP port (OVN) for a resolver', () => {
+    assert.equal(resolvConf([vif([{ dhcp: '10.0.0.1' }])]), null);
+    assert.match(resolvConf([vif([{ dhcp: '10.0.0.1' }]), vif([{ dhcp: '10.30.0.2' }])]) ?? '', /^nameserver 10\.30\.0\.2\n$/m);
+  });
+
   it('keeps at most three, as the resolver reads no more', () => {
     const text = resolvConf([vif([{ dns: ['1.0.0.1', '1.0.0.2', '1.0.0.3', '1.0.0.4'] }])]);
     assert.equal(text?.match(/nameserver/g)?.length, 3);
