@@ -171,16 +171,20 @@ nova_container_configure() {
     # what nova-compute would take from nova.conf and devstack's settings
     [[ -z ${VIF_PLUGGING_IS_FATAL:-} ]] || iniset "$NOVA_CONTAINER_CONF" DEFAULT vif_plugging_is_fatal "$VIF_PLUGGING_IS_FATAL"
     [[ -z ${VIF_PLUGGING_TIMEOUT:-} ]] || iniset "$NOVA_CONTAINER_CONF" DEFAULT vif_plugging_timeout "$VIF_PLUGGING_TIMEOUT"
-    # queue flags must equal the other services' or RabbitMQ refuses the declaration
-    for k in amqp_durable_queues amqp_auto_delete rabbit_ha_queues rabbit_transient_queues_ttl heartbeat_timeout_threshold; do
-        v=$(iniget "$cell_conf" oslo_messaging_rabbit $k)
-        [[ -z $v ]] || iniset "$NOVA_CONTAINER_CONF" oslo_messaging_rabbit $k "$v"
-    done
+    # the whole [oslo_messaging_rabbit] of the cell: queue flags and types must equal the other
+    # services' or RabbitMQ refuses the declaration, and TLS and heartbeats are the cloud's too
+    local k v
+    while IFS='=' read -r k v; do
+        iniset "$NOVA_CONTAINER_CONF" oslo_messaging_rabbit "$k" "$v"
+    done < <(awk -F ' *= *' '/^\[/ { s = ($0 == "[oslo_messaging_rabbit]"); next }
+        s && /^[^#;[:space:]][^=]*=/ { v = $0; sub(/^[^=]*= */, "", v); print $1 "=" v }' "$cell_conf")
     mkdir -p "$NOVA_CONTAINER_STATE_PATH"
 
-    if [[ ${Q_AGENT:-} != linuxbridge ]] && is_service_enabled neutron q-svc; then
-        warn $LINENO "nova-container plugs ports of vif_type bridge (ML2 linuxbridge) only; Q_AGENT is '${Q_AGENT:-}': set Q_AGENT=linuxbridge"
-    fi
+    case ${Q_AGENT:-ovn} in
+        linuxbridge | ovn | openvswitch) ;;
+        *) ! is_service_enabled neutron q-svc ||
+            warn $LINENO "nova-container plugs ports of vif_type bridge (ML2 linuxbridge) and ovs (ML2/OVN, ML2/OVS); Q_AGENT is '${Q_AGENT:-}'" ;;
+    esac
 }
 
 # nova_container_start: the engine answers, then n-ctr runs as root (devstack@n-ctr.service,
