@@ -13,7 +13,7 @@
 import axios, { type AxiosInstance } from 'axios';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLOUD_DIR, openrcEnv } from '../test/helpers/cloud.js';
+import { CLOUD_DIR, cloudSetting, iniValue, openrcEnv } from '../test/helpers/cloud.js';
 import { busyboxRootfs, dockerClient, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 20);
@@ -101,7 +101,7 @@ async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): P
   return { apiMs, buildMs, vifWaitMs: vif, split: spawnSplit(id) };
 }
 
-export async function bootBench(): Promise<Record<string, number>> {
+export async function bootBench(): Promise<Record<string, number | string>> {
   const { nova, glance, neutron } = await session();
   const docker = dockerClient();
   const tag = `bench-${Date.now()}`;
@@ -151,6 +151,9 @@ export async function bootBench(): Promise<Record<string, number>> {
       await c.remove({ force: true });
     }
     const result = {
+      // the cloud measured: its release and Neutron's mechanism (linuxbridge on zed, ovn on 2025.1)
+      openstack_release: cloudSetting('OPENSTACK_RELEASE') ?? 'zed',
+      neutron_mechanism_drivers: iniValue(join(CLOUD_DIR, 'etc', 'neutron', 'ml2_conf.ini'), 'ml2', 'mechanism_drivers') ?? '',
       boots: BOOTS,
       build_median_ms: median(build),
       engine_create_start_median_ms: median(engine),

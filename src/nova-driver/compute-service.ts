@@ -6,6 +6,7 @@
  */
 import { createLogger, type Logger } from '../common/log.js';
 import { pluggerSettings, resourcePolicy, serviceAuth, type Config } from '../config/types.js';
+import { ConfigError } from '../config/load.js';
 import { ImageImporter, KeystoneSession, ServiceTokenSource, SnapshotExporter } from '../glance-bridge/index.js';
 import { createEngine } from '../runtime/engines.js';
 import { ContainerDriver } from '../runtime/container-driver.js';
@@ -75,6 +76,7 @@ export class ComputeService {
     this.serviceRecord = new ServiceRecord(this.conductor, d.host, log.child({ component: 'service' }),
       parseServiceVersionOption(config.container.service_version));
     const placementAuth = serviceAuth(config, 'placement');
+    if (!placementAuth.auth_url) throw new ConfigError('[placement] auth_url is not set (nor in [service_user] or [keystone_authtoken]): a compute host reports to Placement');
     const placement = new PlacementClient(new KeystoneSession(placementAuth, log.child({ component: 'keystone' })),
       log.child({ component: 'placement' }), placementAuth.timeout);
     this.tracker = new ResourceTracker({
@@ -237,7 +239,13 @@ export async function runComputeService(config: Config): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.debug ? 'debug' : 'info' });
   parseListen(config.container.health_listen); // a malformed address stops us before the broker is tried
   const rpc = await connectComputeRpc(config, log.child({ component: 'rpc' }));
-  const service = new ComputeService(config, log, rpc);
+  let service: ComputeService;
+  try {
+    service = new ComputeService(config, log, rpc);
+  } catch (err) {
+    await rpc.close(); // an open AMQP connection would keep the process alive
+    throw err;
+  }
   const abort = new AbortController();
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -252,7 +260,6 @@ export async function runComputeService(config: Config): Promise<number> {
     await service.start(abort.signal);
   } catch (err) {
     if (abort.signal.aborted) return 0;
-    // No version fits this control plane: restarting cannot help until it or the config changes.
     const refused = err instanceof ServiceVersionRefused;
     if (refused) log.fatal(`cannot join this control plane: ${err.message}`);
     else log.fatal({ err }, 'compute host failed to start');

@@ -57,11 +57,11 @@ describe('the service version chosen by the running executable', function () {
   });
 
   /** Runs the executable until it exits (at most 60 s); its JSON log lines and exit code. */
-  async function runHost(host: string): Promise<{ code: number | null; lines: { level: number; msg: string; [k: string]: unknown }[]; output: string }> {
+  async function runHost(host: string, placement = true): Promise<{ code: number | null; lines: { level: number; msg: string; [k: string]: unknown }[]; output: string }> {
     const conf = join(dir, `${host}.conf`);
     // Placement is not reached before the Service record; its client only needs an auth_url to be built.
     writeFileSync(conf, `[DEFAULT]\ntransport_url = ${TEST_TRANSPORT_URL}\nhost = ${host}\nstate_path = ${dir}\n`
-      + '[placement]\nauth_url = http://127.0.0.1:9/v3\n');
+      + (placement ? '[placement]\nauth_url = http://127.0.0.1:9/v3\n' : ''));
     const child = spawn(process.execPath, [CLI, '--config-file', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
@@ -97,5 +97,13 @@ describe('the service version chosen by the running executable', function () {
     assert.ok(create.objinst['nova_object.changes']?.includes('version'));
     const [chosen] = lines.filter((l) => l.msg === 'chose the service version to report');
     assert.deepEqual([chosen?.service_version, chosen?.compute_rpc_version, chosen?.conductor_version], [68, '6.4', 68], output);
+  });
+
+  it('no Placement credentials: one configuration error line, exit 2 at once (its broker connection closed)', async () => {
+    const t0 = Date.now();
+    const { code, output } = await runHost('nc-unbuildable', false);
+    assert.equal(code, 2, output);
+    assert.match(output, /^nova-container: configuration error: \[placement\] auth_url is not set/m, output);
+    assert.ok(Date.now() - t0 < 30_000, `exited after ${Date.now() - t0} ms`);
   });
 });
