@@ -17,8 +17,12 @@
 set -euo pipefail
 
 LOCAL_CLOUD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
+# the cloud that is up, as local-cloud.sh finds it
+[ -n "${LOCAL_CLOUD_DIR:-}" ] || LOCAL_CLOUD_DIR=$(cat /run/nova-container-cloud.active 2>/dev/null || echo /opt/nova-container-cloud)
 # shellcheck source=lib/common.sh
 . "$LOCAL_CLOUD_LIB/common.sh"
+[ "$OPENSTACK_RELEASE" = zed ] ||
+    die "$LOCAL_CLOUD_DIR runs $OPENSTACK_RELEASE with ML2/OVN: this check proves the Linux bridge data plane (zed) only"
 
 VERBOSE=0
 [ "${1:-}" = -v ] && VERBOSE=1

@@ -68,7 +68,8 @@ SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE
     glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
     nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT)
 if [ "$NEUTRON_BACKEND" = ovn ]; then
-    SERVICES+=("${OVN_SERVICES[@]}")
+    SERVICES+=("${OVN_CENTRAL_SERVICES[@]}")
+    [ "$NEUTRON_AGENTS" = no ] || SERVICES+=("${OVN_HOST_SERVICES[@]}")
 elif [ "$NEUTRON_AGENTS" != no ]; then
     SERVICES+=(neutron-linuxbridge-agent:- neutron-dhcp-agent:-)
 fi
@@ -96,19 +97,41 @@ _keystone_up() { init_keystone; start_keystone; create_accounts; }
 _rabbitmq_up() { wait_rabbitmq; init_rabbitmq; }
 _sqlite_dbs() { init_glance; init_placement; }
 
-# check_other_cloud: the ports are held by no other cloud of this machine (one runs at a time)
-check_other_cloud() {
-    local other
+# other_cloud_up: the cloud in ACTIVE_CLOUD_FILE, when it is another one and one of its daemons
+# runs (its PID alive and still that daemon's command line)
+other_cloud_up() {
+    local other f pid
     other=$(cat "$ACTIVE_CLOUD_FILE" 2>/dev/null || true)
-    [ -n "$other" ] && [ "$other" != "$LOCAL_CLOUD_DIR" ] || return 0
-    local f pid running=
+    [ -n "$other" ] && [ "$other" != "$LOCAL_CLOUD_DIR" ] || return 1
     for f in "$other"/run/*.pid; do
-        pid=$(cat "$f" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && running=yes
+        pid=$(cat "$f" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$(cat "${f%.pid}.match" 2>/dev/null)" && return 0
     done
-    [ -n "$running" ] || return 0
-    local release
-    release=$(sed -n 's/^OPENSTACK_RELEASE=//p' "$other/settings" 2>/dev/null)
-    die "the ${release:-zed} cloud in $other is up and holds the ports; stop it first: LOCAL_CLOUD_DIR=$other $0 down"
+    return 1
+}
+
+# claim_ports: no other cloud that is up uses one of our ports (one cloud holds the default ports
+# at a time; a second one on ports of its own may run beside it, see devstack/README.md); the
+# first cloud up becomes the one commands and tests address. Under a machine-wide lock, so that
+# two `up` of different clouds cannot both pass.
+claim_ports() {
+    exec 8>>/run/nova-container-cloud.lock
+    flock 8
+    if other_cloud_up; then
+        local other k ours theirs release
+        other=$(cat "$ACTIVE_CLOUD_FILE")
+        for k in KEYSTONE_PORT GLANCE_PORT PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT HEAT_API_PORT HORIZON_PORT; do
+            ours=${!k:-}
+            theirs=$(sed -n "s/^$k=//p" "$other/settings" 2>/dev/null)
+            if [ -n "$ours" ] && [ "$ours" = "$theirs" ]; then
+                release=$(sed -n 's/^OPENSTACK_RELEASE=//p' "$other/settings" 2>/dev/null)
+                die "the ${release:-zed} cloud in $other is up and holds the ports ($k=$ours); stop it first: LOCAL_CLOUD_DIR=$other $0 down"
+            fi
+        done
+    else
+        echo "$LOCAL_CLOUD_DIR" >"$ACTIVE_CLOUD_FILE"
+    fi
+    exec 8>&-
 }
 
 # the neutron backend's daemons: OVN's central part starts before neutron-server (ML2/OVN
@@ -131,7 +154,7 @@ stop_neutron_backend() {
 cmd_up() {
     require_root
     local t0=$SECONDS
-    check_other_cloud
+    claim_ports
     ensure_dirs
     ensure_release_root
     install_packages
@@ -148,7 +171,6 @@ cmd_up() {
     write_openrc
     check_ports
 
-    echo "$LOCAL_CLOUD_DIR" >"$ACTIVE_CLOUD_FILE"
     start_docker
     [ "$NEUTRON_BACKEND" != ovn ] || start_ovn_central
     start_mariadb

@@ -71,7 +71,7 @@ EOF2
 ml2_conf_ovn() {
     cat <<EOF2
 [ml2]
-type_drivers = local,flat,vlan,geneve
+type_drivers = flat,vlan,geneve
 tenant_network_types = geneve
 mechanism_drivers = ovn
 extension_drivers = port_security

@@ -4,7 +4,6 @@
 # ovn-controller, whose chassis is the compute host ($COMPUTE_HOST: ML2/OVN binds a port to a
 # host only when a chassis of that name is alive). Everything listens on unix sockets under
 # $RUN_DIR; nova-container plugs its ports into br-int through $OVS_DB_SOCK.
-# Facts behind the choices: ../shared/reference/ovs-ovn.md is summarised in devstack/README.md.
 
 OVN_RUN=$RUN_DIR/ovn
 OVN_DATA=$DATA_DIR/ovn
@@ -13,7 +12,8 @@ OVS_DATA=$DATA_DIR/openvswitch
 OVN_NB_SOCK=$OVN_RUN/ovnnb_db.sock
 OVN_SB_SOCK=$OVN_RUN/ovnsb_db.sock
 OVS_DB_SOCK=$OVS_RUN/db.sock
-OVN_SERVICES=(ovn-nb-db:- ovn-sb-db:- ovn-northd:- ovsdb-server:- ovs-vswitchd:- ovn-controller:-)
+OVN_CENTRAL_SERVICES=(ovn-nb-db:- ovn-sb-db:- ovn-northd:-)
+OVN_HOST_SERVICES=(ovsdb-server:- ovs-vswitchd:- ovn-controller:-)   # not with NEUTRON_AGENTS=no
 
 # OVS and OVN tools find their sockets and control files here (else /var/run/...)
 OVN_ENV=(env OVS_RUNDIR="$OVS_RUN" OVS_DBDIR="$OVS_DATA" OVN_RUNDIR="$OVN_RUN" OVS_LOGDIR="$LOG_DIR")

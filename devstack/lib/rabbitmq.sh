@@ -43,7 +43,7 @@ EOF2
     write_file "$LOCAL_CLOUD_DIR/bin/rabbitmqctl" 755 <<EOF2 || true
 #!/bin/sh
 # rabbitmqctl of the local cloud's broker (written by devstack/lib/rabbitmq.sh)
-exec ${RABBIT_AS_USER[*]} /usr/lib/rabbitmq/bin/rabbitmqctl -n $RABBIT_NODE "\$@"
+exec $(printf '%q ' "${RABBIT_AS_USER[@]}")/usr/lib/rabbitmq/bin/rabbitmqctl -n $(printf '%q' "$RABBIT_NODE") "\$@"
 EOF2
     in_release chgrp rabbitmq "$RABBIT_ETC"/*
 }

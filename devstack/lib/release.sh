@@ -67,7 +67,7 @@ debian_mirror() {
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
-# ensure_release_root: the chroot exists (debootstrap once), is mounted and starts no daemon
+# ensure_release_root: the chroot exists (debootstrap once) and is mounted
 ensure_release_root() {
     [ -n "$RELEASE_ROOT" ] || return 0
     if ! [ -x "$RELEASE_ROOT/usr/bin/apt-get" ]; then
@@ -75,12 +75,13 @@ ensure_release_root() {
         suite=$(release_suite "$OPENSTACK_RELEASE")
         command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
         log "creating the $OPENSTACK_RELEASE root ($suite) in $RELEASE_ROOT"
-        rm -rf "$RELEASE_ROOT"
+        # a root left half made: unmounted first, so that nothing mounted in it is removed
+        umount_release_root
+        rm -rf --one-file-system "$RELEASE_ROOT" "$RELEASE_ROOT.new"
         debootstrap --variant=minbase "$suite" "$RELEASE_ROOT.new" "$(debian_mirror)" \
             >"$LOG_DIR/debootstrap.log" 2>&1 || die "debootstrap failed (log: $LOG_DIR/debootstrap.log)"
         mv "$RELEASE_ROOT.new" "$RELEASE_ROOT"
         log "debootstrap of $suite took $((SECONDS - t0)) s"
     fi
-    printf '#!/bin/sh\nexit 101\n' | write_file "$RELEASE_ROOT/usr/sbin/policy-rc.d" 755 || true
     mount_release_root
 }

@@ -2,8 +2,8 @@
  * One AMQP connection that never gives up: connects to the first broker of the transport URL
  * that answers (over TLS with `ssl`, see tls.ts), reconnects after kombu_reconnect_delay with
  * oslo's backoff (rabbit_retry_interval 1, +rabbit_retry_backoff 2 per failure, at most
- * rabbit_interval_max 30 s) and re-declares every registered consumer on each new connection
- * (impl_rabbit.py Connection.ensure / Consumer.declare).
+ * rabbit_interval_max 30 s) and re-declares every registered consumer on each new connection,
+ * as oslo.messaging's rabbit driver does.
  *
  * A 'send' connection has a confirm channel (publisher confirms, like oslo's
  * `confirm_publish: True`); a 'listen' connection has a plain channel for consumers. Broker

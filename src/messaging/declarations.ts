@@ -15,7 +15,7 @@ export interface QueueDeclaration {
 }
 
 /** impl_rabbit _get_queue_arguments (streams are refused by options.ts). */
-export function queueArguments(o: RabbitOptions, ttlSeconds: number, quorum: boolean): Record<string, unknown> {
+function queueArguments(o: RabbitOptions, ttlSeconds: number, quorum: boolean): Record<string, unknown> {
   const args: Record<string, unknown> = {};
   if (o.rabbit_ha_queues) args['x-ha-policy'] = 'all';
   if (quorum) {

@@ -133,7 +133,7 @@ const TRUE_WORDS = ['true', 'yes', 'on', '1'];
 const FALSE_WORDS = ['false', 'no', 'off', '0'];
 
 /** A transport URL query value as its option's type (oslo.config's type conversion). */
-export function convertOptionText(def: OptionDef, text: string): unknown {
+function convertOptionText(def: OptionDef, text: string): unknown {
   const t = text.trim();
   switch (def.type) {
     case 'boolean':

@@ -69,7 +69,8 @@ export function vifModel(port: NeutronPort, network: NeutronNetwork, subnets: Ne
     bridge = String(port['binding:vif_details']?.bridge_name ?? `brq${network.id}`).slice(0, NIC_NAME_LEN);
     meta.should_create_bridge = true;
   } else if (vifType === 'ovs') {
-    bridge = String(port['binding:vif_details']?.bridge_name ?? ovsBridge);
+    const named = port['binding:vif_details']?.bridge_name; // ML2/OVN names none: [neutron] ovs_bridge
+    bridge = typeof named === 'string' && named !== '' ? named : ovsBridge;
   }
   return {
     id: port.id,

@@ -16,7 +16,7 @@
  * instance that is gone are found even after the container (and with it the veth) is gone.
  */
 import { existsSync } from 'node:fs';
-import type { VifModel } from './network-info.js';
+import { NIC_NAME_LEN, type VifModel } from './network-info.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from './vif-plug.js';
 import { HostLinks, PlugError, hostExec, mtuOf, type Exec, type LinkInfo } from './host-links.js';
 import { OvsUnavailable, OvsVsctl, type OvsdbValue } from './ovs-vsctl.js';
@@ -36,7 +36,6 @@ const ALIAS_PREFIX = 'nova-container-ovs:';
 const TEMP_PEER = /^oc[0-9a-f]{12}$/;
 /** The OVS Interface's external_ids key naming the compute host that plugged it. */
 const OWNER_KEY = 'nova-container-host';
-const NIC_NAME_LEN = 14;
 
 export interface OvsDeviceNames { tap: string; qbr: string; qvb: string; qvo: string }
 

@@ -37,7 +37,7 @@ export class ServiceRecord {
   /**
    * Chooses the version to report from the conductor's and the cell's computes'
    * (service-version.ts), then creates the Service row or writes that version into the
-   * existing one (nova/service.py start()). `version` is always among the changes: the
+   * existing one, as nova-compute does at start. `version` is always among the changes: the
    * conductor writes only changed fields, and a Service it builds from a primitive without
    * `version` would carry the conductor's own version instead.
    */

@@ -255,7 +255,6 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export { localCloud };
 
 /** The pid of the local cloud's nova-container, null when it does not run. */
 export function alivePid(): number | null {

@@ -4,6 +4,7 @@
  * without `compute_id` ("Instance.node is being updated ... but compute_id is not"), and the
  * resource tracker sets `dest_compute_id` with `dest_node`. Older versions have neither field,
  * so an object keeps the version it arrived at and gets the id only when that version has it.
+ * The id is always this host's: every node this service writes is its own (resize stays on it).
  */
 import type { FieldValue, NovaObject } from './versioned-object.js';
 

@@ -21,7 +21,7 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLOUD_DIR, REPO, cloudSetting as maybeSetting, computeServiceRow, forgetComputeHost, iniValue, openstack, waitFor } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, cloudSetting, computeServiceRow, forgetComputeHost, iniValue, openstack, waitFor } from '../../helpers/cloud.js';
 
 const run = promisify(execFile);
 
@@ -32,8 +32,8 @@ const DOCKER_SOCKET = join(CLOUD_DIR, 'docker', 'docker.sock');
 interface ProviderRow { uuid: string; name: string }
 interface Ran { code: number; stdout: string; stderr: string }
 
-function cloudSetting(name: string): string {
-  const v = maybeSetting(name);
+function requireSetting(name: string): string {
+  const v = cloudSetting(name);
   if (v === undefined) throw new Error(`${name} is not in ${CLOUD_DIR}/settings`);
   return v;
 }
@@ -99,8 +99,8 @@ describe('devstack plugin: phases against a devstack-like layout and the local c
   const timings: string[] = [];
 
   const transportUrl = iniValue(join(CLOUD_DIR, 'etc', 'nova', 'nova.conf'), 'DEFAULT', 'transport_url');
-  const keystone = `http://127.0.0.1:${cloudSetting('KEYSTONE_PORT')}`;
-  const servicePassword = cloudSetting('SERVICE_PASSWORD');
+  const keystone = `http://127.0.0.1:${requireSetting('KEYSTONE_PORT')}`;
+  const servicePassword = requireSetting('SERVICE_PASSWORD');
 
   /** Sources the shim, the localrc, the plugin's settings and plugin.sh ARGS in one bash. */
   async function plugin(args: string[], env: Record<string, string> = {}): Promise<Ran> {

@@ -8,9 +8,10 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BUSYBOX, makeTar, randomData, saveImage, type TarItem } from '../glance-bridge/images.js';
 import {
-  Created, alivePid, allocations, engine, engineImageTagged, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, localCloud, logRecords,
+  Created, alivePid, allocations, engine, engineImageTagged, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, logRecords,
   newEngineTmpEntries, novaContainerPid, orphanContainers, restartCompute, sleep, summary, waitForServer, type Server,
 } from '../../helpers/servers.js';
+import { localCloud } from '../../helpers/cloud.js';
 import { RUN, workDir } from './fixture.js';
 
 /** Size of the random layer that widens the window of the download. */

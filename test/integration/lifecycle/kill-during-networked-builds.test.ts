@@ -9,10 +9,10 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { sharedImage } from './fixture.js';
 import {
-  Created, allocations, cli, computeGet, containerNameOf, engine, execIn, getServer, isAlive, localCloud, novaContainerPid, sandboxNameOf, sleep,
+  Created, allocations, cli, computeGet, containerNameOf, engine, execIn, getServer, isAlive, novaContainerPid, sandboxNameOf, sleep,
   summary, waitForGone, waitForServer, type Server,
 } from '../../helpers/servers.js';
-import { openstack } from '../../helpers/cloud.js';
+import { localCloud, openstack } from '../../helpers/cloud.js';
 
 const RUN = `nckill-${Date.now().toString(36)}`;
 const SERVERS = 4;

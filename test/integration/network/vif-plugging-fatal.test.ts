@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, allocations, alivePid, cli, inspectContainer, isAlive, localCloud, waitForServer } from '../../helpers/servers.js';
-import { CLOUD_DIR, computeConfValue, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { Created, allocations, alivePid, cli, inspectContainer, isAlive, waitForServer } from '../../helpers/servers.js';
+import { CLOUD_DIR, computeConfValue, localCloud, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
 
 const RUN = `ncvif-${Date.now().toString(36)}`;
 const TIMEOUT_S = 8;

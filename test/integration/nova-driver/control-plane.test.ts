@@ -23,8 +23,8 @@ async function queueTypes(): Promise<Map<string, string>> {
 
 async function allNovaServicesUp(): Promise<boolean> {
   const rows = await openstack<{ Binary: string; Host: string; State: string }[]>(['compute', 'service', 'list']);
-  const up = (binary: string, host?: string): boolean => rows.some((r) => r.Binary === binary && (!host || r.Host === host) && r.State === 'up');
-  return up('nova-conductor') && up('nova-scheduler') && up('nova-compute', HOST);
+  const up = (binary: string, host: string | null): boolean => rows.some((r) => r.Binary === binary && (host === null || r.Host === host) && r.State === 'up');
+  return up('nova-conductor', null) && up('nova-scheduler', null) && up('nova-compute', HOST);
 }
 
 /** A server with no network boots to ACTIVE (a cast to this host and its replies went through the broker). */
@@ -41,6 +41,8 @@ async function bootsOne(created: Created, name: string): Promise<void> {
 describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accepts this compute host`, function () {
   this.timeout(600_000);
   const created = new Created();
+
+  before(() => assert.ok(HOST, `[DEFAULT] host is set in the compute's config`));
 
   after(async () => created.cleanup());
 
