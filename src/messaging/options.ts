@@ -172,7 +172,8 @@ function checkValue(def: OptionDef, value: unknown): void {
 const SSL_VERSIONS = ['tlsv1', 'tlsv1_1', 'tlsv1_2', 'sslv23'];
 
 /** Rules between options (impl_rabbit RabbitDriver and Connection.__init__, _get_queue_arguments). */
-function checkRabbit(o: RabbitOptions): void {
+/** `tls`: the connection uses TLS (`ssl`, or an amqps:// transport URL). */
+function checkRabbit(o: RabbitOptions, tls: boolean): void {
   for (const def of RABBIT_OPTION_DEFS) checkValue(def, (o as Record<string, unknown>)[def.name]);
   if (o.rpc_conn_pool_size < o.conn_pool_min_size) {
     throw new MessagingOptionError('rpc_conn_pool_size', `rpc_conn_pool_size ${o.rpc_conn_pool_size} must be greater than or equal to conn_pool_min_size ${o.conn_pool_min_size}`);
@@ -185,13 +186,13 @@ function checkRabbit(o: RabbitOptions): void {
   if (o.rabbit_login_method === 'RABBIT-CR-DEMO') {
     throw new MessagingOptionError('rabbit_login_method', 'RABBIT-CR-DEMO is not supported; use AMQPLAIN, PLAIN or EXTERNAL');
   }
-  if (o.ssl && o.ssl_version && !SSL_VERSIONS.includes(o.ssl_version.toLowerCase())) {
+  if (tls && o.ssl_version && !SSL_VERSIONS.includes(o.ssl_version.toLowerCase())) {
     throw new MessagingOptionError('ssl_version', `invalid SSL version ${JSON.stringify(o.ssl_version)}: one of TLSv1, TLSv1_1, TLSv1_2, SSLv23`);
   }
-  if (o.rabbit_login_method === 'EXTERNAL' && !(o.ssl && o.ssl_cert_file)) {
-    throw new MessagingOptionError('rabbit_login_method', 'EXTERNAL needs ssl = true and an ssl_cert_file to authenticate with');
+  if (o.rabbit_login_method === 'EXTERNAL' && !(tls && o.ssl_cert_file)) {
+    throw new MessagingOptionError('rabbit_login_method', 'EXTERNAL needs TLS (ssl = true or amqps://) and an ssl_cert_file to authenticate with');
   }
-  if (o.ssl && o.ssl_key_file && !o.ssl_cert_file) {
+  if (tls && o.ssl_key_file && !o.ssl_cert_file) {
     throw new MessagingOptionError('ssl_key_file', 'a key without ssl_cert_file has no certificate to go with');
   }
 }
@@ -221,7 +222,8 @@ export function messagingOptions(input: MessagingOptionsInput): MessagingOptions
     for (const [k, v] of Object.entries(source)) if (v !== undefined) rabbit[k] = v;
   }
   const o = rabbit as RabbitOptions;
-  checkRabbit(o);
+  const tls = o.ssl || url.transport === 'amqps';
+  checkRabbit(o, tls);
   const d = defaultsOf(MESSAGING_DEFAULT_OPTION_DEFS);
   return {
     transport_url: input.transport_url,
@@ -232,7 +234,7 @@ export function messagingOptions(input: MessagingOptionsInput): MessagingOptions
     allowed_remote_exmods: input.allowed_remote_exmods ?? [],
     program_name: input.program_name ?? basename(process.argv[1] ?? process.argv0),
     rabbit: o,
-    tls: o.ssl || url.transport === 'amqps' ? tlsConnectOptions(o) : null,
+    tls: tls ? tlsConnectOptions(o) : null,
   };
 }
 

@@ -81,6 +81,21 @@ describe('messaging/options: every oslo.messaging option and what it does', () =
     });
   });
 
+  it('an amqps:// transport URL is TLS for the TLS checks too: EXTERNAL with a certificate passes, a bad ssl_version does not', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nc-amqps-'));
+    try {
+      const cert = join(dir, 'client.pem');
+      writeFileSync(cert, 'CERT');
+      const o = messagingOptions({ transport_url: 'amqps://h/', rabbit: { ssl_cert_file: cert, rabbit_login_method: 'EXTERNAL' } });
+      assert.equal(o.rabbit.rabbit_login_method, 'EXTERNAL');
+      assert.ok(o.tls, 'TLS options for the connection');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.throws(() => messagingOptions({ transport_url: 'amqps://h/', rabbit: { ssl_version: 'SSLv3' } }), /invalid SSL version/);
+    assert.doesNotThrow(() => messagingOptions({ transport_url: 'rabbit://h/', rabbit: { ssl_version: 'SSLv3' } }), 'ignored without TLS, as oslo does');
+  });
+
   describe('refusals: one error naming the option', () => {
     const REFUSED: [Partial<RabbitOptions>, string, RegExp][] = [
       [{ use_queue_manager: true }, 'use_queue_manager', /not supported/],
@@ -88,7 +103,7 @@ describe('messaging/options: every oslo.messaging option and what it does', () =
       [{ kombu_compression: 'gzip' }, 'kombu_compression', /not supported/],
       [{ ssl_enforce_fips_mode: true }, 'ssl_enforce_fips_mode', /not supported/],
       [{ rabbit_login_method: 'RABBIT-CR-DEMO' }, 'rabbit_login_method', /not supported/],
-      [{ rabbit_login_method: 'EXTERNAL' }, 'rabbit_login_method', /needs ssl = true and an ssl_cert_file/],
+      [{ rabbit_login_method: 'EXTERNAL' }, 'rabbit_login_method', /needs TLS \(ssl = true or amqps:\/\/\) and an ssl_cert_file/],
       [{ rabbit_quorum_queue: true, rabbit_ha_queues: true }, 'rabbit_quorum_queue', /quorum or HA/],
       [{ rabbit_transient_quorum_queue: true, rabbit_ha_queues: true }, 'rabbit_transient_quorum_queue', /quorum or HA/],
       [{ ssl: true, ssl_version: 'SSLv3' }, 'ssl_version', /invalid SSL version "SSLv3"/],
