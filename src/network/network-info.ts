@@ -45,7 +45,7 @@ function ip(address: string | null, type: IpModel['type']): IpModel {
  * gateway). `ovsBridge` is [neutron] ovs_bridge, an OVS port's bridge when its binding names none.
  */
 export function vifModel(port: NeutronPort, network: NeutronNetwork, subnets: NeutronSubnet[], preserveOnDelete: boolean,
-  dhcpServers: Record<string, string> = {}, ovsBridge = 'br-int'): VifModel {
+  dhcpServers: Record<string, string>, ovsBridge: string): VifModel {
   const vifType = port['binding:vif_type'] ?? 'unbound';
   const ownSubnets = subnets.filter((s) => port.fixed_ips.some((f) => f.subnet_id === s.id));
   const subnetModels: SubnetModel[] = ownSubnets.map((s) => ({

@@ -38,7 +38,7 @@ export class NetworkRequestInvalid extends Error {
 
 export class PortManager {
   /** `ovsBridge`: [neutron] ovs_bridge, for the network_info of OVS ports. */
-  constructor(private readonly neutron: NeutronClient, private readonly host: string, private readonly ovsBridge = 'br-int') {}
+  constructor(private readonly neutron: NeutronClient, private readonly host: string, private readonly ovsBridge: string) {}
 
   /** Creates or takes the requested ports, binds them here, returns the instance's VIFs in request order. */
   async allocate(inst: InstanceRef, requests: PortRequest[], securityGroupNames: string[]): Promise<VifModel[]> {

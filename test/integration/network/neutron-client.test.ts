@@ -39,7 +39,7 @@ describe('Neutron client against the real neutron-server', function () {
       assert.deepEqual(listed.map((p) => p.id), [created.id]);
       const network = await client.getNetwork(networkId);
       const subnets = await client.listSubnets(created.fixed_ips.map((f) => f.subnet_id));
-      const vif = vifModel(await client.getPort(created.id), network, subnets, false);
+      const vif = vifModel(await client.getPort(created.id), network, subnets, false, {}, 'br-int');
       assert.equal(vif.devname, `tap${created.id}`.slice(0, 14));
       assert.equal(vif.address, created.mac_address);
       assert.equal(vif.network.label, name);

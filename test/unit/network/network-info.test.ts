@@ -22,7 +22,7 @@ const subnets: NeutronSubnet[] = [
 describe('network info model', () => {
   it('equals what Nova\'s own model classes produce for a Linux bridge port (fixture made by python3-nova)', () => {
     const fixture = JSON.parse(readFileSync(new URL('../../../../test/fixtures/network-info/bridge-vif.json', import.meta.url), 'utf8')) as unknown[];
-    assert.deepEqual([vifModel(port, network, subnets, false, { s1: '10.20.0.2' })], fixture);
+    assert.deepEqual([vifModel(port, network, subnets, false, { s1: '10.20.0.2' }, 'br-int')], fixture);
   });
 
   it('names the tap after the port and the bridge after the network, 14 characters at most', () => {
@@ -35,13 +35,14 @@ describe('network info model', () => {
     assert.equal(ovn.network.bridge, 'br-ovn');
     assert.equal(ovn.ovs_interfaceid, PORT);
     assert.equal(ovn.network.meta.should_create_bridge, undefined);
-    const ml2ovs = vifModel({ ...port, 'binding:vif_type': 'ovs', 'binding:vif_details': { bridge_name: 'br-int2', ovs_hybrid_plug: true } }, network, subnets, false);
+    const ml2ovs = vifModel({ ...port, 'binding:vif_type': 'ovs', 'binding:vif_details': { bridge_name: 'br-int2', ovs_hybrid_plug: true } }, network, subnets, false, {}, 'br-ovn');
     assert.equal(ml2ovs.network.bridge, 'br-int2');
-    assert.equal(vifModel({ ...port, 'binding:vif_type': 'ovs' }, network, subnets, false).network.bridge, 'br-int');
+    const unnamed = vifModel({ ...port, 'binding:vif_type': 'ovs', 'binding:vif_details': { bridge_name: '' } }, network, subnets, false, {}, 'br-ovn');
+    assert.equal(unnamed.network.bridge, 'br-ovn', 'an empty bridge_name is none');
   });
 
   it('marks a port that is not ACTIVE as not active, and a DHCP subnet without a DHCP port names its gateway', () => {
-    const v = vifModel({ ...port, status: 'DOWN' }, network, subnets, true);
+    const v = vifModel({ ...port, status: 'DOWN' }, network, subnets, true, {}, 'br-int');
     assert.equal(v.active, false);
     assert.equal(v.preserve_on_delete, true);
     assert.deepEqual(v.network.subnets[0].meta, { dhcp_server: '10.20.0.1' });
