@@ -5,6 +5,7 @@
 # the background with a PID file; state, configs, logs under $LOCAL_CLOUD_DIR.
 #
 #   local-cloud.sh up               install (once), configure, start what is not running
+#   local-cloud.sh prepare          install only (the release's root and packages; no port taken)
 #   local-cloud.sh down             stop everything this script started (data kept)
 #   local-cloud.sh status           each service and whether it runs
 #   local-cloud.sh restart-compute  restart nova-container (and wait until it is up again)
@@ -36,7 +37,7 @@ export LOCAL_CLOUD_DIR
 # The lock is taken before the settings are read, so a run that waited sees what the one
 # before it saved (else it would write back the stale values it read).
 case "${1:-}" in
-    up | down | restart-compute)
+    up | prepare | down | restart-compute)
         mkdir -p "$LOCAL_CLOUD_DIR"
         exec 9>>"$LOCAL_CLOUD_DIR/.lock"
         flock 9
@@ -200,6 +201,17 @@ cmd_up() {
     echo "$LOCAL_CLOUD_DIR/openrc"
 }
 
+# cmd_prepare: what `up` installs, without starting anything (so it can run while another
+# cloud holds the ports: test/run-all.sh prepares 2025.1 while the zed tests run)
+cmd_prepare() {
+    require_root
+    local t0=$SECONDS
+    ensure_dirs
+    ensure_release_root
+    install_packages
+    log "$OPENSTACK_RELEASE prepared in $LOCAL_CLOUD_DIR ($((SECONDS - t0)) s)"
+}
+
 cmd_down() {
     require_root
     for part in "${OPTIONAL_PARTS[@]}"; do "down_$part"; done
@@ -257,6 +269,7 @@ cmd_logs() {
 
 case "${1:-}" in
     up) cmd_up ;;
+    prepare) cmd_prepare ;;
     down) cmd_down ;;
     status) cmd_status ;;
     restart-compute) cmd_restart_compute ;;
