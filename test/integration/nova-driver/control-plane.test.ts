@@ -46,6 +46,13 @@ describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accept
 
   after(async () => created.cleanup());
 
+  it('openstack compute service list shows this host up, hypervisor list shows it as docker', async () => {
+    assert.equal((await computeServiceRow(HOST))?.State, 'up');
+    const hypervisors = await openstack<{ 'Hypervisor Hostname': string; 'Hypervisor Type': string; State: string }[]>(['hypervisor', 'list']);
+    const ours = hypervisors.find((h) => h['Hypervisor Hostname'] === HOST);
+    assert.deepEqual([ours?.['Hypervisor Type'], ours?.State], ['docker', 'up'], JSON.stringify(hypervisors));
+  });
+
   it('nova-status upgrade check finds no compute older than the release supports', async () => {
     // exit 1: a check warned (2025.1 warns of instances without hw_machine_type, a libvirt matter)
     const out = await inRelease('nova-status', [...novaControlConfig(), 'upgrade', 'check'], { okExits: [1] });
