@@ -26,6 +26,8 @@ import { CLOUD_DIR, REPO, cloudSetting, computeServiceRow, forgetComputeHost, in
 const run = promisify(execFile);
 
 const HOST = 'plugin-test';
+/** Whether the cloud's services declare quorum queues (devstack/lib/common.sh messaging_options). */
+const QUORUM = iniValue(join(CLOUD_DIR, 'etc', 'nova', 'nova.conf'), 'oslo_messaging_rabbit', 'rabbit_quorum_queue') ?? 'false';
 const UNIT = join(REPO, 'etc', 'systemd', 'nova-container.service');
 const DOCKER_SOCKET = join(CLOUD_DIR, 'docker', 'docker.sock');
 
@@ -189,6 +191,11 @@ ${auth('nova')}auth_strategy = keystone
 
 [glance]
 api_servers = http://127.0.0.1:9292
+
+[oslo_messaging_rabbit]
+# the cloud's queue type (quorum on 2025.1): the plugin must hand it on, or the broker refuses us
+rabbit_quorum_queue = ${QUORUM}
+heartbeat_timeout_threshold = 30
 `);
     // devstack's own variables (stackrc, lib/*) and the plugin's settings as local.conf would set them
     writeFileSync(join(tmp, 'localrc'), `
@@ -330,6 +337,8 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     const conf = iniSections(ncConf);
     assert.deepEqual([...conf.keys()], ['DEFAULT', 'placement', 'glance', 'neutron', 'filter_scheduler', 'container', 'oslo_messaging_rabbit'].filter((s) => conf.has(s)));
     assert.ok(!readFileSync(ncConf, 'utf8').includes('connection'), 'no database URL');
+    assert.deepEqual(Object.fromEntries(conf.get('oslo_messaging_rabbit') ?? []),
+      { rabbit_quorum_queue: QUORUM, heartbeat_timeout_threshold: '30' }, 'the cell\'s whole [oslo_messaging_rabbit]');
     const d = conf.get('DEFAULT')!;
     assert.equal(d.get('transport_url'), transportUrl);
     assert.equal(d.get('host'), HOST);
