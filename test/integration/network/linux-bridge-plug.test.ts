@@ -11,6 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { LinuxBridgePlugger } from '../../../src/network/linux-bridge-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
 import { busyboxRootfs } from '../glance-bridge/images.js';
+import { testVif } from './vif-fixture.js';
 import { engine, importRootfsWith } from '../../helpers/servers.js';
 import type Docker from 'dockerode';
 
@@ -23,18 +24,7 @@ async function ipInside(c: Docker.Container, args: string[]): Promise<string> {
 }
 
 function vif(portId: string, bridge: string, address: string): VifModel {
-  return {
-    id: portId, address: 'fa:16:3e:12:34:56', type: 'bridge', details: {}, devname: `tap${portId}`.slice(0, 14), ovs_interfaceid: null,
-    qbh_params: null, qbg_params: null, active: false, vnic_type: 'normal', profile: {}, preserve_on_delete: false, delegate_create: true, meta: {},
-    network: {
-      id: 'n', bridge, label: 'test', meta: { mtu: 1400 },
-      subnets: [{
-        cidr: '10.98.31.0/24', version: 4, meta: {}, dns: [], routes: [],
-        gateway: { address: '10.98.31.1', type: 'gateway', version: 4, meta: {} },
-        ips: [{ address, type: 'fixed', version: 4, meta: {}, floating_ips: [] }],
-      }],
-    },
-  };
+  return testVif({ id: portId, type: 'bridge', mac: 'fa:16:3e:12:34:56', address, mtu: 1400, bridge });
 }
 
 describe('Linux bridge VIF plug into a running container', function () {

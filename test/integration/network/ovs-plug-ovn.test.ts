@@ -11,22 +11,11 @@ import { randomUUID } from 'node:crypto';
 import type { VifModel } from '../../../src/network/network-info.js';
 import { OvsPlugger } from '../../../src/network/ovs-plug.js';
 import { NetnsContainer, PrivateSwitch, requireOvnPrograms, requirePrograms, tcpTransfer } from './ovs-switch.js';
+import { testVif } from './vif-fixture.js';
 
 /** A port as ML2/OVN binds it: vif_type ovs, no bridge_name, no datapath_type. */
 function vif(address: string, mac: string): VifModel {
-  const id = randomUUID();
-  return {
-    id, address: mac, type: 'ovs', details: { port_filter: true, connectivity: 'l2' }, devname: `tap${id}`.slice(0, 14), ovs_interfaceid: id,
-    qbh_params: null, qbg_params: null, active: false, vnic_type: 'normal', profile: {}, preserve_on_delete: false, delegate_create: true, meta: {},
-    network: {
-      id: 'n', bridge: null, label: 'test', meta: { mtu: 1442 },
-      subnets: [{
-        cidr: '10.97.42.0/24', version: 4, meta: {}, dns: [], routes: [],
-        gateway: { address: '10.97.42.1', type: 'gateway', version: 4, meta: {} },
-        ips: [{ address, type: 'fixed', version: 4, meta: {}, floating_ips: [] }],
-      }],
-    },
-  };
+  return testVif({ type: 'ovs', mac, address, mtu: 1442, details: { port_filter: true, connectivity: 'l2' } });
 }
 
 async function waitFor(check: () => boolean | Promise<boolean>, seconds = 20): Promise<boolean> {

@@ -12,24 +12,13 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import type { VifModel } from '../../../src/network/network-info.js';
 import { OvsPlugger, deviceNames } from '../../../src/network/ovs-plug.js';
+import { testVif } from './vif-fixture.js';
 import { NetnsContainer, PrivateSwitch, requirePrograms, tcpTransfer } from './ovs-switch.js';
 
 const MTU = 1400;
 
 function vif(address: string, mac: string, details: Record<string, unknown> = {}): VifModel {
-  const id = randomUUID();
-  return {
-    id, address: mac, type: 'ovs', details: { port_filter: true, connectivity: 'l2', ...details }, devname: `tap${id}`.slice(0, 14), ovs_interfaceid: id,
-    qbh_params: null, qbg_params: null, active: false, vnic_type: 'normal', profile: {}, preserve_on_delete: false, delegate_create: true, meta: {},
-    network: {
-      id: 'n', bridge: null, label: 'test', meta: { mtu: MTU },
-      subnets: [{
-        cidr: '10.97.41.0/24', version: 4, meta: {}, dns: [], routes: [],
-        gateway: { address: '10.97.41.1', type: 'gateway', version: 4, meta: {} },
-        ips: [{ address, type: 'fixed', version: 4, meta: {}, floating_ips: [] }],
-      }],
-    },
-  };
+  return testVif({ type: 'ovs', mac, address, mtu: MTU, details: { port_filter: true, connectivity: 'l2', ...details } });
 }
 
 describe('OVS VIF plug against a real Open vSwitch (netdev datapath)', function () {
