@@ -159,7 +159,7 @@ daemon_current() {
 # start_daemon NAME MATCH CMD ARGS... : starts CMD in its own session, stdout+stderr to the
 # log, unless it already runs with the same config; restarts it when its config changed.
 start_daemon() {
-    local name=$1 match=$2 pid
+    local name=$1 match=$2 pid i
     shift 2
     if daemon_current "$name" "$@"; then
         return 0
@@ -176,6 +176,13 @@ start_daemon() {
     setsid "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$RUN_DIR/$name.pid"
+    # until the child has exec'd, its command line is still this script's and daemon_running
+    # would call it gone: wait for the exec (or the child's end)
+    for ((i = 0; i < 100; i++)); do
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
 }
 
 # stop_daemon NAME [TIMEOUT] [group]: SIGTERM, wait, then SIGKILL. With "group", the signals go
