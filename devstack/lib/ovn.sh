@@ -28,15 +28,16 @@ ovsdb_create() {
     "${RELEASE_EXEC[@]}" ovsdb-tool create "$1" "$2" || die "ovsdb-tool create $1 failed"
 }
 
-# wait_for_socket NAME PATH: the daemon NAME listens on the unix socket PATH
-wait_for_socket() {
+# wait_for_ovsdb NAME SOCKET: the ovsdb-server NAME answers on SOCKET (a socket file left by
+# a server that was killed is there too, but refuses connections)
+wait_for_ovsdb() {
     local i
     for ((i = 0; i < 300; i++)); do
-        [ -S "$2" ] && return 0
+        "${RELEASE_EXEC[@]}" ovsdb-client --timeout=2 list-dbs "unix:$2" >/dev/null 2>&1 && return 0
         daemon_running "$1" || { tail -n 20 "$LOG_DIR/$1.log" >&2; die "$1 exited (log: $LOG_DIR/$1.log)"; }
         sleep 0.1
     done
-    die "$1 did not open $2 in 30 s (log: $LOG_DIR/$1.log)"
+    die "$1 does not answer on $2 after 30 s (log: $LOG_DIR/$1.log)"
 }
 
 # start_ovsdb_server NAME DB SOCKET: an ovsdb-server serving DB on SOCKET
@@ -51,8 +52,8 @@ start_ovn_central() {
     ovsdb_create "$OVN_DATA/ovnsb_db.db" "/usr/share/ovn/ovn-sb.ovsschema"
     start_ovsdb_server ovn-nb-db "$OVN_DATA/ovnnb_db.db" "$OVN_NB_SOCK"
     start_ovsdb_server ovn-sb-db "$OVN_DATA/ovnsb_db.db" "$OVN_SB_SOCK"
-    wait_for_socket ovn-nb-db "$OVN_NB_SOCK"
-    wait_for_socket ovn-sb-db "$OVN_SB_SOCK"
+    wait_for_ovsdb ovn-nb-db "$OVN_NB_SOCK"
+    wait_for_ovsdb ovn-sb-db "$OVN_SB_SOCK"
     start_daemon ovn-northd ovn-northd "${RELEASE_EXEC[@]}" "${OVN_ENV[@]}" ovn-northd \
         --ovnnb-db="unix:$OVN_NB_SOCK" --ovnsb-db="unix:$OVN_SB_SOCK" \
         --unixctl="$OVN_RUN/ovn-northd.ctl" --pidfile="$OVN_RUN/ovn-northd.pid" --no-chdir
@@ -64,7 +65,7 @@ start_ovs() {
     mkdir -p "$OVS_RUN" "$OVS_DATA"
     ovsdb_create "$OVS_DATA/conf.db" "/usr/share/openvswitch/vswitch.ovsschema"
     start_ovsdb_server ovsdb-server "$OVS_DATA/conf.db" "$OVS_DB_SOCK"
-    wait_for_socket ovsdb-server "$OVS_DB_SOCK"
+    wait_for_ovsdb ovsdb-server "$OVS_DB_SOCK"
     ovs_vsctl --no-wait init
     ovs_vsctl --no-wait set Open_vSwitch . \
         external_ids:system-id="$COMPUTE_HOST" external_ids:hostname="$COMPUTE_HOST" \
