@@ -18,7 +18,9 @@ set -euo pipefail
 
 LOCAL_CLOUD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
 # the cloud that is up, as local-cloud.sh finds it
-[ -n "${LOCAL_CLOUD_DIR:-}" ] || LOCAL_CLOUD_DIR=$(cat /run/nova-container-cloud.active 2>/dev/null || echo /opt/nova-container-cloud)
+# shellcheck source=lib/cloud-dir.sh
+. "$LOCAL_CLOUD_LIB/cloud-dir.sh"
+set_cloud_dir
 # shellcheck source=lib/common.sh
 . "$LOCAL_CLOUD_LIB/common.sh"
 [ "$OPENSTACK_RELEASE" = zed ] ||

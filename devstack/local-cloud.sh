@@ -1,7 +1,7 @@
 #!/bin/bash
 # The one-command local cloud: OpenStack from Debian's packages on 127.0.0.1 with
-# nova-container (this checkout) as its compute host: Zed (bookworm, this host's packages) or,
-# with OPENSTACK_RELEASE=2025.1, 2025.1 (trixie, in a chroot). No systemd: every daemon runs in
+# nova-container (this checkout) as its compute host: 2025.1 (trixie's packages, in a chroot) or,
+# with OPENSTACK_RELEASE=zed, Zed (bookworm, this host's packages). No systemd: every daemon runs in
 # the background with a PID file; state, configs, logs under $LOCAL_CLOUD_DIR.
 #
 #   local-cloud.sh up               install (once), configure, start what is not running
@@ -16,22 +16,9 @@ LOCAL_CLOUD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
 LOCAL_CLOUD_REPO=$(cd "$LOCAL_CLOUD_LIB/../.." && pwd)
 OS_COMPUTE_API_VERSION_DEFAULT=2.79
 
-# Each release's cloud has its own directory (/opt/nova-container-cloud for zed,
-# /opt/nova-container-cloud-<release> for another; LOCAL_CLOUD_DIR names any); without either
-# variable a command goes to the cloud that is up (ACTIVE_CLOUD_FILE), else to zed's.
-ACTIVE_CLOUD_FILE=/run/nova-container-cloud.active
-if [ -z "${LOCAL_CLOUD_DIR:-}" ]; then
-    case ${OPENSTACK_RELEASE:-} in
-        "") if [ "${1:-}" != up ] && [ -s "$ACTIVE_CLOUD_FILE" ]; then
-                LOCAL_CLOUD_DIR=$(cat "$ACTIVE_CLOUD_FILE")
-            else
-                LOCAL_CLOUD_DIR=/opt/nova-container-cloud
-            fi ;;
-        zed) LOCAL_CLOUD_DIR=/opt/nova-container-cloud ;;
-        *) LOCAL_CLOUD_DIR=/opt/nova-container-cloud-$OPENSTACK_RELEASE ;;
-    esac
-fi
-export LOCAL_CLOUD_DIR
+# shellcheck source=lib/cloud-dir.sh
+. "$LOCAL_CLOUD_LIB/cloud-dir.sh"
+set_cloud_dir "${1:-}"
 
 # up, down and restart-compute change what runs: one at a time (a second waits for the first).
 # The lock is taken before the settings are read, so a run that waited sees what the one

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: installs what the tests need, runs the unit tests first (no cloud needed), then
 # brings up the local cloud of each OpenStack release in turn and runs the integration tests
-# against it: all of them on the default release (zed), the lifecycle, moves, network, client
-# (Heat, Horizon) and control-plane ones on 2025.1 (devstack/README.md). One cloud holds the
+# against it: all of them on the default release (2025.1), the lifecycle, moves, network,
+# client (Heat, Horizon) and control-plane ones on zed (devstack/README.md). One cloud holds the
 # ports at a time: each is stopped before the next comes up, the last one stays up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +20,14 @@ mocha_() { node_modules/.bin/mocha "$@" || rc=1; }
 
 mocha_ --config test/mocharc.unit.cjs
 
+# release_cloud_dir, ACTIVE_CLOUD_FILE
+. devstack/lib/cloud-dir.sh
+
 # cloud_up RELEASE: that release's cloud up, the other one stopped first
 cloud_up() {
-    local release=$1 dir=/opt/nova-container-cloud active
-    [ "$release" = zed ] || dir=$dir-$release
-    active=$(cat /run/nova-container-cloud.active 2>/dev/null || true)
+    local release=$1 dir active
+    dir=$(release_cloud_dir "$release")
+    active=$(cat "$ACTIVE_CLOUD_FILE" 2>/dev/null || true)
     if [ -n "$active" ] && [ "$active" != "$dir" ]; then
         LOCAL_CLOUD_DIR=$active ./devstack/local-cloud.sh down || rc=1
     fi
@@ -34,22 +37,23 @@ cloud_up() {
     return 1
 }
 
-# prepare_2025_1: the 2025.1 root and its packages, installed while the zed tests run (no port needed)
-prepare_2025_1() {
+# prepare RELEASE: that release's packages installed while the other release's tests run (no
+# port needed)
+prepare() {
     local log
     log=$(mktemp)
-    OPENSTACK_RELEASE=2025.1 ./devstack/local-cloud.sh prepare >"$log" 2>&1 ||
-        echo "preparing 2025.1 failed (its up tries again): $(tail -n 3 "$log")" >&2
+    OPENSTACK_RELEASE=$1 ./devstack/local-cloud.sh prepare >"$log" 2>&1 ||
+        echo "preparing $1 failed (its up tries again): $(tail -n 3 "$log")" >&2
     rm -f "$log"
 }
 
-if cloud_up zed; then
-    prepare_2025_1 &
-    OPENSTACK_RELEASE=zed mocha_ --config test/mocharc.cloud.cjs --spec 'dist/test/integration/**/*.test.js'
+if cloud_up 2025.1; then
+    prepare zed &
+    OPENSTACK_RELEASE=2025.1 mocha_ --config test/mocharc.cloud.cjs --spec 'dist/test/integration/**/*.test.js'
     wait
 fi
-if cloud_up 2025.1; then
-    OPENSTACK_RELEASE=2025.1 mocha_ --config test/mocharc.cloud.cjs \
+if cloud_up zed; then
+    OPENSTACK_RELEASE=zed mocha_ --config test/mocharc.cloud.cjs \
         --spec 'dist/test/integration/'{lifecycle,moves,network,clients}'/*.test.js' \
         dist/test/integration/nova-driver/control-plane.test.js
 fi

@@ -1,7 +1,7 @@
 # Shared helpers of the local cloud (sourced by devstack/local-cloud.sh and a devstack plugin).
 # Every function is small and idempotent. Nothing here binds to anything but 127.0.0.1.
 
-: "${LOCAL_CLOUD_DIR:=/opt/nova-container-cloud}"
+: "${LOCAL_CLOUD_DIR:?is set first (lib/cloud-dir.sh)}"
 
 log() { printf '%s [local-cloud] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '%s [local-cloud] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
@@ -17,10 +17,12 @@ load_settings() {
     local k v
     [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
     # a directory holds one release's cloud: its databases are that release's
+    # (settings from before releases were kept are Zed's, the only release then)
     v=$(sed -n 's/^OPENSTACK_RELEASE=//p' "$LOCAL_CLOUD_DIR/settings")
     if [ -n "${OPENSTACK_RELEASE:-}" ] && [ "${v:-zed}" != "$OPENSTACK_RELEASE" ]; then
         die "$LOCAL_CLOUD_DIR holds a ${v:-zed} cloud, not $OPENSTACK_RELEASE: leave OPENSTACK_RELEASE out, or set LOCAL_CLOUD_DIR to another directory"
     fi
+    OPENSTACK_RELEASE=${v:-zed}
     while IFS='=' read -r k v; do
         case " ${LOCAL_CLOUD_SETTINGS[*]} " in *" $k "*) ;; *) continue ;; esac
         [ -n "${!k+x}" ] || printf -v "$k" '%s' "$v"
@@ -34,7 +36,7 @@ save_settings() {
         printf '%s=%s\n' "$k" "${!k}"
     done | write_file "$LOCAL_CLOUD_DIR/settings" 600 || true
 }
-: "${OPENSTACK_RELEASE:=zed}"
+: "${OPENSTACK_RELEASE:=$DEFAULT_OPENSTACK_RELEASE}"
 # yes: every service declares its topic queues as RabbitMQ quorum queues, as kolla-ansible
 # sets it up (the default from 2025.1); kept in the settings: a queue cannot change its type
 : "${RABBIT_QUORUM_QUEUES:=$([ "$OPENSTACK_RELEASE" = zed ] && echo no || echo yes)}"

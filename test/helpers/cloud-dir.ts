@@ -1,17 +1,23 @@
 /**
- * Which local cloud the tests address: the same rule as at the top of devstack/local-cloud.sh
- * (LOCAL_CLOUD_DIR, else the directory of OPENSTACK_RELEASE, else the cloud that is up).
+ * Which local cloud the tests address: the rule of devstack/lib/cloud-dir.sh (LOCAL_CLOUD_DIR,
+ * else the directory of OPENSTACK_RELEASE, else the cloud that is up, else the default
+ * release's).
  */
 import { existsSync, readFileSync } from 'node:fs';
 
 const ACTIVE_CLOUD_FILE = '/run/nova-container-cloud.active';
+const DEFAULT_OPENSTACK_RELEASE = '2025.1';
+
+function releaseCloudDir(release: string): string {
+  return release === 'zed' ? '/opt/nova-container-cloud' : `/opt/nova-container-cloud-${release}`;
+}
 
 function cloudDir(): string {
   if (process.env.LOCAL_CLOUD_DIR) return process.env.LOCAL_CLOUD_DIR;
   const release = process.env.OPENSTACK_RELEASE;
-  if (release) return release === 'zed' ? '/opt/nova-container-cloud' : `/opt/nova-container-cloud-${release}`;
+  if (release) return releaseCloudDir(release);
   const active = existsSync(ACTIVE_CLOUD_FILE) ? readFileSync(ACTIVE_CLOUD_FILE, 'utf8').trim() : '';
-  return active || '/opt/nova-container-cloud';
+  return active || releaseCloudDir(DEFAULT_OPENSTACK_RELEASE);
 }
 
 export const CLOUD_DIR = cloudDir();

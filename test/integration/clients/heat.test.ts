@@ -117,7 +117,7 @@ describe('Heat stacks of container servers (etc/heat templates)', function () {
     this.timeout(900_000);
     const t0 = Date.now();
     const { stdout, stderr } = await run(join(REPO, 'devstack', 'local-cloud.sh'), ['up'], {
-      env: { ...process.env, HEAT: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR, HEAT: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
     });
     const heatLine = (stdout + stderr).split('\n').find((l) => l.includes('Heat is up')) ?? '(no "Heat is up" line)';
     console.log(`      HEAT=yes local-cloud.sh up: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${heatLine.trim()}`);

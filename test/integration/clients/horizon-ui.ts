@@ -24,7 +24,7 @@ export async function horizonUp(): Promise<number> {
   const t0 = Date.now();
   try {
     await run(join(REPO, 'devstack', 'local-cloud.sh'), ['up'], {
-      env: { ...process.env, HORIZON: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR, HORIZON: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
     });
   } catch (err) {
     const e = err as Error & { stderr?: string };

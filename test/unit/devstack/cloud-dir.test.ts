@@ -1,0 +1,78 @@
+/**
+ * Which cloud a local-cloud.sh command addresses (devstack/lib/cloud-dir.sh) and which release
+ * a directory's settings hold (load_settings in devstack/lib/common.sh), run in bash as the
+ * script does, with the active-cloud file in a temporary directory.
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const LIB = fileURLToPath(new URL('../../../../devstack/lib/', import.meta.url));
+
+describe('local cloud: which directory and which release', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nc-cloud-dir-'));
+  const active = join(dir, 'active');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function bash(script: string, env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync('bash', ['-c', `set -euo pipefail; . "${LIB}cloud-dir.sh"; ${script}`], {
+      encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ACTIVE_CLOUD_FILE: active, ...env },
+    });
+    return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr };
+  }
+  const dirFor = (command: string, env: Record<string, string> = {}) =>
+    bash(`set_cloud_dir ${command}; echo "$LOCAL_CLOUD_DIR"`, env).stdout;
+
+  it('without a cloud up, every command goes to the default release\'s directory (2025.1)', () => {
+    rmSync(active, { force: true });
+    for (const c of ['up', 'prepare', 'status', 'down']) assert.equal(dirFor(c), '/opt/nova-container-cloud-2025.1', c);
+  });
+
+  it('OPENSTACK_RELEASE picks its release\'s directory, zed keeping /opt/nova-container-cloud', () => {
+    writeFileSync(active, '/opt/nova-container-cloud-2025.1\n');
+    assert.equal(dirFor('up', { OPENSTACK_RELEASE: 'zed' }), '/opt/nova-container-cloud');
+    assert.equal(dirFor('down', { OPENSTACK_RELEASE: 'zed' }), '/opt/nova-container-cloud');
+    assert.equal(dirFor('up', { OPENSTACK_RELEASE: '2025.1' }), '/opt/nova-container-cloud-2025.1');
+  });
+
+  it('status, down and the others follow the cloud that is up; up and prepare do not', () => {
+    writeFileSync(active, '/opt/nova-container-cloud\n');
+    assert.equal(dirFor('status'), '/opt/nova-container-cloud');
+    assert.equal(dirFor('down'), '/opt/nova-container-cloud');
+    assert.equal(dirFor('up'), '/opt/nova-container-cloud-2025.1');
+    assert.equal(dirFor('prepare'), '/opt/nova-container-cloud-2025.1');
+  });
+
+  it('LOCAL_CLOUD_DIR wins over everything', () => {
+    writeFileSync(active, '/opt/nova-container-cloud\n');
+    assert.equal(dirFor('up', { LOCAL_CLOUD_DIR: '/tmp/lc2', OPENSTACK_RELEASE: 'zed' }), '/tmp/lc2');
+  });
+
+  describe('the release a directory holds (load_settings)', () => {
+    const cloud = join(dir, 'cloud');
+    const release = (settings: string | undefined, env: Record<string, string> = {}) => {
+      rmSync(cloud, { recursive: true, force: true });
+      mkdirSync(cloud);
+      if (settings !== undefined) writeFileSync(join(cloud, 'settings'), settings);
+      return bash(`. "${LIB}common.sh"; echo "$OPENSTACK_RELEASE $RABBIT_QUORUM_QUEUES"`, { LOCAL_CLOUD_DIR: cloud, ...env });
+    };
+
+    it('a new directory gets the default release, with quorum queues', () => {
+      assert.equal(release(undefined).stdout, '2025.1 yes');
+    });
+
+    it('settings that name no release are Zed\'s (written before there were two), with classic queues', () => {
+      assert.equal(release('SERVICE_HOST=127.0.0.1\nHEAT=yes\n').stdout, 'zed no');
+    });
+
+    it('a release other than the directory\'s is refused with the way out', () => {
+      const r = release('OPENSTACK_RELEASE=zed\n', { OPENSTACK_RELEASE: '2025.1' });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /holds a zed cloud, not 2025\.1: leave OPENSTACK_RELEASE out/);
+      assert.equal(release('OPENSTACK_RELEASE=2025.1\n', { OPENSTACK_RELEASE: '2025.1' }).stdout, '2025.1 yes');
+    });
+  });
+});
