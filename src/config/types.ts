@@ -62,6 +62,7 @@ export interface ContainerGroup {
   health_listen: string;
   /** `auto` or a Nova service version to report (src/nova-driver/service-version.ts). */
   service_version: string;
+  pids_per_vcpu: number;
   reserved_host_cpus?: number;
   reserved_host_memory_mb?: number;
   reserved_host_disk_mb?: number;

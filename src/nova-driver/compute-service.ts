@@ -119,6 +119,7 @@ export class ComputeService {
       log: log.child({ component: 'manager' }),
       shutdownTimeout: d.shutdown_timeout,
       offloadShelvedAtOnce: d.shelved_offload_time === 0,
+      limitsPolicy: { pidsPerVcpu: this.config.container.pids_per_vcpu },
     };
     this.ops.watch({ rpc, engine: this.engine, instances: () => this.driver.listInstances(), serviceRecord: this.serviceRecord, importer: this.importer, exporter });
   }

@@ -25,13 +25,38 @@ export interface InstanceFile {
   mode?: number;
 }
 
+/** Block I/O throttles on the host disk instances write to (Nova's quota:disk_*_sec extra specs). */
+export interface DiskIoLimits {
+  readBytesSec?: number;
+  writeBytesSec?: number;
+  readIopsSec?: number;
+  writeIopsSec?: number;
+}
+
+/**
+ * What an instance is held to: its flavor's resources and extra specs (src/nova-driver/manager/
+ * flavor-limits.ts). A driver enforces every limit given, or fails saying which it cannot.
+ */
+export interface InstanceLimits {
+  /** CPU time: this many CPUs' worth (unless cpuBandwidth says otherwise). */
+  vcpus: number;
+  /** Memory, no swap beyond it. */
+  memoryMb: number;
+  /** Most processes and threads the instance may have at once. */
+  pids: number;
+  /** Relative CPU weight against other instances (quota:cpu_shares); absent: the host's default. */
+  cpuShares?: number;
+  /** CPU time per period for the whole instance (quota:cpu_period, quota:cpu_quota per vCPU). */
+  cpuBandwidth?: { periodUs: number; quotaUs: number };
+  diskIo?: DiskIoLimits;
+}
+
 /** An instance as the driver needs it: everything comes from the Instance object and its image. */
 export interface InstanceSpec {
   uuid: string;
   /** The guest's host name (RFC 1123 label, at most 63 characters). */
   hostname: string;
-  vcpus: number;
-  memoryMb: number;
+  limits: InstanceLimits;
   /** Server metadata: keys that are valid variable names become the workload's environment. */
   metadata: Record<string, string>;
   /** Replaces the image's command (the image's `os_command_line`, split as a shell would). */
@@ -177,8 +202,8 @@ export interface InstanceDriver {
   /** Suspends the instance; a driver that cannot checkpoint it to disk freezes it with its memory kept. */
   suspend(instanceUuid: string): Promise<void>;
   resume(instanceUuid: string): Promise<void>;
-  /** Applies new CPU and memory limits to the instance in place (running or not). */
-  updateLimits(instanceUuid: string, vcpus: number, memoryMb: number): Promise<void>;
+  /** Applies a new flavor's limits to the instance in place (running or not). */
+  updateLimits(instanceUuid: string, limits: InstanceLimits): Promise<void>;
   /**
    * Captures the instance's file system into the queued Glance image `imageId`;
    * `uploading` is called between the capture and the upload (Nova's update_task_state).

@@ -11,7 +11,7 @@ import { readlink } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import {
   InstanceMissing, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
-  type InstanceInfo, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
+  type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
 } from '../nova-driver/instance-driver.js';
 import type { VifModel } from '../network/network-info.js';
 import type { VifPluggers } from '../network/pluggers.js';
@@ -178,8 +178,8 @@ export class ContainerDriver implements InstanceDriver {
     await this.unpause(instanceUuid);
   }
 
-  async updateLimits(instanceUuid: string, vcpus: number, memoryMb: number): Promise<void> {
-    await this.engine.updateLimits((await this.workload(instanceUuid)).id, vcpus, memoryMb);
+  async updateLimits(instanceUuid: string, limits: InstanceLimits): Promise<void> {
+    await this.engine.updateLimits((await this.workload(instanceUuid)).id, limits);
   }
 
   async snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,

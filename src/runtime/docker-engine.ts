@@ -7,9 +7,10 @@ import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
+import { diskOf } from './block-device.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type {
-  ContainerEngine, ContainerFile, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
+  ContainerEngine, ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
 } from './types.js';
 
 export class EngineError extends Error {
@@ -52,6 +53,7 @@ const date = (s: string | undefined): Date | null => (!s || s.startsWith('0001-'
 
 export class DockerEngine implements ContainerEngine {
   private readonly docker: Docker;
+  private dataRootDisk: Promise<string> | undefined;
 
   /** `log`: where what goes wrong on the engine's event stream is told. */
   constructor(private readonly endpoint: string, timeoutMs = 60_000, private readonly log: Logger = createLogger({ name: 'docker-engine' })) {
@@ -85,12 +87,14 @@ export class DockerEngine implements ContainerEngine {
         Tty: false,
         OpenStdin: false,
         HostConfig: {
-          ...(spec.vcpus !== undefined ? { NanoCpus: Math.round(spec.vcpus * 1e9) } : {}),
-          ...(spec.memoryMb !== undefined ? { Memory: spec.memoryMb * 1024 * 1024, MemorySwap: spec.memoryMb * 1024 * 1024 } : {}), // no swap beyond it
+          ...resources(spec.limits, spec.limits.diskIo ? await this.disk() : undefined),
           // Neutron alone decides what an instance reaches: never one of the engine's networks.
           NetworkMode: spec.joinNetworkOf ? `container:${spec.joinNetworkOf}` : 'none',
           RestartPolicy: { Name: 'no' }, // Nova owns the power state
+          // The engine's defaults kept (capabilities, seccomp profile, masked /proc and /sys
+          // paths), and no process may gain privileges (setuid binaries, file capabilities).
           Privileged: false,
+          SecurityOpt: ['no-new-privileges'],
           Init: spec.init ?? true,
           LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
         },
@@ -111,13 +115,31 @@ export class DockerEngine implements ContainerEngine {
     await tolerate(`stop container ${id}`, () => this.docker.getContainer(id).stop({ t: graceSeconds }), () => undefined);
   }
 
-  async updateLimits(id: string, vcpus: number, memoryMb: number): Promise<void> {
-    const bytes = memoryMb * 1024 * 1024;
+  async updateLimits(id: string, limits: ContainerLimits): Promise<void> {
     try {
-      await this.docker.getContainer(id).update({ NanoCpus: Math.round(vcpus * 1e9), Memory: bytes, MemorySwap: bytes });
+      const wanted = resources(limits, limits.diskIo ? await this.disk() : undefined);
+      // The engine's update cannot change I/O throttles (nor can `runc update`): a change of
+      // them is refused, not dropped
+      const current = (await this.docker.getContainer(id).inspect()).HostConfig;
+      const had = throttles(current);
+      const asked = throttles(wanted);
+      if (had !== asked) {
+        throw new EngineError(`update limits of container ${id}: the engine cannot change disk I/O throttles in place (${had || 'none'} now, ${asked || 'none'} asked)`);
+      }
+      for (const k of THROTTLE_FIELDS) delete wanted[k];
+      await this.docker.getContainer(id).update(wanted);
     } catch (err) {
-      throw wrap(`update limits of container ${id}`, err);
+      throw err instanceof EngineError ? err : wrap(`update limits of container ${id}`, err);
     }
+  }
+
+  /** The disk the engine's data root is on, which its containers' I/O throttles name. */
+  private disk(): Promise<string> {
+    this.dataRootDisk ??= this.info().then((i) => diskOf(i.dataRoot)).catch((err: unknown) => {
+      this.dataRootDisk = undefined; // asked again next time
+      throw new EngineError(`disk I/O limits cannot be enforced: ${(err as Error).message}`);
+    });
+    return this.dataRootDisk;
   }
 
   async pauseContainer(id: string): Promise<void> {
@@ -180,8 +202,9 @@ export class DockerEngine implements ContainerEngine {
       exitCode: info.State.ExitCode,
       startedAt: date(info.State.StartedAt),
       finishedAt: date(info.State.FinishedAt),
-      nanoCpus: Number(info.HostConfig.NanoCpus ?? 0),
+      nanoCpus: nanoCpusOf(info.HostConfig),
       memoryBytes: Number(info.HostConfig.Memory ?? 0),
+      pidsLimit: Number(info.HostConfig.PidsLimit ?? 0),
       hostname: info.Config.Hostname,
       env: info.Config.Env ?? [],
       command: ([] as string[]).concat(info.Config.Cmd ?? []),
@@ -296,6 +319,52 @@ export class DockerEngine implements ContainerEngine {
   async removeImage(ref: string): Promise<void> {
     await tolerate(`remove image ${ref}`, () => this.docker.getImage(ref).remove({ force: true }), () => undefined);
   }
+}
+
+/** CFS's default period: vCPUs become a quota of this many microseconds each. */
+const CPU_PERIOD_US = 100_000;
+
+/**
+ * A container's limits as the engine's resource fields. CPU is always a CFS period and quota,
+ * never NanoCpus: the engine refuses to switch a container between the two on update, and a
+ * flavor with quota:cpu_quota needs the period form.
+ */
+export function resources(l: ContainerLimits, disk: string | undefined): Docker.HostConfig {
+  const r: Docker.HostConfig = {};
+  if (l.cpuBandwidth) {
+    r.CpuPeriod = l.cpuBandwidth.periodUs;
+    r.CpuQuota = l.cpuBandwidth.quotaUs;
+  } else if (l.vcpus !== undefined) {
+    r.CpuPeriod = CPU_PERIOD_US;
+    r.CpuQuota = Math.round(l.vcpus * CPU_PERIOD_US);
+  }
+  if (l.memoryMb !== undefined) r.Memory = r.MemorySwap = l.memoryMb * 1024 * 1024; // no swap beyond it
+  if (l.pids !== undefined) r.PidsLimit = l.pids;
+  if (l.cpuShares !== undefined) r.CpuShares = l.cpuShares;
+  if (l.diskIo && disk) {
+    const rate = (v: number | undefined) => (v ? [{ Path: disk, Rate: v }] : []);
+    r.BlkioDeviceReadBps = rate(l.diskIo.readBytesSec);
+    r.BlkioDeviceWriteBps = rate(l.diskIo.writeBytesSec);
+    r.BlkioDeviceReadIOps = rate(l.diskIo.readIopsSec);
+    r.BlkioDeviceWriteIOps = rate(l.diskIo.writeIopsSec);
+  }
+  return r;
+}
+
+/** The engine's ThrottleDevice (dockerode's types leave it untyped). */
+interface ThrottleDevice { Path: string; Rate: number }
+
+const THROTTLE_FIELDS = ['BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps'] as const;
+
+/** A container's I/O throttles as one comparable text ('' for none). */
+function throttles(h: Docker.HostConfig): string {
+  return THROTTLE_FIELDS.flatMap((k) => ((h[k] ?? []) as ThrottleDevice[]).map((t) => `${k} ${t.Path} ${t.Rate}`)).join(', ');
+}
+
+/** The CPU limit in billionths of a CPU, whichever form it was set in. */
+function nanoCpusOf(h: Docker.HostConfig): number {
+  if (h.NanoCpus) return Number(h.NanoCpus);
+  return h.CpuQuota && h.CpuQuota > 0 && h.CpuPeriod ? Math.round((h.CpuQuota / h.CpuPeriod) * 1e9) : 0;
 }
 
 async function collect(stream: NodeJS.ReadableStream): Promise<string> {

@@ -35,14 +35,17 @@ export function environmentFrom(metadata: Record<string, unknown>): Record<strin
   return env;
 }
 
-/** The sandbox: the instance's host name, no limits worth naming, the sandbox image's pause process. */
+/** The sandbox's pause process alone, with room for an `exec` into it. */
+const SANDBOX_PIDS = 8;
+
+/** The sandbox: the instance's host name, small limits, the sandbox image's pause process. */
 export function sandboxSpec(instanceUuid: string, hostname: string, host: string, sandboxImage: string): ContainerSpec {
   return {
     name: sandboxName(instanceUuid),
     image: sandboxImage,
     hostname,
     labels: { [LABEL_INSTANCE]: instanceUuid, [LABEL_HOST]: host, [LABEL_ROLE]: ROLE_SANDBOX },
-    memoryMb: 16,
+    limits: { memoryMb: 16, pids: SANDBOX_PIDS },
     init: false, // its pause process is an init itself
   };
 }
@@ -56,8 +59,7 @@ export function workloadSpec(instance: InstanceSpec, host: string, imageRef: str
     env: environmentFrom(instance.metadata),
     ...(instance.command ? { command: instance.command } : {}),
     joinNetworkOf: sandbox,
-    vcpus: instance.vcpus,
-    memoryMb: instance.memoryMb,
+    limits: instance.limits,
   };
 }
 

@@ -4,6 +4,7 @@
  * nova/virt/driver.py, each method says what it must do and what it may raise.
  */
 import type { Readable } from 'node:stream';
+import type { InstanceLimits } from '../nova-driver/instance-driver.js';
 
 export interface EngineInfo {
   /** e.g. "20.10.24" */
@@ -14,6 +15,9 @@ export interface EngineInfo {
   containersRunning: number;
   storageDriver: string;
 }
+
+/** A container's resource limits: an instance's (src/nova-driver/instance-driver.ts), each one optional. */
+export type ContainerLimits = Partial<InstanceLimits>;
 
 export interface ContainerSpec {
   name: string;
@@ -32,10 +36,8 @@ export interface ContainerSpec {
    * Absent: a namespace of its own with only loopback.
    */
   joinNetworkOf?: string;
-  /** CPU quota: this many CPUs' worth of time; absent: none. */
-  vcpus?: number;
-  /** Memory limit (no swap beyond it); absent: none. */
-  memoryMb?: number;
+  /** Resource limits; each one absent is none. */
+  limits: ContainerLimits;
   /** The engine's init as the first process, reaping zombies and passing signals on (default true). */
   init?: boolean;
 }
@@ -63,9 +65,10 @@ export interface ContainerStatus {
   exitCode: number;
   startedAt: Date | null;
   finishedAt: Date | null;
-  /** Limits as the engine applied them. */
+  /** Limits as the engine applied them (0: none). */
   nanoCpus: number;
   memoryBytes: number;
+  pidsLimit: number;
   hostname: string;
   env: string[];
   command: string[];
@@ -105,8 +108,8 @@ export interface ContainerEngine {
   startContainer(id: string): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceSeconds`; no-op if it is not running. */
   stopContainer(id: string, graceSeconds: number): Promise<void>;
-  /** Changes a container's CPU and memory limits in place (running or not). */
-  updateLimits(id: string, vcpus: number, memoryMb: number): Promise<void>;
+  /** Changes a container's limits in place (running or not); an absent one is left as it is. */
+  updateLimits(id: string, limits: ContainerLimits): Promise<void>;
   pauseContainer(id: string): Promise<void>;
   unpauseContainer(id: string): Promise<void>;
   /**

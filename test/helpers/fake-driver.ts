@@ -6,7 +6,7 @@
  */
 import {
   InstanceMissing, PowerState, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess,
-  type InstanceDriver, type InstanceInfo, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice,
+  type InstanceDriver, type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice,
   type VifSource, type VirtApi,
 } from '../../src/nova-driver/instance-driver.js';
 import type { VifModel } from '../../src/network/network-info.js';
@@ -18,7 +18,7 @@ export interface FakeInstance {
   sandbox: boolean;
   vifs: VifModel[];
   imageId?: string;
-  limits?: { vcpus: number; memoryMb: number };
+  limits?: InstanceLimits;
 }
 
 export interface FakeDriverOptions {
@@ -121,9 +121,9 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
     this.existing(instanceUuid).state = PowerState.RUNNING;
   }
 
-  async updateLimits(instanceUuid: string, vcpus: number, memoryMb: number): Promise<void> {
-    await this.enter('updateLimits', instanceUuid, vcpus, memoryMb);
-    this.existing(instanceUuid).limits = { vcpus, memoryMb };
+  async updateLimits(instanceUuid: string, limits: InstanceLimits): Promise<void> {
+    await this.enter('updateLimits', instanceUuid, limits);
+    this.existing(instanceUuid).limits = limits;
   }
 
   async snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,

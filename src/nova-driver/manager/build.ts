@@ -97,7 +97,7 @@ function buildArgs(deps: ManagerDeps, inst: NovaObject, args: Record<string, unk
   const uuid = inst.str('uuid');
   const image = args.image as GlanceImageMeta;
   // e.g. an os_command_line with an unterminated quote: the build's failure, with a fault
-  const spec = instanceSpec(inst, imagePropertiesOf(image));
+  const spec = instanceSpec(inst, imagePropertiesOf(image), deps.limitsPolicy);
   const requests = portRequests(args.requested_networks);
   if (requests.length > 0 && !deps.ports) {
     throw new BuildAbortException({ instance_uuid: uuid, reason: 'networks were requested but this host has no [neutron] credentials; boot with --nic none' });

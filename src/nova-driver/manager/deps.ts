@@ -10,6 +10,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js';
+import type { LimitsPolicy } from './flavor-limits.js';
 
 export type { GlanceImage, GlanceImageMeta };
 
@@ -52,4 +53,6 @@ export interface ManagerDeps {
   shutdownTimeout: number;
   /** Nova's shelved_offload_time == 0: shelve offloads at once. */
   offloadShelvedAtOnce: boolean;
+  /** What a flavor does not say about an instance's limits. */
+  limitsPolicy: LimitsPolicy;
 }

@@ -1,11 +1,12 @@
 /**
  * An Instance object as the instance driver sees it (src/nova-driver/instance-driver.ts):
- * limits from its flavor, command from the image's `os_command_line` (nova-docker's
+ * limits from its flavor (flavor-limits.ts), command from the image's `os_command_line` (nova-docker's
  * convention), metadata, host name and the files a config drive would carry.
  */
-import type { InstanceSpec } from '../instance-driver.js';
+import type { InstanceLimits, InstanceSpec } from '../instance-driver.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { instanceFiles } from './instance-files.js';
+import { flavorLimits, type LimitsPolicy } from './flavor-limits.js';
 
 /** POSIX-shell-like word splitting (quotes and backslashes), as nova-docker's shlex.split did. */
 export function splitCommandLine(line: string): string[] {
@@ -36,18 +37,25 @@ export function splitCommandLine(line: string): string[] {
   return words;
 }
 
+/** A flavor object (or an Instance's own copies of its fields) as the limits it sets. */
+export function limitsOf(flavor: NovaObject | null, inst: NovaObject, policy: LimitsPolicy): InstanceLimits {
+  return flavorLimits({
+    vcpus: Number(flavor?.get('vcpus') ?? inst.get('vcpus') ?? 1),
+    memoryMb: Number(flavor?.get('memory_mb') ?? inst.get('memory_mb') ?? 0),
+    extraSpecs: (flavor?.get('extra_specs') ?? {}) as Record<string, string>,
+  }, policy);
+}
+
 /** `imageProperties`: the properties of the image it boots (imagePropertiesOf). */
-export function instanceSpec(inst: NovaObject, imageProperties: Record<string, unknown>): InstanceSpec {
+export function instanceSpec(inst: NovaObject, imageProperties: Record<string, unknown>, policy: LimitsPolicy): InstanceSpec {
   const uuid = inst.str('uuid');
-  const f = inst.obj('flavor');
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries((inst.get('metadata') ?? {}) as Record<string, unknown>)) if (typeof v === 'string') metadata[k] = v;
   const commandLine = imageProperties.os_command_line;
   return {
     uuid,
     hostname: (inst.optStr('hostname') ?? uuid).slice(0, 63),
-    vcpus: Number(f?.get('vcpus') ?? inst.get('vcpus') ?? 1),
-    memoryMb: Number(f?.get('memory_mb') ?? inst.get('memory_mb') ?? 0),
+    limits: limitsOf(inst.obj('flavor'), inst, policy),
     metadata,
     ...(typeof commandLine === 'string' && commandLine.trim() !== '' ? { command: splitCommandLine(commandLine) } : {}),
     files: instanceFiles(inst),

@@ -41,7 +41,7 @@ export async function rebuildInstance(deps: ManagerDeps, ctx: RequestContext, ar
       await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_BLOCK_DEVICE_MAPPING }, [TaskState.REBUILDING]);
       await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILD_BLOCK_DEVICE_MAPPING]);
       const stopped = origVmState === VmState.STOPPED;
-      await driverCall(inst, () => deps.driver.rebuild(instanceSpec(inst, imagePropertiesOf(image)), image, imageAccess(deps, ctx), stopped,
+      await driverCall(inst, () => deps.driver.rebuild(instanceSpec(inst, imagePropertiesOf(image), deps.limitsPolicy), image, imageAccess(deps, ctx), stopped,
         vifSource(deps, ctx, inst), deps.shutdownTimeout));
       await deps.instances.save(ctx, inst, {
         vm_state: stopped ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: stopped ? PowerState.SHUTDOWN : PowerState.RUNNING,

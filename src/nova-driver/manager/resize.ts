@@ -20,6 +20,7 @@ import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { checkArgs } from './compute-args.js';
 import { driverCall } from './power.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
+import { limitsOf } from './instance-spec.js';
 
 type Args = Record<string, unknown>;
 
@@ -43,7 +44,7 @@ function flavorFields(flavor: NovaObject): Record<string, FieldValue> {
 }
 
 async function applyLimits(deps: ManagerDeps, inst: NovaObject, flavor: NovaObject): Promise<void> {
-  await driverCall(inst, () => deps.driver.updateLimits(inst.str('uuid'), Number(flavor.get('vcpus') ?? 1), Number(flavor.get('memory_mb') ?? 0)));
+  await driverCall(inst, () => deps.driver.updateLimits(inst.str('uuid'), limitsOf(flavor, inst, deps.limitsPolicy)));
 }
 
 function sysmeta(inst: NovaObject): Record<string, string> {

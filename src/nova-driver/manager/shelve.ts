@@ -90,7 +90,7 @@ export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, a
     try {
       await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename });
       await deps.driver.spawn({
-        instance: instanceSpec(inst, imagePropertiesOf(image)), image, images: imageAccess(deps, ctx),
+        instance: instanceSpec(inst, imagePropertiesOf(image), deps.limitsPolicy), image, images: imageAccess(deps, ctx),
         networkInfo: vifSource(deps, ctx, inst)(), waitForVifs: false,
       });
     } catch (err) {

@@ -10,6 +10,7 @@ import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
 import type { ContainerStatus } from '../../../src/runtime/types.js';
 
 const UUID = '88053c39-4126-4371-a70f-d8204cd4c485';
+const POLICY = { pidsPerVcpu: 512 };
 
 function instance(extra: Record<string, unknown> = {}): NovaObject {
   return new NovaObject('Instance', '2.7', {
@@ -22,7 +23,7 @@ function instance(extra: Record<string, unknown> = {}): NovaObject {
 
 describe('instance -> containers', () => {
   it('names and labels the workload by instance uuid and host, limits from the flavor, in its sandbox\'s network', () => {
-    const spec = instanceSpec(instance(), {});
+    const spec = instanceSpec(instance(), {}, POLICY);
     assert.equal(spec.hostname, 'vm1');
     assert.equal(spec.command, undefined, 'the image\'s own command by default');
     const s = workloadSpec(spec, 'h1', 'img', 'g1', 'sandbox-id');
@@ -30,21 +31,21 @@ describe('instance -> containers', () => {
     assert.equal(s.labels[LABEL_INSTANCE], UUID);
     assert.equal(s.labels[LABEL_HOST], 'h1');
     assert.equal(s.labels[LABEL_ROLE], undefined);
-    assert.equal(s.vcpus, 2);
-    assert.equal(s.memoryMb, 256);
+    assert.deepEqual(s.limits, { vcpus: 2, memoryMb: 256, pids: 2 * POLICY.pidsPerVcpu });
     assert.equal(s.joinNetworkOf, 'sandbox-id');
     assert.equal(s.hostname, undefined, 'a workload has its sandbox\'s host name');
     assert.deepEqual(s.env, { FOO: 'bar', _ok2: 'y' });
   });
 
   it('gives the sandbox the host name, a role label and its own namespace', () => {
-    const spec = instanceSpec(instance(), {});
+    const spec = instanceSpec(instance(), {}, POLICY);
     const s = sandboxSpec(spec.uuid, spec.hostname, 'h1', 'nova-container/sandbox:x');
     assert.equal(s.name, `nova-${UUID}-net`);
     assert.equal(s.hostname, 'vm1');
     assert.equal(s.labels[LABEL_ROLE], ROLE_SANDBOX);
     assert.equal(s.labels[LABEL_INSTANCE], UUID);
     assert.equal(s.joinNetworkOf, undefined);
+    assert.deepEqual(s.limits, { memoryMb: 16, pids: 8 }, 'its pause process alone');
   });
 
   it('turns metadata with env-name keys into the environment, skipping others', () => {
@@ -52,7 +53,7 @@ describe('instance -> containers', () => {
   });
 
   it('os_command_line replaces the command, split like a shell', () => {
-    const s = instanceSpec(instance(), { os_command_line: `sh -c 'echo "hi there"; sleep 1'` });
+    const s = instanceSpec(instance(), { os_command_line: `sh -c 'echo "hi there"; sleep 1'` }, POLICY);
     assert.deepEqual(s.command, ['sh', '-c', 'echo "hi there"; sleep 1']);
     assert.deepEqual(splitCommandLine('a\\ b "c d" e'), ['a b', 'c d', 'e']);
     assert.throws(() => splitCommandLine('echo "open'), /unterminated/);

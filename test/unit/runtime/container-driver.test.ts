@@ -67,7 +67,7 @@ class FakeEngine {
     if (!c) return null;
     return {
       id: c.id, name: c.spec.name, image: c.spec.image, labels: c.spec.labels, state: c.state, pid: c.pid, exitCode: 0, startedAt: null, finishedAt: null,
-      nanoCpus: 0, memoryBytes: 0, hostname: c.spec.hostname ?? '', env: [], command: [],
+      nanoCpus: 0, memoryBytes: 0, pidsLimit: 0, hostname: c.spec.hostname ?? '', env: [], command: [],
     };
   }
 }
@@ -87,7 +87,7 @@ const vif = (id: string, type = 'bridge', active = false): VifModel => ({
   network: { id: 'n', bridge: 'brqn', label: 'private', meta: {}, subnets: [] },
 } as unknown as VifModel);
 
-const spec: InstanceSpec = { uuid: UUID, hostname: 'vm1', vcpus: 1, memoryMb: 64, metadata: {}, files: [] };
+const spec: InstanceSpec = { uuid: UUID, hostname: 'vm1', limits: { vcpus: 1, memoryMb: 64, pids: 64 }, metadata: {}, files: [] };
 
 function driver(virtApi?: VirtApi) {
   const engine = new FakeEngine();
@@ -237,7 +237,7 @@ describe('container driver', () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
     const other = '99999999-2222-3333-4444-555555555555';
-    await engine.createContainer({ name: `nova-${other}`, image: 'i', labels: { 'org.openstack.nova.instance-uuid': other, 'org.openstack.nova.host': 'h2' } });
+    await engine.createContainer({ name: `nova-${other}`, image: 'i', labels: { 'org.openstack.nova.instance-uuid': other, 'org.openstack.nova.host': 'h2' }, limits: {} });
     const listed: Record<string, string>[] = [];
     (engine as unknown as { listContainers: (l: Record<string, string>) => Promise<ContainerStatus[]> }).listContainers = async (labels) => {
       listed.push(labels);

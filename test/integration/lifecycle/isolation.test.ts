@@ -1,0 +1,144 @@
+/**
+ * Tenant isolation through the real CLI and engine: what a server is held to (its flavor's
+ * processes, CPU weight and quota, disk I/O) and the hardening every container gets
+ * (no-new-privileges, the engine's default capabilities and seccomp profile, masked /proc
+ * paths). A fork bomb in one server stops at that server's process limit while another
+ * server is stopped and started and the compute service stays up; a flavor asking for a
+ * limit this host cannot enforce ends in ERROR with a fault naming it, leaving nothing behind.
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { computeConfValue, computeServiceRow, waitFor } from '../../helpers/cloud.js';
+import {
+  Created, cli, engine, execIn, inspectContainer, orphanContainers, sandboxNameOf, waitForStatus,
+} from '../../helpers/servers.js';
+import { RUN, sharedImage } from './fixture.js';
+
+/** Docker's default capability set (CapBnd of a container it starts without --cap-add). */
+const DOCKER_DEFAULT_CAPS = '00000000a80425fb';
+/** The local cloud's compute host, which runs these servers. */
+const HOST = computeConfValue('DEFAULT', 'host') ?? '';
+
+/** A value of the container's cgroup `controller` (v1), found from its first process. */
+function cgroupValue(pid: number, controller: string, file: string): string {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
+  assert.ok(line, `process ${pid} is in a ${controller} cgroup`);
+  return readFileSync(`/sys/fs/cgroup/${controller}${line.split(':')[2]}/${file}`, 'utf8').trim();
+}
+
+function statusField(status: string, field: string): string {
+  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '';
+}
+
+describe('lifecycle: a server is held to its flavor and cannot widen its privileges', function () {
+  this.timeout(600_000);
+  const c = new Created();
+  const flavors: string[] = [];
+  let plain: string; // m1.tiny
+  let bomb: string; // 64 processes at most
+  let throttled: string; // 1 MB/s writes, CPU weight and quota
+
+  async function flavor(name: string, properties: Record<string, string>): Promise<string> {
+    const args = ['flavor', 'create', '--ram', '128', '--disk', '1', '--vcpus', '1'];
+    for (const [k, v] of Object.entries(properties)) args.push('--property', `${k}=${v}`);
+    await cli([...args, name, '-f', 'value', '-c', 'id']);
+    flavors.push(name);
+    return name;
+  }
+
+  before(async function () {
+    this.timeout(300_000);
+    const image = (await sharedImage()).id;
+    const [bombFlavor, ioFlavor] = [
+      await flavor(`${RUN}-pids64`, { 'container:pids_limit': '64' }),
+      await flavor(`${RUN}-io`, { 'quota:disk_write_bytes_sec': '1048576', 'quota:cpu_shares': '512', 'quota:cpu_quota': '50000' }),
+    ];
+    plain = await c.boot(`${RUN}-iso-plain`, { image });
+    bomb = await c.boot(`${RUN}-iso-bomb`, { image, flavor: bombFlavor });
+    throttled = await c.boot(`${RUN}-iso-io`, { image, flavor: ioFlavor });
+    for (const id of [plain, bomb, throttled]) await waitForStatus(id, 'ACTIVE', 180_000);
+  });
+
+  after(async function () {
+    this.timeout(300_000);
+    await c.cleanup();
+    for (const f of flavors) await cli(['flavor', 'delete', f]).catch(() => undefined);
+  });
+
+  it('every container: no-new-privileges, the engine\'s default capabilities and seccomp profile, masked /proc paths, not privileged', async () => {
+    for (const id of [plain, bomb, throttled]) {
+      for (const name of [`nova-${id}`, sandboxNameOf(id)]) {
+        const h = (await engine().getContainer(name).inspect()).HostConfig;
+        assert.equal(h.Privileged, false, name);
+        assert.deepEqual(h.SecurityOpt, ['no-new-privileges'], `${name}: no-new-privileges, and no seccomp or AppArmor override`);
+        assert.ok(!h.CapAdd || h.CapAdd.length === 0, `${name} adds no capability`);
+        assert.ok((h.MaskedPaths ?? []).includes('/proc/kcore'), `${name}: the engine's masked paths`);
+      }
+    }
+    const status = (await execIn(plain, ['/bin/cat', '/proc/1/status'])).output;
+    assert.equal(statusField(status, 'NoNewPrivs'), '1');
+    assert.equal(statusField(status, 'Seccomp'), '2', 'seccomp filter mode');
+    assert.equal(statusField(status, 'CapBnd'), DOCKER_DEFAULT_CAPS);
+    // the engine masks a file by mounting /dev/null over it
+    assert.equal((await execIn(plain, ['/bin/sh', '-c', '[ -c /proc/kcore ]'])).exitCode, 0, '/proc/kcore is masked');
+  });
+
+  it('the flavor\'s limits: processes per vCPU by default, container:pids_limit, CPU weight and quota, write throttle on the engine\'s disk', async () => {
+    const p = (await inspectContainer(plain))!.HostConfig;
+    assert.equal(p.PidsLimit, 1024, 'm1.tiny: 1 vCPU x [container] pids_per_vcpu');
+    assert.equal(p.CpuQuota, 100_000);
+    assert.equal(p.CpuPeriod, 100_000);
+    assert.equal((await inspectContainer(bomb))!.HostConfig.PidsLimit, 64);
+    const t = (await inspectContainer(throttled))!.HostConfig;
+    assert.equal(t.CpuShares, 512);
+    assert.equal(t.CpuQuota, 50_000);
+    assert.equal(t.BlkioDeviceWriteBps?.length, 1);
+    assert.equal(t.BlkioDeviceWriteBps?.[0].Rate, 1048576);
+    const pid = (await inspectContainer(throttled))!.State.Pid;
+    assert.match(cgroupValue(pid, 'blkio', 'blkio.throttle.write_bps_device'), /^\d+:\d+ 1048576$/);
+  });
+
+  it('quota:disk_write_bytes_sec=1048576: 8 MB written with O_DIRECT takes about 8 s, many times the same write without the limit', async () => {
+    const write = async (id: string) => {
+      const t0 = Date.now();
+      const r = await execIn(id, ['/bin/sh', '-c', 'dd if=/dev/zero of=/root/dd bs=1M count=8 oflag=direct && rm /root/dd']);
+      assert.equal(r.exitCode, 0, r.output);
+      return (Date.now() - t0) / 1000;
+    };
+    const free = await write(plain);
+    const limited = await write(throttled);
+    console.log(`      8 MB O_DIRECT: ${limited.toFixed(2)} s at 1 MB/s, ${free.toFixed(2)} s without the limit (${(limited / free).toFixed(1)}x)`);
+    assert.ok(limited / free >= 4, `the throttled write took ${limited.toFixed(2)} s, the free one ${free.toFixed(2)} s`);
+  });
+
+  it('a fork bomb stops at its server\'s process limit; another server stops and starts meanwhile, the compute service stays up', async () => {
+    const r = await execIn(bomb, ['/bin/sh', '-c', 'b() { b | b & }; b; exit 0']);
+    assert.equal(r.exitCode, 0, r.output);
+    const pid = (await inspectContainer(bomb))!.State.Pid;
+    await waitFor('the bomb to reach its limit', async () => Number(/max (\d+)/.exec(cgroupValue(pid, 'pids', 'pids.events'))?.[1]) > 0, 60_000, 200);
+    assert.equal(cgroupValue(pid, 'pids', 'pids.max'), '64');
+    assert.ok(Number(cgroupValue(pid, 'pids', 'pids.current')) <= 64);
+
+    await cli(['server', 'stop', plain]);
+    await waitForStatus(plain, 'SHUTOFF', 120_000);
+    await cli(['server', 'start', plain]);
+    await waitForStatus(plain, 'ACTIVE', 120_000);
+    assert.equal((await execIn(plain, ['/bin/echo', 'alive'])).output, 'alive\n');
+    const row = await computeServiceRow(HOST);
+    assert.equal(row?.State, 'up');
+    assert.ok(Number(cgroupValue(pid, 'pids', 'pids.current')) <= 64, 'still held');
+
+    // the bomb's server still answers Nova: stopped, then deleted like any other
+    await cli(['server', 'stop', bomb]);
+    await waitForStatus(bomb, 'SHUTOFF', 120_000);
+  });
+
+  it('a flavor asking for what this host cannot enforce: ERROR, a fault naming it, nothing left behind', async () => {
+    const f = await flavor(`${RUN}-vif`, { 'quota:vif_inbound_average': '1000' });
+    const id = await c.boot(`${RUN}-iso-vif`, { image: (await sharedImage()).id, flavor: f });
+    const s = await waitForStatus(id, 'ERROR', 120_000);
+    assert.match(s.fault?.message ?? '', /quota:vif_inbound_average \(network bandwidth limits are not enforced by this host\)/);
+    assert.equal(await inspectContainer(id), null);
+    assert.ok(!(await orphanContainers()).some((n) => n.includes(id)));
+  });
+});
