@@ -11,7 +11,7 @@ die() { printf '%s [local-cloud] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit
 LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD DEMO_PASSWORD
     RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
     PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
-    DOCKERD_EXTRA_ARGS NEUTRON_AGENTS HEAT HORIZON HEAT_API_PORT HORIZON_PORT OPENSTACK_RELEASE
+    DOCKERD_EXTRA_ARGS DOCKER_DISK_GB DOCKER_USERNS NEUTRON_AGENTS HEAT HORIZON HEAT_API_PORT HORIZON_PORT OPENSTACK_RELEASE
     RABBIT_QUORUM_QUEUES)
 load_settings() {
     local k v
@@ -52,6 +52,8 @@ save_settings() {
 : "${PYTHON:=/usr/bin/python3}"
 : "${OPENSTACK:=/usr/bin/openstack}"
 : "${DOCKERD_EXTRA_ARGS:=}"   # e.g. "--bridge=none --iptables=false" for a second cloud
+: "${DOCKER_DISK_GB:=40}"      # the engine's btrfs data root (lib/docker.sh)
+: "${DOCKER_USERNS:=yes}"      # containers' root remapped to unprivileged host ids
 # yes: neutron-linuxbridge-agent and neutron-dhcp-agent run (one cloud per machine: their
 # bridges, vxlan-<VNI> devices, iptables chains and ebtables rules are the host's); no: none
 : "${NEUTRON_AGENTS:=yes}"

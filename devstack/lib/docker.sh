@@ -62,7 +62,14 @@ declare -F start_daemon >/dev/null || return 0
 
 DOCKER_DIR=$LOCAL_CLOUD_DIR/docker
 DOCKER_SOCKET=$DOCKER_DIR/docker.sock
-DOCKER_DATA_ROOT=$DOCKER_DIR/data
+# The data root is a btrfs file system in the file DOCKER_DISK_IMG (DOCKER_DISK_GB, sparse),
+# loop-mounted: Docker's btrfs storage driver gives each container a root file system of a
+# hard size (its flavor's root_gb), which overlay2 cannot on this host's ext4 (nor on its XFS,
+# built without quota support). It stays mounted across `down`: containers outlive dockerd
+# (--live-restore). With DOCKER_USERNS=yes, --userns-remap=default: root in a container is
+# one of dockremap's unprivileged subordinate ids on the host.
+DOCKER_DATA_ROOT=$DOCKER_DIR/btrfs
+DOCKER_DISK_IMG=$DOCKER_DIR/btrfs.img
 DAEMON_CONFIGS[dockerd]=$ETC_DIR/docker/daemon.json
 
 # docker_ CMD...: the docker CLI against our engine
@@ -71,8 +78,44 @@ docker_() { docker -H "unix://$DOCKER_SOCKET" "$@"; }
 configure_docker() {
     mkdir -p "$DOCKER_DIR" "$DOCKER_DATA_ROOT" "$DOCKER_DIR/exec"
     chmod 711 "$DOCKER_DIR"
-    # an empty daemon.json of our own: /etc/docker/daemon.json must not apply
-    docker_daemon_json "" | write_file "$ETC_DIR/docker/daemon.json" 644 || true
+    mount_docker_disk
+    # a daemon.json of our own: /etc/docker/daemon.json must not apply
+    local opts=(storage-driver='"btrfs"')
+    [ "$DOCKER_USERNS" != yes ] || opts+=(userns-remap='"default"')
+    docker_daemon_json "" "${opts[@]}" | write_file "$ETC_DIR/docker/daemon.json" 644 || true
+}
+
+# mount_docker_disk: the btrfs file system of the data root, made once (with simple quotas),
+# mounted (again after a reboot) unless it is
+mount_docker_disk() {
+    mountpoint -q "$DOCKER_DATA_ROOT" && return 0
+    if [ -s "$DOCKER_DISK_IMG" ]; then
+        mount -o loop "$DOCKER_DISK_IMG" "$DOCKER_DATA_ROOT" || die "cannot mount $DOCKER_DISK_IMG on $DOCKER_DATA_ROOT (a loop device is needed)"
+        return 0
+    fi
+    log "making the engine's btrfs data root: $DOCKER_DISK_IMG, ${DOCKER_DISK_GB} GB (sparse)"
+    rm -f "$DOCKER_DISK_IMG.new"
+    truncate -s "${DOCKER_DISK_GB}G" "$DOCKER_DISK_IMG.new"
+    mkfs.btrfs -q -f "$DOCKER_DISK_IMG.new" >/dev/null || die "mkfs.btrfs $DOCKER_DISK_IMG failed"
+    mount -o loop "$DOCKER_DISK_IMG.new" "$DOCKER_DATA_ROOT" || die "cannot mount $DOCKER_DISK_IMG on $DOCKER_DATA_ROOT (a loop device is needed)"
+    btrfs_simple_quota "$DOCKER_DATA_ROOT" || die "cannot turn on btrfs simple quotas on $DOCKER_DATA_ROOT (Linux 6.7 or later is needed)"
+    mv "$DOCKER_DISK_IMG.new" "$DOCKER_DISK_IMG"   # the loop device follows the file
+}
+
+# btrfs_simple_quota DIR: btrfs simple quotas (Linux 6.7+; bookworm's btrfs-progs 6.2 cannot
+# ask for them) before the engine turns on full ones. A simple quota charges an extent to the
+# subvolume that wrote it, so a container's size counts what it wrote, not its image, and
+# removing a container leaves nothing to reconcile. With full quotas this kernel marked the
+# quota groups inconsistent as soon as the engine removed a container ("qgroup marked
+# inconsistent, to be deleted qgroup 0/262 has non-zero numbers"), and no limit held until a
+# rescan: writes went past a 1 GB size.
+btrfs_simple_quota() {
+    python3 - "$1" <<'PY_'
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+# BTRFS_IOC_QUOTA_CTL = _IOWR(0x94, 40, {u64 cmd; u64 status}); cmd 4: enable simple quotas
+fcntl.ioctl(fd, 0xC0109428, struct.pack('QQ', 4, 0))
+PY_
 }
 
 start_docker() {

@@ -13,7 +13,7 @@ RELEASE_PACKAGES=(
 HOST_PACKAGES=(
     sqlite3 jq iputils-ping
     python3-openstackclient python3-osc-placement python3-openstacksdk
-    docker.io catatonit
+    docker.io catatonit btrfs-progs
     curl ca-certificates procps iproute2
     busybox-static
     # ovs-vsctl and ethtool for nova-container's OVS plug; OVN for the plug's tests, which run

@@ -10,7 +10,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, localCloud, openstack } from './cloud.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
-import { collect, dockerClient, importRootfs } from '../integration/glance-bridge/images.js';
+import { collect, dockerClient, engineTmpDir, importRootfs } from '../integration/glance-bridge/images.js';
 
 
 export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
@@ -18,8 +18,6 @@ export const PLACEMENT_URL = 'http://127.0.0.1:8778';
 export const GLANCE_URL = 'http://127.0.0.1:9292';
 export const NOVA_CONTAINER_LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
 export const NOVA_CONTAINER_PID = join(CLOUD_DIR, 'run', 'nova-container.pid');
-/** dockerd's own temp dir (docker load unpacks under it). */
-export const ENGINE_TMP = join(CLOUD_DIR, 'docker', 'data', 'tmp');
 /** Boots need 2.37+ for `--nic none`. */
 export const BOOT_MICROVERSION = '2.37';
 
@@ -216,7 +214,7 @@ export async function engineImageTagged(ref: string): Promise<boolean> {
 }
 
 export function engineTmp(): string[] {
-  return readdirSync(ENGINE_TMP).sort();
+  return readdirSync(engineTmpDir()).sort();
 }
 
 /**

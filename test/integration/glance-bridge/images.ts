@@ -22,6 +22,18 @@ export function dockerClient(): Docker {
   return new Docker({ socketPath: new URL(ENGINE_SOCKET).pathname });
 }
 
+let dataRoot: string | undefined;
+/** The engine's data root (user namespace remapping moves it into a `<uid>.<gid>` directory of the configured one). */
+export function engineDataRoot(): string {
+  dataRoot ??= execFileSync('docker', ['-H', ENGINE_SOCKET, 'info', '--format', '{{.DockerRootDir}}'], { encoding: 'utf8' }).trim();
+  return dataRoot;
+}
+
+/** dockerd's own temp dir (`docker load` unpacks under it). */
+export function engineTmpDir(): string {
+  return join(engineDataRoot(), 'tmp');
+}
+
 export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 export const sha512 = (b: Buffer | string): string => createHash('sha512').update(b).digest('hex');
 export const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');

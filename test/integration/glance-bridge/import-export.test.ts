@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import axios from 'axios';
-import { CLOUD_DIR, computeConfValue, openrcEnv, openstack, waitFor } from '../../helpers/cloud.js';
+import { computeConfValue, openrcEnv, openstack, waitFor } from '../../helpers/cloud.js';
 import { silentLogger, createLogger } from '../../../src/common/log.js';
 import type { KeystoneAuthGroup } from '../../../src/config/types.js';
 import { DockerEngine } from '../../../src/runtime/docker-engine.js';
@@ -19,12 +19,11 @@ import {
   type GlanceTokenSource, type V2CatalogEntry,
 } from '../../../src/glance-bridge/index.js';
 import {
-  busyboxRootfs, commitChange, dockerClient, ENGINE_SOCKET, importRootfs, md5, ociFromDockerArchive, randomData, runIn,
+  busyboxRootfs, commitChange, dockerClient, ENGINE_SOCKET, engineTmpDir, importRootfs, md5, ociFromDockerArchive, randomData, runIn,
   saveImage, sha512, withEntry,
 } from './images.js';
 
 const RUN = `nctgb-${Date.now().toString(36)}`;
-const DATA_ROOT_TMP = join(CLOUD_DIR, 'docker', 'data', 'tmp');
 const log = process.env.GB_TEST_LOG ? createLogger({ level: 'debug', name: 'glance-bridge-test' }) : silentLogger();
 
 interface Uploaded { id: string; data: Buffer; name: string }
@@ -99,7 +98,7 @@ describe('glance-bridge with the real Glance and dockerd', function () {
   /** Image ids and the tags of dangling (untagged) or glance-image images, and the engine's tmp dir. */
   async function engineState(): Promise<{ images: Map<string, string[]>; tmp: string[] }> {
     const list = await docker.listImages({ all: true });
-    return { images: new Map(list.map((i) => [i.Id, i.RepoTags ?? []])), tmp: readdirSync(DATA_ROOT_TMP) };
+    return { images: new Map(list.map((i) => [i.Id, i.RepoTags ?? []])), tmp: readdirSync(engineTmpDir()) };
   }
 
   async function assertNothingLeft(before: Awaited<ReturnType<typeof engineState>>, glanceId: string, label: string): Promise<void> {
@@ -112,8 +111,8 @@ describe('glance-bridge with the real Glance and dockerd', function () {
     // which may be just after our call returned.
     const t0 = Date.now();
     await waitFor(`${label}: the engine's tmp dir back to ${JSON.stringify(before.tmp)}`,
-      async () => JSON.stringify(readdirSync(DATA_ROOT_TMP)) === JSON.stringify(before.tmp), 10_000, 50).catch(() => undefined);
-    assert.deepEqual(readdirSync(DATA_ROOT_TMP), before.tmp, `${label}: temp files left in the engine's tmp dir`);
+      async () => JSON.stringify(readdirSync(engineTmpDir())) === JSON.stringify(before.tmp), 10_000, 50).catch(() => undefined);
+    assert.deepEqual(readdirSync(engineTmpDir()), before.tmp, `${label}: temp files left in the engine's tmp dir`);
     if (after.tmp.length !== before.tmp.length) console.log(`      (dockerd removed its temp dir ${Date.now() - t0} ms after the failure)`);
     assert.deepEqual(readdirSync(tmpdir()).filter((f) => /docker-import|glance/.test(f)), [], `${label}: temp files in ${tmpdir()}`);
   }
