@@ -63,6 +63,7 @@ export interface ContainerGroup {
   /** `auto` or a Nova service version to report (src/nova-driver/service-version.ts). */
   service_version: string;
   pids_per_vcpu: number;
+  enforce_root_disk: boolean;
   reserved_host_cpus?: number;
   reserved_host_memory_mb?: number;
   reserved_host_disk_mb?: number;

@@ -119,7 +119,7 @@ export class ComputeService {
       log: log.child({ component: 'manager' }),
       shutdownTimeout: d.shutdown_timeout,
       offloadShelvedAtOnce: d.shelved_offload_time === 0,
-      limitsPolicy: { pidsPerVcpu: this.config.container.pids_per_vcpu },
+      limitsPolicy: { pidsPerVcpu: this.config.container.pids_per_vcpu, enforceRootDisk: this.config.container.enforce_root_disk },
     };
     this.ops.watch({ rpc, engine: this.engine, instances: () => this.driver.listInstances(), serviceRecord: this.serviceRecord, importer: this.importer, exporter });
   }

@@ -44,6 +44,8 @@ export interface InstanceLimits {
   memoryMb: number;
   /** Most processes and threads the instance may have at once. */
   pids: number;
+  /** Its root file system's size, GiB (flavor root_gb), as the engine counts it; absent: the host's disk. */
+  rootGb?: number;
   /** Relative CPU weight against other instances (quota:cpu_shares); absent: the host's default. */
   cpuShares?: number;
   /** CPU time per period for the whole instance (quota:cpu_period, quota:cpu_quota per vCPU). */

@@ -8,6 +8,7 @@ import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
 import { diskOf } from './block-device.js';
+import { setBtrfsRootLimit } from './btrfs-root-disk.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type {
   ContainerEngine, ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
@@ -88,6 +89,7 @@ export class DockerEngine implements ContainerEngine {
         OpenStdin: false,
         HostConfig: {
           ...resources(spec.limits, spec.limits.diskIo ? await this.disk() : undefined),
+          ...(spec.limits.rootGb ? { StorageOpt: { size: `${spec.limits.rootGb}G` } } : {}),
           // Neutron alone decides what an instance reaches: never one of the engine's networks.
           NetworkMode: spec.joinNetworkOf ? `container:${spec.joinNetworkOf}` : 'none',
           RestartPolicy: { Name: 'no' }, // Nova owns the power state
@@ -101,7 +103,12 @@ export class DockerEngine implements ContainerEngine {
       });
       return c.id;
     } catch (err) {
-      throw wrap(`create container ${spec.name}`, err);
+      const e = wrap(`create container ${spec.name}`, err);
+      // e.g. "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+      if (spec.limits.rootGb && /storage-?opt/i.test(e.message)) {
+        throw new EngineError(`the root disk limit (${spec.limits.rootGb} GB) cannot be enforced by this engine: ${e.message}; [container] enforce_root_disk = false runs instances without it`);
+      }
+      throw e;
     }
   }
 
@@ -128,8 +135,27 @@ export class DockerEngine implements ContainerEngine {
       }
       for (const k of THROTTLE_FIELDS) delete wanted[k];
       await this.docker.getContainer(id).update(wanted);
+      if (limits.rootGb) await this.resizeRootDisk(id, limits.rootGb, current.StorageOpt?.size);
     } catch (err) {
       throw err instanceof EngineError ? err : wrap(`update limits of container ${id}`, err);
+    }
+  }
+
+  /**
+   * The engine sets a root disk size only when it makes the container (`created`: the size it
+   * was made with); on btrfs the limit is changed where the driver set it, every time, since
+   * the engine's record keeps the first size.
+   */
+  private async resizeRootDisk(id: string, gb: number, created: string | undefined): Promise<void> {
+    const { storageDriver, dataRoot } = await this.info();
+    if (storageDriver !== 'btrfs') {
+      if (created === `${gb}G`) return;
+      throw new EngineError(`the root disk of container ${id} cannot change in place on the ${storageDriver} storage driver`);
+    }
+    try {
+      await setBtrfsRootLimit(dataRoot, (await this.docker.getContainer(id).inspect()).Id, gb * 2 ** 30);
+    } catch (err) {
+      throw new EngineError(`root disk of container ${id} to ${gb} GB: ${(err as Error).message}`);
     }
   }
 

@@ -92,7 +92,7 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
     log: logs.log,
     shutdownTimeout: 60,
     offloadShelvedAtOnce: options.offloadShelvedAtOnce ?? false,
-    limitsPolicy: { pidsPerVcpu: 1024 },
+    limitsPolicy: { pidsPerVcpu: 1024, enforceRootDisk: true },
   };
   return {
     deps, ctx: adminContext({ request_id: 'req-test' }), driver, store, placement, ports, conductor, scheduler, images, events, logs,

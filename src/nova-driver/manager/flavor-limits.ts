@@ -1,6 +1,6 @@
 /**
- * A flavor as the limits an instance is held to (InstanceLimits): its vCPUs and memory, a
- * process limit, and the extra specs Nova's libvirt driver enforces (quota:cpu_shares,
+ * A flavor as the limits an instance is held to (InstanceLimits): its vCPUs, memory and root
+ * disk, a process limit, and the extra specs Nova's libvirt driver enforces (quota:cpu_shares,
  * quota:cpu_period, quota:cpu_quota, quota:disk_{read,write}_{bytes,iops}_sec). A `quota:` or
  * `container:` extra spec this host cannot enforce fails the build with a fault naming it, as
  * libvirt's UnsupportedHostCPUControlPolicy does, instead of being ignored.
@@ -15,6 +15,8 @@ import type { DiskIoLimits, InstanceLimits } from '../instance-driver.js';
 export interface LimitsPolicy {
   /** Processes and threads per vCPU ([container] pids_per_vcpu). */
   pidsPerVcpu: number;
+  /** Whether root_gb is enforced ([container] enforce_root_disk). */
+  enforceRootDisk: boolean;
 }
 
 export class UnenforceableFlavor extends Error {
@@ -56,7 +58,7 @@ function integer(key: string, value: string, min: number): number {
  * `flavor`: the Instance's flavor fields (vcpus, memory_mb, extra_specs). Throws
  * UnenforceableFlavor naming every extra spec that cannot be enforced here.
  */
-export function flavorLimits(flavor: { vcpus: number; memoryMb: number; extraSpecs: Record<string, string> }, policy: LimitsPolicy): InstanceLimits {
+export function flavorLimits(flavor: { vcpus: number; memoryMb: number; rootGb: number; extraSpecs: Record<string, string> }, policy: LimitsPolicy): InstanceLimits {
   const specs = flavor.extraSpecs;
   const refused = Object.keys(specs).sort()
     .filter((k) => (k.startsWith('quota:') && !(k in DISK_IO_SPECS) && !CPU_SPECS.includes(k)) || (k.startsWith('container:') && k !== PIDS_SPEC))
@@ -69,6 +71,9 @@ export function flavorLimits(flavor: { vcpus: number; memoryMb: number; extraSpe
     memoryMb: flavor.memoryMb,
     pids: PIDS_SPEC in specs ? integer(PIDS_SPEC, specs[PIDS_SPEC], 1) : policy.pidsPerVcpu * vcpus,
   };
+  // root_gb 0 is Nova's "as big as the image", which only admins may boot by default policy
+  // (os_compute_api:servers:create:zero_disk_flavor): no limit
+  if (policy.enforceRootDisk && flavor.rootGb > 0) limits.rootGb = flavor.rootGb;
   // cgroup v1's smallest weight is 2; 0 leaves the host's default
   const shares = 'quota:cpu_shares' in specs ? integer('quota:cpu_shares', specs['quota:cpu_shares'], 0) : 0;
   if (shares > 0) limits.cpuShares = Math.max(2, shares);

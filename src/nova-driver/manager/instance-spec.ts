@@ -42,6 +42,7 @@ export function limitsOf(flavor: NovaObject | null, inst: NovaObject, policy: Li
   return flavorLimits({
     vcpus: Number(flavor?.get('vcpus') ?? inst.get('vcpus') ?? 1),
     memoryMb: Number(flavor?.get('memory_mb') ?? inst.get('memory_mb') ?? 0),
+    rootGb: Number(flavor?.get('root_gb') ?? inst.get('root_gb') ?? 0),
     extraSpecs: (flavor?.get('extra_specs') ?? {}) as Record<string, string>,
   }, policy);
 }

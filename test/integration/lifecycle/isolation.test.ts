@@ -1,17 +1,19 @@
 /**
  * Tenant isolation through the real CLI and engine: what a server is held to (its flavor's
- * processes, CPU weight and quota, disk I/O) and the hardening every container gets
+ * processes, CPU weight and quota, disk I/O, root disk), whose root it runs as on the host (an
+ * unprivileged id of the engine's user namespace remapping), and the hardening every container gets
  * (no-new-privileges, the engine's default capabilities and seccomp profile, masked /proc
  * paths). A fork bomb in one server stops at that server's process limit while another
  * server is stopped and started and the compute service stays up; a flavor asking for a
  * limit this host cannot enforce ends in ERROR with a fault naming it, leaving nothing behind.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { computeConfValue, computeServiceRow, waitFor } from '../../helpers/cloud.js';
 import {
-  Created, cli, engine, execIn, inspectContainer, orphanContainers, sandboxNameOf, waitForStatus,
+  Created, cli, engine, execIn, glanceImage, inspectContainer, orphanContainers, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
+import { rootDiskLimitGb } from '../../helpers/root-disk.js';
 import { RUN, sharedImage } from './fixture.js';
 
 /** Docker's default capability set (CapBnd of a container it starts without --cap-add). */
@@ -72,15 +74,15 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
         assert.equal(h.Privileged, false, name);
         assert.deepEqual(h.SecurityOpt, ['no-new-privileges'], `${name}: no-new-privileges, and no seccomp or AppArmor override`);
         assert.ok(!h.CapAdd || h.CapAdd.length === 0, `${name} adds no capability`);
-        assert.ok((h.MaskedPaths ?? []).includes('/proc/kcore'), `${name}: the engine's masked paths`);
+        assert.ok((h.MaskedPaths ?? []).includes('/proc/keys'), `${name}: the engine's masked paths`);
       }
     }
     const status = (await execIn(plain, ['/bin/cat', '/proc/1/status'])).output;
     assert.equal(statusField(status, 'NoNewPrivs'), '1');
     assert.equal(statusField(status, 'Seccomp'), '2', 'seccomp filter mode');
     assert.equal(statusField(status, 'CapBnd'), DOCKER_DEFAULT_CAPS);
-    // the engine masks a file by mounting /dev/null over it
-    assert.equal((await execIn(plain, ['/bin/sh', '-c', '[ -c /proc/kcore ]'])).exitCode, 0, '/proc/kcore is masked');
+    // the engine masks a file by mounting /dev/null over it (those of its list this kernel has)
+    assert.equal((await execIn(plain, ['/bin/sh', '-c', '[ -c /proc/keys ] && [ -c /proc/timer_list ]'])).exitCode, 0, '/proc/keys and /proc/timer_list are masked');
   });
 
   it('the flavor\'s limits: processes per vCPU by default, container:pids_limit, CPU weight and quota, write throttle on the engine\'s disk', async () => {
@@ -131,6 +133,44 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
     // the bomb's server still answers Nova: stopped, then deleted like any other
     await cli(['server', 'stop', bomb]);
     await waitForStatus(bomb, 'SHUTOFF', 120_000);
+  });
+
+  it('the server\'s root runs as an unprivileged host user (user namespace remapping), root inside', async () => {
+    const [, first, count] = /^dockremap:(\d+):(\d+)$/m.exec(readFileSync('/etc/subuid', 'utf8')) ?? [];
+    assert.ok(first, 'the engine\'s dockremap user has subordinate ids');
+    for (const id of [plain, throttled]) {
+      const pid = (await inspectContainer(id))!.State.Pid;
+      const uids = statusField(readFileSync(`/proc/${pid}/status`, 'utf8'), 'Uid').split(/\s+/).map(Number);
+      assert.ok(uids.every((u) => u >= Number(first) && u < Number(first) + Number(count)), `host uids of ${id}'s first process: ${uids.join(' ')}`);
+      assert.equal((await execIn(id, ['/bin/sh', '-c', 'id -u'])).output.trim(), '0');
+    }
+  });
+
+  it('writing past root_gb fails inside the server only; it still stops, snapshots and deletes', async () => {
+    const f = await flavor(`${RUN}-disk1`, {});
+    const id = await c.boot(`${RUN}-iso-fill`, { image: (await sharedImage()).id, flavor: f });
+    await waitForStatus(id, 'ACTIVE', 180_000);
+    assert.equal(await rootDiskLimitGb(id), 1);
+    const hostFree = () => statfsSync('/').bavail * statfsSync('/').bsize;
+    const before = hostFree();
+    const fill = await execIn(id, ['/bin/sh', '-c', 'dd if=/dev/zero of=/root/fill bs=1M count=1300; r=$?; sync; exit $r']);
+    assert.notEqual(fill.exitCode, 0, 'the write stopped');
+    // btrfs quota groups answer EDQUOT
+    assert.match(fill.output, /Disk quota exceeded/, fill.output);
+    const written = Number((await execIn(id, ['/bin/sh', '-c', 'wc -c < /root/fill'])).output.trim());
+    assert.ok(written < 2 ** 30, `${written} bytes written`);
+    assert.ok(before - hostFree() < 1.5 * 2 ** 30, `the host lost ${before - hostFree()} bytes of free space`);
+    const other = await execIn(plain, ['/bin/sh', '-c', 'dd if=/dev/zero of=/root/other bs=1M count=8 && rm /root/other']);
+    assert.equal(other.exitCode, 0, `another server still writes: ${other.output}`);
+
+    await cli(['server', 'stop', id]);
+    await waitForStatus(id, 'SHUTOFF', 120_000);
+    const snap = (await cli(['server', 'image', 'create', '--wait', '--name', `${RUN}-fill-snap`, id, '-f', 'value', '-c', 'id'])).trim().split('\n').pop()!.trim();
+    c.images.add(snap);
+    c.engineRefs.add(`glance-image:${snap}`);
+    assert.equal((await glanceImage(snap))?.status, 'active');
+    await cli(['server', 'delete', '--wait', id]);
+    assert.equal(await inspectContainer(id), null);
   });
 
   it('a flavor asking for what this host cannot enforce: ERROR, a fault naming it, nothing left behind', async () => {

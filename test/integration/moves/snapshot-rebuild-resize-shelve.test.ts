@@ -11,13 +11,15 @@ import { sharedImage, MARKER } from '../lifecycle/fixture.js';
 import {
   Created, allocations, cli, execIn, glanceImage, inspectContainer, waitForStatus, waitForServer, getServer,
 } from '../../helpers/servers.js';
+import { rootDiskLimitGb } from '../../helpers/root-disk.js';
 
 const RUN = `ncmv-${Date.now().toString(36)}`;
 
 async function flavorLimits(serverId: string): Promise<{ cpus: number; memoryMb: number; startedAt: string }> {
   const c = await inspectContainer(serverId);
   assert.ok(c, `container of ${serverId} exists`);
-  return { cpus: Number(c.HostConfig.NanoCpus) / 1e9, memoryMb: Number(c.HostConfig.Memory) / 1048576, startedAt: c.State.StartedAt };
+  const cpus = c.HostConfig.NanoCpus ? Number(c.HostConfig.NanoCpus) / 1e9 : Number(c.HostConfig.CpuQuota) / Number(c.HostConfig.CpuPeriod);
+  return { cpus, memoryMb: Number(c.HostConfig.Memory) / 1048576, startedAt: c.State.StartedAt };
 }
 
 describe('snapshot, rebuild, resize and shelve of container servers', function () {
@@ -75,6 +77,7 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
     const resized = await flavorLimits(server);
     assert.equal(resized.memoryMb, 512);
     assert.equal(resized.startedAt, before.startedAt, 'resized without a restart');
+    assert.equal(await rootDiskLimitGb(server), 2, 'm1.small\'s root disk');
     await cli(['server', 'resize', 'confirm', server]);
     await waitForServer(server, 'ACTIVE after confirm', (s) => s?.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null, 60_000);
     const alloc = Object.values(await allocations(server));
@@ -86,9 +89,11 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
     await cli(['server', 'resize', '--flavor', 'm1.medium', '--wait', server]);
     await waitForStatus(server, 'VERIFY_RESIZE');
     assert.deepEqual((({ cpus, memoryMb }) => ({ cpus, memoryMb }))(await flavorLimits(server)), { cpus: 2, memoryMb: 1024 });
+    assert.equal(await rootDiskLimitGb(server), 5, 'm1.medium\'s root disk');
     await cli(['server', 'resize', 'revert', server]);
     await waitForServer(server, 'ACTIVE after revert', (s) => s?.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null, 60_000);
     assert.deepEqual((({ cpus, memoryMb }) => ({ cpus, memoryMb }))(await flavorLimits(server)), { cpus: 1, memoryMb: 512 });
+    assert.equal(await rootDiskLimitGb(server), 2, 'm1.small\'s again');
     const alloc = Object.values(await allocations(server));
     assert.equal(alloc.length, 1);
     assert.deepEqual(alloc[0].resources, { VCPU: 1, MEMORY_MB: 512, DISK_GB: 2 });

@@ -1,13 +1,20 @@
 import { strict as assert } from 'node:assert';
 import { flavorLimits, UnenforceableFlavor } from '../../../src/nova-driver/manager/flavor-limits.js';
 
-const POLICY = { pidsPerVcpu: 1024 };
-const limits = (extraSpecs: Record<string, string>, vcpus = 2) => flavorLimits({ vcpus, memoryMb: 512, extraSpecs }, POLICY);
+const POLICY = { pidsPerVcpu: 1024, enforceRootDisk: true };
+const limits = (extraSpecs: Record<string, string>, vcpus = 2) => flavorLimits({ vcpus, memoryMb: 512, rootGb: 0, extraSpecs }, POLICY);
 
 describe('flavor -> instance limits', () => {
   it('a plain flavor: its vCPUs and memory, and the host\'s processes per vCPU', () => {
     assert.deepEqual(limits({}), { vcpus: 2, memoryMb: 512, pids: 2048 });
     assert.equal(limits({}, 0).pids, 1024, 'at least one vCPU\'s worth');
+  });
+
+  it('root_gb is the root file system\'s size; 0 (as big as the image) or enforce_root_disk off: none', () => {
+    const flavor = { vcpus: 1, memoryMb: 128, rootGb: 5, extraSpecs: {} };
+    assert.equal(flavorLimits(flavor, POLICY).rootGb, 5);
+    assert.equal(flavorLimits({ ...flavor, rootGb: 0 }, POLICY).rootGb, undefined);
+    assert.equal(flavorLimits(flavor, { ...POLICY, enforceRootDisk: false }).rootGb, undefined);
   });
 
   it('container:pids_limit overrides the default', () => {

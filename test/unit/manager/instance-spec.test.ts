@@ -10,7 +10,7 @@ import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
 import type { ContainerStatus } from '../../../src/runtime/types.js';
 
 const UUID = '88053c39-4126-4371-a70f-d8204cd4c485';
-const POLICY = { pidsPerVcpu: 512 };
+const POLICY = { pidsPerVcpu: 512, enforceRootDisk: true };
 
 function instance(extra: Record<string, unknown> = {}): NovaObject {
   return new NovaObject('Instance', '2.7', {
@@ -31,7 +31,7 @@ describe('instance -> containers', () => {
     assert.equal(s.labels[LABEL_INSTANCE], UUID);
     assert.equal(s.labels[LABEL_HOST], 'h1');
     assert.equal(s.labels[LABEL_ROLE], undefined);
-    assert.deepEqual(s.limits, { vcpus: 2, memoryMb: 256, pids: 2 * POLICY.pidsPerVcpu });
+    assert.deepEqual(s.limits, { vcpus: 2, memoryMb: 256, pids: 2 * POLICY.pidsPerVcpu, rootGb: 1 });
     assert.equal(s.joinNetworkOf, 'sandbox-id');
     assert.equal(s.hostname, undefined, 'a workload has its sandbox\'s host name');
     assert.deepEqual(s.env, { FOO: 'bar', _ok2: 'y' });

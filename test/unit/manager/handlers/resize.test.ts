@@ -17,7 +17,7 @@ function migration(status: string): NovaObject {
   });
 }
 
-const NEW_FLAVOR = flavorObject({ id: 2, name: 'm1.medium', vcpus: 2, memory_mb: 256 });
+const NEW_FLAVOR = flavorObject({ id: 2, name: 'm1.medium', vcpus: 2, memory_mb: 256, root_gb: 5 });
 
 /** An instance resized to NEW_FLAVOR (vm_state resized), its migration holding the old allocation. */
 async function resized(c: FakeCompute): Promise<{ uuid: string; mig: NovaObject }> {
@@ -37,7 +37,7 @@ describe('resize', () => {
     assert.deepEqual(c.store.taskStates(uuid), [TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH, null]);
     assert.deepEqual(c.store.savesOf(uuid).map((s) => s.expected).filter(Boolean),
       [[TaskState.RESIZE_PREP], [TaskState.RESIZE_MIGRATING], [TaskState.RESIZE_MIGRATED], [TaskState.RESIZE_FINISH]]);
-    assert.deepEqual(c.driver.instances.get(uuid)?.limits, { vcpus: 2, memoryMb: 256, pids: 2 * 1024 });
+    assert.deepEqual(c.driver.instances.get(uuid)?.limits, { vcpus: 2, memoryMb: 256, pids: 2 * 1024, rootGb: 5 });
     const record = c.store.record(uuid);
     assert.equal(record.get('vm_state'), VmState.RESIZED);
     assert.equal(record.get('vcpus'), 2);
@@ -67,7 +67,7 @@ describe('resize', () => {
     await revertResize(c.deps, c.ctx, argsFor(await c.store.get(c.ctx, uuid), { migration: mig.toPrimitive() }));
     assert.equal(c.conductor.actions('Migration').at(-1)?.status, 'reverted');
     assert.deepEqual(c.placement.callsOf('moveAllocations'), [[mig.str('uuid'), uuid]]);
-    assert.deepEqual(c.driver.instances.get(uuid)?.limits, { vcpus: 1, memoryMb: 128, pids: 1024 });
+    assert.deepEqual(c.driver.instances.get(uuid)?.limits, { vcpus: 1, memoryMb: 128, pids: 1024, rootGb: 1 });
     const record = c.store.record(uuid);
     assert.equal(record.get('vm_state'), VmState.ACTIVE);
     assert.equal(record.get('task_state'), null);
