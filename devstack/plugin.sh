@@ -156,6 +156,7 @@ nova_container_configure() {
         [filter_scheduler.track_instance_changes]=$track
         [container.engine_socket]=unix://$NOVA_CONTAINER_DOCKER_SOCKET
         [container.health_listen]=$NOVA_CONTAINER_HEALTH_LISTEN
+        [container.enforce_root_disk]=$NOVA_CONTAINER_ENFORCE_ROOT_DISK
     )
     for k in control_exchange report_interval; do
         v=$(iniget "$nova_conf" DEFAULT $k)

@@ -60,7 +60,8 @@ for _nc_section in placement glance neutron; do
 done
 unset _nc_section _nc_key
 NOVA_CONTAINER_CONF_KEYS+=(filter_scheduler.track_instance_changes container.engine_socket
-    container.health_listen oslo_messaging_rabbit.rabbit_quorum_queue os_vif_ovs.ovsdb_connection)
+    container.health_listen container.enforce_root_disk oslo_messaging_rabbit.rabbit_quorum_queue
+    os_vif_ovs.ovsdb_connection)
 
 # nova_container_conf ARRAY: prints a nova-container config file from the associative array
 # named ARRAY: [header] (comment text, first), then every SECTION.KEY of

@@ -359,6 +359,7 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     assert.equal(conf.get('filter_scheduler')!.get('track_instance_changes'), 'true');
     assert.equal(conf.get('container')!.get('engine_socket'), `unix://${DOCKER_SOCKET}`);
     assert.equal(conf.get('container')!.get('health_listen'), `127.0.0.1:${healthPort}`);
+    assert.equal(conf.get('container')!.get('enforce_root_disk'), 'True', 'NOVA_CONTAINER_ENFORCE_ROOT_DISK\'s default');
 
     // a second post-config leaves an unchanged daemon.json alone: no restart of docker
     const before = recorded().length;
