@@ -104,6 +104,7 @@ async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): P
 export async function bootBench(): Promise<Record<string, number | string>> {
   const { nova, glance, neutron } = await session();
   const docker = dockerClient();
+  const engineInfo = await docker.info() as { Driver: string; SecurityOptions?: string[] };
   const tag = `bench-${Date.now()}`;
   await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag, ['CMD ["/bin/sleep", "1000000"]']);
   const archive = await saveImage(docker, `bench/busybox:${tag}`);
@@ -138,17 +139,28 @@ export async function bootBench(): Promise<Record<string, number | string>> {
       portsWait.push(r.split.portsWaitMs);
       netOwn.push(r.buildMs - r.vifWaitMs - r.split.portsWaitMs);
     }
-    // The engine alone: create+start of the workload's image with the same limits, no Nova, no sandbox.
-    const engine: number[] = [];
-    for (let i = 0; i < BOOTS; i++) {
+    // The engine alone: create+start of the workload's image with the same limits and hardening
+    // as an m1.tiny server's (src/runtime/docker-engine.ts), no Nova, no sandbox; and with none
+    // of them, which tells what the limits cost the engine itself.
+    const engineRun = async (name: string, limited: boolean): Promise<number> => {
       const t0 = performance.now();
       const c = await docker.createContainer({
-        Image: `glance-image:${image.id}`, name: `${tag}-engine-${i}`,
-        HostConfig: { NanoCpus: 1e9, Memory: 128 * 1048576, MemorySwap: 128 * 1048576, NetworkMode: 'none', Init: true },
+        Image: `glance-image:${image.id}`, name,
+        HostConfig: limited ? {
+          CpuPeriod: 100_000, CpuQuota: 100_000, Memory: 128 * 1048576, MemorySwap: 128 * 1048576, PidsLimit: 1024,
+          SecurityOpt: ['no-new-privileges'], StorageOpt: { size: '1G' }, NetworkMode: 'none', Init: true,
+        } : { NetworkMode: 'none' },
       });
       await c.start();
-      engine.push(performance.now() - t0);
+      const ms = performance.now() - t0;
       await c.remove({ force: true });
+      return ms;
+    };
+    const engine: number[] = [];
+    const enginePlain: number[] = [];
+    for (let i = 0; i < BOOTS; i++) {
+      engine.push(await engineRun(`${tag}-engine-${i}`, true));
+      enginePlain.push(await engineRun(`${tag}-engine-plain-${i}`, false));
     }
     const result = {
       // the cloud measured: its release and Neutron's mechanism (linuxbridge on zed, ovn on 2025.1)
@@ -157,6 +169,10 @@ export async function bootBench(): Promise<Record<string, number | string>> {
       boots: BOOTS,
       build_median_ms: median(build),
       engine_create_start_median_ms: median(engine),
+      engine_plain_create_start_median_ms: median(enginePlain),
+      // what the engine's user namespace remapping and storage driver the measure ran with
+      engine_storage_driver: engineInfo.Driver,
+      engine_userns_remap: (engineInfo.SecurityOptions ?? []).some((o) => o.includes('userns')) ? 'yes' : 'no',
       ratio_build_to_engine: median(build) / median(engine),
       // the build's spawn: sandbox started and workload made side by side, then the workload started
       spawn_prepare_median_ms: median(prepare),

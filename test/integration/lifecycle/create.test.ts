@@ -46,7 +46,7 @@ describe('lifecycle: create', function () {
     assert.ok(info, `container nova-${id} exists`);
     assert.equal(info.Name, `/nova-${id}`);
     assert.equal(info.State.Status, 'running');
-    assert.equal(info.HostConfig.NanoCpus, server.flavor.vcpus * 1e9);
+    assert.equal(Number(info.HostConfig.CpuQuota) / Number(info.HostConfig.CpuPeriod), server.flavor.vcpus, 'vCPUs as a CFS quota');
     assert.equal(info.HostConfig.Memory, server.flavor.ram * 1024 * 1024);
     const sandbox = await engine().getContainer(sandboxNameOf(id)).inspect();
     // created by name; dockerd 20.10 records the id instead once it started the container

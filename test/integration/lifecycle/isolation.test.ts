@@ -9,7 +9,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync, statfsSync } from 'node:fs';
-import { computeConfValue, computeServiceRow, waitFor } from '../../helpers/cloud.js';
+import { computeConfValue, computeServiceRow, openstack, waitFor } from '../../helpers/cloud.js';
+import { engineDataRoot } from '../glance-bridge/images.js';
 import {
   Created, cli, engine, execIn, glanceImage, inspectContainer, orphanContainers, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
@@ -171,6 +172,13 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
     assert.equal((await glanceImage(snap))?.status, 'active');
     await cli(['server', 'delete', '--wait', id]);
     assert.equal(await inspectContainer(id), null);
+  });
+
+  it('Placement\'s DISK_GB is the engine\'s disk (the file system of its data root), which the root disks come out of', async () => {
+    const [rp] = await openstack<{ uuid: string }[]>(['resource', 'provider', 'list', '--name', HOST]);
+    const inv = await openstack<{ resource_class: string; total: number }[]>(['resource', 'provider', 'inventory', 'list', rp.uuid]);
+    const fs = statfsSync(engineDataRoot());
+    assert.equal(inv.find((r) => r.resource_class === 'DISK_GB')?.total, Math.floor((fs.blocks * fs.bsize) / 2 ** 30));
   });
 
   it('a flavor asking for what this host cannot enforce: ERROR, a fault naming it, nothing left behind', async () => {
