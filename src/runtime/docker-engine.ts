@@ -127,23 +127,30 @@ export class DockerEngine implements ContainerEngine {
       const wanted = resources(limits, limits.diskIo ? await this.disk() : undefined);
       // The engine's update cannot change I/O throttles (nor can `runc update`): a change of
       // them is refused, not dropped
-      const current = (await this.docker.getContainer(id).inspect()).HostConfig;
+      const container = await this.docker.getContainer(id).inspect();
+      const current = container.HostConfig;
       const had = throttles(current);
       const asked = throttles(wanted);
       if (had !== asked) {
         throw new EngineError(`update limits of container ${id}: the engine cannot change disk I/O throttles in place (${had || 'none'} now, ${asked || 'none'} asked)`);
       }
       for (const k of THROTTLE_FIELDS) delete wanted[k];
+      // a container made with NanoCpus (before CPU became a period and quota) keeps that form
+      if (current.NanoCpus && !limits.cpuBandwidth && limits.vcpus !== undefined) {
+        delete wanted.CpuPeriod;
+        delete wanted.CpuQuota;
+        wanted.NanoCpus = Math.round(limits.vcpus * 1e9);
+      }
       await this.docker.getContainer(id).update(wanted);
-      if (limits.rootGb) await this.resizeRootDisk(id, limits.rootGb, current.StorageOpt?.size);
+      if (limits.rootGb) await this.resizeRootDisk(container.Id, limits.rootGb, current.StorageOpt?.size);
     } catch (err) {
       throw err instanceof EngineError ? err : wrap(`update limits of container ${id}`, err);
     }
   }
 
   /**
-   * The engine sets a root disk size only when it makes the container (`created`: the size it
-   * was made with); on btrfs the limit is changed where the driver set it, every time, since
+   * The engine sets a root disk size only when it makes the container `id` (its full id;
+   * `created`: the size it was made with); on btrfs the limit is changed where the driver set it, every time, since
    * the engine's record keeps the first size.
    */
   private async resizeRootDisk(id: string, gb: number, created: string | undefined): Promise<void> {
@@ -153,7 +160,7 @@ export class DockerEngine implements ContainerEngine {
       throw new EngineError(`the root disk of container ${id} cannot change in place on the ${storageDriver} storage driver`);
     }
     try {
-      await setBtrfsRootLimit(dataRoot, (await this.docker.getContainer(id).inspect()).Id, gb * 2 ** 30);
+      await setBtrfsRootLimit(dataRoot, id, gb * 2 ** 30);
     } catch (err) {
       throw new EngineError(`root disk of container ${id} to ${gb} GB: ${(err as Error).message}`);
     }
