@@ -286,6 +286,8 @@ PY
 
 # ---------------------------------------------------------------- uwsgi
 # write_uwsgi_ini NAME PORT WSGI_FILE PROCESSES THREADS [EXTRA_LINES]
+# worker-reload-mercy: a worker that has not exited 10 s after SIGTERM is killed by the master
+# (uwsgi waits 60 s by default, longer than stop_daemon's wait before its SIGKILL).
 write_uwsgi_ini() {
     local name=$1 port=$2 wsgi=$3 procs=$4 threads=$5 extra=${6:-}
     {
@@ -299,6 +301,7 @@ threads = $threads
 master = true
 lazy-apps = true
 die-on-term = true
+worker-reload-mercy = 10
 no-orphans = true
 enable-threads = true
 buffer-size = 65535

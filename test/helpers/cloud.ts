@@ -147,12 +147,22 @@ export async function localCloud(args: string | string[], timeout = 600_000): Pr
   return stdout + stderr;
 }
 
-/** Stops daemons of the cloud as `down` does (SIGTERM to the process group its pid file names); `up` starts them again. */
+/**
+ * Stops daemons of the cloud as `down` does (devstack/lib/common.sh stop_daemon): SIGTERM to the
+ * process group its pid file names, SIGKILL to the group if it has not exited after 30 s; `up`
+ * starts them again.
+ */
 export async function stopCloudDaemons(names: string[]): Promise<void> {
+  const gone = (pid: number) => async () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z';
   for (const name of names) {
     const pid = Number(readFileSync(join(CLOUD_DIR, 'run', `${name}.pid`), 'utf8').trim());
     try { process.kill(-pid, 'SIGTERM'); } catch { continue; } // not running
-    await waitFor(`${name} (pid ${pid}) to exit`, async () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z', 60_000, 200);
+    try {
+      await waitFor(`${name} (pid ${pid}) to exit`, gone(pid), 30_000, 200);
+    } catch {
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* exited meanwhile */ }
+      await waitFor(`${name} (pid ${pid}) to exit after SIGKILL`, gone(pid), 10_000, 200);
+    }
   }
 }
 
