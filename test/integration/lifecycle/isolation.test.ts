@@ -12,7 +12,7 @@ import { readFileSync, statfsSync } from 'node:fs';
 import { computeConfValue, computeServiceRow, openstack, waitFor } from '../../helpers/cloud.js';
 import { engineDataRoot } from '../glance-bridge/images.js';
 import {
-  Created, cli, engine, execIn, glanceImage, inspectContainer, orphanContainers, sandboxNameOf, waitForStatus,
+  Created, cli, engine, execIn, glanceImage, inspectContainer, logRecords, orphanContainers, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
 import { rootDiskLimitGb } from '../../helpers/root-disk.js';
 import { RUN, sharedImage } from './fixture.js';
@@ -166,7 +166,15 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
 
     await cli(['server', 'stop', id]);
     await waitForStatus(id, 'SHUTOFF', 120_000);
-    const snap = (await cli(['server', 'image', 'create', '--wait', '--name', `${RUN}-fill-snap`, id, '-f', 'value', '-c', 'id'])).trim().split('\n').pop()!.trim();
+    let out: string;
+    try {
+      out = await cli(['server', 'image', 'create', '--wait', '--name', `${RUN}-fill-snap`, id, '-f', 'value', '-c', 'id']);
+    } catch (err) {
+      // the compute deleted the image it could not fill: say why
+      const why = logRecords('instance action failed', { instance: id }).map((r) => r.err);
+      throw new Error(`${String(err)}\nthe compute's failures for ${id}: ${JSON.stringify(why)}`);
+    }
+    const snap = out.trim().split('\n').pop()!.trim();
     c.images.add(snap);
     c.engineRefs.add(`glance-image:${snap}`);
     assert.equal((await glanceImage(snap))?.status, 'active');
