@@ -114,7 +114,7 @@ export class ComputeService {
       ports: this.ports(log),
       events: this.events,
       scheduler: this.scheduler,
-      updateResources: (ctx) => this.tracker.update(ctx, this.serviceRecord.disabled),
+      usage: this.tracker,
       locks: new KeyedLock(),
       log: log.child({ component: 'manager' }),
       shutdownTimeout: d.shutdown_timeout,
@@ -151,7 +151,7 @@ export class ComputeService {
     this.serviceRecord.startHeartbeat(() => this.ctx(), d.report_interval);
     this.periodic.every('update_available_resource', d.update_resources_interval, async () => {
       await this.serviceRecord.refresh(this.ctx());
-      await this.tracker.update(this.ctx(), this.serviceRecord.disabled);
+      await this.tracker.audit(this.ctx(), this.serviceRecord.disabled);
     }, this.log);
     this.periodic.every('sync_power_states', d.sync_power_state_interval, () => syncPowerStates(this.manager, this.ctx()), this.log);
     this.periodic.every('check_vifs', d.sync_power_state_interval, () => this.checkVifs(false), this.log);
@@ -217,7 +217,7 @@ export class ComputeService {
       computeEndpoint(this.manager, hostHandlers({
         setDisabled: async (ctx, disabled) => {
           await this.serviceRecord.refresh(ctx);
-          await this.tracker.update(ctx, disabled);
+          await this.tracker.audit(ctx, disabled);
         },
       }), rpcVersion),
       baseApiEndpoint('compute'),

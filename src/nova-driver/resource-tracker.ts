@@ -1,6 +1,10 @@
 /**
  * The host's ComputeNode record and its Placement resource provider, kept in step with what
  * the machine has and what its instances use (nova/compute/resource_tracker.py's duties).
+ * An operation changes its own instance's usage and saves the ComputeNode if a reported field
+ * changed: its cost does not grow with the host's instances. Only the audit (at start-up, in
+ * update_available_resource and when the host is enabled or disabled) measures the machine,
+ * lists every instance through the conductor and syncs Placement's inventory and traits.
  * The ComputeNode uuid is kept in `<state_path>/compute_id`, so a restart finds the same node
  * and the same provider instead of making new ones.
  */
@@ -15,6 +19,7 @@ import { NovaObject, sameValue, type FieldValue } from './objects/versioned-obje
 import { objectVersion } from './objects/manifest.js';
 import { PlacementError, type Inventories, type PlacementClient } from './placement.js';
 import type { HostResources } from './host-resources.js';
+import { InstanceUsageLedger, usageOf, type InstanceUsage, type Usage } from './instance-usage.js';
 
 /** Traits this host decides; any other trait on the provider belongs to someone else and stays. */
 function ownedTrait(t: string): boolean {
@@ -44,18 +49,16 @@ export interface TrackerDeps {
   capabilityTraits: string[];
 }
 
-export interface Usage {
-  vcpus: number;
-  memoryMb: number;
-  diskGb: number;
-  stats: Record<string, string>;
-  runningVms: number;
-  currentWorkload: number;
-}
-
 export class ResourceTracker {
   private node: NovaObject | null = null;
   private providerGeneration: number | null = null;
+  private readonly ledger = new InstanceUsageLedger();
+  /** The machine as the last audit measured it, and the inventory it left in Placement. */
+  private measured: MeasuredHost | null = null;
+  private inventories: Inventories | null = null;
+  /** Audits and saves run one at a time: the ComputeNode object is saved from one place. */
+  private queue: Promise<void> = Promise.resolve();
+  private audits = 0;
 
   constructor(private readonly d: TrackerDeps) {}
 
@@ -74,23 +77,60 @@ export class ResourceTracker {
     return this.computeNode.str('uuid');
   }
 
-  /** Finds or creates this host's ComputeNode, then brings it and Placement up to date. */
+  /** Finds or creates this host's ComputeNode, then audits. */
   async init(ctx: RequestContext, disabled: boolean): Promise<void> {
-    this.node = await this.findOrCreateNode(ctx);
-    await this.update(ctx, disabled);
+    this.node = await this.serially(() => this.findOrCreateNode(ctx));
+    await this.audit(ctx, disabled);
   }
 
-  /** Periodic and on demand: re-measure, save the ComputeNode if it changed, sync Placement. */
-  async update(ctx: RequestContext, disabled: boolean): Promise<void> {
-    const node = this.computeNode;
-    const host = await this.d.measure();
-    const usage = await this.usage(ctx);
-    const inventories = await this.syncPlacement(host, disabled);
-    const fields = nodeFields(host, usage, inventories, this.d);
+  /**
+   * Periodic, at start-up and when the host is enabled or disabled: re-measure, list every
+   * instance of the host (one conductor call), sync Placement, save the ComputeNode if it
+   * changed.
+   */
+  async audit(ctx: RequestContext, disabled: boolean): Promise<void> {
+    await this.serially(async () => {
+      this.measured = await this.d.measure();
+      const drift = await this.relist(ctx);
+      // the first audit fills the ledger: nothing was recorded before it
+      const first = this.audits++ === 0;
+      if (drift.length && !first) this.d.log.warn({ instances: drift.slice(0, 20), count: drift.length }, 'the audit found usage the operations had not recorded');
+      this.inventories = await this.syncPlacement(this.measured, disabled);
+      await this.saveNode(ctx);
+    });
+  }
+
+  /** The instance is on this host with its current flavor and states (after a build, resize, unshelve). */
+  async track(ctx: RequestContext, inst: NovaObject): Promise<void> {
+    this.ledger.track(inst.str('uuid'), usageOf(inst));
+    await this.serially(() => this.saveNode(ctx));
+  }
+
+  /** The instance left this host (deleted, offloaded). */
+  async untrack(ctx: RequestContext, uuid: string): Promise<void> {
+    this.ledger.untrack(uuid);
+    await this.serially(() => this.saveNode(ctx));
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** Saves the ComputeNode's fields that differ from what the ledger and the last measure say. */
+  private async saveNode(ctx: RequestContext): Promise<void> {
+    const node = this.node;
+    if (!node || !this.measured) return; // before the first audit: it saves
+    const fields = nodeFields(this.measured, this.currentUsage(), this.inventories, this.d);
     for (const [k, v] of Object.entries(fields)) {
       if (!sameValue(node.get(k), v)) node.set(k, v);
     }
     if (node.changes().length > 0) await this.d.conductor.objectAction(ctx, node, 'save');
+  }
+
+  private currentUsage(): Usage {
+    return this.ledger.usage({ memoryMb: this.d.policy.reservedMemoryMb, diskGb: Math.ceil(this.d.policy.reservedDiskMb / 1024) });
   }
 
   private async findOrCreateNode(ctx: RequestContext): Promise<NovaObject> {
@@ -112,43 +152,27 @@ export class ResourceTracker {
     const uuid = saved ?? randomUUID();
     writeId(idFile, uuid); // before create: a crash after it must not lead to a second node
     const host = await this.d.measure();
-    const usage = await this.usage(ctx);
+    await this.relist(ctx);
     const created = NovaObject.create('ComputeNode', objectVersion('ComputeNode'), {
       uuid,
-      ...nodeFields(host, usage, null, this.d),
+      ...nodeFields(host, this.currentUsage(), null, this.d),
     });
     await this.d.conductor.objectAction(ctx, created, 'create');
     this.d.log.info({ uuid, id: created.get('id') }, 'created this host\'s compute node');
     return created;
   }
 
-  /** What the instances on this node use, from their flavors (as the resource tracker counts). */
-  private async usage(ctx: RequestContext): Promise<Usage> {
+  /** The ledger from a listing of the node's instances (as the resource tracker counts them); the drift it corrected. */
+  private async relist(ctx: RequestContext): Promise<string[]> {
+    this.ledger.auditStarted();
     const list = await this.d.conductor.classAction(ctx, 'InstanceList', 'get_by_host_and_node', [this.d.host, this.d.nodename],
-      { expected_attrs: ['system_metadata', 'numa_topology', 'flavor', 'migration_context', 'resources'] });
-    const instances = list instanceof NovaObject ? list.items() : [];
-    const u: Usage = { vcpus: 0, memoryMb: this.d.policy.reservedMemoryMb, diskGb: Math.ceil(this.d.policy.reservedDiskMb / 1024), stats: {}, runningVms: 0, currentWorkload: 0 };
-    const count = (key: string): void => { u.stats[key] = String(Number(u.stats[key] ?? '0') + 1); };
-    for (const inst of instances) {
-      if (inst.get('vm_state') === 'deleted') continue;
-      const flavor = inst.obj('flavor');
-      if (flavor) {
-        u.vcpus += Number(flavor.get('vcpus') ?? 0);
-        u.memoryMb += Number(flavor.get('memory_mb') ?? 0);
-        u.diskGb += Number(flavor.get('root_gb') ?? 0) + Number(flavor.get('ephemeral_gb') ?? 0);
-      }
-      u.runningVms += 1;
-      count('num_instances');
-      count(`num_vm_${String(inst.get('vm_state'))}`);
-      count(`num_task_${String(inst.get('task_state'))}`);
-      count(`num_os_type_${String(inst.get('os_type'))}`);
-      count(`num_proj_${String(inst.get('project_id'))}`);
-      if (inst.get('task_state') !== null && inst.get('task_state') !== undefined) u.currentWorkload += 1;
+      { expected_attrs: ['flavor'] });
+    const listed = new Map<string, InstanceUsage>();
+    for (const inst of list instanceof NovaObject ? list.items() : []) {
+      const usage = usageOf(inst);
+      if (usage) listed.set(inst.str('uuid'), usage);
     }
-    u.stats.num_instances ??= '0';
-    u.stats.io_workload = String(u.currentWorkload);
-    u.stats.failed_builds = '0';
-    return u;
+    return this.ledger.audited(listed);
   }
 
   /** Ensures the provider exists with this host's inventory and traits; returns the inventory. */

@@ -13,6 +13,7 @@ import { NovaObject, type FieldValue } from '../../src/nova-driver/objects/versi
 import type { VifModel } from '../../src/network/network-info.js';
 import { adminContext } from '../../src/nova-driver/context.js';
 import type { RequestContext } from '../../src/messaging/types.js';
+import { InstanceUsageLedger, usageOf, type Usage } from '../../src/nova-driver/instance-usage.js';
 import { captureLogs, type CapturedLogs } from './log-capture.js';
 import { FakeDriver, type FakeInstance } from './fake-driver.js';
 import { FakeInstanceStore } from './fake-instance-store.js';
@@ -45,8 +46,8 @@ export interface FakeCompute {
   images: FakeImages;
   events: InstanceEvents;
   logs: CapturedLogs;
-  /** How often the host's usage was re-reported. */
-  resourceUpdates(): number;
+  /** The host's usage as the handlers recorded it (the real ledger of instance-usage.ts, nothing reserved). */
+  hostUsage(): Usage;
   /**
    * An instance Nova has on this host (record stored, allocation held) and, unless `onHost`
    * is null, that the driver runs. Returns it as nova-api would send it.
@@ -71,7 +72,7 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
   const conductor = new FakeConductor(store);
   const scheduler = new FakeScheduler();
   const images = new FakeImages();
-  let resourceUpdates = 0;
+  const ledger = new InstanceUsageLedger();
   // The fakes offer the public methods the handlers use; the classes also carry private state.
   const deps: ManagerDeps = {
     host: HOST,
@@ -87,7 +88,10 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
     ports: (options.neutron ?? true) ? ports as unknown as NonNullable<ManagerDeps['ports']> : null,
     events,
     scheduler: scheduler as unknown as ManagerDeps['scheduler'],
-    updateResources: async () => { resourceUpdates++; },
+    usage: {
+      track: async (_ctx, inst) => { ledger.track(inst.str('uuid'), usageOf(inst)); },
+      untrack: async (_ctx, uuid) => { ledger.untrack(uuid); },
+    },
     locks: new KeyedLock(),
     log: logs.log,
     shutdownTimeout: 60,
@@ -96,7 +100,7 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
   };
   return {
     deps, ctx: adminContext({ request_id: 'req-test' }), driver, store, placement, ports, conductor, scheduler, images, events, logs,
-    resourceUpdates: () => resourceUpdates,
+    hostUsage: () => ledger.usage({ memoryMb: 0, diskGb: 0 }),
     addInstance(fields = {}, onHost = {}) {
       const inst = instanceObject(fields);
       store.put(inst);

@@ -79,7 +79,7 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
     // From the build cast's arrival to the instance saved ACTIVE (bench/boot.ts reads this).
     log.info({ build_ms: Math.round((performance.now() - received) * 10) / 10 }, 'instance built');
     await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
-    await settle(log, 'update resources', deps.updateResources(ctx));
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
   });
 }
 

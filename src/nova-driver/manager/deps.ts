@@ -11,6 +11,7 @@ import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js';
 import type { LimitsPolicy } from './flavor-limits.js';
+import type { NovaObject } from '../objects/versioned-object.js';
 
 export type { GlanceImage, GlanceImageMeta };
 
@@ -23,6 +24,14 @@ export interface ImageProvider {
   deleteImage(ctx: RequestContext, imageId: string): Promise<void>;
   /** Uploads a captured image into the queued Glance image `glanceImageId` (formats and properties set). */
   uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void>;
+}
+
+/** The resource tracker as the handlers see it (resource-tracker.ts): what an instance uses here. */
+export interface HostUsage {
+  /** The instance is on this host with its current flavor (built, resized, reverted, unshelved). */
+  track(ctx: RequestContext, inst: NovaObject): Promise<void>;
+  /** The instance left this host (deleted, offloaded). */
+  untrack(ctx: RequestContext, uuid: string): Promise<void>;
 }
 
 export interface ManagerDeps {
@@ -45,8 +54,8 @@ export interface ManagerDeps {
   /** Waiters for Neutron's external events (network-vif-plugged). */
   events: InstanceEvents;
   scheduler: SchedulerClient;
-  /** Re-reports the host's usage after an instance came or went. */
-  updateResources(ctx: RequestContext): Promise<void>;
+  /** This host's reported usage, changed one instance at a time. */
+  usage: HostUsage;
   locks: KeyedLock;
   log: Logger;
   /** Seconds a graceful stop waits before killing (Nova's shutdown_timeout). */

@@ -51,6 +51,5 @@ export async function rebuildInstance(deps: ManagerDeps, ctx: RequestContext, ar
       await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null }));
       throw err;
     }
-    await settle(log, 'update resources', deps.updateResources(ctx));
   });
 }

@@ -89,7 +89,7 @@ async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaOb
     await saveMigration(deps, ctx, migration, { status: 'finished' });
     await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(inst.str('uuid'))) },
       [TaskState.RESIZE_FINISH]);
-    await settle(log, 'update resources', deps.updateResources(ctx));
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
   });
 }
 
@@ -110,7 +110,7 @@ export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args
       await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
     }
     await deleteStashedFlavor(deps, ctx, inst);
-    await settle(log, 'update resources', deps.updateResources(ctx));
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
   });
 }
 
@@ -141,7 +141,7 @@ async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, inst: 
       vm_state: oldVmState === VmState.STOPPED ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)),
     }, [TaskState.RESIZE_REVERTING]);
     await deleteStashedFlavor(deps, ctx, inst);
-    await settle(log, 'update resources', deps.updateResources(ctx));
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
   });
 }
 

@@ -73,7 +73,7 @@ async function offload(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject,
     [TaskState.SHELVING, TaskState.SHELVING_OFFLOADING]);
   await deps.instances.save(ctx, inst, { host: null, node: null }, [null]);
   await settle(log, 'tell the schedulers', deps.scheduler.deleteInstanceInfo(ctx, uuid));
-  await settle(log, 'update resources', deps.updateResources(ctx));
+  await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));
 }
 
 export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
@@ -105,6 +105,6 @@ export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, a
       vm_state: VmState.ACTIVE, task_state: null, power_state: PowerState.RUNNING, launched_at: novaDatetime(), system_metadata: sysmeta,
     }, [TaskState.SPAWNING]);
     await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
-    await settle(log, 'update resources', deps.updateResources(ctx));
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
   });
 }

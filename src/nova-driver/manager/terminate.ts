@@ -33,7 +33,6 @@ export async function terminateInstance(deps: ManagerDeps, ctx: RequestContext, 
       throw err;
     }
     await settle(log, 'tell the schedulers', deps.scheduler.deleteInstanceInfo(ctx, inst.str('uuid')));
-    await settle(log, 'update resources', deps.updateResources(ctx));
   });
 }
 
@@ -52,4 +51,5 @@ export async function deleteInstance(deps: ManagerDeps, ctx: RequestContext, ins
   await deps.instances.save(ctx, inst, { vm_state: VmState.DELETED, task_state: null, power_state: PowerState.NOSTATE, terminated_at: novaDatetime() });
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
   await deps.instances.destroy(ctx, inst);
+  await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));
 }

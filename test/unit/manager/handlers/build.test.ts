@@ -57,7 +57,10 @@ describe('build_and_run_instance', () => {
       ['start:compute__do_build_and_run_instance', 'finish:compute__do_build_and_run_instance']);
     assert.equal(c.store.faults.length, 0);
     assert.equal(c.scheduler.callsOf('updateInstanceInfo').length, 1);
-    assert.equal(c.resourceUpdates(), 1);
+    const flavor = inst.obj('flavor')!;
+    const usage = c.hostUsage();
+    assert.deepEqual([usage.vcpus, usage.memoryMb, usage.stats.num_instances, usage.stats.num_vm_active],
+      [flavor.get('vcpus'), flavor.get('memory_mb'), '1', '1'], 'the built instance\'s usage is recorded');
   });
 
   it('with networks: networking, then spawning; the spawn gets the allocated VIFs and waits for their plug events', async () => {

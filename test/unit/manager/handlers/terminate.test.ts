@@ -40,6 +40,8 @@ describe('terminate_instance', () => {
     const c = fakeCompute();
     const inst = deleting(c);
     const uuid = inst.str('uuid');
+    await c.deps.usage.track(c.ctx, inst);
+    assert.equal(c.hostUsage().stats.num_instances, '1');
     await terminateInstance(c.deps, c.ctx, argsFor(inst));
     assertDeleted(c, uuid);
     const [[destroyed, vifs]] = c.driver.callsOf('destroy');
@@ -49,7 +51,7 @@ describe('terminate_instance', () => {
     assert.equal(released, uuid);
     assert.deepEqual([...preserve], [USER_PORT]);
     assert.equal(c.placement.allocations.has(uuid), false);
-    assert.equal(c.resourceUpdates(), 1);
+    assert.deepEqual([c.hostUsage().vcpus, c.hostUsage().stats.num_instances], [0, '0'], 'its usage is released');
   });
 
   it('reads the info cache when the cast\'s instance came without it', async () => {
