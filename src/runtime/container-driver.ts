@@ -17,7 +17,7 @@ import type { VifModel } from '../network/network-info.js';
 import type { VifPluggers } from '../network/pluggers.js';
 import { resolvConf } from '../network/resolv-conf.js';
 import { hostsFile } from '../network/hosts-file.js';
-import type { ContainerEngine, ContainerStatus } from './types.js';
+import type { ContainerEngine, ContainerStatus, ContainerSummary } from './types.js';
 import {
   LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, sandboxSpec, workloadName, workloadSpec,
 } from './instance-containers.js';
@@ -370,6 +370,6 @@ async function netns(pid: number): Promise<string | null> {
   return readlink(`/proc/${pid}/ns/net`).catch(() => null);
 }
 
-function infoOf(uuid: string, c: ContainerStatus): InstanceInfo {
+function infoOf(uuid: string, c: ContainerSummary): InstanceInfo {
   return { uuid, state: powerStateOf(c), ...(c.state !== 'running' ? { exitCode: c.exitCode } : {}) };
 }

@@ -11,7 +11,7 @@ import { diskOf } from './block-device.js';
 import { setBtrfsRootLimit } from './btrfs-root-disk.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type {
-  ContainerEngine, ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerStatus, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
+  ContainerEngine, ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerStatus, ContainerSummary, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
 } from './types.js';
 
 export class EngineError extends Error {
@@ -244,19 +244,21 @@ export class DockerEngine implements ContainerEngine {
     };
   }
 
-  async listContainers(labels: Record<string, string>): Promise<ContainerStatus[]> {
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     let rows: Docker.ContainerInfo[];
     try {
       rows = await this.docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
     } catch (err) {
       throw wrap('list containers', err);
     }
-    const out: ContainerStatus[] = [];
-    for (const r of rows) {
-      const s = await this.inspectContainer(r.Id);
-      if (s) out.push(s); // gone between list and inspect: not listed
-    }
-    return out;
+    return rows.map((r) => ({
+      id: r.Id,
+      name: (r.Names[0] ?? '').replace(/^\//, ''),
+      image: r.ImageID,
+      labels: r.Labels ?? {},
+      state: r.State as ContainerRunState,
+      exitCode: exitCodeOf(r.Status),
+    }));
   }
 
   async containerLogs(id: string, tailLines?: number): Promise<string> {
@@ -423,3 +425,8 @@ export function demuxLogs(raw: Buffer): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/** The exit code in a listing's status ("Exited (137) 2 minutes ago"); 0 when it shows none. */
+export function exitCodeOf(status: string): number {
+  const m = /^Exited \((-?\d+)\)/.exec(status);
+  return m ? Number(m[1]) : 0;
+}

@@ -64,7 +64,7 @@ export function workloadSpec(instance: InstanceSpec, host: string, imageRef: str
 }
 
 /** What a workload's state means as a Nova power state (a frozen one is PAUSED). */
-export function powerStateOf(container: ContainerStatus | null): PowerState {
+export function powerStateOf(container: Pick<ContainerStatus, 'state'> | null): PowerState {
   if (!container) return PowerState.NOSTATE;
   switch (container.state) {
     case 'running':

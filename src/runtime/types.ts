@@ -74,6 +74,9 @@ export interface ContainerStatus {
   command: string[];
 }
 
+/** What a listing of the engine tells of each container. */
+export type ContainerSummary = Pick<ContainerStatus, 'id' | 'name' | 'image' | 'labels' | 'state' | 'exitCode'>;
+
 export interface ImageInfo {
   id: string;
   tags: string[];
@@ -125,8 +128,11 @@ export interface ContainerEngine {
   removeContainer(id: string): Promise<void>;
   /** By id or name; null if there is no such container. */
   inspectContainer(idOrName: string): Promise<ContainerStatus | null>;
-  /** Containers (running or not) carrying all the given labels. */
-  listContainers(labels: Record<string, string>): Promise<ContainerStatus[]>;
+  /**
+   * Containers (running or not) carrying all the given labels, as one listing of the engine
+   * reports them (no inspect per container: its cost must not grow by a call per container).
+   */
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** stdout and stderr interleaved as the container wrote them; the last `tailLines` if given. */
   containerLogs(id: string, tailLines?: number): Promise<string>;
   /** Commits the container's file system as a new image `repo:tag`; returns the image id. */

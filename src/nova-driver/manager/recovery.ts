@@ -151,15 +151,19 @@ async function errorOutBuildsNeverStarted(deps: ManagerDeps, ctx: RequestContext
 }
 
 /**
- * One _sync_power_states pass: the driver's state wins over what Nova has recorded. Each
- * instance is re-read under its lock (an operation that just finished is not undone) and
- * handled alone: one failure is logged and the pass goes on.
+ * One _sync_power_states pass: the driver's state wins over what Nova has recorded. One listing
+ * of the host's instances and one of the engine's find the instances whose state differs; only
+ * those are re-read under their lock (an operation that just finished is not undone) and
+ * inspected again, each alone: one failure is logged and the pass goes on.
  */
 export async function syncPowerStates(deps: ManagerDeps, ctx: RequestContext): Promise<void> {
   const log = deps.log.child({ phase: 'power-sync' });
-  for (const listed of await deps.instances.listOnHost(ctx, [])) {
-    const uuid = listed.str('uuid');
-    if (listed.get('task_state') !== null && listed.get('task_state') !== undefined) continue; // an operation is under way
+  const listed = await deps.instances.listOnHost(ctx, []);
+  const running = new Map((await deps.driver.listInstances()).map((i) => [i.uuid, i]));
+  for (const candidate of listed) {
+    const uuid = candidate.str('uuid');
+    if (candidate.get('task_state') !== null && candidate.get('task_state') !== undefined) continue; // an operation is under way
+    if (!outOfSync(candidate, running.get(uuid) ?? null)) continue;
     try {
       await deps.locks.run(uuid, async () => {
         let inst: NovaObject;
@@ -176,6 +180,13 @@ export async function syncPowerStates(deps: ManagerDeps, ctx: RequestContext): P
       log.error({ instance: uuid, err: (err as Error).message }, 'could not sync the power state');
     }
   }
+}
+
+/** Whether syncOne would change the instance's record, given what the driver reports. */
+function outOfSync(inst: NovaObject, info: InstanceInfo | null): boolean {
+  const now = powerStateFor(info, inst.optStr('vm_state'));
+  if (inst.get('power_state') !== now) return true;
+  return inst.get('vm_state') === VmState.ACTIVE && (!info || now === PowerState.SHUTDOWN || now === PowerState.CRASHED);
 }
 
 async function syncOne(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, info: InstanceInfo | null, log: Logger): Promise<void> {

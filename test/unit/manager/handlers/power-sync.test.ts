@@ -1,7 +1,8 @@
 /**
  * The periodic power-state sync against in-memory fakes: the driver's state wins over the
- * recorded one, each instance is handled alone on a copy re-read under its lock, and an
- * instance an operation took meanwhile is left to it.
+ * recorded one; one listing of Nova's and one of the driver's find what differs, and only that
+ * is handled, each instance alone on a copy re-read under its lock; an instance an operation
+ * took meanwhile is left to it.
  */
 import { strict as assert } from 'node:assert';
 import { syncPowerStates } from '../../../../src/nova-driver/manager/recovery.js';
@@ -24,6 +25,20 @@ describe('syncPowerStates', () => {
     assert.equal(c.store.record(paused).get('power_state'), PowerState.PAUSED);
     assert.deepEqual(c.store.savesOf(fine), [], 'nothing to record');
     assert.ok(c.store.saves.every((s) => JSON.stringify(s.expected) === '[null]'), 'every save expects no task');
+  });
+
+  it('costs two listings when Nova and the driver agree: no instance is read again or inspected, only the one that differs', async () => {
+    const c = fakeCompute();
+    for (let i = 0; i < 5; i++) c.addInstance();
+    c.addInstance({ vm_state: VmState.STOPPED, power_state: PowerState.SHUTDOWN }, { state: PowerState.SHUTDOWN });
+    const stopped = c.addInstance({}, { state: PowerState.SHUTDOWN }).str('uuid');
+    const reads: string[] = [];
+    c.store.on('get', (_ctx, uuid) => { reads.push(uuid); });
+    await syncPowerStates(c.deps, c.ctx);
+    assert.equal(c.driver.callsOf('listInstances').length, 1);
+    assert.deepEqual(reads, [stopped]);
+    assert.deepEqual(c.driver.callsOf('getInfo').map(([u]) => u), [stopped]);
+    assert.equal(c.store.record(stopped).get('vm_state'), VmState.STOPPED);
   });
 
   it('leaves alone instances with a task, and instances of another host', async () => {
@@ -73,7 +88,7 @@ describe('syncPowerStates', () => {
 
   it('reads each instance again once an operation holding its lock is done: one offloaded meanwhile is not taken for vanished', async () => {
     const c = fakeCompute();
-    const uuid = c.addInstance().str('uuid');
+    const uuid = c.addInstance({}, { state: PowerState.SHUTDOWN }).str('uuid');
     const order: string[] = [];
     c.store.on('get', (_ctx, u) => { if (u === uuid) order.push('sync read'); });
     const offload = afterListing(c, uuid, () => {
