@@ -10,11 +10,12 @@
  * the rest is our own part. Every build, networked or not, makes a network sandbox as well as
  * the workload; the engine's figure is the workload's create+start alone.
  */
-import axios, { type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLOUD_DIR, cloudSetting, iniValue, openrcEnv } from '../test/helpers/cloud.js';
-import { busyboxRootfs, dockerClient, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
+import { CLOUD_DIR, cloudSetting, iniValue } from '../test/helpers/cloud.js';
+import { dockerClient } from '../test/integration/glance-bridge/images.js';
+import { session, sleep, sleeperImage, waitStatus } from './cloud.js';
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 20);
 const NET_BOOTS = Number(process.env.BENCH_NET_BOOTS ?? 10);
@@ -24,36 +25,6 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function session(): Promise<{ nova: AxiosInstance; glance: AxiosInstance; neutron: AxiosInstance }> {
-  const env = openrcEnv();
-  const auth = await axios.post(`${env.OS_AUTH_URL.replace(/\/+$/, '')}/auth/tokens`, {
-    auth: {
-      identity: { methods: ['password'], password: { user: { name: env.OS_USERNAME, domain: { name: env.OS_USER_DOMAIN_NAME ?? 'Default' }, password: env.OS_PASSWORD } } },
-      scope: { project: { name: env.OS_PROJECT_NAME, domain: { name: env.OS_PROJECT_DOMAIN_NAME ?? 'Default' } } },
-    },
-  });
-  const token = String(auth.headers['x-subject-token']);
-  const catalog = auth.data.token.catalog as { type: string; endpoints: { interface: string; url: string }[] }[];
-  const url = (type: string) => catalog.find((c) => c.type === type)!.endpoints.find((e) => e.interface === 'public')!.url;
-  return {
-    nova: axios.create({ baseURL: url('compute'), headers: { 'X-Auth-Token': token, 'X-OpenStack-Nova-API-Version': '2.37' } }),
-    glance: axios.create({ baseURL: url('image'), headers: { 'X-Auth-Token': token } }),
-    neutron: axios.create({ baseURL: url('network'), headers: { 'X-Auth-Token': token } }),
-  };
-}
-
-async function waitStatus(nova: AxiosInstance, id: string, want: string): Promise<void> {
-  for (;;) {
-    const r = await nova.get(`/servers/${id}`, { validateStatus: () => true });
-    if (want === 'GONE' && r.status === 404) return;
-    const status = r.data?.server?.status;
-    if (status === want) return;
-    if (status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${JSON.stringify(r.data.server.fault)}`);
-    await sleep(50);
-  }
-}
 
 interface LogLine { time: number; msg: string; build_ms?: number; event?: string; prepare_ms?: number; ports_wait_ms?: number; start_ms?: number }
 
@@ -106,11 +77,7 @@ export async function bootBench(): Promise<Record<string, number | string>> {
   const docker = dockerClient();
   const engineInfo = await docker.info() as { Driver: string; SecurityOptions?: string[] };
   const tag = `bench-${Date.now()}`;
-  await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag, ['CMD ["/bin/sleep", "1000000"]']);
-  const archive = await saveImage(docker, `bench/busybox:${tag}`);
-  await docker.getImage(`bench/busybox:${tag}`).remove();
-  const image = (await glance.post('/v2/images', { name: tag, container_format: 'docker', disk_format: 'raw', visibility: 'public' })).data as { id: string };
-  await glance.put(`/v2/images/${image.id}/file`, archive, { headers: { 'Content-Type': 'application/octet-stream' } });
+  const image = await sleeperImage(glance, docker, tag);
   const flavor = ((await nova.get('/flavors')).data.flavors as { id: string; name: string }[]).find((f) => f.name === 'm1.tiny')!;
   const build: number[] = [];
   const api: number[] = [];

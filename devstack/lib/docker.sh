@@ -118,7 +118,22 @@ fcntl.ioctl(fd, 0xC0109428, struct.pack('QQ', 4, 0))
 PY_
 }
 
+# raise_key_quota: runc gives each container a session keyring, charged to the host uid of
+# its root. With user namespace remapping every container's root is the same uid, and the
+# kernel's default quota for a user (kernel.keys.maxkeys 200, maxbytes 20000) stopped every
+# start past about 100 servers ("unable to create session key: disk quota exceeded"). Room
+# for 20000 keys (10000 servers, two containers each; about 70 bytes a key); never lowered.
+raise_key_quota() {
+    local name value
+    for name in maxkeys:20000 maxbytes:1400000; do
+        value=${name#*:} name=${name%%:*}
+        [ "$(cat "/proc/sys/kernel/keys/$name")" -ge "$value" ] || sysctl -qw "kernel.keys.$name=$value" ||
+            die "cannot raise kernel.keys.$name to $value (user namespace remapping needs it for more than about 100 servers)"
+    done
+}
+
 start_docker() {
+    [ "$DOCKER_USERNS" != yes ] || raise_key_quota
     start_daemon dockerd "$DOCKER_SOCKET" /usr/sbin/dockerd \
         --host "unix://$DOCKER_SOCKET" \
         --data-root "$DOCKER_DATA_ROOT" \

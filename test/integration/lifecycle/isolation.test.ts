@@ -145,6 +145,9 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
       assert.ok(uids.every((u) => u >= Number(first) && u < Number(first) + Number(count)), `host uids of ${id}'s first process: ${uids.join(' ')}`);
       assert.equal((await execIn(id, ['/bin/sh', '-c', 'id -u'])).output.trim(), '0');
     }
+    // every container's root is that one host uid, whose kernel key quota takes a session
+    // keyring per container (devstack/lib/docker.sh raise_key_quota)
+    assert.ok(Number(readFileSync('/proc/sys/kernel/keys/maxkeys', 'utf8')) >= 20_000, 'kernel.keys.maxkeys holds a keyring per container');
   });
 
   it('writing past root_gb fails inside the server only; it still stops, snapshots and deletes', async () => {

@@ -1,0 +1,58 @@
+/** What the benchmarks share: a Keystone session on the local cloud (its openrc), a server's status, a test image. */
+import axios, { type AxiosInstance } from 'axios';
+import type Docker from 'dockerode';
+import { openrcEnv } from '../test/helpers/cloud.js';
+import { busyboxRootfs, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface CloudSession {
+  nova: AxiosInstance;
+  glance: AxiosInstance;
+  neutron: AxiosInstance;
+  placement: AxiosInstance;
+  projectId: string;
+}
+
+/** A token for the openrc's user and project, and a client per service (public endpoints, compute API 2.37). */
+export async function session(): Promise<CloudSession> {
+  const env = openrcEnv();
+  const auth = await axios.post(`${env.OS_AUTH_URL.replace(/\/+$/, '')}/auth/tokens`, {
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: env.OS_USERNAME, domain: { name: env.OS_USER_DOMAIN_NAME ?? 'Default' }, password: env.OS_PASSWORD } } },
+      scope: { project: { name: env.OS_PROJECT_NAME, domain: { name: env.OS_PROJECT_DOMAIN_NAME ?? 'Default' } } },
+    },
+  });
+  const token = String(auth.headers['x-subject-token']);
+  const catalog = auth.data.token.catalog as { type: string; endpoints: { interface: string; url: string }[] }[];
+  const url = (type: string) => catalog.find((c) => c.type === type)!.endpoints.find((e) => e.interface === 'public')!.url;
+  return {
+    nova: axios.create({ baseURL: url('compute'), headers: { 'X-Auth-Token': token, 'X-OpenStack-Nova-API-Version': '2.37' } }),
+    glance: axios.create({ baseURL: url('image'), headers: { 'X-Auth-Token': token } }),
+    neutron: axios.create({ baseURL: url('network'), headers: { 'X-Auth-Token': token } }),
+    placement: axios.create({ baseURL: url('placement'), headers: { 'X-Auth-Token': token, 'OpenStack-API-Version': 'placement 1.26' } }),
+    projectId: String(auth.data.token.project.id),
+  };
+}
+
+/** Polls the server every `everyMs` until it has status `want` ('GONE': 404); ERROR throws with its fault. */
+export async function waitStatus(nova: AxiosInstance, id: string, want: string, everyMs = 50): Promise<void> {
+  for (;;) {
+    const r = await nova.get(`/servers/${id}`, { validateStatus: () => true });
+    if (want === 'GONE' && r.status === 404) return;
+    const status = r.data?.server?.status;
+    if (status === want) return;
+    if (status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${JSON.stringify(r.data.server.fault)}`);
+    await sleep(everyMs);
+  }
+}
+
+/** A public Glance image (a `docker save` archive) of busybox running sleep; the caller deletes it. */
+export async function sleeperImage(glance: AxiosInstance, docker: Docker, tag: string): Promise<{ id: string }> {
+  await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag, ['CMD ["/bin/sleep", "1000000"]']);
+  const archive = await saveImage(docker, `bench/busybox:${tag}`);
+  await docker.getImage(`bench/busybox:${tag}`).remove();
+  const image = (await glance.post('/v2/images', { name: tag, container_format: 'docker', disk_format: 'raw', visibility: 'public' })).data as { id: string };
+  await glance.put(`/v2/images/${image.id}/file`, archive, { headers: { 'Content-Type': 'application/octet-stream' } });
+  return image;
+}

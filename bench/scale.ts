@@ -1,0 +1,196 @@
+/**
+ * `npm run bench:scale` (not part of `npm test`): fills this host with BENCH_SCALE_SERVERS
+ * servers (default 200) booted through the REST API with BENCH_SCALE_IN_FLIGHT (default 10) in
+ * flight, holds them BENCH_SCALE_HOLD_S seconds, then deletes them with as many in flight.
+ * Prints boots/s, API POST -> ACTIVE p50/p95, the compute's own build time (its `instance
+ * built` log line) per decile of the fill and the last decile's over the first's (a cost per
+ * operation that grows with the instances on the host shows there), nova-container's RSS
+ * before and full, the host memory each idle instance takes, whether the service heartbeat kept
+ * its interval, and deletes/s.
+ *
+ * The host must be able to take them: for the run, the project's instance, core and RAM quotas
+ * are lifted and the host's resource provider gets allocation ratios that fit them (the
+ * compute keeps a ratio Placement has when its config sets none, as Nova's initial_*_ratio
+ * does); both are put back afterwards. The servers use a flavor of 1 vCPU, 16 MB and no disk.
+ */
+import type { AxiosInstance } from 'axios';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
+import { dockerClient } from '../test/integration/glance-bridge/images.js';
+import { session, sleep, sleeperImage, waitStatus } from './cloud.js';
+
+const SERVERS = Number(process.env.BENCH_SCALE_SERVERS ?? 200);
+const IN_FLIGHT = Number(process.env.BENCH_SCALE_IN_FLIGHT ?? 10);
+const HOLD_S = Number(process.env.BENCH_SCALE_HOLD_S ?? 30);
+const LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
+const FLAVOR_RAM_MB = 16;
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Runs `work(i)` for i in [0, n) with at most `limit` at a time; the first failure stops the rest from starting. */
+async function pool(n: number, limit: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, n) }, async () => {
+    try {
+      while (next < n) await work(next++);
+    } catch (err) {
+      next = n;
+      throw err;
+    }
+  }));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function serviceRssMb(): number {
+  const pid = readFileSync(join(CLOUD_DIR, 'run', 'nova-container.pid'), 'utf8').trim();
+  const kb = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+function hostAvailableMb(): number {
+  return Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
+}
+
+/** `instance built` build_ms of each server, read from the compute's log once. */
+function buildTimes(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of readFileSync(LOG, 'utf8').split('\n')) {
+    if (!line.includes('"instance built"')) continue;
+    const l = JSON.parse(line) as { instance?: string; build_ms?: number };
+    if (l.instance && typeof l.build_ms === 'number') out.set(l.instance, l.build_ms);
+  }
+  return out;
+}
+
+interface Inventory { total: number; allocation_ratio: number; [k: string]: unknown }
+
+/** Sets the host provider's VCPU and MEMORY_MB ratios so that `servers` fit; returns how to put them back. */
+async function roomFor(placement: AxiosInstance, host: string, servers: number): Promise<() => Promise<void>> {
+  const rp = (await placement.get('/resource_providers', { params: { name: host } })).data.resource_providers[0] as { uuid: string } | undefined;
+  if (!rp) throw new Error(`no resource provider named ${host}`);
+  const path = `/resource_providers/${rp.uuid}/inventories`;
+  const before = (await placement.get(path)).data as { resource_provider_generation: number; inventories: Record<string, Inventory> };
+  const inv = structuredClone(before.inventories);
+  const fit = (cls: string, need: number) => {
+    const i = inv[cls];
+    if (!i) return;
+    i.allocation_ratio = Math.max(i.allocation_ratio, Math.ceil((need / (i.total - Number(i.reserved ?? 0))) * 1.2 * 10) / 10);
+    i.max_unit = Math.max(Number(i.max_unit), Number(i.total));
+  };
+  fit('VCPU', servers * 2); // with room for what else runs here
+  fit('MEMORY_MB', servers * FLAVOR_RAM_MB * 2);
+  await placement.put(path, { resource_provider_generation: before.resource_provider_generation, inventories: inv });
+  return async () => {
+    const now = (await placement.get(path)).data as { resource_provider_generation: number; inventories: Record<string, Inventory> };
+    for (const [cls, i] of Object.entries(now.inventories)) if (before.inventories[cls]) i.allocation_ratio = before.inventories[cls].allocation_ratio;
+    await placement.put(path, { resource_provider_generation: now.resource_provider_generation, inventories: now.inventories });
+  };
+}
+
+/** Lifts the project's instance, core and RAM quotas; returns how to put them back. */
+async function noQuota(nova: AxiosInstance, projectId: string): Promise<() => Promise<void>> {
+  const before = (await nova.get(`/os-quota-sets/${projectId}`)).data.quota_set as Record<string, number>;
+  await nova.put(`/os-quota-sets/${projectId}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
+  return async () => {
+    await nova.put(`/os-quota-sets/${projectId}`, { quota_set: { instances: before.instances, cores: before.cores, ram: before.ram } });
+  };
+}
+
+/** The compute service's last heartbeat (updated_at), as nova-api reports it. */
+async function heartbeat(nova: AxiosInstance, host: string): Promise<number> {
+  const services = (await nova.get('/os-services', { params: { binary: 'nova-compute', host } })).data.services as { updated_at: string | null }[];
+  return Date.parse(`${services[0]?.updated_at ?? ''}Z`);
+}
+
+export async function scaleBench(): Promise<Record<string, number | string>> {
+  const host = computeConfValue('DEFAULT', 'host') ?? '';
+  const reportInterval = Number(computeConfValue('DEFAULT', 'report_interval') ?? 10);
+  const { nova, glance, placement, projectId } = await session();
+  const docker = dockerClient();
+  const tag = `bench-scale-${Date.now()}`;
+  const image = await sleeperImage(glance, docker, tag);
+  const flavor = (await nova.post('/flavors', { flavor: { name: tag, ram: FLAVOR_RAM_MB, vcpus: 1, disk: 0 } })).data.flavor as { id: string };
+  const restoreQuota = await noQuota(nova, projectId);
+  const restoreRatios = await roomFor(placement, host, SERVERS);
+  const ids: string[] = [];
+  const apiMs: number[] = [];
+  try {
+    // one boot first: the image's download is not part of the fill
+    const warm = (await nova.post('/servers', { server: { name: `${tag}-warm`, imageRef: image.id, flavorRef: flavor.id, networks: 'none', availability_zone: `nova:${host}` } })).data.server.id as string;
+    await waitStatus(nova, warm, 'ACTIVE', 200);
+    await nova.delete(`/servers/${warm}`);
+    await waitStatus(nova, warm, 'GONE', 200);
+    const rssIdle = serviceRssMb();
+    const memIdle = hostAvailableMb();
+
+    const t0 = performance.now();
+    await pool(SERVERS, IN_FLIGHT, async (i) => {
+      const t = performance.now();
+      const id = (await nova.post('/servers', { server: { name: `${tag}-${i}`, imageRef: image.id, flavorRef: flavor.id, networks: 'none', availability_zone: `nova:${host}` } })).data.server.id as string;
+      ids[i] = id;
+      await waitStatus(nova, id, 'ACTIVE', 200);
+      apiMs[i] = performance.now() - t;
+    });
+    const fillS = (performance.now() - t0) / 1000;
+
+    // held full: does the service keep its heartbeat, how much memory do the instances take
+    let latestBeat = 0;
+    let worstGapS = 0;
+    for (const until = Date.now() + HOLD_S * 1000; Date.now() < until; await sleep(1000)) {
+      const beat = await heartbeat(nova, host);
+      if (beat > latestBeat) latestBeat = beat;
+      worstGapS = Math.max(worstGapS, (Date.now() - latestBeat) / 1000);
+    }
+    const rssFull = serviceRssMb();
+    const memFull = hostAvailableMb();
+
+    const built = buildTimes();
+    const builds = ids.map((id) => built.get(id));
+    if (builds.some((b) => b === undefined)) throw new Error('a server without its \'instance built\' log line');
+    const deciles = Array.from({ length: 10 }, (_, d) => {
+      const part = builds.slice(Math.floor((d * SERVERS) / 10), Math.floor(((d + 1) * SERVERS) / 10)) as number[];
+      return round(quantile(part, 0.5), 1);
+    });
+
+    const t1 = performance.now();
+    await pool(SERVERS, IN_FLIGHT, async (i) => {
+      await nova.delete(`/servers/${ids[i]}`);
+      await waitStatus(nova, ids[i], 'GONE', 200);
+    });
+    const deleteS = (performance.now() - t1) / 1000;
+    ids.length = 0;
+
+    return {
+      openstack_release: cloudSetting('OPENSTACK_RELEASE') ?? 'zed',
+      servers: SERVERS,
+      in_flight: IN_FLIGHT,
+      boots_per_s: round(SERVERS / fillS),
+      api_post_to_active_p50_ms: round(quantile(apiMs, 0.5), 0),
+      api_post_to_active_p95_ms: round(quantile(apiMs, 0.95), 0),
+      build_median_ms_per_decile: deciles.join(' '),
+      ratio_last_to_first_decile: round(deciles[9] / deciles[0]),
+      service_rss_idle_mb: round(rssIdle, 1),
+      service_rss_full_mb: round(rssFull, 1),
+      host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
+      heartbeat_worst_gap_s: round(worstGapS, 1),
+      report_interval_s: reportInterval,
+      deletes_per_s: round(SERVERS / deleteS),
+    };
+  } finally {
+    const left = ids.filter(Boolean);
+    await Promise.allSettled(left.map((id) => nova.delete(`/servers/${id}`)));
+    await pool(left.length, IN_FLIGHT, async (i) => { await waitStatus(nova, left[i], 'GONE', 500).catch(() => undefined); });
+    await restoreRatios().catch((err: unknown) => console.error(`could not put the allocation ratios back: ${String(err)}`));
+    await restoreQuota().catch((err: unknown) => console.error(`could not put the quotas back: ${String(err)}`));
+    await nova.delete(`/flavors/${flavor.id}`).catch(() => undefined);
+    await glance.delete(`/v2/images/${image.id}`).catch(() => undefined);
+  }
+}
+
+process.stdout.write(`scale ${JSON.stringify(await scaleBench())}\n`);
