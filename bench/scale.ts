@@ -4,9 +4,11 @@
  * flight, holds them BENCH_SCALE_HOLD_S seconds, then deletes them with as many in flight.
  * Prints boots/s, API POST -> ACTIVE p50/p95, the compute's own build time (its `instance
  * built` log line) per decile of the fill and the last decile's over the first's (a cost per
- * operation that grows with the instances on the host shows there), nova-container's RSS
- * before and full, the host memory each idle instance takes, whether the service heartbeat kept
- * its interval, and deletes/s.
+ * operation that grows with the instances on the host shows there), the same for the part of
+ * the build that is not the engine's calls, the engine's own create+start at the same
+ * concurrency on the empty and the full host, nova-container's RSS before and full, the host
+ * memory each idle instance takes, whether the service heartbeat kept its interval, and
+ * deletes/s.
  *
  * The host must be able to take them: for the run, the project's instance, core and RAM quotas
  * are lifted and the host's resource provider gets allocation ratios that fit them (the
@@ -14,6 +16,7 @@
  * does); both are put back afterwards. The servers use a flavor of 1 vCPU, 16 MB and no disk.
  */
 import type { AxiosInstance } from 'axios';
+import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
@@ -57,15 +60,52 @@ function hostAvailableMb(): number {
   return Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
 }
 
-/** `instance built` build_ms of each server, read from the compute's log once. */
-function buildTimes(): Map<string, number> {
-  const out = new Map<string, number>();
+interface BuildLog { buildMs: number; engineMs?: number }
+
+/**
+ * Each server's build time (`instance built` build_ms) and the part of it spent in the
+ * engine's calls (the spawn's `workload started in its network`: containers made, workload
+ * started), read from the compute's log once.
+ */
+function buildTimes(): Map<string, BuildLog> {
+  const out = new Map<string, BuildLog>();
+  const engine = new Map<string, number>();
   for (const line of readFileSync(LOG, 'utf8').split('\n')) {
-    if (!line.includes('"instance built"')) continue;
-    const l = JSON.parse(line) as { instance?: string; build_ms?: number };
-    if (l.instance && typeof l.build_ms === 'number') out.set(l.instance, l.build_ms);
+    if (!line.includes('"instance built"') && !line.includes('"workload started in its network"')) continue;
+    const l = JSON.parse(line) as { instance?: string; msg: string; build_ms?: number; prepare_ms?: number; start_ms?: number };
+    if (!l.instance) continue;
+    if (typeof l.build_ms === 'number') out.set(l.instance, { buildMs: l.build_ms });
+    else if (typeof l.prepare_ms === 'number' && typeof l.start_ms === 'number') engine.set(l.instance, l.prepare_ms + l.start_ms);
   }
+  for (const [id, b] of out) b.engineMs = engine.get(id);
   return out;
+}
+
+/** Median of each tenth of `xs`, in order. */
+function deciles(xs: number[]): number[] {
+  return Array.from({ length: 10 }, (_, d) => round(quantile(xs.slice(Math.floor((d * xs.length) / 10), Math.floor(((d + 1) * xs.length) / 10)), 0.5), 1));
+}
+
+/**
+ * The engine alone, as loaded as the fill: `IN_FLIGHT` concurrent create+start of the image
+ * with the bench flavor's limits and hardening (src/runtime/docker-engine.ts), no Nova; the median.
+ */
+async function engineCreateStart(docker: Docker, image: string, tag: string): Promise<number> {
+  const ms = await Promise.all(Array.from({ length: IN_FLIGHT }, async (_, i) => {
+    const t0 = performance.now();
+    const c = await docker.createContainer({
+      Image: image, name: `${tag}-engine-${i}-${Date.now()}`,
+      HostConfig: {
+        CpuPeriod: 100_000, CpuQuota: 100_000, Memory: FLAVOR_RAM_MB * 1048576, MemorySwap: FLAVOR_RAM_MB * 1048576, PidsLimit: 1024,
+        SecurityOpt: ['no-new-privileges'], NetworkMode: 'none', Init: true,
+      },
+    });
+    await c.start();
+    const took = performance.now() - t0;
+    await c.remove({ force: true });
+    return took;
+  }));
+  return round(quantile(ms, 0.5), 0);
 }
 
 interface Inventory { total: number; allocation_ratio: number; [k: string]: unknown }
@@ -128,6 +168,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
     await waitStatus(nova, warm, 'GONE', 200);
     const rssIdle = serviceRssMb();
     const memIdle = hostAvailableMb();
+    const engineEmptyMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
 
     const t0 = performance.now();
     await pool(SERVERS, IN_FLIGHT, async (i) => {
@@ -149,14 +190,14 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
     }
     const rssFull = serviceRssMb();
     const memFull = hostAvailableMb();
+    const engineFullMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
 
     const built = buildTimes();
     const builds = ids.map((id) => built.get(id));
-    if (builds.some((b) => b === undefined)) throw new Error('a server without its \'instance built\' log line');
-    const deciles = Array.from({ length: 10 }, (_, d) => {
-      const part = builds.slice(Math.floor((d * SERVERS) / 10), Math.floor(((d + 1) * SERVERS) / 10)) as number[];
-      return round(quantile(part, 0.5), 1);
-    });
+    if (builds.some((b) => b?.engineMs === undefined)) throw new Error('a server without its \'instance built\' or spawn log line');
+    const buildDeciles = deciles(builds.map((b) => b!.buildMs));
+    // what the compute itself adds to the engine's calls: where a cost growing with the host's instances would show
+    const ownDeciles = deciles(builds.map((b) => b!.buildMs - b!.engineMs!));
 
     const t1 = performance.now();
     await pool(SERVERS, IN_FLIGHT, async (i) => {
@@ -173,8 +214,13 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
       boots_per_s: round(SERVERS / fillS),
       api_post_to_active_p50_ms: round(quantile(apiMs, 0.5), 0),
       api_post_to_active_p95_ms: round(quantile(apiMs, 0.95), 0),
-      build_median_ms_per_decile: deciles.join(' '),
-      ratio_last_to_first_decile: round(deciles[9] / deciles[0]),
+      build_median_ms_per_decile: buildDeciles.join(' '),
+      ratio_last_to_first_decile: round(buildDeciles[9] / buildDeciles[0]),
+      own_median_ms_per_decile: ownDeciles.join(' '),
+      ratio_own_last_to_first_decile: round(ownDeciles[9] / ownDeciles[0]),
+      engine_create_start_empty_ms: engineEmptyMs,
+      engine_create_start_full_ms: engineFullMs,
+      ratio_build_first_decile_to_engine_empty: round(buildDeciles[0] / engineEmptyMs),
       service_rss_idle_mb: round(rssIdle, 1),
       service_rss_full_mb: round(rssFull, 1),
       host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
