@@ -86,6 +86,14 @@ function deciles(xs: number[]): number[] {
   return Array.from({ length: 10 }, (_, d) => round(quantile(xs.slice(Math.floor((d * xs.length) / 10), Math.floor(((d + 1) * xs.length) / 10)), 0.5), 1));
 }
 
+/** Waits up to 5 minutes for a deleted server to be gone (one in ERROR is still being deleted). */
+async function waitGone(nova: AxiosInstance, id: string): Promise<void> {
+  for (const until = Date.now() + 300_000; Date.now() < until; await sleep(500)) {
+    if ((await nova.get(`/servers/${id}`, { validateStatus: () => true })).status === 404) return;
+  }
+  console.error(`server ${id} is still there 5 minutes after its delete`);
+}
+
 /**
  * The engine alone, as loaded as the fill: `IN_FLIGHT` concurrent create+start of the image
  * with the bench flavor's limits and hardening (src/runtime/docker-engine.ts), no Nova; the median.
@@ -100,10 +108,12 @@ async function engineCreateStart(docker: Docker, image: string, tag: string): Pr
         SecurityOpt: ['no-new-privileges'], NetworkMode: 'none', Init: true,
       },
     });
-    await c.start();
-    const took = performance.now() - t0;
-    await c.remove({ force: true });
-    return took;
+    try {
+      await c.start();
+      return performance.now() - t0;
+    } finally {
+      await c.remove({ force: true });
+    }
   }));
   return round(quantile(ms, 0.5), 0);
 }
@@ -128,7 +138,9 @@ async function roomFor(placement: AxiosInstance, host: string, servers: number):
   await placement.put(path, { resource_provider_generation: before.resource_provider_generation, inventories: inv });
   return async () => {
     const now = (await placement.get(path)).data as { resource_provider_generation: number; inventories: Record<string, Inventory> };
-    for (const [cls, i] of Object.entries(now.inventories)) if (before.inventories[cls]) i.allocation_ratio = before.inventories[cls].allocation_ratio;
+    for (const [cls, i] of Object.entries(now.inventories)) {
+      if (before.inventories[cls]) Object.assign(i, { allocation_ratio: before.inventories[cls].allocation_ratio, max_unit: before.inventories[cls].max_unit });
+    }
     await placement.put(path, { resource_provider_generation: now.resource_provider_generation, inventories: now.inventories });
   };
 }
@@ -154,18 +166,24 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
   const { nova, glance, placement, projectId } = await session();
   const docker = dockerClient();
   const tag = `bench-scale-${Date.now()}`;
-  const image = await sleeperImage(glance, docker, tag);
-  const flavor = (await nova.post('/flavors', { flavor: { name: tag, ram: FLAVOR_RAM_MB, vcpus: 1, disk: 0 } })).data.flavor as { id: string };
-  const restoreQuota = await noQuota(nova, projectId);
-  const restoreRatios = await roomFor(placement, host, SERVERS);
   const ids: string[] = [];
   const apiMs: number[] = [];
+  // what the run changed, undone in reverse order whatever happens
+  const undo: (() => Promise<unknown>)[] = [];
   try {
+    const image = await sleeperImage(glance, docker, tag);
+    undo.push(() => glance.delete(`/v2/images/${image.id}`));
+    const flavor = (await nova.post('/flavors', { flavor: { name: tag, ram: FLAVOR_RAM_MB, vcpus: 1, disk: 0 } })).data.flavor as { id: string };
+    undo.push(() => nova.delete(`/flavors/${flavor.id}`));
+    undo.push(await noQuota(nova, projectId));
+    undo.push(await roomFor(placement, host, SERVERS));
     // one boot first: the image's download is not part of the fill
     const warm = (await nova.post('/servers', { server: { name: `${tag}-warm`, imageRef: image.id, flavorRef: flavor.id, networks: 'none', availability_zone: `nova:${host}` } })).data.server.id as string;
+    ids.push(warm);
     await waitStatus(nova, warm, 'ACTIVE', 200);
     await nova.delete(`/servers/${warm}`);
     await waitStatus(nova, warm, 'GONE', 200);
+    ids.length = 0;
     const rssIdle = serviceRssMb();
     const memIdle = hostAvailableMb();
     const engineEmptyMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
@@ -231,11 +249,8 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
   } finally {
     const left = ids.filter(Boolean);
     await Promise.allSettled(left.map((id) => nova.delete(`/servers/${id}`)));
-    await pool(left.length, IN_FLIGHT, async (i) => { await waitStatus(nova, left[i], 'GONE', 500).catch(() => undefined); });
-    await restoreRatios().catch((err: unknown) => console.error(`could not put the allocation ratios back: ${String(err)}`));
-    await restoreQuota().catch((err: unknown) => console.error(`could not put the quotas back: ${String(err)}`));
-    await nova.delete(`/flavors/${flavor.id}`).catch(() => undefined);
-    await glance.delete(`/v2/images/${image.id}`).catch(() => undefined);
+    await pool(left.length, IN_FLIGHT, async (i) => { await waitGone(nova, left[i]); });
+    for (const step of undo.reverse()) await step().catch((err: unknown) => console.error(`could not undo a change of the run: ${String(err)}`));
   }
 }
 

@@ -2,7 +2,9 @@
  * What the instances on this host use, kept one instance at a time: an operation adds, replaces
  * or removes its instance's entry, and only the periodic audit lists every instance again
  * (nova/compute/resource_tracker.py claims on build and resize and releases on delete in the
- * same way). The totals and the ComputeNode `stats` are those of nova/compute/stats.py.
+ * same way). The totals and the ComputeNode `stats` are those of nova/compute/stats.py; the
+ * vm and task state counts of an instance are those of its last tracked operation (a power
+ * action tracks nothing) until the next audit.
  */
 import type { NovaObject } from './objects/versioned-object.js';
 
@@ -31,9 +33,14 @@ function pyStr(v: unknown): string {
   return v === null || v === undefined ? 'None' : String(v);
 }
 
-/** The instance's usage from its current flavor; null for a deleted instance (it uses nothing). */
+/**
+ * The instance's usage from its current flavor; null when it uses nothing here: deleted, or
+ * shelved and offloaded unless it is being unshelved (nova/compute/vm_states.py
+ * allow_resource_removal).
+ */
 export function usageOf(inst: NovaObject): InstanceUsage | null {
-  if (inst.get('vm_state') === 'deleted') return null;
+  const vm = inst.get('vm_state');
+  if (vm === 'deleted' || (vm === 'shelved_offloaded' && inst.get('task_state') !== 'spawning')) return null;
   const flavor = inst.obj('flavor');
   const n = (k: string): number => Number(flavor?.get(k) ?? 0);
   return {

@@ -102,6 +102,10 @@ export class ResourceTracker {
 
   /** The instance is on this host with its current flavor and states (after a build, resize, unshelve). */
   async track(ctx: RequestContext, inst: NovaObject): Promise<void> {
+    if (!inst.obj('flavor')) {
+      this.d.log.warn({ instance: inst.str('uuid') }, 'instance without its flavor: its usage is left to the next audit');
+      return;
+    }
     this.ledger.track(inst.str('uuid'), usageOf(inst));
     await this.serially(() => this.saveNode(ctx));
   }

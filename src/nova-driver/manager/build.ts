@@ -56,6 +56,8 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       await deps.instances.save(ctx, inst, {
         vm_state: VmState.BUILDING, task_state: null, host: deps.host, node: deps.nodename, launched_on: deps.host,
       }, [TaskState.SCHEDULING, null]);
+      // the instance uses this host from here on (Nova's instance_claim); not awaited: the build goes on
+      void settle(log, 'record its usage', deps.usage.track(ctx, inst));
       network.resolve(await allocateNetworks(deps, ctx, inst, requests, securityGroups));
       await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [requests.length > 0 ? TaskState.NETWORKING : null]);
       try {
@@ -71,6 +73,7 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       await Promise.allSettled([spawned]);
       if (deletedMeanwhile(err)) {
         await cleanUp(deps, ctx, uuid, userPorts, log);
+        await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));
         log.info('instance deleted during its build');
         return;
       }
@@ -173,6 +176,7 @@ async function failBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObjec
   await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
   await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, host: null, node: null }));
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
+  await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));
   return err;
 }
 

@@ -186,7 +186,8 @@ export async function syncPowerStates(deps: ManagerDeps, ctx: RequestContext): P
 function outOfSync(inst: NovaObject, info: InstanceInfo | null): boolean {
   const now = powerStateFor(info, inst.optStr('vm_state'));
   if (inst.get('power_state') !== now) return true;
-  return inst.get('vm_state') === VmState.ACTIVE && (!info || now === PowerState.SHUTDOWN || now === PowerState.CRASHED);
+  // NOSTATE with an entry: its sandbox is listed, its workload is gone (getInfo says null)
+  return inst.get('vm_state') === VmState.ACTIVE && (!info || now === PowerState.NOSTATE || now === PowerState.SHUTDOWN || now === PowerState.CRASHED);
 }
 
 async function syncOne(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, info: InstanceInfo | null, log: Logger): Promise<void> {

@@ -85,6 +85,7 @@ async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaOb
     const newFlavor = inst.obj('new_flavor');
     if (!newFlavor) throw new Error('finish_resize without a new_flavor on the instance');
     await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), old_flavor: oldFlavor, task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst)); // the new flavor's, also if its limits fail below
     await errorsOut(deps, ctx, inst, migration, log, () => applyLimits(deps, inst, newFlavor));
     await saveMigration(deps, ctx, migration, { status: 'finished' });
     await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(inst.str('uuid'))) },
@@ -133,6 +134,7 @@ async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, inst: 
     await deps.instances.save(ctx, inst, {
       ...flavorFields(oldFlavor), host: migration.optStr('source_compute') ?? deps.host, node: migration.optStr('source_node') ?? deps.nodename,
     }, [TaskState.RESIZE_REVERTING]);
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
     await deps.placement.moveAllocations(migration.str('uuid'), inst.str('uuid'));
     await errorsOut(deps, ctx, inst, migration, log, () => applyLimits(deps, inst, oldFlavor));
     const uuid = inst.str('uuid');

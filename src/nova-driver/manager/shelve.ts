@@ -89,6 +89,7 @@ export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, a
     if (!image) throw new ImageNotFound({ image_id: shelvedImageId ?? '(none)' });
     try {
       await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename });
+      await settle(log, 'record its usage', deps.usage.track(ctx, inst));
       await deps.driver.spawn({
         instance: instanceSpec(inst, imagePropertiesOf(image), deps.limitsPolicy), image, images: imageAccess(deps, ctx),
         networkInfo: vifSource(deps, ctx, inst)(), waitForVifs: false,
@@ -97,6 +98,7 @@ export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, a
       await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, []));
       await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
       await settle(log, 'clear host and node', deps.instances.save(ctx, inst, { host: null, node: null }));
+      await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));
       throw err;
     }
     if (shelvedImageId) await settle(log, 'delete the shelved snapshot', deps.images.deleteImage(ctx, shelvedImageId));

@@ -27,6 +27,7 @@ export async function terminateInstance(deps: ManagerDeps, ctx: RequestContext, 
     } catch (err) {
       if (err instanceof InstanceNotFound) {
         log.info('instance disappeared during terminate'); // deleted already (a delete retried): done
+        await settle(log, 'release its usage', deps.usage.untrack(ctx, inst.str('uuid')));
         return;
       }
       await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null }));

@@ -132,6 +132,23 @@ describe('resource tracker: usage kept per operation, the host re-listed only by
     assert.equal(warn?.count, 2);
   });
 
+  it('an instance given without its flavor leaves the usage as it was (no guess of 0)', async () => {
+    await s.tracker.init(ctx, false);
+    const a = server(2, 1024, 10);
+    await s.tracker.track(ctx, a);
+    await s.tracker.track(ctx, instanceObject({ uuid: a.str('uuid'), flavor: null }));
+    assert.equal(s.tracker.computeNode.get('vcpus_used'), 2);
+    assert.equal(s.logs.find('instance without its flavor: its usage is left to the next audit').length, 1);
+  });
+
+  it('an audit whose listing fails does not stop later operations from saving', async () => {
+    await s.tracker.init(ctx, false);
+    s.conductor.classAction = async () => { throw new Error('MessagingTimeout'); };
+    await assert.rejects(s.tracker.audit(ctx, false), /MessagingTimeout/);
+    await s.tracker.track(ctx, server(2, 1024, 10));
+    assert.equal(s.tracker.computeNode.get('vcpus_used'), 2);
+  });
+
   it('an instance deleted while the audit\'s listing was on its way stays released', async () => {
     await s.tracker.init(ctx, false);
     const a = server(2, 1024, 10);
@@ -157,6 +174,8 @@ describe('instance usage ledger: nova/compute/stats.py\'s keys and totals', () =
     ledger.track(a.str('uuid'), usageOf(a));
     ledger.track(b.str('uuid'), usageOf(b));
     ledger.track('deleted', usageOf(server(8, 8, 8, { vm_state: 'deleted' })));
+    ledger.track('offloaded', usageOf(server(8, 8, 8, { vm_state: 'shelved_offloaded' })));
+    assert.notEqual(usageOf(server(8, 8, 8, { vm_state: 'shelved_offloaded', task_state: 'spawning' })), null, 'one being unshelved uses the host');
     const u = ledger.usage({ memoryMb: 100, diskGb: 1 });
     assert.deepEqual([u.vcpus, u.memoryMb, u.diskGb, u.runningVms, u.currentWorkload], [3, 868, 4, 2, 1]);
     assert.deepEqual(u.stats, {

@@ -132,6 +132,20 @@ describe('build_and_run_instance', () => {
     assert.equal(c.placement.allocations.has(inst.str('uuid')), false);
   });
 
+  it('the instance\'s usage counts from the build\'s first save; a failed build gives it back', async () => {
+    const c = fakeCompute();
+    const inst = building(c);
+    let during: string | undefined;
+    c.driver.on('spawn', async () => {
+      await new Promise((r) => setTimeout(r, 20)); // the first save (host set) is made meanwhile
+      during = c.hostUsage().stats.num_instances;
+      throw new Error('the engine refused');
+    });
+    await assert.rejects(build(c, inst), /the engine refused/);
+    assert.equal(during, '1', 'counted while it builds');
+    assert.deepEqual([c.hostUsage().vcpus, c.hostUsage().stats.num_instances], [0, '0'], 'given back once it failed');
+  });
+
   it('an image whose os_command_line cannot be split fails the build with a fault, never left in BUILD', async () => {
     const c = fakeCompute();
     const inst = building(c);

@@ -41,6 +41,16 @@ describe('syncPowerStates', () => {
     assert.equal(c.store.record(stopped).get('vm_state'), VmState.STOPPED);
   });
 
+  it('an ACTIVE instance whose workload is gone but whose sandbox is listed (NOSTATE) is found and set to ERROR', async () => {
+    const c = fakeCompute();
+    const uuid = c.addInstance({ power_state: PowerState.NOSTATE }, null).str('uuid');
+    const list = c.driver.listInstances.bind(c.driver);
+    c.driver.listInstances = async () => [...await list(), { uuid, state: PowerState.NOSTATE }]; // as a sandbox alone is listed
+    await syncPowerStates(c.deps, c.ctx);
+    assert.equal(c.store.record(uuid).get('vm_state'), VmState.ERROR);
+    assert.deepEqual(c.store.faults.map((f) => f.uuid), [uuid]);
+  });
+
   it('leaves alone instances with a task, and instances of another host', async () => {
     const c = fakeCompute();
     c.addInstance({ task_state: TaskState.POWERING_OFF }, { state: PowerState.SHUTDOWN });
