@@ -30,10 +30,12 @@ load_settings() {
 }
 load_settings
 
+# A setting with no value yet (HEAT_API_PORT before HEAT=yes) is left out: under set -u it
+# would end the loop there and cut the file short, losing the settings after it (the release).
 save_settings() {
     local k
     for k in "${LOCAL_CLOUD_SETTINGS[@]}"; do
-        printf '%s=%s\n' "$k" "${!k}"
+        [ -z "${!k+x}" ] || printf '%s=%s\n' "$k" "${!k}"
     done | write_file "$LOCAL_CLOUD_DIR/settings" 600 || true
 }
 : "${OPENSTACK_RELEASE:=$DEFAULT_OPENSTACK_RELEASE}"

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,18 @@ describe('local cloud: which directory and which release', () => {
 
     it('settings that name no release are Zed\'s (written before there were two), with classic queues', () => {
       assert.equal(release('SERVICE_HOST=127.0.0.1\nHEAT=yes\n').stdout, 'zed no');
+    });
+
+    it('a first up without Heat or Horizon saves every setting, the release and queues last among them', () => {
+      rmSync(cloud, { recursive: true, force: true });
+      mkdirSync(cloud);
+      // HEAT_API_PORT and HORIZON_PORT have no value until HEAT=yes / HORIZON=yes (devstack/lib/heat.sh, horizon.sh)
+      const r = bash(`. "${LIB}common.sh"; save_settings; cat "$LOCAL_CLOUD_DIR/settings"`, { LOCAL_CLOUD_DIR: cloud, OPENSTACK_RELEASE: '2025.1' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^OPENSTACK_RELEASE=2025\.1$/m);
+      assert.match(r.stdout, /^RABBIT_QUORUM_QUEUES=yes$/m);
+      assert.doesNotMatch(r.stdout, /^HEAT_API_PORT=/m);
+      assert.equal(release(readFileSync(join(cloud, 'settings'), 'utf8')).stdout, '2025.1 yes', 'the next command finds the release');
     });
 
     it('a release other than the directory\'s is refused with the way out', () => {
