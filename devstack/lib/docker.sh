@@ -132,8 +132,22 @@ raise_key_quota() {
     done
 }
 
+# simple_quota_on: the data root's quotas in simple mode before dockerd starts. Its btrfs
+# driver turns quotas off when it stops, and its next sized container turns them on again as
+# full quotas (with a rescan), which this kernel marks inconsistent as soon as a container is
+# removed: root disk limits then stopped holding after any restart of dockerd.
+simple_quota_on() {
+    local mode
+    mode=$(cat "/sys/fs/btrfs/$(findmnt -no UUID "$DOCKER_DATA_ROOT")/qgroups/mode" 2>/dev/null || echo off)
+    [ "$mode" != squota ] || return 0
+    [ "$mode" = off ] || btrfs quota disable "$DOCKER_DATA_ROOT" || die "cannot turn off the $mode quotas of $DOCKER_DATA_ROOT"
+    btrfs_simple_quota "$DOCKER_DATA_ROOT" || die "cannot turn on btrfs simple quotas on $DOCKER_DATA_ROOT"
+    log "btrfs simple quotas on for the engine's data root (they were $mode)"
+}
+
 start_docker() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
+    daemon_running dockerd || simple_quota_on
     start_daemon dockerd "$DOCKER_SOCKET" /usr/sbin/dockerd \
         --host "unix://$DOCKER_SOCKET" \
         --data-root "$DOCKER_DATA_ROOT" \

@@ -83,9 +83,10 @@ EOF2
 offload-threads = 2"
 }
 
+# Debian's /usr/bin/python3: another python3 earlier in PATH (pyenv's, here) has no Django
 horizon_manage() {
     env PYTHONPATH="$HORIZON_ETC" DJANGO_SETTINGS_MODULE=local_cloud_settings \
-        "${RELEASE_EXEC[@]}" python3 /usr/share/openstack-dashboard/manage.py "$@"
+        "${RELEASE_EXEC[@]}" /usr/bin/python3 /usr/share/openstack-dashboard/manage.py "$@"
 }
 
 # The compressed CSS/JS depend on the settings and on the installed Horizon: rebuilt when either
