@@ -70,7 +70,7 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
     assert.match(await cli(['console', 'log', 'show', server]), new RegExp(MARKER));
   });
 
-  it('resize + confirm: the running container gets the new flavor\'s limits in place; one allocation remains', async () => {
+  it('resize + confirm: the running container gets the new flavor\'s limits in place, kept after a stop and start; one allocation remains', async () => {
     const before = await flavorLimits(server);
     await cli(['server', 'resize', '--flavor', 'm1.small', '--wait', server]);
     await waitForStatus(server, 'VERIFY_RESIZE');
@@ -83,6 +83,12 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
     const alloc = Object.values(await allocations(server));
     assert.equal(alloc.length, 1);
     assert.deepEqual(alloc[0].resources, { VCPU: 1, MEMORY_MB: 512, DISK_GB: 2 });
+    // the engine sets a container's root disk limit again at each start, from what it recorded
+    await cli(['server', 'stop', server]);
+    await waitForStatus(server, 'SHUTOFF');
+    await cli(['server', 'start', server]);
+    await waitForStatus(server, 'ACTIVE');
+    assert.equal(await rootDiskLimitGb(server), 2, 'm1.small\'s root disk after a stop and start');
   });
 
   it('resize + revert: the old flavor\'s limits and allocation come back', async () => {
