@@ -90,19 +90,32 @@ STATE_DIR=$LOCAL_CLOUD_DIR/state        # markers of one-time steps (db syncs, b
 
 
 ensure_dirs() {
-    mkdir -p "$ETC_DIR" "$DATA_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR"
+    mkdir -p "$ETC_DIR" "$DATA_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR" "$OVERRIDE_DIR"
+    chmod 700 "$OVERRIDE_DIR"
     chmod 755 "$LOCAL_CLOUD_DIR"
     chmod 711 "$ETC_DIR"   # files holding passwords are 600 root
     save_settings
 }
 
-# write_file PATH [MODE] < content: replaces PATH only when the content differs.
-# Returns 0 when the file changed, 1 when it was already up to date.
+# An operator's additions to the generated configuration, kept across `up`: the file
+# $OVERRIDE_DIR/<path under etc/> (e.g. overrides/nova/nova.conf, overrides/nova-container.conf)
+# is appended to the file up writes there. oslo.config and nova-container take the last value
+# of a key given twice, and sections may repeat. Not for JSON (docker/daemon.json).
+OVERRIDE_DIR=$LOCAL_CLOUD_DIR/overrides
+
+# write_file PATH [MODE] < content: replaces PATH only when the content differs (with the
+# override of a file under etc/ appended). Returns 0 when the file changed, 1 when it was
+# already up to date.
 write_file() {
-    local path=$1 mode=${2:-600} tmp
+    local path=$1 mode=${2:-600} tmp rel
     mkdir -p "$(dirname "$path")"
     tmp=$(mktemp "$path.XXXXXX")
     cat >"$tmp"
+    rel=${path#"$ETC_DIR"/}
+    if [ "$rel" != "$path" ] && [ -f "$OVERRIDE_DIR/$rel" ]; then
+        printf '\n# from %s\n' "$OVERRIDE_DIR/$rel" >>"$tmp"
+        cat "$OVERRIDE_DIR/$rel" >>"$tmp"
+    fi
     chmod "$mode" "$tmp"
     if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
         rm -f "$tmp"

@@ -87,4 +87,41 @@ describe('local cloud: which directory and which release', () => {
       assert.equal(release('OPENSTACK_RELEASE=2025.1\n', { OPENSTACK_RELEASE: '2025.1' }).stdout, '2025.1 yes');
     });
   });
+
+  describe('an operator\'s overrides of generated files (write_file)', () => {
+    const cloud = join(dir, 'overridden');
+    // writes PATH (relative to the cloud) with CONTENT; prints whether it changed, then the file
+    const write = (path: string, content: string) => bash(
+      `. "${LIB}common.sh"; if printf '%s' "$CONTENT" | write_file "$LOCAL_CLOUD_DIR/${path}"; then echo changed; else echo same; fi; cat "$LOCAL_CLOUD_DIR/${path}"`,
+      { LOCAL_CLOUD_DIR: cloud, OPENSTACK_RELEASE: 'zed', CONTENT: content });
+    before(() => {
+      mkdirSync(join(cloud, 'overrides', 'nova'), { recursive: true });
+      writeFileSync(join(cloud, 'settings'), 'OPENSTACK_RELEASE=zed\n');
+      writeFileSync(join(cloud, 'overrides', 'nova', 'nova.conf'), '[DEFAULT]\ndebug = true\n');
+    });
+
+    it('the override of a file under etc/ follows what up generates, so its keys win', () => {
+      const r = write('etc/nova/nova.conf', '[DEFAULT]\ndebug = false\n');
+      assert.equal(r.status, 0, r.stderr);
+      const [status, ...lines] = r.stdout.split('\n');
+      assert.equal(status, 'changed');
+      assert.deepEqual(lines.filter((l) => l.startsWith('debug')), ['debug = false', 'debug = true']);
+      assert.match(r.stdout, /# from .*\/overrides\/nova\/nova\.conf/);
+    });
+
+    it('kept across the next up: the same content is unchanged, a changed override changes the file', () => {
+      assert.equal(write('etc/nova/nova.conf', '[DEFAULT]\ndebug = false\n').stdout.split('\n')[0], 'same');
+      writeFileSync(join(cloud, 'overrides', 'nova', 'nova.conf'), '[DEFAULT]\ndebug = true\nhost = other\n');
+      const r = write('etc/nova/nova.conf', '[DEFAULT]\ndebug = false\n');
+      assert.equal(r.stdout.split('\n')[0], 'changed');
+      assert.match(r.stdout, /^host = other$/m);
+    });
+
+    it('files without an override, and files outside etc/, are written as given', () => {
+      assert.equal(write('etc/nova/nova-db.conf', '[database]\n').stdout, 'changed\n[database]');
+      mkdirSync(join(cloud, 'overrides', 'bin'), { recursive: true });
+      writeFileSync(join(cloud, 'overrides', 'bin', 'tool'), 'echo extra\n');
+      assert.equal(write('bin/tool', 'echo tool\n').stdout, 'changed\necho tool');
+    });
+  });
 });
