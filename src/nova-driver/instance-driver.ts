@@ -188,8 +188,11 @@ export interface InstanceDriver {
    */
   rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean, vifs: VifSource, graceSeconds: number): Promise<void>;
   /**
-   * Removes everything of the instance on this host, best-effort: whatever is already gone is
-   * skipped. Throws only when something that exists could not be removed (`left` in the message).
+   * Removes the instance from this host, best-effort: its workload, its network and the host
+   * devices of `vifs`; whatever is already gone is skipped. Throws only when something that
+   * exists could not be removed (`left` in the message). At a cost that does not grow with the
+   * host's instances: a host device of the instance not in `vifs` is left to the VIF check
+   * (src/nova-driver/manager/vif-check.ts).
    */
   destroy(instanceUuid: string, vifs: VifModel[]): Promise<DestroyReport>;
 

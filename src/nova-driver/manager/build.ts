@@ -35,7 +35,7 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
     try {
       parsed = buildArgs(deps, inst, args);
     } catch (err) {
-      throw await failBuild(deps, ctx, inst, log, new Set(), err);
+      throw await failBuild(deps, ctx, inst, log, [], new Set(), err);
     }
     const { image, spec, requests, userPorts, securityGroups } = parsed;
     // The driver prepares the instance (image, sandbox, workload created) while the conductor
@@ -50,6 +50,7 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       waitForVifs: true,
     });
     spawned.catch(() => undefined); // awaited below; never an unhandled rejection
+    let vifs: VifModel[] = []; // what the spawn plugs: its host devices go with a failed build
     try {
       // The resource claim rides on the first save: the compute, not the conductor, sets
       // host/node, and every later action and Neutron event is routed by them.
@@ -58,7 +59,8 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       }, [TaskState.SCHEDULING, null]);
       // the instance uses this host from here on (Nova's instance_claim); not awaited: the build goes on
       void settle(log, 'record its usage', deps.usage.track(ctx, inst));
-      network.resolve(await allocateNetworks(deps, ctx, inst, requests, securityGroups));
+      vifs = await allocateNetworks(deps, ctx, inst, requests, securityGroups);
+      network.resolve(vifs);
       await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [requests.length > 0 ? TaskState.NETWORKING : null]);
       try {
         await spawned;
@@ -72,12 +74,12 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       network.reject(err);
       await Promise.allSettled([spawned]);
       if (deletedMeanwhile(err)) {
-        await cleanUp(deps, ctx, uuid, userPorts, log);
+        await cleanUp(deps, ctx, uuid, vifs, userPorts, log);
         await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));
         log.info('instance deleted during its build');
         return;
       }
-      throw await failBuild(deps, ctx, inst, log, userPorts, err);
+      throw await failBuild(deps, ctx, inst, log, vifs, userPorts, err);
     }
     // From the build cast's arrival to the instance saved ACTIVE (bench/boot.ts reads this).
     log.info({ build_ms: Math.round((performance.now() - received) * 10) / 10 }, 'instance built');
@@ -164,15 +166,16 @@ export function conciseReason(err: unknown): string {
 }
 
 /** Whatever the build made goes, best-effort: the driver's remains, then the ports. */
-async function cleanUp(deps: ManagerDeps, ctx: RequestContext, uuid: string, userPorts: Set<string>, log: Logger): Promise<void> {
-  await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, []));
+async function cleanUp(deps: ManagerDeps, ctx: RequestContext, uuid: string, vifs: VifModel[], userPorts: Set<string>, log: Logger): Promise<void> {
+  await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, vifs));
   await releasePorts(deps, ctx, uuid, userPorts, log);
 }
 
 /** _build_and_run_instance's failure path: cleaned up, fault recorded, ERROR, allocation given back. */
-async function failBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger, userPorts: Set<string>, err: unknown): Promise<unknown> {
+async function failBuild(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger, vifs: VifModel[], userPorts: Set<string>,
+  err: unknown): Promise<unknown> {
   const uuid = inst.str('uuid');
-  await cleanUp(deps, ctx, uuid, userPorts, log);
+  await cleanUp(deps, ctx, uuid, vifs, userPorts, log);
   await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
   await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, host: null, node: null }));
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));

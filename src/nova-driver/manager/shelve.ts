@@ -10,6 +10,7 @@ import type { Logger } from '../../common/log.js';
 import { ImageNotFound } from '../errors.js';
 import { novaDatetime, type NovaObject } from '../objects/versioned-object.js';
 import type { RequestContext } from '../../messaging/types.js';
+import type { VifModel } from '../../network/network-info.js';
 import type { GlanceImageMeta, ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { checkArgs } from './compute-args.js';
@@ -87,15 +88,17 @@ export async function unshelveInstance(deps: ManagerDeps, ctx: RequestContext, a
     const given = args.image as GlanceImageMeta | null | undefined;
     const image = given?.id ? given : shelvedImageId ? await deps.images.getImage(ctx, shelvedImageId) : null;
     if (!image) throw new ImageNotFound({ image_id: shelvedImageId ?? '(none)' });
+    let vifs: Promise<VifModel[]> = Promise.resolve([]); // what the spawn plugs: its host devices go with a failed unshelve
     try {
       await deps.instances.save(ctx, inst, { host: deps.host, node: deps.nodename });
       await settle(log, 'record its usage', deps.usage.track(ctx, inst));
+      vifs = vifSource(deps, ctx, inst)();
       await deps.driver.spawn({
         instance: instanceSpec(inst, imagePropertiesOf(image), deps.limitsPolicy), image, images: imageAccess(deps, ctx),
-        networkInfo: vifSource(deps, ctx, inst)(), waitForVifs: false,
+        networkInfo: vifs, waitForVifs: false,
       });
     } catch (err) {
-      await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, []));
+      await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, await vifs.catch(() => [])));
       await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
       await settle(log, 'clear host and node', deps.instances.save(ctx, inst, { host: null, node: null }));
       await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));

@@ -3,8 +3,12 @@
  * plugs its instances' VIFs again in init_host: when the service starts, when the engine's
  * event stream comes back (the engine may have restarted), when an instance's network
  * sandbox starts behind the service's back (its new namespace has no interfaces), and on the
- * periodic power-state spacing. Host devices whose instance is gone, or no longer has that port, are removed.
- * The VIFs come from the instance's info cache, so a check costs no Neutron call.
+ * periodic power-state spacing. The VIFs come from the instance's info cache, so a check costs
+ * no Neutron call.
+ *
+ * It is also where the leftovers of a destroy go, which removes only the devices of the VIFs
+ * it is given (src/runtime/container-driver.ts): host devices whose instance is gone, elsewhere
+ * or no longer has that port are removed here, and at start-up the plugs a crash cut short.
  */
 import type { Logger } from '../../common/log.js';
 import type { EnsureOutcome } from '../../network/vif-plug.js';

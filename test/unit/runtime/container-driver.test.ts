@@ -72,14 +72,20 @@ class FakeEngine {
   }
 }
 
+/** `listings` counts the host-wide listings of its devices; `refuse` makes remove fail for a device. */
 class FakePlugger implements VifPlugger {
   readonly vifTypes = ['bridge'];
   constructor(private readonly calls: string[], private readonly outcomes = new Map<string, EnsureOutcome>()) {}
   devices: PluggedDevice[] = [];
+  listings = 0;
+  refuse = new Set<string>();
   async plug(vif: VifModel, t: PlugTarget) { this.calls.push(`plug ${vif.id} ${t.ifname} pid ${t.pid}`); }
   async ensure(vif: VifModel, t: PlugTarget) { this.calls.push(`ensure ${vif.id} ${t.ifname} pid ${t.pid}`); return this.outcomes.get(vif.id) ?? 'ok'; }
-  async plugged() { return this.devices; }
-  async remove(devname: string) { this.calls.push(`remove-device ${devname}`); }
+  async plugged() { this.listings++; return this.devices; }
+  async remove(devname: string) {
+    if (this.refuse.has(devname)) throw new Error('operation not permitted');
+    this.calls.push(`remove-device ${devname}`);
+  }
 }
 
 const vif = (id: string, type = 'bridge', active = false): VifModel => ({
@@ -146,16 +152,32 @@ describe('container driver', () => {
     assert.equal(engine.containers.size, 0);
   });
 
-  it('destroy: removes workload, sandbox and the instance\'s devices; what is missing is skipped', async () => {
-    const { d, engine, plugger } = driver();
-    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
-    plugger.devices = [{ devname: 'tapx', instanceUuid: UUID }, { devname: 'tapother', instanceUuid: 'someone-else' }];
-    const report = await d.destroy(UUID, [vif('unbound-port', 'unbound')]);
+  it('destroy: removes workload, sandbox and the given VIFs\' devices; what is missing is skipped', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    const report = await d.destroy(UUID, [vif('p1'), vif('unbound-port', 'unbound')]);
     assert.deepEqual(report.removed, [`nova-${UUID}`, `nova-${UUID}-net`]);
+    assert.ok(engine.calls.includes('remove-device tapp1'));
     assert.ok(engine.calls.includes('remove-device tapunbound-port'), 'a VIF of a type no plugger handles is still removed by its device name');
-    assert.ok(engine.calls.includes('remove-device tapx'), 'a device aliased to the instance goes too');
-    assert.equal(engine.calls.includes('remove-device tapother'), false);
     assert.deepEqual(await d.destroy(UUID, []), { removed: [] }, 'a second destroy finds nothing and succeeds');
+  });
+
+  it('destroy: lists no host devices; one of the instance not in the given VIFs is left to the VIF check', async () => {
+    const { d, engine, plugger } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    plugger.devices = [{ devname: 'tapp1', instanceUuid: UUID }, { devname: 'tapx', instanceUuid: UUID }];
+    await d.destroy(UUID, [vif('p1')]);
+    assert.equal(plugger.listings, 0, 'a destroy costs the same whatever else the host runs');
+    assert.equal(engine.calls.includes('remove-device tapx'), false);
+  });
+
+  it('destroy: a device that cannot be removed is named, after the other VIFs\' are removed', async () => {
+    const { d, engine, plugger } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1'), vif('p2')]), waitForVifs: false });
+    plugger.refuse.add('tapp1');
+    await assert.rejects(d.destroy(UUID, [vif('p1'), vif('p2')]), /could not remove device tapp1 \(operation not permitted\)/);
+    assert.ok(engine.calls.includes('remove-device tapp2'));
+    assert.equal(engine.containers.size, 0, 'the containers were still removed');
   });
 
   it('destroy: throws naming what exists but could not be removed, after trying everything else', async () => {

@@ -115,6 +115,18 @@ describe('build_and_run_instance', () => {
     });
   }
 
+  it('a failed build destroys the VIFs its spawn plugged', async () => {
+    const c = fakeCompute({ neutronReportsPlugs: false, vifPlugTimeout: 0.05 });
+    const inst = building(c);
+    const uuid = inst.str('uuid');
+    let plugged: string[] = [];
+    c.driver.on('destroy', () => { plugged = c.driver.instances.get(uuid)?.vifs.map((v) => v.id) ?? []; });
+    await assert.rejects(build(c, inst, ['net-a']), /vif_plugging_timeout/);
+    const [[, vifs]] = c.driver.callsOf('destroy');
+    assert.equal(plugged.length, 1);
+    assert.deepEqual(vifs.map((v) => v.id), plugged);
+  });
+
   it('a vif_plugging_timeout that is not fatal lets the build go on', async () => {
     const c = fakeCompute({ neutronReportsPlugs: false, vifPlugTimeout: 0.05, vifPlugFatal: false });
     const inst = building(c);

@@ -6,7 +6,8 @@
 import { strict as assert } from 'node:assert';
 import { shelveInstance, shelveOffloadInstance, unshelveInstance } from '../../../../src/nova-driver/manager/shelve.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
-import { argsFor, fakeCompute, HOST, type FakeCompute } from '../../../helpers/fake-compute.js';
+import { argsFor, fakeCompute, HOST, infoCache, type FakeCompute } from '../../../helpers/fake-compute.js';
+import { fakeVif } from '../../../helpers/fake-services.js';
 
 const SNAP = 'shelved-1';
 
@@ -92,6 +93,7 @@ describe('shelve', () => {
   it('a failed unshelve spawn leaves nothing on the host, gives back the allocation and clears host and task_state', async () => {
     const c = fakeCompute();
     const uuid = unshelving(c);
+    c.store.record(uuid).set('info_cache', infoCache(uuid, [fakeVif('p1')]));
     c.placement.allocations.set(uuid, { VCPU: 1 });
     c.driver.on('spawn', (req) => {
       c.driver.add(req.instance.uuid, { state: PowerState.NOSTATE });
@@ -99,6 +101,7 @@ describe('shelve', () => {
     });
     await assert.rejects(unshelveInstance(c.deps, c.ctx, argsFor(await c.store.get(c.ctx, uuid), { image: null })), /engine refused/);
     assert.equal(c.driver.instances.has(uuid), false);
+    assert.deepEqual(c.driver.callsOf('destroy').map(([, vifs]) => vifs.map((v) => v.id)), [['p1']], 'the VIFs the spawn was given go by name');
     assert.equal(c.placement.allocations.has(uuid), false);
     const record = c.store.record(uuid);
     assert.equal(record.get('host'), null);
