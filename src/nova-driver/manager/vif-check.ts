@@ -3,8 +3,9 @@
  * plugs its instances' VIFs again in init_host: when the service starts, when the engine's
  * event stream comes back (the engine may have restarted), when an instance's network
  * sandbox starts behind the service's back (its new namespace has no interfaces), and on the
- * periodic power-state spacing. The VIFs come from the instance's info cache, so a check costs
- * no Neutron call.
+ * periodic power-state spacing. The VIFs come from the instances' info caches, read in one
+ * listing of the host's instances (only one an operation of ours locked since is read again),
+ * so a check costs no Neutron call and no conductor call per instance.
  *
  * It is also where the leftovers of a destroy go, which removes only the devices of the VIFs
  * it is given (src/runtime/container-driver.ts): host devices whose instance is gone, elsewhere
@@ -16,6 +17,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { ManagerDeps } from './deps.js';
+import type { LockMark } from './keyed-lock.js';
 import { cachedVifs } from './networking.js';
 import { VmState } from './states.js';
 
@@ -33,15 +35,22 @@ export async function checkAllVifs(deps: ManagerDeps, ctx: RequestContext, start
   const report: VifCheckReport = { instances: 0, mended: [], removed: [] };
   if (!deps.ports) return report;
   const log = deps.log.child({ phase: 'vif-check' });
-  for (const inst of await deps.instances.listOnHost(ctx, [])) {
-    const uuid = inst.str('uuid');
-    try {
-      await deps.locks.run(uuid, () => checkInstance(deps, ctx, uuid, report));
-    } catch (err) {
-      log.error({ instance: uuid, err: (err as Error).message }, 'could not check the instance\'s VIFs');
+  // Opened before the listing: an instance whose lock no operation took since is as listed.
+  const mark = deps.locks.mark();
+  try {
+    const listed = new Map((await deps.instances.listOnHost(ctx, ['info_cache'])).map((i) => [i.str('uuid'), i]));
+    const read = listedUnlessTouched(deps, ctx, listed, mark);
+    for (const uuid of listed.keys()) {
+      try {
+        await deps.locks.run(uuid, () => checkInstance(deps, uuid, read, report), mark);
+      } catch (err) {
+        log.error({ instance: uuid, err: (err as Error).message }, 'could not check the instance\'s VIFs');
+      }
     }
+    await removeStale(deps, startup, read, mark, report, log);
+  } finally {
+    mark.close();
   }
-  await removeStale(deps, ctx, startup, report, log);
   if (report.mended.length || report.removed.length) log.warn({ ...report }, 'VIFs mended or removed');
   else log.debug({ instances: report.instances }, 'VIFs checked: all in place');
   return report;
@@ -52,16 +61,31 @@ export async function checkInstanceVifs(deps: ManagerDeps, ctx: RequestContext, 
   const report: VifCheckReport = { instances: 0, mended: [], removed: [] };
   if (!deps.ports) return report;
   const log = deps.log.child({ phase: 'vif-check', instance: uuid });
-  await deps.locks.run(uuid, () => checkInstance(deps, ctx, uuid, report));
+  await deps.locks.run(uuid, () => checkInstance(deps, uuid, (id) => deps.instances.get(ctx, id, ['info_cache']), report));
   if (report.mended.length) log.warn({ ...report }, 'VIFs mended');
   return report;
 }
 
+/** An instance with its info cache, under its lock; InstanceNotFound when it is gone. */
+type InstanceReader = (uuid: string) => Promise<NovaObject>;
+
+/**
+ * The listed instance, unless an operation of this service took its lock since the listing
+ * (every change of ours to an instance's info cache, host or states is made under it): then,
+ * and for one not listed, the conductor's.
+ */
+function listedUnlessTouched(deps: ManagerDeps, ctx: RequestContext, listed: Map<string, NovaObject>, mark: LockMark): InstanceReader {
+  return async (uuid) => {
+    const inst = listed.get(uuid);
+    return inst && !mark.touched(uuid) ? inst : deps.instances.get(ctx, uuid, ['info_cache']);
+  };
+}
+
 /** Under the instance's lock: no operation of this service is changing it meanwhile. */
-async function checkInstance(deps: ManagerDeps, ctx: RequestContext, uuid: string, report: VifCheckReport): Promise<void> {
+async function checkInstance(deps: ManagerDeps, uuid: string, read: InstanceReader, report: VifCheckReport): Promise<void> {
   let inst: NovaObject;
   try {
-    inst = await deps.instances.get(ctx, uuid, ['info_cache']);
+    inst = await read(uuid);
   } catch (err) {
     if (err instanceof InstanceNotFound) return;
     throw err;
@@ -73,7 +97,8 @@ async function checkInstance(deps: ManagerDeps, ctx: RequestContext, uuid: strin
   for (const c of checks) if (c.outcome === 'reattached' || c.outcome === 'replugged') report.mended.push({ instance: uuid, port: c.port, outcome: c.outcome });
 }
 
-async function removeStale(deps: ManagerDeps, ctx: RequestContext, startup: boolean, report: VifCheckReport, log: Logger): Promise<void> {
+async function removeStale(deps: ManagerDeps, startup: boolean, read: InstanceReader, mark: LockMark, report: VifCheckReport,
+  log: Logger): Promise<void> {
   const byOwner = new Map<string, string[]>();
   for (const d of await deps.driver.vifDevices()) {
     if (d.instanceUuid === null) {
@@ -88,21 +113,21 @@ async function removeStale(deps: ManagerDeps, ctx: RequestContext, startup: bool
   }
   for (const [owner, devnames] of byOwner) {
     await deps.locks.run(owner, async () => {
-      const keep = await devicesOf(deps, ctx, owner);
+      const keep = await devicesOf(deps, read, owner);
       for (const devname of devnames) {
         if (keep.has(devname)) continue;
         await deps.driver.removeVifDevice(devname);
         report.removed.push(devname);
         log.info({ instance: owner, device: devname }, 'removed a device of an instance that is gone or no longer has that port');
       }
-    });
+    }, mark);
   }
 }
 
 /** The devices an instance of this host should have (none when it is gone or elsewhere). */
-async function devicesOf(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<Set<string>> {
+async function devicesOf(deps: ManagerDeps, read: InstanceReader, uuid: string): Promise<Set<string>> {
   try {
-    const inst = await deps.instances.get(ctx, uuid, ['info_cache']);
+    const inst = await read(uuid);
     if (inst.get('vm_state') === VmState.DELETED || inst.optStr('host') !== deps.host) return new Set();
     return new Set(cachedVifs(inst).map((v) => v.devname));
   } catch (err) {

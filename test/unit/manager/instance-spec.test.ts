@@ -6,7 +6,6 @@ import {
 } from '../../../src/runtime/instance-containers.js';
 import { instanceFiles, METADATA_PATH, USER_DATA_PATH } from '../../../src/nova-driver/manager/instance-files.js';
 import { powerStateFor, PowerState } from '../../../src/nova-driver/manager/states.js';
-import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
 import type { ContainerStatus } from '../../../src/runtime/types.js';
 
 const UUID = '88053c39-4126-4371-a70f-d8204cd4c485';
@@ -82,27 +81,5 @@ describe('power states', () => {
     assert.equal(powerStateFor({ uuid: UUID, state: PowerState.PAUSED }, 'suspended'), PowerState.SUSPENDED);
     assert.equal(powerStateFor({ uuid: UUID, state: PowerState.PAUSED }, 'paused'), PowerState.PAUSED);
     assert.equal(powerStateFor(null, 'active'), PowerState.NOSTATE);
-  });
-});
-
-describe('KeyedLock', () => {
-  it('runs one operation per key at a time, in order, and others in parallel', async () => {
-    const lock = new KeyedLock();
-    const log: string[] = [];
-    const step = (key: string, name: string, ms: number) => lock.run(key, async () => {
-      log.push(`${name}+`);
-      await new Promise((r) => setTimeout(r, ms));
-      log.push(`${name}-`);
-    });
-    await Promise.all([step('a', 'a1', 20), step('a', 'a2', 1), step('b', 'b1', 5)]);
-    assert.ok(log.indexOf('a1-') < log.indexOf('a2+'), log.join(' '));
-    assert.ok(log.indexOf('b1+') < log.indexOf('a1-'), 'b does not wait for a');
-    assert.deepEqual(lock.busy(), []);
-  });
-
-  it('keeps going after a failed operation', async () => {
-    const lock = new KeyedLock();
-    await assert.rejects(lock.run('k', async () => { throw new Error('x'); }));
-    assert.equal(await lock.run('k', async () => 42), 42);
   });
 });

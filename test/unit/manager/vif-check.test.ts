@@ -44,8 +44,15 @@ class FakeDriver {
   async removeVifDevice(devname: string): Promise<void> { this.removed.push(devname); }
 }
 
-function deps(instances: NovaObject[], networked: string[], driver: FakeDriver) {
+/**
+ * The manager's side: `instances` is what the conductor holds (a test may replace one); `gets`
+ * the uuids read one by one, `listings` the attributes each listing asked for. `listed` runs
+ * once a listing is taken, before it is returned.
+ */
+function deps(instances: NovaObject[], networked: string[], driver: FakeDriver, listed: () => void = () => undefined) {
   for (const n of networked) driver.networked.add(n);
+  const gets: string[] = [];
+  const listings: string[][] = [];
   const d = {
     host: 'h1',
     log: silentLogger(),
@@ -53,15 +60,21 @@ function deps(instances: NovaObject[], networked: string[], driver: FakeDriver) 
     ports: {},
     driver,
     instances: {
-      listOnHost: async () => instances.filter((i) => i.optStr('host') === 'h1'),
+      listOnHost: async (_ctx: unknown, attrs: string[]) => {
+        listings.push(attrs);
+        const listing = instances.filter((i) => i.optStr('host') === 'h1');
+        listed();
+        return listing;
+      },
       get: async (_ctx: unknown, uuid: string) => {
+        gets.push(uuid);
         const i = instances.find((x) => x.str('uuid') === uuid);
         if (!i) throw new InstanceNotFound({ instance_id: uuid });
         return i;
       },
     },
   };
-  return { deps: d as unknown as ManagerDeps };
+  return { deps: d as unknown as ManagerDeps, gets, listings };
 }
 
 describe('VIF check', () => {
@@ -105,10 +118,39 @@ describe('VIF check', () => {
       { devname: 'tapmoved', instanceUuid: 'elsewhere' },
       { devname: 'nc0123456789ab', instanceUuid: null },
     ];
-    const { deps: d } = deps([instance('a', {}, [vif('p1')]), instance('elsewhere', { host: 'h2' }, [vif('moved')])], ['a'], p);
+    const { deps: d, gets } = deps([instance('a', {}, [vif('p1')]), instance('elsewhere', { host: 'h2' }, [vif('moved')])], ['a'], p);
     const report = await checkAllVifs(d, ctx, false);
     assert.deepEqual(p.removed.sort(), ['tapgone', 'tapmoved', 'tapold']);
     assert.deepEqual(report.removed.sort(), ['tapgone', 'tapmoved', 'tapold']);
+    assert.deepEqual(gets.sort(), ['deleted-one', 'elsewhere'], 'only owners the listing of this host did not have are read');
+  });
+
+  it('reads the host\'s instances in one listing with their caches: no read per instance', async () => {
+    const p = new FakeDriver();
+    const uuids = Array.from({ length: 50 }, (_, i) => `i${i}`);
+    p.devices = uuids.map((u) => ({ devname: `tap${u}`, instanceUuid: u }));
+    const { deps: d, gets, listings } = deps(uuids.map((u) => instance(u, {}, [vif(u)])), uuids, p);
+    const report = await checkAllVifs(d, ctx, false);
+    assert.deepEqual(listings, [['info_cache']]);
+    assert.deepEqual(gets, []);
+    assert.equal(report.instances, 50);
+    assert.deepEqual(p.removed, [], 'each device is its listed instance\'s');
+  });
+
+  it('reads again, and checks as read, an instance an operation locked after the listing started', async () => {
+    const p = new FakeDriver();
+    p.devices = [{ devname: 'tapp1', instanceUuid: 'a' }, { devname: 'tapp2', instanceUuid: 'a' }];
+    const instances = [instance('a', {}, [vif('p1')]), instance('b', {}, [vif('p3')])];
+    let operation: Promise<void> = Promise.resolve();
+    const { deps: d, gets } = deps(instances, ['a', 'b'], p, () => {
+      // e.g. an interface attach: its new cache is saved after the listing was taken
+      operation = d.locks.run('a', async () => { instances[0] = instance('a', {}, [vif('p1'), vif('p2')]); });
+    });
+    await checkAllVifs(d, ctx, false);
+    await operation;
+    assert.deepEqual(p.plugged, ['a:p1,p2', 'b:p3'], 'the attached port is checked, not the listed cache');
+    assert.deepEqual(p.removed, [], 'its new device is kept');
+    assert.deepEqual(gets, ['a', 'a'], 'a, by the check and by the device sweep; b not');
   });
 
   it('removes an ownerless device (a plug a crash cut short) only at start-up, when no plug can be under way', async () => {
