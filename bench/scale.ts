@@ -2,18 +2,23 @@
  * `npm run bench:scale` (not part of `npm test`): fills this host with BENCH_SCALE_SERVERS
  * servers (default 200) booted through the REST API with BENCH_SCALE_IN_FLIGHT (default 10) in
  * flight, holds them BENCH_SCALE_HOLD_S seconds, then deletes them with as many in flight.
- * Prints boots/s, API POST -> ACTIVE p50/p95, the compute's own build time (its `instance
- * built` log line) per decile of the fill and the last decile's over the first's (a cost per
- * operation that grows with the instances on the host shows there), the same for the part of
- * the build that is not the engine's calls, the engine's own create+start at the same
- * concurrency on the empty and the full host, nova-container's RSS before and full, the host
- * memory each idle instance takes, whether the service heartbeat kept its interval, and
- * deletes/s.
+ * Then the same on a real nova-compute with Nova's no-op fake driver on the same control plane
+ * (bench/fake-compute.ts), as the reference of the same run.
  *
- * The host must be able to take them: for the run, the project's instance, core and RAM quotas
- * are lifted and the host's resource provider gets allocation ratios that fit them (the
- * compute keeps a ratio Placement has when its config sets none, as Nova's initial_*_ratio
- * does); both are put back afterwards. The servers use a flavor of 1 vCPU, 16 MB and no disk.
+ * For each: boots/s, API POST -> ACTIVE p50/p95, the compute's own build time per decile of
+ * the fill (nova-container's `instance built` log line, nova-compute's "Took N seconds to build
+ * instance") and the last decile's over the first's (a cost per operation that grows with the
+ * instances on the host shows there), the service's RSS before and full, the host memory each
+ * idle instance takes, whether the service heartbeat kept its interval, and deletes/s. For
+ * nova-container also the part of the build that is not the engine's calls per decile, and the
+ * engine's own create+start at the same concurrency on the empty and the full host. Then the
+ * ratios of boots/s, deletes/s and RSS to nova-compute's.
+ *
+ * The hosts must be able to take them: for the run, the project's instance, core and RAM quotas
+ * are lifted, this host's resource provider gets allocation ratios that fit them (the compute
+ * keeps a ratio Placement has when its config sets none, as Nova's initial_*_ratio does) and
+ * the fake host's config sets its own; all are put back or removed afterwards. The servers use
+ * a flavor of 1 vCPU, 16 MB and no disk.
  */
 import type { AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
@@ -22,6 +27,7 @@ import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient } from '../test/integration/glance-bridge/images.js';
 import { session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
 
 const SERVERS = Number(process.env.BENCH_SCALE_SERVERS ?? 200);
 const IN_FLIGHT = Number(process.env.BENCH_SCALE_IN_FLIGHT ?? 10);
@@ -160,14 +166,103 @@ async function heartbeat(nova: AxiosInstance, host: string): Promise<number> {
   return Date.parse(`${services[0]?.updated_at ?? ''}Z`);
 }
 
+/** A compute host the fill targets. */
+interface Target {
+  host: string;
+  rssMb(): number;
+  /** Each server's build time as the host logged it (cast -> ACTIVE saved), after the fill. */
+  buildMs(ids: string[]): number[];
+  /** Runs on the empty host, after the first boot, and on the full host, after the hold. */
+  whileEmpty?: () => Promise<void>;
+  whileFull?: () => Promise<void>;
+}
+
+interface FillFigures {
+  boots_per_s: number;
+  api_post_to_active_p50_ms: number;
+  api_post_to_active_p95_ms: number;
+  build_median_ms_per_decile: string;
+  ratio_last_to_first_decile: number;
+  service_rss_idle_mb: number;
+  service_rss_full_mb: number;
+  host_memory_per_instance_mb: number;
+  heartbeat_worst_gap_s: number;
+  deletes_per_s: number;
+}
+
+/**
+ * Boots SERVERS on the target host (one boot first, so that the image's download and a cold
+ * scheduler are not part of the fill), holds them, deletes them; `ids` collects the servers
+ * made, for the caller to clean up after a failure.
+ */
+async function fill(nova: AxiosInstance, target: Target, server: Record<string, unknown>, ids: string[]): Promise<FillFigures> {
+  const { host } = target;
+  const boot = async (name: string) =>
+    (await nova.post('/servers', { server: { ...server, name, availability_zone: `nova:${host}` } })).data.server.id as string;
+  const warm = await boot(`${server.name}-${host}-warm`);
+  ids.push(warm);
+  await waitStatus(nova, warm, 'ACTIVE', 200);
+  await nova.delete(`/servers/${warm}`);
+  await waitStatus(nova, warm, 'GONE', 200);
+  ids.length = 0;
+  await target.whileEmpty?.();
+  const rssIdle = target.rssMb();
+  const memIdle = hostAvailableMb();
+
+  const apiMs: number[] = [];
+  const t0 = performance.now();
+  await pool(SERVERS, IN_FLIGHT, async (i) => {
+    const t = performance.now();
+    const id = await boot(`${server.name}-${host}-${i}`);
+    ids[i] = id;
+    await waitStatus(nova, id, 'ACTIVE', 200);
+    apiMs[i] = performance.now() - t;
+  });
+  const fillS = (performance.now() - t0) / 1000;
+
+  // held full: does the service keep its heartbeat, how much memory do the instances take
+  let latestBeat = 0;
+  let worstGapS = 0;
+  for (const until = Date.now() + HOLD_S * 1000; Date.now() < until; await sleep(1000)) {
+    const beat = await heartbeat(nova, host);
+    if (beat > latestBeat) latestBeat = beat;
+    worstGapS = Math.max(worstGapS, (Date.now() - latestBeat) / 1000);
+  }
+  const rssFull = target.rssMb();
+  const memFull = hostAvailableMb();
+  await target.whileFull?.();
+  const buildDeciles = deciles(target.buildMs(ids));
+
+  const t1 = performance.now();
+  await pool(SERVERS, IN_FLIGHT, async (i) => {
+    await nova.delete(`/servers/${ids[i]}`);
+    await waitStatus(nova, ids[i], 'GONE', 200);
+  });
+  const deleteS = (performance.now() - t1) / 1000;
+  ids.length = 0;
+  return {
+    boots_per_s: round(SERVERS / fillS),
+    api_post_to_active_p50_ms: round(quantile(apiMs, 0.5), 0),
+    api_post_to_active_p95_ms: round(quantile(apiMs, 0.95), 0),
+    build_median_ms_per_decile: buildDeciles.join(' '),
+    ratio_last_to_first_decile: round(buildDeciles[9] / buildDeciles[0]),
+    service_rss_idle_mb: round(rssIdle, 1),
+    service_rss_full_mb: round(rssFull, 1),
+    host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
+    heartbeat_worst_gap_s: round(worstGapS, 1),
+    deletes_per_s: round(SERVERS / deleteS),
+  };
+}
+
+const prefixed = (prefix: string, figures: object): Record<string, number | string> =>
+  Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${prefix}${k}`, v as number | string]));
+
 export async function scaleBench(): Promise<Record<string, number | string>> {
   const host = computeConfValue('DEFAULT', 'host') ?? '';
-  const reportInterval = Number(computeConfValue('DEFAULT', 'report_interval') ?? 10);
   const { nova, glance, placement, projectId } = await session();
   const docker = dockerClient();
   const tag = `bench-scale-${Date.now()}`;
   const ids: string[] = [];
-  const apiMs: number[] = [];
   // what the run changed, undone in reverse order whatever happens
   const undo: (() => Promise<unknown>)[] = [];
   try {
@@ -177,74 +272,54 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
     undo.push(() => nova.delete(`/flavors/${flavor.id}`));
     undo.push(await noQuota(nova, projectId));
     undo.push(await roomFor(placement, host, SERVERS));
-    // one boot first: the image's download is not part of the fill
-    const warm = (await nova.post('/servers', { server: { name: `${tag}-warm`, imageRef: image.id, flavorRef: flavor.id, networks: 'none', availability_zone: `nova:${host}` } })).data.server.id as string;
-    ids.push(warm);
-    await waitStatus(nova, warm, 'ACTIVE', 200);
-    await nova.delete(`/servers/${warm}`);
-    await waitStatus(nova, warm, 'GONE', 200);
-    ids.length = 0;
-    const rssIdle = serviceRssMb();
-    const memIdle = hostAvailableMb();
-    const engineEmptyMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
+    const server = { name: tag, imageRef: image.id, flavorRef: flavor.id, networks: 'none' };
 
-    const t0 = performance.now();
-    await pool(SERVERS, IN_FLIGHT, async (i) => {
-      const t = performance.now();
-      const id = (await nova.post('/servers', { server: { name: `${tag}-${i}`, imageRef: image.id, flavorRef: flavor.id, networks: 'none', availability_zone: `nova:${host}` } })).data.server.id as string;
-      ids[i] = id;
-      await waitStatus(nova, id, 'ACTIVE', 200);
-      apiMs[i] = performance.now() - t;
-    });
-    const fillS = (performance.now() - t0) / 1000;
-
-    // held full: does the service keep its heartbeat, how much memory do the instances take
-    let latestBeat = 0;
-    let worstGapS = 0;
-    for (const until = Date.now() + HOLD_S * 1000; Date.now() < until; await sleep(1000)) {
-      const beat = await heartbeat(nova, host);
-      if (beat > latestBeat) latestBeat = beat;
-      worstGapS = Math.max(worstGapS, (Date.now() - latestBeat) / 1000);
-    }
-    const rssFull = serviceRssMb();
-    const memFull = hostAvailableMb();
-    const engineFullMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
-
-    const built = buildTimes();
-    const builds = ids.map((id) => built.get(id));
-    if (builds.some((b) => b?.engineMs === undefined)) throw new Error('a server without its \'instance built\' or spawn log line');
-    const buildDeciles = deciles(builds.map((b) => b!.buildMs));
+    let engineEmptyMs = 0;
+    let engineFullMs = 0;
+    let ownMs: number[] = [];
+    const ours = await fill(nova, {
+      host,
+      rssMb: serviceRssMb,
+      buildMs: (servers) => {
+        const built = buildTimes();
+        const logs = servers.map((id) => built.get(id));
+        if (logs.some((b) => b?.engineMs === undefined)) throw new Error('a server without its \'instance built\' or spawn log line');
+        ownMs = logs.map((b) => b!.buildMs - b!.engineMs!);
+        return logs.map((b) => b!.buildMs);
+      },
+      whileEmpty: async () => { engineEmptyMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag); },
+      whileFull: async () => { engineFullMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag); },
+    }, server, ids);
     // what the compute itself adds to the engine's calls: where a cost growing with the host's instances would show
-    const ownDeciles = deciles(builds.map((b) => b!.buildMs - b!.engineMs!));
+    const ownDeciles = deciles(ownMs);
 
-    const t1 = performance.now();
-    await pool(SERVERS, IN_FLIGHT, async (i) => {
-      await nova.delete(`/servers/${ids[i]}`);
-      await waitStatus(nova, ids[i], 'GONE', 200);
-    });
-    const deleteS = (performance.now() - t1) / 1000;
-    ids.length = 0;
+    const fake = await startFakeCompute(nova, `${host}-nova-fake`, { vcpus: SERVERS * 2, memoryMb: SERVERS * FLAVOR_RAM_MB * 2 });
+    undo.push(() => fake.remove());
+    const theirs = await fill(nova, {
+      host: fake.host,
+      rssMb: fake.rssMb,
+      buildMs: (servers) => {
+        const times = fakeBuildTimes(fake.logFile);
+        if (servers.some((id) => !times.has(id))) throw new Error(`a server without its 'Took N seconds to build instance' line in ${fake.logFile}`);
+        return servers.map((id) => times.get(id)!);
+      },
+    }, server, ids);
 
     return {
       openstack_release: cloudSetting('OPENSTACK_RELEASE') ?? 'zed',
       servers: SERVERS,
       in_flight: IN_FLIGHT,
-      boots_per_s: round(SERVERS / fillS),
-      api_post_to_active_p50_ms: round(quantile(apiMs, 0.5), 0),
-      api_post_to_active_p95_ms: round(quantile(apiMs, 0.95), 0),
-      build_median_ms_per_decile: buildDeciles.join(' '),
-      ratio_last_to_first_decile: round(buildDeciles[9] / buildDeciles[0]),
+      ...ours,
       own_median_ms_per_decile: ownDeciles.join(' '),
       ratio_own_last_to_first_decile: round(ownDeciles[9] / ownDeciles[0]),
       engine_create_start_empty_ms: engineEmptyMs,
       engine_create_start_full_ms: engineFullMs,
-      ratio_build_first_decile_to_engine_empty: round(buildDeciles[0] / engineEmptyMs),
-      service_rss_idle_mb: round(rssIdle, 1),
-      service_rss_full_mb: round(rssFull, 1),
-      host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
-      heartbeat_worst_gap_s: round(worstGapS, 1),
-      report_interval_s: reportInterval,
-      deletes_per_s: round(SERVERS / deleteS),
+      ratio_build_first_decile_to_engine_empty: round(Number(ours.build_median_ms_per_decile.split(' ')[0]) / engineEmptyMs),
+      report_interval_s: Number(computeConfValue('DEFAULT', 'report_interval') ?? 10),
+      ...prefixed('nova_fake_', theirs),
+      ratio_boots_per_s_to_nova_fake: round(ours.boots_per_s / theirs.boots_per_s),
+      ratio_deletes_per_s_to_nova_fake: round(ours.deletes_per_s / theirs.deletes_per_s),
+      ratio_rss_full_to_nova_fake: round(ours.service_rss_full_mb / theirs.service_rss_full_mb),
     };
   } finally {
     const left = ids.filter(Boolean);
