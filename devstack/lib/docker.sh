@@ -85,8 +85,8 @@ configure_docker() {
     docker_daemon_json "" "${opts[@]}" | write_file "$ETC_DIR/docker/daemon.json" 644 || true
 }
 
-# mount_docker_disk: the btrfs file system of the data root, made once (with simple quotas),
-# mounted (again after a reboot) unless it is
+# mount_docker_disk: the btrfs file system of the data root, made once, mounted (again after a
+# reboot) unless it is; start_docker turns its quotas on
 mount_docker_disk() {
     mountpoint -q "$DOCKER_DATA_ROOT" && return 0
     if [ -s "$DOCKER_DISK_IMG" ]; then
@@ -98,7 +98,6 @@ mount_docker_disk() {
     truncate -s "${DOCKER_DISK_GB}G" "$DOCKER_DISK_IMG.new"
     mkfs.btrfs -q -f "$DOCKER_DISK_IMG.new" >/dev/null || die "mkfs.btrfs $DOCKER_DISK_IMG failed"
     mount -o loop "$DOCKER_DISK_IMG.new" "$DOCKER_DATA_ROOT" || die "cannot mount $DOCKER_DISK_IMG on $DOCKER_DATA_ROOT (a loop device is needed)"
-    btrfs_simple_quota "$DOCKER_DATA_ROOT" || die "cannot turn on btrfs simple quotas on $DOCKER_DATA_ROOT (Linux 6.7 or later is needed)"
     mv "$DOCKER_DISK_IMG.new" "$DOCKER_DISK_IMG"   # the loop device follows the file
 }
 
@@ -132,16 +131,17 @@ raise_key_quota() {
     done
 }
 
-# simple_quota_on: the data root's quotas in simple mode before dockerd starts. Its btrfs
-# driver turns quotas off when it stops, and its next sized container turns them on again as
-# full quotas (with a rescan), which this kernel marks inconsistent as soon as a container is
-# removed: root disk limits then stopped holding after any restart of dockerd.
+# simple_quota_on: the data root's quotas in simple mode before dockerd starts: on a new file
+# system, and after dockerd 20.10 stopped with no container running, when its btrfs driver
+# turns quotas off (with one running, live-restore leaves them). Its next sized container would
+# turn them on again as full quotas (with a rescan), which this kernel marks inconsistent as
+# soon as a container is removed: root disk limits then stopped holding.
 simple_quota_on() {
     local mode
     mode=$(cat "/sys/fs/btrfs/$(findmnt -no UUID "$DOCKER_DATA_ROOT")/qgroups/mode" 2>/dev/null || echo off)
     [ "$mode" != squota ] || return 0
     [ "$mode" = off ] || btrfs quota disable "$DOCKER_DATA_ROOT" || die "cannot turn off the $mode quotas of $DOCKER_DATA_ROOT"
-    btrfs_simple_quota "$DOCKER_DATA_ROOT" || die "cannot turn on btrfs simple quotas on $DOCKER_DATA_ROOT"
+    btrfs_simple_quota "$DOCKER_DATA_ROOT" || die "cannot turn on btrfs simple quotas on $DOCKER_DATA_ROOT (Linux 6.7 or later is needed)"
     log "btrfs simple quotas on for the engine's data root (they were $mode)"
 }
 
