@@ -1,6 +1,7 @@
 /** What the benchmarks share: a Keystone session on the local cloud (its openrc), a server's status, a test image. */
 import axios, { type AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
+import { readFileSync } from 'node:fs';
 import { openrcEnv } from '../test/helpers/cloud.js';
 import { busyboxRootfs, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
 
@@ -55,4 +56,9 @@ export async function sleeperImage(glance: AxiosInstance, docker: Docker, tag: s
   const image = (await glance.post('/v2/images', { name: tag, container_format: 'docker', disk_format: 'raw', visibility: 'public' })).data as { id: string };
   await glance.put(`/v2/images/${image.id}/file`, archive, { headers: { 'Content-Type': 'application/octet-stream' } });
   return image;
+}
+
+/** A process's resident memory, MB. */
+export function rssMb(pid: number | string): number {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 }

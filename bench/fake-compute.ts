@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, RELEASE_ROOT, discoverHosts, waitFor } from '../test/helpers/cloud.js';
+import { rssMb } from './cloud.js';
 
 export interface FakeCompute {
   host: string;
@@ -48,34 +49,33 @@ export async function startFakeCompute(nova: AxiosInstance, host: string, room: 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // the python process itself (chroot execs it in place)
   const pid = child.pid!;
-  const serviceId = async (): Promise<string | undefined> => {
-    const services = (await nova.get('/os-services', { params: { binary: 'nova-compute', host }, headers: { 'X-OpenStack-Nova-API-Version': '2.53' } })).data.services as { id: string; state: string }[];
-    return services.find((s) => s.state === 'up')?.id;
-  };
-  const stop = async () => {
+  const service = async (): Promise<{ id: string; state: string } | undefined> =>
+    (await nova.get('/os-services', { params: { binary: 'nova-compute', host }, headers: { 'X-OpenStack-Nova-API-Version': '2.53' } })).data.services[0];
+  // stopped, then its record, up or not: with it go its compute node and resource provider
+  const stopAndDeregister = async () => {
     if (child.exitCode === null && child.signalCode === null) process.kill(-pid, 'SIGTERM');
     await exited;
+    const id = (await service())?.id;
+    if (id) await nova.delete(`/os-services/${id}`, { headers: { 'X-OpenStack-Nova-API-Version': '2.53' } });
   };
   try {
     await waitFor(`${host}'s nova-compute service up (log: ${logFile})`, async () => {
       if (child.exitCode !== null) throw new Error(`nova-compute exited ${child.exitCode}: ${readFileSync(join(dir, 'stdout.log'), 'utf8').slice(-2000)}`);
-      return serviceId();
+      return (await service())?.state === 'up';
     }, 120_000, 1000);
     await waitFor(`${host}'s compute node in Placement`, async () =>
       readFileSync(logFile, 'utf8').includes('Created resource provider record'), 60_000, 500);
     await discoverHosts();
   } catch (err) {
-    await stop();
+    await stopAndDeregister(); // its log stays for the error
     throw err;
   }
   return {
     host,
     logFile,
-    rssMb: () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024,
+    rssMb: () => rssMb(pid),
     async remove() {
-      const id = await serviceId();
-      await stop();
-      if (id) await nova.delete(`/os-services/${id}`, { headers: { 'X-OpenStack-Nova-API-Version': '2.53' } });
+      await stopAndDeregister();
       rmSync(dir, { recursive: true, force: true });
     },
   };

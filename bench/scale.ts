@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient } from '../test/integration/glance-bridge/images.js';
-import { session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { rssMb, session, sleep, sleeperImage, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
 
 const SERVERS = Number(process.env.BENCH_SCALE_SERVERS ?? 200);
@@ -57,9 +57,7 @@ async function pool(n: number, limit: number, work: (i: number) => Promise<void>
 }
 
 function serviceRssMb(): number {
-  const pid = readFileSync(join(CLOUD_DIR, 'run', 'nova-container.pid'), 'utf8').trim();
-  const kb = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) / 1024;
+  return rssMb(readFileSync(join(CLOUD_DIR, 'run', 'nova-container.pid'), 'utf8').trim());
 }
 
 function hostAvailableMb(): number {
