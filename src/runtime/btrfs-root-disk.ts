@@ -21,15 +21,17 @@ async function mountIdOf(dataRoot: string, containerId: string): Promise<string>
   return mountId;
 }
 
+const subvolumeOf = (dataRoot: string, mountId: string): string => join(dataRoot, 'btrfs', 'subvolumes', mountId);
+
 /** The container's read-write subvolume under the engine's data root. */
 export async function containerSubvolume(dataRoot: string, containerId: string): Promise<string> {
-  return join(dataRoot, 'btrfs', 'subvolumes', await mountIdOf(dataRoot, containerId));
+  return subvolumeOf(dataRoot, await mountIdOf(dataRoot, containerId));
 }
 
 /** Sets the container's root disk limit to `bytes` (the referenced bytes its quota group counts), now and at its next start. */
 export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number): Promise<void> {
   const mountId = await mountIdOf(dataRoot, containerId);
-  const subvolume = join(dataRoot, 'btrfs', 'subvolumes', mountId);
+  const subvolume = subvolumeOf(dataRoot, mountId);
   try {
     await run('btrfs', ['qgroup', 'limit', String(bytes), subvolume], { timeout: 30_000 });
   } catch (err) {
