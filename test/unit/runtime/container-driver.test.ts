@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/common/log.js';
@@ -95,11 +95,15 @@ const vif = (id: string, type = 'bridge', active = false): VifModel => ({
 
 const spec: InstanceSpec = { uuid: UUID, hostname: 'vm1', limits: { vcpus: 1, memoryMb: 64, pids: 64 }, metadata: {}, files: [] };
 
+/** One file standing in for the sandbox's init, shared by every driver of this file and removed after it. */
+const initDir = mkdtempSync(join(tmpdir(), 'nc-sbx-'));
+const init = join(initDir, 'catatonit');
+writeFileSync(init, 'a static pause binary');
+after(() => rmSync(initDir, { recursive: true, force: true }));
+
 function driver(virtApi?: VirtApi) {
   const engine = new FakeEngine();
   const plugger = new FakePlugger(engine.calls);
-  const init = join(mkdtempSync(join(tmpdir(), 'nc-sbx-')), 'catatonit');
-  writeFileSync(init, 'a static pause binary');
   const api: VirtApi = virtApi ?? {
     async waitForVifPlugged(_uuid, ports, plug) { await plug(); engine.calls.push(`waited ${ports.join(',')}`); },
   };
