@@ -9,6 +9,13 @@ const { Spec } = Mocha.reporters;
 class CountingSpec extends Spec {
   constructor(runner, options) {
     super(runner, options);
+    // each file's top-level suite closes with its wall time, hooks included: where a CI run's time goes
+    const started = new Map();
+    runner.on('suite', (suite) => { if (suite.parent && suite.parent.root) started.set(suite, Date.now()); });
+    runner.on('suite end', (suite) => {
+      if (!started.has(suite)) return;
+      process.stdout.write(`  (${suite.title}: ${((Date.now() - started.get(suite)) / 1000).toFixed(0)} s)\n`);
+    });
     runner.once('end', () => {
       const s = runner.stats || {};
       const counts = [s.passes || 0, s.failures || 0, s.pending || 0];

@@ -16,6 +16,7 @@ import { collect, dockerClient, engineTmpDir, importRootfs } from '../integratio
 export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
 export const PLACEMENT_URL = 'http://127.0.0.1:8778';
 export const GLANCE_URL = 'http://127.0.0.1:9292';
+export const NEUTRON_URL = 'http://127.0.0.1:9696';
 export const NOVA_CONTAINER_LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
 export const NOVA_CONTAINER_PID = join(CLOUD_DIR, 'run', 'nova-container.pid');
 /** Boots need 2.37+ for `--nic none`. */
@@ -126,6 +127,14 @@ export async function allocations(consumer: string): Promise<Record<string, { re
   });
   if (r.status !== 200) throw new Error(`GET /allocations/${consumer}: HTTP ${r.status}`);
   return r.data.allocations;
+}
+
+/** Neutron's ports bound to any of these devices (one query; `openstack port list` costs ~2 s each). */
+export async function portsOf(deviceIds: string[]): Promise<{ id: string; device_id: string }[]> {
+  const query = deviceIds.map((id) => `device_id=${encodeURIComponent(id)}`).join('&');
+  const r = await request<{ ports: { id: string; device_id: string }[] }>({ url: `${NEUTRON_URL}/v2.0/ports?${query}` });
+  if (r.status !== 200) throw new Error(`GET /v2.0/ports: HTTP ${r.status}`);
+  return r.data.ports;
 }
 
 export async function glanceImage(id: string): Promise<{ id: string; status: string; size: number; checksum: string; os_hash_value: string } | null> {

@@ -1,5 +1,5 @@
 /**
- * A nova-container host joins the real Zed control plane of the local cloud: the real
+ * A nova-container host joins the real control plane of the local cloud: the real
  * `openstack` CLI sees the service up, the hypervisor with this machine's resources and
  * the Placement inventory; a killed host goes down and comes back as the same node.
  */
@@ -27,7 +27,7 @@ async function providers(name: string): Promise<ProviderRow[]> {
   return openstack<ProviderRow[]>(['resource', 'provider', 'list', '--name', name]);
 }
 
-describe('registration with the real Zed control plane', function () {
+describe('registration with the local cloud\'s real control plane', function () {
   this.timeout(180_000);
   let compute: ComputeProcess;
 
