@@ -78,9 +78,12 @@ export class ContainerDriver implements InstanceDriver {
     const t0 = performance.now();
     req.networkInfo.catch(() => undefined); // awaited below; a rejection before then is not unhandled
     await this.removeContainers(uuid); // the remains of an interrupted earlier attempt
-    // The workload names its sandbox, so both are made at once; it joins it only when it starts.
-    const [sandbox, workload] = await both(this.createSandbox(instance), (async () => {
+    // The sandbox starts while the image is made ready and the workload, which joins the
+    // sandbox's namespaces and so is made once the sandbox exists, is created.
+    const sandboxMade = this.sandboxImageRef().then((ref) => this.engine.createContainer(sandboxSpec(uuid, instance.hostname, this.o.host, ref)));
+    const [sandbox, workload] = await both(sandboxMade.then((id) => this.startSandbox(id)), (async () => {
       const imageRef = await req.images.ensure(req.image);
+      await sandboxMade;
       const id = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, req.image.id, sandboxName(uuid)));
       await this.engine.copyFiles(id, instance.files);
       return id;
@@ -284,11 +287,6 @@ export class ContainerDriver implements InstanceDriver {
     return w;
   }
 
-  private async createSandbox(instance: InstanceSpec): Promise<RunningSandbox> {
-    const id = await this.engine.createContainer(sandboxSpec(instance.uuid, instance.hostname, this.o.host, await this.sandboxImageRef()));
-    return this.startSandbox(id);
-  }
-
   private async startSandbox(id: string): Promise<RunningSandbox> {
     await this.engine.startContainer(id);
     const s = await this.engine.inspectContainer(id);
@@ -345,9 +343,10 @@ export class ContainerDriver implements InstanceDriver {
     await this.engine.setNetworkFile(sandbox.id, 'hosts', hostsFile(sandbox.hostname, vifs));
   }
 
-  /** Both containers, whatever state they are in; no-op for what is gone. */
+  /** Both containers, whatever state they are in, the workload first (it joined the sandbox); no-op for what is gone. */
   private async removeContainers(instanceUuid: string): Promise<void> {
-    await both(this.engine.removeContainer(workloadName(instanceUuid)), this.engine.removeContainer(sandboxName(instanceUuid)));
+    await this.engine.removeContainer(workloadName(instanceUuid));
+    await this.engine.removeContainer(sandboxName(instanceUuid));
   }
 }
 

@@ -32,8 +32,9 @@ export interface ContainerSpec {
   command?: string[];
   /**
    * The container (name or id) whose network namespace, host name, /etc/hosts and resolv.conf
-   * this one shares; it must exist and run when this one starts (not when it is created).
-   * Absent: a namespace of its own with only loopback.
+   * (and user namespace, where the engine gives each container one) this one shares; it must
+   * exist when this one is created, and run when this one starts. Absent: a namespace of its
+   * own with only loopback.
    */
   joinNetworkOf?: string;
   /** Resource limits; each one absent is none. */
@@ -124,7 +125,7 @@ export interface ContainerEngine {
   watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch;
   /** Writes files into a created (or stopped) container's file system, parents created as needed. */
   copyFiles(id: string, files: ContainerFile[]): Promise<void>;
-  /** Force-removes; no-op if it does not exist. */
+  /** Force-removes; no-op if it does not exist. A container others joined goes after them. */
   removeContainer(id: string): Promise<void>;
   /** By id or name; null if there is no such container. */
   inspectContainer(idOrName: string): Promise<ContainerStatus | null>;

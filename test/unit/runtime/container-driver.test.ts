@@ -21,11 +21,18 @@ const UUID = '11111111-2222-3333-4444-555555555555';
 
 interface FakeContainer { id: string; spec: ContainerSpec; state: ContainerStatus['state']; pid: number }
 
-/** Containers by name, every call in order; `refuse` makes removeContainer fail for a name. */
+/**
+ * Containers by name, every call in order; `refuse` makes removeContainer fail for a name. What
+ * one engine or the other refuses, it refuses: Docker's start of a container joining one that
+ * does not run, podman's create of one joining a container that does not exist, and podman's
+ * removal of a container others joined.
+ */
 class FakeEngine {
   calls: string[] = [];
   containers = new Map<string, FakeContainer>();
   refuse = new Set<string>();
+  /** false: as Docker, a container others joined can be removed before them */
+  dependentsFirst = true;
   private nextPid = 100;
   private byId(id: string): FakeContainer | undefined {
     return [...this.containers.values()].find((c) => c.id === id || c.spec.name === id);
@@ -33,6 +40,8 @@ class FakeEngine {
   async inspectImage(ref: string) { return ref.startsWith('nova-container/sandbox:') && this.calls.includes('importImage') ? { id: ref } : null; }
   async importImage() { this.calls.push('importImage'); }
   async createContainer(spec: ContainerSpec) {
+    // as podman: the namespaces a container joins must exist when it is made
+    if (spec.joinNetworkOf && !this.byId(spec.joinNetworkOf)) throw new Error(`no container with name or ID "${spec.joinNetworkOf}" found`);
     this.calls.push(`create ${spec.name}`);
     this.containers.set(spec.name, { id: `id-${spec.name}`, spec, state: 'created', pid: 0 });
     return `id-${spec.name}`;
@@ -60,6 +69,9 @@ class FakeEngine {
   async removeContainer(id: string) {
     const c = this.byId(id);
     if (c && this.refuse.has(c.spec.name)) throw new Error('device or resource busy');
+    // as podman: a container others joined goes after them
+    const dependent = c && this.dependentsFirst && [...this.containers.values()].find((o) => o.spec.joinNetworkOf && this.byId(o.spec.joinNetworkOf) === c);
+    if (dependent) throw new Error(`container ${c.id} has dependent containers which must be removed before it: ${dependent.id}`);
     if (c) { this.calls.push(`remove ${c.spec.name}`); this.containers.delete(c.spec.name); }
   }
   async inspectContainer(idOrName: string): Promise<ContainerStatus | null> {
@@ -188,6 +200,7 @@ describe('container driver', () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
     engine.refuse.add(`nova-${UUID}`);
+    engine.dependentsFirst = false;
     await assert.rejects(d.destroy(UUID, []), new RegExp(`could not remove container nova-${UUID} \\(device or resource busy\\)`));
     assert.equal(engine.containers.has(`nova-${UUID}-net`), false, 'the sandbox was still removed');
   });
@@ -224,7 +237,7 @@ describe('container driver', () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
     await d.powerOff(UUID, 0);
-    await engine.removeContainer(`nova-${UUID}-net`);
+    engine.containers.delete(`nova-${UUID}-net`); // gone from outside (docker rm -f)
     engine.calls.length = 0;
     await d.powerOn(UUID, async () => [vif('p1')]);
     const c = engine.calls;
@@ -239,7 +252,7 @@ describe('container driver', () => {
     const noVifs = async () => { throw new Error('a running sandbox needs no VIFs'); };
     await d.rebuild({ ...spec, hostname: 'vm1' }, { id: 'g2' }, images, false, noVifs, 30);
     assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`, `copy nova-${UUID}`, `start nova-${UUID}`]);
-    await engine.removeContainer(`nova-${UUID}-net`);
+    engine.containers.delete(`nova-${UUID}-net`); // gone from outside (docker rm -f)
     engine.calls.length = 0;
     await d.rebuild(spec, { id: 'g2' }, images, true, async () => [vif('p1')], 30);
     assert.ok(engine.calls.includes(`create nova-${UUID}-net`) && engine.calls.some((x) => x.startsWith('plug p1 eth0')), engine.calls.join(' | '));
