@@ -1,12 +1,13 @@
 /**
- * A container's root disk limit on the Docker engine's btrfs storage driver, changed in place.
- * The driver sets it when it makes the container's subvolume (the `size` storage option: the
- * limit of referenced bytes of the subvolume's quota group), records that size in its
- * btrfs/quotas/<mount id> file, and sets the limit from that file again every time it mounts
- * the container (each start). A resize therefore sets the limit with btrfs-progs and writes
- * the file: with the limit alone, the next start put the created size back. The subvolume is
- * found as the driver lays it out under the data root: image/btrfs/layerdb/mounts/<container
- * id>/mount-id names btrfs/subvolumes/<mount id>.
+ * A container's root disk limit on a btrfs storage driver, changed in place. Docker's driver and
+ * containers/storage's (podman's) lay it out alike under the data root: the container's
+ * read-write subvolume btrfs/subvolumes/<id>, whose quota group's limit of referenced bytes is
+ * the `size` storage option, and a record btrfs/quotas/<id> from which the driver sets that
+ * limit again every time it mounts the container (each start). A resize therefore sets the limit
+ * with btrfs-progs and writes the record: with the limit alone, the next start put the created
+ * size back. Only how a container names its subvolume differs: Docker's
+ * image/btrfs/layerdb/mounts/<container id>/mount-id, containers/storage's `layer` of the
+ * container in btrfs-containers/containers.json.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -15,23 +16,37 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-async function mountIdOf(dataRoot: string, containerId: string): Promise<string> {
-  const mountId = (await readFile(join(dataRoot, 'image', 'btrfs', 'layerdb', 'mounts', containerId, 'mount-id'), 'utf8')).trim();
-  if (!/^[0-9a-f]{64}(-init)?$/.test(mountId)) throw new Error(`container ${containerId} has an unexpected btrfs mount id ${JSON.stringify(mountId)}`);
-  return mountId;
+/** How an engine names a container's subvolume under its data root. */
+export type SubvolumeLocator = (dataRoot: string, containerId: string) => Promise<string>;
+
+const SUBVOLUME_ID = /^[0-9a-f]{64}(-init)?$/;
+
+function checked(containerId: string, id: string | undefined): string {
+  if (!id || !SUBVOLUME_ID.test(id)) throw new Error(`container ${containerId} has an unexpected btrfs subvolume id ${JSON.stringify(id)}`);
+  return id;
 }
 
-const subvolumeOf = (dataRoot: string, mountId: string): string => join(dataRoot, 'btrfs', 'subvolumes', mountId);
+/** Docker: the mount id its layer store records for the container. */
+export const dockerMountId: SubvolumeLocator = async (dataRoot, containerId) =>
+  checked(containerId, (await readFile(join(dataRoot, 'image', 'btrfs', 'layerdb', 'mounts', containerId, 'mount-id'), 'utf8')).trim());
+
+/** containers/storage (podman): the container's read-write layer in the driver's container index. */
+export const storageLayerId: SubvolumeLocator = async (dataRoot, containerId) => {
+  const index = JSON.parse(await readFile(join(dataRoot, 'btrfs-containers', 'containers.json'), 'utf8')) as { id: string; layer: string }[];
+  return checked(containerId, index.find((c) => c.id === containerId)?.layer);
+};
+
+const subvolumeOf = (dataRoot: string, id: string): string => join(dataRoot, 'btrfs', 'subvolumes', id);
 
 /** The container's read-write subvolume under the engine's data root. */
-export async function containerSubvolume(dataRoot: string, containerId: string): Promise<string> {
-  return subvolumeOf(dataRoot, await mountIdOf(dataRoot, containerId));
+export async function containerSubvolume(dataRoot: string, containerId: string, locate: SubvolumeLocator = dockerMountId): Promise<string> {
+  return subvolumeOf(dataRoot, await locate(dataRoot, containerId));
 }
 
 /** Sets the container's root disk limit to `bytes` (the referenced bytes its quota group counts), now and at its next start. */
-export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number): Promise<void> {
-  const mountId = await mountIdOf(dataRoot, containerId);
-  const subvolume = subvolumeOf(dataRoot, mountId);
+export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number, locate: SubvolumeLocator = dockerMountId): Promise<void> {
+  const id = await locate(dataRoot, containerId);
+  const subvolume = subvolumeOf(dataRoot, id);
   try {
     await run('btrfs', ['qgroup', 'limit', String(bytes), subvolume], { timeout: 30_000 });
   } catch (err) {
@@ -41,7 +56,7 @@ export async function setBtrfsRootLimit(dataRoot: string, containerId: string, b
   // written whole or not at all: the driver reads it at every start
   const quotas = join(dataRoot, 'btrfs', 'quotas');
   await mkdir(quotas, { recursive: true, mode: 0o700 });
-  const record = join(quotas, mountId);
+  const record = join(quotas, id);
   await writeFile(`${record}.new`, String(bytes), { mode: 0o644 });
   await rename(`${record}.new`, record);
 }

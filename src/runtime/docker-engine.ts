@@ -8,7 +8,7 @@ import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
 import { diskOf } from './block-device.js';
-import { setBtrfsRootLimit } from './btrfs-root-disk.js';
+import { dockerMountId, setBtrfsRootLimit, type SubvolumeLocator } from './btrfs-root-disk.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type {
   ContainerEngine, ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerStatus, ContainerSummary, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
@@ -29,17 +29,17 @@ export function dockerOptions(endpoint: string): Docker.DockerOptions {
   throw new EngineError(`unsupported engine endpoint ${endpoint}: use unix:///path or http://host:port`);
 }
 
-function statusOf(err: unknown): number | undefined {
+export function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number })?.statusCode;
 }
 
-function wrap(what: string, err: unknown): EngineError {
+export function wrap(what: string, err: unknown): EngineError {
   const msg = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
   return new EngineError(`${what}: ${msg}`, statusOf(err));
 }
 
 /** Runs `op`; a 404 becomes `onMissing`, a 304 (already in that state) is success. */
-async function tolerate<T>(what: string, op: () => Promise<T>, onMissing: () => T): Promise<T | undefined> {
+export async function tolerate<T>(what: string, op: () => Promise<T>, onMissing: () => T): Promise<T | undefined> {
   try {
     return await op();
   } catch (err) {
@@ -52,12 +52,18 @@ async function tolerate<T>(what: string, op: () => Promise<T>, onMissing: () => 
 
 const date = (s: string | undefined): Date | null => (!s || s.startsWith('0001-') ? null : new Date(s));
 
+/**
+ * The Docker engine, and the base of engines that serve its API with differences (a subclass
+ * changes what it sends at create, how limits change, how images are named).
+ */
 export class DockerEngine implements ContainerEngine {
-  private readonly docker: Docker;
+  protected readonly docker: Docker;
+  /** How the btrfs storage driver names a container's subvolume (src/runtime/btrfs-root-disk.ts). */
+  protected readonly rootSubvolume: SubvolumeLocator = dockerMountId;
   private dataRootDisk: Promise<string> | undefined;
 
   /** `log`: where what goes wrong on the engine's event stream is told. */
-  constructor(private readonly endpoint: string, timeoutMs = 60_000, private readonly log: Logger = createLogger({ name: 'docker-engine' })) {
+  constructor(protected readonly endpoint: string, timeoutMs = 60_000, protected readonly log: Logger = createLogger({ name: 'docker-engine' })) {
     this.docker = new Docker({ ...dockerOptions(endpoint), timeout: timeoutMs });
   }
 
@@ -78,29 +84,7 @@ export class DockerEngine implements ContainerEngine {
 
   async createContainer(spec: ContainerSpec): Promise<string> {
     try {
-      const c = await this.docker.createContainer({
-        name: spec.name,
-        Image: spec.image,
-        ...(spec.hostname !== undefined ? { Hostname: spec.hostname } : {}),
-        Labels: spec.labels,
-        Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-        ...(spec.command ? { Cmd: spec.command } : {}),
-        Tty: false,
-        OpenStdin: false,
-        HostConfig: {
-          ...resources(spec.limits, spec.limits.diskIo ? await this.disk() : undefined),
-          ...(spec.limits.rootGb ? { StorageOpt: { size: `${spec.limits.rootGb}G` } } : {}),
-          // Neutron alone decides what an instance reaches: never one of the engine's networks.
-          NetworkMode: spec.joinNetworkOf ? `container:${spec.joinNetworkOf}` : 'none',
-          RestartPolicy: { Name: 'no' }, // Nova owns the power state
-          // The engine's defaults kept (capabilities, seccomp profile, masked /proc and /sys
-          // paths), and no process may gain privileges (setuid binaries, file capabilities).
-          Privileged: false,
-          SecurityOpt: ['no-new-privileges'],
-          Init: spec.init ?? true,
-          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
-        },
-      });
+      const c = await this.docker.createContainer(await this.createOptions(spec));
       return c.id;
     } catch (err) {
       const e = wrap(`create container ${spec.name}`, err);
@@ -110,6 +94,33 @@ export class DockerEngine implements ContainerEngine {
       }
       throw e;
     }
+  }
+
+  /** The engine's create request for `spec`. */
+  protected async createOptions(spec: ContainerSpec): Promise<Docker.ContainerCreateOptions> {
+    return {
+      name: spec.name,
+      Image: spec.image,
+      ...(spec.hostname !== undefined ? { Hostname: spec.hostname } : {}),
+      Labels: spec.labels,
+      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      ...(spec.command ? { Cmd: spec.command } : {}),
+      Tty: false,
+      OpenStdin: false,
+      HostConfig: {
+        ...resources(spec.limits, spec.limits.diskIo ? await this.disk() : undefined),
+        ...(spec.limits.rootGb ? { StorageOpt: { size: `${spec.limits.rootGb}G` } } : {}),
+        // Neutron alone decides what an instance reaches: never one of the engine's networks.
+        NetworkMode: spec.joinNetworkOf ? `container:${spec.joinNetworkOf}` : 'none',
+        RestartPolicy: { Name: 'no' }, // Nova owns the power state
+        // The engine's defaults kept (capabilities, seccomp profile, masked /proc and /sys
+        // paths), and no process may gain privileges (setuid binaries, file capabilities).
+        Privileged: false,
+        SecurityOpt: ['no-new-privileges'],
+        Init: spec.init ?? true,
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+      },
+    };
   }
 
   async startContainer(id: string): Promise<void> {
@@ -153,21 +164,21 @@ export class DockerEngine implements ContainerEngine {
    * `created`: the size it was made with); on btrfs the limit is changed where the driver set it, every time, since
    * the engine's record keeps the first size.
    */
-  private async resizeRootDisk(id: string, gb: number, created: string | undefined): Promise<void> {
+  protected async resizeRootDisk(id: string, gb: number, created: string | undefined): Promise<void> {
     const { storageDriver, dataRoot } = await this.info();
     if (storageDriver !== 'btrfs') {
       if (created === `${gb}G`) return;
       throw new EngineError(`the root disk of container ${id} cannot change in place on the ${storageDriver} storage driver`);
     }
     try {
-      await setBtrfsRootLimit(dataRoot, id, gb * 2 ** 30);
+      await setBtrfsRootLimit(dataRoot, id, gb * 2 ** 30, this.rootSubvolume);
     } catch (err) {
       throw new EngineError(`root disk of container ${id} to ${gb} GB: ${(err as Error).message}`);
     }
   }
 
   /** The disk the engine's data root is on, which its containers' I/O throttles name. */
-  private disk(): Promise<string> {
+  protected disk(): Promise<string> {
     this.dataRootDisk ??= this.info().then((i) => diskOf(i.dataRoot)).catch((err: unknown) => {
       this.dataRootDisk = undefined; // asked again next time
       throw new EngineError(`disk I/O limits cannot be enforced: ${(err as Error).message}`);
@@ -274,10 +285,25 @@ export class DockerEngine implements ContainerEngine {
   async commitContainer(id: string, repo: string, tag: string, labels: Record<string, string> = {}): Promise<string> {
     try {
       const r = await this.docker.getContainer(id).commit({ repo, tag, pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) }) as { Id: string };
-      return r.Id;
+      return this.imageId(r.Id);
     } catch (err) {
       throw wrap(`commit container ${id}`, err);
     }
+  }
+
+  /** The image name parameters of an import as `repo:tag`. */
+  protected importName(repo: string, tag: string): { repo: string; tag?: string } {
+    return { repo, tag };
+  }
+
+  /** Tags (`repo:tag`) as the engine reports them, in the form they were given. */
+  protected tagNames(tags: string[]): string[] {
+    return tags;
+  }
+
+  /** An image id as the engine reports it, as `sha256:<hex>`. */
+  protected imageId(id: string): string {
+    return id;
   }
 
   async inspectImage(ref: string): Promise<ImageInfo | null> {
@@ -285,7 +311,7 @@ export class DockerEngine implements ContainerEngine {
     if (!i) return null;
     return {
       id: i.Id,
-      tags: i.RepoTags ?? [],
+      tags: this.tagNames(i.RepoTags ?? []),
       layers: i.RootFS?.Layers ?? [],
       labels: i.Config?.Labels ?? {},
       command: ([] as string[]).concat(i.Config?.Cmd ?? []),
@@ -297,7 +323,7 @@ export class DockerEngine implements ContainerEngine {
   async listImageTags(repo: string): Promise<string[]> {
     try {
       const rows = await this.docker.listImages({ filters: { reference: [`${repo}:*`] } });
-      return rows.flatMap((r) => r.RepoTags ?? []).filter((t) => t.startsWith(`${repo}:`));
+      return this.tagNames(rows.flatMap((r) => r.RepoTags ?? [])).filter((t) => t.startsWith(`${repo}:`));
     } catch (err) {
       throw wrap(`list images of ${repo}`, err);
     }
@@ -305,7 +331,7 @@ export class DockerEngine implements ContainerEngine {
 
   async importImage(rootfs: Readable, repo: string, tag: string, entrypoint: string[]): Promise<void> {
     try {
-      const stream = await this.docker.importImage(rootfs, { repo, tag, changes: [`ENTRYPOINT ${JSON.stringify(entrypoint)}`] });
+      const stream = await this.docker.importImage(rootfs, { ...this.importName(repo, tag), changes: [`ENTRYPOINT ${JSON.stringify(entrypoint)}`] });
       const text = await collect(stream);
       const failed = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { error?: string }).find((m) => m.error);
       if (failed) throw new EngineError(failed.error ?? 'import failed');
@@ -392,7 +418,7 @@ interface ThrottleDevice { Path: string; Rate: number }
 const THROTTLE_FIELDS = ['BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps'] as const;
 
 /** A container's I/O throttles as one comparable text ('' for none). */
-function throttles(h: Docker.HostConfig): string {
+export function throttles(h: Docker.HostConfig): string {
   return THROTTLE_FIELDS.flatMap((k) => ((h[k] ?? []) as ThrottleDevice[]).map((t) => `${k} ${t.Path} ${t.Rate}`)).join(', ');
 }
 

@@ -3,17 +3,21 @@
  * ContainerEngine module and a line here.
  */
 import type { Logger } from '../common/log.js';
+import { join } from 'node:path';
 import { DockerEngine } from './docker-engine.js';
+import { PodmanEngine } from './podman-engine.js';
 import type { ContainerEngine } from './types.js';
 
-const ENGINES: Record<string, (endpoint: string, log: Logger) => ContainerEngine> = {
-  docker: (endpoint, log) => new DockerEngine(endpoint, undefined, log),
+/** `statePath`: the service's state directory, where an engine keeps files of its own. */
+const ENGINES: Record<string, (endpoint: string, statePath: string, log: Logger) => ContainerEngine> = {
+  docker: (endpoint, _statePath, log) => new DockerEngine(endpoint, undefined, log),
+  podman: (endpoint, statePath, log) => new PodmanEngine(endpoint, join(statePath, 'podman'), '', undefined, log),
 };
 
 export const ENGINE_NAMES = Object.keys(ENGINES);
 
-export function createEngine(name: string, endpoint: string, log: Logger): ContainerEngine {
+export function createEngine(name: string, endpoint: string, statePath: string, log: Logger): ContainerEngine {
   const make = ENGINES[name];
   if (!make) throw new Error(`unknown [container] driver ${name}: one of ${ENGINE_NAMES.join(', ')}`);
-  return make(endpoint, log);
+  return make(endpoint, statePath, log);
 }

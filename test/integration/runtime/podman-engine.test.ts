@@ -1,0 +1,131 @@
+/**
+ * PodmanEngine against a real podman 4.3 service (test/integration/runtime/podman-service.ts,
+ * btrfs store): an instance's sandbox and workload as the driver makes them share network,
+ * host name and user namespace; the network files the driver writes reach both; changed
+ * limits hold across a stop and start (podman's own update is lost at the next start); the
+ * root disk grows in place and stays grown; images keep the names they were given; removal
+ * takes the engine's files along.
+ */
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { PodmanEngine } from '../../../src/runtime/podman-engine.js';
+import { containerSubvolume, storageLayerId } from '../../../src/runtime/btrfs-root-disk.js';
+import { sandboxSpec, workloadSpec } from '../../../src/runtime/instance-containers.js';
+import { busyboxRootfs } from '../glance-bridge/images.js';
+import { startPodmanService, type PodmanService } from './podman-service.js';
+
+/** The limit in the memory cgroup of a process. */
+function memoryLimit(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l));
+  assert.ok(line, `process ${pid} is in a memory cgroup`);
+  return Number(readFileSync(join('/sys/fs/cgroup/memory', line.split(':')[2], 'memory.limit_in_bytes'), 'utf8'));
+}
+
+/** The referenced-bytes limit of a subvolume's quota group. */
+function qgroupLimit(mount: string, subvolume: string): number {
+  const id = /Subvolume ID:\s+(\d+)/.exec(execFileSync('btrfs', ['subvolume', 'show', subvolume], { encoding: 'utf8' }))?.[1];
+  const row = execFileSync('btrfs', ['qgroup', 'show', '-r', '--raw', mount], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith(`0/${id} `));
+  assert.ok(row, `a quota group for subvolume ${id}`);
+  return Number(row.trim().split(/\s+/)[3]);
+}
+
+const ns = (pid: number, kind: string) => readlinkSync(`/proc/${pid}/ns/${kind}`);
+
+describe('the podman engine (podman 4.3 system service, btrfs store)', function () {
+  this.timeout(300_000);
+  const uuid = randomUUID();
+  let service: PodmanService;
+  let engine: PodmanEngine;
+  let stateDir = '';
+
+  before(async function () {
+    this.timeout(600_000);
+    service = await startPodmanService();
+    stateDir = join(service.dir, 'state');
+    engine = new PodmanEngine(service.endpoint, stateDir, '', 60_000);
+    const rootfs = await busyboxRootfs();
+    await engine.importImage(Readable.from([rootfs]), 'nc-test/busybox', 't1', ['/bin/sleep']);
+    await engine.importImage(Readable.from([rootfs]), 'nc-test/pause', 't1', ['/bin/sleep', '100000']);
+  });
+
+  after(async () => {
+    await service?.stop();
+  });
+
+  let sandbox = '';
+  let workload = '';
+  const pidOf = async (id: string) => (await engine.inspectContainer(id))?.pid ?? 0;
+
+  it('keeps the image names it was given (podman qualifies them) and reports its btrfs store', async () => {
+    const info = await engine.info();
+    assert.equal(info.storageDriver, 'btrfs');
+    assert.equal(info.dataRoot, service.graphRoot);
+    assert.deepEqual((await engine.inspectImage('nc-test/busybox:t1'))?.tags, ['nc-test/busybox:t1']);
+    assert.deepEqual(await engine.listImageTags('nc-test/busybox'), ['nc-test/busybox:t1']);
+  });
+
+  it('a workload made as the driver makes it shares its sandbox\'s network, host name and user namespace, and reads the network files written to the sandbox', async () => {
+    sandbox = await engine.createContainer(sandboxSpec(uuid, 'vm-podman', 'h1', 'nc-test/pause:t1'));
+    // the driver starts the sandbox while it makes the workload, which joins it by name
+    [, workload] = await Promise.all([engine.startContainer(sandbox), engine.createContainer(
+      workloadSpec({ uuid, hostname: 'vm-podman', limits: { vcpus: 1, memoryMb: 64, pids: 64, rootGb: 1 }, metadata: {}, files: [], command: ['300'] },
+        'h1', 'nc-test/busybox:t1', 'g1', `nova-${uuid}-net`),
+    )]);
+    await engine.startContainer(workload);
+    const [s, w] = [await pidOf(sandbox), await pidOf(workload)];
+    assert.ok(s > 0 && w > 0, 'both run');
+    for (const kind of ['net', 'uts', 'user']) assert.equal(ns(w, kind), ns(s, kind), `the workload is in the sandbox's ${kind} namespace`);
+    assert.equal(execFileSync('nsenter', ['-t', String(w), '-u', 'hostname'], { encoding: 'utf8' }).trim(), 'vm-podman');
+
+    await engine.setNetworkFile(sandbox, 'hosts', '10.0.0.5\tvm-podman\n');
+    await engine.setNetworkFile(sandbox, 'resolv.conf', 'nameserver 10.0.0.2\n');
+    for (const pid of [s, w]) {
+      assert.equal(readFileSync(`/proc/${pid}/root/etc/hosts`, 'utf8'), '10.0.0.5\tvm-podman\n');
+      assert.equal(readFileSync(`/proc/${pid}/root/etc/resolv.conf`, 'utf8'), 'nameserver 10.0.0.2\n');
+    }
+  });
+
+  it('changed limits hold across a stop and start; the root disk grows in place and stays grown', async () => {
+    assert.equal(memoryLimit(await pidOf(workload)), 64 * 2 ** 20);
+    const subvolume = await containerSubvolume(service.graphRoot, workload, storageLayerId);
+    const mount = join(service.dir, 'btrfs');
+    assert.equal(qgroupLimit(mount, subvolume), 2 ** 30, 'made with 1 GB');
+
+    await engine.updateLimits(workload, { memoryMb: 128, rootGb: 2 });
+    assert.equal(memoryLimit(await pidOf(workload)), 128 * 2 ** 20, 'changed at once');
+    assert.equal(qgroupLimit(mount, subvolume), 2 * 2 ** 30, 'grown at once');
+
+    await engine.stopContainer(workload, 0);
+    await engine.startContainer(workload);
+    assert.equal(memoryLimit(await pidOf(workload)), 128 * 2 ** 20, 'still 128 MB after a stop and start');
+    assert.equal(qgroupLimit(mount, subvolume), 2 * 2 ** 30, 'still 2 GB after a stop and start');
+  });
+
+  it('commits a workload as a sha256 image id that saves and loads again', async () => {
+    const id = await engine.commitContainer(workload, 'nc-test/snap', 's1', { 'nc.test': 'yes' });
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    const info = await engine.inspectImage('nc-test/snap:s1');
+    assert.equal(info?.id, id);
+    assert.equal(info?.labels['nc.test'], 'yes');
+    const archive = await engine.saveImage('nc-test/snap:s1');
+    await engine.removeImage('nc-test/snap:s1');
+    assert.equal(await engine.inspectImage('nc-test/snap:s1'), null);
+    await engine.loadImage(archive);
+    assert.equal((await engine.inspectImage('nc-test/snap:s1'))?.id, id);
+  });
+
+  it('removes the workload, then the sandbox, with the files the engine kept for them', async () => {
+    const limits = join(stateDir, 'limits', `${workload}.json`);
+    const network = join(stateDir, 'network', `nova-${uuid}-net`);
+    assert.ok(existsSync(limits) && existsSync(network));
+    await engine.removeContainer(workload);
+    await engine.removeContainer(sandbox);
+    assert.equal(await engine.inspectContainer(workload), null);
+    assert.equal(await engine.inspectContainer(sandbox), null);
+    assert.equal(existsSync(limits) || existsSync(network), false, 'nothing of theirs is left under the state directory');
+  });
+});
