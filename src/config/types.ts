@@ -56,6 +56,8 @@ export interface ContainerGroup {
   /** The engine instances run on (src/runtime/engines.ts). */
   driver: string;
   engine_socket: string;
+  /** podman: the host ids every container's user namespace maps 0.. to, `first:count`; '' none. */
+  podman_userns_remap: string;
   sandbox_init: string;
   remove_orphans: boolean;
   /** Operator endpoints (/healthz, /metrics): host:port, or '' for none. */

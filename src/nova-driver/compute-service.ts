@@ -60,7 +60,9 @@ export class ComputeService {
   constructor(private readonly config: Config, private readonly log: Logger, rpc: RpcRuntime) {
     this.rpc = rpc;
     const d = config.DEFAULT;
-    this.engine = createEngine(config.container.driver, config.container.engine_socket, d.state_path, log.child({ component: 'engine' }));
+    this.engine = createEngine(config.container.driver, {
+      endpoint: config.container.engine_socket, statePath: d.state_path, podmanUsernsRemap: config.container.podman_userns_remap,
+    }, log.child({ component: 'engine' }));
     this.driver = new ContainerDriver({
       host: d.host,
       engineName: config.container.driver,

@@ -8,16 +8,24 @@ import { DockerEngine } from './docker-engine.js';
 import { PodmanEngine } from './podman-engine.js';
 import type { ContainerEngine } from './types.js';
 
-/** `statePath`: the service's state directory, where an engine keeps files of its own. */
-const ENGINES: Record<string, (endpoint: string, statePath: string, log: Logger) => ContainerEngine> = {
-  docker: (endpoint, _statePath, log) => new DockerEngine(endpoint, undefined, log),
-  podman: (endpoint, statePath, log) => new PodmanEngine(endpoint, join(statePath, 'podman'), '', undefined, log),
+export interface EngineSettings {
+  /** The engine's API ([container] engine_socket). */
+  endpoint: string;
+  /** The service's state directory, where an engine keeps files of its own. */
+  statePath: string;
+  /** [container] podman_userns_remap */
+  podmanUsernsRemap: string;
+}
+
+const ENGINES: Record<string, (s: EngineSettings, log: Logger) => ContainerEngine> = {
+  docker: (s, log) => new DockerEngine(s.endpoint, undefined, log),
+  podman: (s, log) => new PodmanEngine(s.endpoint, join(s.statePath, 'podman'), s.podmanUsernsRemap, undefined, log),
 };
 
 export const ENGINE_NAMES = Object.keys(ENGINES);
 
-export function createEngine(name: string, endpoint: string, statePath: string, log: Logger): ContainerEngine {
+export function createEngine(name: string, settings: EngineSettings, log: Logger): ContainerEngine {
   const make = ENGINES[name];
   if (!make) throw new Error(`unknown [container] driver ${name}: one of ${ENGINE_NAMES.join(', ')}`);
-  return make(endpoint, statePath, log);
+  return make(settings, log);
 }

@@ -50,18 +50,35 @@ export function ociResources(limits: ContainerLimits): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Podman's user namespace mode for a container that joins no other, from `first:count` (''
+ * for none): every container's ids 0..count-1 are host ids first.., the same range for all as
+ * dockerd's userns-remap gives them. The explicit size matters: without it podman 4.3 sizes the
+ * namespace from the image, and concurrent creates then deadlock its storage (src/runtime/README.md).
+ */
+export function podmanUserns(remap: string): string {
+  if (remap === '') return '';
+  const m = /^(\d+):(\d+)$/.exec(remap);
+  if (!m || Number(m[1]) === 0 || Number(m[2]) < 1) throw new Error(`podman_userns_remap ${JSON.stringify(remap)}: give first:count, two positive integers (e.g. 100000:65536), or nothing`);
+  const [, first, count] = m;
+  return `auto:size=${count},uidmapping=0:${first}:${count},gidmapping=0:${first}:${count}`;
+}
+
 export class PodmanEngine extends DockerEngine {
   protected override readonly rootSubvolume = storageLayerId;
   private readonly libpod: AxiosInstance;
 
+  private readonly userns: string;
+
   /**
    * `stateDir`: this engine's own files (network files, changed limits), kept across restarts.
-   * `userns`: the user namespace mode of a container that joins no other (podman's
-   * UsernsMode); those joining one share its namespace. Empty: the host's.
+   * `usernsRemap`: `first:count`, the host ids of every container's user namespace (those
+   * joining another share its namespace); '': the host's.
    */
-  constructor(endpoint: string, private readonly stateDir: string, private readonly userns = '', timeoutMs = 60_000,
+  constructor(endpoint: string, private readonly stateDir: string, usernsRemap = '', timeoutMs = 60_000,
     log: Logger = createLogger({ name: 'podman-engine' })) {
     super(endpoint, timeoutMs, log);
+    this.userns = podmanUserns(usernsRemap);
     const url = new URL(endpoint);
     this.libpod = axios.create({
       ...(url.protocol === 'unix:' ? { socketPath: url.pathname, baseURL: 'http://podman' } : { baseURL: endpoint }),

@@ -1,14 +1,15 @@
 /**
  * PodmanEngine against a real podman 4.3 service (test/integration/runtime/podman-service.ts,
  * btrfs store): an instance's sandbox and workload as the driver makes them share network,
- * host name and user namespace; the network files the driver writes reach both; changed
+ * host name and a user namespace whose root is an unprivileged host id; ten instances made at
+ * once do not deadlock the service (podman's own sizing of such namespaces does); the network files the driver writes reach both; changed
  * limits hold across a stop and start (podman's own update is lost at the next start); the
  * root disk grows in place and stays grown; images keep the names they were given; removal
  * takes the engine's files along.
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -46,7 +47,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     this.timeout(600_000);
     service = await startPodmanService();
     stateDir = join(service.dir, 'state');
-    engine = new PodmanEngine(service.endpoint, stateDir, '', 60_000);
+    engine = new PodmanEngine(service.endpoint, stateDir, '100000:65536', 60_000);
     const rootfs = await busyboxRootfs();
     await engine.importImage(Readable.from([rootfs]), 'nc-test/busybox', 't1', ['/bin/sleep']);
     await engine.importImage(Readable.from([rootfs]), 'nc-test/pause', 't1', ['/bin/sleep', '100000']);
@@ -79,6 +80,9 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     const [s, w] = [await pidOf(sandbox), await pidOf(workload)];
     assert.ok(s > 0 && w > 0, 'both run');
     for (const kind of ['net', 'uts', 'user']) assert.equal(ns(w, kind), ns(s, kind), `the workload is in the sandbox's ${kind} namespace`);
+    assert.notEqual(ns(w, 'user'), ns(process.pid, 'user'), 'not the host\'s user namespace');
+    assert.equal(readFileSync(`/proc/${w}/uid_map`, 'utf8').trim().split(/\s+/).join(' '), '0 100000 65536', 'root is host uid 100000, as with dockerd\'s userns-remap');
+    assert.equal(statSync(`/proc/${w}/root/bin/busybox`).uid, 100000, 'the image\'s files are its root\'s');
     assert.equal(execFileSync('nsenter', ['-t', String(w), '-u', 'hostname'], { encoding: 'utf8' }).trim(), 'vm-podman');
 
     await engine.setNetworkFile(sandbox, 'hosts', '10.0.0.5\tvm-podman\n');
@@ -116,6 +120,32 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     assert.equal(await engine.inspectImage('nc-test/snap:s1'), null);
     await engine.loadImage(archive);
     assert.equal((await engine.inspectImage('nc-test/snap:s1'))?.id, id);
+  });
+
+  it('makes ten instances at once, each in its own user namespace over the same host ids', async function () {
+    this.timeout(180_000);
+    const t0 = Date.now();
+    const made = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+      const id = randomUUID();
+      const sb = await engine.createContainer(sandboxSpec(id, `vm${i}`, 'h1', 'nc-test/pause:t1'));
+      const [, wl] = await Promise.all([engine.startContainer(sb), engine.createContainer(
+        workloadSpec({ uuid: id, hostname: `vm${i}`, limits: { vcpus: 1, memoryMb: 32, pids: 16, rootGb: 1 }, metadata: {}, files: [], command: ['300'] },
+          'h1', 'nc-test/busybox:t1', 'g1', `nova-${id}-net`))]);
+      await engine.startContainer(wl);
+      return [wl, sb];
+    }));
+    console.log(`      10 sandboxes and workloads made and started at once: ${Date.now() - t0} ms`);
+    const userNamespaces = new Set<string>();
+    for (const [wl] of made) {
+      const pid = await pidOf(wl);
+      userNamespaces.add(ns(pid, 'user'));
+      assert.equal(readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' '), '0 100000 65536');
+    }
+    assert.equal(userNamespaces.size, 10, 'a user namespace each');
+    for (const [wl, sb] of made) {
+      await engine.removeContainer(wl);
+      await engine.removeContainer(sb);
+    }
   });
 
   it('removes the workload, then the sandbox, with the files the engine kept for them', async () => {
