@@ -56,7 +56,8 @@ prepare() {
 up_log=$(mktemp)
 ( cloud_up 2025.1 || exit 1; [ "$rc" = 0 ] || exit 2 ) >"$up_log" 2>&1 &
 up_pid=$!
-mocha_ --config test/mocharc.unit.cjs
+# beside the cloud's start a test that runs bash or node takes several times its usual time
+mocha_ --config test/mocharc.unit.cjs --timeout 60000
 wait "$up_pid"
 up_status=$?
 cat "$up_log"
