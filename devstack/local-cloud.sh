@@ -46,13 +46,13 @@ OPTIONAL_PARTS=()
 NEUTRON_PARTS=()
 [ "$NEUTRON_BACKEND" != ovn ] || NEUTRON_PARTS=(ovn)
 for f in packages rabbitmq mariadb keystone glance placement nova neutron "${NEUTRON_PARTS[@]}" \
-    docker nova_container "${OPTIONAL_PARTS[@]}"; do
+    btrfs_store "$CONTAINER_ENGINE" nova_container "${OPTIONAL_PARTS[@]}"; do
     # shellcheck disable=SC1090
     . "$LOCAL_CLOUD_LIB/$f.sh"
 done
 
 # name:port of every daemon, in start order (port "-" = none of its own)
-SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT dockerd:- keystone:$KEYSTONE_PORT
+SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT "$ENGINE_DAEMON":- keystone:$KEYSTONE_PORT
     glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
     nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT)
 if [ "$NEUTRON_BACKEND" = ovn ]; then
@@ -148,7 +148,7 @@ cmd_up() {
     install_packages
     configure_mariadb
     configure_rabbitmq
-    configure_docker
+    configure_engine
     configure_keystone
     configure_glance
     configure_placement
@@ -159,7 +159,7 @@ cmd_up() {
     write_openrc
     check_ports
 
-    start_docker
+    start_engine
     [ "$NEUTRON_BACKEND" != ovn ] || start_ovn_central
     start_mariadb
     start_rabbitmq
@@ -169,7 +169,7 @@ cmd_up() {
     start_placement
     start_nova
     start_neutron
-    wait_docker
+    wait_engine
     wait_glance
     wait_placement
     wait_neutron
@@ -204,7 +204,7 @@ cmd_down() {
     for part in "${OPTIONAL_PARTS[@]}"; do "down_$part"; done
     stop_nova_container
     run_jobs stop_neutron_backend stop_neutron stop_nova stop_placement stop_glance stop_keystone
-    run_jobs stop_docker stop_rabbitmq stop_mariadb
+    run_jobs stop_engine stop_rabbitmq stop_mariadb
     umount_release_root
     [ "$(cat "$ACTIVE_CLOUD_FILE" 2>/dev/null)" != "$LOCAL_CLOUD_DIR" ] || rm -f "$ACTIVE_CLOUD_FILE"
     log "local cloud stopped (data kept in $LOCAL_CLOUD_DIR)"
@@ -224,7 +224,7 @@ cmd_status() {
             rc=3
         fi
         [ "$port" = - ] && port="" || port=$SERVICE_HOST:$port
-        [ "$name" = dockerd ] && port=unix://$DOCKER_SOCKET
+        [ "$name" = "$ENGINE_DAEMON" ] && port=unix://$ENGINE_SOCKET
         printf '%-26s %-8s %-8s %s\n' "$name" "$state" "$pid" "$port"
     done
     if daemon_running mariadb; then

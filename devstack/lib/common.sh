@@ -12,7 +12,7 @@ LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD D
     RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
     PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
     DOCKERD_EXTRA_ARGS DOCKER_DISK_GB DOCKER_USERNS NEUTRON_AGENTS HEAT HORIZON HEAT_API_PORT HORIZON_PORT OPENSTACK_RELEASE
-    RABBIT_QUORUM_QUEUES)
+    RABBIT_QUORUM_QUEUES CONTAINER_ENGINE)
 load_settings() {
     local k v
     [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
@@ -23,6 +23,12 @@ load_settings() {
         die "$LOCAL_CLOUD_DIR holds a ${v:-zed} cloud, not $OPENSTACK_RELEASE: leave OPENSTACK_RELEASE out, or set LOCAL_CLOUD_DIR to another directory"
     fi
     OPENSTACK_RELEASE=${v:-zed}
+    # its servers are the containers of one engine (settings from before engines were kept: docker)
+    v=$(sed -n 's/^CONTAINER_ENGINE=//p' "$LOCAL_CLOUD_DIR/settings")
+    if [ -n "${CONTAINER_ENGINE:-}" ] && [ "${v:-docker}" != "$CONTAINER_ENGINE" ]; then
+        die "$LOCAL_CLOUD_DIR runs its servers on ${v:-docker}, not $CONTAINER_ENGINE: leave CONTAINER_ENGINE out, or set LOCAL_CLOUD_DIR to another directory"
+    fi
+    CONTAINER_ENGINE=${v:-docker}
     while IFS='=' read -r k v; do
         case " ${LOCAL_CLOUD_SETTINGS[*]} " in *" $k "*) ;; *) continue ;; esac
         [ -n "${!k+x}" ] || printf -v "$k" '%s' "$v"
@@ -54,7 +60,10 @@ save_settings() {
 : "${PYTHON:=/usr/bin/python3}"
 : "${OPENSTACK:=/usr/bin/openstack}"
 : "${DOCKERD_EXTRA_ARGS:=}"   # e.g. "--bridge=none --iptables=false" for a second cloud
-: "${DOCKER_DISK_GB:=40}"      # the engine's btrfs data root (lib/docker.sh)
+# the engine instances run on: docker (lib/docker.sh) or podman (lib/podman.sh)
+: "${CONTAINER_ENGINE:=docker}"
+case $CONTAINER_ENGINE in docker | podman) ;; *) die "CONTAINER_ENGINE=$CONTAINER_ENGINE: docker or podman" ;; esac
+: "${DOCKER_DISK_GB:=40}"      # the engine's btrfs store (lib/btrfs_store.sh)
 : "${DOCKER_USERNS:=yes}"      # containers' root remapped to unprivileged host ids
 # yes: neutron-linuxbridge-agent and neutron-dhcp-agent run (one cloud per machine: their
 # bridges, vxlan-<VNI> devices, iptables chains and ebtables rules are the host's); no: none

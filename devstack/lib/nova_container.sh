@@ -59,8 +59,8 @@ for _nc_section in placement glance neutron; do
     done
 done
 unset _nc_section _nc_key
-NOVA_CONTAINER_CONF_KEYS+=(filter_scheduler.track_instance_changes container.engine_socket
-    container.health_listen container.enforce_root_disk oslo_messaging_rabbit.rabbit_quorum_queue
+NOVA_CONTAINER_CONF_KEYS+=(filter_scheduler.track_instance_changes container.driver container.engine_socket
+    container.podman_userns_remap container.health_listen container.enforce_root_disk oslo_messaging_rabbit.rabbit_quorum_queue
     os_vif_ovs.ovsdb_connection)
 
 # nova_container_conf ARRAY: prints a nova-container config file from the associative array
@@ -132,10 +132,12 @@ configure_nova_container() {
         [DEFAULT.report_interval]=5
         [DEFAULT.state_path]=$LOCAL_CLOUD_DIR/nova-container
         [filter_scheduler.track_instance_changes]=true
-        [container.engine_socket]=unix://$DOCKER_SOCKET
+        [container.driver]=$CONTAINER_ENGINE
+        [container.engine_socket]=unix://$ENGINE_SOCKET
         [container.health_listen]=$NOVA_CONTAINER_HEALTH_LISTEN
     )
     [ "$RABBIT_QUORUM_QUEUES" != yes ] || conf[oslo_messaging_rabbit.rabbit_quorum_queue]=true
+    [ "$CONTAINER_ENGINE" != podman ] || [ "$DOCKER_USERNS" = yes ] || conf[container.podman_userns_remap]=
     # the compute host's switch of the ML2/OVN cloud (lib/ovn.sh)
     [ "$NEUTRON_BACKEND" != ovn ] || conf[os_vif_ovs.ovsdb_connection]=unix:$OVS_DB_SOCK
     local service

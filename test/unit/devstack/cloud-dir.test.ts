@@ -88,6 +88,32 @@ describe('local cloud: which directory and which release', () => {
     });
   });
 
+  describe('the engine a directory\'s servers run on (CONTAINER_ENGINE)', () => {
+    const cloud = join(dir, 'engine');
+    const engine = (settings: string | undefined, env: Record<string, string> = {}) => {
+      rmSync(cloud, { recursive: true, force: true });
+      mkdirSync(cloud);
+      if (settings !== undefined) writeFileSync(join(cloud, 'settings'), settings);
+      return bash(`. "${LIB}common.sh"; echo "$CONTAINER_ENGINE"`, { LOCAL_CLOUD_DIR: cloud, ...env });
+    };
+
+    it('docker for a new directory and for settings from before the engine was kept; podman when asked', () => {
+      assert.equal(engine(undefined).stdout, 'docker');
+      assert.equal(engine('OPENSTACK_RELEASE=zed\n').stdout, 'docker');
+      assert.equal(engine(undefined, { CONTAINER_ENGINE: 'podman' }).stdout, 'podman');
+      assert.equal(engine('OPENSTACK_RELEASE=zed\nCONTAINER_ENGINE=podman\n').stdout, 'podman');
+    });
+
+    it('another engine than the directory\'s, or an unknown one, is refused', () => {
+      const r = engine('OPENSTACK_RELEASE=zed\n', { CONTAINER_ENGINE: 'podman' });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /runs its servers on docker, not podman: leave CONTAINER_ENGINE out/);
+      const u = engine(undefined, { CONTAINER_ENGINE: 'lxc' });
+      assert.equal(u.status, 1);
+      assert.match(u.stderr, /CONTAINER_ENGINE=lxc: docker or podman/);
+    });
+  });
+
   describe('an operator\'s overrides of generated files (write_file)', () => {
     const cloud = join(dir, 'overridden');
     // writes PATH (relative to the cloud) with CONTENT; prints whether it changed, then the file

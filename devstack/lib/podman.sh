@@ -1,0 +1,78 @@
+# The container engine podman (Debian's podman), CONTAINER_ENGINE=podman: the local cloud's
+# engine (ENGINE_DAEMON, ENGINE_SOCKET, configure_engine, start_engine, wait_engine,
+# stop_engine; lib/docker.sh is the other) as `podman system service` serving the
+# Docker-compatible API on a socket of its own, with its own configuration (never
+# /etc/containers) and a btrfs store (lib/btrfs_store.sh) under the state dir. Containers
+# outlive the service (each under its conmon), as dockerd's do with --live-restore. What
+# nova-container does differently on it: src/runtime/podman-engine.ts and
+# src/runtime/README.md. Needs lib/common.sh.
+
+HOST_PACKAGES+=(podman)
+
+ENGINE_DAEMON=podman
+PODMAN_DIR=$LOCAL_CLOUD_DIR/podman
+ENGINE_SOCKET=$PODMAN_DIR/podman.sock
+PODMAN_STORE=$PODMAN_DIR/btrfs
+PODMAN_DISK_IMG=$PODMAN_DIR/btrfs.img
+PODMAN_ETC=$ETC_DIR/containers
+DAEMON_CONFIGS[podman]="$PODMAN_ETC/containers.conf $PODMAN_ETC/storage.conf $PODMAN_ETC/registries.conf"
+
+configure_engine() {
+    mkdir -p "$PODMAN_DIR" "$PODMAN_STORE" "$PODMAN_DIR/run" "$PODMAN_DIR/tmp"
+    chmod 711 "$PODMAN_DIR"
+    mount_btrfs_store "$PODMAN_DISK_IMG" "$PODMAN_STORE" "$DOCKER_DISK_GB"
+    # no pids limit of podman's own (each container gets its flavor's); open files and
+    # processes below podman's defaults (its own hard limits), which runc may not set here; the
+    # events in a file (no journald); images only from Glance (no registry is searched)
+    write_file "$PODMAN_ETC/containers.conf" 644 <<EOF || true
+[containers]
+netns = "none"
+pids_limit = 0
+log_driver = "k8s-file"
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$PODMAN_DIR/events.log"
+tmp_dir = "$PODMAN_DIR/tmp"
+EOF
+    write_file "$PODMAN_ETC/storage.conf" 644 <<EOF || true
+[storage]
+driver = "btrfs"
+graphroot = "$PODMAN_STORE/graph"
+runroot = "$PODMAN_DIR/run"
+EOF
+    write_file "$PODMAN_ETC/registries.conf" 644 <<EOF || true
+unqualified-search-registries = []
+EOF
+}
+
+start_engine() {
+    [ "$DOCKER_USERNS" != yes ] || raise_key_quota
+    daemon_running podman || simple_quota_on "$PODMAN_STORE"
+    # TMPDIR: an image load leaves its upload there (podman 4.3), cleared at each start
+    daemon_running podman || rm -rf "${PODMAN_DIR:?}/tmp/"api_load.tar*
+    start_daemon podman "$ENGINE_SOCKET" env \
+        CONTAINERS_CONF="$PODMAN_ETC/containers.conf" \
+        CONTAINERS_STORAGE_CONF="$PODMAN_ETC/storage.conf" \
+        CONTAINERS_REGISTRIES_CONF="$PODMAN_ETC/registries.conf" \
+        TMPDIR="$PODMAN_DIR/tmp" \
+        podman system service --time=0 "unix://$ENGINE_SOCKET"
+}
+
+wait_engine() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ "$(curl -s --max-time 2 --unix-socket "$ENGINE_SOCKET" http://localhost/_ping 2>/dev/null)" != OK ] || return 0
+        if ! daemon_running podman; then
+            tail -n 20 "$LOG_DIR/podman.log" >&2
+            die "podman system service exited (log: $LOG_DIR/podman.log)"
+        fi
+        sleep 0.1
+    done
+    die "podman does not answer on $ENGINE_SOCKET after 60s (log: $LOG_DIR/podman.log)"
+}
+
+# Containers keep running under their conmon processes.
+stop_engine() { stop_daemon podman 60; }
