@@ -136,15 +136,9 @@ export class DockerEngine implements ContainerEngine {
   async updateLimits(id: string, limits: ContainerLimits): Promise<void> {
     try {
       const wanted = resources(limits, limits.diskIo ? await this.disk() : undefined);
-      // The engine's update cannot change I/O throttles (nor can `runc update`): a change of
-      // them is refused, not dropped
       const container = await this.docker.getContainer(id).inspect();
       const current = container.HostConfig;
-      const had = throttles(current);
-      const asked = throttles(wanted);
-      if (had !== asked) {
-        throw new EngineError(`update limits of container ${id}: the engine cannot change disk I/O throttles in place (${had || 'none'} now, ${asked || 'none'} asked)`);
-      }
+      refuseThrottleChange(id, current, wanted);
       for (const k of THROTTLE_FIELDS) delete wanted[k];
       // a container made with NanoCpus (before CPU became a period and quota) keeps that form
       if (current.NanoCpus && !limits.cpuBandwidth && limits.vcpus !== undefined) {
@@ -418,8 +412,17 @@ interface ThrottleDevice { Path: string; Rate: number }
 const THROTTLE_FIELDS = ['BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps'] as const;
 
 /** A container's I/O throttles as one comparable text ('' for none). */
-export function throttles(h: Docker.HostConfig): string {
+function throttles(h: Docker.HostConfig): string {
   return THROTTLE_FIELDS.flatMap((k) => ((h[k] ?? []) as ThrottleDevice[]).map((t) => `${k} ${t.Path} ${t.Rate}`)).join(', ');
+}
+
+/** An engine's update cannot change I/O throttles (nor can `runc update`): a change of them is refused, not dropped. */
+export function refuseThrottleChange(id: string, current: Docker.HostConfig, wanted: Docker.HostConfig): void {
+  const had = throttles(current);
+  const asked = throttles(wanted);
+  if (had !== asked) {
+    throw new EngineError(`update limits of container ${id}: the engine cannot change disk I/O throttles in place (${had || 'none'} now, ${asked || 'none'} asked)`);
+  }
 }
 
 /** The CPU limit in billionths of a CPU, whichever form it was set in. */

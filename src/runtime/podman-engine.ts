@@ -5,21 +5,24 @@
  * - a container joining another's network also joins its UTS and user namespaces (podman
  *   shares only the network), so it has that one's host name and the same root;
  * - with network `none` podman writes no resolv.conf and keeps /etc/hosts under its run root:
- *   a container's network files are files of ours (under `stateDir`), bind-mounted read-only
- *   into it and into every container that joins it, and rewritten in place;
+ *   a container's network files are files of ours (under `stateDir`, by container name),
+ *   bind-mounted read-only into it and into every container that joins it, and rewritten in
+ *   place;
  * - there is no Docker update route, and podman's own (libpod) one changes the cgroup but not
- *   what the next start applies: the changed limits are kept under `stateDir` and applied
- *   again after every start;
+ *   what the next start applies: the changed limits are kept under `stateDir` (by name) and
+ *   applied again after every start; its inspect does not echo a root disk size, so a label
+ *   of ours records it;
  * - its btrfs driver's index names a container's subvolume by its layer;
  * - image names come back qualified (`localhost/`, `docker.io/`), an import takes its tag
- *   inside the repository name, a commit's id lacks `sha256:`.
+ *   inside the repository name, a commit's id lacks `sha256:`, and a forced removal of an
+ *   image takes the containers using it along.
  */
 import axios, { type AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storageLayerId } from './btrfs-root-disk.js';
-import { DockerEngine, EngineError, resources, throttles, tolerate, wrap } from './docker-engine.js';
+import { DockerEngine, EngineError, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type { ContainerLimits, ContainerSpec, NetworkFile } from './types.js';
 
@@ -30,6 +33,14 @@ interface LimitsRecord { limits: ContainerLimits }
 const QUALIFIED = /^(localhost|docker\.io\/library|docker\.io)\//;
 
 const NETWORK_FILES: NetworkFile[] = ['resolv.conf', 'hosts'];
+
+/** The root disk size a container was made with. */
+const ROOT_SIZE_LABEL = 'org.openstack.nova-container.root-size';
+
+const FULL_ID = /^[0-9a-f]{64}$/;
+
+/** A container's name, which keys this engine's files of it (names last as long as their container). */
+const nameOf = (c: Docker.ContainerInspectInfo): string => c.Name.replace(/^\//, '');
 
 /** What a container has in /etc/hosts before its network is plugged (the driver writes it then). */
 function initialHosts(hostname: string | undefined): string {
@@ -87,12 +98,26 @@ export class PodmanEngine extends DockerEngine {
     });
   }
 
+  override async createContainer(spec: ContainerSpec): Promise<string> {
+    // before the network files of that name are written: they may be a running container's
+    if (await this.inspectRaw(spec.name)) throw new EngineError(`create container ${spec.name}: the name is in use`, 409);
+    try {
+      return await super.createContainer(spec);
+    } catch (err) {
+      if (!spec.joinNetworkOf) await rm(this.networkDir(spec.name), { recursive: true, force: true });
+      throw err;
+    }
+  }
+
   protected override async createOptions(spec: ContainerSpec): Promise<Docker.ContainerCreateOptions> {
     const o = await super.createOptions(spec);
-    const joined = spec.joinNetworkOf ? await this.nameOf(spec.joinNetworkOf) : undefined;
-    if (spec.joinNetworkOf && !joined) throw new EngineError(`create container ${spec.name}: there is no container ${spec.joinNetworkOf} to join`, 404);
+    const joinedInfo = spec.joinNetworkOf ? await this.inspectRaw(spec.joinNetworkOf) : null;
+    if (spec.joinNetworkOf && !joinedInfo) throw new EngineError(`there is no container ${spec.joinNetworkOf} to join`, 404);
+    const joined = joinedInfo ? nameOf(joinedInfo) : undefined;
     const owner = joined ?? spec.name;
     if (!joined) await this.writeInitialNetworkFiles(owner, spec.hostname);
+    // podman's inspect does not echo the size it was made with, which a resize compares with
+    if (spec.limits.rootGb) o.Labels = { ...o.Labels, [ROOT_SIZE_LABEL]: `${spec.limits.rootGb}G` };
     o.HostConfig = {
       ...o.HostConfig,
       Binds: NETWORK_FILES.map((f) => `${this.networkFile(owner, f)}:/etc/${f}:ro`),
@@ -104,37 +129,49 @@ export class PodmanEngine extends DockerEngine {
 
   override async startContainer(id: string): Promise<void> {
     await super.startContainer(id);
-    const record = await this.limitsRecord(id);
-    if (record) await this.applyLimits(id, record.limits);
+    const c = await this.inspectRaw(id);
+    const record = c ? await this.limitsRecord(nameOf(c)) : null;
+    if (c && record) await this.applyLimits(c.Id, record.limits);
   }
 
   override async updateLimits(id: string, limits: ContainerLimits): Promise<void> {
-    const c = await tolerate(`update limits of container ${id}`, () => this.docker.getContainer(id).inspect(), () => null);
+    const c = await this.inspectRaw(id);
     if (!c) throw new EngineError(`update limits of container ${id}: no such container`, 404);
-    const had = throttles(c.HostConfig);
-    const asked = throttles(resources(limits, limits.diskIo ? await this.disk() : undefined));
-    if (had !== asked) {
-      throw new EngineError(`update limits of container ${id}: the engine cannot change disk I/O throttles in place (${had || 'none'} now, ${asked || 'none'} asked)`);
-    }
-    const merged = { ...(await this.limitsRecord(c.Id))?.limits, ...limits };
-    await this.writeJson(this.limitsFile(c.Id), { limits: merged } satisfies LimitsRecord);
+    refuseThrottleChange(id, c.HostConfig, resources(limits, limits.diskIo ? await this.disk() : undefined));
+    const name = nameOf(c);
+    const merged: ContainerLimits = { ...(await this.limitsRecord(name))?.limits, ...limits };
+    // vCPUs without a bandwidth of the flavor's own replace the one an earlier flavor had
+    if (limits.vcpus !== undefined && !limits.cpuBandwidth) delete merged.cpuBandwidth;
+    // applied before it is kept: an update the engine refuses must not come back at a start
     if (c.State.Running) await this.applyLimits(c.Id, merged);
-    if (limits.rootGb) await this.resizeRootDisk(c.Id, limits.rootGb, undefined);
+    await this.writeJson(this.limitsFile(name), { limits: merged } satisfies LimitsRecord);
+    if (limits.rootGb) await this.resizeRootDisk(c.Id, limits.rootGb, c.Config.Labels?.[ROOT_SIZE_LABEL]);
   }
 
   override async setNetworkFile(id: string, file: NetworkFile, content: string): Promise<void> {
-    const name = await this.nameOf(id);
-    if (!name) throw new EngineError(`container ${id} has no ${file} to replace: no such container`, 404);
+    const c = await this.inspectRaw(id);
+    if (!c) throw new EngineError(`container ${id} has no ${file} to replace: no such container`, 404);
     // in place, not by rename: running containers have this very inode bind-mounted
-    await writeFile(this.networkFile(name, file), content, { mode: 0o644 });
+    await writeFile(this.networkFile(nameOf(c), file), content, { mode: 0o644 });
   }
 
+  /** Also this engine's files of the container, found by its name (given, or the removed container's). */
   override async removeContainer(id: string): Promise<void> {
-    const c = await tolerate(`remove container ${id}`, () => this.docker.getContainer(id).inspect(), () => null);
+    const c = await this.inspectRaw(id);
     await super.removeContainer(id);
-    if (!c) return;
-    await rm(this.limitsFile(c.Id), { force: true });
-    await rm(join(this.stateDir, 'network', c.Name.replace(/^\//, '')), { recursive: true, force: true });
+    const name = c ? nameOf(c) : FULL_ID.test(id) ? undefined : id;
+    if (!name) return;
+    await rm(this.limitsFile(name), { force: true });
+    await rm(this.networkDir(name), { recursive: true, force: true });
+  }
+
+  /**
+   * Not forced: podman's forced removal also removes the containers that use the image (an
+   * instance's, when a cache release races a build), where Docker's only takes the tag away.
+   * An image in use is kept with an error; a name among others is only taken away.
+   */
+  override async removeImage(ref: string): Promise<void> {
+    await tolerate(`remove image ${ref}`, () => this.docker.getImage(ref).remove(), () => undefined);
   }
 
   protected override importName(repo: string, tag: string): { repo: string } {
@@ -159,33 +196,34 @@ export class PodmanEngine extends DockerEngine {
     }
   }
 
-  private async nameOf(idOrName: string): Promise<string | undefined> {
-    const c = await tolerate(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect(), () => null);
-    return c?.Name.replace(/^\//, '');
+  private inspectRaw(idOrName: string): Promise<Docker.ContainerInspectInfo | null | undefined> {
+    return tolerate(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect(), () => null);
+  }
+
+  private networkDir(container: string): string {
+    return join(this.stateDir, 'network', container);
   }
 
   private networkFile(container: string, file: NetworkFile): string {
-    return join(this.stateDir, 'network', container, file);
+    return join(this.networkDir(container), file);
   }
 
   private async writeInitialNetworkFiles(container: string, hostname: string | undefined): Promise<void> {
-    await mkdir(join(this.stateDir, 'network', container), { recursive: true, mode: 0o755 });
+    await mkdir(this.networkDir(container), { recursive: true, mode: 0o755 });
     await writeFile(this.networkFile(container, 'resolv.conf'), '', { mode: 0o644 });
     await writeFile(this.networkFile(container, 'hosts'), initialHosts(hostname), { mode: 0o644 });
   }
 
-  private limitsFile(containerId: string): string {
-    return join(this.stateDir, 'limits', `${containerId}.json`);
+  private limitsFile(container: string): string {
+    return join(this.stateDir, 'limits', `${container}.json`);
   }
 
-  private async limitsRecord(idOrName: string): Promise<LimitsRecord | null> {
-    const id = /^[0-9a-f]{64}$/.test(idOrName) ? idOrName : (await tolerate(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect(), () => null))?.Id;
-    if (!id) return null;
+  private async limitsRecord(container: string): Promise<LimitsRecord | null> {
     try {
-      return JSON.parse(await readFile(this.limitsFile(id), 'utf8')) as LimitsRecord;
+      return JSON.parse(await readFile(this.limitsFile(container), 'utf8')) as LimitsRecord;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new EngineError(`the changed limits of container ${id}: ${(err as Error).message}`);
+      throw new EngineError(`the changed limits of container ${container}: ${(err as Error).message}`);
     }
   }
 

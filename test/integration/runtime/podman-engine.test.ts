@@ -19,12 +19,14 @@ import { sandboxSpec, workloadSpec } from '../../../src/runtime/instance-contain
 import { busyboxRootfs } from '../glance-bridge/images.js';
 import { startPodmanService, type PodmanService } from './podman-service.js';
 
-/** The limit in the memory cgroup of a process. */
-function memoryLimit(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l));
-  assert.ok(line, `process ${pid} is in a memory cgroup`);
-  return Number(readFileSync(join('/sys/fs/cgroup/memory', line.split(':')[2], 'memory.limit_in_bytes'), 'utf8'));
+/** A value in a process's cgroup of a v1 controller (this machine's hierarchy). */
+function cgroupValue(pid: number, controller: string, file: string): number {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
+  assert.ok(line, `process ${pid} is in a ${controller} cgroup`);
+  return Number(readFileSync(join('/sys/fs/cgroup', line.split(':')[1], line.split(':')[2], file), 'utf8'));
 }
+const memoryLimit = (pid: number) => cgroupValue(pid, 'memory', 'memory.limit_in_bytes');
+const cpuQuota = (pid: number) => cgroupValue(pid, 'cpu', 'cpu.cfs_quota_us');
 
 /** The referenced-bytes limit of a subvolume's quota group. */
 function qgroupLimit(mount: string, subvolume: string): number {
@@ -107,6 +109,21 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     await engine.startContainer(workload);
     assert.equal(memoryLimit(await pidOf(workload)), 128 * 2 ** 20, 'still 128 MB after a stop and start');
     assert.equal(qgroupLimit(mount, subvolume), 2 * 2 ** 30, 'still 2 GB after a stop and start');
+
+    // a flavor with a CPU bandwidth of its own, then one with vCPUs alone (a resize back)
+    await engine.updateLimits(workload, { vcpus: 1, cpuBandwidth: { periodUs: 100_000, quotaUs: 30_000 } });
+    assert.equal(cpuQuota(await pidOf(workload)), 30_000);
+    await engine.updateLimits(workload, { vcpus: 2 });
+    await engine.stopContainer(workload, 0);
+    await engine.startContainer(workload);
+    assert.equal(cpuQuota(await pidOf(workload)), 200_000, 'the vCPUs\' quota, not the earlier flavor\'s bandwidth');
+    assert.equal(memoryLimit(await pidOf(workload)), 128 * 2 ** 20, 'what the later changes left alone stays');
+  });
+
+  it('refuses a name in use before touching the network files of the container holding it', async () => {
+    const hosts = readFileSync(join(stateDir, 'network', `nova-${uuid}-net`, 'hosts'), 'utf8');
+    await assert.rejects(engine.createContainer(sandboxSpec(uuid, 'other', 'h1', 'nc-test/pause:t1')), /name is in use/);
+    assert.equal(readFileSync(join(stateDir, 'network', `nova-${uuid}-net`, 'hosts'), 'utf8'), hosts);
   });
 
   it('commits a workload as a sha256 image id that saves and loads again', async () => {
@@ -148,8 +165,23 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     }
   });
 
+  it('an image a container uses is kept with an error, the container left (podman\'s forced removal takes it along); another name of it goes alone', async () => {
+    const rootfs = await busyboxRootfs();
+    await engine.importImage(Readable.from([rootfs]), 'nc-test/inuse', 't1', ['/bin/sleep']);
+    const id = await engine.createContainer({ name: `nc-inuse-${uuid}`, image: 'nc-test/inuse:t1', labels: {}, command: ['300'], limits: {} });
+    await engine.startContainer(id);
+    await engine.tagImage('nc-test/inuse:t1', 'nc-test/inuse', 't2');
+    await engine.removeImage('nc-test/inuse:t2');
+    assert.deepEqual(await engine.listImageTags('nc-test/inuse'), ['nc-test/inuse:t1'], 'a name among others is only taken away');
+    await assert.rejects(engine.removeImage('nc-test/inuse:t1'), /remove image nc-test\/inuse:t1/);
+    assert.equal((await engine.inspectContainer(id))?.state, 'running');
+    await engine.removeContainer(id);
+    await engine.removeImage('nc-test/inuse:t1');
+    assert.equal(await engine.inspectImage('nc-test/inuse:t1'), null, 'removed once no container uses it');
+  });
+
   it('removes the workload, then the sandbox, with the files the engine kept for them', async () => {
-    const limits = join(stateDir, 'limits', `${workload}.json`);
+    const limits = join(stateDir, 'limits', `nova-${uuid}.json`);
     const network = join(stateDir, 'network', `nova-${uuid}-net`);
     assert.ok(existsSync(limits) && existsSync(network));
     await engine.removeContainer(workload);
