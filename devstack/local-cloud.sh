@@ -189,7 +189,7 @@ cmd_up() {
 }
 
 # cmd_prepare: what `up` installs, without starting anything (so it can run while another
-# cloud holds the ports: test/run-all.sh prepares 2025.1 while the zed tests run)
+# cloud holds the ports: test/run-all.sh prepares zed while the 2025.1 tests run)
 cmd_prepare() {
     require_root
     local t0=$SECONDS

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: installs what the tests need, runs the unit tests first (no cloud needed), then
-# brings up the local cloud of each OpenStack release in turn and runs the integration tests
+# `npm test`: installs what the tests need, runs the unit tests (no cloud needed), brings up
+# the local cloud of each OpenStack release in turn and runs the integration tests
 # against it: all of them on the default release (2025.1); on zed those whose path through
 # OpenStack differs by release (ZED_SPECS: RPC, objects, Linux bridge instead of OVN, the control
 # plane, Heat, Horizon), not those that test only this host's engine, images or recovery
@@ -73,6 +73,11 @@ ZED_SPECS=(dist/test/integration/lifecycle/{create,delete,power,kill-during-netw
 # tests that need no cloud (engines and switches they start themselves): they run while the
 # zed cloud comes up
 CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
+
+# a spec that names no file would drop out of the run with only mocha's warning
+for f in "${ZED_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}"; do
+    [ -f "$f" ] || { echo "test/run-all.sh names $f, which does not exist" >&2; rc=1; }
+done
 
 if [ "$up_status" != 1 ]; then
     prepare zed &

@@ -50,17 +50,3 @@ simple_quota_on() {
     btrfs_simple_quota "$dir" || die "cannot turn on btrfs simple quotas on $dir (Linux 6.7 or later is needed)"
     log "btrfs simple quotas on for the engine's store (they were $mode)"
 }
-
-# raise_key_quota: runc gives each container a session keyring, charged to the host uid of
-# its root. With user namespace remapping every container's root is the same uid, and the
-# kernel's default quota for a user (kernel.keys.maxkeys 200, maxbytes 20000) stopped every
-# start past about 100 servers ("unable to create session key: disk quota exceeded"). Room
-# for 20000 keys (10000 servers, two containers each; about 70 bytes a key); never lowered.
-raise_key_quota() {
-    local name value
-    for name in maxkeys:20000 maxbytes:1400000; do
-        value=${name#*:} name=${name%%:*}
-        [ "$(cat "/proc/sys/kernel/keys/$name")" -ge "$value" ] || sysctl -qw "kernel.keys.$name=$value" ||
-            log "warning: cannot raise kernel.keys.$name to $value: with user namespace remapping, container starts fail past about 100 servers"
-    done
-}

@@ -13,22 +13,27 @@ LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD D
     PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
     DOCKERD_EXTRA_ARGS DOCKER_DISK_GB DOCKER_USERNS NEUTRON_AGENTS HEAT HORIZON HEAT_API_PORT HORIZON_PORT OPENSTACK_RELEASE
     RABBIT_QUORUM_QUEUES CONTAINER_ENGINE)
+# fixed_setting NAME DEFAULT HOW: NAME as the settings keep it (DEFAULT in settings from before
+# they kept it); a different value from the environment stops `up` (HOW: printf format of what
+# the directory holds, given the kept value)
+fixed_setting() {
+    local name=$1 default=$2 how=$3 v
+    v=$(sed -n "s/^$name=//p" "$LOCAL_CLOUD_DIR/settings")
+    v=${v:-$default}
+    if [ -n "${!name:-}" ] && [ "$v" != "${!name}" ]; then
+        # shellcheck disable=SC2059
+        die "$LOCAL_CLOUD_DIR $(printf "$how" "$v"), not ${!name}: leave $name out, or set LOCAL_CLOUD_DIR to another directory"
+    fi
+    printf -v "$name" '%s' "$v"
+}
+
 load_settings() {
     local k v
     [ -f "$LOCAL_CLOUD_DIR/settings" ] || return 0
-    # a directory holds one release's cloud: its databases are that release's
-    # (settings from before releases were kept are Zed's, the only release then)
-    v=$(sed -n 's/^OPENSTACK_RELEASE=//p' "$LOCAL_CLOUD_DIR/settings")
-    if [ -n "${OPENSTACK_RELEASE:-}" ] && [ "${v:-zed}" != "$OPENSTACK_RELEASE" ]; then
-        die "$LOCAL_CLOUD_DIR holds a ${v:-zed} cloud, not $OPENSTACK_RELEASE: leave OPENSTACK_RELEASE out, or set LOCAL_CLOUD_DIR to another directory"
-    fi
-    OPENSTACK_RELEASE=${v:-zed}
-    # its servers are the containers of one engine (settings from before engines were kept: docker)
-    v=$(sed -n 's/^CONTAINER_ENGINE=//p' "$LOCAL_CLOUD_DIR/settings")
-    if [ -n "${CONTAINER_ENGINE:-}" ] && [ "${v:-docker}" != "$CONTAINER_ENGINE" ]; then
-        die "$LOCAL_CLOUD_DIR runs its servers on ${v:-docker}, not $CONTAINER_ENGINE: leave CONTAINER_ENGINE out, or set LOCAL_CLOUD_DIR to another directory"
-    fi
-    CONTAINER_ENGINE=${v:-docker}
+    # a directory holds one release's cloud: its databases are that release's (Zed's before
+    # releases were kept, the only release then); its servers are the containers of one engine
+    fixed_setting OPENSTACK_RELEASE zed 'holds a %s cloud'
+    fixed_setting CONTAINER_ENGINE docker 'runs its servers on %s'
     while IFS='=' read -r k v; do
         case " ${LOCAL_CLOUD_SETTINGS[*]} " in *" $k "*) ;; *) continue ;; esac
         [ -n "${!k+x}" ] || printf -v "$k" '%s' "$v"
@@ -137,6 +142,20 @@ write_file() {
 # One-time steps: step_done NAME / mark_done NAME
 step_done() { [ -f "$STATE_DIR/$1.done" ]; }
 mark_done() { touch "$STATE_DIR/$1.done"; }
+
+# raise_key_quota: runc gives each container a session keyring, charged to the host uid of
+# its root. With user namespace remapping every container's root is the same uid, and the
+# kernel's default quota for a user (kernel.keys.maxkeys 200, maxbytes 20000) stopped every
+# start past about 100 servers ("unable to create session key: disk quota exceeded"). Room
+# for 20000 keys (10000 servers, two containers each; about 70 bytes a key); never lowered.
+raise_key_quota() {
+    local name value
+    for name in maxkeys:20000 maxbytes:1400000; do
+        value=${name#*:} name=${name%%:*}
+        [ "$(cat "/proc/sys/kernel/keys/$name")" -ge "$value" ] || sysctl -qw "kernel.keys.$name=$value" ||
+            log "warning: cannot raise kernel.keys.$name to $value: with user namespace remapping, container starts fail past about 100 servers"
+    done
+}
 
 # ---------------------------------------------------------------- daemons
 # A daemon NAME has $RUN_DIR/NAME.pid (the process we started, setsid'd so it leads its own

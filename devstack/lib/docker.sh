@@ -2,7 +2,7 @@
 #
 # The first part is shared with the devstack plugin (devstack/plugin.sh sources this file
 # without lib/common.sh): functions only, nothing set or run when sourced. The second part is
-# the local cloud's dockerd (needs lib/common.sh and lib/btrfs_store.sh; skipped without them),
+# the local cloud's dockerd (needs lib/common.sh, skipped without it, and lib/btrfs_store.sh),
 # as the local cloud's engine (ENGINE_DAEMON, ENGINE_SOCKET, configure_engine, start_engine,
 # wait_engine, stop_engine; lib/podman.sh is the other): its own socket, data root, exec root
 # and pidfile under the state dir (never /var/run/docker.sock), --live-restore so containers

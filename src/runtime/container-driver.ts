@@ -302,7 +302,8 @@ export class ContainerDriver implements InstanceDriver {
   /**
    * The sandbox running with the VIFs in it. One that stopped (the host or the engine
    * restarted without live-restore) starts with a new, empty namespace and is plugged again;
-   * one that is gone is made again (the workload names its sandbox, so it joins the new one).
+   * one that is gone is made again (the workload names its sandbox, so on Docker it joins the new
+   * one; podman neither lets a sandbox go before its workload nor moves a workload to another).
    * `hostname`: the instance's, when the caller knows it; else the workload's.
    */
   private async ensureNetwork(instanceUuid: string, vifs: VifSource, hostname?: string): Promise<void> {

@@ -146,7 +146,7 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
       assert.equal((await execIn(id, ['/bin/sh', '-c', 'id -u'])).output.trim(), '0');
     }
     // every container's root is that one host uid, whose kernel key quota takes a session
-    // keyring per container (devstack/lib/docker.sh raise_key_quota)
+    // keyring per container (devstack/lib/common.sh raise_key_quota)
     assert.ok(Number(readFileSync('/proc/sys/kernel/keys/maxkeys', 'utf8')) >= 20_000, 'kernel.keys.maxkeys holds a keyring per container');
   });
 

@@ -1,11 +1,12 @@
 /**
- * PodmanEngine against a real podman 4.3 service (test/integration/runtime/podman-service.ts,
- * btrfs store): an instance's sandbox and workload as the driver makes them share network,
- * host name and a user namespace whose root is an unprivileged host id; ten instances made at
- * once do not deadlock the service (podman's own sizing of such namespaces does); the network files the driver writes reach both; changed
+ * PodmanEngine against a real podman 4.3 service started as the local cloud starts it
+ * (test/integration/runtime/podman-service.ts, btrfs store): an instance's sandbox and
+ * workload as the driver makes them share network, host name and a user namespace whose root
+ * is an unprivileged host id; ten instances made at once do not deadlock the service (podman's
+ * own sizing of such namespaces does); the network files the driver writes reach both; changed
  * limits hold across a stop and start (podman's own update is lost at the next start); the
- * root disk grows in place and stays grown; images keep the names they were given; removal
- * takes the engine's files along.
+ * root disk grows in place and stays grown; images keep the names they were given, and one in
+ * use is not removed; removal takes the engine's files along.
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
@@ -98,7 +99,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
   it('changed limits hold across a stop and start; the root disk grows in place and stays grown', async () => {
     assert.equal(memoryLimit(await pidOf(workload)), 64 * 2 ** 20);
     const subvolume = await containerSubvolume(service.graphRoot, workload, storageLayerId);
-    const mount = join(service.dir, 'btrfs');
+    const mount = service.store;
     assert.equal(qgroupLimit(mount, subvolume), 2 ** 30, 'made with 1 GB');
 
     await engine.updateLimits(workload, { memoryMb: 128, rootGb: 2 });

@@ -51,14 +51,18 @@ describe('local cloud: which directory and which release', () => {
     assert.equal(dirFor('up', { LOCAL_CLOUD_DIR: '/tmp/lc2', OPENSTACK_RELEASE: 'zed' }), '/tmp/lc2');
   });
 
+  /** Runs `script` after lib/common.sh in a new cloud directory holding these settings (none: no file). */
+  const withSettings = (cloud: string, settings: string | undefined, env: Record<string, string>, script: string) => {
+    rmSync(cloud, { recursive: true, force: true });
+    mkdirSync(cloud);
+    if (settings !== undefined) writeFileSync(join(cloud, 'settings'), settings);
+    return bash(`. "${LIB}common.sh"; ${script}`, { LOCAL_CLOUD_DIR: cloud, ...env });
+  };
+
   describe('the release a directory holds (load_settings)', () => {
     const cloud = join(dir, 'cloud');
-    const release = (settings: string | undefined, env: Record<string, string> = {}) => {
-      rmSync(cloud, { recursive: true, force: true });
-      mkdirSync(cloud);
-      if (settings !== undefined) writeFileSync(join(cloud, 'settings'), settings);
-      return bash(`. "${LIB}common.sh"; echo "$OPENSTACK_RELEASE $RABBIT_QUORUM_QUEUES"`, { LOCAL_CLOUD_DIR: cloud, ...env });
-    };
+    const release = (settings: string | undefined, env: Record<string, string> = {}) =>
+      withSettings(cloud, settings, env, 'echo "$OPENSTACK_RELEASE $RABBIT_QUORUM_QUEUES"');
 
     it('a new directory gets the default release, with quorum queues', () => {
       assert.equal(release(undefined).stdout, '2025.1 yes');
@@ -89,13 +93,8 @@ describe('local cloud: which directory and which release', () => {
   });
 
   describe('the engine a directory\'s servers run on (CONTAINER_ENGINE)', () => {
-    const cloud = join(dir, 'engine');
-    const engine = (settings: string | undefined, env: Record<string, string> = {}) => {
-      rmSync(cloud, { recursive: true, force: true });
-      mkdirSync(cloud);
-      if (settings !== undefined) writeFileSync(join(cloud, 'settings'), settings);
-      return bash(`. "${LIB}common.sh"; echo "$CONTAINER_ENGINE"`, { LOCAL_CLOUD_DIR: cloud, ...env });
-    };
+    const engine = (settings: string | undefined, env: Record<string, string> = {}) =>
+      withSettings(join(dir, 'engine'), settings, env, 'echo "$CONTAINER_ENGINE"');
 
     it('docker for a new directory and for settings from before the engine was kept; podman when asked', () => {
       assert.equal(engine(undefined).stdout, 'docker');
