@@ -131,7 +131,13 @@ export class PodmanEngine extends DockerEngine {
     await super.startContainer(id);
     const c = await this.inspectRaw(id);
     const record = c ? await this.limitsRecord(nameOf(c)) : null;
-    if (c && record) await this.applyLimits(c.Id, record.limits);
+    if (!c || !record) return;
+    try {
+      await this.applyLimits(c.Id, record.limits);
+    } catch (err) {
+      // one that already ended has nothing to hold (its next start applies them): it started
+      if ((await this.inspectRaw(c.Id))?.State.Running) throw err;
+    }
   }
 
   override async updateLimits(id: string, limits: ContainerLimits): Promise<void> {

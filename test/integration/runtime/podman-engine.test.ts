@@ -121,6 +121,13 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     assert.equal(memoryLimit(await pidOf(workload)), 128 * 2 ** 20, 'what the later changes left alone stays');
   });
 
+  it('a container with changed limits that ends as soon as it starts has still started', async () => {
+    const id = await engine.createContainer({ name: `nc-brief-${uuid}`, image: 'nc-test/busybox:t1', labels: {}, command: ['0'], limits: { memoryMb: 32 } });
+    await engine.updateLimits(id, { memoryMb: 48 });
+    await engine.startContainer(id);
+    await engine.removeContainer(id);
+  });
+
   it('refuses a name in use before touching the network files of the container holding it', async () => {
     const hosts = readFileSync(join(stateDir, 'network', `nova-${uuid}-net`, 'hosts'), 'utf8');
     await assert.rejects(engine.createContainer(sandboxSpec(uuid, 'other', 'h1', 'nc-test/pause:t1')), /name is in use/);
