@@ -12,9 +12,12 @@ import { gzipSync } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import { join } from 'node:path';
 import { demuxLogs } from '../../../src/runtime/docker-engine.js';
-import { CLOUD_DIR } from '../../helpers/cloud.js';
+import { CLOUD_DIR, COMPUTE_CONF, iniValue } from '../../helpers/cloud.js';
 
-export const ENGINE_SOCKET = process.env.NOVA_CONTAINER_TEST_ENGINE ?? `unix://${join(CLOUD_DIR, 'docker', 'docker.sock')}`;
+/** The cloud's engine, as its compute host is configured (dockerd's socket before it ever was). */
+export const ENGINE_SOCKET = process.env.NOVA_CONTAINER_TEST_ENGINE
+  ?? (existsSync(COMPUTE_CONF) ? iniValue(COMPUTE_CONF, 'container', 'engine_socket') : undefined)
+  ?? `unix://${join(CLOUD_DIR, 'docker', 'docker.sock')}`;
 export const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'true', 'mkdir', 'rm', 'id', 'uname', 'env'];
 
