@@ -9,9 +9,9 @@
  *   bind-mounted read-only into it and into every container that joins it, and rewritten in
  *   place;
  * - there is no Docker update route, and podman's own (libpod) one changes the cgroup but not
- *   what the next start applies: the changed limits are kept under `stateDir` (by name) and
- *   applied again after every start; its inspect does not echo a root disk size, so a label
- *   of ours records it;
+ *   what the next start applies: the changed limits are kept under `stateDir` (by container
+ *   id) and applied again after every start; its inspect does not echo a root disk size, so a
+ *   label of ours records it;
  * - its btrfs driver's index names a container's subvolume by its layer;
  * - image names come back qualified (`localhost/`, `docker.io/`), an import takes its tag
  *   inside the repository name, a commit's id lacks `sha256:`, and a forced removal of an
@@ -39,7 +39,7 @@ const ROOT_SIZE_LABEL = 'org.openstack.nova-container.root-size';
 
 const FULL_ID = /^[0-9a-f]{64}$/;
 
-/** A container's name, which keys this engine's files of it (names last as long as their container). */
+/** A container's name, which keys its network files (those joining it bind them by its name). */
 const nameOf = (c: Docker.ContainerInspectInfo): string => c.Name.replace(/^\//, '');
 
 /** What a container has in /etc/hosts before its network is plugged (the driver writes it then). */
@@ -99,23 +99,21 @@ export class PodmanEngine extends DockerEngine {
   }
 
   override async createContainer(spec: ContainerSpec): Promise<string> {
-    // before the network files of that name are written: they may be a running container's
-    if (await this.inspectRaw(spec.name)) throw new EngineError(`create container ${spec.name}: the name is in use`, 409);
+    const madeFiles = spec.joinNetworkOf ? false : await this.writeInitialNetworkFiles(spec.name, spec.hostname);
     try {
       return await super.createContainer(spec);
     } catch (err) {
-      if (!spec.joinNetworkOf) await rm(this.networkDir(spec.name), { recursive: true, force: true });
+      if (madeFiles) await rm(this.networkDir(spec.name), { recursive: true, force: true });
       throw err;
     }
   }
 
   protected override async createOptions(spec: ContainerSpec): Promise<Docker.ContainerCreateOptions> {
     const o = await super.createOptions(spec);
-    const joinedInfo = spec.joinNetworkOf ? await this.inspectRaw(spec.joinNetworkOf) : null;
-    if (spec.joinNetworkOf && !joinedInfo) throw new EngineError(`there is no container ${spec.joinNetworkOf} to join`, 404);
-    const joined = joinedInfo ? nameOf(joinedInfo) : undefined;
+    // by name, as the driver names it (podman refuses a create joining one that is not there)
+    const j = spec.joinNetworkOf;
+    const joined = j && FULL_ID.test(j) ? (await this.nameOf(j)) ?? j : j;
     const owner = joined ?? spec.name;
-    if (!joined) await this.writeInitialNetworkFiles(owner, spec.hostname);
     // podman's inspect does not echo the size it was made with, which a resize compares with
     if (spec.limits.rootGb) o.Labels = { ...o.Labels, [ROOT_SIZE_LABEL]: `${spec.limits.rootGb}G` };
     o.HostConfig = {
@@ -129,14 +127,15 @@ export class PodmanEngine extends DockerEngine {
 
   override async startContainer(id: string): Promise<void> {
     await super.startContainer(id);
-    const c = await this.inspectRaw(id);
-    const record = c ? await this.limitsRecord(nameOf(c)) : null;
-    if (!c || !record) return;
+    // by id (what the driver starts by): no inspect on the start path, which a build waits for
+    const fullId = FULL_ID.test(id) ? id : (await this.inspectRaw(id))?.Id;
+    const record = fullId ? await this.limitsRecord(fullId) : null;
+    if (!fullId || !record) return;
     try {
-      await this.applyLimits(c.Id, record.limits);
+      await this.applyLimits(fullId, record.limits);
     } catch (err) {
       // one that already ended has nothing to hold (its next start applies them): it started
-      if ((await this.inspectRaw(c.Id))?.State.Running) throw err;
+      if ((await this.inspectRaw(fullId))?.State.Running) throw err;
     }
   }
 
@@ -144,13 +143,12 @@ export class PodmanEngine extends DockerEngine {
     const c = await this.inspectRaw(id);
     if (!c) throw new EngineError(`update limits of container ${id}: no such container`, 404);
     refuseThrottleChange(id, c.HostConfig, resources(limits, limits.diskIo ? await this.disk() : undefined));
-    const name = nameOf(c);
-    const merged: ContainerLimits = { ...(await this.limitsRecord(name))?.limits, ...limits };
+    const merged: ContainerLimits = { ...(await this.limitsRecord(c.Id))?.limits, ...limits };
     // vCPUs without a bandwidth of the flavor's own replace the one an earlier flavor had
     if (limits.vcpus !== undefined && !limits.cpuBandwidth) delete merged.cpuBandwidth;
     // applied before it is kept: an update the engine refuses must not come back at a start
     if (c.State.Running) await this.applyLimits(c.Id, merged);
-    await this.writeJson(this.limitsFile(name), { limits: merged } satisfies LimitsRecord);
+    await this.writeJson(this.limitsFile(c.Id), { limits: merged } satisfies LimitsRecord);
     if (limits.rootGb) await this.resizeRootDisk(c.Id, limits.rootGb, c.Config.Labels?.[ROOT_SIZE_LABEL]);
   }
 
@@ -161,14 +159,13 @@ export class PodmanEngine extends DockerEngine {
     await writeFile(this.networkFile(nameOf(c), file), content, { mode: 0o644 });
   }
 
-  /** Also this engine's files of the container, found by its name (given, or the removed container's). */
+  /** Also this engine's files of the container (network files by its name: given, or the removed container's). */
   override async removeContainer(id: string): Promise<void> {
     const c = await this.inspectRaw(id);
     await super.removeContainer(id);
+    if (c) await rm(this.limitsFile(c.Id), { force: true });
     const name = c ? nameOf(c) : FULL_ID.test(id) ? undefined : id;
-    if (!name) return;
-    await rm(this.limitsFile(name), { force: true });
-    await rm(this.networkDir(name), { recursive: true, force: true });
+    if (name) await rm(this.networkDir(name), { recursive: true, force: true });
   }
 
   /**
@@ -214,22 +211,34 @@ export class PodmanEngine extends DockerEngine {
     return join(this.networkDir(container), file);
   }
 
-  private async writeInitialNetworkFiles(container: string, hostname: string | undefined): Promise<void> {
-    await mkdir(this.networkDir(container), { recursive: true, mode: 0o755 });
+  private async nameOf(id: string): Promise<string | undefined> {
+    const c = await this.inspectRaw(id);
+    return c ? nameOf(c) : undefined;
+  }
+
+  /**
+   * A new container's network files; false when they were there already and remain (its
+   * name in use, which the engine refuses next: they are that container's). Files a container
+   * removed elsewhere left are written again.
+   */
+  private async writeInitialNetworkFiles(container: string, hostname: string | undefined): Promise<boolean> {
+    const dir = this.networkDir(container);
+    if (await mkdir(dir, { recursive: true, mode: 0o755 }) === undefined && await this.inspectRaw(container)) return false;
     await writeFile(this.networkFile(container, 'resolv.conf'), '', { mode: 0o644 });
     await writeFile(this.networkFile(container, 'hosts'), initialHosts(hostname), { mode: 0o644 });
+    return true;
   }
 
-  private limitsFile(container: string): string {
-    return join(this.stateDir, 'limits', `${container}.json`);
+  private limitsFile(containerId: string): string {
+    return join(this.stateDir, 'limits', `${containerId}.json`);
   }
 
-  private async limitsRecord(container: string): Promise<LimitsRecord | null> {
+  private async limitsRecord(containerId: string): Promise<LimitsRecord | null> {
     try {
-      return JSON.parse(await readFile(this.limitsFile(container), 'utf8')) as LimitsRecord;
+      return JSON.parse(await readFile(this.limitsFile(containerId), 'utf8')) as LimitsRecord;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new EngineError(`the changed limits of container ${container}: ${(err as Error).message}`);
+      throw new EngineError(`the changed limits of container ${containerId}: ${(err as Error).message}`);
     }
   }
 

@@ -130,7 +130,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
 
   it('refuses a name in use before touching the network files of the container holding it', async () => {
     const hosts = readFileSync(join(stateDir, 'network', `nova-${uuid}-net`, 'hosts'), 'utf8');
-    await assert.rejects(engine.createContainer(sandboxSpec(uuid, 'other', 'h1', 'nc-test/pause:t1')), /name is in use/);
+    await assert.rejects(engine.createContainer(sandboxSpec(uuid, 'other', 'h1', 'nc-test/pause:t1')), /already in use/);
     assert.equal(readFileSync(join(stateDir, 'network', `nova-${uuid}-net`, 'hosts'), 'utf8'), hosts);
   });
 
@@ -189,7 +189,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
   });
 
   it('removes the workload, then the sandbox, with the files the engine kept for them', async () => {
-    const limits = join(stateDir, 'limits', `nova-${uuid}.json`);
+    const limits = join(stateDir, 'limits', `${workload}.json`);
     const network = join(stateDir, 'network', `nova-${uuid}-net`);
     assert.ok(existsSync(limits) && existsSync(network));
     await engine.removeContainer(workload);
