@@ -8,6 +8,10 @@
 # and pidfile under the state dir (never /var/run/docker.sock), --live-restore so containers
 # survive a restart of the engine.
 
+# docker_ping, docker_wait (lib/engine_api.sh)
+# shellcheck source=lib/engine_api.sh
+. "$(dirname "${BASH_SOURCE[0]}")/engine_api.sh"
+
 # docker_daemon_json BASE [KEY=JSON...]: prints a daemon.json: the object in file BASE (none:
 # an empty one) with each KEY set to the JSON value (e.g. live-restore=true). Without BASE
 # content and keys: `{}`. Merging needs python3; the result is the same for the same input, so
@@ -37,26 +41,6 @@ for pair in pairs:
     conf[key] = json.loads(value)
 print(json.dumps(conf, indent=2, sort_keys=True))
 PY_
-}
-
-# docker_ping SOCKET: the engine at unix socket path SOCKET answers /_ping. curl runs as
-# `$DOCKER_API_SUDO curl` (empty by default; the devstack plugin, which runs as the stack user,
-# sets sudo: the socket is root's)
-docker_ping() {
-    [ "$(${DOCKER_API_SUDO:-} curl -s --max-time 2 --unix-socket "$1" http://localhost/_ping 2>/dev/null)" = OK ]
-}
-
-# docker_wait SOCKET TIMEOUT [ALIVE_CMD...]: until the engine answers (0); 1 after TIMEOUT
-# seconds; 2 as soon as ALIVE_CMD (e.g. a check that dockerd still runs) fails
-docker_wait() {
-    local socket=$1 timeout=$2 i
-    shift 2
-    for ((i = 0; i < timeout * 10; i++)); do
-        docker_ping "$socket" && return 0
-        if [ $# -gt 0 ] && ! "$@"; then return 2; fi
-        sleep 0.1
-    done
-    return 1
 }
 
 # ---------------------------------------------------------------- the local cloud's part

@@ -7,6 +7,10 @@
 # nova-container does differently on it: src/runtime/podman-engine.ts and
 # src/runtime/README.md. Needs lib/common.sh.
 
+# docker_wait (lib/engine_api.sh)
+# shellcheck source=lib/engine_api.sh
+. "$(dirname "${BASH_SOURCE[0]}")/engine_api.sh"
+
 HOST_PACKAGES+=(podman)
 
 ENGINE_DAEMON=podman
@@ -62,16 +66,13 @@ start_engine() {
 }
 
 wait_engine() {
-    local i
-    for ((i = 0; i < 600; i++)); do
-        [ "$(curl -s --max-time 2 --unix-socket "$ENGINE_SOCKET" http://localhost/_ping 2>/dev/null)" != OK ] || return 0
-        if ! daemon_running podman; then
-            tail -n 20 "$LOG_DIR/podman.log" >&2
-            die "podman system service exited (log: $LOG_DIR/podman.log)"
-        fi
-        sleep 0.1
-    done
-    die "podman does not answer on $ENGINE_SOCKET after 60s (log: $LOG_DIR/podman.log)"
+    local rc=0
+    docker_wait "$ENGINE_SOCKET" 60 daemon_running podman || rc=$?
+    case $rc in
+        0) ;;
+        2) tail -n 20 "$LOG_DIR/podman.log" >&2; die "podman system service exited (log: $LOG_DIR/podman.log)" ;;
+        *) die "podman does not answer on $ENGINE_SOCKET after 60s (log: $LOG_DIR/podman.log)" ;;
+    esac
 }
 
 # Containers keep running under their conmon processes.
