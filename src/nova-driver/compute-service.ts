@@ -92,7 +92,7 @@ export class ComputeService {
       policy: resourcePolicy(config),
       measure: async () => {
         const info = await this.driver.hostInfo();
-        return { ...measureHost(info.dataRoot), hypervisorType: info.hypervisorType, hypervisorVersion: versionToInt(info.hypervisorVersion) };
+        return { ...measureHost(info.dataRoot), hypervisorType: info.hypervisorType, hvType: info.hvType, hypervisorVersion: versionToInt(info.hypervisorVersion) };
       },
       capabilityTraits: capabilityTraits(this.driver.capabilities),
     });

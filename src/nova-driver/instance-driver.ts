@@ -154,7 +154,14 @@ export interface DriverCapabilities {
 }
 
 export interface HostInfo {
+  /** What `openstack hypervisor show` names: the engine (any string). */
   hypervisorType: string;
+  /**
+   * The kind of instance the host runs, as Nova's HVType enum knows it (nova/objects/fields.py):
+   * the conductor refuses a ComputeNode whose supported_hv_specs name anything else, and the
+   * scheduler matches an image's `hypervisor_type` property against it.
+   */
+  hvType: string;
   /** e.g. "20.10.24". */
   hypervisorVersion: string;
   /** Where instances' file systems live on the host (its free space is the host's disk). */

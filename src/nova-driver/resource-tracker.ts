@@ -28,7 +28,7 @@ function ownedTrait(t: string): boolean {
 
 const PLACEMENT_RETRIES = 4;
 
-export type MeasuredHost = HostResources & { hypervisorType: string; hypervisorVersion: number };
+export type MeasuredHost = HostResources & { hypervisorType: string; hvType: string; hypervisorVersion: number };
 
 export interface TrackerDeps {
   conductor: ConductorClient;
@@ -260,7 +260,7 @@ function nodeFields(host: MeasuredHost, usage: Usage, inventories: Inventories |
     numa_topology: null,
     metrics: '[]',
     stats: usage.stats,
-    supported_hv_specs: [NovaObject.create('HVSpec', objectVersion('HVSpec'), { arch: host.arch, hv_type: host.hypervisorType, vm_mode: 'exe' })],
+    supported_hv_specs: [NovaObject.create('HVSpec', objectVersion('HVSpec'), { arch: host.arch, hv_type: host.hvType, vm_mode: 'exe' })],
     pci_device_pools: NovaObject.create('PciDevicePoolList', objectVersion('PciDevicePoolList'), { objects: [] }),
     cpu_allocation_ratio: ratio('VCPU', d.policy.cpuRatio, d.policy.initialCpuRatio),
     ram_allocation_ratio: ratio('MEMORY_MB', d.policy.ramRatio, d.policy.initialRamRatio),

@@ -69,7 +69,8 @@ export class ContainerDriver implements InstanceDriver {
 
   async hostInfo(): Promise<HostInfo> {
     const info = await this.engine.info();
-    return { hypervisorType: this.o.engineName, hypervisorVersion: info.version, dataRoot: info.dataRoot };
+    // both engines run Docker images through Docker's API; Nova's HVType has 'docker' and not 'podman'
+    return { hypervisorType: this.o.engineName, hvType: 'docker', hypervisorVersion: info.version, dataRoot: info.dataRoot };
   }
 
   async spawn(req: SpawnRequest): Promise<void> {

@@ -51,7 +51,7 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
 
   async hostInfo(): Promise<HostInfo> {
     await this.enter('hostInfo');
-    return { hypervisorType: 'fake', hypervisorVersion: '1.0', dataRoot: '/var/lib/fake' };
+    return { hypervisorType: 'fake', hvType: 'fake', hypervisorVersion: '1.0', dataRoot: '/var/lib/fake' };
   }
 
   async spawn(req: SpawnRequest): Promise<void> {

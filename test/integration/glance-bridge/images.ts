@@ -21,6 +21,10 @@ export const ENGINE_SOCKET = process.env.NOVA_CONTAINER_TEST_ENGINE
 export const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'true', 'mkdir', 'rm', 'id', 'uname', 'env'];
 
+/** The engine the cloud's compute host runs its servers on ([container] driver). */
+export const ENGINE_DRIVER = process.env.NOVA_CONTAINER_TEST_ENGINE_DRIVER
+  ?? (existsSync(COMPUTE_CONF) ? iniValue(COMPUTE_CONF, 'container', 'driver') : undefined) ?? 'docker';
+
 export function dockerClient(): Docker {
   return new Docker({ socketPath: new URL(ENGINE_SOCKET).pathname });
 }
@@ -89,7 +93,9 @@ export async function busyboxRootfs(): Promise<Buffer> {
 
 /** `POST /images/create?fromSrc=-` of a rootfs tar as repo:tag; returns the image id. */
 export async function importRootfs(docker: Docker, rootfs: Buffer, repo: string, tag: string, changes = ['CMD ["/bin/sh"]']): Promise<string> {
-  const stream = await docker.importImage(Readable.from([rootfs]) as unknown as string, { repo, tag, changes } as never) as unknown as NodeJS.ReadableStream;
+  // podman's import takes no tag of its own: it is named in the repository (src/runtime/podman-engine.ts)
+  const name = ENGINE_DRIVER === 'podman' ? { repo: `${repo}:${tag}` } : { repo, tag };
+  const stream = await docker.importImage(Readable.from([rootfs]) as unknown as string, { ...name, changes } as never) as unknown as NodeJS.ReadableStream;
   const text = (await collect(stream as AsyncIterable<Buffer>)).toString();
   const last = text.trim().split('\n').map((l) => JSON.parse(l) as { status?: string; error?: string }).pop();
   if (!last || last.error) throw new Error(`docker import failed: ${text}`);

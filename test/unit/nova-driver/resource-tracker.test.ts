@@ -18,7 +18,7 @@ import { captureLogs } from '../../helpers/log-capture.js';
 import { flavorObject, instanceObject } from '../../helpers/fake-compute.js';
 
 const HOST_MEASURE: MeasuredHost = {
-  vcpus: 8, memoryMb: 16384, localGb: 100, freeDiskGb: 90, arch: 'x86_64', cpuInfo: '{}', hypervisorType: 'docker', hypervisorVersion: 28002002,
+  vcpus: 8, memoryMb: 16384, localGb: 100, freeDiskGb: 90, arch: 'x86_64', cpuInfo: '{}', hypervisorType: 'podman', hvType: 'docker', hypervisorVersion: 28002002,
 };
 
 /** The conductor's side: the instances of the host as the database has them, and every call. */
@@ -100,6 +100,14 @@ describe('resource tracker: usage kept per operation, the host re-listed only by
     assert.ok(s.placement.calls.includes('setInventories'));
     assert.equal(s.logs.find('the audit found usage the operations had not recorded').length, 0, 'the first audit fills the ledger: no drift to speak of');
     assert.equal(s.conductor.calls.filter((c) => c === 'InstanceList.get_by_host_and_node').length, 2, 'once to create the node, once in the audit');
+  });
+
+  it('names the engine as the hypervisor type and Nova\'s HVType in the supported instances', async () => {
+    await s.tracker.init(ctx, false);
+    const node = s.tracker.computeNode;
+    assert.equal(node.get('hypervisor_type'), 'podman');
+    const specs = node.get('supported_hv_specs') as NovaObject[];
+    assert.deepEqual(specs.map((h) => [h.get('arch'), h.get('hv_type'), h.get('vm_mode')]), [['x86_64', 'docker', 'exe']]);
   });
 
   it('a build and a delete each save the node once, with no listing, no measure and no Placement call', async () => {
