@@ -1,24 +1,31 @@
 # Which local cloud a command addresses; sourced before anything else, since the directory's
 # lock is taken before its settings are read. test/helpers/cloud-dir.ts follows the same rule.
 #
-# Each release's cloud has its own directory: /opt/nova-container-cloud for zed,
-# /opt/nova-container-cloud-<release> for another. LOCAL_CLOUD_DIR names any directory.
+# Each release's cloud has its own directory, and so has each engine's:
+# /opt/nova-container-cloud for zed, /opt/nova-container-cloud-<release> for another, with
+# -podman after it for CONTAINER_ENGINE=podman (a directory keeps the engine of its first `up`).
+# LOCAL_CLOUD_DIR names any directory.
 
 # the release a new cloud gets when OPENSTACK_RELEASE is not set
 DEFAULT_OPENSTACK_RELEASE=2025.1
 # the directory of the cloud that is up (written by `up`, removed by its `down`)
 : "${ACTIVE_CLOUD_FILE:=/run/nova-container-cloud.active}"
 
+# release_cloud_dir RELEASE [ENGINE]
 release_cloud_dir() {
-    if [ "$1" = zed ]; then echo /opt/nova-container-cloud; else echo "/opt/nova-container-cloud-$1"; fi
+    local dir=/opt/nova-container-cloud
+    [ "$1" = zed ] || dir=$dir-$1
+    [ "${2:-docker}" = docker ] || dir=$dir-$2
+    echo "$dir"
 }
 
-# set_cloud_dir [COMMAND]: LOCAL_CLOUD_DIR, else the directory of OPENSTACK_RELEASE, else (but
-# for `up` and `prepare`, which make a cloud) the cloud that is up, else the default release's
+# set_cloud_dir [COMMAND]: LOCAL_CLOUD_DIR, else the directory of OPENSTACK_RELEASE and
+# CONTAINER_ENGINE when either is set (the default release, docker), else (but for `up` and
+# `prepare`, which make a cloud) the cloud that is up, else the default release's
 set_cloud_dir() {
     if [ -z "${LOCAL_CLOUD_DIR:-}" ]; then
-        if [ -n "${OPENSTACK_RELEASE:-}" ]; then
-            LOCAL_CLOUD_DIR=$(release_cloud_dir "$OPENSTACK_RELEASE")
+        if [ -n "${OPENSTACK_RELEASE:-}${CONTAINER_ENGINE:-}" ]; then
+            LOCAL_CLOUD_DIR=$(release_cloud_dir "${OPENSTACK_RELEASE:-$DEFAULT_OPENSTACK_RELEASE}" "${CONTAINER_ENGINE:-docker}")
         elif [ "${1:-}" != up ] && [ "${1:-}" != prepare ] && [ -s "$ACTIVE_CLOUD_FILE" ]; then
             LOCAL_CLOUD_DIR=$(cat "$ACTIVE_CLOUD_FILE")
         else

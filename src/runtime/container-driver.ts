@@ -55,6 +55,8 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   async init(): Promise<void> {
+    const forgotten = await this.engine.forgetRemovedContainers();
+    if (forgotten.length) this.log.info({ forgotten }, 'dropped the engine files of containers removed while the service was down');
     await this.sandboxImageRef();
   }
 

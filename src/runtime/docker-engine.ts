@@ -82,6 +82,11 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
+  /** dockerd keeps everything of a container itself: nothing to drop. */
+  async forgetRemovedContainers(): Promise<string[]> {
+    return [];
+  }
+
   async createContainer(spec: ContainerSpec): Promise<string> {
     try {
       const c = await this.docker.createContainer(await this.createOptions(spec));
@@ -285,11 +290,6 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  /** The image name parameters of an import as `repo:tag`. */
-  protected importName(repo: string, tag: string): { repo: string; tag?: string } {
-    return { repo, tag };
-  }
-
   /** Tags (`repo:tag`) as the engine reports them, in the form they were given. */
   protected tagNames(tags: string[]): string[] {
     return tags;
@@ -325,7 +325,7 @@ export class DockerEngine implements ContainerEngine {
 
   async importImage(rootfs: Readable, repo: string, tag: string, entrypoint: string[]): Promise<void> {
     try {
-      const stream = await this.docker.importImage(rootfs, { ...this.importName(repo, tag), changes: [`ENTRYPOINT ${JSON.stringify(entrypoint)}`] });
+      const stream = await this.docker.importImage(rootfs, { repo, tag, changes: [`ENTRYPOINT ${JSON.stringify(entrypoint)}`] });
       const text = await collect(stream);
       const failed = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { error?: string }).find((m) => m.error);
       if (failed) throw new EngineError(failed.error ?? 'import failed');

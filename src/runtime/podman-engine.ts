@@ -13,14 +13,16 @@
  *   id) and applied again after every start; its inspect does not echo a root disk size, so a
  *   label of ours records it;
  * - its btrfs driver's index names a container's subvolume by its layer;
- * - image names come back qualified (`localhost/`, `docker.io/`), an import takes its tag
- *   inside the repository name, a commit's id lacks `sha256:`, and a forced removal of an
- *   image takes the containers using it along.
+ * - image names come back qualified (`localhost/`, `docker.io/`), a commit's id lacks
+ *   `sha256:`, and a forced removal of an image takes the containers using it along;
+ * - its Docker load and import routes leave every upload in podman's temp dir: images come in
+ *   through libpod's own routes, which remove theirs.
  */
 import axios, { type AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { storageLayerId } from './btrfs-root-disk.js';
 import { DockerEngine, EngineError, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
 import { createLogger, type Logger } from '../common/log.js';
@@ -74,6 +76,19 @@ export function podmanUserns(remap: string): string {
   const [, first, count] = m;
   return `auto:size=${count},uidmapping=0:${first}:${count},gidmapping=0:${first}:${count}`;
 }
+
+/** The names in a directory; none when it is not there. */
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** What a libpod error answer says. */
+const messageOf = (data: unknown): string => (data as { message?: string } | undefined)?.message ?? JSON.stringify(data);
 
 export class PodmanEngine extends DockerEngine {
   protected override readonly rootSubvolume = storageLayerId;
@@ -177,8 +192,26 @@ export class PodmanEngine extends DockerEngine {
     await tolerate(`remove image ${ref}`, () => this.docker.getImage(ref).remove(), () => undefined);
   }
 
-  protected override importName(repo: string, tag: string): { repo: string } {
-    return { repo: `${repo}:${tag}` };
+  override async importImage(rootfs: Readable, repo: string, tag: string, entrypoint: string[]): Promise<void> {
+    const query = new URLSearchParams({ reference: `${repo}:${tag}`, changes: `ENTRYPOINT ${JSON.stringify(entrypoint)}` });
+    await this.upload(`import image ${repo}:${tag}`, `/v4.0.0/libpod/images/import?${query}`, rootfs);
+  }
+
+  override async loadImage(archive: Readable): Promise<string[]> {
+    const { Names: names } = await this.upload('load image', '/v4.0.0/libpod/images/load', archive) as { Names?: string[] };
+    if (!names?.length) throw new EngineError('load image: the archive held no image');
+    return this.tagNames(names);
+  }
+
+  /** POSTs a tar to a libpod route; its JSON answer. */
+  private async upload(what: string, path: string, tar: Readable): Promise<unknown> {
+    const res = await this.libpod.post(path, tar, {
+      headers: { 'Content-Type': 'application/x-tar' }, maxBodyLength: Infinity, maxContentLength: Infinity,
+    }).catch((err: unknown) => {
+      throw wrap(what, err);
+    });
+    if (res.status >= 300) throw new EngineError(`${what}: ${messageOf(res.data)}`, res.status);
+    return res.data;
   }
 
   protected override tagNames(tags: string[]): string[] {
@@ -193,10 +226,32 @@ export class PodmanEngine extends DockerEngine {
     const res = await this.libpod.post(`/v4.0.0/libpod/containers/${encodeURIComponent(id)}/update`, ociResources(limits)).catch((err: unknown) => {
       throw wrap(`update limits of container ${id}`, err);
     });
-    if (res.status >= 300) {
-      const msg = (res.data as { message?: string } | undefined)?.message ?? JSON.stringify(res.data);
-      throw new EngineError(`update limits of container ${id}: ${msg}`, res.status);
+    if (res.status >= 300) throw new EngineError(`update limits of container ${id}: ${messageOf(res.data)}`, res.status);
+  }
+
+  /** Network files by container name, changed limits by container id, of containers no listing shows. */
+  override async forgetRemovedContainers(): Promise<string[]> {
+    let all: Docker.ContainerInfo[];
+    try {
+      all = await this.docker.listContainers({ all: true });
+    } catch (err) {
+      throw wrap('list containers', err);
     }
+    const names = new Set(all.flatMap((c) => c.Names.map((n) => n.replace(/^\//, ''))));
+    const ids = new Set(all.map((c) => c.Id));
+    const gone: string[] = [];
+    for (const name of await entries(join(this.stateDir, 'network'))) {
+      if (names.has(name)) continue;
+      await rm(this.networkDir(name), { recursive: true, force: true });
+      gone.push(name);
+    }
+    for (const file of await entries(join(this.stateDir, 'limits'))) {
+      const id = file.replace(/\.json(\.new)?$/, '');
+      if (ids.has(id)) continue;
+      await rm(join(this.stateDir, 'limits', file), { force: true });
+      gone.push(id);
+    }
+    return gone;
   }
 
   private inspectRaw(idOrName: string): Promise<Docker.ContainerInspectInfo | null | undefined> {

@@ -105,6 +105,11 @@ export interface EngineWatch {
 
 export interface ContainerEngine {
   info(): Promise<EngineInfo>;
+  /**
+   * Drops what this client keeps beside the engine for containers that are gone (removed while
+   * the service was down); called at start, before any container is made. What it dropped.
+   */
+  forgetRemovedContainers(): Promise<string[]>;
 
   /** Creates (does not start) a container; throws if the name is taken or the image is missing. */
   createContainer(spec: ContainerSpec): Promise<string>;

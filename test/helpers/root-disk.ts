@@ -4,8 +4,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { containerSubvolume } from '../../src/runtime/btrfs-root-disk.js';
-import { engineDataRoot } from '../integration/glance-bridge/images.js';
+import { containerSubvolume, dockerMountId, storageLayerId } from '../../src/runtime/btrfs-root-disk.js';
+import { ENGINE_DRIVER, engineDataRoot } from '../integration/glance-bridge/images.js';
 import { inspectContainer } from './servers.js';
 
 const run = promisify(execFile);
@@ -14,7 +14,7 @@ const run = promisify(execFile);
 export async function rootDiskLimitGb(serverId: string): Promise<number> {
   const c = await inspectContainer(serverId);
   if (!c) throw new Error(`no container for server ${serverId}`);
-  const subvolume = await containerSubvolume(engineDataRoot(), c.Id);
+  const subvolume = await containerSubvolume(engineDataRoot(), c.Id, ENGINE_DRIVER === 'podman' ? storageLayerId : dockerMountId);
   // -f: only the quota groups of that path; -r: its max_rfer column; --raw: bytes
   const { stdout } = await run('btrfs', ['qgroup', 'show', '-f', '-r', '--raw', subvolume]);
   const row = stdout.split('\n').find((l) => /^0\/\d+\s/.test(l));

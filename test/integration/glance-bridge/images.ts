@@ -36,9 +36,9 @@ export function engineDataRoot(): string {
   return dataRoot;
 }
 
-/** dockerd's own temp dir (`docker load` unpacks under it). */
+/** The engine's own temp dir, where a load unpacks or keeps its upload: dockerd's under its data root, podman's TMPDIR (devstack/lib/podman.sh). */
 export function engineTmpDir(): string {
-  return join(engineDataRoot(), 'tmp');
+  return ENGINE_DRIVER === 'podman' ? join(CLOUD_DIR, 'podman', 'tmp') : join(engineDataRoot(), 'tmp');
 }
 
 export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');

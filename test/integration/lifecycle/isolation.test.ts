@@ -10,7 +10,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync, statfsSync } from 'node:fs';
 import { computeConfValue, computeServiceRow, openstack, waitFor } from '../../helpers/cloud.js';
-import { engineDataRoot } from '../glance-bridge/images.js';
+import { ENGINE_DRIVER, engineDataRoot } from '../glance-bridge/images.js';
 import {
   Created, cli, engine, execIn, glanceImage, inspectContainer, logRecords, orphanContainers, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
@@ -75,7 +75,8 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
         assert.equal(h.Privileged, false, name);
         assert.deepEqual(h.SecurityOpt, ['no-new-privileges'], `${name}: no-new-privileges, and no seccomp or AppArmor override`);
         assert.ok(!h.CapAdd || h.CapAdd.length === 0, `${name} adds no capability`);
-        assert.ok((h.MaskedPaths ?? []).includes('/proc/keys'), `${name}: the engine's masked paths`);
+        // podman's inspect reports no masked paths; the look from inside below holds for both engines
+        if (ENGINE_DRIVER === 'docker') assert.ok((h.MaskedPaths ?? []).includes('/proc/keys'), `${name}: the engine's masked paths`);
       }
     }
     const status = (await execIn(plain, ['/bin/cat', '/proc/1/status'])).output;

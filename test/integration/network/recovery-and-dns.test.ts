@@ -15,6 +15,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedImage } from '../lifecycle/fixture.js';
+import { ENGINE_DRIVER } from '../glance-bridge/images.js';
 import {
   Created, alivePid, cli, engine, execIn, isAlive, logRecords, novaContainerPid, restartCompute, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
@@ -180,17 +181,18 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
   });
 
   it('after the engine itself restarts (containers live-restored), a tap that vanished meanwhile is plugged again', async () => {
-    const dockerdPid = Number(readFileSync(join(CLOUD_DIR, 'run', 'dockerd.pid'), 'utf8').trim());
+    // the engine's daemon as the local cloud started it (devstack/lib/docker.sh, podman.sh)
+    const enginePid = Number(readFileSync(join(CLOUD_DIR, 'run', ENGINE_DRIVER === 'podman' ? 'podman.pid' : 'dockerd.pid'), 'utf8').trim());
     const containerPid = await pidOf(server);
     const backBefore = logRecords('engine event stream back: checking every instance\'s VIFs').length;
-    process.kill(dockerdPid, 'SIGTERM');
-    await waitFor('dockerd to exit', async () => !isAlive(dockerdPid), 60_000, 200);
+    process.kill(enginePid, 'SIGTERM');
+    await waitFor('the engine to exit', async () => !isAlive(enginePid), 60_000, 200);
     ip(['link', 'del', tap]);
     const t0 = Date.now();
     await localCloud('up');
     await networkBack('after the engine restart');
-    console.log(`      network back ${Date.now() - t0} ms after local-cloud.sh up began (dockerd start included)`);
-    assert.equal(await pidOf(server), containerPid, 'the container ran on (live-restore)');
+    console.log(`      network back ${Date.now() - t0} ms after local-cloud.sh up began (the engine's start included)`);
+    assert.equal(await pidOf(server), containerPid, 'the container ran on (dockerd\'s live-restore; podman\'s conmon)');
     assert.ok(logRecords('engine event stream back: checking every instance\'s VIFs').length > backBefore, 'the service saw the engine come back');
   });
 });

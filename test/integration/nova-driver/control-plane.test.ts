@@ -13,6 +13,7 @@ import {
 import { rabbitmqctl } from '../../helpers/rabbitmq.js';
 import { Created, cli, waitForStatus } from '../../helpers/servers.js';
 import { sharedImage } from '../lifecycle/fixture.js';
+import { ENGINE_DRIVER } from '../glance-bridge/images.js';
 
 const HOST = computeConfValue('DEFAULT', 'host') ?? '';
 
@@ -46,11 +47,11 @@ describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accept
 
   after(async () => created.cleanup());
 
-  it('openstack compute service list shows this host up, hypervisor list shows it as docker', async () => {
+  it('openstack compute service list shows this host up, hypervisor list shows it as its engine (docker or podman)', async () => {
     assert.equal((await computeServiceRow(HOST))?.State, 'up');
     const hypervisors = await openstack<{ 'Hypervisor Hostname': string; 'Hypervisor Type': string; State: string }[]>(['hypervisor', 'list']);
     const ours = hypervisors.find((h) => h['Hypervisor Hostname'] === HOST);
-    assert.deepEqual([ours?.['Hypervisor Type'], ours?.State], ['docker', 'up'], JSON.stringify(hypervisors));
+    assert.deepEqual([ours?.['Hypervisor Type'], ours?.State], [ENGINE_DRIVER, 'up'], JSON.stringify(hypervisors));
   });
 
   it('nova-status upgrade check finds no compute older than the release supports', async () => {

@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ENGINE_DRIVER } from '../glance-bridge/images.js';
 import {
   computeServiceRow, discoverHosts, forgetComputeHost, openstack, startCompute, removeComputeDir, waitFor, type ComputeProcess, type ComputeServiceRow,
 } from '../../helpers/cloud.js';
@@ -52,9 +53,9 @@ describe('registration with the local cloud\'s real control plane', function () 
     assert.equal(row?.Binary, 'nova-compute');
   });
 
-  it('openstack hypervisor show reports type docker with this machine\'s vcpus and memory', async () => {
+  it('openstack hypervisor show reports its engine as the type, with this machine\'s vcpus and memory', async () => {
     const h = await waitFor('the hypervisor record', async () => hypervisor(HOST), 30_000);
-    assert.equal(h.hypervisor_type, 'docker');
+    assert.equal(h.hypervisor_type, ENGINE_DRIVER);
     assert.equal(Number(h.vcpus), cpus().length);
     assert.equal(Number(h.memory_mb), Math.floor(totalmem() / 1048576));
     assert.equal(typeof h.cpu_info, 'object', 'cpu_info is a JSON object, which the CLI shows parsed');

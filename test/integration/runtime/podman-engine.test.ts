@@ -10,14 +10,14 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { PodmanEngine } from '../../../src/runtime/podman-engine.js';
 import { containerSubvolume, storageLayerId } from '../../../src/runtime/btrfs-root-disk.js';
 import { sandboxSpec, workloadSpec } from '../../../src/runtime/instance-containers.js';
-import { busyboxRootfs } from '../glance-bridge/images.js';
+import { busyboxRootfs, collect } from '../glance-bridge/images.js';
 import { startPodmanService, type PodmanService } from './podman-service.js';
 
 /** A value in a process's cgroup of a v1 controller (this machine's hierarchy). */
@@ -147,6 +147,16 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     assert.equal((await engine.inspectImage('nc-test/snap:s1'))?.id, id);
   });
 
+  it('an import, a load and a cut load leave no upload in podman\'s temp dir', async () => {
+    const uploads = () => readdirSync(service.tmpDir).filter((f) => /\.tar/.test(f));
+    assert.deepEqual(uploads(), [], 'after the imports and the load before');
+    const archive = await collect(await engine.saveImage('nc-test/snap:s1'));
+    await engine.removeImage('nc-test/snap:s1');
+    await assert.rejects(engine.loadImage(Readable.from([archive.subarray(0, archive.length >> 1)])), /load image/);
+    assert.equal(await engine.inspectImage('nc-test/snap:s1'), null, 'half an archive loads nothing');
+    assert.deepEqual(uploads(), [], 'after a cut load');
+  });
+
   it('makes ten instances at once, each in its own user namespace over the same host ids', async function () {
     this.timeout(180_000);
     const t0 = Date.now();
@@ -186,6 +196,21 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     await engine.removeContainer(id);
     await engine.removeImage('nc-test/inuse:t1');
     assert.equal(await engine.inspectImage('nc-test/inuse:t1'), null, 'removed once no container uses it');
+  });
+
+  it('at start, drops the files it kept for containers removed behind its back, and only those', async () => {
+    const other = randomUUID();
+    const sb = await engine.createContainer(sandboxSpec(other, 'vm-gone', 'h1', 'nc-test/pause:t1'));
+    await engine.updateLimits(sb, { memoryMb: 64 });
+    const files = [join(stateDir, 'network', `nova-${other}-net`), join(stateDir, 'limits', `${sb}.json`)];
+    assert.ok(files.every((f) => existsSync(f)), 'the engine kept files for it');
+    service.podman(['rm', '-f', sb]);
+    const fresh = new PodmanEngine(service.endpoint, stateDir, '100000:65536', 60_000);
+    assert.deepEqual((await fresh.forgetRemovedContainers()).sort(), [`nova-${other}-net`, sb].sort());
+    assert.deepEqual(files.filter((f) => existsSync(f)), [], 'its files are gone');
+    assert.ok(existsSync(join(stateDir, 'limits', `${workload}.json`)) && existsSync(join(stateDir, 'network', `nova-${uuid}-net`)),
+      'those of containers still there stay');
+    assert.deepEqual(await fresh.forgetRemovedContainers(), [], 'nothing more to drop');
   });
 
   it('removes the workload, then the sandbox, with the files the engine kept for them', async () => {

@@ -18,6 +18,8 @@ export interface PodmanService {
   /** The btrfs file system of the store, and the store's root (graphroot) on it. */
   store: string;
   graphRoot: string;
+  /** podman's TMPDIR (lib/podman.sh). */
+  tmpDir: string;
   /** Runs the podman CLI on this service's store and configuration. */
   podman(args: string[]): string;
   stop(): Promise<void>;
@@ -74,5 +76,5 @@ export async function startPodmanService(diskGb = 4): Promise<PodmanService> {
     throw err;
   }
   const store = join(dir, 'podman', 'btrfs');
-  return { dir, endpoint: `unix://${join(dir, 'podman', 'podman.sock')}`, store, graphRoot: join(store, 'graph'), podman, stop };
+  return { dir, endpoint: `unix://${join(dir, 'podman', 'podman.sock')}`, store, graphRoot: join(store, 'graph'), tmpDir: join(dir, 'podman', 'tmp'), podman, stop };
 }

@@ -38,6 +38,13 @@ describe('local cloud: which directory and which release', () => {
     assert.equal(dirFor('up', { OPENSTACK_RELEASE: '2025.1' }), '/opt/nova-container-cloud-2025.1');
   });
 
+  it('CONTAINER_ENGINE=podman picks a directory of its own beside its release\'s, docker the release\'s', () => {
+    writeFileSync(active, '/opt/nova-container-cloud\n');
+    assert.equal(dirFor('up', { OPENSTACK_RELEASE: 'zed', CONTAINER_ENGINE: 'podman' }), '/opt/nova-container-cloud-podman');
+    assert.equal(dirFor('status', { CONTAINER_ENGINE: 'podman' }), '/opt/nova-container-cloud-2025.1-podman');
+    assert.equal(dirFor('down', { OPENSTACK_RELEASE: 'zed', CONTAINER_ENGINE: 'docker' }), '/opt/nova-container-cloud');
+  });
+
   it('status, down and the others follow the cloud that is up; up and prepare do not', () => {
     writeFileSync(active, '/opt/nova-container-cloud\n');
     assert.equal(dirFor('status'), '/opt/nova-container-cloud');
