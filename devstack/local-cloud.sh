@@ -33,7 +33,8 @@ esac
 
 # shellcheck source=lib/common.sh
 . "$LOCAL_CLOUD_LIB/common.sh"
-# Opt-in parts (HEAT=yes, HORIZON=yes; kept in $LOCAL_CLOUD_DIR/settings like the rest). Each
+# Optional parts, on unless left out (HEAT=no, HORIZON=no; kept in $LOCAL_CLOUD_DIR/settings
+# like the rest). Each
 # lib/<part>.sh defines <PART>_SERVICES (name:port entries), <part>_packages (Debian packages
 # of the control plane), <part>_host_packages (its clients on the host),
 # up_<part> (configure, init, start and wait; idempotent) and down_<part>.

@@ -74,8 +74,9 @@ case $CONTAINER_ENGINE in docker | podman) ;; *) die "CONTAINER_ENGINE=$CONTAINE
 # bridges, vxlan-<VNI> devices, iptables chains and ebtables rules are the host's); no: none
 : "${NEUTRON_AGENTS:=yes}"
 # yes: Heat (heat-api, heat-engine) / Horizon (openstack-dashboard) run too (devstack/README.md)
-: "${HEAT:=no}"
-: "${HORIZON:=no}"
+# on by default: the users of container servers live in Horizon and Heat
+: "${HEAT:=yes}"
+: "${HORIZON:=yes}"
 
 : "${KEYSTONE_PORT:=5000}"
 : "${GLANCE_PORT:=9292}"

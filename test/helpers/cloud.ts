@@ -4,6 +4,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -134,10 +135,31 @@ export async function discoverHosts(): Promise<void> {
   await inRelease('/usr/bin/nova-manage', [...novaControlConfig(), 'cell_v2', 'discover_hosts']);
 }
 
-/** A setting the local cloud keeps in $LOCAL_CLOUD_DIR/settings (devstack/lib/common.sh). */
+/** A setting the cloud's directory keeps (save_settings in devstack/lib/common.sh). */
 export function cloudSetting(name: string): string | undefined {
-  const m = new RegExp(`^${name}=(.*)$`, 'm').exec(readFileSync(join(CLOUD_DIR, 'settings'), 'utf8'));
-  return m?.[1];
+  const file = join(CLOUD_DIR, 'settings');
+  return existsSync(file) ? new RegExp(`^${name}=(.*)$`, 'm').exec(readFileSync(file, 'utf8'))?.[1] : undefined;
+}
+
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * Heat or Horizon (on by default) up for a test: `PART=yes local-cloud.sh up` unless the cloud
+ * already runs it (on in its settings, its port answering), since an `up` checks every service
+ * (about 15 s) even when nothing changes. The `up`'s output; null when none was needed.
+ */
+export async function ensureCloudPart(part: 'HEAT' | 'HORIZON', port: number): Promise<string | null> {
+  if (cloudSetting(part) === 'yes' && await listening(port)) return null;
+  const { stdout, stderr } = await run(join(REPO, 'devstack', 'local-cloud.sh'), ['up'], {
+    env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR, [part]: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout + stderr;
 }
 
 /** devstack/local-cloud.sh ARGS on this cloud (the one the tests address); its output. */

@@ -1,31 +1,26 @@
 /**
- * Horizon of the local cloud (HORIZON=yes devstack/local-cloud.sh up) in a real browser:
+ * Horizon of the local cloud (on unless HORIZON=no) in a real browser:
  * Debian's chromium driven by playwright-core, screenshots of each step under
  * test-artifacts/horizon/, and the few page interactions the Horizon tests share.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { CLOUD_DIR, REPO } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart } from '../../helpers/cloud.js';
 
-const run = promisify(execFile);
-
-export const HORIZON_URL = `http://127.0.0.1:${process.env.HORIZON_PORT ?? '8080'}`;
+const HORIZON_PORT = process.env.HORIZON_PORT ?? cloudSetting('HORIZON_PORT') ?? '8080';
+export const HORIZON_URL = `http://127.0.0.1:${HORIZON_PORT}`;
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = join(REPO, 'test-artifacts', 'horizon');
 
 /**
- * `HORIZON=yes local-cloud.sh up`: installs openstack-dashboard and chromium the first time,
- * starts what is not running (idempotent, ~1.5 s when everything runs). Returns the seconds it took.
+ * Horizon up: `HORIZON=yes local-cloud.sh up` when the cloud does not run it (installs
+ * openstack-dashboard and chromium the first time). Returns the seconds it took.
  */
 export async function horizonUp(): Promise<number> {
   const t0 = Date.now();
   try {
-    await run(join(REPO, 'devstack', 'local-cloud.sh'), ['up'], {
-      env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR, HORIZON: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
-    });
+    await ensureCloudPart('HORIZON', Number(HORIZON_PORT));
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new Error(`HORIZON=yes local-cloud.sh up failed: ${e.message}\n${(e.stderr ?? '').split('\n').slice(-30).join('\n')}`);

@@ -7,8 +7,8 @@
  * from the row gives an image that Horizon and Glance show active; Delete Instance removes the
  * row, and the openstack CLI and the engine confirm that no server and no container remain.
  *
- * `before` runs `HORIZON=yes devstack/local-cloud.sh up` (installs openstack-dashboard and
- * chromium the first time). Screenshots of every step: test-artifacts/horizon/.
+ * `before` brings Horizon up when the cloud does not run it (`HORIZON=yes devstack/local-cloud.sh
+ * up`: openstack-dashboard and chromium installed the first time). Screenshots of every step: test-artifacts/horizon/.
  */
 import { strict as assert } from 'node:assert';
 import type { Browser, Locator, Page } from 'playwright-core';
@@ -75,7 +75,7 @@ describe('Horizon in a browser: launch, log, snapshot and delete of a container 
 
   before(async function () {
     this.timeout(1_200_000);
-    timings['HORIZON=yes local-cloud.sh up'] = await horizonUp();
+    timings['Horizon up'] = await horizonUp();
     shots = new Screenshots();
     image = await sharedImage();
     browser = await timed('chromium launch', () => launchChromium());

@@ -15,6 +15,7 @@ import {
   Created, cli, engine, execIn, glanceImage, inspectContainer, logRecords, orphanContainers, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
 import { rootDiskLimitGb } from '../../helpers/root-disk.js';
+import { cgroupValue } from '../../helpers/cgroup.js';
 import { RUN, sharedImage } from './fixture.js';
 
 /** Docker's default capability set (CapBnd of a container it starts without --cap-add). */
@@ -23,12 +24,6 @@ const DOCKER_DEFAULT_CAPS = '00000000a80425fb';
 const HOST = computeConfValue('DEFAULT', 'host') ?? '';
 
 /** A value of the container's cgroup `controller` (v1), found from its first process. */
-function cgroupValue(pid: number, controller: string, file: string): string {
-  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
-  assert.ok(line, `process ${pid} is in a ${controller} cgroup`);
-  return readFileSync(`/sys/fs/cgroup/${controller}${line.split(':')[2]}/${file}`, 'utf8').trim();
-}
-
 function statusField(status: string, field: string): string {
   return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '';
 }

@@ -12,14 +12,17 @@ import {
   Created, allocations, cli, execIn, glanceImage, inspectContainer, waitForStatus, waitForServer, getServer,
 } from '../../helpers/servers.js';
 import { rootDiskLimitGb } from '../../helpers/root-disk.js';
+import { cgroupValue } from '../../helpers/cgroup.js';
 
 const RUN = `ncmv-${Date.now().toString(36)}`;
 
+/** The workload's limits as its cgroup holds them (podman's inspect keeps the created ones). */
 async function flavorLimits(serverId: string): Promise<{ cpus: number; memoryMb: number; startedAt: string }> {
   const c = await inspectContainer(serverId);
   assert.ok(c, `container of ${serverId} exists`);
-  const cpus = c.HostConfig.NanoCpus ? Number(c.HostConfig.NanoCpus) / 1e9 : Number(c.HostConfig.CpuQuota) / Number(c.HostConfig.CpuPeriod);
-  return { cpus, memoryMb: Number(c.HostConfig.Memory) / 1048576, startedAt: c.State.StartedAt };
+  const pid = c.State.Pid;
+  const cpus = Number(cgroupValue(pid, 'cpu', 'cpu.cfs_quota_us')) / Number(cgroupValue(pid, 'cpu', 'cpu.cfs_period_us'));
+  return { cpus, memoryMb: Number(cgroupValue(pid, 'memory', 'memory.limit_in_bytes')) / 1048576, startedAt: c.State.StartedAt };
 }
 
 describe('snapshot, rebuild, resize and shelve of container servers', function () {

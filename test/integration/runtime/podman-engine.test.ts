@@ -19,15 +19,10 @@ import { containerSubvolume, storageLayerId } from '../../../src/runtime/btrfs-r
 import { sandboxSpec, workloadSpec } from '../../../src/runtime/instance-containers.js';
 import { busyboxRootfs, collect } from '../glance-bridge/images.js';
 import { startPodmanService, type PodmanService } from './podman-service.js';
+import { cgroupValue } from '../../helpers/cgroup.js';
 
-/** A value in a process's cgroup of a v1 controller (this machine's hierarchy). */
-function cgroupValue(pid: number, controller: string, file: string): number {
-  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
-  assert.ok(line, `process ${pid} is in a ${controller} cgroup`);
-  return Number(readFileSync(join('/sys/fs/cgroup', line.split(':')[1], line.split(':')[2], file), 'utf8'));
-}
-const memoryLimit = (pid: number) => cgroupValue(pid, 'memory', 'memory.limit_in_bytes');
-const cpuQuota = (pid: number) => cgroupValue(pid, 'cpu', 'cpu.cfs_quota_us');
+const memoryLimit = (pid: number) => Number(cgroupValue(pid, 'memory', 'memory.limit_in_bytes'));
+const cpuQuota = (pid: number) => Number(cgroupValue(pid, 'cpu', 'cpu.cfs_quota_us'));
 
 /** The referenced-bytes limit of a subvolume's quota group. */
 function qgroupLimit(mount: string, subvolume: string): number {
