@@ -14,8 +14,8 @@ import type { AxiosInstance } from 'axios';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, iniValue } from '../test/helpers/cloud.js';
-import { dockerClient } from '../test/integration/glance-bridge/images.js';
-import { session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { ENGINE_DRIVER, dockerClient } from '../test/integration/glance-bridge/images.js';
+import { engineCreateStartMs, engineRemapsUsers, session, sleep, sleeperImage, waitStatus } from './cloud.js';
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 20);
 const NET_BOOTS = Number(process.env.BENCH_NET_BOOTS ?? 10);
@@ -75,7 +75,7 @@ async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): P
 export async function bootBench(): Promise<Record<string, number | string>> {
   const { nova, glance, neutron } = await session();
   const docker = dockerClient();
-  const engineInfo = await docker.info() as { Driver: string; SecurityOptions?: string[] };
+  const engineInfo = await docker.info() as { Driver: string };
   const tag = `bench-${Date.now()}`;
   const image = await sleeperImage(glance, docker, tag);
   const flavor = ((await nova.get('/flavors')).data.flavors as { id: string; name: string }[]).find((f) => f.name === 'm1.tiny')!;
@@ -109,25 +109,11 @@ export async function bootBench(): Promise<Record<string, number | string>> {
     // The engine alone: create+start of the workload's image with the same limits and hardening
     // as an m1.tiny server's (src/runtime/docker-engine.ts), no Nova, no sandbox; and with none
     // of them, which tells what the limits cost the engine itself.
-    const engineRun = async (name: string, limited: boolean): Promise<number> => {
-      const t0 = performance.now();
-      const c = await docker.createContainer({
-        Image: `glance-image:${image.id}`, name,
-        HostConfig: limited ? {
-          CpuPeriod: 100_000, CpuQuota: 100_000, Memory: 128 * 1048576, MemorySwap: 128 * 1048576, PidsLimit: 1024,
-          SecurityOpt: ['no-new-privileges'], StorageOpt: { size: '1G' }, NetworkMode: 'none', Init: true,
-        } : { NetworkMode: 'none' },
-      });
-      await c.start();
-      const ms = performance.now() - t0;
-      await c.remove({ force: true });
-      return ms;
-    };
     const engine: number[] = [];
     const enginePlain: number[] = [];
     for (let i = 0; i < BOOTS; i++) {
-      engine.push(await engineRun(`${tag}-engine-${i}`, true));
-      enginePlain.push(await engineRun(`${tag}-engine-plain-${i}`, false));
+      engine.push(await engineCreateStartMs(docker, `glance-image:${image.id}`, `${tag}-engine-${i}`, { memoryMb: 128, rootGb: 1 }));
+      enginePlain.push(await engineCreateStartMs(docker, `glance-image:${image.id}`, `${tag}-engine-plain-${i}`, null));
     }
     const result = {
       // the cloud measured: its release and Neutron's mechanism (linuxbridge on zed, ovn on 2025.1)
@@ -137,9 +123,10 @@ export async function bootBench(): Promise<Record<string, number | string>> {
       build_median_ms: median(build),
       engine_create_start_median_ms: median(engine),
       engine_plain_create_start_median_ms: median(enginePlain),
-      // what the engine's user namespace remapping and storage driver the measure ran with
+      // the engine, its storage driver and user namespaces the measure ran with
+      engine: ENGINE_DRIVER,
       engine_storage_driver: engineInfo.Driver,
-      engine_userns_remap: (engineInfo.SecurityOptions ?? []).some((o) => o.includes('userns')) ? 'yes' : 'no',
+      engine_userns_remap: await engineRemapsUsers(docker) ? 'yes' : 'no',
       ratio_build_to_engine: median(build) / median(engine),
       // the build's spawn: sandbox started and workload made side by side, then the workload started
       spawn_prepare_median_ms: median(prepare),

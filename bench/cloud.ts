@@ -2,8 +2,9 @@
 import axios, { type AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
-import { openrcEnv } from '../test/helpers/cloud.js';
-import { busyboxRootfs, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
+import { DEFAULT_PODMAN_USERNS_REMAP, podmanUserns } from '../src/runtime/podman-engine.js';
+import { computeConfValue, openrcEnv } from '../test/helpers/cloud.js';
+import { ENGINE_DRIVER, busyboxRootfs, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -61,4 +62,41 @@ export async function sleeperImage(glance: AxiosInstance, docker: Docker, tag: s
 /** A process's resident memory, MB. */
 export function rssMb(pid: number | string): number {
   return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+}
+
+/** The user namespace a server's containers get on podman ([container] podman_userns_remap, src/runtime/podman-engine.ts); none on dockerd, whose remapping is the daemon's. */
+function engineUserns(): string {
+  return ENGINE_DRIVER === 'podman' ? podmanUserns(computeConfValue('container', 'podman_userns_remap') ?? DEFAULT_PODMAN_USERNS_REMAP) : '';
+}
+
+/** Whether the engine runs containers in a user namespace (dockerd's userns-remap, or podman's per container). */
+export async function engineRemapsUsers(docker: Docker): Promise<boolean> {
+  if (ENGINE_DRIVER === 'podman') return engineUserns() !== '';
+  const info = await docker.info() as { SecurityOptions?: string[] };
+  return (info.SecurityOptions ?? []).some((o) => o.includes('userns'));
+}
+
+/**
+ * The engine alone: create+start of one container of `image` (the reference a build is
+ * measured against), with a 1-vCPU flavor's limits and the hardening and user namespace a
+ * server's workload gets (src/runtime/docker-engine.ts, podman-engine.ts), or with none of them
+ * (`limits` null); no Nova, no sandbox. Milliseconds; the container is removed.
+ */
+export async function engineCreateStartMs(docker: Docker, image: string, name: string, limits: { memoryMb: number; rootGb?: number } | null): Promise<number> {
+  const userns = engineUserns();
+  const t0 = performance.now();
+  const c = await docker.createContainer({
+    Image: image, name,
+    HostConfig: limits ? {
+      CpuPeriod: 100_000, CpuQuota: 100_000, Memory: limits.memoryMb * 1048576, MemorySwap: limits.memoryMb * 1048576, PidsLimit: 1024,
+      SecurityOpt: ['no-new-privileges'], NetworkMode: 'none', Init: true,
+      ...(limits.rootGb ? { StorageOpt: { size: `${limits.rootGb}G` } } : {}), ...(userns ? { UsernsMode: userns } : {}),
+    } : { NetworkMode: 'none' },
+  });
+  try {
+    await c.start();
+    return performance.now() - t0;
+  } finally {
+    await c.remove({ force: true });
+  }
 }

@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient } from '../test/integration/glance-bridge/images.js';
-import { rssMb, session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { engineCreateStartMs, rssMb, session, sleep, sleeperImage, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
 
 const SERVERS = Number(process.env.BENCH_SCALE_SERVERS ?? 200);
@@ -103,22 +103,8 @@ async function waitGone(nova: AxiosInstance, id: string): Promise<void> {
  * with the bench flavor's limits and hardening (src/runtime/docker-engine.ts), no Nova; the median.
  */
 async function engineCreateStart(docker: Docker, image: string, tag: string): Promise<number> {
-  const ms = await Promise.all(Array.from({ length: IN_FLIGHT }, async (_, i) => {
-    const t0 = performance.now();
-    const c = await docker.createContainer({
-      Image: image, name: `${tag}-engine-${i}-${Date.now()}`,
-      HostConfig: {
-        CpuPeriod: 100_000, CpuQuota: 100_000, Memory: FLAVOR_RAM_MB * 1048576, MemorySwap: FLAVOR_RAM_MB * 1048576, PidsLimit: 1024,
-        SecurityOpt: ['no-new-privileges'], NetworkMode: 'none', Init: true,
-      },
-    });
-    try {
-      await c.start();
-      return performance.now() - t0;
-    } finally {
-      await c.remove({ force: true });
-    }
-  }));
+  const ms = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) =>
+    engineCreateStartMs(docker, image, `${tag}-engine-${i}-${Date.now()}`, { memoryMb: FLAVOR_RAM_MB })));
   return round(quantile(ms, 0.5), 0);
 }
 

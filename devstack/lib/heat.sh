@@ -1,4 +1,4 @@
-# Heat (opt-in: HEAT=yes): heat-api (uwsgi, 127.0.0.1:8004, /v1/<project id>) and heat-engine,
+# Heat (on unless HEAT=no): heat-api (uwsgi, 127.0.0.1:8004, /v1/<project id>) and heat-engine,
 # database `heat` in MariaDB, Keystone accounts (service user heat, domain heat with its domain
 # admin for stack users, roles heat_stack_owner and heat_stack_user, orchestration endpoint).
 # Sourced by local-cloud.sh after the other libs (it uses mysql_, database_url, authtoken_section,

@@ -1,4 +1,4 @@
-# Horizon (openstack-dashboard) on uwsgi, 127.0.0.1:$HORIZON_PORT; opt-in with HORIZON=yes.
+# Horizon (openstack-dashboard) on uwsgi, 127.0.0.1:$HORIZON_PORT; on unless HORIZON=no.
 #
 # Configuration: Debian's openstack_dashboard.settings reads /etc/openstack-dashboard/
 # local_settings.py (a symlink from the package's local/ dir) and local_settings.d/*.py. Those

@@ -55,7 +55,8 @@ EOF
 start_engine() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
     daemon_running podman || simple_quota_on "$PODMAN_STORE"
-    # TMPDIR: an image load leaves its upload there (podman 4.3), cleared at each start
+    # TMPDIR: a load or import through the Docker routes leaves its upload there (podman 4.3;
+    # nova-container uses libpod's, which do not), cleared at each start
     daemon_running podman || rm -rf "${PODMAN_DIR:?}/tmp/"api_load.tar*
     start_daemon podman "$ENGINE_SOCKET" env \
         CONTAINERS_CONF="$PODMAN_ETC/containers.conf" \

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { ENGINE_NAMES } from '../runtime/engines.js';
 import { MESSAGING_DEFAULT_OPTION_DEFS, messagingOptions, RABBIT_OPTION_DEFS, type OptionDef, type RabbitOptions } from '../messaging/options.js';
 import { parseTransportUrl } from '../messaging/transport-url.js';
-import { podmanUserns } from '../runtime/podman-engine.js';
+import { DEFAULT_PODMAN_USERNS_REMAP, podmanUserns } from '../runtime/podman-engine.js';
 import { HIGHEST_SERVICE_VERSION, LOWEST_SERVICE_VERSION, parseServiceVersionOption } from '../nova-driver/service-version.js';
 
 export type { OptionType } from '../messaging/options.js';
@@ -140,7 +140,7 @@ export const GROUPS: GroupSpec[] = [
     options: [
       { name: 'driver', type: 'string', default: 'docker', choices: ENGINE_NAMES, help: 'The container engine instances run on, its API at engine_socket: docker (dockerd 20.10 or later), or podman (`podman system service`, 4.3 or later, with a btrfs store for root disk sizes; src/runtime/README.md).' },
       { name: 'engine_socket', type: 'uri', default: 'unix:///var/run/docker.sock', help: 'The engine\'s Docker-compatible API endpoint (unix:///path or http://127.0.0.1:port).' },
-      { name: 'podman_userns_remap', type: 'string', default: '100000:65536', check: (v) => { podmanUserns(v); }, help: 'With driver = podman: the host ids root and the other ids of every instance map to, as first:count (the same range for all, as dockerd\'s userns-remap gives them). Empty: no user namespace, root in an instance is root on the host. Docker takes this from its own userns-remap setting.' },
+      { name: 'podman_userns_remap', type: 'string', default: DEFAULT_PODMAN_USERNS_REMAP, check: (v) => { podmanUserns(v); }, help: 'With driver = podman: the host ids root and the other ids of every instance map to, as first:count (the same range for all, as dockerd\'s userns-remap gives them). Empty: no user namespace, root in an instance is root on the host. Docker takes this from its own userns-remap setting.' },
       { name: 'sandbox_init', type: 'string', default: '/usr/bin/catatonit', help: 'Static pause binary (Debian\'s catatonit) the image of every instance\'s network sandbox is made from: the container that holds the instance\'s network namespace so its VIFs exist before its workload starts.' },
       { name: 'remove_orphans', type: 'boolean', default: false, help: 'At start-up, remove containers of this host that belong to no instance Nova knows (otherwise they are only reported).' },
       { name: 'health_listen', type: 'string', default: '', help: 'Address of the operator endpoints GET /healthz (200 or 503 with JSON checks: broker, engine, heartbeat, conductor) and GET /metrics (Prometheus text format): host:port, [v6 address]:port, or a port alone for 127.0.0.1:port. Empty or port 0: not served. They have no authentication: keep them on a loopback or management address.' },

@@ -55,8 +55,13 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   async init(): Promise<void> {
-    const forgotten = await this.engine.forgetRemovedContainers();
-    if (forgotten.length) this.log.info({ forgotten }, 'dropped the engine files of containers removed while the service was down');
+    // housekeeping: files left over stop no start (the next start tries again)
+    try {
+      const forgotten = await this.engine.forgetRemovedContainers();
+      if (forgotten.length) this.log.info({ forgotten }, 'dropped the engine files of containers removed while the service was down');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not drop the engine files of containers removed while the service was down');
+    }
     await this.sandboxImageRef();
   }
 

@@ -63,6 +63,9 @@ export function ociResources(limits: ContainerLimits): Record<string, unknown> {
   return out;
 }
 
+/** `[container] podman_userns_remap`'s default: the range dockerd's userns-remap takes here. */
+export const DEFAULT_PODMAN_USERNS_REMAP = '100000:65536';
+
 /**
  * Podman's user namespace mode for a container that joins no other, from `first:count` (''
  * for none): every container's ids 0..count-1 are host ids first.., the same range for all as
@@ -193,25 +196,26 @@ export class PodmanEngine extends DockerEngine {
   }
 
   override async importImage(rootfs: Readable, repo: string, tag: string, entrypoint: string[]): Promise<void> {
-    const query = new URLSearchParams({ reference: `${repo}:${tag}`, changes: `ENTRYPOINT ${JSON.stringify(entrypoint)}` });
-    await this.upload(`import image ${repo}:${tag}`, `/v4.0.0/libpod/images/import?${query}`, rootfs);
+    await this.upload(`import image ${repo}:${tag}`, '/v4.0.0/libpod/images/import?', rootfs,
+      { reference: `${repo}:${tag}`, changes: `ENTRYPOINT ${JSON.stringify(entrypoint)}` });
   }
 
   override async loadImage(archive: Readable): Promise<string[]> {
-    const { Names: names } = await this.upload('load image', '/v4.0.0/libpod/images/load', archive) as { Names?: string[] };
+    const { Names: names } = await this.upload('load image', '/v4.0.0/libpod/images/load', archive, {}) as { Names?: string[] };
     if (!names?.length) throw new EngineError('load image: the archive held no image');
     return this.tagNames(names);
   }
 
-  /** POSTs a tar to a libpod route; its JSON answer. */
-  private async upload(what: string, path: string, tar: Readable): Promise<unknown> {
-    const res = await this.libpod.post(path, tar, {
-      headers: { 'Content-Type': 'application/x-tar' }, maxBodyLength: Infinity, maxContentLength: Infinity,
-    }).catch((err: unknown) => {
-      throw wrap(what, err);
+  /**
+   * POSTs a tar to a libpod route; its JSON answer. Through the Docker client's connection, as
+   * the Docker routes go: streamed as it comes (an image is not held in memory), with the
+   * client's timeout between reads rather than on the whole upload.
+   */
+  private upload(what: string, path: string, tar: Readable, query: Record<string, string>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial({ path, method: 'POST', file: tar, options: query, statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' } },
+        (err, data) => (err ? reject(wrap(what, err)) : resolve(data)));
     });
-    if (res.status >= 300) throw new EngineError(`${what}: ${messageOf(res.data)}`, res.status);
-    return res.data;
   }
 
   protected override tagNames(tags: string[]): string[] {

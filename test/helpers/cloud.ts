@@ -149,13 +149,24 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/** Whether the daemon `name` the cloud started (its pid file, devstack/lib/common.sh) is alive. */
+function daemonAlive(name: string): boolean {
+  try {
+    process.kill(Number(readFileSync(join(CLOUD_DIR, 'run', `${name}.pid`), 'utf8').trim()), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Heat or Horizon (on by default) up for a test: `PART=yes local-cloud.sh up` unless the cloud
- * already runs it (on in its settings, its port answering), since an `up` checks every service
- * (about 15 s) even when nothing changes. The `up`'s output; null when none was needed.
+ * already runs it (on in its settings, its daemons alive, its port answering), since an `up`
+ * checks every service (about 15 s) even when nothing changes. The `up`'s output; null when
+ * none was needed.
  */
-export async function ensureCloudPart(part: 'HEAT' | 'HORIZON', port: number): Promise<string | null> {
-  if (cloudSetting(part) === 'yes' && await listening(port)) return null;
+export async function ensureCloudPart(part: 'HEAT' | 'HORIZON', daemons: string[], port: number): Promise<string | null> {
+  if (cloudSetting(part) === 'yes' && daemons.every(daemonAlive) && await listening(port)) return null;
   const { stdout, stderr } = await run(join(REPO, 'devstack', 'local-cloud.sh'), ['up'], {
     env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR, [part]: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
   });

@@ -1,7 +1,7 @@
 /**
  * Servers on the local cloud as an end user drives them: actions through the real
  * `openstack` CLI, polling through the compute REST API (a CLI call costs ~2 s), the
- * containers behind them through the cloud's dockerd, and a registry of everything a test
+ * containers behind them through the cloud's engine, and a registry of everything a test
  * created so that it is removed again, also after a failure.
  */
 import axios, { type AxiosRequestConfig } from 'axios';

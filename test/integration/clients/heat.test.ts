@@ -3,7 +3,7 @@
  * the real `openstack stack ...` CLI (python3-heatclient). `before` brings Heat up when the
  * cloud does not run it (`HEAT=yes devstack/local-cloud.sh up`: packages and all the first
  * time). Shown: stack create --wait reaches CREATE_COMPLETE with the server ACTIVE on this
- * compute host and its container running in the cloud's dockerd; a stack update changing the
+ * compute host and its container running in the cloud's engine; a stack update changing the
  * flavor resizes that same server in place (new limits on the running container) and Heat
  * confirms the resize itself; a group of three servers on a network the stack makes; a server
  * from a snapshot taken with `server image create --wait`; stack delete --wait leaves no server,
@@ -118,7 +118,7 @@ describe('Heat stacks of container servers (etc/heat templates)', function () {
   before(async function () {
     this.timeout(900_000);
     const t0 = Date.now();
-    const out = await ensureCloudPart('HEAT', Number(cloudSetting('HEAT_API_PORT') ?? 8004));
+    const out = await ensureCloudPart('HEAT', ['heat-api', 'heat-engine'], Number(cloudSetting('HEAT_API_PORT') ?? 8004));
     const heatLine = out === null ? 'Heat was running' : out.split('\n').find((l) => l.includes('Heat is up')) ?? '(no "Heat is up" line)';
     console.log(`      Heat up: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${heatLine.trim()}`);
     image = await sharedImage();

@@ -20,7 +20,7 @@ export const ARTIFACTS = join(REPO, 'test-artifacts', 'horizon');
 export async function horizonUp(): Promise<number> {
   const t0 = Date.now();
   try {
-    await ensureCloudPart('HORIZON', Number(HORIZON_PORT));
+    await ensureCloudPart('HORIZON', ['horizon'], Number(HORIZON_PORT));
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new Error(`HORIZON=yes local-cloud.sh up failed: ${e.message}\n${(e.stderr ?? '').split('\n').slice(-30).join('\n')}`);

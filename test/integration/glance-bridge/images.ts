@@ -1,6 +1,6 @@
 /**
  * Test images built offline (no registry is reachable): a busybox rootfs from Debian's
- * busybox-static imported into the local cloud's dockerd, a second image sharing its layer,
+ * busybox-static imported into the local cloud's engine, a second image sharing its layer,
  * their `docker save` archives, an OCI layout made from an archive, and bad archives.
  */
 import Docker from 'dockerode';

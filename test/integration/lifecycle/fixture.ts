@@ -1,6 +1,6 @@
 /**
  * The shared test image of the lifecycle tests, built offline: a busybox rootfs (Debian's
- * busybox-static) imported into the cloud's dockerd with a CMD that prints a marker line,
+ * busybox-static) imported into the cloud's engine with a CMD that prints a marker line,
  * prints its environment and sleeps; `docker save`d, then removed from the engine so that a
  * boot must download it from Glance; uploaded with
  * `openstack image create --container-format docker --disk-format raw --file ... --public`.

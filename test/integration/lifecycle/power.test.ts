@@ -1,6 +1,6 @@
 /**
  * Power actions through the real CLI on one server, each checked on both sides: the state Nova
- * shows and the container's state in dockerd. stop/start keep the container (its file system),
+ * shows and the container's state in the engine. stop/start keep the container (its file system),
  * reboots restart it, pause and suspend freeze it; `openstack server event list` records
  * every action and each compute event succeeded.
  */

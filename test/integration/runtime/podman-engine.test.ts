@@ -152,6 +152,22 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     assert.deepEqual(uploads(), [], 'after a cut load');
   });
 
+  it('a load that streams slower than the client\'s timeout still loads: the timeout runs between reads, not over the upload', async () => {
+    const archive = await collect(await engine.saveImage('nc-test/busybox:t1'));
+    const slow = new PodmanEngine(service.endpoint, stateDir, '100000:65536', 3000);
+    const parts = 10;
+    const size = Math.ceil(archive.length / parts);
+    async function* trickle(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < parts; i++) {
+        yield archive.subarray(i * size, (i + 1) * size);
+        await new Promise((r) => setTimeout(r, 600));
+      }
+    }
+    const t0 = Date.now();
+    assert.deepEqual(await slow.loadImage(Readable.from(trickle())), ['nc-test/busybox:t1']);
+    assert.ok(Date.now() - t0 > 5000, `the upload took ${Date.now() - t0} ms, longer than the 3 s timeout`);
+  });
+
   it('makes ten instances at once, each in its own user namespace over the same host ids', async function () {
     this.timeout(180_000);
     const t0 = Date.now();

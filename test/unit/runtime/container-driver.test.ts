@@ -9,7 +9,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../../src/common/log.js';
+import { silentLogger, type Logger } from '../../../src/common/log.js';
+import { captureLogs } from '../../helpers/log-capture.js';
 import { ContainerDriver } from '../../../src/runtime/container-driver.js';
 import { InstanceMissing, PowerState, capabilityTraits, type InstanceSpec, type VirtApi } from '../../../src/nova-driver/instance-driver.js';
 import { VifPluggers } from '../../../src/network/pluggers.js';
@@ -33,9 +34,17 @@ class FakeEngine {
   refuse = new Set<string>();
   /** false: as Docker, a container others joined can be removed before them */
   dependentsFirst = true;
+  /** What forgetRemovedContainers reports dropping, or the error it fails with. */
+  forgotten: string[] | Error = [];
   private nextPid = 100;
   private byId(id: string): FakeContainer | undefined {
     return [...this.containers.values()].find((c) => c.id === id || c.spec.name === id);
+  }
+  async info() { return { version: '4.3.1', dataRoot: '/var/lib/engine', storageDriver: 'btrfs' }; }
+  async forgetRemovedContainers() {
+    this.calls.push('forgetRemovedContainers');
+    if (this.forgotten instanceof Error) throw this.forgotten;
+    return this.forgotten;
   }
   async inspectImage(ref: string) { return ref.startsWith('nova-container/sandbox:') && this.calls.includes('importImage') ? { id: ref } : null; }
   async importImage() { this.calls.push('importImage'); }
@@ -113,15 +122,15 @@ const init = join(initDir, 'catatonit');
 writeFileSync(init, 'a static pause binary');
 after(() => rmSync(initDir, { recursive: true, force: true }));
 
-function driver(virtApi?: VirtApi) {
+function driver(virtApi?: VirtApi, engineName = 'docker', log: Logger = silentLogger()) {
   const engine = new FakeEngine();
   const plugger = new FakePlugger(engine.calls);
   const api: VirtApi = virtApi ?? {
     async waitForVifPlugged(_uuid, ports, plug) { await plug(); engine.calls.push(`waited ${ports.join(',')}`); },
   };
   const d = new ContainerDriver({
-    host: 'h1', engineName: 'docker', engine: engine as unknown as ContainerEngine, pluggers: new VifPluggers([plugger]),
-    virtApi: api, sandboxInit: init, log: silentLogger(),
+    host: 'h1', engineName, engine: engine as unknown as ContainerEngine, pluggers: new VifPluggers([plugger]),
+    virtApi: api, sandboxInit: init, log,
   });
   return { d, engine, plugger };
 }
@@ -129,6 +138,31 @@ function driver(virtApi?: VirtApi) {
 const images = { ensure: async () => 'glance-image:g1', upload: async () => undefined };
 
 describe('container driver', () => {
+  it('init: first drops the engine files of containers removed while the service was down, then makes the sandbox image', async () => {
+    const logs = captureLogs();
+    const { d, engine } = driver(undefined, 'podman', logs.log);
+    engine.forgotten = ['nova-x-net'];
+    await d.init();
+    assert.deepEqual(engine.calls, ['forgetRemovedContainers', 'importImage']);
+    assert.deepEqual(logs.find('dropped the engine files of containers removed while the service was down').map((r) => r.forgotten), [['nova-x-net']]);
+  });
+
+  it('init: files it cannot drop are logged and the start goes on', async () => {
+    const logs = captureLogs();
+    const { d, engine } = driver(undefined, 'podman', logs.log);
+    engine.forgotten = new Error('EACCES: permission denied');
+    await d.init();
+    assert.deepEqual(engine.calls, ['forgetRemovedContainers', 'importImage']);
+    assert.match(String(logs.find('could not drop the engine files of containers removed while the service was down')[0]?.err), /EACCES/);
+  });
+
+  it('hostInfo: the engine is the hypervisor type, Nova\'s HVType docker the kind of instance, whichever the engine', async () => {
+    for (const name of ['docker', 'podman']) {
+      const info = await driver(undefined, name).d.hostInfo();
+      assert.deepEqual([info.hypervisorType, info.hvType, info.hypervisorVersion, info.dataRoot], [name, 'docker', '4.3.1', '/var/lib/engine']);
+    }
+  });
+
   it('spawn: sandbox started and every VIF plugged into it and reported before the workload starts', async () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1'), vif('p2', 'bridge', true)]), waitForVifs: true });
