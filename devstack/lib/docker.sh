@@ -8,7 +8,7 @@
 # and pidfile under the state dir (never /var/run/docker.sock), --live-restore so containers
 # survive a restart of the engine.
 
-# docker_ping, docker_wait (lib/engine_api.sh)
+# docker_ping, docker_wait, wait_engine (lib/engine_api.sh)
 # shellcheck source=lib/engine_api.sh
 . "$(dirname "${BASH_SOURCE[0]}")/engine_api.sh"
 
@@ -77,16 +77,6 @@ start_engine() {
         --config-file "$ETC_DIR/docker/daemon.json" \
         --live-restore \
         ${DOCKERD_EXTRA_ARGS:-}
-}
-
-wait_engine() {
-    local rc=0
-    docker_wait "$ENGINE_SOCKET" 60 daemon_running dockerd || rc=$?
-    case $rc in
-        0) ;;
-        2) tail -n 20 "$LOG_DIR/dockerd.log" >&2; die "dockerd exited (log: $LOG_DIR/dockerd.log)" ;;
-        *) die "dockerd does not answer on $ENGINE_SOCKET after 60s (log: $LOG_DIR/dockerd.log)" ;;
-    esac
 }
 
 # Containers keep running (--live-restore); dockerd stops its own containerd.

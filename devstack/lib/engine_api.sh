@@ -20,3 +20,16 @@ docker_wait() {
     done
     return 1
 }
+
+# wait_engine: the local cloud's engine daemon ($ENGINE_DAEMON, started by start_engine of
+# lib/docker.sh or lib/podman.sh) answers on $ENGINE_SOCKET; stops `up` with its log when it
+# exited or did not answer within 60 s (daemon_running, die and LOG_DIR of lib/common.sh)
+wait_engine() {
+    local rc=0 log=$LOG_DIR/$ENGINE_DAEMON.log
+    docker_wait "$ENGINE_SOCKET" 60 daemon_running "$ENGINE_DAEMON" || rc=$?
+    case $rc in
+        0) ;;
+        2) tail -n 20 "$log" >&2; die "$ENGINE_DAEMON exited (log: $log)" ;;
+        *) die "$ENGINE_DAEMON does not answer on $ENGINE_SOCKET after 60s (log: $log)" ;;
+    esac
+}

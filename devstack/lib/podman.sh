@@ -7,7 +7,7 @@
 # nova-container does differently on it: src/runtime/podman-engine.ts and
 # src/runtime/README.md. Needs lib/common.sh.
 
-# docker_wait (lib/engine_api.sh)
+# docker_wait, wait_engine (lib/engine_api.sh)
 # shellcheck source=lib/engine_api.sh
 . "$(dirname "${BASH_SOURCE[0]}")/engine_api.sh"
 
@@ -64,16 +64,6 @@ start_engine() {
         CONTAINERS_REGISTRIES_CONF="$PODMAN_ETC/registries.conf" \
         TMPDIR="$PODMAN_DIR/tmp" \
         podman system service --time=0 "unix://$ENGINE_SOCKET"
-}
-
-wait_engine() {
-    local rc=0
-    docker_wait "$ENGINE_SOCKET" 60 daemon_running podman || rc=$?
-    case $rc in
-        0) ;;
-        2) tail -n 20 "$LOG_DIR/podman.log" >&2; die "podman system service exited (log: $LOG_DIR/podman.log)" ;;
-        *) die "podman does not answer on $ENGINE_SOCKET after 60s (log: $LOG_DIR/podman.log)" ;;
-    esac
 }
 
 # Containers keep running under their conmon processes.
