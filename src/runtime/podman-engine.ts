@@ -18,8 +18,8 @@
  * - its Docker load and import routes leave every upload in podman's temp dir: images come in
  *   through libpod's own routes, which remove theirs.
  */
-import axios, { type AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
+import type { DialOptions } from 'docker-modem';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -90,13 +90,8 @@ async function entries(dir: string): Promise<string[]> {
   }
 }
 
-/** What a libpod error answer says. */
-const messageOf = (data: unknown): string => (data as { message?: string } | undefined)?.message ?? JSON.stringify(data);
-
 export class PodmanEngine extends DockerEngine {
   protected override readonly rootSubvolume = storageLayerId;
-  private readonly libpod: AxiosInstance;
-
   private readonly userns: string;
 
   /**
@@ -108,12 +103,6 @@ export class PodmanEngine extends DockerEngine {
     log: Logger = createLogger({ name: 'podman-engine' })) {
     super(endpoint, timeoutMs, log);
     this.userns = podmanUserns(usernsRemap);
-    const url = new URL(endpoint);
-    this.libpod = axios.create({
-      ...(url.protocol === 'unix:' ? { socketPath: url.pathname, baseURL: 'http://podman' } : { baseURL: endpoint }),
-      timeout: timeoutMs,
-      validateStatus: () => true,
-    });
   }
 
   override async createContainer(spec: ContainerSpec): Promise<string> {
@@ -130,7 +119,7 @@ export class PodmanEngine extends DockerEngine {
     const o = await super.createOptions(spec);
     // by name, as the driver names it (podman refuses a create joining one that is not there)
     const j = spec.joinNetworkOf;
-    const joined = j && FULL_ID.test(j) ? (await this.nameOf(j)) ?? j : j;
+    const joined = j && FULL_ID.test(j) ? (await this.nameById(j)) ?? j : j;
     const owner = joined ?? spec.name;
     // podman's inspect does not echo the size it was made with, which a resize compares with
     if (spec.limits.rootGb) o.Labels = { ...o.Labels, [ROOT_SIZE_LABEL]: `${spec.limits.rootGb}G` };
@@ -206,14 +195,18 @@ export class PodmanEngine extends DockerEngine {
     return this.tagNames(names);
   }
 
-  /**
-   * POSTs a tar to a libpod route; its JSON answer. Through the Docker client's connection, as
-   * the Docker routes go: streamed as it comes (an image is not held in memory), with the
-   * client's timeout between reads rather than on the whole upload.
-   */
+  /** POSTs a tar to a libpod route (query parameters after a `?` in `path`); its JSON answer. */
   private upload(what: string, path: string, tar: Readable, query: Record<string, string>): Promise<unknown> {
+    return this.libpod(what, { path, method: 'POST', file: tar, options: query });
+  }
+
+  /**
+   * A libpod route, through the Docker client's connection as the Docker routes go: a body
+   * streamed as it comes (an image is not held in memory), the client's timeout between reads.
+   */
+  private libpod(what: string, request: DialOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.docker.modem.dial({ path, method: 'POST', file: tar, options: query, statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' } },
+      this.docker.modem.dial({ ...request, statusCodes: { 200: true, 201: true, 204: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' } },
         (err, data) => (err ? reject(wrap(what, err)) : resolve(data)));
     });
   }
@@ -227,10 +220,8 @@ export class PodmanEngine extends DockerEngine {
   }
 
   private async applyLimits(id: string, limits: ContainerLimits): Promise<void> {
-    const res = await this.libpod.post(`/v4.0.0/libpod/containers/${encodeURIComponent(id)}/update`, ociResources(limits)).catch((err: unknown) => {
-      throw wrap(`update limits of container ${id}`, err);
-    });
-    if (res.status >= 300) throw new EngineError(`update limits of container ${id}: ${messageOf(res.data)}`, res.status);
+    await this.libpod(`update limits of container ${id}`,
+      { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/update`, method: 'POST', options: { _body: ociResources(limits) }, allowEmpty: true });
   }
 
   /** Network files by container name, changed limits by container id, of containers no listing shows. */
@@ -270,7 +261,7 @@ export class PodmanEngine extends DockerEngine {
     return join(this.networkDir(container), file);
   }
 
-  private async nameOf(id: string): Promise<string | undefined> {
+  private async nameById(id: string): Promise<string | undefined> {
     const c = await this.inspectRaw(id);
     return c ? nameOf(c) : undefined;
   }
