@@ -59,6 +59,12 @@ valid_interfaces = public
 [cinder]
 os_region_name = $REGION_NAME
 
+[quota]
+# npm test runs two test files at once against this cloud, both as admin: Nova's default of 10
+# instances and 20 cores per project would refuse some of their servers
+instances = 40
+cores = 80
+
 EOF2
         messaging_options
         echo
