@@ -97,7 +97,13 @@ export class ComputeMetrics {
     if (this.sources.startTimeS !== undefined) {
       out.push(single('process_start_time_seconds', 'Start time of the process since the Unix epoch, seconds.', 'gauge', this.sources.startTimeS));
     }
-    out.push(single('process_resident_memory_bytes', 'Resident memory size, bytes.', 'gauge', process.memoryUsage.rss()));
+    // the heap beside the RSS: RSS also counts the node binary's pages and the heap's unused room
+    const mem = process.memoryUsage();
+    out.push(
+      single('process_resident_memory_bytes', 'Resident memory size, bytes.', 'gauge', mem.rss),
+      single('nodejs_heap_size_total_bytes', 'Process heap size from Node.js, bytes.', 'gauge', mem.heapTotal),
+      single('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js, bytes.', 'gauge', mem.heapUsed),
+    );
     return out;
   }
 

@@ -100,6 +100,9 @@ describe('ops/endpoints: /healthz and /metrics over HTTP', () => {
       line('nova_container_health_check{check="conductor"} 0');
       line('nova_container_healthy 0');
       assert.match(text, /^nova_container_heartbeat_age_seconds \d/m);
+      const gauge = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      const [rss, heapTotal, heapUsed] = ['process_resident_memory_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_heap_size_used_bytes'].map(gauge);
+      assert.ok(heapUsed > 0 && heapUsed <= heapTotal && heapTotal < rss, `heap used ${heapUsed} <= total ${heapTotal} < RSS ${rss}`);
       assert.equal(w.state.listCalls, 1, 'one listing of the host\'s instances');
       // every sample line is name{labels} value
       for (const l of text.split('\n').filter((x) => x && !x.startsWith('#'))) assert.match(l, /^[a-z_:]+(\{[^}]*\})? [-+0-9.eInfNa]+$/, l);
