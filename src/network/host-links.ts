@@ -1,6 +1,6 @@
 /**
  * Host commands the VIF pluggers share: iproute2 on the host and inside a container's network
- * namespace (`nsenter -t <pid> -n`), veth pairs, and the container end's configuration (the
+ * namespace (`nsenter --net=<path>`), veth pairs, and the container end's configuration (the
  * port's MAC, addresses, routes, MTU). Commands run through an `Exec`, so a plugger's logic can
  * be tested with a fake one.
  */
@@ -73,17 +73,17 @@ export class HostLinks {
     }
   }
 
-  /** `cmd args` inside the network namespace of process `pid`. */
-  async inNamespace(pid: number, cmd: string, args: string[]): Promise<string> {
+  /** `cmd args` inside the network namespace at path `netns` (src/network/vif-plug.ts PlugTarget). */
+  async inNamespace(netns: string, cmd: string, args: string[]): Promise<string> {
     try {
-      return await this.exec('nsenter', ['-t', String(pid), '-n', cmd, ...args]);
+      return await this.exec('nsenter', [`--net=${netns}`, cmd, ...args]);
     } catch (err) {
-      throw new PlugError(`${cmd} ${args.join(' ')} (in the namespace of pid ${pid}): ${describe(err)}`);
+      throw new PlugError(`${cmd} ${args.join(' ')} (in the network namespace ${netns}): ${describe(err)}`);
     }
   }
 
-  async ipIn(pid: number, args: string[]): Promise<string> {
-    return this.inNamespace(pid, 'ip', args);
+  async ipIn(netns: string, args: string[]): Promise<string> {
+    return this.inNamespace(netns, 'ip', args);
   }
 
   async list(args: string[]): Promise<LinkInfo[]> {
@@ -108,12 +108,12 @@ export class HostLinks {
   }
 
   /**
-   * The name, in the namespace of `pid`, of the peer of host device `ifindex`, or null when it
-   * is not there. Found by the peer's link index: its name may differ from the one it was
-   * plugged as (eth1 stays eth1 after eth0 was detached).
+   * The name, in the network namespace `netns`, of the peer of host device `ifindex`, or null
+   * when it is not there. Found by the peer's link index: its name may differ from the one it
+   * was plugged as (eth1 stays eth1 after eth0 was detached).
    */
-  async peerIn(pid: number, ifindex: number): Promise<string | null> {
-    const out = await this.ipIn(pid, ['-j', 'link', 'show']);
+  async peerIn(netns: string, ifindex: number): Promise<string | null> {
+    const out = await this.ipIn(netns, ['-j', 'link', 'show']);
     return (JSON.parse(out || '[]') as LinkInfo[]).find((l) => l.link_index === ifindex)?.ifname ?? null;
   }
 
@@ -128,23 +128,23 @@ export class HostLinks {
    * would set it).
    */
   async moveIntoContainer(vif: VifModel, peer: string, target: PlugTarget): Promise<void> {
-    const { pid, ifname } = target;
-    await this.ip(['link', 'set', peer, 'netns', String(pid)]);
-    await this.ipIn(pid, ['link', 'set', peer, 'name', ifname]);
-    await this.ipIn(pid, ['link', 'set', ifname, 'address', vif.address]);
+    const { netns, ifname } = target;
+    await this.ip(['link', 'set', peer, 'netns', netns]);
+    await this.ipIn(netns, ['link', 'set', peer, 'name', ifname]);
+    await this.ipIn(netns, ['link', 'set', ifname, 'address', vif.address]);
     for (const subnet of vif.network.subnets) {
       for (const fixed of subnet.ips) {
-        if (fixed.address) await this.ipIn(pid, ['addr', 'add', `${fixed.address}/${prefixOf(subnet.cidr)}`, 'dev', ifname]);
+        if (fixed.address) await this.ipIn(netns, ['addr', 'add', `${fixed.address}/${prefixOf(subnet.cidr)}`, 'dev', ifname]);
       }
     }
-    await this.ipIn(pid, ['link', 'set', 'lo', 'up']);
-    await this.ipIn(pid, ['link', 'set', ifname, 'up']);
+    await this.ipIn(netns, ['link', 'set', 'lo', 'up']);
+    await this.ipIn(netns, ['link', 'set', ifname, 'up']);
     for (const subnet of vif.network.subnets) {
       for (const r of subnet.routes) {
-        if (r.gateway.address) await this.ipIn(pid, ['route', 'replace', r.cidr, 'via', r.gateway.address, 'dev', ifname]);
+        if (r.gateway.address) await this.ipIn(netns, ['route', 'replace', r.cidr, 'via', r.gateway.address, 'dev', ifname]);
       }
       if (ifname === 'eth0' && subnet.gateway.address) {
-        await this.ipIn(pid, ['route', 'replace', 'default', 'via', subnet.gateway.address, 'dev', ifname]);
+        await this.ipIn(netns, ['route', 'replace', 'default', 'via', subnet.gateway.address, 'dev', ifname]);
       }
     }
   }

@@ -56,7 +56,7 @@ export class LinuxBridgePlugger implements VifPlugger {
     const tap = await this.links.get(vif.devname);
     // Gone, its peer never reached a container, or the peer is in a namespace that is no
     // longer the target's (the namespace's holder was restarted).
-    if (!tap || tap.link_netnsid === undefined || tap.ifindex === undefined || (await this.links.peerIn(target.pid, tap.ifindex)) === null) {
+    if (!tap || tap.link_netnsid === undefined || tap.ifindex === undefined || (await this.links.peerIn(target.netns, tap.ifindex)) === null) {
       await this.plug(vif, target);
       return 'replugged';
     }

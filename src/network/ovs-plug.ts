@@ -135,7 +135,7 @@ export class OvsPlugger implements VifPlugger {
       const port = isHybrid(vif) ? names.qvo : names.tap;
       await this.vsctl.run([['--may-exist', 'add-port', bridge, port], interfaceSettings(port, externalIds(vif, target.instanceUuid, this.host), mtu)]);
       await this.links.moveIntoContainer(vif, peer, target);
-      if (txOff) await this.links.inNamespace(target.pid, 'ethtool', ['-K', target.ifname, 'tx', 'off']);
+      if (txOff) await this.links.inNamespace(target.netns, 'ethtool', ['-K', target.ifname, 'tx', 'off']);
     } catch (err) {
       await this.removeDevices(names).catch(() => undefined);
       throw err;
@@ -147,7 +147,7 @@ export class OvsPlugger implements VifPlugger {
     const tap = await this.links.get(names.tap);
     // Gone, its peer never reached a container, or the peer is in a namespace that is no
     // longer the target's (the namespace's holder was restarted).
-    const inside = tap?.link_netnsid !== undefined && tap.ifindex !== undefined ? await this.links.peerIn(target.pid, tap.ifindex) : null;
+    const inside = tap?.link_netnsid !== undefined && tap.ifindex !== undefined ? await this.links.peerIn(target.netns, tap.ifindex) : null;
     if (!tap || inside === null) {
       await this.plug(vif, target);
       return 'replugged';
@@ -166,8 +166,8 @@ export class OvsPlugger implements VifPlugger {
     if (await this.mendPort(vif, isHybrid(vif) ? names.qvo : names.tap, bridge, target.instanceUuid, hybrid === 'remade')) mended = true;
     if (needsTxChecksumOff(datapath, config.userspaceTso)) {
       await this.requireEthtool();
-      if (/^tx-checksumming: on/m.test(await this.links.inNamespace(target.pid, 'ethtool', ['-k', inside]))) {
-        await this.links.inNamespace(target.pid, 'ethtool', ['-K', inside, 'tx', 'off']);
+      if (/^tx-checksumming: on/m.test(await this.links.inNamespace(target.netns, 'ethtool', ['-k', inside]))) {
+        await this.links.inNamespace(target.netns, 'ethtool', ['-K', inside, 'tx', 'off']);
         mended = true;
       }
     }

@@ -7,8 +7,12 @@
 import type { VifModel } from './network-info.js';
 
 export interface PlugTarget {
-  /** A process inside the container: its network namespace is the container's. */
-  pid: number;
+  /**
+   * The container's network namespace as a path: `/proc/<pid>/ns/net` of a process in it, or a
+   * namespace kept by a bind mount (`/run/netns/<name>`); nsenter and `ip link set ... netns`
+   * take either.
+   */
+  netns: string;
   /** Name inside the container, e.g. eth0. */
   ifname: string;
   /** The instance the device belongs to: recorded on the host end, so a stale one can be told. */

@@ -35,7 +35,7 @@ describe('Linux bridge VIF plug into a running container', function () {
   const plugger = new LinuxBridgePlugger('plug-test');
   const v = vif(randomUUID(), bridge, '10.98.31.10');
   const owner = randomUUID();
-  const target = (pid: number) => ({ pid, ifname: 'eth0', instanceUuid: owner });
+  const target = (pid: number) => ({ netns: `/proc/${pid}/ns/net`, ifname: 'eth0', instanceUuid: owner });
   const isPlugged = async () => (await plugger.plugged()).some((d) => d.devname === v.devname && d.instanceUuid === owner);
 
   before(async () => {

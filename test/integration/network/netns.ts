@@ -39,7 +39,9 @@ export async function waitForGoneLink(pid: number, dev: string): Promise<void> {
   throw new Error(`${dev} is still in the container`);
 }
 
-/** One ping from the network's DHCP namespace (qdhcp-<network id>). */
-export async function pingFromDhcp(networkId: string, ip: string, waitSeconds = 3): Promise<boolean> {
-  return run('ip', ['netns', 'exec', `qdhcp-${networkId}`, 'ping', '-c', '1', '-W', String(waitSeconds), ip]).then(() => true, () => false);
+/** Whether `ip` answers pings from the network's DHCP namespace (qdhcp-<network id>) within `waitSeconds`. */
+export async function pingFromDhcp(networkId: string, ip: string, waitSeconds = 10): Promise<boolean> {
+  // one echo a second until the first reply or the deadline: a lost first probe (ARP, the
+  // agent's rules for the port still going in on a loaded host) is not an unreachable server
+  return run('ip', ['netns', 'exec', `qdhcp-${networkId}`, 'ping', '-c', '1', '-w', String(waitSeconds), ip]).then(() => true, () => false);
 }

@@ -72,7 +72,7 @@ class FakeHost {
 const SETTINGS = { bridge: 'br-int', vsctlTimeoutSeconds: 120 };
 const plugger = (h: FakeHost, settings: { bridge: string; ovsdbConnection?: string; vsctlTimeoutSeconds: number } = SETTINGS, kernelModule = false) =>
   new OvsPlugger('compute-1', settings, h.exec, () => kernelModule);
-const target = { pid: 4242, ifname: 'eth0', instanceUuid: INSTANCE };
+const target = { netns: '/proc/4242/ns/net', ifname: 'eth0', instanceUuid: INSTANCE };
 
 describe('OVS plug: names and decisions', () => {
   it('names devices as os-vif: prefix + port id, 14 characters', () => {
@@ -151,10 +151,10 @@ describe('OVS plug: commands', () => {
     assert.equal(add.length, 1);
     assert.ok(add[0].endsWith(`-- --may-exist add-port br-int tap3f1c2b5e-8d -- set Interface tap3f1c2b5e-8d external_ids:iface-id=${PORT} `
       + `external_ids:iface-status=active external_ids:attached-mac=fa:16:3e:aa:bb:cc external_ids:vm-uuid=${INSTANCE} external_ids:nova-container-host=compute-1 mtu_request=1442`), add[0]);
-    assert.ok(h.calls.includes('ip link set oc3f1c2b5e8d7a netns 4242'));
-    assert.ok(h.calls.includes('nsenter -t 4242 -n ip addr add 10.0.0.5/24 dev eth0'));
+    assert.ok(h.calls.includes('ip link set oc3f1c2b5e8d7a netns /proc/4242/ns/net'));
+    assert.ok(h.calls.includes('nsenter --net=/proc/4242/ns/net ip addr add 10.0.0.5/24 dev eth0'));
     const last = h.calls[h.calls.length - 1];
-    assert.equal(last, 'nsenter -t 4242 -n ethtool -K eth0 tx off');
+    assert.equal(last, 'nsenter --net=/proc/4242/ns/net ethtool -K eth0 tx off');
     assert.ok(h.calls.indexOf('ethtool --version') < h.calls.findIndex((c) => c.startsWith('ip link add')), 'ethtool is checked before anything is made');
   });
 
@@ -215,7 +215,7 @@ describe('OVS plug: commands', () => {
     const add = h.ran(/add-port/);
     assert.equal(add.length, 1);
     assert.match(add[0], /add-port br-int qvo3f1c2b5e-8d -- set Interface qvo3f1c2b5e-8d external_ids:iface-id=/);
-    assert.equal(h.calls[h.calls.length - 1], 'nsenter -t 4242 -n ethtool -K eth0 tx off');
+    assert.equal(h.calls[h.calls.length - 1], 'nsenter --net=/proc/4242/ns/net ethtool -K eth0 tx off');
   });
 
   it('a failed plug removes what it made and says what failed', async () => {
@@ -287,7 +287,7 @@ describe('OVS plug: listing, removing, ensure', () => {
   function plugged(ids = externalIds(vif(), INSTANCE, 'compute-1'), txChecksum = 'off'): FakeHost {
     return new FakeHost()
       .on(/ip -j -d link show dev tap3f1c2b5e-8d/, JSON.stringify([{ ifname: 'tap3f1c2b5e-8d', ifindex: 17, link_netnsid: 0, flags: ['UP'] }]))
-      .on(/nsenter -t 4242 -n ip -j link show/, JSON.stringify([{ ifname: 'eth0', link_index: 17 }]))
+      .on(/nsenter --net=\/proc\/4242\/ns\/net ip -j link show/, JSON.stringify([{ ifname: 'eth0', link_index: 17 }]))
       .on(/find Interface name=tap3f1c2b5e-8d/, table(['external_ids', 'mtu_request', 'ofport', 'error'], [['map', Object.entries(ids)], 1442, 2, ['set', []]]))
       .on(/port-to-br tap3f1c2b5e-8d/, 'br-int\n')
       .on(/ethtool -k eth0/, `Features for eth0:\nrx-checksumming: on\ntx-checksumming: ${txChecksum}\n`);
@@ -310,14 +310,14 @@ describe('OVS plug: listing, removing, ensure', () => {
     const h = plugged(undefined, 'on').on(/find Interface name=tap3f1c2b5e-8d/, table(['external_ids', 'mtu_request', 'ofport', 'error']));
     assert.equal(await plugger(h).ensure(vif(), { ...target, ifname: 'eth1' }), 'reattached');
     assert.equal(h.ran(/add-port/).length, 1);
-    assert.deepEqual(h.ran(/ethtool -K/), ['nsenter -t 4242 -n ethtool -K eth0 tx off']);
+    assert.deepEqual(h.ran(/ethtool -K/), ['nsenter --net=/proc/4242/ns/net ethtool -K eth0 tx off']);
   });
 
   it('ensure: tap gone, or its peer not in the target\'s namespace: plugged again (replugged)', async () => {
     const gone = new FakeHost();
     assert.equal(await plugger(gone).ensure(vif(), target), 'replugged');
     assert.equal(gone.ran(/ip link add tap/).length, 1);
-    const elsewhere = plugged().on(/nsenter -t 4242 -n ip -j link show/, '[]');
+    const elsewhere = plugged().on(/nsenter --net=\/proc\/4242\/ns\/net ip -j link show/, '[]');
     assert.equal(await plugger(elsewhere).ensure(vif(), target), 'replugged');
     assert.equal(elsewhere.ran(/ip link add tap/).length, 1);
   });

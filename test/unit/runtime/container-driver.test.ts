@@ -100,8 +100,8 @@ class FakePlugger implements VifPlugger {
   devices: PluggedDevice[] = [];
   listings = 0;
   refuse = new Set<string>();
-  async plug(vif: VifModel, t: PlugTarget) { this.calls.push(`plug ${vif.id} ${t.ifname} pid ${t.pid}`); }
-  async ensure(vif: VifModel, t: PlugTarget) { this.calls.push(`ensure ${vif.id} ${t.ifname} pid ${t.pid}`); return this.outcomes.get(vif.id) ?? 'ok'; }
+  async plug(vif: VifModel, t: PlugTarget) { this.calls.push(`plug ${vif.id} ${t.ifname} into ${t.netns}`); }
+  async ensure(vif: VifModel, t: PlugTarget) { this.calls.push(`ensure ${vif.id} ${t.ifname} into ${t.netns}`); return this.outcomes.get(vif.id) ?? 'ok'; }
   async plugged() { this.listings++; return this.devices; }
   async remove(devname: string) {
     if (this.refuse.has(devname)) throw new Error('operation not permitted');
@@ -170,9 +170,9 @@ describe('container driver', () => {
     const workload = `nova-${UUID}`;
     const c = engine.calls;
     const at = (call: string) => { const i = c.indexOf(call); assert.ok(i >= 0, `${call} in ${c.join(' | ')}`); return i; };
-    assert.ok(at(`start ${sandbox}`) < at('plug p1 eth0 pid 100'));
-    assert.ok(at('plug p1 eth0 pid 100') < at('plug p2 eth1 pid 100'), 'eth0, eth1 in order, into the sandbox\'s pid');
-    assert.ok(at('plug p2 eth1 pid 100') < at(`hosts ${sandbox}`));
+    assert.ok(at(`start ${sandbox}`) < at('plug p1 eth0 into /proc/100/ns/net'));
+    assert.ok(at('plug p1 eth0 into /proc/100/ns/net') < at('plug p2 eth1 into /proc/100/ns/net'), 'eth0, eth1 in order, into the sandbox\'s namespace');
+    assert.ok(at('plug p2 eth1 into /proc/100/ns/net') < at(`hosts ${sandbox}`));
     assert.ok(at('waited p1') < at(`start ${workload}`), 'the workload starts only after Neutron reported the port not yet active');
     assert.ok(at(`copy ${workload}`) < at(`start ${workload}`));
     assert.equal(engine.containers.get(workload)?.spec.joinNetworkOf, sandbox, 'the workload names its sandbox');
@@ -263,7 +263,7 @@ describe('container driver', () => {
     const c = engine.calls;
     assert.equal(asked, 1);
     const replug = c.findLastIndex((x) => x.startsWith('plug p1 eth0'));
-    assert.ok(replug > c.indexOf('plug p1 eth0 pid 100'), 'plugged again');
+    assert.ok(replug > c.indexOf('plug p1 eth0 into /proc/100/ns/net'), 'plugged again');
     assert.ok(c.lastIndexOf(`start nova-${UUID}-net`) < replug && replug < c.lastIndexOf(`start nova-${UUID}`), c.join(' | '));
   });
 
@@ -300,10 +300,10 @@ describe('container driver', () => {
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
     const checks = await d.plugVifs(UUID, [vif('p1'), vif('p2')]);
     assert.deepEqual(checks, [{ port: 'p1', outcome: 'ok' }, { port: 'p2', outcome: 'ok' }]);
-    assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p1 eth0 pid 100', 'ensure p2 eth1 pid 100']);
+    assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p1 eth0 into /proc/100/ns/net', 'ensure p2 eth1 into /proc/100/ns/net']);
     engine.calls.length = 0;
     assert.deepEqual(await d.plugVifs(UUID, [vif('p3', 'unbound'), vif('p4')]), [{ port: 'p3', outcome: 'unpluggable' }, { port: 'p4', outcome: 'ok' }]);
-    assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p4 eth1 pid 100'], 'the pluggable one keeps its place');
+    assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p4 eth1 into /proc/100/ns/net'], 'the pluggable one keeps its place');
   });
 
   it('lists this host\'s instances by uuid, a sandbox alone as NOSTATE', async () => {
