@@ -16,24 +16,56 @@ export interface CloudSession {
   projectId: string;
 }
 
-/** A token for the openrc's user and project, and a client per service (public endpoints, compute API 2.37). */
-export async function session(): Promise<CloudSession> {
-  const env = openrcEnv();
+interface Token {
+  value: string;
+  expiresAt: number;
+  catalog: { type: string; endpoints: { interface: string; url: string }[] }[];
+  projectId: string;
+}
+
+async function issueToken(env: Record<string, string>): Promise<Token> {
   const auth = await axios.post(`${env.OS_AUTH_URL.replace(/\/+$/, '')}/auth/tokens`, {
     auth: {
       identity: { methods: ['password'], password: { user: { name: env.OS_USERNAME, domain: { name: env.OS_USER_DOMAIN_NAME ?? 'Default' }, password: env.OS_PASSWORD } } },
       scope: { project: { name: env.OS_PROJECT_NAME, domain: { name: env.OS_PROJECT_DOMAIN_NAME ?? 'Default' } } },
     },
   });
-  const token = String(auth.headers['x-subject-token']);
-  const catalog = auth.data.token.catalog as { type: string; endpoints: { interface: string; url: string }[] }[];
-  const url = (type: string) => catalog.find((c) => c.type === type)!.endpoints.find((e) => e.interface === 'public')!.url;
   return {
-    nova: axios.create({ baseURL: url('compute'), headers: { 'X-Auth-Token': token, 'X-OpenStack-Nova-API-Version': '2.37' } }),
-    glance: axios.create({ baseURL: url('image'), headers: { 'X-Auth-Token': token } }),
-    neutron: axios.create({ baseURL: url('network'), headers: { 'X-Auth-Token': token } }),
-    placement: axios.create({ baseURL: url('placement'), headers: { 'X-Auth-Token': token, 'OpenStack-API-Version': 'placement 1.26' } }),
+    value: String(auth.headers['x-subject-token']),
+    expiresAt: Date.parse(String(auth.data.token.expires_at)),
+    catalog: auth.data.token.catalog as Token['catalog'],
     projectId: String(auth.data.token.project.id),
+  };
+}
+
+/**
+ * A token for the openrc's user and project, and a client per service (public endpoints,
+ * compute API 2.37). The token is issued again 5 minutes before it expires: Keystone's last an
+ * hour, and a 1,000-server fill and its deletes take longer (with the old token every call
+ * answered 401 and the bench waited on servers it could no longer see).
+ */
+export async function session(): Promise<CloudSession> {
+  const env = openrcEnv();
+  let token = await issueToken(env);
+  let renewing: Promise<Token> | null = null;
+  const url = (type: string) => token.catalog.find((c) => c.type === type)!.endpoints.find((e) => e.interface === 'public')!.url;
+  const client = (type: string, headers: Record<string, string> = {}): AxiosInstance => {
+    const c = axios.create({ baseURL: url(type), headers });
+    c.interceptors.request.use(async (config) => {
+      if (Date.now() > token.expiresAt - 300_000) {
+        token = await (renewing ??= issueToken(env).finally(() => { renewing = null; }));
+      }
+      config.headers.set('X-Auth-Token', token.value);
+      return config;
+    });
+    return c;
+  };
+  return {
+    nova: client('compute', { 'X-OpenStack-Nova-API-Version': '2.37' }),
+    glance: client('image'),
+    neutron: client('network'),
+    placement: client('placement', { 'OpenStack-API-Version': 'placement 1.26' }),
+    projectId: token.projectId,
   };
 }
 

@@ -140,10 +140,17 @@ async function roomFor(placement: AxiosInstance, host: string, servers: number):
 
 /** Lifts the project's instance, core and RAM quotas; returns how to put them back. */
 async function noQuota(nova: AxiosInstance, projectId: string): Promise<() => Promise<void>> {
-  const before = (await nova.get(`/os-quota-sets/${projectId}`)).data.quota_set as Record<string, number>;
+  const keys = ['instances', 'cores', 'ram'] as const;
+  const quotas = async (path: string) => (await nova.get(path)).data.quota_set as Record<string, number>;
+  const before = await quotas(`/os-quota-sets/${projectId}`);
+  const defaults = await quotas(`/os-quota-sets/${projectId}/defaults`);
   await nova.put(`/os-quota-sets/${projectId}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
   return async () => {
-    await nova.put(`/os-quota-sets/${projectId}`, { quota_set: { instances: before.instances, cores: before.cores, ram: before.ram } });
+    // a project that had the defaults gets them back as defaults, not as values of its own that
+    // a later change of nova.conf's [quota] would not reach
+    const ownBefore = Object.keys(defaults).filter((k) => k !== 'id' && before[k] !== defaults[k]);
+    if (ownBefore.length === 0) await nova.delete(`/os-quota-sets/${projectId}`);
+    else await nova.put(`/os-quota-sets/${projectId}`, { quota_set: Object.fromEntries(keys.map((k) => [k, before[k]])) });
   };
 }
 
