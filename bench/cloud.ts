@@ -53,7 +53,11 @@ export async function session(): Promise<CloudSession> {
     const c = axios.create({ baseURL: url(type), headers });
     c.interceptors.request.use(async (config) => {
       if (Date.now() > token.expiresAt - 300_000) {
-        token = await (renewing ??= issueToken(env).finally(() => { renewing = null; }));
+        try {
+          token = await (renewing ??= issueToken(env).finally(() => { renewing = null; }));
+        } catch (err) {
+          if (Date.now() >= token.expiresAt) throw err; // Keystone away: the old token while it lasts
+        }
       }
       config.headers.set('X-Auth-Token', token.value);
       return config;

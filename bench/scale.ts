@@ -140,17 +140,16 @@ async function roomFor(placement: AxiosInstance, host: string, servers: number):
 
 /** Lifts the project's instance, core and RAM quotas; returns how to put them back. */
 async function noQuota(nova: AxiosInstance, projectId: string): Promise<() => Promise<void>> {
-  const keys = ['instances', 'cores', 'ram'] as const;
   const quotas = async (path: string) => (await nova.get(path)).data.quota_set as Record<string, number>;
   const before = await quotas(`/os-quota-sets/${projectId}`);
   const defaults = await quotas(`/os-quota-sets/${projectId}/defaults`);
   await nova.put(`/os-quota-sets/${projectId}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
   return async () => {
-    // a project that had the defaults gets them back as defaults, not as values of its own that
-    // a later change of nova.conf's [quota] would not reach
-    const ownBefore = Object.keys(defaults).filter((k) => k !== 'id' && before[k] !== defaults[k]);
-    if (ownBefore.length === 0) await nova.delete(`/os-quota-sets/${projectId}`);
-    else await nova.put(`/os-quota-sets/${projectId}`, { quota_set: Object.fromEntries(keys.map((k) => [k, before[k]])) });
+    // back to the defaults, then the project's own values where it had some: a default written
+    // as the project's own value would no longer follow nova.conf's [quota]
+    await nova.delete(`/os-quota-sets/${projectId}`);
+    const own = Object.keys(defaults).filter((k) => k !== 'id' && before[k] !== defaults[k]);
+    if (own.length > 0) await nova.put(`/os-quota-sets/${projectId}`, { quota_set: Object.fromEntries(own.map((k) => [k, before[k]])) });
   };
 }
 

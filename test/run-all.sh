@@ -77,18 +77,19 @@ ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
 # second cloud comes up
 CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
 
-# Tests that share a cloud with another test at once: each boots servers of its own, checks only
-# what it made, and restarts nothing. Left out, to run alone: those that restart or kill a
-# service or the engine, start a compute host of their own (the scheduler would put the other
-# stream's servers there), or check the engine's temp dir, image list or a host's total usage.
+# Tests that share a cloud with another test at once: each checks only what it made (servers,
+# containers, devices, a vhost of its own) and restarts nothing. Left out, to run alone: those
+# that restart or kill a service or the engine, start a compute host of their own (the scheduler
+# would put the other stream's servers there), check the engine's temp dir, image list or a
+# host's total usage or free disk, or time a write against an unthrottled one (isolation).
 # The messaging tests share one vhost (test/helpers/rabbitmq.ts), so they are in one stream.
 SHARED_A=(dist/test/integration/clients/{heat,horizon}.test.js
     dist/test/integration/moves/snapshot-rebuild-resize-shelve.test.js
     dist/test/integration/lifecycle/create.test.js
-    dist/test/integration/network/{sandbox,linux-bridge-plug}.test.js
+    dist/test/integration/network/linux-bridge-plug.test.js
     dist/test/integration/runtime/engine-listing.test.js)
-SHARED_B=(dist/test/integration/lifecycle/{isolation,power}.test.js
-    dist/test/integration/network/{servers-on-private,neutron-client}.test.js
+SHARED_B=(dist/test/integration/lifecycle/power.test.js
+    dist/test/integration/network/{sandbox,servers-on-private,neutron-client}.test.js
     dist/test/integration/rpc/*.test.js
     dist/test/integration/nova-driver/version-choice.test.js)
 

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
 import { Created, engine, importRootfsWith } from '../../helpers/servers.js';
 
-export const RUN = `nclc-${Date.now().toString(36)}`;
+// with the process id: npm test runs two test processes at once (test/run-all.sh), which can start in the same millisecond
+export const RUN = `nclc-${Date.now().toString(36)}-${process.pid.toString(36)}`;
 export const MARKER = `NOVA-CONTAINER-MARKER-${RUN}`;
 /** What the image's CMD runs. */
 export const IMAGE_SCRIPT = `echo ${MARKER}; env; exec sleep 1000000`;

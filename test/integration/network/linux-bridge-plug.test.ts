@@ -65,7 +65,7 @@ describe('Linux bridge VIF plug into a running container', function () {
 
   it('the host reaches the container over the bridge', async () => {
     sh('ip', ['addr', 'add', '10.98.31.1/24', 'dev', bridge]);
-    const out = sh('ping', ['-c', '1', '-W', '2', '10.98.31.10']);
+    const out = sh('ping', ['-c', '1', '-w', '10', '10.98.31.10']);
     assert.match(out, /1 received/);
   });
 
@@ -93,7 +93,7 @@ describe('Linux bridge VIF plug into a running container', function () {
     assert.doesNotMatch(await ipInside(container, ['link']), /eth0/);
     assert.equal(await plugger.ensure(v, target(pid)), 'replugged');
     assert.match(await ipInside(container, ['addr', 'show', 'dev', 'eth0']), /inet 10\.98\.31\.10\/24/);
-    assert.match(sh('ping', ['-c', '1', '-W', '2', '10.98.31.10']), /1 received/);
+    assert.match(sh('ping', ['-c', '1', '-w', '10', '10.98.31.10']), /1 received/);
   });
 
   it('a plug cut short (peer still on the host) is listed without owner, plugged again by ensure, and removable', async () => {
