@@ -98,13 +98,16 @@ for f in "${ZED_PODMAN_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${S
     [ -f "$f" ] || { echo "test/run-all.sh names $f, which does not exist" >&2; rc=1; }
 done
 
+# listed FILE ARRAY_ITEMS...: whether FILE is one of them
+listed() { local f=$1; shift; [[ " $* " == *" $f "* ]]; }
+
 # run_specs SPEC...: against the cloud that is up, those of SHARED_A and those of SHARED_B in two
 # mocha runs at once (the second one's output follows the first's), then the others in one run
 run_specs() {
     local a=() b=() alone=() f b_log b_pid=
     for f in "$@"; do
-        if [[ " ${SHARED_A[*]} " == *" $f "* ]]; then a+=("$f")
-        elif [[ " ${SHARED_B[*]} " == *" $f "* ]]; then b+=("$f")
+        if listed "$f" "${SHARED_A[@]}"; then a+=("$f")
+        elif listed "$f" "${SHARED_B[@]}"; then b+=("$f")
         else alone+=("$f"); fi
     done
     b_log=$(mktemp)
@@ -127,7 +130,7 @@ if [ "$up_status" != 1 ]; then
     # are ACTIVE; the zed leg's the others and the spawn (each leg sees builds finish and cut short)
     all=()
     for f in dist/test/integration/*/*.test.js; do
-        [[ " ${CLOUD_FREE_SPECS[*]} " == *" $f "* ]] || all+=("$f")
+        listed "$f" "${CLOUD_FREE_SPECS[@]}" || all+=("$f")
     done
     OPENSTACK_RELEASE=2025.1 NC_KILL_ROUNDS=1,2,4 run_specs "${all[@]}"
     wait

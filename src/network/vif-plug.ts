@@ -19,6 +19,11 @@ export interface PlugTarget {
   instanceUuid: string;
 }
 
+/** The network namespace of process `pid` as a PlugTarget path. */
+export function processNetns(pid: number): string {
+  return `/proc/${pid}/ns/net`;
+}
+
 /** What `ensure` found and did. */
 export type EnsureOutcome = 'ok' | 'reattached' | 'replugged';
 

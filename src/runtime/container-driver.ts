@@ -15,6 +15,7 @@ import {
 } from '../nova-driver/instance-driver.js';
 import type { VifModel } from '../network/network-info.js';
 import type { VifPluggers } from '../network/pluggers.js';
+import { processNetns } from '../network/vif-plug.js';
 import { resolvConf } from '../network/resolv-conf.js';
 import { hostsFile } from '../network/hosts-file.js';
 import type { ContainerEngine, ContainerStatus, ContainerSummary } from './types.js';
@@ -239,7 +240,7 @@ export class ContainerDriver implements InstanceDriver {
         checks.push({ port: vif.id, outcome: 'unpluggable' });
         continue;
       }
-      const outcome = await plugger.ensure(vif, { netns: netnsPath(sandbox.pid), ifname: `eth${i}`, instanceUuid });
+      const outcome = await plugger.ensure(vif, { netns: processNetns(sandbox.pid), ifname: `eth${i}`, instanceUuid });
       if (outcome !== 'ok') this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, outcome }, 'VIF plugged');
       checks.push({ port: vif.id, outcome });
     }
@@ -339,7 +340,7 @@ export class ContainerDriver implements InstanceDriver {
         this.log.warn({ instance: instanceUuid, port: vif.id, vif_type: vif.type }, 'VIF of a type this host cannot plug: skipped');
         continue;
       }
-      await plugger.plug(vif, { netns: netnsPath(sandbox.pid), ifname: `eth${i}`, instanceUuid });
+      await plugger.plug(vif, { netns: processNetns(sandbox.pid), ifname: `eth${i}`, instanceUuid });
       this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, ifname: `eth${i}` }, 'VIF plugged');
     }
     await this.writeNetworkFiles(sandbox, vifs);
@@ -370,14 +371,9 @@ async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   return [ra.value, rb.value];
 }
 
-/** The path of a process's network namespace, which the VIF pluggers enter. */
-function netnsPath(pid: number): string {
-  return `/proc/${pid}/ns/net`;
-}
-
 /** The network namespace of a process (`net:[inode]`); null when it is gone. */
 async function netns(pid: number): Promise<string | null> {
-  return readlink(netnsPath(pid)).catch(() => null);
+  return readlink(processNetns(pid)).catch(() => null);
 }
 
 function infoOf(uuid: string, c: ContainerSummary): InstanceInfo {

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { LinuxBridgePlugger } from '../../../src/network/linux-bridge-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
+import { processNetns } from '../../../src/network/vif-plug.js';
 import { busyboxRootfs } from '../glance-bridge/images.js';
 import { testVif } from './vif-fixture.js';
 import { engine, importRootfsWith } from '../../helpers/servers.js';
@@ -35,7 +36,7 @@ describe('Linux bridge VIF plug into a running container', function () {
   const plugger = new LinuxBridgePlugger('plug-test');
   const v = vif(randomUUID(), bridge, '10.98.31.10');
   const owner = randomUUID();
-  const target = (pid: number) => ({ netns: `/proc/${pid}/ns/net`, ifname: 'eth0', instanceUuid: owner });
+  const target = (pid: number) => ({ netns: processNetns(pid), ifname: 'eth0', instanceUuid: owner });
   const isPlugged = async () => (await plugger.plugged()).some((d) => d.devname === v.devname && d.instanceUuid === owner);
 
   before(async () => {

@@ -39,6 +39,11 @@ export async function waitForGoneLink(pid: number, dev: string): Promise<void> {
   throw new Error(`${dev} is still in the container`);
 }
 
+/** Whether `ip` answers pings from the namespace of `pid` within 10 s (the first reply ends it, as in pingFromDhcp). */
+export async function pings(pid: number, ip: string): Promise<boolean> {
+  return (await inNetns(pid, ['ping', '-c', '1', '-w', '10', ip])).ok;
+}
+
 /** Whether `ip` answers pings from the network's DHCP namespace (qdhcp-<network id>) within `waitSeconds`. */
 export async function pingFromDhcp(networkId: string, ip: string, waitSeconds = 10): Promise<boolean> {
   // one echo a second until the first reply or the deadline: a lost first probe (ARP, the

@@ -9,6 +9,7 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import type { VifModel } from '../../../src/network/network-info.js';
+import { processNetns } from '../../../src/network/vif-plug.js';
 import { OvsPlugger } from '../../../src/network/ovs-plug.js';
 import { NetnsContainer, PrivateSwitch, requireOvnPrograms, requirePrograms, tcpTransfer } from './ovs-switch.js';
 import { testVif } from './vif-fixture.js';
@@ -35,7 +36,7 @@ describe('OVS plug under OVN: the port is claimed by its iface-id and security g
   const vb = vif('10.97.42.12', 'fa:16:3e:00:42:12');
   const plugger = new OvsPlugger('ovn-test-host', { bridge: 'br-int', ovsdbConnection: sw.db, vsctlTimeoutSeconds: 20 }, sw.exec);
   const owners = new Map([[a, randomUUID()], [b, randomUUID()]]);
-  const target = (ctr: NetnsContainer) => ({ netns: `/proc/${ctr.pid}/ns/net`, ifname: 'eth0', instanceUuid: owners.get(ctr) ?? '' });
+  const target = (ctr: NetnsContainer) => ({ netns: processNetns(ctr.pid), ifname: 'eth0', instanceUuid: owners.get(ctr) ?? '' });
   const up = (v: VifModel) => sw.nbctl(['get', 'Logical_Switch_Port', v.id, 'up']) === 'true';
   /** Ping a -> b blocked while TCP 5201 a -> b goes through and TCP 5202 does not: the ACLs, not a broken path. */
   const aclsHold = async (): Promise<boolean> => !a.ping('10.97.42.12')

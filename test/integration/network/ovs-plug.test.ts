@@ -11,6 +11,7 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import type { VifModel } from '../../../src/network/network-info.js';
+import { processNetns } from '../../../src/network/vif-plug.js';
 import { OvsPlugger, deviceNames } from '../../../src/network/ovs-plug.js';
 import { testVif } from './vif-fixture.js';
 import { NetnsContainer, PrivateSwitch, requirePrograms, tcpTransfer } from './ovs-switch.js';
@@ -32,7 +33,7 @@ describe('OVS VIF plug against a real Open vSwitch (netdev datapath)', function 
   const vc = vif('10.97.41.13', 'fa:16:3e:00:41:13', { ovs_hybrid_plug: true }); // ML2/OVS with iptables_hybrid
   const owners = new Map([[va.id, randomUUID()], [vb.id, randomUUID()], [vc.id, randomUUID()]]);
   const plugger = new OvsPlugger('ovs-test-host', { bridge: 'br-int', ovsdbConnection: sw.db, vsctlTimeoutSeconds: 20 }, sw.exec);
-  const target = (v: VifModel, ctr: NetnsContainer) => ({ netns: `/proc/${ctr.pid}/ns/net`, ifname: 'eth0', instanceUuid: owners.get(v.id) ?? '' });
+  const target = (v: VifModel, ctr: NetnsContainer) => ({ netns: processNetns(ctr.pid), ifname: 'eth0', instanceUuid: owners.get(v.id) ?? '' });
   const ports = () => sw.vsctl(['list-ports', 'br-int']).split('\n').filter(Boolean).sort();
 
   before(() => {
