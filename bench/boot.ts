@@ -6,9 +6,10 @@
  * the medians is the overhead of being a Nova compute host. API-level POST -> ACTIVE (polled
  * every 50 ms) is reported for context. Then NET_BOOTS boots on the Neutron network `private`:
  * their build time beside the unnetworked one, and how much of it is the wait for Neutron's
- * network-vif-plugged (VIF plugged into the sandbox -> event delivered, from the same log):
- * the rest is our own part. Every build, networked or not, makes a network sandbox as well as
- * the workload; the engine's figure is the workload's create+start alone.
+ * network-vif-plugged (VIF plugged -> event delivered, from the same log): the rest is our own
+ * part. Every build, networked or not, makes the workload's network namespace (on Docker a
+ * sandbox container as well as the workload; on podman the workload's own, prepared before its
+ * start); the engine's figure is the workload's create+start alone.
  */
 import type { AxiosInstance } from 'axios';
 import { readFileSync } from 'node:fs';
@@ -37,7 +38,7 @@ function builtMs(serverId: string): number | null {
   return serverLog(serverId).find((l) => l.msg === 'instance built')?.build_ms ?? null;
 }
 
-/** VIF plugged into the sandbox -> network-vif-plugged delivered: the time the build waited for Neutron. */
+/** VIF plugged -> network-vif-plugged delivered: the time the build waited for Neutron. */
 function vifWaitMs(serverId: string): number | null {
   const lines = serverLog(serverId);
   const plugged = lines.filter((l) => l.msg === 'VIF plugged').pop()?.time;
@@ -46,7 +47,7 @@ function vifWaitMs(serverId: string): number | null {
 }
 
 /** POST /servers, wait ACTIVE, read the build's figures, delete; returns them. */
-/** The driver's split of the spawn: sandbox and workload made, workload started (its 'workload started in its network' line). */
+/** The driver's split of the spawn: workload and its network namespace made, workload started (its 'workload started in its network' line). */
 interface SpawnSplit { prepareMs: number; portsWaitMs: number; startMs: number }
 
 function spawnSplit(serverId: string): SpawnSplit | null {
@@ -107,7 +108,7 @@ export async function bootBench(): Promise<Record<string, number | string>> {
       netOwn.push(r.buildMs - r.vifWaitMs - r.split.portsWaitMs);
     }
     // The engine alone: create+start of the workload's image with the same limits and hardening
-    // as an m1.tiny server's (src/runtime/docker-engine.ts), no Nova, no sandbox; and with none
+    // as an m1.tiny server's (src/runtime/docker-engine.ts), no Nova, no network namespace made first; and with none
     // of them, which tells what the limits cost the engine itself.
     const engine: number[] = [];
     const enginePlain: number[] = [];
@@ -128,7 +129,7 @@ export async function bootBench(): Promise<Record<string, number | string>> {
       engine_storage_driver: engineInfo.Driver,
       engine_userns_remap: await engineRemapsUsers(docker) ? 'yes' : 'no',
       ratio_build_to_engine: median(build) / median(engine),
-      // the build's spawn: sandbox started and workload made side by side, then the workload started
+      // the build's spawn: workload and its network namespace made (Docker: a sandbox started beside it), then the workload started
       spawn_prepare_median_ms: median(prepare),
       spawn_start_median_ms: median(start),
       api_post_to_active_median_ms: median(api),
@@ -136,7 +137,7 @@ export async function bootBench(): Promise<Record<string, number | string>> {
       net_build_median_ms: median(netBuild),
       ratio_net_build_to_build: median(netBuild) / median(build),
       // Neutron's part: making and binding the ports (what the spawn still waited for once its
-      // sandbox and workload were made), then network-vif-plugged; the rest is ours
+      // workload and namespace were made), then network-vif-plugged; the rest is ours
       net_port_allocation_wait_median_ms: median(portsWait),
       net_vif_plugged_wait_median_ms: median(vifWait),
       net_own_median_ms: median(netOwn),

@@ -179,9 +179,9 @@ export class ComputeService {
 
   /**
    * An instance whose workload starts while no operation of ours holds it was started behind
-   * our back (e.g. `docker restart`): its network is held by its sandbox, so nothing needs
-   * plugging unless the sandbox itself started again. All instances are checked when the
-   * driver's event stream comes back after a break.
+   * our back (e.g. `docker restart`): nothing needs plugging unless its network namespace is
+   * new (a sandbox that holds it started again, or a workload with its own started). All
+   * instances are checked when the driver's event stream comes back after a break.
    */
   private watchInstances(): void {
     const log = this.log.child({ component: 'instance-events' });
@@ -194,7 +194,7 @@ export class ComputeService {
           return;
         }
         checkInstanceVifs(this.manager, this.ctx(), uuid).catch((err: unknown) =>
-          log.error({ instance: uuid, err: (err as Error).message }, 'checking the VIFs of a restarted network sandbox failed'));
+          log.error({ instance: uuid, err: (err as Error).message }, 'checking the VIFs of a restarted network namespace failed'));
       },
       lost: (err) => log.warn({ err: err.message }, 'lost the engine\'s event stream; reconnecting'),
       reconnected: () => {

@@ -2,8 +2,8 @@
  * The instance driver contract: what the compute manager asks of whatever runs its instances,
  * the role nova/virt/driver.py ComputeDriver plays in Nova. It speaks instances (by uuid),
  * never containers: a handler calls only this, and an implementation (src/runtime/) owns how
- * an instance is made of engine objects, how it is named and labelled, and its network
- * sandbox. Nothing here knows Nova's RPC or objects; the manager turns an Instance object into
+ * an instance is made of engine objects, how it is named and labelled, and where its network
+ * namespace lives. Nothing here knows Nova's RPC or objects; the manager turns an Instance object into
  * an InstanceSpec.
  *
  * Errors: a method that finds no such instance throws InstanceMissing; any other failure is an
@@ -138,7 +138,10 @@ export interface DestroyReport {
 
 /** Events of this host's instances the driver saw that no call of the manager caused. */
 export interface InstanceWatcher {
-  /** An instance's workload started (e.g. `docker restart`); `networkRestarted` when its network sandbox started too. */
+  /**
+   * An instance started (e.g. `docker restart`); `networkRestarted` when its network namespace
+   * is new and empty (its sandbox started, or a workload with a namespace of its own).
+   */
   started(instanceUuid: string, networkRestarted: boolean): void;
   /** The engine's event stream broke; it keeps trying. */
   lost(err: Error): void;

@@ -1,13 +1,11 @@
 /**
  * The instance driver on a container engine (src/nova-driver/instance-driver.ts). An instance
- * is two containers (src/runtime/instance-containers.ts): its network sandbox, which holds the
- * network namespace with the instance's VIFs from spawn to destroy, and its workload, which
- * joins that namespace. Like libvirt's domain created paused, the workload is started only once
- * every VIF is plugged and Neutron has reported it: its first process sees its addresses, host
- * name, /etc/hosts and resolv.conf. Stopping, rebooting, rebuilding, resizing or restarting the
- * workload behind our back leaves the sandbox, so nothing is plugged again.
+ * is its workload container and the network namespace it runs in, which the engine's network
+ * home (src/runtime/network-homes.ts) holds: a sandbox container the workload joins, or the
+ * workload's own namespace made before it runs. Like libvirt's domain created paused, the
+ * workload is started only once every VIF is plugged and Neutron has reported it: its first
+ * process sees its addresses, host name, /etc/hosts and resolv.conf.
  */
-import { readlink } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import {
   InstanceMissing, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
@@ -19,10 +17,8 @@ import { processNetns } from '../network/vif-plug.js';
 import { resolvConf } from '../network/resolv-conf.js';
 import { hostsFile } from '../network/hosts-file.js';
 import type { ContainerEngine, ContainerStatus, ContainerSummary } from './types.js';
-import {
-  LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, sandboxSpec, workloadName, workloadSpec,
-} from './instance-containers.js';
-import { ensureSandboxImage } from './sandbox-image.js';
+import { LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, workloadName, workloadSpec } from './instance-containers.js';
+import { networkHomeFor, type NetworkHolder, type NetworkHome } from './network-homes.js';
 
 export const SNAPSHOT_REPO = 'nova-snapshot';
 
@@ -38,21 +34,16 @@ export interface ContainerDriverOptions {
   log: Logger;
 }
 
-interface RunningSandbox {
-  id: string;
-  pid: number;
-  hostname: string;
-}
-
 export class ContainerDriver implements InstanceDriver {
   readonly capabilities: DriverCapabilities = { supportsAttachInterface: true, imageTypes: ['raw'] };
-  private sandboxImage: Promise<string> | null = null;
   private readonly engine: ContainerEngine;
+  private readonly home: NetworkHome;
   private readonly log: Logger;
 
   constructor(private readonly o: ContainerDriverOptions) {
     this.engine = o.engine;
     this.log = o.log;
+    this.home = networkHomeFor(o.engine, o.host, o.sandboxInit, o.log);
   }
 
   async init(): Promise<void> {
@@ -63,16 +54,7 @@ export class ContainerDriver implements InstanceDriver {
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not drop the engine files of containers removed while the service was down');
     }
-    await this.sandboxImageRef();
-  }
-
-  /** Made once; a failure is tried again at the next spawn. */
-  private sandboxImageRef(): Promise<string> {
-    this.sandboxImage ??= ensureSandboxImage(this.engine, this.o.sandboxInit).catch((err: unknown) => {
-      this.sandboxImage = null;
-      throw err;
-    });
-    return this.sandboxImage;
+    await this.home.init();
   }
 
   async hostInfo(): Promise<HostInfo> {
@@ -87,28 +69,25 @@ export class ContainerDriver implements InstanceDriver {
     const t0 = performance.now();
     req.networkInfo.catch(() => undefined); // awaited below; a rejection before then is not unhandled
     await this.removeContainers(uuid); // the remains of an interrupted earlier attempt
-    // The sandbox starts while the image is made ready and the workload, which joins the
-    // sandbox's namespaces and so is made once the sandbox exists, is created.
-    const sandboxMade = this.sandboxImageRef().then((ref) => this.engine.createContainer(sandboxSpec(uuid, instance.hostname, this.o.host, ref)));
-    const [sandbox, workload] = await both(sandboxMade.then((id) => this.startSandbox(id)), (async () => {
-      const imageRef = await req.images.ensure(req.image);
-      await sandboxMade;
-      const id = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, req.image.id, sandboxName(uuid)));
+    const imageRef = req.images.ensure(req.image);
+    imageRef.catch(() => undefined); // awaited by the workload's creation; a rejection before then is not unhandled
+    const { workload, holder } = await this.home.make(uuid, instance.hostname, async (network) => {
+      const id = await this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network));
       await this.engine.copyFiles(id, instance.files);
       return id;
-    })());
+    });
     const prepared = performance.now();
     const vifs = await req.networkInfo;
     const allocated = performance.now();
-    const plug = () => this.plugAll(uuid, sandbox, vifs, true);
+    const plug = () => this.plugAll(uuid, holder, vifs, true);
     if (req.waitForVifs) await this.o.virtApi.waitForVifPlugged(uuid, vifs.filter((v) => !v.active).map((v) => v.id), plug);
     else await plug();
     const networked = performance.now();
     await this.engine.startContainer(workload);
     const ms = (a: number, b: number) => Math.round(b - a);
     this.log.info({
-      instance: uuid, container: workload, sandbox: sandbox.id, image: req.image.id,
-      // where a spawn's time goes: made (image, sandbox, workload), the manager's ports, plugged and reported, started
+      instance: uuid, container: workload, ...(holder.id !== workload ? { sandbox: holder.id } : {}), image: req.image.id,
+      // where a spawn's time goes: made (image, network namespace, workload), the manager's ports, plugged and reported, started
       prepare_ms: ms(t0, prepared), ports_wait_ms: ms(prepared, allocated), network_ms: ms(allocated, networked), start_ms: ms(networked, performance.now()),
     }, 'workload started in its network');
   }
@@ -120,16 +99,16 @@ export class ContainerDriver implements InstanceDriver {
     if (old?.state === 'paused') await this.engine.unpauseContainer(old.id);
     if (old) await this.engine.stopContainer(old.id, graceSeconds);
     await this.engine.removeContainer(workloadName(uuid));
-    await this.ensureNetwork(uuid, vifs, instance.hostname);
-    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, sandboxName(uuid)));
+    const network = await this.home.rebuildNetwork(uuid, instance.hostname);
+    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, network));
     await this.engine.copyFiles(workload, instance.files);
-    if (!stopped) await this.engine.startContainer(workload);
+    if (!stopped) await this.startInNetwork(uuid, workload, vifs, instance.hostname);
   }
 
   async destroy(instanceUuid: string, vifs: VifModel[]): Promise<DestroyReport> {
     const report: DestroyReport = { removed: [] };
     const left: string[] = [];
-    // The workload first: the sandbox's namespace, and with it the VIFs' container ends, goes last.
+    // The workload first: a sandbox's namespace, and with it the VIFs' container ends, goes last.
     for (const name of [workloadName(instanceUuid), sandboxName(instanceUuid)]) {
       try {
         if (!(await this.engine.inspectContainer(name))) continue;
@@ -141,7 +120,7 @@ export class ContainerDriver implements InstanceDriver {
     }
     // Only the given VIFs' devices: no listing of the host's, whose cost grows with its
     // instances. The kernel deletes a veth pair with either end's namespace, so a Linux bridge
-    // tap went with the sandbox; what else is left (a plug a crash cut short, a device of a port
+    // tap went with the namespace; what else is left (a plug a crash cut short, a device of a port
     // not in `vifs`) goes at the VIF check (src/nova-driver/manager/vif-check.ts).
     for (const vif of vifs) {
       try {
@@ -161,9 +140,7 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   async powerOn(instanceUuid: string, vifs: VifSource): Promise<void> {
-    const w = await this.workload(instanceUuid);
-    await this.ensureNetwork(instanceUuid, vifs);
-    await this.engine.startContainer(w.id);
+    await this.startInNetwork(instanceUuid, (await this.workload(instanceUuid)).id, vifs);
   }
 
   async reboot(instanceUuid: string, hard: boolean, graceSeconds: number, vifs: VifSource): Promise<void> {
@@ -230,8 +207,8 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   async plugVifs(instanceUuid: string, vifs: VifModel[]): Promise<VifCheck[] | null> {
-    const sandbox = await this.runningSandbox(instanceUuid);
-    if (!sandbox) return null;
+    const holder = await this.home.current(instanceUuid);
+    if (!holder) return null;
     const checks: VifCheck[] = [];
     for (const [i, vif] of vifs.entries()) {
       const plugger = this.o.pluggers.find(vif);
@@ -240,33 +217,19 @@ export class ContainerDriver implements InstanceDriver {
         checks.push({ port: vif.id, outcome: 'unpluggable' });
         continue;
       }
-      const outcome = await plugger.ensure(vif, { netns: processNetns(sandbox.pid), ifname: `eth${i}`, instanceUuid });
+      const outcome = await plugger.ensure(vif, { netns: processNetns(holder.pid), ifname: `eth${i}`, instanceUuid });
       if (outcome !== 'ok') this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, outcome }, 'VIF plugged');
       checks.push({ port: vif.id, outcome });
     }
-    if (checks.some((c) => c.outcome === 'reattached' || c.outcome === 'replugged')) await this.writeNetworkFiles(sandbox, vifs);
-    await this.rejoinSandbox(instanceUuid, sandbox);
+    if (checks.some((c) => c.outcome === 'reattached' || c.outcome === 'replugged')) await this.writeNetworkFiles(holder, vifs);
+    await this.home.settle(instanceUuid, holder);
     return checks;
-  }
-
-  /**
-   * A sandbox restarted behind our back holds a new namespace, while a running workload stays
-   * in the old one with no way back: it is restarted into the sandbox's, as a VM's NIC reset.
-   */
-  private async rejoinSandbox(instanceUuid: string, sandbox: RunningSandbox): Promise<void> {
-    const w = await this.engine.inspectContainer(workloadName(instanceUuid));
-    if (w?.state !== 'running' || !w.pid) return;
-    const [inWorkload, inSandbox] = await Promise.all([netns(w.pid), netns(sandbox.pid)]);
-    if (inWorkload === null || inSandbox === null || inWorkload === inSandbox) return; // gone meanwhile, or in place
-    this.log.warn({ instance: instanceUuid }, 'the workload ran in a network namespace its sandbox no longer holds: restarting it into the sandbox\'s');
-    await this.engine.stopContainer(w.id, 0);
-    await this.engine.startContainer(w.id);
   }
 
   async unplugVif(instanceUuid: string, vif: VifModel, remaining: VifModel[]): Promise<void> {
     await this.o.pluggers.remove(vif);
-    const sandbox = await this.runningSandbox(instanceUuid);
-    if (sandbox) await this.writeNetworkFiles(sandbox, remaining);
+    const holder = await this.home.current(instanceUuid);
+    if (holder) await this.writeNetworkFiles(holder, remaining);
   }
 
   async vifDevices(): Promise<VifDevice[]> {
@@ -283,7 +246,7 @@ export class ContainerDriver implements InstanceDriver {
     return this.engine.watchStarts({ [LABEL_HOST]: this.o.host }, {
       started: (_id, attributes) => {
         const uuid = attributes[LABEL_INSTANCE];
-        if (uuid) watcher.started(uuid, attributes[LABEL_ROLE] === ROLE_SANDBOX);
+        if (uuid) watcher.started(uuid, this.home.startsNetwork(attributes));
       },
       lost: (err) => watcher.lost(err),
       reconnected: () => watcher.reconnected(),
@@ -296,84 +259,42 @@ export class ContainerDriver implements InstanceDriver {
     return w;
   }
 
-  private async startSandbox(id: string): Promise<RunningSandbox> {
-    await this.engine.startContainer(id);
-    const s = await this.engine.inspectContainer(id);
-    if (!s?.pid) throw new Error(`network sandbox ${id} stopped as soon as it started`);
-    return { id: s.id, pid: s.pid, hostname: s.hostname };
-  }
-
-  private async runningSandbox(instanceUuid: string): Promise<RunningSandbox | null> {
-    const s = await this.engine.inspectContainer(sandboxName(instanceUuid));
-    return s?.state === 'running' && s.pid ? { id: s.id, pid: s.pid, hostname: s.hostname } : null;
-  }
-
-  /**
-   * The sandbox running with the VIFs in it. One that stopped (the host or the engine
-   * restarted without live-restore) starts with a new, empty namespace and is plugged again;
-   * one that is gone is made again (the workload names its sandbox, so on Docker it joins the new
-   * one; podman neither lets a sandbox go before its workload nor moves a workload to another).
-   * `hostname`: the instance's, when the caller knows it; else the workload's.
-   */
-  private async ensureNetwork(instanceUuid: string, vifs: VifSource, hostname?: string): Promise<void> {
-    const s = await this.engine.inspectContainer(sandboxName(instanceUuid));
-    if (s?.state === 'running' && s.pid) return;
-    let sandbox: RunningSandbox;
-    if (s) {
-      sandbox = await this.startSandbox(s.id);
-    } else {
-      const name = hostname ?? ((await this.engine.inspectContainer(workloadName(instanceUuid)))?.hostname || instanceUuid);
-      this.log.warn({ instance: instanceUuid }, 'the instance\'s network sandbox was gone: made again');
-      sandbox = await this.startSandbox(await this.engine.createContainer(sandboxSpec(instanceUuid, name, this.o.host, await this.sandboxImageRef())));
-    }
-    await this.plugAll(instanceUuid, sandbox, await vifs(), false);
+  /** Starts a created or stopped workload once its namespace is ready, plugged again when it is new. */
+  private async startInNetwork(instanceUuid: string, workload: string, vifs: VifSource, hostname?: string): Promise<void> {
+    const { holder, fresh } = await this.home.ready(instanceUuid, hostname);
+    if (fresh) await this.plugAll(instanceUuid, holder, await vifs(), false);
+    await this.engine.startContainer(workload);
   }
 
   /**
    * Plugs every VIF into a new namespace. `strict` (a spawn) fails on a VIF this host cannot
    * plug; otherwise (the namespace made again) it is skipped and the others still plugged.
    */
-  private async plugAll(instanceUuid: string, sandbox: RunningSandbox, vifs: VifModel[], strict: boolean): Promise<void> {
+  private async plugAll(instanceUuid: string, holder: NetworkHolder, vifs: VifModel[], strict: boolean): Promise<void> {
     for (const [i, vif] of vifs.entries()) {
       const plugger = strict ? this.o.pluggers.for(vif) : this.o.pluggers.find(vif);
       if (!plugger) {
         this.log.warn({ instance: instanceUuid, port: vif.id, vif_type: vif.type }, 'VIF of a type this host cannot plug: skipped');
         continue;
       }
-      await plugger.plug(vif, { netns: processNetns(sandbox.pid), ifname: `eth${i}`, instanceUuid });
+      await plugger.plug(vif, { netns: processNetns(holder.pid), ifname: `eth${i}`, instanceUuid });
       this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, ifname: `eth${i}` }, 'VIF plugged');
     }
-    await this.writeNetworkFiles(sandbox, vifs);
+    await this.writeNetworkFiles(holder, vifs);
   }
 
   /** The resolver follows the ports' subnets (left as the engine wrote it when they name no DNS); hosts names the addresses. */
-  private async writeNetworkFiles(sandbox: RunningSandbox, vifs: VifModel[]): Promise<void> {
+  private async writeNetworkFiles(holder: NetworkHolder, vifs: VifModel[]): Promise<void> {
     const resolv = resolvConf(vifs);
-    if (resolv !== null) await this.engine.setNetworkFile(sandbox.id, 'resolv.conf', resolv);
-    await this.engine.setNetworkFile(sandbox.id, 'hosts', hostsFile(sandbox.hostname, vifs));
+    if (resolv !== null) await this.engine.setNetworkFile(holder.id, 'resolv.conf', resolv);
+    await this.engine.setNetworkFile(holder.id, 'hosts', hostsFile(holder.hostname, vifs));
   }
 
-  /** Both containers, whatever state they are in, the workload first (it joined the sandbox); no-op for what is gone. */
+  /** Both containers (a sandbox, where there is one), whatever state they are in, the workload first (it joined the sandbox); no-op for what is gone. */
   private async removeContainers(instanceUuid: string): Promise<void> {
     await this.engine.removeContainer(workloadName(instanceUuid));
     await this.engine.removeContainer(sandboxName(instanceUuid));
   }
-}
-
-/**
- * Both results; on a failure, only once the other has settled too, so that a destroy after
- * the failure finds whatever the other made.
- */
-async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === 'rejected') throw ra.reason;
-  if (rb.status === 'rejected') throw rb.reason;
-  return [ra.value, rb.value];
-}
-
-/** The network namespace of a process (`net:[inode]`); null when it is gone. */
-async function netns(pid: number): Promise<string | null> {
-  return readlink(processNetns(pid)).catch(() => null);
 }
 
 function infoOf(uuid: string, c: ContainerSummary): InstanceInfo {

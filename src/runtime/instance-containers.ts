@@ -1,8 +1,9 @@
 /**
- * How an instance is made of containers: a network sandbox `nova-<uuid>-net` that holds the
- * instance's network namespace, host name, /etc/hosts and resolv.conf for its whole life, and
- * the workload `nova-<uuid>` that joins it. Both are labelled with the instance and host, so
- * they are always found again by ids, never by names alone.
+ * How an instance is made of containers: the workload `nova-<uuid>` and, on an engine whose
+ * instances need one (src/runtime/network-homes.ts), a network sandbox `nova-<uuid>-net` that
+ * holds the instance's network namespace, host name, /etc/hosts and resolv.conf for its whole
+ * life and that the workload joins. Both are labelled with the instance and host, so they are
+ * always found again by ids, never by names alone.
  *
  * Metadata -> environment: every metadata key that is a valid environment variable name
  * (letters, digits and `_`, not starting with a digit) becomes a variable with the metadata
@@ -50,15 +51,16 @@ export function sandboxSpec(instanceUuid: string, hostname: string, host: string
   };
 }
 
-/** The workload: the flavor's limits, in the network of the sandbox (by name or id). */
-export function workloadSpec(instance: InstanceSpec, host: string, imageRef: string, glanceImageId: string, sandbox: string): ContainerSpec {
+/** The workload: the flavor's limits, in its network home's namespace (src/runtime/network-homes.ts). */
+export function workloadSpec(instance: InstanceSpec, host: string, imageRef: string, glanceImageId: string,
+  network: Pick<ContainerSpec, 'joinNetworkOf' | 'hostname'>): ContainerSpec {
   return {
+    ...network,
     name: workloadName(instance.uuid),
     image: imageRef,
     labels: { [LABEL_INSTANCE]: instance.uuid, [LABEL_HOST]: host, [LABEL_IMAGE]: glanceImageId },
     env: environmentFrom(instance.metadata),
     ...(instance.command ? { command: instance.command } : {}),
-    joinNetworkOf: sandbox,
     limits: instance.limits,
   };
 }

@@ -16,7 +16,10 @@
  * - image names come back qualified (`localhost/`, `docker.io/`), a commit's id lacks
  *   `sha256:`, and a forced removal of an image takes the containers using it along;
  * - its Docker load and import routes leave every upload in podman's temp dir: images come in
- *   through libpod's own routes, which remove theirs.
+ *   through libpod's own routes, which remove theirs;
+ * - it can make a container's namespaces without running it (libpod's init), which gives an
+ *   instance one container (src/runtime/network-homes.ts), once the cleanup of the container's
+ *   last run is over.
  */
 import type Docker from 'dockerode';
 import type { DialOptions } from 'docker-modem';
@@ -90,9 +93,23 @@ async function entries(dir: string): Promise<string[]> {
   }
 }
 
+/** What of `podman info` says where a container's run files are. */
+interface PodmanInfo { store: { runRoot: string; graphDriverName: string } }
+
+/** How long a prepare waits for the container's last run to be cleaned up. */
+const CLEANUP_WAIT_MS = 10_000;
+
+/** Whether `pid` is a live (not exited, not zombie) conmon of container `id`. */
+async function isConmon(pid: number, id: string): Promise<boolean> {
+  const [stat, cmdline] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''), readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')]);
+  const state = /\) (\S)/.exec(stat)?.[1];
+  return stat.includes('(conmon)') && state !== 'Z' && state !== 'X' && cmdline.split('\0').includes(id);
+}
+
 export class PodmanEngine extends DockerEngine {
   protected override readonly rootSubvolume = storageLayerId;
   private readonly userns: string;
+  private store: Promise<PodmanInfo['store']> | null = null;
 
   /**
    * `stateDir`: this engine's own files (network files, changed limits), kept across restarts.
@@ -143,6 +160,35 @@ export class PodmanEngine extends DockerEngine {
     } catch (err) {
       // one that already ended has nothing to hold (its next start applies them): it started
       if ((await this.inspectRaw(fullId))?.State.Running) throw err;
+    }
+  }
+
+  /**
+   * libpod's init; one already made (304) is as good. First the conmon of the container's
+   * last run must be gone: it runs podman's cleanup of that run when the run ends, and podman
+   * 4.3's cleanup also deletes a container initialised meanwhile (its namespaces and process).
+   */
+  async prepareContainer(id: string): Promise<number> {
+    const c = await this.inspectRaw(id);
+    if (!c) throw new EngineError(`prepare container ${id}: no such container`, 404);
+    await this.lastRunCleanedUp(c.Id);
+    await this.libpod(`prepare container ${id}`, { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/init`, method: 'POST', allowEmpty: true });
+    const pid = (await this.inspectRaw(id))?.State.Pid;
+    if (!pid) throw new EngineError(`prepare container ${id}: it has no process after its init`);
+    return pid;
+  }
+
+  /** Waits for the conmon of the container's last run, if any, to be gone (at most `CLEANUP_WAIT_MS`). */
+  private async lastRunCleanedUp(id: string): Promise<void> {
+    this.store ??= this.libpod('podman info', { path: '/v4.0.0/libpod/info', method: 'GET' }).then((i) => (i as PodmanInfo).store)
+      .catch((err: unknown) => { this.store = null; throw err; });
+    const { runRoot, graphDriverName } = await this.store;
+    const pid = Number((await readFile(join(runRoot, `${graphDriverName}-containers`, id, 'userdata', 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    if (!pid) return;
+    const deadline = Date.now() + CLEANUP_WAIT_MS;
+    while (await isConmon(pid, id)) {
+      if (Date.now() > deadline) throw new EngineError(`prepare container ${id}: the conmon of its last run (pid ${pid}) is still there after ${CLEANUP_WAIT_MS} ms`);
+      await new Promise((r) => setTimeout(r, 25));
     }
   }
 
@@ -206,7 +252,7 @@ export class PodmanEngine extends DockerEngine {
    */
   private libpod(what: string, request: DialOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.docker.modem.dial({ ...request, statusCodes: { 200: true, 201: true, 204: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' } },
+      this.docker.modem.dial({ ...request, statusCodes: { 200: true, 201: true, 204: true, 304: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' } },
         (err, data) => (err ? reject(wrap(what, err)) : resolve(data)));
     });
   }

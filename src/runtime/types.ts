@@ -113,7 +113,14 @@ export interface ContainerEngine {
 
   /** Creates (does not start) a container; throws if the name is taken or the image is missing. */
   createContainer(spec: ContainerSpec): Promise<string>;
-  /** Starts a created or stopped container; no-op if it runs. */
+  /**
+   * Makes a created or stopped container's namespaces and first process without running it
+   * (the OCI runtime's create), so that what is put in its network namespace is there when it
+   * starts; that process's host pid. Absent: the engine cannot, and an instance's network
+   * namespace is held by a sandbox container (src/runtime/network-homes.ts).
+   */
+  prepareContainer?(id: string): Promise<number>;
+  /** Starts a created, prepared or stopped container; no-op if it runs. */
   startContainer(id: string): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceSeconds`; no-op if it is not running. */
   stopContainer(id: string, graceSeconds: number): Promise<void>;

@@ -10,7 +10,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, localCloud, openstack } from './cloud.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
-import { collect, dockerClient, engineTmpDir, importRootfs } from '../integration/glance-bridge/images.js';
+import { ENGINE_DRIVER, collect, dockerClient, engineTmpDir, importRootfs } from '../integration/glance-bridge/images.js';
 
 
 export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
@@ -174,7 +174,13 @@ export function containerNameOf(serverId: string): string {
   return `nova-${serverId}`;
 }
 
-/** The container holding the server's network namespace. */
+/**
+ * Whether a server's network namespace is held by a sandbox container its workload joins
+ * (Docker), or is the workload's own (podman): src/runtime/network-homes.ts.
+ */
+export const SANDBOXED = ENGINE_DRIVER !== 'podman';
+
+/** The container holding the server's network namespace, where there is one (SANDBOXED). */
 export function sandboxNameOf(serverId: string): string {
   return `nova-${serverId}-net`;
 }

@@ -70,7 +70,7 @@ async function assertRunning(id: string, flavor: string): Promise<Server> {
   assert.equal(s['OS-EXT-STS:task_state'], null);
   assert.equal(s['OS-EXT-SRV-ATTR:host'], computeConfValue('DEFAULT', 'host'));
   assert.equal(s.flavor.original_name, flavor);
-  // what the engine's `ps` lists, by exact name (the server's sandbox is nova-<id>-net)
+  // what the engine's `ps` lists, by exact name (a server's sandbox, where it has one, is nova-<id>-net)
   const running = await engine().listContainers({ filters: { status: ['running'] } });
   assert.equal(running.filter((r) => r.Names.some((n) => n.replace(/^\//, '') === `nova-${id}`)).length, 1, `container nova-${id} runs`);
   const c = await inspectContainer(id);

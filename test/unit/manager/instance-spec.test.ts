@@ -25,7 +25,7 @@ describe('instance -> containers', () => {
     const spec = instanceSpec(instance(), {}, POLICY);
     assert.equal(spec.hostname, 'vm1');
     assert.equal(spec.command, undefined, 'the image\'s own command by default');
-    const s = workloadSpec(spec, 'h1', 'img', 'g1', 'sandbox-id');
+    const s = workloadSpec(spec, 'h1', 'img', 'g1', { joinNetworkOf: 'sandbox-id' });
     assert.equal(s.name, `nova-${UUID}`);
     assert.equal(s.labels[LABEL_INSTANCE], UUID);
     assert.equal(s.labels[LABEL_HOST], 'h1');
@@ -33,6 +33,9 @@ describe('instance -> containers', () => {
     assert.deepEqual(s.limits, { vcpus: 2, memoryMb: 256, pids: 2 * POLICY.pidsPerVcpu, rootGb: 1 });
     assert.equal(s.joinNetworkOf, 'sandbox-id');
     assert.equal(s.hostname, undefined, 'a workload has its sandbox\'s host name');
+    const own = workloadSpec(spec, 'h1', 'img', 'g1', { hostname: 'vm1' });
+    assert.equal(own.hostname, 'vm1', 'one in a namespace of its own has the instance\'s');
+    assert.equal(own.joinNetworkOf, undefined);
     assert.deepEqual(s.env, { FOO: 'bar', _ok2: 'y' });
   });
 

@@ -36,8 +36,8 @@ class FakeEngine {
   dependentsFirst = true;
   /** What forgetRemovedContainers reports dropping, or the error it fails with. */
   forgotten: string[] | Error = [];
-  private nextPid = 100;
-  private byId(id: string): FakeContainer | undefined {
+  protected nextPid = 100;
+  protected byId(id: string): FakeContainer | undefined {
     return [...this.containers.values()].find((c) => c.id === id || c.spec.name === id);
   }
   async info() { return { version: '4.3.1', dataRoot: '/var/lib/engine', storageDriver: 'btrfs' }; }
@@ -62,7 +62,7 @@ class FakeEngine {
     if (c.spec.joinNetworkOf && joined?.state !== 'running') throw new Error(`cannot join network of a non running container: ${c.spec.joinNetworkOf}`);
     this.calls.push(`start ${c.spec.name}`);
     c.state = 'running';
-    c.pid = this.nextPid++;
+    c.pid ||= this.nextPid++; // a prepared one runs the process it was prepared with
   }
   async stopContainer(id: string, grace: number) {
     const c = this.byId(id)!;
@@ -90,6 +90,16 @@ class FakeEngine {
       id: c.id, name: c.spec.name, image: c.spec.image, labels: c.spec.labels, state: c.state, pid: c.pid, exitCode: 0, startedAt: null, finishedAt: null,
       nanoCpus: 0, memoryBytes: 0, pidsLimit: 0, hostname: c.spec.hostname ?? '', env: [], command: [],
     };
+  }
+}
+
+/** As podman: a container's namespaces and first process are made without running it. */
+class PreparingFakeEngine extends FakeEngine {
+  async prepareContainer(id: string) {
+    const c = this.byId(id)!;
+    this.calls.push(`prepare ${c.spec.name}`);
+    c.pid ||= this.nextPid++;
+    return c.pid;
   }
 }
 
@@ -122,8 +132,7 @@ const init = join(initDir, 'catatonit');
 writeFileSync(init, 'a static pause binary');
 after(() => rmSync(initDir, { recursive: true, force: true }));
 
-function driver(virtApi?: VirtApi, engineName = 'docker', log: Logger = silentLogger()) {
-  const engine = new FakeEngine();
+function driver(virtApi?: VirtApi, engineName = 'docker', log: Logger = silentLogger(), engine = new FakeEngine()) {
   const plugger = new FakePlugger(engine.calls);
   const api: VirtApi = virtApi ?? {
     async waitForVifPlugged(_uuid, ports, plug) { await plug(); engine.calls.push(`waited ${ports.join(',')}`); },
@@ -279,7 +288,7 @@ describe('container driver', () => {
     assert.ok(c.findIndex((x) => x.startsWith('plug p1 eth0')) < c.indexOf(`start nova-${UUID}`), c.join(' | '));
   });
 
-  it('rebuild stops the old workload gracefully, keeps a running sandbox and plugs nothing, and makes a gone one again', async () => {
+  it('rebuild stops the old workload gracefully, keeps a running sandbox and plugs nothing, and makes a gone one again, plugged when the workload starts', async () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
     engine.calls.length = 0;
@@ -289,9 +298,13 @@ describe('container driver', () => {
     engine.containers.delete(`nova-${UUID}-net`); // gone from outside (docker rm -f)
     engine.calls.length = 0;
     await d.rebuild(spec, { id: 'g2' }, images, true, async () => [vif('p1')], 30);
-    assert.ok(engine.calls.includes(`create nova-${UUID}-net`) && engine.calls.some((x) => x.startsWith('plug p1 eth0')), engine.calls.join(' | '));
+    assert.ok(engine.calls.indexOf(`create nova-${UUID}-net`) < engine.calls.indexOf(`create nova-${UUID}`), engine.calls.join(' | '));
     assert.equal(engine.containers.get(`nova-${UUID}-net`)?.spec.hostname, 'vm1');
-    assert.equal(engine.calls.includes(`start nova-${UUID}`), false, 'a stopped instance is rebuilt stopped');
+    assert.equal(engine.calls.some((x) => x.startsWith('start ') || x.startsWith('plug ')), false, 'a stopped instance is rebuilt stopped, its network made when it starts');
+    await d.powerOn(UUID, async () => [vif('p1')]);
+    const c = engine.calls;
+    const plugged = c.findIndex((x) => x.startsWith('plug p1 eth0'));
+    assert.ok(c.indexOf(`start nova-${UUID}-net`) < plugged && plugged < c.indexOf(`start nova-${UUID}`), c.join(' | '));
   });
 
   it('plugVifs checks each VIF as eth0, eth1, ... in the sandbox; null when the sandbox does not run; an unknown vif_type is reported, the rest still checked', async () => {
@@ -341,6 +354,57 @@ describe('container driver', () => {
     } finally {
       elsewhere.kill();
     }
+  });
+});
+
+describe('container driver, on an engine that prepares containers: the workload\'s own network namespace', () => {
+  const own = () => driver(undefined, 'podman', silentLogger(), new PreparingFakeEngine());
+  const net = (pid: number) => `/proc/${pid}/ns/net`;
+
+  it('spawn: one container, made with the instance\'s host name, prepared, plugged and reported, then started; no sandbox', async () => {
+    const { d, engine } = own();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: true });
+    assert.deepEqual(engine.calls, [`create nova-${UUID}`, `copy nova-${UUID}`, `prepare nova-${UUID}`, `plug p1 eth0 into ${net(100)}`,
+      `hosts nova-${UUID}`, 'waited p1', `start nova-${UUID}`]);
+    assert.deepEqual([...engine.containers.keys()], [`nova-${UUID}`]);
+    assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.hostname, 'vm1');
+    assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.joinNetworkOf, undefined);
+  });
+
+  it('powerOn of a stopped workload prepares a new namespace and plugs it before the start; a running one is left alone', async () => {
+    const { d, engine } = own();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    let asked = 0;
+    const vifs = async () => { asked++; return [vif('p1')]; };
+    await d.powerOn(UUID, vifs);
+    assert.equal(asked, 0, 'a running workload keeps its namespace');
+    await d.powerOff(UUID, 0);
+    assert.equal(await d.plugVifs(UUID, [vif('p1')]), null, 'a stopped one has no namespace to check');
+    engine.calls.length = 0;
+    await d.powerOn(UUID, vifs);
+    assert.equal(asked, 1);
+    assert.deepEqual(engine.calls.filter((x) => !x.endsWith(`nova-${UUID}`) || x.startsWith('prepare') || x.startsWith('start')),
+      [`prepare nova-${UUID}`, `plug p1 eth0 into ${net(101)}`, `start nova-${UUID}`]);
+  });
+
+  it('rebuild makes the workload again, plugged before it starts; a stopped instance is rebuilt with nothing prepared', async () => {
+    const { d, engine } = own();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: false });
+    engine.calls.length = 0;
+    await d.rebuild(spec, { id: 'g2' }, images, false, async () => [vif('p1')], 30);
+    assert.deepEqual(engine.calls.filter((x) => !x.startsWith('resolv') && !x.startsWith('hosts')), [`stop nova-${UUID} 30`, `remove nova-${UUID}`,
+      `create nova-${UUID}`, `copy nova-${UUID}`, `prepare nova-${UUID}`, `plug p1 eth0 into ${net(101)}`, `start nova-${UUID}`]);
+    engine.calls.length = 0;
+    await d.rebuild(spec, { id: 'g2' }, images, true, async () => { throw new Error('a stopped rebuild plugs nothing'); }, 30);
+    assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`, `copy nova-${UUID}`]);
+  });
+
+  it('plugVifs checks the running workload\'s namespace; destroy removes the one container', async () => {
+    const { d, engine } = own();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    assert.deepEqual(await d.plugVifs(UUID, [vif('p1')]), [{ port: 'p1', outcome: 'ok' }]);
+    assert.ok(engine.calls.includes(`ensure p1 eth0 into ${net(100)}`));
+    assert.deepEqual((await d.destroy(UUID, [])).removed, [`nova-${UUID}`]);
   });
 });
 
