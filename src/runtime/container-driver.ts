@@ -71,11 +71,9 @@ export class ContainerDriver implements InstanceDriver {
     await this.removeContainers(uuid); // the remains of an interrupted earlier attempt
     const imageRef = req.images.ensure(req.image);
     imageRef.catch(() => undefined); // awaited by the workload's creation; a rejection before then is not unhandled
-    const { workload, holder } = await this.home.make(uuid, instance.hostname, async (network) => {
-      const id = await this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network));
-      await this.engine.copyFiles(id, instance.files);
-      return id;
-    });
+    const { workload, holder } = await this.home.make(uuid, instance.hostname,
+      async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network)),
+      (id) => this.engine.copyFiles(id, instance.files));
     const prepared = performance.now();
     const vifs = await req.networkInfo;
     const allocated = performance.now();
