@@ -148,7 +148,9 @@ configure_nova_container() {
     nova_container_conf conf | write_file "$NOVA_CONTAINER_CONF" || true
 }
 
-NOVA_CONTAINER_CMD=("$NODE" "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
+# --max-semi-space-size=2: V8's young generation kept small, as in the other launchers
+# (devstack/plugin.sh, etc/systemd/nova-container.service); why: README.md, "Memory"
+NOVA_CONTAINER_CMD=("$NODE" --max-semi-space-size=2 "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
 
 start_nova_container() { start_daemon nova-container "dist/src/cli.js" "${NOVA_CONTAINER_CMD[@]}"; }
 

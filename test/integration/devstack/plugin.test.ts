@@ -472,7 +472,7 @@ describe('etc/systemd/nova-container.service', () => {
       'CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE']) {
       assert.ok(text.split('\n').includes(line), `${line} in ${UNIT}`);
     }
-    assert.match(text, /^ExecStart=\S+ \S+\/dist\/src\/cli\.js --config-file \/etc\/nova\/nova\.conf --config-file \/etc\/nova\/nova-container\.conf$/m);
+    assert.match(text, /^ExecStart=\S+ --max-semi-space-size=2 \S+\/dist\/src\/cli\.js --config-file \/etc\/nova\/nova\.conf --config-file \/etc\/nova\/nova-container\.conf$/m);
     assert.match(text, /^After=.*docker\.service/m);
     // the unit as installed, with ExecStart's node where it is on this machine
     const copy = join(mkdtempSync(join(tmpdir(), 'nc-unit-')), 'nova-container.service');
