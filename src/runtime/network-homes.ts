@@ -60,7 +60,7 @@ async function netns(pid: number): Promise<string | null> {
  * Both results; on a failure, only once the other has settled too, so that a destroy after
  * the failure finds whatever the other made.
  */
-export async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   const [ra, rb] = await Promise.allSettled([a, b]);
   if (ra.status === 'rejected') throw ra.reason;
   if (rb.status === 'rejected') throw rb.reason;
