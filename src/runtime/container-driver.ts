@@ -73,7 +73,11 @@ export class ContainerDriver implements InstanceDriver {
     imageRef.catch(() => undefined); // awaited by the workload's creation; a rejection before then is not unhandled
     const { workload, holder } = await this.home.make(uuid, instance.hostname,
       async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network)),
-      (id) => this.engine.copyFiles(id, instance.files));
+      (id) => this.engine.copyFiles(id, instance.files),
+    ).catch(async (err: unknown) => {
+      await imageRef.catch(() => undefined); // no download goes on after the spawn failed
+      throw err;
+    });
     const prepared = performance.now();
     const vifs = await req.networkInfo;
     const allocated = performance.now();

@@ -96,8 +96,8 @@ async function entries(dir: string): Promise<string[]> {
 /** What of `podman info` says where a container's run files are. */
 interface PodmanInfo { store: { runRoot: string; graphDriverName: string } }
 
-/** How long a prepare waits for the container's last run to be cleaned up. */
-const CLEANUP_WAIT_MS = 10_000;
+/** How long a prepare waits for the container's last run to be cleaned up (a podman process of its own, slow on a busy host). */
+const CLEANUP_WAIT_MS = 60_000;
 
 /** Whether `pid` is a live (not exited, not zombie) conmon of container `id`. */
 async function isConmon(pid: number, id: string): Promise<boolean> {
@@ -164,13 +164,15 @@ export class PodmanEngine extends DockerEngine {
   }
 
   /**
-   * libpod's init; one already made (304) is as good. First the conmon of the container's
-   * last run must be gone: it runs podman's cleanup of that run when the run ends, and podman
-   * 4.3's cleanup also deletes a container initialised meanwhile (its namespaces and process).
+   * libpod's init; one with a process already (prepared, or running) is as good. First the
+   * conmon of the container's last run must be gone: it runs podman's cleanup of that run when
+   * the run ends, and podman 4.3's cleanup also deletes a container initialised meanwhile (its
+   * namespaces and process). A prepared container's conmon is its own, not a last run's.
    */
   async prepareContainer(id: string): Promise<number> {
     const c = await this.inspectRaw(id);
     if (!c) throw new EngineError(`prepare container ${id}: no such container`, 404);
+    if (c.State.Pid) return c.State.Pid;
     await this.lastRunCleanedUp(c.Id);
     await this.libpod(`prepare container ${id}`, { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/init`, method: 'POST', allowEmpty: true });
     const pid = (await this.inspectRaw(id))?.State.Pid;

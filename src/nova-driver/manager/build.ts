@@ -38,7 +38,7 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
       throw await failBuild(deps, ctx, inst, log, [], new Set(), err);
     }
     const { image, spec, requests, userPorts, securityGroups } = parsed;
-    // The driver prepares the instance (image, sandbox, workload created) while the conductor
+    // The driver prepares the instance (image, workload and its network namespace made) while the conductor
     // records the build's first steps and Neutron makes the ports: their round trips overlap
     // instead of adding up. Nothing of the workload runs before its network is plugged.
     const network = deferred<VifModel[]>();

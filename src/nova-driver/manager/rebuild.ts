@@ -3,8 +3,9 @@
  * the instance keeps its uuid, name and flavor and gets a new workload from the image
  * nova-api already recorded in image_ref; the old workload and its file system are gone.
  * Task states rebuilding -> rebuild_block_device_mapping -> rebuild_spawning -> none; a
- * stopped instance gets its new workload without starting it. The instance's network (its
- * sandbox) stays. Evacuation (recreate) is not supported; its target_state (compute RPC 6.2)
+ * stopped instance gets its new workload without starting it. The instance's ports and
+ * addresses stay (its sandbox stays, or its new workload's own namespace is plugged before it
+ * starts). Evacuation (recreate) is not supported; its target_state (compute RPC 6.2)
  * is checked first, in Nova's order, so a state Nova does not allow is named as such.
  */
 import { ImageNotFound, InstanceEvacuateNotSupportedTargetState, NotImplementedError } from '../errors.js';

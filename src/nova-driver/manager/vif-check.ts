@@ -2,7 +2,8 @@
  * The VIFs of this host's instances checked and mended through the driver, as nova-compute
  * plugs its instances' VIFs again in init_host: when the service starts, when the engine's
  * event stream comes back (the engine may have restarted), when an instance's network
- * sandbox starts behind the service's back (its new namespace has no interfaces), and on the
+ * namespace is made anew behind the service's back (its sandbox, or a workload with a
+ * namespace of its own, started: the new namespace has no interfaces), and on the
  * periodic power-state spacing. The VIFs come from the instances' info caches, read in one
  * listing of the host's instances (only one an operation of ours locked since is read again),
  * so a check costs no Neutron call and no conductor call per instance.

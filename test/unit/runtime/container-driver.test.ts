@@ -362,12 +362,16 @@ describe('container driver, on an engine that prepares containers: the workload\
   const net = (pid: number) => `/proc/${pid}/ns/net`;
 
   it('spawn: one container, made with the instance\'s host name, filled and prepared, plugged and reported, then started; no sandbox', async () => {
-    const { d, engine } = own();
+    const { d, engine: e } = own();
+    const engine = e as PreparingFakeEngine;
+    // each takes a while, and says when it begins
+    const [copy, prepare] = [engine.copyFiles.bind(engine), engine.prepareContainer.bind(engine)];
+    const slow = async <T>(what: string, op: () => Promise<T>) => { engine.calls.push(`${what} begins`); await new Promise((r) => setTimeout(r, 20)); return op(); };
+    engine.copyFiles = (id: string) => slow('copy', () => copy(id));
+    engine.prepareContainer = (id: string) => slow('prepare', () => prepare(id));
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: true });
-    const [created, ...next] = engine.calls;
-    assert.equal(created, `create nova-${UUID}`);
-    assert.deepEqual(next.slice(0, 2).sort(), [`copy nova-${UUID}`, `prepare nova-${UUID}`], 'filled while it is prepared');
-    assert.deepEqual(next.slice(2), [`plug p1 eth0 into ${net(100)}`, `hosts nova-${UUID}`, 'waited p1', `start nova-${UUID}`]);
+    assert.deepEqual(engine.calls, [`create nova-${UUID}`, 'prepare begins', 'copy begins', `prepare nova-${UUID}`, `copy nova-${UUID}`,
+      `plug p1 eth0 into ${net(100)}`, `hosts nova-${UUID}`, 'waited p1', `start nova-${UUID}`], 'filled while it is prepared, both before the plug');
     assert.deepEqual([...engine.containers.keys()], [`nova-${UUID}`]);
     assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.hostname, 'vm1');
     assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.joinNetworkOf, undefined);
