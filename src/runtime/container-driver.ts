@@ -68,14 +68,16 @@ export class ContainerDriver implements InstanceDriver {
     const uuid = instance.uuid;
     const t0 = performance.now();
     req.networkInfo.catch(() => undefined); // awaited below; a rejection before then is not unhandled
-    await this.removeContainers(uuid); // the remains of an interrupted earlier attempt
+    // the remains of an interrupted earlier attempt, made as this one makes them
+    for (const name of this.home.containerNames(uuid)) await this.engine.removeContainer(name);
     const imageRef = req.images.ensure(req.image);
-    imageRef.catch(() => undefined); // awaited by the workload's creation; a rejection before then is not unhandled
+    // settled before a failed spawn rethrows (no download goes on after it); a rejection is handled here, thrown where the workload awaits it
+    const imageSettled = imageRef.then(() => undefined, () => undefined);
     const { workload, holder } = await this.home.make(uuid, instance.hostname,
       async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network)),
       (id) => this.engine.copyFiles(id, instance.files),
     ).catch(async (err: unknown) => {
-      await imageRef.catch(() => undefined); // no download goes on after the spawn failed
+      await imageSettled;
       throw err;
     });
     const prepared = performance.now();
@@ -111,6 +113,8 @@ export class ContainerDriver implements InstanceDriver {
     const report: DestroyReport = { removed: [] };
     const left: string[] = [];
     // The workload first: a sandbox's namespace, and with it the VIFs' container ends, goes last.
+    // Both names whatever the home: a podman instance made with a sandbox before instances had
+    // their own namespace (src/runtime/README.md) goes whole.
     for (const name of [workloadName(instanceUuid), sandboxName(instanceUuid)]) {
       try {
         if (!(await this.engine.inspectContainer(name))) continue;
@@ -290,12 +294,6 @@ export class ContainerDriver implements InstanceDriver {
     const resolv = resolvConf(vifs);
     if (resolv !== null) await this.engine.setNetworkFile(holder.id, 'resolv.conf', resolv);
     await this.engine.setNetworkFile(holder.id, 'hosts', hostsFile(holder.hostname, vifs));
-  }
-
-  /** Both containers (a sandbox, where there is one), whatever state they are in, the workload first (it joined the sandbox); no-op for what is gone. */
-  private async removeContainers(instanceUuid: string): Promise<void> {
-    await this.engine.removeContainer(workloadName(instanceUuid));
-    await this.engine.removeContainer(sandboxName(instanceUuid));
   }
 }
 

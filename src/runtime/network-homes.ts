@@ -30,6 +30,8 @@ export type WorkloadNetwork = Pick<ContainerSpec, 'joinNetworkOf' | 'hostname'>;
 export interface NetworkHome {
   /** Before the first spawn. */
   init(): Promise<void>;
+  /** The names of the containers this home makes an instance of, the workload first (it may join the others). */
+  containerNames(uuid: string): string[];
   /**
    * spawn: makes what the workload needs, the workload (`createWorkload`, as soon as it can be
    * made, then `fill` with its files), and the namespace ready to plug, the workload not running.
@@ -76,6 +78,10 @@ export class SandboxHome implements NetworkHome {
 
   async init(): Promise<void> {
     await this.imageRef();
+  }
+
+  containerNames(uuid: string): string[] {
+    return [workloadName(uuid), sandboxName(uuid)];
   }
 
   /** Made once; a failure is tried again at the next spawn. */
@@ -167,6 +173,10 @@ export class OwnNamespaceHome implements NetworkHome {
   constructor(private readonly engine: PreparingEngine) {}
 
   async init(): Promise<void> {}
+
+  containerNames(uuid: string): string[] {
+    return [workloadName(uuid)];
+  }
 
   /**
    * Filled while it is prepared: the files land in its root file system either way. Measured in

@@ -188,6 +188,15 @@ describe('container driver', () => {
     assert.equal(engine.containers.get(sandbox)?.spec.hostname, 'vm1');
   });
 
+  it('spawn: the remains of an interrupted earlier attempt go first, workload then sandbox', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    engine.calls.length = 0;
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    assert.deepEqual(engine.calls.slice(0, 3), [`remove nova-${UUID}`, `remove nova-${UUID}-net`, `create nova-${UUID}-net`]);
+    assert.equal(engine.containers.get(`nova-${UUID}`)?.state, 'running');
+  });
+
   it('spawn: a failed wait for the network leaves the workload never started', async () => {
     const { d, engine } = driver({ async waitForVifPlugged(_u, _p, plug) { await plug(); throw new Error('Neutron did not report network-vif-plugged-p1'); } });
     await assert.rejects(d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: true }), /network-vif-plugged/);
@@ -369,9 +378,13 @@ describe('container driver, on an engine that prepares containers: the workload\
     const slow = async <T>(what: string, op: () => Promise<T>) => { engine.calls.push(`${what} begins`); await new Promise((r) => setTimeout(r, 20)); return op(); };
     engine.copyFiles = (id: string) => slow('copy', () => copy(id));
     engine.prepareContainer = (id: string) => slow('prepare', () => prepare(id));
+    const removals: string[] = [];
+    const remove = engine.removeContainer.bind(engine);
+    engine.removeContainer = async (name: string) => { removals.push(name); await remove(name); };
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: true });
     assert.deepEqual(engine.calls, [`create nova-${UUID}`, 'prepare begins', 'copy begins', `prepare nova-${UUID}`, `copy nova-${UUID}`,
       `plug p1 eth0 into ${net(100)}`, `hosts nova-${UUID}`, 'waited p1', `start nova-${UUID}`], 'filled while it is prepared, both before the plug');
+    assert.deepEqual(removals, [`nova-${UUID}`], 'the remains of an earlier attempt looked for: its one container');
     assert.deepEqual([...engine.containers.keys()], [`nova-${UUID}`]);
     assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.hostname, 'vm1');
     assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.joinNetworkOf, undefined);
