@@ -75,7 +75,6 @@ export class ContainerDriver implements InstanceDriver {
     const imageSettled = imageRef.then(() => undefined, () => undefined);
     const { workload, holder } = await this.home.make(uuid, instance.hostname,
       async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network)),
-      (id) => this.engine.copyFiles(id, instance.files),
     ).catch(async (err: unknown) => {
       await imageSettled;
       throw err;
@@ -105,7 +104,6 @@ export class ContainerDriver implements InstanceDriver {
     await this.engine.removeContainer(workloadName(uuid));
     const network = await this.home.rebuildNetwork(uuid, instance.hostname);
     const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, network));
-    await this.engine.copyFiles(workload, instance.files);
     if (!stopped) await this.startInNetwork(uuid, workload, vifs, instance.hostname);
   }
 

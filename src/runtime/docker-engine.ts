@@ -88,9 +88,9 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
+    let id: string;
     try {
-      const c = await this.docker.createContainer(await this.createOptions(spec));
-      return c.id;
+      id = (await this.docker.createContainer(await this.createOptions(spec))).id;
     } catch (err) {
       const e = wrap(`create container ${spec.name}`, err);
       // e.g. "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
@@ -99,6 +99,14 @@ export class DockerEngine implements ContainerEngine {
       }
       throw e;
     }
+    if (!spec.files?.length) return id;
+    try {
+      await this.putFiles(id, spec.files);
+    } catch (err) {
+      await this.removeContainer(id).catch(() => undefined); // the create's error is the one to see
+      throw err;
+    }
+    return id;
   }
 
   /** The engine's create request for `spec`. */
@@ -201,7 +209,8 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  async copyFiles(id: string, files: ContainerFile[]): Promise<void> {
+  /** A created container's `files`, into its file system as its root's (parents made as needed). */
+  protected async putFiles(id: string, files: ContainerFile[]): Promise<void> {
     const tar = pack();
     for (const f of files) {
       if (!f.path.startsWith('/') || f.path.split('/').includes('..')) throw new EngineError(`copy into ${id}: bad path ${f.path}`);

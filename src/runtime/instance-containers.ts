@@ -62,6 +62,7 @@ export function workloadSpec(instance: InstanceSpec, host: string, imageRef: str
     env: environmentFrom(instance.metadata),
     ...(instance.command ? { command: instance.command } : {}),
     limits: instance.limits,
+    files: instance.files,
   };
 }
 

@@ -17,19 +17,22 @@
  *   `sha256:`, and a forced removal of an image takes the containers using it along;
  * - its Docker load and import routes leave every upload in podman's temp dir: images come in
  *   through libpod's own routes, which remove theirs;
+ * - its copy into a container starts a copier process, which doubled the time a build takes
+ *   to prepare its container: the files given at a create are files of ours too (under
+ *   `stateDir`, by container name), owned by the container's root and bind-mounted read-only;
  * - it can make a container's namespaces without running it (libpod's init), which gives an
  *   instance one container (src/runtime/network-homes.ts), once the cleanup of the container's
  *   last run is over.
  */
 import type Docker from 'dockerode';
 import type { DialOptions } from 'docker-modem';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageLayerId } from './btrfs-root-disk.js';
 import { DockerEngine, EngineError, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
 import { createLogger, type Logger } from '../common/log.js';
-import type { ContainerLimits, ContainerSpec, NetworkFile } from './types.js';
+import type { ContainerFile, ContainerLimits, ContainerSpec, NetworkFile } from './types.js';
 
 /** What a container's changed limits are, kept for its next starts. */
 interface LimitsRecord { limits: ContainerLimits }
@@ -76,11 +79,23 @@ export const DEFAULT_PODMAN_USERNS_REMAP = '100000:65536';
  * namespace from the image, and concurrent creates then deadlock its storage (src/runtime/README.md).
  */
 export function podmanUserns(remap: string): string {
-  if (remap === '') return '';
+  const range = remapRange(remap);
+  if (!range) return '';
+  const { first, count } = range;
+  return `auto:size=${count},uidmapping=0:${first}:${count},gidmapping=0:${first}:${count}`;
+}
+
+/** `first:count` as numbers; null for ''. */
+function remapRange(remap: string): { first: number; count: number } | null {
+  if (remap === '') return null;
   const m = /^(\d+):(\d+)$/.exec(remap);
   if (!m || Number(m[1]) === 0 || Number(m[2]) < 1) throw new Error(`podman_userns_remap ${JSON.stringify(remap)}: give first:count, two positive integers (e.g. 100000:65536), or nothing`);
-  const [, first, count] = m;
-  return `auto:size=${count},uidmapping=0:${first}:${count},gidmapping=0:${first}:${count}`;
+  return { first: Number(m[1]), count: Number(m[2]) };
+}
+
+/** `dir` and each directory between it and `top` (not `top` itself), owned by `id`. */
+async function chownTree(top: string, dir: string, id: number): Promise<void> {
+  for (let d = dir; d.startsWith(`${top}/`); d = dirname(d)) await chown(d, id, id);
 }
 
 /** The names in a directory; none when it is not there. */
@@ -109,6 +124,8 @@ async function isConmon(pid: number, id: string): Promise<boolean> {
 export class PodmanEngine extends DockerEngine {
   protected override readonly rootSubvolume = storageLayerId;
   private readonly userns: string;
+  /** The host id of a container's root (user and group), which owns the files given at its create. */
+  private readonly rootId: number;
   private store: Promise<PodmanInfo['store']> | null = null;
 
   /**
@@ -120,17 +137,21 @@ export class PodmanEngine extends DockerEngine {
     log: Logger = createLogger({ name: 'podman-engine' })) {
     super(endpoint, timeoutMs, log);
     this.userns = podmanUserns(usernsRemap);
+    this.rootId = remapRange(usernsRemap)?.first ?? 0;
   }
 
   override async createContainer(spec: ContainerSpec): Promise<string> {
-    const madeFiles = spec.joinNetworkOf ? false : await this.writeInitialNetworkFiles(spec.name, spec.hostname);
+    if (!(await this.ownFilesMade(spec))) return super.createContainer(spec); // the name is in use: the engine refuses it
     try {
       return await super.createContainer(spec);
     } catch (err) {
-      if (madeFiles) await rm(this.networkDir(spec.name), { recursive: true, force: true });
+      await this.dropOwnFiles(spec.name);
       throw err;
     }
   }
+
+  /** Mounted from the engine's files instead (createOptions). */
+  protected override async putFiles(): Promise<void> {}
 
   protected override async createOptions(spec: ContainerSpec): Promise<Docker.ContainerCreateOptions> {
     const o = await super.createOptions(spec);
@@ -142,7 +163,7 @@ export class PodmanEngine extends DockerEngine {
     if (spec.limits.rootGb) o.Labels = { ...o.Labels, [ROOT_SIZE_LABEL]: `${spec.limits.rootGb}G` };
     o.HostConfig = {
       ...o.HostConfig,
-      Binds: NETWORK_FILES.map((f) => `${this.networkFile(owner, f)}:/etc/${f}:ro`),
+      Binds: [...NETWORK_FILES.map((f) => `${this.networkFile(owner, f)}:/etc/${f}:ro`), ...this.fileBinds(spec)],
       ...(joined ? { UTSMode: `container:${joined}`, ...(this.userns ? { UsernsMode: `container:${joined}` } : {}) } : {}),
       ...(!joined && this.userns ? { UsernsMode: this.userns } : {}),
     };
@@ -214,13 +235,13 @@ export class PodmanEngine extends DockerEngine {
     await writeFile(this.networkFile(nameOf(c), file), content, { mode: 0o644 });
   }
 
-  /** Also this engine's files of the container (network files by its name: given, or the removed container's). */
+  /** Also this engine's files of the container (network and given files by its name: given, or the removed container's). */
   override async removeContainer(id: string): Promise<void> {
     const c = await this.inspectRaw(id);
     await super.removeContainer(id);
     if (c) await rm(this.limitsFile(c.Id), { force: true });
     const name = c ? nameOf(c) : FULL_ID.test(id) ? undefined : id;
-    if (name) await rm(this.networkDir(name), { recursive: true, force: true });
+    if (name) await this.dropOwnFiles(name);
   }
 
   /**
@@ -283,9 +304,9 @@ export class PodmanEngine extends DockerEngine {
     const names = new Set(all.flatMap((c) => c.Names.map((n) => n.replace(/^\//, ''))));
     const ids = new Set(all.map((c) => c.Id));
     const gone: string[] = [];
-    for (const name of await entries(join(this.stateDir, 'network'))) {
+    for (const name of new Set([...await entries(join(this.stateDir, 'network')), ...await entries(join(this.stateDir, 'files'))])) {
       if (names.has(name)) continue;
-      await rm(this.networkDir(name), { recursive: true, force: true });
+      await this.dropOwnFiles(name);
       gone.push(name);
     }
     for (const file of await entries(join(this.stateDir, 'limits'))) {
@@ -315,16 +336,67 @@ export class PodmanEngine extends DockerEngine {
   }
 
   /**
-   * A new container's network files; false when they were there already and remain (its
-   * name in use, which the engine refuses next: they are that container's). Files a container
-   * removed elsewhere left are written again.
+   * A new container's files of ours: its network files (unless it joins another's network)
+   * and the files given with it. False when its name is in use, which the engine refuses next:
+   * the files there are that container's and stay. Files a container removed elsewhere left
+   * are written again.
    */
-  private async writeInitialNetworkFiles(container: string, hostname: string | undefined): Promise<boolean> {
-    const dir = this.networkDir(container);
-    if (await mkdir(dir, { recursive: true, mode: 0o755 }) === undefined && await this.inspectRaw(container)) return false;
-    await writeFile(this.networkFile(container, 'resolv.conf'), '', { mode: 0o644 });
-    await writeFile(this.networkFile(container, 'hosts'), initialHosts(hostname), { mode: 0o644 });
+  private async ownFilesMade(spec: ContainerSpec): Promise<boolean> {
+    const name = spec.name;
+    const dirs = [...(spec.joinNetworkOf ? [] : [this.networkDir(name)]), ...(spec.files?.length ? [this.filesDir(name)] : [])];
+    let existed = false;
+    for (const dir of dirs) existed = (await mkdir(dir, { recursive: true, mode: 0o755 }) === undefined) || existed;
+    if (existed && await this.inspectRaw(name)) return false;
+    try {
+      if (!spec.joinNetworkOf) {
+        await writeFile(this.networkFile(name, 'resolv.conf'), '', { mode: 0o644 });
+        await writeFile(this.networkFile(name, 'hosts'), initialHosts(spec.hostname), { mode: 0o644 });
+      }
+      if (spec.files?.length) await this.writeGivenFiles(name, spec.files);
+    } catch (err) {
+      await this.dropOwnFiles(name);
+      throw err;
+    }
     return true;
+  }
+
+  /**
+   * The files given at a container's create, under its directory of given files as they are
+   * in the container, its root's: a directory of a fresh tree, since no earlier container's
+   * files may be there.
+   */
+  private async writeGivenFiles(container: string, files: ContainerFile[]): Promise<void> {
+    const top = this.filesDir(container);
+    await rm(top, { recursive: true, force: true });
+    for (const f of files) {
+      if (!f.path.startsWith('/') || f.path.split('/').includes('..')) throw new EngineError(`create container ${container}: bad path ${f.path}`);
+      const dir = join(top, dirname(f.path));
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await chownTree(top, dir, this.rootId);
+      const file = join(top, f.path);
+      await writeFile(file, f.content, { mode: f.mode ?? 0o644 });
+      await chmod(file, f.mode ?? 0o644); // the umask takes nothing away
+      await chown(file, this.rootId, this.rootId);
+    }
+  }
+
+  /**
+   * Read-only mounts of a container's given files: each directory that holds one, whole (a
+   * config drive's files cannot be changed in place either), or the file itself directly under /.
+   */
+  private fileBinds(spec: ContainerSpec): string[] {
+    const top = this.filesDir(spec.name);
+    const targets = new Set((spec.files ?? []).map((f) => (dirname(f.path) === '/' ? f.path : dirname(f.path))));
+    return [...targets].map((t) => `${join(top, t)}:${t}:ro`);
+  }
+
+  private async dropOwnFiles(container: string): Promise<void> {
+    await rm(this.networkDir(container), { recursive: true, force: true });
+    await rm(this.filesDir(container), { recursive: true, force: true });
+  }
+
+  private filesDir(container: string): string {
+    return join(this.stateDir, 'files', container);
   }
 
   private limitsFile(containerId: string): string {

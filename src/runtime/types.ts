@@ -41,6 +41,12 @@ export interface ContainerSpec {
   limits: ContainerLimits;
   /** The engine's init as the first process, reaping zombies and passing signals on (default true). */
   init?: boolean;
+  /**
+   * Files the container finds at these paths from its first start, owned by its root: copied
+   * into its file system (Docker), or its own read-only directories mounted from the engine's
+   * files (podman, whose copy into a container starts a process of its own).
+   */
+  files?: ContainerFile[];
 }
 
 /** The engine's files that make up a container's view of its network (kept across restarts). */
@@ -135,8 +141,6 @@ export interface ContainerEngine {
   setNetworkFile(id: string, file: NetworkFile, content: string): Promise<void>;
   /** Reports the starts of containers carrying all `labels` until closed. */
   watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch;
-  /** Writes files into a created (or stopped) container's file system, parents created as needed. */
-  copyFiles(id: string, files: ContainerFile[]): Promise<void>;
   /** Force-removes; no-op if it does not exist. A container others joined goes after them. */
   removeContainer(id: string): Promise<void>;
   /** By id or name; null if there is no such container. */

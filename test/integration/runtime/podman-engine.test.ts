@@ -8,7 +8,8 @@
  * sizing of such namespaces does); the network files the driver writes reach both; changed
  * limits hold across a stop and start (podman's own update is lost at the next start); the
  * root disk grows in place and stays grown; images keep the names they were given, and one in
- * use is not removed; removal takes the engine's files along.
+ * use is not removed; files given at a create are mounted read-only as its root's; removal
+ * takes the engine's files along.
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
@@ -121,6 +122,32 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
       await engine.removeContainer(own);
     }
     assert.equal(existsSync(`/sys/class/net/${host}`), false, 'the host end went with the namespace');
+  });
+
+  it('files given at the create are there from the first start, its root\'s with their modes, read-only; removal takes them along', async () => {
+    const id = randomUUID();
+    const files = [{ path: '/openstack/latest/meta_data.json', content: '{"uuid": "x"}\n', mode: 0o644 }, { path: '/openstack/latest/user_data', content: 'secret', mode: 0o600 }];
+    const script = 'busybox stat -c "%n %u %a" /openstack/latest/meta_data.json /openstack/latest/user_data; busybox cat /openstack/latest/user_data; echo;'
+      + ' busybox touch /openstack/latest/x 2>&1; echo changed >> /openstack/latest/meta_data.json 2>&1; echo done; exec busybox sleep 300';
+    const c = await engine.createContainer(workloadSpec({ uuid: id, hostname: 'vm-files', limits: { vcpus: 1, memoryMb: 32, pids: 16 }, metadata: {}, files, command: [script] },
+      'h1', 'nc-test/shell:t1', 'g1', { hostname: 'vm-files' }));
+    const kept = join(stateDir, 'files', `nova-${id}`);
+    try {
+      await engine.prepareContainer(c);
+      await engine.startContainer(c);
+      const log = await waitFor('the first words', async () => {
+        const out = await engine.containerLogs(c);
+        return /^done$/m.test(out) ? out : null;
+      }, 20_000, 200);
+      assert.match(log, /^\/openstack\/latest\/meta_data\.json 0 644$/m, `the container's root owns them, with their modes:\n${log}`);
+      assert.match(log, /^\/openstack\/latest\/user_data 0 600$/m);
+      assert.match(log, /^secret$/m, 'root reads a file only root may read');
+      assert.equal((log.match(/Read-only file system/g) ?? []).length, 2, `neither a new file nor a change:\n${log}`);
+      assert.equal(readFileSync(join(kept, 'openstack/latest/meta_data.json'), 'utf8'), '{"uuid": "x"}\n');
+    } finally {
+      await engine.removeContainer(c);
+    }
+    assert.equal(existsSync(kept), false, 'the engine\'s copy went with the container');
   });
 
   it('a prepare right after a stop keeps its namespace to the start: the cleanup of the run that ended is waited for; a prepared one is taken as it is', async () => {
@@ -265,11 +292,12 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     const other = randomUUID();
     const sb = await engine.createContainer(sandboxSpec(other, 'vm-gone', 'h1', 'nc-test/pause:t1'));
     await engine.updateLimits(sb, { memoryMb: 64 });
-    const files = [join(stateDir, 'network', `nova-${other}-net`), join(stateDir, 'limits', `${sb}.json`)];
-    assert.ok(files.every((f) => existsSync(f)), 'the engine kept files for it');
-    service.podman(['rm', '-f', sb]);
+    const given = await engine.createContainer({ name: `nova-${other}`, image: 'nc-test/busybox:t1', labels: {}, limits: {}, files: [{ path: '/openstack/latest/user_data', content: 'x' }] });
+    const files = [join(stateDir, 'network', `nova-${other}-net`), join(stateDir, 'limits', `${sb}.json`), join(stateDir, 'files', `nova-${other}`)];
+    assert.ok(files.every((f) => existsSync(f)), 'the engine kept files for them');
+    service.podman(['rm', '-f', sb, given]);
     const fresh = new PodmanEngine(service.endpoint, stateDir, '100000:65536', 60_000);
-    assert.deepEqual((await fresh.forgetRemovedContainers()).sort(), [`nova-${other}-net`, sb].sort());
+    assert.deepEqual((await fresh.forgetRemovedContainers()).sort(), [`nova-${other}-net`, `nova-${other}`, sb].sort());
     assert.deepEqual(files.filter((f) => existsSync(f)), [], 'its files are gone');
     assert.ok(existsSync(join(stateDir, 'limits', `${workload}.json`)) && existsSync(join(stateDir, 'network', `nova-${uuid}-net`)),
       'those of containers still there stay');

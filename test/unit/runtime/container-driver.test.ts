@@ -73,7 +73,6 @@ class FakeEngine {
   }
   async unpauseContainer(id: string) { const c = this.byId(id)!; this.calls.push(`unpause ${c.spec.name}`); c.state = 'running'; }
   async pauseContainer(id: string) { const c = this.byId(id)!; this.calls.push(`pause ${c.spec.name}`); c.state = 'paused'; }
-  async copyFiles(id: string) { this.calls.push(`copy ${this.byId(id)!.spec.name}`); }
   async setNetworkFile(id: string, file: string) { this.calls.push(`${file} ${this.byId(id)!.spec.name}`); }
   async removeContainer(id: string) {
     const c = this.byId(id);
@@ -124,7 +123,7 @@ const vif = (id: string, type = 'bridge', active = false): VifModel => ({
   network: { id: 'n', bridge: 'brqn', label: 'private', meta: {}, subnets: [] },
 } as unknown as VifModel);
 
-const spec: InstanceSpec = { uuid: UUID, hostname: 'vm1', limits: { vcpus: 1, memoryMb: 64, pids: 64 }, metadata: {}, files: [] };
+const spec: InstanceSpec = { uuid: UUID, hostname: 'vm1', limits: { vcpus: 1, memoryMb: 64, pids: 64 }, metadata: {}, files: [{ path: '/openstack/latest/meta_data.json', content: '{}' }] };
 
 /** One file standing in for the sandbox's init, shared by every driver of this file and removed after it. */
 const initDir = mkdtempSync(join(tmpdir(), 'nc-sbx-'));
@@ -183,7 +182,7 @@ describe('container driver', () => {
     assert.ok(at('plug p1 eth0 into /proc/100/ns/net') < at('plug p2 eth1 into /proc/100/ns/net'), 'eth0, eth1 in order, into the sandbox\'s namespace');
     assert.ok(at('plug p2 eth1 into /proc/100/ns/net') < at(`hosts ${sandbox}`));
     assert.ok(at('waited p1') < at(`start ${workload}`), 'the workload starts only after Neutron reported the port not yet active');
-    assert.ok(at(`copy ${workload}`) < at(`start ${workload}`));
+    assert.deepEqual(engine.containers.get(workload)?.spec.files, spec.files, 'the workload is made with the instance\'s files');
     assert.equal(engine.containers.get(workload)?.spec.joinNetworkOf, sandbox, 'the workload names its sandbox');
     assert.equal(engine.containers.get(sandbox)?.spec.hostname, 'vm1');
   });
@@ -303,7 +302,7 @@ describe('container driver', () => {
     engine.calls.length = 0;
     const noVifs = async () => { throw new Error('a running sandbox needs no VIFs'); };
     await d.rebuild({ ...spec, hostname: 'vm1' }, { id: 'g2' }, images, false, noVifs, 30);
-    assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`, `copy nova-${UUID}`, `start nova-${UUID}`]);
+    assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`, `start nova-${UUID}`]);
     engine.containers.delete(`nova-${UUID}-net`); // gone from outside (docker rm -f)
     engine.calls.length = 0;
     await d.rebuild(spec, { id: 'g2' }, images, true, async () => [vif('p1')], 30);
@@ -370,24 +369,23 @@ describe('container driver, on an engine that prepares containers: the workload\
   const own = () => driver(undefined, 'podman', silentLogger(), new PreparingFakeEngine());
   const net = (pid: number) => `/proc/${pid}/ns/net`;
 
-  it('spawn: one container, made with the instance\'s host name, filled and prepared, plugged and reported, then started; no sandbox', async () => {
+  it('spawn: one container, made with the instance\'s host name and files, prepared, plugged and reported, then started; no sandbox', async () => {
     const { d, engine: e } = own();
     const engine = e as PreparingFakeEngine;
     // each takes a while, and says when it begins
-    const [copy, prepare] = [engine.copyFiles.bind(engine), engine.prepareContainer.bind(engine)];
-    const slow = async <T>(what: string, op: () => Promise<T>) => { engine.calls.push(`${what} begins`); await new Promise((r) => setTimeout(r, 20)); return op(); };
-    engine.copyFiles = (id: string) => slow('copy', () => copy(id));
-    engine.prepareContainer = (id: string) => slow('prepare', () => prepare(id));
+    const prepare = engine.prepareContainer.bind(engine);
+    engine.prepareContainer = async (id: string) => { engine.calls.push('prepare begins'); await new Promise((r) => setTimeout(r, 20)); return prepare(id); };
     const removals: string[] = [];
     const remove = engine.removeContainer.bind(engine);
     engine.removeContainer = async (name: string) => { removals.push(name); await remove(name); };
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([vif('p1')]), waitForVifs: true });
-    assert.deepEqual(engine.calls, [`create nova-${UUID}`, 'prepare begins', 'copy begins', `prepare nova-${UUID}`, `copy nova-${UUID}`,
-      `plug p1 eth0 into ${net(100)}`, `hosts nova-${UUID}`, 'waited p1', `start nova-${UUID}`], 'filled while it is prepared, both before the plug');
+    assert.deepEqual(engine.calls, [`create nova-${UUID}`, 'prepare begins', `prepare nova-${UUID}`,
+      `plug p1 eth0 into ${net(100)}`, `hosts nova-${UUID}`, 'waited p1', `start nova-${UUID}`], 'prepared before the plug');
     assert.deepEqual(removals, [`nova-${UUID}`], 'the remains of an earlier attempt looked for: its one container');
     assert.deepEqual([...engine.containers.keys()], [`nova-${UUID}`]);
     assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.hostname, 'vm1');
     assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.joinNetworkOf, undefined);
+    assert.deepEqual(engine.containers.get(`nova-${UUID}`)?.spec.files, spec.files);
   });
 
   it('powerOn of a stopped workload prepares a new namespace and plugs it before the start; a running one is left alone', async () => {
@@ -412,10 +410,11 @@ describe('container driver, on an engine that prepares containers: the workload\
     engine.calls.length = 0;
     await d.rebuild(spec, { id: 'g2' }, images, false, async () => [vif('p1')], 30);
     assert.deepEqual(engine.calls.filter((x) => !x.startsWith('resolv') && !x.startsWith('hosts')), [`stop nova-${UUID} 30`, `remove nova-${UUID}`,
-      `create nova-${UUID}`, `copy nova-${UUID}`, `prepare nova-${UUID}`, `plug p1 eth0 into ${net(101)}`, `start nova-${UUID}`]);
+      `create nova-${UUID}`, `prepare nova-${UUID}`, `plug p1 eth0 into ${net(101)}`, `start nova-${UUID}`]);
+    assert.deepEqual(engine.containers.get(`nova-${UUID}`)?.spec.files, spec.files, 'made again with its files');
     engine.calls.length = 0;
     await d.rebuild(spec, { id: 'g2' }, images, true, async () => { throw new Error('a stopped rebuild plugs nothing'); }, 30);
-    assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`, `copy nova-${UUID}`]);
+    assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`]);
   });
 
   it('plugVifs checks the running workload\'s namespace; destroy removes the one container', async () => {
