@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CLOUD_DIR } from './cloud-dir.js';
-import { rabbitmqctl } from './rabbitmq.js';
 
 const run = promisify(execFile);
 
@@ -206,16 +205,3 @@ export async function computeServiceRow(host: string): Promise<ComputeServiceRow
   return (await openstack<ComputeServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).find((r) => r.Host === host);
 }
 
-/**
- * Makes the cloud forget a compute host of a test: its service record, its resource
- * providers, and its RPC queue with any cast a killed earlier run left in it (a host name
- * comes back in the next run, and would otherwise start by building someone's old request).
- */
-export async function forgetComputeHost(host: string): Promise<void> {
-  const row = await computeServiceRow(host);
-  if (row) await openstack(['--os-compute-api-version', '2.53', 'compute', 'service', 'delete', String(row.ID)], false);
-  for (const rp of await openstack<{ uuid: string }[]>(['resource', 'provider', 'list', '--name', host])) {
-    await openstack(['resource', 'provider', 'delete', rp.uuid], false);
-  }
-  await rabbitmqctl(['delete_queue', `compute.${host}`]).catch(() => undefined); // none: nothing was left
-}

@@ -1,54 +1,21 @@
 /**
  * Servers on the local cloud as an end user drives them: actions through the real
- * `openstack` CLI, polling through the compute REST API (a CLI call costs ~2 s), the
+ * `openstack` CLI, polling through the compute REST API (test/helpers/rest.ts), the
  * containers behind them through the cloud's engine, and a registry of everything a test
  * created so that it is removed again, also after a failure.
  */
-import axios, { type AxiosRequestConfig } from 'axios';
 import type Docker from 'dockerode';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, localCloud, openstack } from './cloud.js';
+import { GLANCE_URL, NEUTRON_URL, compute, computeGet, placement, rest } from './rest.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
 import { ENGINE_DRIVER, collect, dockerClient, engineTmpDir, importRootfs } from '../integration/glance-bridge/images.js';
 
-
-export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
-export const PLACEMENT_URL = 'http://127.0.0.1:8778';
-export const GLANCE_URL = 'http://127.0.0.1:9292';
-export const NEUTRON_URL = 'http://127.0.0.1:9696';
 export const NOVA_CONTAINER_LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
 export const NOVA_CONTAINER_PID = join(CLOUD_DIR, 'run', 'nova-container.pid');
 /** Boots need 2.37+ for `--nic none`. */
 export const BOOT_MICROVERSION = '2.37';
-
-// ------------------------------------------------------------------------ REST
-
-let token: Promise<string> | undefined;
-
-/** The admin token of the openrc (one CLI call, then cached; renewed on a 401). */
-export function adminToken(renew = false): Promise<string> {
-  if (!token || renew) {
-    token = openstack<string>(['token', 'issue', '-f', 'value', '-c', 'id'], false).then((s) => s.trim());
-    token.catch(() => { token = undefined; });
-  }
-  return token;
-}
-
-async function request<T>(cfg: AxiosRequestConfig): Promise<{ status: number; data: T }> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await axios.request<T>({
-      timeout: 30_000, validateStatus: () => true, ...cfg,
-      headers: { 'X-Auth-Token': await adminToken(attempt > 0), ...cfg.headers },
-    });
-    if (res.status === 401 && attempt === 0) continue;
-    return { status: res.status, data: res.data };
-  }
-}
-
-export async function computeGet<T>(path: string): Promise<{ status: number; data: T }> {
-  return request<T>({ url: `${COMPUTE_URL}${path}`, headers: { 'X-OpenStack-Nova-API-Version': '2.87' } });
-}
 
 export interface Fault { code: number; message: string; details?: string; created: string }
 export interface Server {
@@ -122,23 +89,19 @@ export async function instanceAction(id: string, requestId: string): Promise<Ins
 
 /** GET /allocations/{consumer} from Placement: resource provider uuid -> resources. */
 export async function allocations(consumer: string): Promise<Record<string, { resources: Record<string, number> }>> {
-  const r = await request<{ allocations: Record<string, { resources: Record<string, number> }> }>({
-    url: `${PLACEMENT_URL}/allocations/${consumer}`, headers: { 'OpenStack-API-Version': 'placement 1.28' },
-  });
-  if (r.status !== 200) throw new Error(`GET /allocations/${consumer}: HTTP ${r.status}`);
-  return r.data.allocations;
+  return (await placement<{ allocations: Record<string, { resources: Record<string, number> }> }>('GET', `/allocations/${consumer}`)).allocations;
 }
 
 /** Neutron's ports bound to any of these devices (one query; `openstack port list` costs ~2 s each). */
 export async function portsOf(deviceIds: string[]): Promise<{ id: string; device_id: string }[]> {
   const query = deviceIds.map((id) => `device_id=${encodeURIComponent(id)}`).join('&');
-  const r = await request<{ ports: { id: string; device_id: string }[] }>({ url: `${NEUTRON_URL}/v2.0/ports?${query}` });
+  const r = await rest<{ ports: { id: string; device_id: string }[] }>({ url: `${NEUTRON_URL}/v2.0/ports?${query}` });
   if (r.status !== 200) throw new Error(`GET /v2.0/ports: HTTP ${r.status}`);
   return r.data.ports;
 }
 
 export async function glanceImage(id: string): Promise<{ id: string; status: string; size: number; checksum: string; os_hash_value: string } | null> {
-  const r = await request<{ id: string; status: string; size: number; checksum: string; os_hash_value: string }>({ url: `${GLANCE_URL}/v2/images/${id}` });
+  const r = await rest<{ id: string; status: string; size: number; checksum: string; os_hash_value: string }>({ url: `${GLANCE_URL}/v2/images/${id}` });
   if (r.status === 404) return null;
   if (r.status !== 200) throw new Error(`GET /v2/images/${id}: HTTP ${r.status}`);
   return r.data;
@@ -379,7 +342,7 @@ export class Created {
     // Cleanup is not under test: REST deletes, no CLI round trips.
     await Promise.all(servers.map(async (id) => {
       try {
-        const r = await request({ method: 'DELETE', url: `${COMPUTE_URL}/servers/${id}` });
+        const r = await compute('DELETE', `/servers/${id}`);
         if (r.status !== 204 && r.status !== 404) problems.push(`delete server ${id}: HTTP ${r.status}`);
         await waitForGone(id, 90_000);
         this.servers.delete(id);
@@ -396,7 +359,7 @@ export class Created {
       }
     }
     for (const id of [...this.images]) {
-      const r = await request({ method: 'DELETE', url: `${GLANCE_URL}/v2/images/${id}` }).catch((e: unknown) => ({ status: String(e) }));
+      const r = await rest({ method: 'DELETE', url: `${GLANCE_URL}/v2/images/${id}` }).catch((e: unknown) => ({ status: String(e) }));
       if (r.status === 204 || r.status === 404) this.images.delete(id);
       else problems.push(`delete image ${id}: ${r.status}`);
     }

@@ -14,8 +14,9 @@ import { strict as assert } from 'node:assert';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { sharedImage, MARKER } from '../lifecycle/fixture.js';
 import {
-  Created, cli, computeGet, glanceImage, inspectContainer, containerNameOf, engine, getServer, summary, type Server,
+  Created, cli, glanceImage, inspectContainer, containerNameOf, engine, getServer, summary, type Server,
 } from '../../helpers/servers.js';
+import { computeGet } from '../../helpers/rest.js';
 import {
   HORIZON_URL, Screenshots, horizonUp, instanceRow, launchChromium, login, rcCredentials, reloadUntil,
 } from './horizon-ui.js';

@@ -21,7 +21,8 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLOUD_DIR, REPO, cloudSetting, computeServiceRow, forgetComputeHost, iniValue, openstack, waitFor } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, cloudSetting, iniValue, waitFor } from '../../helpers/cloud.js';
+import { computeService, forgetComputeHost, providerInventory, providersNamed } from '../../helpers/rest.js';
 
 const run = promisify(execFile);
 
@@ -31,7 +32,6 @@ const QUORUM = iniValue(join(CLOUD_DIR, 'etc', 'nova', 'nova.conf'), 'oslo_messa
 const UNIT = join(REPO, 'etc', 'systemd', 'nova-container.service');
 const DOCKER_SOCKET = join(CLOUD_DIR, 'docker', 'docker.sock');
 
-interface ProviderRow { uuid: string; name: string }
 interface Ran { code: number; stdout: string; stderr: string }
 
 function requireSetting(name: string): string {
@@ -405,14 +405,14 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     assert.equal(/^NoNewPrivs:\s*(\d)$/m.exec(status)?.[1], '1');
 
     const row = await waitFor('the host up in the API', async () => {
-      const s = await computeServiceRow(HOST);
-      return s?.State === 'up' ? s : undefined;
-    }, 60_000, 2000);
-    assert.equal(row.Status, 'enabled');
-    const [rp] = await openstack<ProviderRow[]>(['resource', 'provider', 'list', '--name', HOST]);
-    const inventory = await openstack<{ resource_class: string; total: number; reserved: number }[]>(['resource', 'provider', 'inventory', 'list', rp.uuid]);
+      const s = await computeService(HOST);
+      return s?.state === 'up' ? s : undefined;
+    }, 60_000, 1000);
+    assert.equal(row.status, 'enabled');
+    const [rp] = await providersNamed(HOST);
+    const inventory = await providerInventory(rp.uuid);
     for (const rc of ['VCPU', 'MEMORY_MB']) {
-      const inv = inventory.find((i) => i.resource_class === rc);
+      const inv = inventory[rc];
       assert.ok(inv && inv.reserved === inv.total, `${rc} all reserved: ${JSON.stringify(inv)}`);
     }
     const health = await waitFor('/healthz 200', async () => {

@@ -22,6 +22,7 @@ import {
   busyboxRootfs, commitChange, dockerClient, ENGINE_SOCKET, engineTmpDir, importRootfs, md5, ociFromDockerArchive, randomData, runIn,
   saveImage, sha512, withEntry,
 } from './images.js';
+import { glanceImage } from '../../helpers/servers.js';
 
 const RUN = `nctgb-${Date.now().toString(36)}`;
 const log = process.env.GB_TEST_LOG ? createLogger({ level: 'debug', name: 'glance-bridge-test' }) : silentLogger();
@@ -85,7 +86,7 @@ describe('glance-bridge with the real Glance and dockerd', function () {
     const row = await openstack<{ id: string; status: string }>(['image', 'create', '--container-format', format, '--disk-format', 'raw', '--file', file, name]);
     glanceIds.push(row.id);
     // The CLI may print the record from before the upload finished.
-    await waitFor(`image ${name} active`, async () => (await openstack<{ status: string }>(['image', 'show', row.id])).status === 'active', 60_000, 500);
+    await waitFor(`image ${name} active`, async () => (await glanceImage(row.id))?.status === 'active', 60_000, 500);
     return { id: row.id, data, name };
   }
 

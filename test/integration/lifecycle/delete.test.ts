@@ -7,7 +7,8 @@ import { strict as assert } from 'node:assert';
 import {
   Created, allocations, cli, inspectContainer, waitForGone, waitForStatus,
 } from '../../helpers/servers.js';
-import { computeConfValue, openstack, waitFor } from '../../helpers/cloud.js';
+import { computeConfValue, waitFor } from '../../helpers/cloud.js';
+import { hypervisor } from '../../helpers/rest.js';
 import { RUN, sharedImage } from './fixture.js';
 
 const HOST = computeConfValue('DEFAULT', 'host') ?? '';
@@ -16,7 +17,8 @@ interface HypervisorUsage { vcpus: number; ramMb: number; servers: number }
 
 /** This host's usage as the API shows it (the fields 2.88 dropped). */
 async function hypervisorUsage(): Promise<HypervisorUsage> {
-  const h = await openstack<Record<string, unknown>>(['--os-compute-api-version', '2.87', 'hypervisor', 'show', HOST]);
+  const h = await hypervisor(HOST);
+  if (!h) throw new Error(`no hypervisor ${HOST}`);
   return { vcpus: Number(h.vcpus_used), ramMb: Number(h.memory_mb_used), servers: Number(h.running_vms) };
 }
 

@@ -9,7 +9,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync, statfsSync } from 'node:fs';
-import { computeConfValue, computeServiceRow, openstack, waitFor } from '../../helpers/cloud.js';
+import { computeConfValue, waitFor } from '../../helpers/cloud.js';
+import { computeService, providerInventory, providersNamed } from '../../helpers/rest.js';
 import { ENGINE_DRIVER, engineDataRoot } from '../glance-bridge/images.js';
 import {
   Created, SANDBOXED, cli, engine, execIn, glanceImage, inspectContainer, logRecords, orphanContainers, sandboxNameOf, waitForStatus,
@@ -123,8 +124,7 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
     await cli(['server', 'start', plain]);
     await waitForStatus(plain, 'ACTIVE', 120_000);
     assert.equal((await execIn(plain, ['/bin/echo', 'alive'])).output, 'alive\n');
-    const row = await computeServiceRow(HOST);
-    assert.equal(row?.State, 'up');
+    assert.equal((await computeService(HOST))?.state, 'up');
     assert.ok(Number(cgroupValue(pid, 'pids', 'pids.current')) <= 64, 'still held');
 
     // the bomb's server still answers Nova: stopped, then deleted like any other
@@ -182,10 +182,10 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
   });
 
   it('Placement\'s DISK_GB is the engine\'s disk (the file system of its data root), which the root disks come out of', async () => {
-    const [rp] = await openstack<{ uuid: string }[]>(['resource', 'provider', 'list', '--name', HOST]);
-    const inv = await openstack<{ resource_class: string; total: number }[]>(['resource', 'provider', 'inventory', 'list', rp.uuid]);
+    const [rp] = await providersNamed(HOST);
+    const inv = await providerInventory(rp.uuid);
     const fs = statfsSync(engineDataRoot());
-    assert.equal(inv.find((r) => r.resource_class === 'DISK_GB')?.total, Math.floor((fs.blocks * fs.bsize) / 2 ** 30));
+    assert.equal(inv.DISK_GB?.total, Math.floor((fs.blocks * fs.bsize) / 2 ** 30));
   });
 
   it('a flavor asking for what this host cannot enforce: ERROR, a fault naming it, nothing left behind', async () => {

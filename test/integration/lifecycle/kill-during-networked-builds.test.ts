@@ -10,9 +10,10 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { sharedImage } from './fixture.js';
 import {
-  Created, alivePid, allocations, cli, computeGet, containerNameOf, engine, execIn, getServer, isAlive, novaContainerPid, sandboxNameOf, sleep,
+  Created, alivePid, allocations, cli, containerNameOf, engine, execIn, getServer, isAlive, novaContainerPid, sandboxNameOf, sleep,
   portsOf, summary, waitForGone, waitForServer, type Server,
 } from '../../helpers/servers.js';
+import { computeGet } from '../../helpers/rest.js';
 import { localCloud } from '../../helpers/cloud.js';
 
 const RUN = `nckill-${Date.now().toString(36)}`;

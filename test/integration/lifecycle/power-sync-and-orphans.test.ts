@@ -8,7 +8,8 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { sharedImage } from './fixture.js';
 import { Created, cli, engine, inspectContainer, waitForServer, waitForStatus, BOOT_MICROVERSION } from '../../helpers/servers.js';
-import { computeServiceRow, discoverHosts, forgetComputeHost, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { discoverHosts, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { computeService, forgetComputeHost } from '../../helpers/rest.js';
 
 const HOST = 'nc-sync-test';
 const RUN = `ncsync-${Date.now().toString(36)}`;
@@ -32,7 +33,7 @@ describe('power-state sync and orphan removal on a compute host of the test', fu
         await engine().createContainer({ name: orphan, Image: `glance-image:${image.id}`, Labels: { 'org.openstack.nova.host': HOST, 'org.openstack.nova.instance-uuid': orphan.slice(5) } });
       });
     compute = startCompute(HOST, 'sync_power_state_interval = 2\nreport_interval = 5\n[container]\nremove_orphans = true\n');
-    await waitFor('the test host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
+    await waitFor('the test host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
     await discoverHosts();
   });
 

@@ -20,7 +20,8 @@ import { ENGINE_DRIVER } from '../glance-bridge/images.js';
 import {
   Created, SANDBOXED, alivePid, cli, containerNameOf, engine, execIn, isAlive, logRecords, novaContainerPid, restartCompute, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
-import { CLOUD_DIR, computeConfValue, localCloud, openstack, waitFor } from '../../helpers/cloud.js';
+import { CLOUD_DIR, computeConfValue, localCloud, waitFor } from '../../helpers/cloud.js';
+import { icmpSecurityGroup, networkId, neutron, ports } from '../../helpers/rest.js';
 import { inNetns, pidOf, pingFromDhcp, waitForAddr } from './netns.js';
 
 const RUN = `ncrec-${Date.now().toString(36)}`;
@@ -39,7 +40,6 @@ function ovsBridgeOf(name: string): string {
 /** The nameservers of a resolv.conf text. */
 const nameservers = (text: string): string[] => [...text.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1]);
 
-interface PortRow { ID: string; 'Fixed IP Addresses': { ip_address: string }[] }
 
 describe('networks of running servers: DNS, and recovery after restarts', function () {
   this.timeout(600_000);
@@ -72,18 +72,17 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
 
   before(async () => {
     const image = await sharedImage();
-    network = (await openstack<{ id: string }>(['network', 'show', 'private'])).id;
-    sg = (await openstack<{ id: string }>(['security', 'group', 'create', `${RUN}-icmp`])).id;
-    await openstack(['security', 'group', 'rule', 'create', '--ingress', '--protocol', 'icmp', sg]);
+    network = await networkId('private');
+    sg = await icmpSecurityGroup(`${RUN}-icmp`);
     server = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
       '--nic', `net-id=${network}`, '--security-group', sg, `${RUN}-a`, '-f', 'value', '-c', 'id'])).trim();
     created.servers.add(server);
     const s = await waitForStatus(server, 'ACTIVE', 120_000);
     addr = s.addresses.private?.[0]?.addr ?? '';
     assert.ok(addr, 'the server has an address on private');
-    const [port] = await openstack<PortRow[]>(['port', 'list', '--server', server]);
-    tap = `tap${port.ID}`.slice(0, 14);
-    vifType = (await openstack<{ binding_vif_type: string }>(['port', 'show', port.ID])).binding_vif_type;
+    const [port] = await ports({ device_id: server });
+    tap = `tap${port.id}`.slice(0, 14);
+    vifType = port['binding:vif_type'];
     assert.ok(['bridge', 'ovs'].includes(vifType), `bound as ${vifType}`);
     if (vifType === 'ovs') {
       bridge = computeConfValue('neutron', 'ovs_bridge') ?? 'br-int';
@@ -100,7 +99,7 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
   after(async () => {
     if (!alivePid()) await localCloud('restart-compute').catch(() => undefined);
     await created.cleanup();
-    if (sg) await openstack(['security', 'group', 'delete', sg], false).catch(() => undefined);
+    if (sg) await neutron('DELETE', `/security-groups/${sg}`).catch(() => undefined);
   });
 
   it('the container\'s resolv.conf names the subnet\'s DHCP server, which resolves the network\'s names (OVN: the host\'s resolvers, as its DHCP announces)', async () => {
@@ -114,8 +113,8 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
       assert.deepEqual(nameservers(resolvText), hostResolvers.length > 0 ? hostResolvers : ['8.8.8.8', '8.8.4.4'], resolvText);
       return;
     }
-    const dhcpPorts = await openstack<PortRow[]>(['port', 'list', '--network', network, '--device-owner', 'network:dhcp']);
-    const dhcpIps = dhcpPorts.flatMap((p) => p['Fixed IP Addresses'].map((f) => f.ip_address));
+    const dhcpPorts = await ports({ network_id: network, device_owner: 'network:dhcp' });
+    const dhcpIps = dhcpPorts.flatMap((p) => p.fixed_ips.map((f) => f.ip_address));
     assert.ok(dhcpIps.length > 0, 'private has a DHCP port');
     const servers = nameservers(resolvText);
     assert.ok(servers.length > 0 && servers.every((s) => dhcpIps.includes(s)), `resolv.conf names the DHCP server(s) ${dhcpIps.join(', ')}:\n${resolvText}`);

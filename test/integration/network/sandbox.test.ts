@@ -13,13 +13,13 @@ import { workDir } from '../lifecycle/fixture.js';
 import {
   Created, SANDBOXED, cli, containerNameOf, engine, execIn, importRootfsWith, logRecords, waitForStatus,
 } from '../../helpers/servers.js';
-import { openstack, waitFor } from '../../helpers/cloud.js';
+import { waitFor } from '../../helpers/cloud.js';
+import { ports } from '../../helpers/rest.js';
 
 const RUN = `ncsbx-${Date.now().toString(36)}`;
 /** What the workload's first process prints before anything else runs. */
 const FIRST_WORDS = 'busybox hostname; busybox cat /etc/hosts /etc/resolv.conf; busybox ip -4 addr; exec busybox sleep 1000000';
 
-interface PortRow { ID: string; Status: string; 'Fixed IP Addresses': { ip_address: string }[] }
 
 describe('instance network: it exists before the workload starts and stays', function () {
   this.timeout(600_000);
@@ -42,7 +42,7 @@ describe('instance network: it exists before the workload starts and stays', fun
     const s = await waitForStatus(server, 'ACTIVE', 120_000);
     addr = s.addresses.private?.[0]?.addr ?? '';
     assert.ok(addr, 'the server has an address on private');
-    [{ ID: port }] = await openstack<PortRow[]>(['port', 'list', '--server', server]);
+    [{ id: port }] = await ports({ device_id: server });
   });
 
   after(() => created.cleanup());
@@ -83,11 +83,11 @@ describe('instance network: it exists before the workload starts and stays', fun
         return out.includes(`inet ${addr}/`) ? out : null;
       }, SANDBOXED ? 1 : 30_000, 500);
       assert.match(seen, new RegExp(`inet ${addr.replace(/\./g, '\\.')}/`));
-      const ports = await waitFor(`${what}: the same port, ACTIVE`, async () => {
-        const p = await openstack<PortRow[]>(['port', 'list', '--server', server]);
-        return p.every((x) => x.Status === 'ACTIVE') ? p : null;
-      }, SANDBOXED ? 1 : 60_000, 2000);
-      assert.deepEqual(ports.map((p) => p.ID), [port], `${what}: the same port`);
+      const now = await waitFor(`${what}: the same port, ACTIVE`, async () => {
+        const p = await ports({ device_id: server });
+        return p.every((x) => x.status === 'ACTIVE') ? p : null;
+      }, SANDBOXED ? 1 : 60_000, 500);
+      assert.deepEqual(now.map((p) => p.id), [port], `${what}: the same port`);
       assert.equal(plugs(), SANDBOXED ? 1 : 2 + i, `${what}: ${SANDBOXED ? 'nothing plugged again' : 'the port plugged again, once'}`);
     }
     if (SANDBOXED) {

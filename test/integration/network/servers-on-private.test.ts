@@ -13,12 +13,11 @@ import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, cli, waitForStatus, getServer } from '../../helpers/servers.js';
 import { inNetns, pidOf, pingFromDhcp, pings, waitForAddr, waitForGoneLink } from './netns.js';
 import { join } from 'node:path';
-import { CLOUD_DIR, computeConfValue, inRelease, openstack } from '../../helpers/cloud.js';
+import { CLOUD_DIR, computeConfValue, inRelease, openstack, waitFor } from '../../helpers/cloud.js';
+import { icmpSecurityGroup, networkId, neutron, port as getPort, ports as portsWhere } from '../../helpers/rest.js';
 
 const run = promisify(execFile);
 const RUN = `ncnet-${Date.now().toString(36)}`;
-
-interface PortRow { ID: string; Status: string; 'Fixed IP Addresses': { ip_address: string }[] }
 
 /** OVN's view of a Neutron port: its logical switch port is up once ovn-controller claimed it. */
 async function ovnPortUp(portId: string): Promise<boolean> {
@@ -52,9 +51,8 @@ describe('container servers on a Neutron network', function () {
 
   before(async () => {
     const image = await sharedImage();
-    network = (await openstack<{ id: string }>(['network', 'show', 'private'])).id;
-    sg = (await openstack<{ id: string }>(['security', 'group', 'create', `${RUN}-icmp`])).id;
-    await openstack(['security', 'group', 'rule', 'create', '--ingress', '--protocol', 'icmp', sg]);
+    network = await networkId('private');
+    sg = await icmpSecurityGroup(`${RUN}-icmp`);
     for (const n of ['a', 'b']) {
       const id = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
         '--nic', `net-id=${network}`, '--security-group', sg, `${RUN}-${n}`, '-f', 'value', '-c', 'id'])).trim();
@@ -72,7 +70,7 @@ describe('container servers on a Neutron network', function () {
   after(async () => {
     listener?.kill();
     await created.cleanup();
-    if (sg) await openstack(['security', 'group', 'delete', sg], false).catch(() => undefined);
+    if (sg) await neutron('DELETE', `/security-groups/${sg}`).catch(() => undefined);
   });
 
   it('server show lists the addresses; the ports are ACTIVE and bound to this host', async () => {
@@ -80,13 +78,13 @@ describe('container servers on a Neutron network', function () {
     for (const [i, id] of servers.entries()) {
       const show = await openstack<{ addresses: Record<string, string[]> }>(['server', 'show', id]);
       assert.deepEqual(show.addresses.private, [ips[i]]);
-      const ports = await openstack<PortRow[]>(['port', 'list', '--server', id]);
+      const ports = await portsWhere({ device_id: id });
       assert.equal(ports.length, 1);
-      assert.equal(ports[0].Status, 'ACTIVE');
-      const port = await openstack<{ binding_host_id: string; device_owner: string; binding_vif_type: string }>(['port', 'show', ports[0].ID]);
-      assert.equal(port.binding_host_id, host);
+      const [port] = ports;
+      assert.equal(port.status, 'ACTIVE');
+      assert.equal(port['binding:host_id'], host);
       assert.equal(port.device_owner, 'compute:nova');
-      vifType = port.binding_vif_type;
+      vifType = port['binding:vif_type'];
       assert.ok(['bridge', 'ovs'].includes(vifType), `bound as ${vifType}`);
     }
   });
@@ -99,8 +97,8 @@ describe('container servers on a Neutron network', function () {
       for (const ip of ips) assert.ok(await pingFromDhcp(network, ip), `DHCP namespace -> ${ip}`);
     } else {
       for (const id of servers) {
-        const [port] = await openstack<PortRow[]>(['port', 'list', '--server', id]);
-        assert.ok(await ovnPortUp(port.ID), `OVN logical port ${port.ID} is up`);
+        const [port] = await portsWhere({ device_id: id });
+        assert.ok(await ovnPortUp(port.id), `OVN logical port ${port.id} is up`);
       }
     }
   });
@@ -130,9 +128,9 @@ describe('container servers on a Neutron network', function () {
   });
 
   it('interface attach and detach on a running server change what ip addr shows inside it', async () => {
-    const net2 = (await openstack<{ id: string }>(['network', 'create', `${RUN}-net2`])).id;
+    const net2 = (await neutron<{ network: { id: string } }>('POST', '/networks', { network: { name: `${RUN}-net2` } })).network.id;
     try {
-      await openstack(['subnet', 'create', '--network', net2, '--subnet-range', '10.20.77.0/24', `${RUN}-net2-subnet`]);
+      await neutron('POST', '/subnets', { subnet: { network_id: net2, ip_version: 4, cidr: '10.20.77.0/24', name: `${RUN}-net2-subnet` } });
       const a = await pidOf(servers[0]);
       await cli(['server', 'add', 'network', servers[0], net2]);
       const withEth1 = await waitForAddr(a, 'eth1', /inet 10\.20\.77\.\d+\/24/);
@@ -146,21 +144,22 @@ describe('container servers on a Neutron network', function () {
       await waitForAddr(a, 'eth2', /inet 10\.20\.77\.\d+\/24/);
       await cli(['server', 'remove', 'port', servers[0], port]);
       await waitForGoneLink(a, 'eth2');
-      const kept = await openstack<{ device_id: string; binding_host_id: string | null }>(['port', 'show', port]);
-      assert.equal(kept.device_id, '', 'the user\'s port is kept, unbound');
-      await openstack(['port', 'delete', port], false);
+      // Nova unbinds the port after the device left the container
+      await waitFor('the user\'s port kept, unbound', async () => (await getPort(port))?.device_id === '', 30_000, 500);
+      await neutron('DELETE', `/ports/${port}`);
 
       await cli(['server', 'remove', 'network', servers[0], net2]);
       await waitForGoneLink(a, 'eth1');
-      assert.deepEqual(await openstack<PortRow[]>(['port', 'list', '--network', net2, '--device-owner', 'compute:nova']), [],
-        'the port Nova made for the network is deleted');
+      // Nova deletes it after the device left the container
+      await waitFor('the port Nova made for the network deleted', async () => (await portsWhere({ network_id: net2, device_owner: 'compute:nova' })).length === 0,
+        30_000, 500);
     } finally {
-      await openstack(['network', 'delete', net2], false).catch(() => undefined);
+      await neutron('DELETE', `/networks/${net2}`).catch(() => undefined);
     }
   });
 
   it('delete leaves no port, no tap device and no OVS port of the servers', async () => {
-    const ports = (await Promise.all(servers.map((id) => openstack<PortRow[]>(['port', 'list', '--server', id])))).flat().map((p) => p.ID);
+    const ports = (await Promise.all(servers.map((id) => portsWhere({ device_id: id })))).flat().map((p) => p.id);
     for (const id of servers) await cli(['server', 'delete', '--wait', id]);
     for (const id of servers) {
       created.servers.delete(id);
@@ -170,7 +169,7 @@ describe('container servers on a Neutron network', function () {
     for (const p of ports) {
       assert.ok(!links.includes(`tap${p}`.slice(0, 14)), `tap of port ${p} is gone`);
       if (vifType === 'ovs') assert.equal(await ovsPortsOf(p), '', `no OVS port of ${p} is left`);
-      assert.equal((await openstack<PortRow[]>(['port', 'list', '--network', network])).some((r) => r.ID === p), false, `port ${p} is deleted`);
+      assert.equal(await getPort(p), null, `port ${p} is deleted`);
     }
   });
 });

@@ -11,7 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, allocations, alivePid, cli, inspectContainer, isAlive, waitForServer } from '../../helpers/servers.js';
-import { CLOUD_DIR, computeConfValue, localCloud, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { CLOUD_DIR, computeConfValue, localCloud, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { neutron, ports } from '../../helpers/rest.js';
 
 const RUN = `ncvif-${Date.now().toString(36)}`;
 const TIMEOUT_S = 8;
@@ -38,13 +39,13 @@ describe('a port that never becomes ACTIVE, with vif_plugging_is_fatal', functio
     compute = startCompute(host, `[DEFAULT]\nstate_path = ${join(CLOUD_DIR, 'nova-container')}\nvif_plugging_timeout = ${TIMEOUT_S}\nvif_plugging_is_fatal = true\n`);
     const log = compute.logFile;
     await waitFor('the test compute to serve', async () => readFileSync(log, 'utf8').includes('nova-container compute host is serving'), 60_000, 200);
-    sg = (await openstack<{ id: string }>(['security', 'group', 'create', `${RUN}-sg`])).id;
+    sg = (await neutron<{ security_group: { id: string } }>('POST', '/security-groups', { security_group: { name: `${RUN}-sg` } })).security_group.id;
   });
 
   after(async () => {
     if (agent) try { process.kill(agent, 'SIGCONT'); } catch { /* gone */ }
     await created.cleanup();
-    if (sg) await openstack(['security', 'group', 'delete', sg], false).catch(() => undefined);
+    if (sg) await neutron('DELETE', `/security-groups/${sg}`).catch(() => undefined);
     await compute?.stop();
     removeComputeDir(host);
     await localCloud('restart-compute');
@@ -70,7 +71,7 @@ describe('a port that never becomes ACTIVE, with vif_plugging_is_fatal', functio
       const port = m[1];
       assert.equal(await inspectContainer(id), null, 'no container');
       assert.doesNotMatch(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }), new RegExp(`tap${port.slice(0, 11)}`), 'no tap');
-      assert.deepEqual(await openstack<unknown[]>(['port', 'list', '--device-id', id]), [], 'the port Nova made is deleted');
+      assert.deepEqual(await ports({ device_id: id }), [], 'the port Nova made is deleted');
       assert.deepEqual(await allocations(id), {}, 'no allocation');
     } finally {
       process.kill(agent, 'SIGCONT');

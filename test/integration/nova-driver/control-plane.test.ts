@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 import {
   cloudSetting, computeConfValue, computeServiceRow, inRelease, localCloud, novaControlConfig, openstack, stopCloudDaemons, waitFor,
 } from '../../helpers/cloud.js';
+import { computeService, novaServices } from '../../helpers/rest.js';
 import { rabbitmqctl } from '../../helpers/rabbitmq.js';
 import { Created, cli, waitForStatus } from '../../helpers/servers.js';
 import { sharedImage } from '../lifecycle/fixture.js';
@@ -23,8 +24,8 @@ async function queueTypes(): Promise<Map<string, string>> {
 }
 
 async function allNovaServicesUp(): Promise<boolean> {
-  const rows = await openstack<{ Binary: string; Host: string; State: string }[]>(['compute', 'service', 'list']);
-  const up = (binary: string, host: string | null): boolean => rows.some((r) => r.Binary === binary && (host === null || r.Host === host) && r.State === 'up');
+  const rows = await novaServices();
+  const up = (binary: string, host: string | null): boolean => rows.some((r) => r.binary === binary && (host === null || r.host === host) && r.state === 'up');
   return up('nova-conductor', null) && up('nova-scheduler', null) && up('nova-compute', HOST);
 }
 
@@ -65,7 +66,7 @@ describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accept
   it('nova-conductor, nova-scheduler and nova-api start again with this host registered', async () => {
     await stopCloudDaemons(['nova-api', 'nova-conductor', 'nova-scheduler']);
     await localCloud(['up']);
-    await waitFor('every Nova service to be up', allNovaServicesUp, 90_000, 2000);
+    await waitFor('every Nova service to be up', allNovaServicesUp, 90_000, 1000);
     await bootsOne(created, `nc-cp-restart-${Date.now().toString(36)}`);
   });
 
@@ -82,9 +83,8 @@ describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accept
   it('serves again by itself after RabbitMQ restarted', async () => {
     await stopCloudDaemons(['rabbitmq']);
     await localCloud(['up']);
-    await waitFor('every Nova service to be up after the broker restart', allNovaServicesUp, 120_000, 2000);
-    const row = await computeServiceRow(HOST);
-    assert.equal(row?.State, 'up');
+    await waitFor('every Nova service to be up after the broker restart', allNovaServicesUp, 120_000, 1000);
+    assert.equal((await computeService(HOST))?.state, 'up');
     await bootsOne(created, `nc-cp-broker-${Date.now().toString(36)}`);
   });
 });

@@ -8,11 +8,9 @@ import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENGINE_DRIVER } from '../glance-bridge/images.js';
-import {
-  computeServiceRow, discoverHosts, forgetComputeHost, openstack, startCompute, removeComputeDir, waitFor, type ComputeProcess, type ComputeServiceRow,
-} from '../../helpers/cloud.js';
+import { computeServiceRow, discoverHosts, openstack, startCompute, removeComputeDir, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { computeService, forgetComputeHost, hypervisor as hypervisorRecord, novaServices, providerTraits, providersNamed } from '../../helpers/rest.js';
 
-interface ProviderRow { uuid: string; name: string }
 interface InventoryRow { resource_class: string; total: number; reserved: number; allocation_ratio: number; max_unit: number }
 
 const HOST = 'nc-registration-test';
@@ -24,10 +22,6 @@ async function hypervisor(host: string): Promise<Record<string, unknown>> {
   return openstack<Record<string, unknown>>(['--os-compute-api-version', '2.87', 'hypervisor', 'show', host]);
 }
 
-async function providers(name: string): Promise<ProviderRow[]> {
-  return openstack<ProviderRow[]>(['resource', 'provider', 'list', '--name', name]);
-}
-
 describe('registration with the local cloud\'s real control plane', function () {
   this.timeout(180_000);
   let compute: ComputeProcess;
@@ -36,7 +30,7 @@ describe('registration with the local cloud\'s real control plane', function () 
     await forgetComputeHost(HOST);
     removeComputeDir(HOST);
     compute = startCompute(HOST, 'report_interval = 5\n');
-    await waitFor('the test host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
+    await waitFor('the test host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
     await discoverHosts();
   });
 
@@ -63,7 +57,7 @@ describe('registration with the local cloud\'s real control plane', function () 
   });
 
   it('Placement holds VCPU, MEMORY_MB and DISK_GB inventory with Nova\'s default ratios and reserve', async () => {
-    const [rp] = await providers(HOST);
+    const [rp] = await providersNamed(HOST);
     assert.ok(rp, 'a resource provider named after the host');
     const inv = await openstack<InventoryRow[]>(['resource', 'provider', 'inventory', 'list', rp.uuid]);
     const byClass = Object.fromEntries(inv.map((r) => [r.resource_class, r]));
@@ -74,45 +68,44 @@ describe('registration with the local cloud\'s real control plane', function () 
     assert.equal(byClass.MEMORY_MB.reserved, 512);
     assert.equal(byClass.MEMORY_MB.allocation_ratio, 1.5);
     assert.ok(byClass.DISK_GB.total > 0);
-    const traits = await openstack<{ name: string }[]>(['resource', 'provider', 'trait', 'list', rp.uuid]);
-    assert.ok(traits.some((t) => t.name === 'COMPUTE_NODE'));
-    assert.ok(traits.some((t) => t.name === 'COMPUTE_IMAGE_TYPE_RAW'));
-    assert.ok(traits.some((t) => t.name === 'COMPUTE_NET_ATTACH_INTERFACE'), 'the driver\'s attach capability');
-    assert.ok(!traits.some((t) => t.name === 'COMPUTE_STATUS_DISABLED'));
+    const traits = await providerTraits(rp.uuid);
+    assert.ok(traits.includes('COMPUTE_NODE'));
+    assert.ok(traits.includes('COMPUTE_IMAGE_TYPE_RAW'));
+    assert.ok(traits.includes('COMPUTE_NET_ATTACH_INTERFACE'), 'the driver\'s attach capability');
+    assert.ok(!traits.includes('COMPUTE_STATUS_DISABLED'));
   });
 
   it('goes down within service_down_time when killed, and comes back as the same node and provider', async () => {
-    const before = await hypervisor(HOST);
-    const [rpBefore] = await providers(HOST);
+    const before = await hypervisorRecord(HOST);
+    const [rpBefore] = await providersNamed(HOST);
     const savedId = readFileSync(join(compute.dir, 'state', 'compute_id'), 'utf8').trim();
     assert.equal(savedId, rpBefore.uuid, 'the stable uuid on disk is the provider uuid');
 
     await compute.stop('SIGKILL');
     const killedAt = Date.now();
-    await waitFor('the killed host to be down', async () => (await computeServiceRow(HOST))?.State === 'down', DOWN_WITHIN_MS, 2000);
+    await waitFor('the killed host to be down', async () => (await computeService(HOST))?.state === 'down', DOWN_WITHIN_MS, 1000);
     assert.ok(Date.now() - killedAt <= DOWN_WITHIN_MS);
 
     compute = startCompute(HOST);
-    await waitFor('the restarted host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
-    const after = await hypervisor(HOST);
-    assert.equal(after.id, before.id, 'same compute node');
-    const rps = await providers(HOST);
+    await waitFor('the restarted host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
+    const after = await hypervisorRecord(HOST);
+    assert.ok(before?.id, 'a compute node');
+    assert.equal(after?.id, before.id, 'same compute node');
+    const rps = await providersNamed(HOST);
     assert.equal(rps.length, 1, 'no second resource provider');
     assert.equal(rps[0].uuid, rpBefore.uuid);
-    const services = (await openstack<ComputeServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'])).filter((r) => r.Host === HOST);
+    const services = (await novaServices('nova-compute')).filter((r) => r.host === HOST);
     assert.equal(services.length, 1, 'no second service record');
   });
 
   it('openstack compute service set --disable adds COMPUTE_STATUS_DISABLED through set_host_enabled', async () => {
-    const [rp] = await providers(HOST);
+    const [rp] = await providersNamed(HOST);
     await openstack(['compute', 'service', 'set', '--disable', HOST, 'nova-compute'], false);
     try {
-      await waitFor('the disabled trait', async () => (await openstack<{ name: string }[]>(['resource', 'provider', 'trait', 'list', rp.uuid]))
-        .some((t) => t.name === 'COMPUTE_STATUS_DISABLED'), 30_000);
+      await waitFor('the disabled trait', async () => (await providerTraits(rp.uuid)).includes('COMPUTE_STATUS_DISABLED'), 30_000, 500);
     } finally {
       await openstack(['compute', 'service', 'set', '--enable', HOST, 'nova-compute'], false);
     }
-    await waitFor('the trait to go', async () => !(await openstack<{ name: string }[]>(['resource', 'provider', 'trait', 'list', rp.uuid]))
-      .some((t) => t.name === 'COMPUTE_STATUS_DISABLED'), 30_000);
+    await waitFor('the trait to go', async () => !(await providerTraits(rp.uuid)).includes('COMPUTE_STATUS_DISABLED'), 30_000, 500);
   });
 });

@@ -11,8 +11,9 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
-  computeConfValue, computeServiceRow, discoverHosts, forgetComputeHost, removeComputeDir, startCompute, waitFor, type ComputeProcess,
+  computeConfValue, discoverHosts, removeComputeDir, startCompute, waitFor, type ComputeProcess,
 } from '../../helpers/cloud.js';
+import { computeService, forgetComputeHost } from '../../helpers/rest.js';
 import { BOOT_MICROVERSION, Created, cli, waitForStatus } from '../../helpers/servers.js';
 import { RUN, newImageOfArchive } from '../lifecycle/fixture.js';
 
@@ -116,7 +117,7 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
       `health_listen = 127.0.0.1:${healthPort}`,
       '',
     ].join('\n'));
-    await waitFor('the test host to be up', async () => (await computeServiceRow(HOST))?.State === 'up', 90_000, 2000);
+    await waitFor('the test host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
     await discoverHosts();
     await waitFor('/healthz to answer 200', async () => (await health()).code === 200, 30_000, 500);
   });

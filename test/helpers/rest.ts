@@ -1,0 +1,149 @@
+/**
+ * The local cloud's REST APIs as the admin of its openrc. Tests act through the real
+ * `openstack` CLI, as a user does; what they read back and wait for goes through these, since a
+ * CLI call costs about 2.6 s of CPU on this machine, and a loop of them slows every test that
+ * runs beside it.
+ */
+import axios, { type AxiosRequestConfig } from 'axios';
+import { openstack } from './cloud.js';
+import { rabbitmqctl } from './rabbitmq.js';
+
+export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
+export const PLACEMENT_URL = 'http://127.0.0.1:8778';
+export const GLANCE_URL = 'http://127.0.0.1:9292';
+export const NEUTRON_URL = 'http://127.0.0.1:9696';
+
+let token: Promise<string> | undefined;
+
+/** The admin token of the openrc (one CLI call, then cached; renewed on a 401). */
+export function adminToken(renew = false): Promise<string> {
+  if (!token || renew) {
+    token = openstack<string>(['token', 'issue', '-f', 'value', '-c', 'id'], false).then((s) => s.trim());
+    token.catch(() => { token = undefined; });
+  }
+  return token;
+}
+
+/** One request with the admin token; any status is returned, not thrown. */
+export async function rest<T>(cfg: AxiosRequestConfig): Promise<{ status: number; data: T }> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await axios.request<T>({
+      timeout: 30_000, validateStatus: () => true, ...cfg,
+      headers: { 'X-Auth-Token': await adminToken(attempt > 0), ...cfg.headers },
+    });
+    if (res.status === 401 && attempt === 0) continue;
+    return { status: res.status, data: res.data };
+  }
+}
+
+/** A compute API request at microversion 2.87. */
+export function compute<T>(method: string, path: string): Promise<{ status: number; data: T }> {
+  return rest<T>({ method, url: `${COMPUTE_URL}${path}`, headers: { 'X-OpenStack-Nova-API-Version': '2.87' } });
+}
+
+export function computeGet<T>(path: string): Promise<{ status: number; data: T }> {
+  return compute<T>('GET', path);
+}
+
+/** A Placement request at 1.28; throws unless the status is one of `ok`. */
+export async function placement<T>(method: string, path: string, ok = [200]): Promise<T> {
+  const r = await rest<T>({ method, url: `${PLACEMENT_URL}${path}`, headers: { 'OpenStack-API-Version': 'placement 1.28' } });
+  if (!ok.includes(r.status)) throw new Error(`${method} ${path}: HTTP ${r.status} ${JSON.stringify(r.data)}`);
+  return r.data;
+}
+
+/** A service record as GET /os-services shows it. */
+export interface ServiceRecord { id: string; binary: string; host: string; status: string; state: string }
+
+/** Nova's service records, of one binary or all. */
+export async function novaServices(binary?: string): Promise<ServiceRecord[]> {
+  const r = await computeGet<{ services: ServiceRecord[] }>(`/os-services${binary ? `?binary=${binary}` : ''}`);
+  if (r.status !== 200) throw new Error(`GET /os-services: HTTP ${r.status}`);
+  return r.data.services;
+}
+
+/** The nova-compute service record of `host`. */
+export async function computeService(host: string): Promise<ServiceRecord | undefined> {
+  return (await novaServices('nova-compute')).find((s) => s.host === host);
+}
+
+/** The hypervisor record of `host` at 2.87 (the last microversion with its usage fields); undefined when there is none. */
+export async function hypervisor(host: string): Promise<Record<string, unknown> | undefined> {
+  const r = await computeGet<{ hypervisors: Record<string, unknown>[] }>(`/os-hypervisors/detail?hypervisor_hostname_pattern=${encodeURIComponent(host)}`);
+  if (r.status === 404) return undefined; // no match
+  if (r.status !== 200) throw new Error(`GET /os-hypervisors/detail: HTTP ${r.status}`);
+  return r.data.hypervisors.find((h) => h.hypervisor_hostname === host);
+}
+
+/** Placement's resource providers named `name`. */
+export async function providersNamed(name: string): Promise<{ uuid: string; name: string }[]> {
+  return (await placement<{ resource_providers: { uuid: string; name: string }[] }>('GET', `/resource_providers?name=${encodeURIComponent(name)}`)).resource_providers;
+}
+
+/** A resource provider's inventory: resource class -> its record. */
+export async function providerInventory(uuid: string): Promise<Record<string, { total: number; reserved: number; allocation_ratio: number; max_unit: number }>> {
+  return (await placement<{ inventories: Record<string, { total: number; reserved: number; allocation_ratio: number; max_unit: number }> }>('GET',
+    `/resource_providers/${uuid}/inventories`)).inventories;
+}
+
+/** The traits of a resource provider. */
+export async function providerTraits(uuid: string): Promise<string[]> {
+  return (await placement<{ traits: string[] }>('GET', `/resource_providers/${uuid}/traits`)).traits;
+}
+
+/**
+ * Makes the cloud forget a compute host of a test: its service record, its resource
+ * providers, and its RPC queue with any cast a killed earlier run left in it (a host name
+ * comes back in the next run, and would otherwise start by building someone's old request).
+ */
+export async function forgetComputeHost(host: string): Promise<void> {
+  const service = await computeService(host);
+  if (service) {
+    const r = await compute('DELETE', `/os-services/${service.id}`);
+    if (r.status !== 204 && r.status !== 404) throw new Error(`DELETE /os-services/${service.id}: HTTP ${r.status} ${JSON.stringify(r.data)}`);
+  }
+  for (const rp of await providersNamed(host)) await placement('DELETE', `/resource_providers/${rp.uuid}`, [204, 404]);
+  await rabbitmqctl(['delete_queue', `compute.${host}`]).catch(() => undefined); // none: nothing was left
+}
+
+/** A Neutron request (v2.0); throws unless the status is one of `ok`. */
+export async function neutron<T = unknown>(method: string, path: string, body?: unknown, ok = [200, 201, 204]): Promise<T> {
+  const r = await rest<T>({ method, url: `${NEUTRON_URL}/v2.0${path}`, data: body });
+  if (!ok.includes(r.status)) throw new Error(`${method} ${path}: HTTP ${r.status} ${JSON.stringify(r.data)}`);
+  return r.data;
+}
+
+/** A port as Neutron's API shows it. */
+export interface Port {
+  id: string;
+  status: string;
+  device_id: string;
+  device_owner: string;
+  'binding:host_id': string;
+  'binding:vif_type': string;
+  fixed_ips: { ip_address: string; subnet_id: string }[];
+}
+
+/** The ports matching every field of `query` (e.g. `{ device_id: serverId }`). */
+export async function ports(query: Record<string, string>): Promise<Port[]> {
+  return (await neutron<{ ports: Port[] }>('GET', `/ports?${new URLSearchParams(query).toString()}`)).ports;
+}
+
+/** One port; null when it is gone. */
+export async function port(id: string): Promise<Port | null> {
+  return (await neutron<{ port?: Port }>('GET', `/ports/${id}`, undefined, [200, 404])).port ?? null;
+}
+
+/** The id of the network named `name`. */
+export async function networkId(name: string): Promise<string> {
+  const [net] = (await neutron<{ networks: { id: string }[] }>('GET', `/networks?name=${encodeURIComponent(name)}`)).networks;
+  if (!net) throw new Error(`no network named ${name}`);
+  return net.id;
+}
+
+/** A security group of the admin's project that lets ICMP in (and, as every group, everything out). */
+export async function icmpSecurityGroup(name: string): Promise<string> {
+  const { security_group: sg } = await neutron<{ security_group: { id: string } }>('POST', '/security-groups', { security_group: { name } });
+  await neutron('POST', '/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', protocol: 'icmp', ethertype: 'IPv4' } });
+  return sg.id;
+}
