@@ -10,7 +10,8 @@
 # plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
 # next comes up, the last one stays up. The unit tests run while the first cloud comes up, the
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
-# a podman service of its own) while the second one does; the output of each follows. On each
+# a podman service of its own) while the second one comes up and its tests run; the output of
+# each follows. On each
 # cloud the tests that can share it run in two streams at once (SHARED_A, SHARED_B), then the
 # others one at a time.
 set -uo pipefail
@@ -74,7 +75,7 @@ ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
     dist/test/integration/nova-driver/control-plane.test.js)
 
 # tests that need no cloud (engines and switches they start themselves): they run while the
-# second cloud comes up
+# second cloud comes up and its tests begin
 CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
 
 # Tests that share a cloud with another test at once: each checks only what it made (servers,
@@ -135,18 +136,22 @@ if [ "$up_status" != 1 ]; then
     OPENSTACK_RELEASE=2025.1 NC_KILL_ROUNDS=1,2,4 run_specs "${all[@]}"
     wait
 fi
+# the tests that need no cloud run while the zed cloud comes up and its first tests run
 free_log=$(mktemp)
 node_modules/.bin/mocha --config test/mocharc.cloud.cjs --spec "${CLOUD_FREE_SPECS[@]}" >"$free_log" 2>&1 &
 free_pid=$!
-zed_up=0
-cloud_up zed podman || zed_up=1
-wait "$free_pid" || rc=1
-cat "$free_log"
-rm -f "$free_log"
-if [ "$zed_up" = 0 ]; then
+if cloud_up zed podman; then
+    # Without the messaging and version tests, which run on 2025.1 only, the second stream is
+    # the shorter one here: Horizon runs in it.
+    a=()
+    for f in "${SHARED_A[@]}"; do [[ $f == */horizon.test.js ]] && SHARED_B+=("$f") || a+=("$f"); done
+    SHARED_A=("${a[@]}")
     # the kill test's rounds that kill at once, while a server spawns, or when one is ACTIVE
     OPENSTACK_RELEASE=zed CONTAINER_ENGINE=podman NC_KILL_ROUNDS=0,2,3 run_specs "${ZED_PODMAN_SPECS[@]}"
 fi
+wait "$free_pid" || rc=1
+cat "$free_log"
+rm -f "$free_log"
 
 awk '{ p += $1; f += $2; s += $3 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$NC_TEST_COUNTS"
 rm -f "$NC_TEST_COUNTS"
