@@ -10,7 +10,7 @@
 # plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
 # next comes up, the last one stays up. The unit tests run while the first cloud comes up, the
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
-# a podman service of its own) while the second one comes up and its tests run; the output of
+# a podman service of its own) while the second one comes up and its shared tests run; the output of
 # each follows. On each
 # cloud the tests that can share it run in two streams at once (SHARED_A, SHARED_B), then the
 # others one at a time.
@@ -75,7 +75,7 @@ ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
     dist/test/integration/nova-driver/control-plane.test.js)
 
 # tests that need no cloud (engines and switches they start themselves): they run while the
-# second cloud comes up and its tests begin
+# second cloud comes up and its shared tests run
 CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
 
 # Tests that share a cloud with another test at once: each checks only what it made (servers,
@@ -84,6 +84,7 @@ CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js 
 # would put the other stream's servers there), check the engine's temp dir, image list or a
 # host's total usage or free disk, or time a write against an unthrottled one (isolation).
 # The messaging tests share one vhost (test/helpers/rabbitmq.ts), so they are in one stream.
+# On zed, Horizon moves to the second stream (below).
 SHARED_A=(dist/test/integration/clients/{heat,horizon}.test.js
     dist/test/integration/moves/snapshot-rebuild-resize-shelve.test.js
     dist/test/integration/lifecycle/create.test.js
@@ -122,6 +123,8 @@ run_specs() {
         cat "$b_log"
     fi
     rm -f "$b_log"
+    # whatever else still runs ends first: these run with nothing beside them
+    [ -z "${BEFORE_ALONE:-}" ] || "$BEFORE_ALONE"
     [ ${#alone[@]} = 0 ] || mocha_ --config test/mocharc.cloud.cjs --spec "${alone[@]}"
 }
 
@@ -136,22 +139,29 @@ if [ "$up_status" != 1 ]; then
     OPENSTACK_RELEASE=2025.1 NC_KILL_ROUNDS=1,2,4 run_specs "${all[@]}"
     wait
 fi
-# the tests that need no cloud run while the zed cloud comes up and its first tests run
+# the tests that need no cloud run while the zed cloud comes up and its shared tests run
 free_log=$(mktemp)
 node_modules/.bin/mocha --config test/mocharc.cloud.cjs --spec "${CLOUD_FREE_SPECS[@]}" >"$free_log" 2>&1 &
 free_pid=$!
+cloud_free_done() {
+    [ -n "$free_pid" ] || return 0
+    wait "$free_pid" || rc=1
+    free_pid=
+    cat "$free_log"
+    rm -f "$free_log"
+}
 if cloud_up zed podman; then
     # Without the messaging and version tests, which run on 2025.1 only, the second stream is
     # the shorter one here: Horizon runs in it.
     a=()
-    for f in "${SHARED_A[@]}"; do [[ $f == */horizon.test.js ]] && SHARED_B+=("$f") || a+=("$f"); done
+    for f in "${SHARED_A[@]}"; do
+        if [[ $f == */horizon.test.js ]]; then SHARED_B+=("$f"); else a+=("$f"); fi
+    done
     SHARED_A=("${a[@]}")
     # the kill test's rounds that kill at once, while a server spawns, or when one is ACTIVE
-    OPENSTACK_RELEASE=zed CONTAINER_ENGINE=podman NC_KILL_ROUNDS=0,2,3 run_specs "${ZED_PODMAN_SPECS[@]}"
+    OPENSTACK_RELEASE=zed CONTAINER_ENGINE=podman NC_KILL_ROUNDS=0,2,3 BEFORE_ALONE=cloud_free_done run_specs "${ZED_PODMAN_SPECS[@]}"
 fi
-wait "$free_pid" || rc=1
-cat "$free_log"
-rm -f "$free_log"
+cloud_free_done
 
 awk '{ p += $1; f += $2; s += $3 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$NC_TEST_COUNTS"
 rm -f "$NC_TEST_COUNTS"

@@ -3,6 +3,7 @@
  * dockerode, a well-kept client that speaks the engine's HTTP API over its unix socket.
  */
 import Docker from 'dockerode';
+import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
@@ -56,6 +57,18 @@ const date = (s: string | undefined): Date | null => (!s || s.startsWith('0001-'
  * The Docker engine, and the base of engines that serve its API with differences (a subclass
  * changes what it sends at create, how limits change, how images are named).
  */
+/**
+ * Refuses a given file whose path is not absolute and normal (no `.`, `..`, `//` or trailing
+ * `/`), or holds a `:` (a bind mount names its source and target with them).
+ */
+export function checkFilePaths(spec: ContainerSpec): void {
+  for (const { path } of spec.files ?? []) {
+    if (!path.startsWith('/') || path === '/' || posix.normalize(path) !== path || path.endsWith('/') || path.includes(':')) {
+      throw new EngineError(`create container ${spec.name}: bad file path ${JSON.stringify(path)}`);
+    }
+  }
+}
+
 export class DockerEngine implements ContainerEngine {
   protected readonly docker: Docker;
   /** How the btrfs storage driver names a container's subvolume (src/runtime/btrfs-root-disk.ts). */
@@ -88,6 +101,7 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
+    checkFilePaths(spec);
     let id: string;
     try {
       id = (await this.docker.createContainer(await this.createOptions(spec))).id;
@@ -103,7 +117,7 @@ export class DockerEngine implements ContainerEngine {
     try {
       await this.putFiles(id, spec.files);
     } catch (err) {
-      await this.removeContainer(id).catch(() => undefined); // the create's error is the one to see
+      await this.removeContainer(id).catch(() => undefined); // the copy's error is the one to see
       throw err;
     }
     return id;
@@ -213,7 +227,6 @@ export class DockerEngine implements ContainerEngine {
   protected async putFiles(id: string, files: ContainerFile[]): Promise<void> {
     const tar = pack();
     for (const f of files) {
-      if (!f.path.startsWith('/') || f.path.split('/').includes('..')) throw new EngineError(`copy into ${id}: bad path ${f.path}`);
       tar.entry({ name: f.path.slice(1), mode: f.mode ?? 0o644 }, f.content);
     }
     tar.finalize();

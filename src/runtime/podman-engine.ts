@@ -26,11 +26,11 @@
  */
 import type Docker from 'dockerode';
 import type { DialOptions } from 'docker-modem';
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageLayerId } from './btrfs-root-disk.js';
-import { DockerEngine, EngineError, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
+import { DockerEngine, EngineError, checkFilePaths, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type { ContainerFile, ContainerLimits, ContainerSpec, NetworkFile } from './types.js';
 
@@ -93,9 +93,10 @@ function remapRange(remap: string): { first: number; count: number } | null {
   return { first: Number(m[1]), count: Number(m[2]) };
 }
 
-/** `dir` and each directory between it and `top` (not `top` itself), owned by `id`. */
-async function chownTree(top: string, dir: string, id: number): Promise<void> {
-  for (let d = dir; d.startsWith(`${top}/`); d = dirname(d)) await chown(d, id, id);
+/** A file with exactly `mode`, whatever the umask (the unit's is 0077): a container reads it as another user. */
+async function writeWithMode(file: string, content: string | Buffer, mode: number): Promise<void> {
+  await writeFile(file, content, { mode });
+  await chmod(file, mode);
 }
 
 /** The names in a directory; none when it is not there. */
@@ -129,7 +130,7 @@ export class PodmanEngine extends DockerEngine {
   private store: Promise<PodmanInfo['store']> | null = null;
 
   /**
-   * `stateDir`: this engine's own files (network files, changed limits), kept across restarts.
+   * `stateDir`: this engine's own files (network files, given files, changed limits), kept across restarts.
    * `usernsRemap`: `first:count`, the host ids of every container's user namespace (those
    * joining another share its namespace); '': the host's.
    */
@@ -141,6 +142,7 @@ export class PodmanEngine extends DockerEngine {
   }
 
   override async createContainer(spec: ContainerSpec): Promise<string> {
+    checkFilePaths(spec);
     if (!(await this.ownFilesMade(spec))) return super.createContainer(spec); // the name is in use: the engine refuses it
     try {
       return await super.createContainer(spec);
@@ -232,7 +234,7 @@ export class PodmanEngine extends DockerEngine {
     const c = await this.inspectRaw(id);
     if (!c) throw new EngineError(`container ${id} has no ${file} to replace: no such container`, 404);
     // in place, not by rename: running containers have this very inode bind-mounted
-    await writeFile(this.networkFile(nameOf(c), file), content, { mode: 0o644 });
+    await writeWithMode(this.networkFile(nameOf(c), file), content, 0o644);
   }
 
   /** Also this engine's files of the container (network and given files by its name: given, or the removed container's). */
@@ -293,7 +295,7 @@ export class PodmanEngine extends DockerEngine {
       { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/update`, method: 'POST', options: { _body: ociResources(limits) }, allowEmpty: true });
   }
 
-  /** Network files by container name, changed limits by container id, of containers no listing shows. */
+  /** Network and given files by container name, changed limits by container id, of containers no listing shows. */
   override async forgetRemovedContainers(): Promise<string[]> {
     let all: Docker.ContainerInfo[];
     try {
@@ -343,14 +345,14 @@ export class PodmanEngine extends DockerEngine {
    */
   private async ownFilesMade(spec: ContainerSpec): Promise<boolean> {
     const name = spec.name;
-    const dirs = [...(spec.joinNetworkOf ? [] : [this.networkDir(name)]), ...(spec.files?.length ? [this.filesDir(name)] : [])];
-    let existed = false;
-    for (const dir of dirs) existed = (await mkdir(dir, { recursive: true, mode: 0o755 }) === undefined) || existed;
-    if (existed && await this.inspectRaw(name)) return false;
+    // files of ours by this name, whichever the new container needs, may be a container's that has it
+    const there = await Promise.all([this.networkDir(name), this.filesDir(name)].map((d) => stat(d).then(() => true, () => false)));
+    if (there.some(Boolean) && await this.inspectRaw(name)) return false;
     try {
       if (!spec.joinNetworkOf) {
-        await writeFile(this.networkFile(name, 'resolv.conf'), '', { mode: 0o644 });
-        await writeFile(this.networkFile(name, 'hosts'), initialHosts(spec.hostname), { mode: 0o644 });
+        await mkdir(this.networkDir(name), { recursive: true });
+        await writeWithMode(this.networkFile(name, 'resolv.conf'), '', 0o644);
+        await writeWithMode(this.networkFile(name, 'hosts'), initialHosts(spec.hostname), 0o644);
       }
       if (spec.files?.length) await this.writeGivenFiles(name, spec.files);
     } catch (err) {
@@ -362,20 +364,19 @@ export class PodmanEngine extends DockerEngine {
 
   /**
    * The files given at a container's create, under its directory of given files as they are
-   * in the container, its root's: a directory of a fresh tree, since no earlier container's
-   * files may be there.
+   * in the container: a fresh tree, since no earlier container's files may be there. The
+   * directories are ours and anyone's to read; each file is the container's root's (its
+   * owner changed: CAP_CHOWN, etc/systemd/nova-container.service) with its own mode.
    */
   private async writeGivenFiles(container: string, files: ContainerFile[]): Promise<void> {
     const top = this.filesDir(container);
     await rm(top, { recursive: true, force: true });
     for (const f of files) {
-      if (!f.path.startsWith('/') || f.path.split('/').includes('..')) throw new EngineError(`create container ${container}: bad path ${f.path}`);
       const dir = join(top, dirname(f.path));
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-      await chownTree(top, dir, this.rootId);
+      await mkdir(dir, { recursive: true });
+      for (let d = dir; d !== dirname(top); d = dirname(d)) await chmod(d, 0o755); // whatever the umask (the unit's is 0077)
       const file = join(top, f.path);
-      await writeFile(file, f.content, { mode: f.mode ?? 0o644 });
-      await chmod(file, f.mode ?? 0o644); // the umask takes nothing away
+      await writeWithMode(file, f.content, f.mode ?? 0o644);
       await chown(file, this.rootId, this.rootId);
     }
   }

@@ -42,9 +42,10 @@ export interface ContainerSpec {
   /** The engine's init as the first process, reaping zombies and passing signals on (default true). */
   init?: boolean;
   /**
-   * Files the container finds at these paths from its first start, owned by its root: copied
-   * into its file system (Docker), or its own read-only directories mounted from the engine's
-   * files (podman, whose copy into a container starts a process of its own).
+   * Files the container finds at these paths (absolute and normal) from its first start, owned
+   * by its root: copied into its file system (Docker), or mounted read-only from the engine's
+   * files (podman, whose copy into a container starts a process of its own), each directory
+   * that holds one whole, so what the image has there is hidden.
    */
   files?: ContainerFile[];
 }
@@ -117,7 +118,10 @@ export interface ContainerEngine {
    */
   forgetRemovedContainers(): Promise<string[]>;
 
-  /** Creates (does not start) a container; throws if the name is taken or the image is missing. */
+  /**
+   * Creates (does not start) a container with its files; throws if the name is taken, the
+   * image is missing or a file cannot be put there (then no container is left).
+   */
   createContainer(spec: ContainerSpec): Promise<string>;
   /**
    * Makes a created or stopped container's namespaces and first process without running it

@@ -124,9 +124,11 @@ export interface Port {
   fixed_ips: { ip_address: string; subnet_id: string }[];
 }
 
-/** The ports matching every field of `query` (e.g. `{ device_id: serverId }`). */
-export async function ports(query: Record<string, string>): Promise<Port[]> {
-  return (await neutron<{ ports: Port[] }>('GET', `/ports?${new URLSearchParams(query).toString()}`)).ports;
+/** The ports matching every field of `query` (e.g. `{ device_id: serverId }`; a list: any of its values). */
+export async function ports(query: Record<string, string | string[]>): Promise<Port[]> {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) for (const one of [v].flat()) q.append(k, one);
+  return (await neutron<{ ports: Port[] }>('GET', `/ports?${q.toString()}`)).ports;
 }
 
 /** One port; null when it is gone. */

@@ -8,7 +8,7 @@ import type Docker from 'dockerode';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, localCloud, openstack } from './cloud.js';
-import { GLANCE_URL, NEUTRON_URL, compute, computeGet, placement, rest } from './rest.js';
+import { GLANCE_URL, compute, computeGet, placement, rest } from './rest.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
 import { ENGINE_DRIVER, collect, dockerClient, engineTmpDir, importRootfs } from '../integration/glance-bridge/images.js';
 
@@ -90,14 +90,6 @@ export async function instanceAction(id: string, requestId: string): Promise<Ins
 /** GET /allocations/{consumer} from Placement: resource provider uuid -> resources. */
 export async function allocations(consumer: string): Promise<Record<string, { resources: Record<string, number> }>> {
   return (await placement<{ allocations: Record<string, { resources: Record<string, number> }> }>('GET', `/allocations/${consumer}`)).allocations;
-}
-
-/** Neutron's ports bound to any of these devices (one query; `openstack port list` costs ~2 s each). */
-export async function portsOf(deviceIds: string[]): Promise<{ id: string; device_id: string }[]> {
-  const query = deviceIds.map((id) => `device_id=${encodeURIComponent(id)}`).join('&');
-  const r = await rest<{ ports: { id: string; device_id: string }[] }>({ url: `${NEUTRON_URL}/v2.0/ports?${query}` });
-  if (r.status !== 200) throw new Error(`GET /v2.0/ports: HTTP ${r.status}`);
-  return r.data.ports;
 }
 
 export async function glanceImage(id: string): Promise<{ id: string; status: string; size: number; checksum: string; os_hash_value: string } | null> {

@@ -400,8 +400,8 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     assert.ok(pid, 'the service runs');
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '), /dist\/src\/cli\.js --config-file /);
-    // CAP_NET_ADMIN 12, CAP_SYS_PTRACE 19, CAP_SYS_ADMIN 21
-    assert.equal(/^CapBnd:\s*(\w+)$/m.exec(status)?.[1], (2 ** 12 + 2 ** 19 + 2 ** 21).toString(16).padStart(16, '0'));
+    // CAP_CHOWN 0, CAP_NET_ADMIN 12, CAP_SYS_PTRACE 19, CAP_SYS_ADMIN 21
+    assert.equal(/^CapBnd:\s*(\w+)$/m.exec(status)?.[1], (2 ** 0 + 2 ** 12 + 2 ** 19 + 2 ** 21).toString(16).padStart(16, '0'));
     assert.equal(/^NoNewPrivs:\s*(\d)$/m.exec(status)?.[1], '1');
 
     const row = await waitFor('the host up in the API', async () => {

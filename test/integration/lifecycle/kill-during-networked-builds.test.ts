@@ -11,9 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { sharedImage } from './fixture.js';
 import {
   Created, alivePid, allocations, cli, containerNameOf, engine, execIn, getServer, isAlive, novaContainerPid, sandboxNameOf, sleep,
-  portsOf, summary, waitForGone, waitForServer, type Server,
+  summary, waitForGone, waitForServer, type Server,
 } from '../../helpers/servers.js';
-import { computeGet } from '../../helpers/rest.js';
+import { computeGet, ports } from '../../helpers/rest.js';
 import { localCloud } from '../../helpers/cloud.js';
 
 const RUN = `nckill-${Date.now().toString(36)}`;
@@ -97,7 +97,7 @@ describe('lifecycle: kill -9 during networked builds, then local-cloud.sh up', f
         assert.equal(await containerExists(sandboxNameOf(id)), false, `no sandbox of ${id}`);
         assert.deepEqual(await allocations(id), {}, `no allocation of ${id}`);
       }
-      assert.deepEqual(await portsOf(ids), [], 'no port of these servers');
+      assert.deepEqual(await ports({ device_id: ids }), [], 'no port of these servers');
       assert.deepEqual(devicesOf(ids), [], 'no tap of these servers');
     }
     console.log(`      ${outcomes.join('\n      ')}`);

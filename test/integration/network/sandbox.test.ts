@@ -88,6 +88,8 @@ describe('instance network: it exists before the workload starts and stays', fun
         return p.every((x) => x.status === 'ACTIVE') ? p : null;
       }, SANDBOXED ? 1 : 60_000, 500);
       assert.deepEqual(now.map((p) => p.id), [port], `${what}: the same port`);
+      // the plug's log line follows the plug the workload already sees
+      if (!SANDBOXED) await waitFor(`${what}: the plug logged`, async () => plugs() >= 2 + i, 10_000, 200).catch(() => undefined);
       assert.equal(plugs(), SANDBOXED ? 1 : 2 + i, `${what}: ${SANDBOXED ? 'nothing plugged again' : 'the port plugged again, once'}`);
     }
     if (SANDBOXED) {

@@ -124,13 +124,15 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     assert.equal(existsSync(`/sys/class/net/${host}`), false, 'the host end went with the namespace');
   });
 
-  it('files given at the create are there from the first start, its root\'s with their modes, read-only; removal takes them along', async () => {
+  it('files given at the create are there from the first start, its root\'s with their modes, read-only, also under the unit\'s umask; removal takes them along', async () => {
     const id = randomUUID();
     const files = [{ path: '/openstack/latest/meta_data.json', content: '{"uuid": "x"}\n', mode: 0o644 }, { path: '/openstack/latest/user_data', content: 'secret', mode: 0o600 }];
-    const script = 'busybox stat -c "%n %u %a" /openstack/latest/meta_data.json /openstack/latest/user_data; busybox cat /openstack/latest/user_data; echo;'
+    const script = 'busybox stat -c "%n %u %a" /openstack/latest/meta_data.json /openstack/latest/user_data; busybox stat -c "%n %a" /openstack/latest;'
+      + ' busybox head -n 1 /etc/hosts; busybox cat /openstack/latest/user_data; echo;'
       + ' busybox touch /openstack/latest/x 2>&1; echo changed >> /openstack/latest/meta_data.json 2>&1; echo done; exec busybox sleep 300';
+    const umask = process.umask(0o077); // etc/systemd/nova-container.service's
     const c = await engine.createContainer(workloadSpec({ uuid: id, hostname: 'vm-files', limits: { vcpus: 1, memoryMb: 32, pids: 16 }, metadata: {}, files, command: [script] },
-      'h1', 'nc-test/shell:t1', 'g1', { hostname: 'vm-files' }));
+      'h1', 'nc-test/shell:t1', 'g1', { hostname: 'vm-files' })).finally(() => process.umask(umask));
     const kept = join(stateDir, 'files', `nova-${id}`);
     try {
       await engine.prepareContainer(c);
@@ -141,6 +143,8 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
       }, 20_000, 200);
       assert.match(log, /^\/openstack\/latest\/meta_data\.json 0 644$/m, `the container's root owns them, with their modes:\n${log}`);
       assert.match(log, /^\/openstack\/latest\/user_data 0 600$/m);
+      assert.match(log, /^\/openstack\/latest 755$/m, 'a directory anyone in it may list');
+      assert.match(log, /^127\.0\.0\.1\s+localhost vm-files$/m, 'the network files are readable too');
       assert.match(log, /^secret$/m, 'root reads a file only root may read');
       assert.equal((log.match(/Read-only file system/g) ?? []).length, 2, `neither a new file nor a change:\n${log}`);
       assert.equal(readFileSync(join(kept, 'openstack/latest/meta_data.json'), 'utf8'), '{"uuid": "x"}\n');

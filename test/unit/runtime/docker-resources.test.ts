@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { resources } from '../../../src/runtime/docker-engine.js';
+import { checkFilePaths, resources } from '../../../src/runtime/docker-engine.js';
 
 describe('limits -> the Docker engine\'s resource fields', () => {
   it('vCPUs as a CFS quota over a 100 ms period, never NanoCpus (the engine refuses to switch forms on update)', () => {
@@ -18,5 +18,20 @@ describe('limits -> the Docker engine\'s resource fields', () => {
       BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [{ Path: '/dev/vda', Rate: 1048576 }],
       BlkioDeviceReadIOps: [{ Path: '/dev/vda', Rate: 50 }], BlkioDeviceWriteIOps: [],
     });
+  });
+});
+
+describe('files given at a create: their paths', () => {
+  const spec = (...paths: string[]) => ({ name: 'c1', image: 'i', labels: {}, limits: {}, files: paths.map((path) => ({ path, content: 'x' })) });
+
+  it('takes absolute, normal paths', () => {
+    assert.doesNotThrow(() => checkFilePaths(spec('/openstack/latest/meta_data.json', '/x')));
+    assert.doesNotThrow(() => checkFilePaths({ name: 'c1', image: 'i', labels: {}, limits: {} }));
+  });
+
+  it('refuses a relative path, one that climbs, one not normal, the root, a directory, and a colon (a bind mount\'s separator)', () => {
+    for (const bad of ['openstack/x', '/a/../etc/passwd', '/a/./b', '/a//b', '/', '/a/', '/a:b']) {
+      assert.throws(() => checkFilePaths(spec('/ok', bad)), (err: Error) => err.message.includes(JSON.stringify(bad)), bad);
+    }
   });
 });
