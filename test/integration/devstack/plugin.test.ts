@@ -469,7 +469,7 @@ describe('etc/systemd/nova-container.service', () => {
     this.timeout(60_000);
     const text = readFileSync(UNIT, 'utf8');
     for (const line of ['Type=simple', 'Restart=on-failure', 'KillMode=mixed', 'LimitNOFILE=65536', 'StandardOutput=journal', 'NoNewPrivileges=yes',
-      'CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE']) {
+      'CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE CAP_CHOWN']) {
       assert.ok(text.split('\n').includes(line), `${line} in ${UNIT}`);
     }
     assert.match(text, /^ExecStart=\S+ --max-semi-space-size=2 \S+\/dist\/src\/cli\.js --config-file \/etc\/nova\/nova\.conf --config-file \/etc\/nova\/nova-container\.conf$/m);
