@@ -54,10 +54,6 @@ export async function tolerate<T>(what: string, op: () => Promise<T>, onMissing:
 const date = (s: string | undefined): Date | null => (!s || s.startsWith('0001-') ? null : new Date(s));
 
 /**
- * The Docker engine, and the base of engines that serve its API with differences (a subclass
- * changes what it sends at create, how limits change, how images are named).
- */
-/**
  * Refuses a given file whose path is not absolute and normal (no `.`, `..`, `//` or trailing
  * `/`), or holds a `:` (a bind mount names its source and target with them).
  */
@@ -69,6 +65,10 @@ export function checkFilePaths(spec: ContainerSpec): void {
   }
 }
 
+/**
+ * The Docker engine, and the base of engines that serve its API with differences (a subclass
+ * changes what it sends at create, how limits change, how images are named).
+ */
 export class DockerEngine implements ContainerEngine {
   protected readonly docker: Docker;
   /** How the btrfs storage driver names a container's subvolume (src/runtime/btrfs-root-disk.ts). */
