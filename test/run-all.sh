@@ -4,9 +4,9 @@
 # against it: all of them on the default release (2025.1) with the default engine (dockerd);
 # then, on zed with podman as the engine, those whose path through OpenStack differs by
 # release or whose path through the engine differs by engine (ZED_PODMAN_SPECS: lifecycle
-# actions, images at boot, a crash mid-build, isolation, moves, the Linux bridge network and
-# its recovery, the control plane, Heat, Horizon), not those whose path is the same on both
-# (messaging, the Glance client, registration, version choice, the engine listing, the devstack
+# actions, images at boot, images in and out of the engine, a crash mid-build, isolation, moves,
+# the Linux bridge network and its recovery, the control plane, Heat, Horizon), not those whose
+# path is the same on both (messaging, registration, version choice, the engine listing, the devstack
 # plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
 # next comes up, the last one stays up. The unit tests run while the first cloud comes up, the
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
@@ -69,6 +69,7 @@ rm -f "$up_log"
 [ "$up_status" = 0 ] || rc=1
 
 ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
+    dist/test/integration/glance-bridge/import-export.test.js
     dist/test/integration/moves/*.test.js
     dist/test/integration/network/{linux-bridge-plug,neutron-client,recovery-and-dns,sandbox,servers-on-private,vif-plugging-fatal}.test.js
     dist/test/integration/clients/*.test.js

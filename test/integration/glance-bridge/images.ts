@@ -11,8 +11,11 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import { join } from 'node:path';
-import { demuxLogs } from '../../../src/runtime/docker-engine.js';
-import { CLOUD_DIR, COMPUTE_CONF, iniValue } from '../../helpers/cloud.js';
+import { silentLogger } from '../../../src/common/log.js';
+import { DockerEngine, demuxLogs } from '../../../src/runtime/docker-engine.js';
+import { DEFAULT_PODMAN_USERNS_REMAP, PodmanEngine } from '../../../src/runtime/podman-engine.js';
+import type { ContainerEngine } from '../../../src/runtime/types.js';
+import { CLOUD_DIR, COMPUTE_CONF, computeConfValue, iniValue } from '../../helpers/cloud.js';
 
 /** The cloud's engine, as its compute host is configured (dockerd's socket before it ever was). */
 export const ENGINE_SOCKET = process.env.NOVA_CONTAINER_TEST_ENGINE
@@ -24,6 +27,16 @@ const APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'true', 'mkdir', 'rm', 'id'
 /** The engine the cloud's compute host runs its servers on ([container] driver). */
 export const ENGINE_DRIVER = process.env.NOVA_CONTAINER_TEST_ENGINE_DRIVER
   ?? (existsSync(COMPUTE_CONF) ? iniValue(COMPUTE_CONF, 'container', 'driver') : undefined) ?? 'docker';
+
+/**
+ * The cloud's engine as the compute host drives it ([container] driver), its own files (a
+ * podman container's network files and limits) in a directory of the caller's, not the host's.
+ */
+export function cloudEngine(stateDir: string, timeoutMs: number): ContainerEngine {
+  if (ENGINE_DRIVER !== 'podman') return new DockerEngine(ENGINE_SOCKET, timeoutMs, silentLogger());
+  const remap = computeConfValue('container', 'podman_userns_remap') ?? DEFAULT_PODMAN_USERNS_REMAP;
+  return new PodmanEngine(ENGINE_SOCKET, stateDir, remap, timeoutMs, silentLogger());
+}
 
 export function dockerClient(): Docker {
   return new Docker({ socketPath: new URL(ENGINE_SOCKET).pathname });
@@ -110,8 +123,9 @@ export async function commitChange(docker: Docker, image: string, script: string
     await c.start();
     const r = await c.wait() as { StatusCode: number };
     if (r.StatusCode !== 0) throw new Error(`${script} exited ${r.StatusCode}`);
-    const committed = await c.commit({ repo, tag }) as { Id: string };
-    return committed.Id;
+    await c.commit({ repo, tag });
+    // podman answers a commit with an id without `sha256:`: the image's own inspect says it as an import does
+    return (await docker.getImage(`${repo}:${tag}`).inspect()).Id;
   } finally {
     await c.remove({ force: true });
   }

@@ -1,7 +1,8 @@
 /**
- * The Glance bridge against the local cloud's real Glance (Zed, Debian packages) and real
- * dockerd (20.10): images built offline from busybox-static, uploaded with the real
- * `openstack image create`, imported by ImageImporter, snapshotted back by SnapshotExporter.
+ * The Glance bridge against the local cloud's real Glance (Debian's packages) and its real
+ * engine (dockerd 20.10 or podman 4.3, as its compute host is configured): images built offline
+ * from busybox-static, uploaded with the real `openstack image create`, imported by
+ * ImageImporter, snapshotted back by SnapshotExporter.
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,14 +13,14 @@ import axios from 'axios';
 import { computeConfValue, openrcEnv, openstack, waitFor } from '../../helpers/cloud.js';
 import { silentLogger, createLogger } from '../../../src/common/log.js';
 import type { KeystoneAuthGroup } from '../../../src/config/types.js';
-import { DockerEngine } from '../../../src/runtime/docker-engine.js';
+import type { ContainerEngine } from '../../../src/runtime/types.js';
 import {
   ImageImporter, ImageImportFailed, ImageVerificationFailed, InvalidImageArchive, KeystoneSession, ServiceTokenSource,
   SnapshotExporter, SnapshotUploadFailed, UserTokenSource, GlanceClient, SNAPSHOT_PROPERTIES, type GlanceImageMeta,
   type GlanceTokenSource, type V2CatalogEntry,
 } from '../../../src/glance-bridge/index.js';
 import {
-  busyboxRootfs, commitChange, dockerClient, ENGINE_SOCKET, engineTmpDir, importRootfs, md5, ociFromDockerArchive, randomData, runIn,
+  busyboxRootfs, cloudEngine, commitChange, dockerClient, ENGINE_DRIVER, engineTmpDir, importRootfs, md5, ociFromDockerArchive, randomData, runIn,
   saveImage, sha512, withEntry,
 } from './images.js';
 import { glanceImage } from '../../helpers/servers.js';
@@ -48,6 +49,9 @@ function adminAuth(): KeystoneAuthGroup {
   };
 }
 
+/** A tag as it was given (podman qualifies it: src/runtime/podman-engine.ts). */
+const unqualified = (tag: string): string => tag.replace(/^localhost\//, '');
+
 /** The v3 catalog of a token in the v2 shape nova-api puts into RPC contexts. */
 function v2Catalog(catalog: Array<{ type: string; name?: string; endpoints: Array<{ interface: string; region?: string | null; url: string }> }>): V2CatalogEntry[] {
   return catalog.map((e) => {
@@ -64,10 +68,10 @@ function v2Catalog(catalog: Array<{ type: string; name?: string; endpoints: Arra
   });
 }
 
-describe('glance-bridge with the real Glance and dockerd', function () {
+describe(`glance-bridge with the real Glance and ${ENGINE_DRIVER}`, function () {
   this.timeout(300_000);
   let docker: Docker;
-  let engine: DockerEngine;
+  let engine: ContainerEngine;
   let service: GlanceTokenSource;
   let adminSession: KeystoneSession;
   let user: GlanceTokenSource;
@@ -99,7 +103,7 @@ describe('glance-bridge with the real Glance and dockerd', function () {
   /** Image ids and the tags of dangling (untagged) or glance-image images, and the engine's tmp dir. */
   async function engineState(): Promise<{ images: Map<string, string[]>; tmp: string[] }> {
     const list = await docker.listImages({ all: true });
-    return { images: new Map(list.map((i) => [i.Id, i.RepoTags ?? []])), tmp: readdirSync(engineTmpDir()) };
+    return { images: new Map(list.map((i) => [i.Id, (i.RepoTags ?? []).map(unqualified)])), tmp: readdirSync(engineTmpDir()) };
   }
 
   async function assertNothingLeft(before: Awaited<ReturnType<typeof engineState>>, glanceId: string, label: string): Promise<void> {
@@ -109,27 +113,43 @@ describe('glance-bridge with the real Glance and dockerd', function () {
     assert.deepEqual(leftovers, [], `${label}: images left in the engine`);
     assert.equal(await engine.inspectImage(`glance-image:${glanceId}`), null, `${label}: a cache tag was left`);
     // dockerd removes its docker-import-* dir when its handler sees the cut request body,
-    // which may be just after our call returned.
+    // which may be just after our call returned; podman its upload when its load ends.
     const t0 = Date.now();
     await waitFor(`${label}: the engine's tmp dir back to ${JSON.stringify(before.tmp)}`,
       async () => JSON.stringify(readdirSync(engineTmpDir())) === JSON.stringify(before.tmp), 10_000, 50).catch(() => undefined);
     assert.deepEqual(readdirSync(engineTmpDir()), before.tmp, `${label}: temp files left in the engine's tmp dir`);
-    if (after.tmp.length !== before.tmp.length) console.log(`      (dockerd removed its temp dir ${Date.now() - t0} ms after the failure)`);
+    if (after.tmp.length !== before.tmp.length) console.log(`      (${ENGINE_DRIVER} removed its temp files ${Date.now() - t0} ms after the failure)`);
     assert.deepEqual(readdirSync(tmpdir()).filter((f) => /docker-import|glance/.test(f)), [], `${label}: temp files in ${tmpdir()}`);
+  }
+
+  /**
+   * The engine's disk use: the layer store's total (dockerd's df; podman's is always 0, so
+   * null) and each image's size, size shared with other images and (podman) its own.
+   */
+  async function layerStore(): Promise<{ total: number | null; images: Map<string, { size: number; shared: number; unique?: number }> }> {
+    if (ENGINE_DRIVER === 'podman') {
+      const df = await new Promise<{ Images: Array<{ ImageID: string; Size: number; SharedSize: number; UniqueSize: number }> }>((resolve, reject) => {
+        docker.modem.dial({ path: '/v4.0.0/libpod/system/df', method: 'GET', statusCodes: { 200: true, 500: 'server error' } },
+          (err, data) => (err ? reject(err) : resolve(data as never)));
+      });
+      return { total: null, images: new Map(df.Images.map((i) => [i.ImageID, { size: i.Size, shared: i.SharedSize, unique: i.UniqueSize }])) };
+    }
+    const df = await docker.df() as { LayersSize: number; Images: Array<{ Id: string; SharedSize: number; Size: number }> };
+    return { total: df.LayersSize, images: new Map(df.Images.map((i) => [i.Id.replace(/^sha256:/, ''), { size: i.Size, shared: i.SharedSize }])) };
   }
 
   before(async function () {
     this.timeout(300_000);
-    engine = new DockerEngine(ENGINE_SOCKET, 120_000);
+    workDir = mkdtempSync(join(tmpdir(), `${RUN}-`));
+    engine = cloudEngine(join(workDir, 'engine-state'), 120_000);
     docker = dockerClient();
     await engine.info().catch((err: unknown) => {
-      throw new Error(`the local cloud's dockerd is not up (./devstack/local-cloud.sh up): ${String(err)}`);
+      throw new Error(`the local cloud's ${ENGINE_DRIVER} is not up (./devstack/local-cloud.sh up): ${String(err)}`);
     });
     service = new ServiceTokenSource(new KeystoneSession(authFromConf('glance'), log));
     adminSession = new KeystoneSession(adminAuth(), log);
     const tok = await adminSession.getToken();
     user = new UserTokenSource({ authToken: tok.id, serviceCatalog: v2Catalog(tok.catalog as never), interfaces: ['public'] });
-    workDir = mkdtempSync(join(tmpdir(), `${RUN}-`));
 
     // Image A: busybox rootfs; image B: A plus one committed layer.
     rootfs = await busyboxRootfs();
@@ -164,7 +184,7 @@ describe('glance-bridge with the real Glance and dockerd', function () {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  it('an OCI image layout (gzip layers) loads into Docker 20.10 through the on-the-fly conversion', async () => {
+  it('an OCI image layout (gzip layers) loads through the on-the-fly conversion to a docker archive', async () => {
     const importer = new ImageImporter(engine, { log });
     const t0 = Date.now();
     const r = await importer.ensureImage(user, await meta(gOci));
@@ -187,7 +207,7 @@ describe('glance-bridge with the real Glance and dockerd', function () {
     assert.ok(err.cause instanceof ImageVerificationFailed, String(err.cause));
     console.log(`      ${err.message.slice(0, 160)}...`);
     assert.equal(importer.stats().downloadedBytes, archiveB.length, 'the whole image went through');
-    assert.equal(await engine.inspectImage(idB), null, 'the image whose data fully reached dockerd is not registered');
+    assert.equal(await engine.inspectImage(idB), null, 'the image whose data fully reached the engine is not registered');
     await assertNothingLeft(before, gBmismatch.id, 'checksum mismatch');
     // A wrong md5 alone is caught the same way.
     const err2 = await importer.ensureImage(service, { ...await meta(gBmismatch), os_hash_algo: null, os_hash_value: null, checksum: md5('x') }).catch((e: unknown) => e);
@@ -217,7 +237,7 @@ describe('glance-bridge with the real Glance and dockerd', function () {
 
   it('two concurrent imports of B download once; B\'s base layer is stored once (shared with A)', async () => {
     const importer = new ImageImporter(engine, { log });
-    const df0 = await docker.df() as { LayersSize: number };
+    const store0 = await layerStore();
     const t0 = Date.now();
     const [r1, r2] = await Promise.all([importer.ensureImage(service, await meta(gB)), importer.ensureImage(user, await meta(gB))]);
     const ms = Date.now() - t0;
@@ -228,12 +248,13 @@ describe('glance-bridge with the real Glance and dockerd', function () {
     assert.equal(r2.imageId, idB);
     const a = await engine.inspectImage(`glance-image:${gA.id}`);
     assert.equal(r1.layers[0], a!.layers[0], 'B\'s base layer is A\'s layer');
-    const df1 = await docker.df() as { LayersSize: number; Images: Array<{ Id: string; SharedSize: number; Size: number }> };
-    const growth = df1.LayersSize - df0.LayersSize;
-    const bRow = df1.Images.find((i) => i.Id === idB)!;
-    console.log(`      concurrent import of B (${gB.data.length} bytes): ${ms} ms; layer store grew ${growth} bytes; B size ${bRow.Size}, shared ${bRow.SharedSize}`);
+    const store1 = await layerStore();
+    const bRow = store1.images.get(idB.replace(/^sha256:/, ''))!;
+    // podman reports no store total: what B holds alone is what the store grew by
+    const growth = store1.total === null || store0.total === null ? bRow.unique! : store1.total - store0.total;
+    console.log(`      concurrent import of B (${gB.data.length} bytes): ${ms} ms; layer store grew ${growth} bytes; B size ${bRow.size}, shared ${bRow.shared}`);
     assert.ok(growth < rootfs.length / 10, `the layer store grew by ${growth} bytes, less than a tenth of the busybox layer (${rootfs.length})`);
-    assert.ok(bRow.SharedSize >= rootfs.length / 2, 'docker reports the busybox layer as shared');
+    assert.ok(bRow.shared >= rootfs.length / 2, `${ENGINE_DRIVER} reports the busybox layer as shared`);
   });
 
   describe('bad images fail readably and leave no image, tag or temp file', () => {
