@@ -119,20 +119,58 @@ export async function engineRemapsUsers(docker: Docker): Promise<boolean> {
  * (`limits` null); no Nova, no sandbox. Milliseconds; the container is removed.
  */
 export async function engineCreateStartMs(docker: Docker, image: string, name: string, limits: { memoryMb: number; rootGb?: number } | null): Promise<number> {
-  const userns = engineUserns();
   const t0 = performance.now();
-  const c = await docker.createContainer({
-    Image: image, name,
-    HostConfig: limits ? {
-      CpuPeriod: 100_000, CpuQuota: 100_000, Memory: limits.memoryMb * 1048576, MemorySwap: limits.memoryMb * 1048576, PidsLimit: 1024,
-      SecurityOpt: ['no-new-privileges'], NetworkMode: 'none', Init: true,
-      ...(limits.rootGb ? { StorageOpt: { size: `${limits.rootGb}G` } } : {}), ...(userns ? { UsernsMode: userns } : {}),
-    } : { NetworkMode: 'none' },
-  });
+  const c = await docker.createContainer({ Image: image, name, HostConfig: limits ? workloadHostConfig(limits, 'none') : { NetworkMode: 'none' } });
   try {
     await c.start();
     return performance.now() - t0;
   } finally {
     await c.remove({ force: true });
+  }
+}
+
+type Limits = { memoryMb: number; rootGb?: number };
+
+/** A 1-vCPU flavor's limits and a server workload's hardening and user namespace, in network mode `network`. */
+function workloadHostConfig(limits: Limits, network: string): Docker.ContainerCreateOptions['HostConfig'] {
+  const userns = engineUserns();
+  return {
+    CpuPeriod: 100_000, CpuQuota: 100_000, Memory: limits.memoryMb * 1048576, MemorySwap: limits.memoryMb * 1048576, PidsLimit: 1024,
+    SecurityOpt: ['no-new-privileges'], NetworkMode: network, Init: true,
+    ...(limits.rootGb ? { StorageOpt: { size: `${limits.rootGb}G` } } : {}), ...(userns ? { UsernsMode: userns } : {}),
+  };
+}
+
+/**
+ * The engine alone, the shortest way it has to give a workload a network namespace that
+ * exists before its first process runs (what a build must do: src/runtime/network-homes.ts),
+ * with nothing plugged and no Nova: on podman create, init, start of the workload; on dockerd a
+ * sandbox of `sandboxImage` created, then started while the workload joined to it is created,
+ * then the workload started. The floor a build's engine calls cannot go below. Milliseconds;
+ * the containers are removed.
+ */
+export async function engineNetworkFirstMs(docker: Docker, image: string, name: string, limits: Limits, sandboxImage: string | null): Promise<number> {
+  const made: Docker.Container[] = [];
+  const t0 = performance.now();
+  try {
+    if (ENGINE_DRIVER === 'podman') {
+      const c = await docker.createContainer({ Image: image, name, HostConfig: workloadHostConfig(limits, 'none') });
+      made.push(c);
+      await new Promise<void>((resolve, reject) => docker.modem.dial({
+        path: `/v4.0.0/libpod/containers/${c.id}/init`, method: 'POST', statusCodes: { 204: true, 304: true, 404: 'no such container', 500: 'server error' },
+      }, (err) => (err ? reject(err) : resolve())));
+      await c.start();
+    } else {
+      if (!sandboxImage) throw new Error('dockerd needs the sandbox image for a network-first start');
+      const sandbox = await docker.createContainer({ Image: sandboxImage, name: `${name}-net`, HostConfig: { NetworkMode: 'none', Memory: 16 * 1048576, PidsLimit: 8 } });
+      made.push(sandbox);
+      const [, workload] = await Promise.all([sandbox.start(),
+        docker.createContainer({ Image: image, name, HostConfig: workloadHostConfig(limits, `container:${sandbox.id}`) })]);
+      made.unshift(workload);
+      await workload.start();
+    }
+    return performance.now() - t0;
+  } finally {
+    for (const c of made) await c.remove({ force: true });
   }
 }
