@@ -4,7 +4,7 @@
 # against it: all of them on the default release (2025.1) with the default engine (dockerd);
 # then, on zed with podman as the engine, those whose path through OpenStack differs by
 # release or whose path through the engine differs by engine (ZED_PODMAN_SPECS: lifecycle
-# actions, images at boot, images in and out of the engine, a crash mid-build, isolation, moves,
+# actions, images at boot, images in and out of the engine, serial consoles, a crash mid-build, isolation, moves,
 # the Linux bridge network and its recovery, the control plane, Heat, Horizon), not those whose
 # path is the same on both (messaging, registration, version choice, the engine listing, the devstack
 # plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
@@ -70,6 +70,7 @@ rm -f "$up_log"
 
 ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
     dist/test/integration/glance-bridge/import-export.test.js
+    dist/test/integration/runtime/serial-consoles.test.js
     dist/test/integration/moves/*.test.js
     dist/test/integration/network/{linux-bridge-plug,neutron-client,recovery-and-dns,sandbox,servers-on-private,vif-plugging-fatal}.test.js
     dist/test/integration/clients/*.test.js
@@ -93,6 +94,7 @@ SHARED_A=(dist/test/integration/clients/{heat,horizon}.test.js
     dist/test/integration/runtime/engine-listing.test.js)
 SHARED_B=(dist/test/integration/lifecycle/power.test.js
     dist/test/integration/network/{sandbox,servers-on-private,neutron-client}.test.js
+    dist/test/integration/runtime/serial-consoles.test.js
     dist/test/integration/rpc/*.test.js
     dist/test/integration/nova-driver/version-choice.test.js)
 

@@ -13,6 +13,14 @@ import { HIGHEST_SERVICE_VERSION, LOWEST_SERVICE_VERSION, parseServiceVersionOpt
 
 export type { OptionType } from '../messaging/options.js';
 
+/** `[serial_console] port_range`, start:stop: the first port, and the one after the last. */
+export function parsePortRange(v: string): [number, number] {
+  const m = /^(\d+):(\d+)$/.exec(v);
+  const [start, stop] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!(start >= 1 && start < stop && stop <= 65536)) throw new Error('must be start:stop, two port numbers with start below stop');
+  return [start, stop];
+}
+
 export interface OptionSpec extends OptionDef {
   required?: boolean;
   /** Further checks of a string value: throws an Error saying what is wrong (without the value). */
@@ -132,6 +140,23 @@ export const GROUPS: GroupSpec[] = [
     options: [
       { name: 'ovsdb_connection', type: 'string', help: 'The OVSDB endpoint, e.g. unix:/var/run/openvswitch/db.sock or tcp:127.0.0.1:6640 (given to ovs-vsctl as --db). Unset: ovs-vsctl\'s own default, the local ovsdb-server\'s unix socket (os-vif defaults to tcp:127.0.0.1:6640, which a stock ovsdb-server does not listen on).' },
       { name: 'ovs_vsctl_timeout', type: 'integer', default: 120, min: 1, help: 'Seconds each ovs-vsctl call may take, waiting for ovs-vswitchd to apply a change included.' },
+    ],
+  },
+  {
+    name: 'serial_console',
+    help: 'Serial consoles of instances (Nova\'s options of the same names): a TCP port per instance, bridged to its workload\'s TTY, which nova-serialproxy connects to (src/runtime/serial-consoles.ts).',
+    options: [
+      { name: 'enabled', type: 'boolean', default: false, help: 'Give instances a serial console. Instances made while it is false have no TTY; a console needs them rebuilt.' },
+      { name: 'port_range', type: 'string', default: '10000:20000', check: (v) => { parsePortRange(v); }, help: 'Ports the consoles listen on, start:stop (stop not included).' },
+      { name: 'base_url', type: 'uri', default: 'ws://127.0.0.1:6083/', help: 'The nova-serialproxy URL a user connects to; the console token is added to it.' },
+      { name: 'proxyclient_address', type: 'string', default: '127.0.0.1', help: 'The address the consoles listen on, which nova-serialproxy connects to. They have no authentication of their own: keep it a loopback or management address.' },
+    ],
+  },
+  {
+    name: 'consoleauth',
+    help: 'Console tokens (Nova\'s option of the same name).',
+    options: [
+      { name: 'token_ttl', type: 'integer', default: 600, min: 0, help: 'Seconds a console token is valid.' },
     ],
   },
   {

@@ -85,6 +85,8 @@ export interface Config {
   filter_scheduler: { track_instance_changes: boolean };
   os_vif_ovs: { ovsdb_connection?: string; ovs_vsctl_timeout: number };
   image_cache: { manager_interval: number; remove_unused_base_images: boolean; remove_unused_original_minimum_age_seconds: number };
+  serial_console: { enabled: boolean; port_range: string; base_url: string; proxyclient_address: string };
+  consoleauth: { token_ttl: number };
   container: ContainerGroup;
 }
 

@@ -4,12 +4,15 @@
  * the order nova-compute uses), then serve compute RPC, heartbeat and run the periodic tasks
  * until SIGTERM/SIGINT.
  */
+import { join } from 'node:path';
 import { createLogger, type Logger } from '../common/log.js';
 import { pluggerSettings, resourcePolicy, serviceAuth, type Config } from '../config/types.js';
 import { ConfigError } from '../config/load.js';
+import { parsePortRange } from '../config/options.js';
 import { ImageImporter, KeystoneSession, ServiceTokenSource, SnapshotExporter } from '../glance-bridge/index.js';
 import { createEngine } from '../runtime/engines.js';
 import { ContainerDriver } from '../runtime/container-driver.js';
+import { SerialConsoles } from '../runtime/serial-consoles.js';
 import { imageInUse } from '../runtime/instance-containers.js';
 import type { ContainerEngine } from '../runtime/types.js';
 import { capabilityTraits, type InstanceDriver } from './instance-driver.js';
@@ -70,6 +73,10 @@ export class ComputeService {
       pluggers: VifPluggers.forHost(pluggerSettings(config)),
       virtApi: virtApi(this.events, d.vif_plugging_timeout, d.vif_plugging_is_fatal, log.child({ component: 'vif-events' })),
       sandboxInit: config.container.sandbox_init,
+      consoles: config.serial_console.enabled ? new SerialConsoles(this.engine, {
+        address: config.serial_console.proxyclient_address, portRange: parsePortRange(config.serial_console.port_range),
+        stateFile: join(d.state_path, 'serial-consoles.json'),
+      }, log.child({ component: 'serial-console' })) : null,
       log: log.child({ component: 'driver' }),
     });
     this.ops = OperatorEndpoints.fromConfig(config, log.child({ component: 'ops' }));
@@ -122,6 +129,7 @@ export class ComputeService {
       shutdownTimeout: d.shutdown_timeout,
       offloadShelvedAtOnce: d.shelved_offload_time === 0,
       limitsPolicy: { pidsPerVcpu: this.config.container.pids_per_vcpu, enforceRootDisk: this.config.container.enforce_root_disk },
+      serialConsole: config.serial_console.enabled ? { baseUrl: config.serial_console.base_url, tokenTtl: config.consoleauth.token_ttl } : null,
     };
     this.ops.watch({ rpc, engine: this.engine, instances: () => this.driver.listInstances(), serviceRecord: this.serviceRecord, importer: this.importer, exporter });
   }
@@ -212,6 +220,7 @@ export class ComputeService {
     await this.rpc?.close();
     this.rpc = null;
     await this.ops.close();
+    await this.driver.close();
   }
 
   private endpoints(rpcVersion: string): Endpoint[] {

@@ -178,11 +178,27 @@ export class InstanceMissing extends Error {
   }
 }
 
+/** Every port of [serial_console] port_range is taken. */
+export class ConsolePortsExhausted extends Error {
+  constructor(readonly host: string, range: readonly [number, number]) {
+    super(`no free TCP port on ${host} in [serial_console] port_range ${range[0]}:${range[1]}`);
+    this.name = 'ConsolePortsExhausted';
+  }
+}
+
+/** Where an instance's serial console listens: raw bytes over TCP, no authentication of its own. */
+export interface ConsoleAddress {
+  host: string;
+  port: number;
+}
+
 export interface InstanceDriver {
   readonly capabilities: DriverCapabilities;
 
   /** init_host: whatever the driver needs before the first spawn (e.g. its sandbox image). */
   init(): Promise<void>;
+  /** The service stops: what the driver serves (consoles) closes; the instances go on running. */
+  close(): Promise<void>;
   hostInfo(): Promise<HostInfo>;
 
   /**
@@ -230,6 +246,12 @@ export interface InstanceDriver {
   getInfo(instanceUuid: string): Promise<InstanceInfo | null>;
   /** Every instance this host runs something for, including ones Nova no longer knows. */
   listInstances(): Promise<InstanceInfo[]>;
+  /**
+   * The instance's serial console (get_serial_console), listening from now until the instance
+   * is destroyed, on the same port across restarts of the service. Throws ConsolePortsExhausted
+   * when no port is free, and an Error when the host gives instances no console.
+   */
+  serialConsole(instanceUuid: string): Promise<ConsoleAddress>;
   /** What the instance wrote to its console (stdout and stderr), the last `tailLines` if given. */
   consoleOutput(instanceUuid: string, tailLines?: number): Promise<string>;
 

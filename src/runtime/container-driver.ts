@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../common/log.js';
 import {
-  InstanceMissing, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
+  InstanceMissing, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
   type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
 } from '../nova-driver/instance-driver.js';
 import type { VifModel } from '../network/network-info.js';
@@ -19,6 +19,7 @@ import { hostsFile } from '../network/hosts-file.js';
 import type { ContainerEngine, ContainerStatus, ContainerSummary } from './types.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, workloadName, workloadSpec } from './instance-containers.js';
 import { networkHomeFor, type NetworkHolder, type NetworkHome } from './network-homes.js';
+import type { SerialConsoles } from './serial-consoles.js';
 
 export const SNAPSHOT_REPO = 'nova-snapshot';
 
@@ -31,6 +32,8 @@ export interface ContainerDriverOptions {
   virtApi: VirtApi;
   /** The static pause binary the sandbox image is made from. */
   sandboxInit: string;
+  /** The instances' serial consoles; null: instances get none ([serial_console] enabled = false). */
+  consoles: SerialConsoles | null;
   log: Logger;
 }
 
@@ -55,6 +58,15 @@ export class ContainerDriver implements InstanceDriver {
       this.log.warn({ err: (err as Error).message }, 'could not drop the engine files of containers removed while the service was down');
     }
     await this.home.init();
+    if (this.o.consoles) {
+      // one listing, whatever the number of instances
+      const instances = new Set((await this.engine.listContainers({ [LABEL_HOST]: this.o.host })).map((c) => c.labels[LABEL_INSTANCE]));
+      await this.o.consoles.restore(instances);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.o.consoles?.close();
   }
 
   async hostInfo(): Promise<HostInfo> {
@@ -74,7 +86,7 @@ export class ContainerDriver implements InstanceDriver {
     // settled before a failed spawn rethrows (no download goes on after it); a rejection is handled here, thrown where the workload awaits it
     const imageSettled = imageRef.then(() => undefined, () => undefined);
     const { workload, holder } = await this.home.make(uuid, instance.hostname,
-      async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network)),
+      async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network, this.o.consoles !== null)),
     ).catch(async (err: unknown) => {
       await imageSettled;
       throw err;
@@ -103,7 +115,7 @@ export class ContainerDriver implements InstanceDriver {
     if (old) await this.engine.stopContainer(old.id, graceSeconds);
     await this.engine.removeContainer(workloadName(uuid));
     const network = await this.home.rebuildNetwork(uuid, instance.hostname);
-    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, network));
+    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, network, this.o.consoles !== null));
     if (!stopped) await this.startInNetwork(uuid, workload, vifs, instance.hostname);
   }
 
@@ -132,6 +144,11 @@ export class ContainerDriver implements InstanceDriver {
       } catch (err) {
         left.push(`device ${vif.devname} (${(err as Error).message})`);
       }
+    }
+    try {
+      await this.o.consoles?.release(instanceUuid);
+    } catch (err) {
+      left.push(`serial console (${(err as Error).message})`);
     }
     if (left.length > 0) throw new Error(`could not remove ${left.join(', ')}`);
     return report;
@@ -204,6 +221,12 @@ export class ContainerDriver implements InstanceDriver {
       }
     }
     return [...byUuid.values()];
+  }
+
+  async serialConsole(instanceUuid: string): Promise<ConsoleAddress> {
+    if (!this.o.consoles) throw new Error('this host gives instances no serial console ([serial_console] enabled = false)');
+    await this.workload(instanceUuid);
+    return this.o.consoles.address(instanceUuid);
   }
 
   async consoleOutput(instanceUuid: string, tailLines?: number): Promise<string> {

@@ -3,8 +3,9 @@
  * dockerode, a well-kept client that speaks the engine's HTTP API over its unix socket.
  */
 import Docker from 'dockerode';
+import { request } from 'node:http';
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
@@ -132,8 +133,9 @@ export class DockerEngine implements ContainerEngine {
       Labels: spec.labels,
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
       ...(spec.command ? { Cmd: spec.command } : {}),
-      Tty: false,
-      OpenStdin: false,
+      Tty: spec.console ?? false,
+      OpenStdin: spec.console ?? false,
+      StdinOnce: false, // a console client that leaves does not close the stdin of the next one
       HostConfig: {
         ...resources(spec.limits, spec.limits.diskIo ? await this.disk() : undefined),
         ...(spec.limits.rootGb ? { StorageOpt: { size: `${spec.limits.rootGb}G` } } : {}),
@@ -254,8 +256,13 @@ export class DockerEngine implements ContainerEngine {
     await tolerate(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }), () => undefined);
   }
 
+  /** The engine's own inspect; null when there is no such container. */
+  protected inspectRaw(idOrName: string): Promise<Docker.ContainerInspectInfo | null | undefined> {
+    return tolerate(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect(), () => null);
+  }
+
   async inspectContainer(idOrName: string): Promise<ContainerStatus | null> {
-    const info = await tolerate(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect(), () => null);
+    const info = await this.inspectRaw(idOrName);
     if (!info) return null;
     return {
       id: info.Id,
@@ -291,6 +298,32 @@ export class DockerEngine implements ContainerEngine {
       state: r.State as ContainerRunState,
       exitCode: exitCodeOf(r.Status),
     }));
+  }
+
+  async attachConsole(id: string): Promise<Duplex> {
+    const c = await this.inspectRaw(id);
+    if (!c) throw new EngineError(`attach to container ${id}: no such container`, 404);
+    if (!c.Config.Tty || !c.Config.OpenStdin) throw new EngineError(`attach to container ${id}: it was made without a console (a TTY and an open stdin)`, 409);
+    if (!c.State.Running) throw new EngineError(`attach to container ${id}: it is not running`, 409);
+    // The upgraded connection itself, asked for with no body: dockerode's attach sends its
+    // options as a JSON body, which the engine takes as the first bytes typed into the console.
+    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: string | number };
+    return new Promise((resolve, reject) => {
+      const req = request({
+        ...(modem.socketPath ? { socketPath: modem.socketPath } : { host: modem.host, port: modem.port }),
+        path: `/containers/${c.Id}/attach?stream=1&stdin=1&stdout=1&stderr=1`, method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'tcp' },
+      });
+      req.on('upgrade', (_res, socket, head) => {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on('response', (res) => {
+        res.resume();
+        reject(new EngineError(`attach to container ${id}: the engine answered ${res.statusCode ?? 0} instead of switching protocols`, res.statusCode));
+      });
+      req.on('error', (err) => reject(wrap(`attach to container ${id}`, err)));
+      req.end();
+    });
   }
 
   async containerLogs(id: string, tailLines?: number): Promise<string> {

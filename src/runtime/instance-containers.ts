@@ -51,10 +51,15 @@ export function sandboxSpec(instanceUuid: string, hostname: string, host: string
   };
 }
 
-/** The workload: the flavor's limits, in its network home's namespace (src/runtime/network-homes.ts). */
+/**
+ * The workload: the flavor's limits, in its network home's namespace
+ * (src/runtime/network-homes.ts); with a TTY and open stdin for its serial console where the
+ * host gives instances one.
+ */
 export function workloadSpec(instance: InstanceSpec, host: string, imageRef: string, glanceImageId: string,
-  network: Pick<ContainerSpec, 'joinNetworkOf' | 'hostname'>): ContainerSpec {
+  network: Pick<ContainerSpec, 'joinNetworkOf' | 'hostname'>, console = false): ContainerSpec {
   return {
+    ...(console ? { console } : {}),
     ...network,
     name: workloadName(instance.uuid),
     image: imageRef,

@@ -320,10 +320,6 @@ export class PodmanEngine extends DockerEngine {
     return gone;
   }
 
-  private inspectRaw(idOrName: string): Promise<Docker.ContainerInspectInfo | null | undefined> {
-    return tolerate(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect(), () => null);
-  }
-
   private networkDir(container: string): string {
     return join(this.stateDir, 'network', container);
   }

@@ -3,7 +3,7 @@
  * what Nova knows (instance uuid, Glance image id), nothing of Docker's API. Like Nova's
  * nova/virt/driver.py, each method says what it must do and what it may raise.
  */
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { InstanceLimits } from '../nova-driver/instance-driver.js';
 
 export interface EngineInfo {
@@ -48,6 +48,12 @@ export interface ContainerSpec {
    * that holds one whole, so what the image has there is hidden.
    */
   files?: ContainerFile[];
+  /**
+   * A TTY and a stdin held open for an attach (an instance's serial console,
+   * src/runtime/serial-consoles.ts): its first process reads what a console client types, and
+   * what it writes goes raw (a TTY's CRLF) to the client and to its log.
+   */
+  console?: boolean;
 }
 
 /** The engine's files that make up a container's view of its network (kept across restarts). */
@@ -154,6 +160,13 @@ export interface ContainerEngine {
    * reports them (no inspect per container: its cost must not grow by a call per container).
    */
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  /**
+   * A two-way byte stream to the TTY of a running container made with `console`: what is
+   * written goes to its first process's stdin, what it writes comes back. Ending the stream
+   * leaves the container and its stdin as they were. Throws EngineError when it was made
+   * without one or does not run.
+   */
+  attachConsole(id: string): Promise<Duplex>;
   /** stdout and stderr interleaved as the container wrote them; the last `tailLines` if given. */
   containerLogs(id: string, tailLines?: number): Promise<string>;
   /** Commits the container's file system as a new image `repo:tag`; returns the image id. */

@@ -32,6 +32,8 @@ export interface FakeComputeOptions {
   /** vif_plugging_is_fatal; default true. */
   vifPlugFatal?: boolean;
   offloadShelvedAtOnce?: boolean;
+  /** [serial_console] enabled (base_url ws://127.0.0.1:6083/, token_ttl 600); default false. */
+  serialConsole?: boolean;
 }
 
 export interface FakeCompute {
@@ -97,6 +99,7 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
     shutdownTimeout: 60,
     offloadShelvedAtOnce: options.offloadShelvedAtOnce ?? false,
     limitsPolicy: { pidsPerVcpu: 1024, enforceRootDisk: true },
+    serialConsole: options.serialConsole ? { baseUrl: 'ws://127.0.0.1:6083/', tokenTtl: 600 } : null,
   };
   return {
     deps, ctx: adminContext({ request_id: 'req-test' }), driver, store, placement, ports, conductor, scheduler, images, events, logs,

@@ -5,7 +5,7 @@
  * to fail (Fake).
  */
 import {
-  InstanceMissing, PowerState, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess,
+  InstanceMissing, PowerState, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess,
   type InstanceDriver, type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice,
   type VifSource, type VirtApi,
 } from '../../src/nova-driver/instance-driver.js';
@@ -47,6 +47,10 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
 
   async init(): Promise<void> {
     await this.enter('init');
+  }
+
+  async close(): Promise<void> {
+    await this.enter('close');
   }
 
   async hostInfo(): Promise<HostInfo> {
@@ -143,6 +147,13 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
   async listInstances(): Promise<InstanceInfo[]> {
     await this.enter('listInstances');
     return [...this.instances].map(([uuid, inst]) => this.info(uuid, inst));
+  }
+
+  /** Each instance's console on port 10000 + its index among the host's instances. */
+  async serialConsole(instanceUuid: string): Promise<ConsoleAddress> {
+    await this.enter('serialConsole', instanceUuid);
+    this.existing(instanceUuid);
+    return { host: '127.0.0.1', port: 10000 + [...this.instances.keys()].indexOf(instanceUuid) };
   }
 
   async consoleOutput(instanceUuid: string, tailLines?: number): Promise<string> {

@@ -2,6 +2,7 @@
  * Placement, Neutron ports, the conductor's object saves, the schedulers and Glance as the
  * compute manager uses them, in memory (each a Fake: calls recorded, any method hookable).
  */
+import { randomUUID } from 'node:crypto';
 import type { PlacementClient } from '../../src/nova-driver/placement.js';
 import type { PortManager, PortRequest, InstanceRef } from '../../src/network/ports.js';
 import { tapName, type VifModel } from '../../src/network/network-info.js';
@@ -98,6 +99,12 @@ export class FakeConductor extends Fake<ConductorClient> implements Pick<Conduct
       this.store.record(uuid).set('info_cache', obj);
     }
     obj.clearChanges();
+    if (obj.name === 'ConsoleAuthToken' && objmethod === 'authorize') {
+      // as nova/objects/console_auth_token.py: a new uuid is the token, the record gets an id
+      const token = randomUUID();
+      obj.applyUpdates({ id: this.objectActions.length, token });
+      return token;
+    }
     return null;
   }
 

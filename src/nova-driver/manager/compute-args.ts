@@ -76,6 +76,12 @@ export const SHARE_ARGS = instanceArgs(['share_mapping'], {
   share_mapping: novaObject('ShareMapping', ['share_id'], { share_id: STR, status: STR, tag: STR }),
 });
 
+/** get_serial_console and the graphical consoles: the instance and the console type nova-api asks for. */
+export const CONSOLE_ARGS = instanceArgs(['console_type'], { console_type: STR });
+
+/** validate_console_port: nova-serialproxy's port, as a string (nova/console/websocketproxy.py). */
+export const VALIDATE_CONSOLE_PORT_ARGS = instanceArgs(['console_type', 'port'], { console_type: STR, port: { type: ['string', 'integer'] } });
+
 /** external_instance_event: Neutron's events, relayed by nova-api. */
 export const EXTERNAL_EVENTS_ARG = {
   type: 'object',

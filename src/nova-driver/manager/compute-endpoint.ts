@@ -9,7 +9,8 @@ import { NotImplementedError } from '../errors.js';
 import type { Endpoint, RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
-import { EXTERNAL_EVENTS_ARG, INSTANCE_ARG, SHARE_ARGS, type InstanceMethod } from './compute-args.js';
+import { CONSOLE_ARGS, EXTERNAL_EVENTS_ARG, INSTANCE_ARG, SHARE_ARGS, VALIDATE_CONSOLE_PORT_ARGS, type InstanceMethod } from './compute-args.js';
+import { GRAPHICAL_CONSOLE_METHODS, getSerialConsole, graphicalConsole, validateConsolePort } from './consoles.js';
 import { preservedPorts, saveInfoCache } from './networking.js';
 import { buildAndRunInstance } from './build.js';
 import { terminateInstance } from './terminate.js';
@@ -34,15 +35,14 @@ export const UNSUPPORTED_METHODS = [
   'check_can_live_migrate_destination', 'check_can_live_migrate_source', 'check_instance_shared_storage',
   'confirm_snapshot_based_resize_at_source', 'detach_volume',
   'drop_move_claim_at_destination', 'finish_resize', 'finish_revert_resize', 'finish_revert_snapshot_based_resize_at_source',
-  'finish_snapshot_based_resize_at_dest', 'get_diagnostics', 'get_instance_diagnostics', 'get_mks_console', 'get_rdp_console',
-  'get_serial_console', 'get_spice_console', 'get_vnc_console', 'host_maintenance_mode', 'host_power_action',
+  'finish_snapshot_based_resize_at_dest', 'get_diagnostics', 'get_instance_diagnostics', 'host_maintenance_mode', 'host_power_action',
   'inject_network_info', 'live_migration', 'live_migration_abort', 'live_migration_force_complete',
   'post_live_migration_at_destination', 'pre_live_migration', 'prep_snapshot_based_resize_at_dest',
   'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'remove_fixed_ip_from_instance', 'resize_instance',
   'remove_volume_connection', 'rescue_instance', 'reserve_block_device_name', 'restore_instance',
   'revert_snapshot_based_resize_at_dest', 'rollback_live_migration_at_destination', 'set_admin_password',
   'soft_delete_instance', 'swap_volume',
-  'trigger_crash_dump', 'unquiesce_instance', 'unrescue_instance', 'validate_console_port',
+  'trigger_crash_dump', 'unquiesce_instance', 'unrescue_instance',
   'volume_snapshot_create', 'volume_snapshot_delete',
 ] as const;
 
@@ -105,6 +105,14 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
   for (const [m, h] of Object.entries(instanceHandlers)) {
     handlers[m] = (ctx, args) => h(deps, ctx, args);
     schemas[m] = INSTANCE_ARG;
+  }
+  // Consoles change nothing of the instance: no instance action, every argument checked by the dispatcher.
+  for (const [m, h] of Object.entries({
+    get_serial_console: getSerialConsole, validate_console_port: validateConsolePort,
+    ...Object.fromEntries(GRAPHICAL_CONSOLE_METHODS.map((g) => [g, graphicalConsole])),
+  })) {
+    handlers[m] = (ctx, args) => h(deps, ctx, args);
+    schemas[m] = m === 'validate_console_port' ? VALIDATE_CONSOLE_PORT_ARGS : CONSOLE_ARGS;
   }
   for (const m of ['allow_share', 'deny_share']) {
     handlers[m] = shareNotAvailable(deps, m);

@@ -64,4 +64,6 @@ export interface ManagerDeps {
   offloadShelvedAtOnce: boolean;
   /** What a flavor does not say about an instance's limits. */
   limitsPolicy: LimitsPolicy;
+  /** [serial_console] base_url and [consoleauth] token_ttl; null: [serial_console] enabled is false. */
+  serialConsole: { baseUrl: string; tokenTtl: number } | null;
 }

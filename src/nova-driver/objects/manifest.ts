@@ -5,7 +5,7 @@
  * Versions as seen on the Zed wire (../shared/reference/nova-zed-traces).
  */
 export const ZED_OBJECT_VERSIONS: Readonly<Record<string, string>> = {
-  BlockDeviceMapping: '1.21', BlockDeviceMappingList: '1.18', ComputeNode: '1.19', ComputeNodeList: '1.17',
+  BlockDeviceMapping: '1.21', BlockDeviceMappingList: '1.18', ComputeNode: '1.19', ComputeNodeList: '1.17', ConsoleAuthToken: '1.1',
   DeviceBus: '1.0', DeviceMetadata: '1.0', EC2Ids: '1.0', Flavor: '1.2', HVSpec: '1.2', Instance: '2.7',
   InstanceActionEvent: '1.4', InstanceDeviceMetadata: '1.0', InstanceFault: '1.2', InstanceInfoCache: '1.5',
   InstanceList: '2.6', InstanceNUMACell: '1.6', InstanceNUMATopology: '1.3', InstancePCIRequest: '1.4',

@@ -138,7 +138,7 @@ function driver(virtApi?: VirtApi, engineName = 'docker', log: Logger = silentLo
   };
   const d = new ContainerDriver({
     host: 'h1', engineName, engine: engine as unknown as ContainerEngine, pluggers: new VifPluggers([plugger]),
-    virtApi: api, sandboxInit: init, log,
+    virtApi: api, sandboxInit: init, consoles: null, log,
   });
   return { d, engine, plugger };
 }

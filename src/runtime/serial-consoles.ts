@@ -1,0 +1,177 @@
+/**
+ * Instances' serial consoles, as libvirt gives a VM's under Nova's [serial_console] (a
+ * `<serial type='tcp'>` in bind mode): per instance a TCP port of `port_range` on
+ * `proxyclient_address`, raw bytes, no authentication of its own (nova-serialproxy checks the
+ * console token, then connects here), one client at a time; a second one is told so and closed.
+ *
+ * A client is bridged to the workload's TTY by an attach, not to a shell started per
+ * connection: it sees and types into the instance's own first process, as a VM's serial
+ * console reaches what runs on ttyS0, what it sees is what `console log show` shows, and an
+ * image needs no shell for it.
+ *
+ * The ports are kept in `stateFile`, so that a restarted service listens on the same ones (a
+ * console URL handed out before the restart still leads to its instance).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../common/log.js';
+import { ConsolePortsExhausted, type ConsoleAddress } from '../nova-driver/instance-driver.js';
+import { workloadName } from './instance-containers.js';
+import type { ContainerEngine } from './types.js';
+
+export interface SerialConsoleOptions {
+  /** [serial_console] proxyclient_address: where the ports listen. */
+  address: string;
+  /** [serial_console] port_range: first port, and the one after the last. */
+  portRange: [number, number];
+  stateFile: string;
+}
+
+interface Listening {
+  port: number;
+  server: Server;
+  client: Socket | null;
+}
+
+const notice = (text: string): string => `\r\nnova-container: ${text}\r\n`;
+
+export class SerialConsoles {
+  private readonly listening = new Map<string, Listening>();
+  /** Allocations and releases one at a time, so two never take the same port or write the file at once. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly engine: ContainerEngine, private readonly options: SerialConsoleOptions, private readonly log: Logger) {}
+
+  /** At start: listens again on the ports kept for the instances still on this host; forgets the others. */
+  async restore(instances: ReadonlySet<string>): Promise<void> {
+    await this.serially(async () => {
+      for (const [uuid, port] of Object.entries(await this.kept())) {
+        if (!instances.has(uuid)) continue;
+        const server = await this.listen(uuid, port).catch((err: unknown) => {
+          this.log.warn({ instance: uuid, port, err }, 'the serial console port kept for the instance is taken: it gets another one when asked');
+          return null;
+        });
+        if (server) this.listening.set(uuid, { port, server, client: null });
+      }
+      await this.save();
+    });
+  }
+
+  /** The instance's console, listening: on the port it has, or on the first free one of the range. */
+  address(uuid: string): Promise<ConsoleAddress> {
+    return this.serially(async () => {
+      const had = this.listening.get(uuid);
+      if (had) return { host: this.options.address, port: had.port };
+      const [first, end] = this.options.portRange;
+      const taken = new Set([...this.listening.values()].map((l) => l.port));
+      for (let port = first; port < end; port++) {
+        if (taken.has(port)) continue;
+        const server = await this.listen(uuid, port).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'EADDRINUSE') return null;
+          throw err;
+        });
+        if (!server) continue;
+        this.listening.set(uuid, { port, server, client: null });
+        await this.save();
+        this.log.info({ instance: uuid, port }, 'serial console listening');
+        return { host: this.options.address, port };
+      }
+      throw new ConsolePortsExhausted(this.options.address, this.options.portRange);
+    });
+  }
+
+  /** Closes the instance's console, its client included, and gives its port back. */
+  release(uuid: string): Promise<void> {
+    return this.serially(async () => {
+      const l = this.listening.get(uuid);
+      if (!l) return;
+      this.listening.delete(uuid);
+      l.client?.destroy();
+      l.server.close(); // stops listening now; its callback would wait for every connection to end
+      await this.save();
+    });
+  }
+
+  /** Stops listening (service stop); the ports stay kept for the next start. */
+  async close(): Promise<void> {
+    await this.serially(async () => {
+      for (const l of this.listening.values()) {
+        l.client?.destroy();
+        l.server.close();
+      }
+      this.listening.clear();
+    });
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private listen(uuid: string, port: number): Promise<Server> {
+    const server = createServer((socket) => this.connected(uuid, socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.options.address, port, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error({ instance: uuid, port, err }, 'serial console listener failed'));
+        resolve(server);
+      });
+    });
+  }
+
+  private async connected(uuid: string, socket: Socket): Promise<void> {
+    const l = this.listening.get(uuid);
+    socket.on('error', () => undefined); // the client went away: the close below ends the attach
+    if (!l) {
+      socket.destroy(); // released meanwhile
+      return;
+    }
+    if (l.client) {
+      socket.end(notice('this console is in use by another client (one at a time, as a VM\'s serial console)'));
+      return;
+    }
+    l.client = socket;
+    let stream: Duplex;
+    try {
+      stream = await this.engine.attachConsole(workloadName(uuid));
+    } catch (err) {
+      if (l.client === socket) l.client = null;
+      socket.end(notice(`no console: ${(err as Error).message}`));
+      return;
+    }
+    const end = (): void => {
+      if (l.client === socket) l.client = null;
+      stream.destroy();
+      socket.destroy();
+    };
+    stream.on('error', end).on('close', end).on('end', end);
+    socket.on('close', end);
+    if (socket.destroyed) return end();
+    socket.pipe(stream);
+    stream.pipe(socket);
+    this.log.info({ instance: uuid, port: l.port, client: `${socket.remoteAddress}:${socket.remotePort}` }, 'serial console client attached');
+  }
+
+  private async kept(): Promise<Record<string, number>> {
+    const text = await readFile(this.options.stateFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '{}';
+      throw err;
+    });
+    try {
+      return JSON.parse(text) as Record<string, number>;
+    } catch {
+      this.log.warn({ file: this.options.stateFile }, 'the serial console ports file is not JSON: ports are allocated anew');
+      return {};
+    }
+  }
+
+  private async save(): Promise<void> {
+    const ports = Object.fromEntries([...this.listening].map(([uuid, l]) => [uuid, l.port]));
+    const tmp = `${this.options.stateFile}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(ports)}\n`, { mode: 0o600 });
+    await rename(tmp, this.options.stateFile);
+  }
+}
