@@ -80,11 +80,16 @@ export class ContainerDriver implements InstanceDriver {
     const uuid = instance.uuid;
     const t0 = performance.now();
     req.networkInfo.catch(() => undefined); // awaited below; a rejection before then is not unhandled
-    // the remains of an interrupted earlier attempt, made as this one makes them
-    for (const name of this.home.containerNames(uuid)) await this.engine.removeContainer(name);
     const imageRef = req.images.ensure(req.image);
     // settled before a failed spawn rethrows (no download goes on after it); a rejection is handled here, thrown where the workload awaits it
     const imageSettled = imageRef.then(() => undefined, () => undefined);
+    // the remains of an interrupted earlier attempt, made as this one makes them, while the image is looked up
+    try {
+      for (const name of this.home.containerNames(uuid)) await this.engine.removeContainer(name);
+    } catch (err) {
+      await imageSettled;
+      throw err;
+    }
     const { workload, holder } = await this.home.make(uuid, instance.hostname,
       async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network, this.o.consoles !== null)),
     ).catch(async (err: unknown) => {

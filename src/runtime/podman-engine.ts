@@ -240,8 +240,11 @@ export class PodmanEngine extends DockerEngine {
   /** Also this engine's files of the container (network and given files by its name: given, or the removed container's). */
   override async removeContainer(id: string): Promise<void> {
     const c = await this.inspectRaw(id);
-    await super.removeContainer(id);
-    if (c) await rm(this.limitsFile(c.Id), { force: true });
+    if (c) {
+      await super.removeContainer(c.Id);
+      await rm(this.limitsFile(c.Id), { force: true });
+    }
+    // no second call for one that is not there (every build first removes what an earlier attempt left)
     const name = c ? nameOf(c) : FULL_ID.test(id) ? undefined : id;
     if (name) await this.dropOwnFiles(name);
   }
