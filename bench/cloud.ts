@@ -164,10 +164,12 @@ export async function engineNetworkFirstMs(docker: Docker, image: string, name: 
       if (!sandboxImage) throw new Error('dockerd needs the sandbox image for a network-first start');
       const sandbox = await docker.createContainer({ Image: sandboxImage, name: `${name}-net`, HostConfig: { NetworkMode: 'none', Memory: 16 * 1048576, PidsLimit: 8 } });
       made.push(sandbox);
-      const [, workload] = await Promise.all([sandbox.start(),
+      const [started, created] = await Promise.allSettled([sandbox.start(),
         docker.createContainer({ Image: image, name, HostConfig: workloadHostConfig(limits, `container:${sandbox.id}`) })]);
-      made.unshift(workload);
-      await workload.start();
+      if (created.status === 'fulfilled') made.unshift(created.value); // removed before its sandbox, whatever failed
+      if (started.status === 'rejected') throw started.reason;
+      if (created.status === 'rejected') throw created.reason;
+      await created.value.start();
     }
     return performance.now() - t0;
   } finally {

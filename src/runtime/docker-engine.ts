@@ -307,13 +307,16 @@ export class DockerEngine implements ContainerEngine {
     if (!c.State.Running) throw new EngineError(`attach to container ${id}: it is not running`, 409);
     // The upgraded connection itself, asked for with no body: dockerode's attach sends its
     // options as a JSON body, which the engine takes as the first bytes typed into the console.
-    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: string | number };
+    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: string | number; timeout?: number };
     return new Promise((resolve, reject) => {
       const req = request({
         ...(modem.socketPath ? { socketPath: modem.socketPath } : { host: modem.host, port: modem.port }),
         path: `/containers/${c.Id}/attach?stream=1&stdin=1&stdout=1&stderr=1`, method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'tcp' },
       });
+      // the engine's timeout for the answer; none on the console itself, which may be idle for long
+      req.setTimeout(modem.timeout ?? 60_000, () => req.destroy(new EngineError(`attach to container ${id}: no answer from the engine`)));
       req.on('upgrade', (_res, socket, head) => {
+        socket.setTimeout(0);
         if (head.length > 0) socket.unshift(head);
         resolve(socket);
       });
@@ -498,6 +501,7 @@ async function collect(stream: NodeJS.ReadableStream): Promise<string> {
  */
 export function demuxLogs(raw: Buffer): string {
   const parts: Buffer[] = [];
+  if (raw.length < 8) return raw.toString('utf8'); // shorter than a frame header: a TTY's raw output
   let i = 0;
   while (i + 8 <= raw.length) {
     const kind = raw[i];

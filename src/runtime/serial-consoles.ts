@@ -34,7 +34,22 @@ interface Listening {
   client: Socket | null;
 }
 
-const notice = (text: string): string => `\r\nnova-container: ${text}\r\n`;
+/** What a console client may have unread before it is dropped. */
+const CLIENT_BACKLOG_BYTES = 1 << 20;
+/** How long a client has to take the last bytes and close its side once its console ends. */
+const LINGER_MS = 5000;
+
+/** Ends the connection once `last` and what was written before it are sent; at the latest after LINGER_MS. */
+function closeAfter(socket: Socket, last?: string): void {
+  if (last === undefined) socket.end();
+  else socket.end(last);
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
+}
+
+/** Tells the client why, and closes the connection. */
+function refuse(socket: Socket, why: string): void {
+  closeAfter(socket, `\r\nnova-container: ${why}\r\n`);
+}
 
 export class SerialConsoles {
   private readonly listening = new Map<string, Listening>();
@@ -111,7 +126,12 @@ export class SerialConsoles {
   }
 
   private listen(uuid: string, port: number): Promise<Server> {
-    const server = createServer((socket) => this.connected(uuid, socket));
+    const server = createServer((socket) => {
+      this.connected(uuid, socket).catch((err: unknown) => {
+        this.log.error({ instance: uuid, port, err }, 'serial console client failed');
+        socket.destroy();
+      });
+    });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.options.address, port, exclusive: true }, () => {
@@ -124,34 +144,47 @@ export class SerialConsoles {
 
   private async connected(uuid: string, socket: Socket): Promise<void> {
     const l = this.listening.get(uuid);
-    socket.on('error', () => undefined); // the client went away: the close below ends the attach
+    socket.on('error', () => undefined); // the client went away: its close ends the attach
     if (!l) {
       socket.destroy(); // released meanwhile
       return;
     }
-    if (l.client) {
-      socket.end(notice('this console is in use by another client (one at a time, as a VM\'s serial console)'));
-      return;
-    }
+    if (l.client) return refuse(socket, 'this console is in use by another client (one at a time, as a VM\'s serial console)');
     l.client = socket;
+    // set before the attach, so that a client gone while it is asked for frees the console
+    socket.once('close', () => {
+      if (l.client === socket) l.client = null;
+    });
     let stream: Duplex;
     try {
       stream = await this.engine.attachConsole(workloadName(uuid));
     } catch (err) {
       if (l.client === socket) l.client = null;
-      socket.end(notice(`no console: ${(err as Error).message}`));
-      return;
+      return refuse(socket, `no console: ${(err as Error).message}`);
     }
-    const end = (): void => {
-      if (l.client === socket) l.client = null;
+    const close = (): void => {
       stream.destroy();
       socket.destroy();
     };
-    stream.on('error', end).on('close', end).on('end', end);
-    socket.on('close', end);
-    if (socket.destroyed) return end();
+    stream.on('error', close);
+    // the workload's end: its last output still goes out before the client is closed
+    stream.on('end', () => closeAfter(socket));
+    stream.on('close', () => {
+      if (!socket.writableEnded) close();
+    });
+    socket.on('close', close);
+    if (socket.destroyed) return close();
     socket.pipe(stream);
-    stream.pipe(socket);
+    // Not piped the other way: a client that does not read would hold the engine's attach, and
+    // with it the workload's every write to its TTY. One that falls behind is dropped instead.
+    stream.on('data', (chunk: Buffer) => {
+      if (socket.writableLength > CLIENT_BACKLOG_BYTES) {
+        this.log.warn({ instance: uuid, port: l.port }, 'serial console client dropped: it did not read what the instance wrote');
+        socket.destroy();
+      } else {
+        socket.write(chunk);
+      }
+    });
     this.log.info({ instance: uuid, port: l.port, client: `${socket.remoteAddress}:${socket.remotePort}` }, 'serial console client attached');
   }
 
