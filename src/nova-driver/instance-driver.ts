@@ -186,6 +186,14 @@ export class ConsolePortsExhausted extends Error {
   }
 }
 
+/** The instance has no serial console: the host gives none, or its workload was made without one. */
+export class ConsoleUnavailable extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'ConsoleUnavailable';
+  }
+}
+
 /** Where an instance's serial console listens: raw bytes over TCP, no authentication of its own. */
 export interface ConsoleAddress {
   host: string;
@@ -249,7 +257,7 @@ export interface InstanceDriver {
   /**
    * The instance's serial console (get_serial_console), listening from now until the instance
    * is destroyed, on the same port across restarts of the service. Throws ConsolePortsExhausted
-   * when no port is free, and an Error when the host gives instances no console.
+   * when no port is free, ConsoleUnavailable when the instance has no console.
    */
   serialConsole(instanceUuid: string): Promise<ConsoleAddress>;
   /** What the instance wrote to its console (stdout and stderr), the last `tailLines` if given. */

@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../common/log.js';
 import {
-  InstanceMissing, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
+  ConsoleUnavailable, InstanceMissing, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
   type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
 } from '../nova-driver/instance-driver.js';
 import type { VifModel } from '../network/network-info.js';
@@ -229,9 +229,17 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   async serialConsole(instanceUuid: string): Promise<ConsoleAddress> {
-    if (!this.o.consoles) throw new Error('this host gives instances no serial console ([serial_console] enabled = false)');
-    await this.workload(instanceUuid);
-    return this.o.consoles.address(instanceUuid);
+    if (!this.o.consoles) throw new ConsoleUnavailable('this host gives instances no serial console ([serial_console] enabled = false)');
+    if (!(await this.workload(instanceUuid)).console) {
+      throw new ConsoleUnavailable(`instance ${instanceUuid} was made without a console (before [serial_console] enabled): a rebuild gives it one`);
+    }
+    const address = await this.o.consoles.address(instanceUuid);
+    // a delete that ran meanwhile has released the console already: not a port left listening for it
+    if (!(await this.engine.inspectContainer(workloadName(instanceUuid)))) {
+      await this.o.consoles.release(instanceUuid);
+      throw new InstanceMissing(instanceUuid);
+    }
+    return address;
   }
 
   async consoleOutput(instanceUuid: string, tailLines?: number): Promise<string> {

@@ -277,6 +277,7 @@ export class DockerEngine implements ContainerEngine {
       nanoCpus: nanoCpusOf(info.HostConfig),
       memoryBytes: Number(info.HostConfig.Memory ?? 0),
       pidsLimit: Number(info.HostConfig.PidsLimit ?? 0),
+      console: Boolean(info.Config.Tty && info.Config.OpenStdin),
       hostname: info.Config.Hostname,
       env: info.Config.Env ?? [],
       command: ([] as string[]).concat(info.Config.Cmd ?? []),

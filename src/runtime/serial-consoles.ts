@@ -55,6 +55,7 @@ export class SerialConsoles {
   private readonly listening = new Map<string, Listening>();
   /** Allocations and releases one at a time, so two never take the same port or write the file at once. */
   private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   constructor(private readonly engine: ContainerEngine, private readonly options: SerialConsoleOptions, private readonly log: Logger) {}
 
@@ -63,8 +64,8 @@ export class SerialConsoles {
     await this.serially(async () => {
       for (const [uuid, port] of Object.entries(await this.kept())) {
         if (!instances.has(uuid)) continue;
-        const server = await this.listen(uuid, port).catch((err: unknown) => {
-          this.log.warn({ instance: uuid, port, err }, 'the serial console port kept for the instance is taken: it gets another one when asked');
+        const server = await this.listen(uuid, port).catch((err: NodeJS.ErrnoException) => {
+          this.log.warn({ instance: uuid, port, code: err.code, err: err.message }, 'cannot listen on the serial console port kept for the instance: it gets another one when asked');
           return null;
         });
         if (server) this.listening.set(uuid, { port, server, client: null });
@@ -76,6 +77,7 @@ export class SerialConsoles {
   /** The instance's console, listening: on the port it has, or on the first free one of the range. */
   address(uuid: string): Promise<ConsoleAddress> {
     return this.serially(async () => {
+      if (this.closed) throw new Error('the service is stopping: no console is opened');
       const had = this.listening.get(uuid);
       if (had) return { host: this.options.address, port: had.port };
       const [first, end] = this.options.portRange;
@@ -111,6 +113,7 @@ export class SerialConsoles {
   /** Stops listening (service stop); the ports stay kept for the next start. */
   async close(): Promise<void> {
     await this.serially(async () => {
+      this.closed = true;
       for (const l of this.listening.values()) {
         l.client?.destroy();
         l.server.close();
@@ -193,12 +196,19 @@ export class SerialConsoles {
       if (err.code === 'ENOENT') return '{}';
       throw err;
     });
+    let parsed: unknown;
     try {
-      return JSON.parse(text) as Record<string, number>;
+      parsed = JSON.parse(text);
     } catch {
-      this.log.warn({ file: this.options.stateFile }, 'the serial console ports file is not JSON: ports are allocated anew');
+      parsed = null;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      this.log.warn({ file: this.options.stateFile }, 'the serial console ports file is not a JSON object: ports are allocated anew');
       return {};
     }
+    // only ports of the range as it is now (it may have changed since they were kept)
+    const [first, end] = this.options.portRange;
+    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, number] => Number.isInteger(e[1]) && e[1] >= first && e[1] < end));
   }
 
   private async save(): Promise<void> {

@@ -86,6 +86,8 @@ export interface ContainerStatus {
   hostname: string;
   env: string[];
   command: string[];
+  /** Made with a TTY and an open stdin (ContainerSpec.console). */
+  console: boolean;
 }
 
 /** What a listing of the engine tells of each container. */

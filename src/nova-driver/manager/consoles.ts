@@ -9,7 +9,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import { ConsoleTypeUnavailable, NovaException } from '../errors.js';
 import { NovaObject } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
-import { ConsolePortsExhausted } from '../instance-driver.js';
+import { ConsolePortsExhausted, ConsoleUnavailable } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceFromArgs } from './instance-action.js';
 import { driverCall } from './power.js';
@@ -42,6 +42,10 @@ async function driverConsole(deps: ManagerDeps, args: Record<string, unknown>, c
     return { uuid, ...await driverCall(inst, () => deps.driver.serialConsole(uuid)) };
   } catch (err) {
     if (err instanceof ConsolePortsExhausted) throw new SocketPortRangeExhaustedException({ host: err.host });
+    if (err instanceof ConsoleUnavailable) {
+      deps.log.info({ instance: uuid, reason: err.message }, 'no serial console');
+      throw new ConsoleTypeUnavailable({ console_type: consoleType });
+    }
     throw err;
   }
 }

@@ -6,12 +6,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../../../src/common/log.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { ContainerDriver } from '../../../src/runtime/container-driver.js';
+import { SerialConsoles } from '../../../src/runtime/serial-consoles.js';
 import { InstanceMissing, PowerState, capabilityTraits, type InstanceSpec, type VirtApi } from '../../../src/nova-driver/instance-driver.js';
 import { VifPluggers } from '../../../src/network/pluggers.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
@@ -87,7 +88,7 @@ class FakeEngine {
     if (!c) return null;
     return {
       id: c.id, name: c.spec.name, image: c.spec.image, labels: c.spec.labels, state: c.state, pid: c.pid, exitCode: 0, startedAt: null, finishedAt: null,
-      nanoCpus: 0, memoryBytes: 0, pidsLimit: 0, hostname: c.spec.hostname ?? '', env: [], command: [],
+      nanoCpus: 0, memoryBytes: 0, pidsLimit: 0, hostname: c.spec.hostname ?? '', env: [], command: [], console: c.spec.console ?? false,
     };
   }
 }
@@ -131,14 +132,14 @@ const init = join(initDir, 'catatonit');
 writeFileSync(init, 'a static pause binary');
 after(() => rmSync(initDir, { recursive: true, force: true }));
 
-function driver(virtApi?: VirtApi, engineName = 'docker', log: Logger = silentLogger(), engine = new FakeEngine()) {
+function driver(virtApi?: VirtApi, engineName = 'docker', log: Logger = silentLogger(), engine = new FakeEngine(), consoles: SerialConsoles | null = null) {
   const plugger = new FakePlugger(engine.calls);
   const api: VirtApi = virtApi ?? {
     async waitForVifPlugged(_uuid, ports, plug) { await plug(); engine.calls.push(`waited ${ports.join(',')}`); },
   };
   const d = new ContainerDriver({
     host: 'h1', engineName, engine: engine as unknown as ContainerEngine, pluggers: new VifPluggers([plugger]),
-    virtApi: api, sandboxInit: init, consoles: null, log,
+    virtApi: api, sandboxInit: init, consoles, log,
   });
   return { d, engine, plugger };
 }
@@ -185,6 +186,26 @@ describe('container driver', () => {
     assert.deepEqual(engine.containers.get(workload)?.spec.files, spec.files, 'the workload is made with the instance\'s files');
     assert.equal(engine.containers.get(workload)?.spec.joinNetworkOf, sandbox, 'the workload names its sandbox');
     assert.equal(engine.containers.get(sandbox)?.spec.hostname, 'vm1');
+  });
+
+  it('serial console: a workload made with a TTY has one until its destroy; one made without, or a host without consoles, has none', async () => {
+    const engine = new FakeEngine();
+    const stateFile = join(initDir, 'serial-consoles.json');
+    const consoles = new SerialConsoles(engine as unknown as ContainerEngine, { address: '127.0.0.1', portRange: [41000, 41010], stateFile }, silentLogger());
+    const off = driver(undefined, 'docker', silentLogger(), engine).d;
+    await off.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    await assert.rejects(off.serialConsole(UUID), { name: 'ConsoleUnavailable', message: /\[serial_console\] enabled = false/ });
+    const on = driver(undefined, 'docker', silentLogger(), engine, consoles).d;
+    await assert.rejects(on.serialConsole(UUID), { name: 'ConsoleUnavailable', message: /made without a console/ });
+    await on.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    assert.equal(engine.containers.get(`nova-${UUID}`)?.spec.console, true, 'made with a TTY and an open stdin');
+    const address = await on.serialConsole(UUID);
+    assert.equal(address.host, '127.0.0.1');
+    assert.deepEqual(JSON.parse(readFileSync(stateFile, 'utf8')), { [UUID]: address.port });
+    await on.destroy(UUID, []);
+    assert.deepEqual(JSON.parse(readFileSync(stateFile, 'utf8')), {}, 'the destroy gave the port back');
+    await assert.rejects(on.serialConsole(UUID), { name: 'InstanceMissing' });
+    await on.close();
   });
 
   it('spawn: the remains of an interrupted earlier attempt go first, workload then sandbox', async () => {

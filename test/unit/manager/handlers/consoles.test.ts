@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { RpcDispatcher } from '../../../../src/messaging/dispatcher.js';
 import type { IncomingCall } from '../../../../src/messaging/types.js';
-import { ConsolePortsExhausted } from '../../../../src/nova-driver/instance-driver.js';
+import { ConsolePortsExhausted, ConsoleUnavailable } from '../../../../src/nova-driver/instance-driver.js';
 import { computeEndpoint } from '../../../../src/nova-driver/manager/compute-endpoint.js';
 import { argsFor, fakeCompute, type FakeCompute } from '../../../helpers/fake-compute.js';
 
@@ -60,6 +60,15 @@ describe('consoles', () => {
     const c = fakeCompute({ serialConsole: true });
     const inst = c.addInstance({}, null);
     await assert.rejects(call(c, 'get_serial_console', argsFor(inst, { console_type: 'serial' })), { name: 'InstanceNotFound' });
+    assert.equal(c.conductor.actions('ConsoleAuthToken', 'authorize').length, 0);
+  });
+
+  it('an instance made without a console: ConsoleTypeUnavailable, no token', async () => {
+    const c = fakeCompute({ serialConsole: true });
+    const inst = c.addInstance();
+    c.driver.fail('serialConsole', new ConsoleUnavailable('made without a console'));
+    await assert.rejects(call(c, 'get_serial_console', argsFor(inst, { console_type: 'serial' })),
+      { name: 'ConsoleTypeUnavailable', message: 'Unavailable console type serial.' });
     assert.equal(c.conductor.actions('ConsoleAuthToken', 'authorize').length, 0);
   });
 
