@@ -146,7 +146,7 @@ export const GROUPS: GroupSpec[] = [
     name: 'serial_console',
     help: 'Serial consoles of instances (Nova\'s options of the same names): a TCP port per instance, bridged to its workload\'s TTY, which nova-serialproxy connects to (src/runtime/serial-consoles.ts).',
     options: [
-      { name: 'enabled', type: 'boolean', default: false, help: 'Give instances a serial console. Instances made while it is false have no TTY; a console needs them rebuilt.' },
+      { name: 'enabled', type: 'boolean', default: false, help: 'Give instances a serial console: every workload is made with a TTY and an open stdin (Ctrl-C typed there signals its foreground process; src/runtime/README.md). Instances made while it is false have no TTY; a console needs them rebuilt.' },
       { name: 'port_range', type: 'string', default: '10000:20000', check: (v) => { parsePortRange(v); }, help: 'Ports the consoles listen on, start:stop (stop not included).' },
       { name: 'base_url', type: 'uri', default: 'ws://127.0.0.1:6083/', help: 'The nova-serialproxy URL a user connects to; the console token is added to it.' },
       { name: 'proxyclient_address', type: 'string', default: '127.0.0.1', help: 'The address the consoles listen on, which nova-serialproxy connects to. They have no authentication of their own: keep it a loopback or management address.' },
