@@ -10,9 +10,10 @@
  * container in btrfs-containers/containers.json.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { writeWhole } from './whole-file.js';
 
 const run = promisify(execFile);
 
@@ -56,7 +57,5 @@ export async function setBtrfsRootLimit(dataRoot: string, containerId: string, b
   // written whole or not at all: the driver reads it at every start
   const quotas = join(dataRoot, 'btrfs', 'quotas');
   await mkdir(quotas, { recursive: true, mode: 0o700 });
-  const record = join(quotas, id);
-  await writeFile(`${record}.new`, String(bytes), { mode: 0o644 });
-  await rename(`${record}.new`, record);
+  await writeWhole(join(quotas, id), String(bytes), 0o644);
 }

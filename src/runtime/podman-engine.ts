@@ -26,19 +26,25 @@
  */
 import type Docker from 'dockerode';
 import type { DialOptions } from 'docker-modem';
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageLayerId } from './btrfs-root-disk.js';
 import { DockerEngine, EngineError, checkFilePaths, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type { ContainerFile, ContainerLimits, ContainerSpec, NetworkFile } from './types.js';
+import { writeWhole } from './whole-file.js';
 
 /** What a container's changed limits are, kept for its next starts. */
 interface LimitsRecord { limits: ContainerLimits }
 
 /** Registry prefixes podman puts before the names it was given. */
 const QUALIFIED = /^(localhost|docker\.io\/library|docker\.io)\//;
+
+/** A name as it was given to podman, without the registry it puts before it. */
+export function unqualified(name: string): string {
+  return name.replace(QUALIFIED, '');
+}
 
 const NETWORK_FILES: NetworkFile[] = ['resolv.conf', 'hosts'];
 
@@ -286,7 +292,7 @@ export class PodmanEngine extends DockerEngine {
   }
 
   protected override tagNames(tags: string[]): string[] {
-    return tags.map((t) => t.replace(QUALIFIED, ''));
+    return tags.map(unqualified);
   }
 
   protected override imageId(id: string): string {
@@ -415,7 +421,6 @@ export class PodmanEngine extends DockerEngine {
   /** Whole or not at all. */
   private async writeJson(path: string, value: unknown): Promise<void> {
     await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
-    await writeFile(`${path}.new`, JSON.stringify(value), { mode: 0o600 });
-    await rename(`${path}.new`, path);
+    await writeWhole(path, JSON.stringify(value), 0o600);
   }
 }

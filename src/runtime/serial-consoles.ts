@@ -13,12 +13,13 @@
  * console URL handed out before the restart still leads to its instance).
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import { ConsolePortsExhausted, type ConsoleAddress } from '../nova-driver/instance-driver.js';
 import { workloadName } from './instance-containers.js';
 import type { ContainerEngine } from './types.js';
+import { writeWhole } from './whole-file.js';
 
 export interface SerialConsoleOptions {
   /** [serial_console] proxyclient_address: where the ports listen. */
@@ -213,8 +214,6 @@ export class SerialConsoles {
 
   private async save(): Promise<void> {
     const ports = Object.fromEntries([...this.listening].map(([uuid, l]) => [uuid, l.port]));
-    const tmp = `${this.options.stateFile}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(ports)}\n`, { mode: 0o600 });
-    await rename(tmp, this.options.stateFile);
+    await writeWhole(this.options.stateFile, `${JSON.stringify(ports)}\n`, 0o600);
   }
 }

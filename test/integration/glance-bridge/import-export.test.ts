@@ -14,6 +14,7 @@ import { computeConfValue, openrcEnv, openstack, waitFor } from '../../helpers/c
 import { silentLogger, createLogger } from '../../../src/common/log.js';
 import type { KeystoneAuthGroup } from '../../../src/config/types.js';
 import type { ContainerEngine } from '../../../src/runtime/types.js';
+import { unqualified } from '../../../src/runtime/podman-engine.js';
 import {
   ImageImporter, ImageImportFailed, ImageVerificationFailed, InvalidImageArchive, KeystoneSession, ServiceTokenSource,
   SnapshotExporter, SnapshotUploadFailed, UserTokenSource, GlanceClient, SNAPSHOT_PROPERTIES, type GlanceImageMeta,
@@ -48,9 +49,6 @@ function adminAuth(): KeystoneAuthGroup {
     region_name: e.OS_REGION_NAME, valid_interfaces: ['public'], timeout: 30,
   };
 }
-
-/** A tag as it was given (podman qualifies it: src/runtime/podman-engine.ts). */
-const unqualified = (tag: string): string => tag.replace(/^localhost\//, '');
 
 /** The v3 catalog of a token in the v2 shape nova-api puts into RPC contexts. */
 function v2Catalog(catalog: Array<{ type: string; name?: string; endpoints: Array<{ interface: string; region?: string | null; url: string }> }>): V2CatalogEntry[] {
