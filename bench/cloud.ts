@@ -125,7 +125,25 @@ export async function engineCreateStartMs(docker: Docker, image: string, name: s
     await c.start();
     return performance.now() - t0;
   } finally {
+    await removeMeasured(c);
+  }
+}
+
+/**
+ * A forced removal, the container gone after it: on podman 4.3 the removal can lose a race with
+ * the cleanup of the run it ends and fail with EBUSY, the cleanup then removing the container
+ * (src/runtime/podman-engine.ts, removeBesideCleanup); one still there after 10 s is removed again.
+ */
+async function removeMeasured(c: Docker.Container): Promise<void> {
+  try {
     await c.remove({ force: true });
+  } catch (err) {
+    if (!/device or resource busy/.test((err as Error).message)) throw err;
+    for (let i = 0; i < 100; i++) {
+      if (!(await c.inspect().then(() => true, () => false))) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await c.remove({ force: true }); // still there when the cleanup is long over
   }
 }
 
@@ -173,6 +191,6 @@ export async function engineNetworkFirstMs(docker: Docker, image: string, name: 
     }
     return performance.now() - t0;
   } finally {
-    for (const c of made) await c.remove({ force: true });
+    for (const c of made) await removeMeasured(c);
   }
 }

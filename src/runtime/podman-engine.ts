@@ -218,7 +218,7 @@ export class PodmanEngine extends DockerEngine {
     if (!pid) return;
     const deadline = Date.now() + CLEANUP_WAIT_MS;
     while (await isConmon(pid, id)) {
-      if (Date.now() > deadline) throw new EngineError(`prepare container ${id}: the conmon of its last run (pid ${pid}) is still there after ${CLEANUP_WAIT_MS} ms`);
+      if (Date.now() > deadline) throw new EngineError(`container ${id}: the conmon of its last run (pid ${pid}) is still there after ${CLEANUP_WAIT_MS} ms`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -247,12 +247,29 @@ export class PodmanEngine extends DockerEngine {
   override async removeContainer(id: string): Promise<void> {
     const c = await this.inspectRaw(id);
     if (c) {
-      await super.removeContainer(c.Id);
+      await this.removeBesideCleanup(c.Id);
       await rm(this.limitsFile(c.Id), { force: true });
     }
     // no second call for one that is not there (every build first removes what an earlier attempt left)
     const name = c ? nameOf(c) : FULL_ID.test(id) ? undefined : id;
     if (name) await this.dropOwnFiles(name);
+  }
+
+  /**
+   * The forced removal of a container whose run it ends races podman 4.3's cleanup of that run
+   * (the run's conmon starts it): both unmount and delete the run's files, and the removal fails
+   * with "unlinkat .../userdata/shm: device or resource busy" when the cleanup holds them. The
+   * cleanup then finishes the removal: once its conmon is gone, the container is gone too, or
+   * removed again.
+   */
+  private async removeBesideCleanup(id: string): Promise<void> {
+    try {
+      await super.removeContainer(id);
+    } catch (err) {
+      if (!/device or resource busy/.test((err as Error).message)) throw err;
+      await this.lastRunCleanedUp(id);
+      if (await this.inspectRaw(id)) await super.removeContainer(id);
+    }
   }
 
   /**

@@ -1,9 +1,14 @@
 /**
  * What the podman engine sends that the Docker engine does not: the user namespace mode of an
- * instance's sandbox and the OCI form of limits changed in place.
+ * instance's sandbox and the OCI form of limits changed in place; and a removal that podman's
+ * cleanup of the same container got in the way of.
  */
 import { strict as assert } from 'node:assert';
-import { ociResources, podmanUserns } from '../../../src/runtime/podman-engine.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PodmanEngine, ociResources, podmanUserns } from '../../../src/runtime/podman-engine.js';
 
 describe('podman engine: user namespaces and limits in place', () => {
   it('a remap first:count is an auto namespace of that explicit size over the same host ids for all; empty is none', () => {
@@ -25,5 +30,71 @@ describe('podman engine: user namespaces and limits in place', () => {
     });
     assert.deepEqual(ociResources({ memoryMb: 64 }), { memory: { limit: 64 * 2 ** 20, swap: 64 * 2 ** 20 } });
     assert.deepEqual(ociResources({}), {});
+  });
+});
+
+/**
+ * podman 4.3's forced removal racing its cleanup of the run it ends (removeBesideCleanup), on a
+ * stand-in for podman's API on a unix socket: the removal fails with the EBUSY podman answers
+ * then, and the container is gone afterwards (the cleanup finished it) or still there.
+ */
+describe('podman engine: a removal that loses the race with the cleanup of the run it ends', () => {
+  const ID = 'c'.repeat(64);
+  let dir = '';
+  let server: Server;
+  let present = true;
+  let deletes = 0;
+  /** What each removal is answered, and whether the container is gone after it. */
+  let deleteAnswers: Array<{ status: number; message: string; gone: boolean }> = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nc-podman-race-'));
+    server = createServer((req, res) => {
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const path = (req.url ?? '').split('?')[0];
+      if (path.endsWith('/libpod/info')) return send(200, { store: { runRoot: dir, graphDriverName: 'btrfs' } });
+      if (!path.includes(`/containers/${ID}`)) return send(404, { message: 'no such container' });
+      if (req.method === 'GET') {
+        return present ? send(200, { Id: ID, Name: '/nova-x', State: { Running: false, Pid: 0 }, Config: { Labels: {} }, HostConfig: {} }) : send(404, { message: 'no such container' });
+      }
+      deletes++;
+      const answer = deleteAnswers.shift() ?? { status: 204, message: '', gone: true };
+      present &&= !answer.gone;
+      return answer.status === 204 ? (res.writeHead(204), res.end()) : send(answer.status, { message: answer.message, cause: answer.message });
+    });
+    await new Promise<void>((r) => server.listen(join(dir, 'podman.sock'), r));
+  });
+
+  after(async () => {
+    await new Promise((r) => server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const ebusy = `removing container ${ID} root filesystem: 1 error occurred:\n\t* unlinkat /x/btrfs-containers/${ID}/userdata/shm: device or resource busy\n`;
+  const engine = () => new PodmanEngine(`unix://${join(dir, 'podman.sock')}`, join(dir, 'state'), '', 5_000);
+
+  it('the container gone after the failure: removed, with no second removal', async () => {
+    present = true; deletes = 0;
+    deleteAnswers = [{ status: 500, message: ebusy, gone: true }]; // the cleanup finished the removal
+    await engine().removeContainer(ID);
+    assert.equal(deletes, 1);
+  });
+
+  it('the container still there after the failure: removed again', async () => {
+    present = true; deletes = 0;
+    deleteAnswers = [{ status: 500, message: ebusy, gone: false }];
+    await engine().removeContainer(ID);
+    assert.equal(deletes, 2);
+    assert.equal(present, false);
+  });
+
+  it('any other failure of the removal is the removal\'s error', async () => {
+    present = true; deletes = 0;
+    deleteAnswers = [{ status: 500, message: 'storage is on fire', gone: false }];
+    await assert.rejects(engine().removeContainer(ID), /storage is on fire/);
+    assert.equal(deletes, 1);
   });
 });
