@@ -55,7 +55,7 @@ done
 # name:port of every daemon, in start order (port "-" = none of its own)
 SERVICES=(mariadb:$MYSQL_PORT rabbitmq:$RABBIT_PORT "$ENGINE_DAEMON":- keystone:$KEYSTONE_PORT
     glance-api:$GLANCE_PORT placement:$PLACEMENT_PORT nova-conductor:- nova-scheduler:-
-    nova-api:$NOVA_API_PORT neutron-server:$NEUTRON_PORT)
+    nova-api:$NOVA_API_PORT nova-serialproxy:$NOVA_SERIALPROXY_PORT neutron-server:$NEUTRON_PORT)
 if [ "$NEUTRON_BACKEND" = ovn ]; then
     SERVICES+=("${OVN_CENTRAL_SERVICES[@]}")
     [ "$NEUTRON_AGENTS" = no ] || SERVICES+=("${OVN_HOST_SERVICES[@]}")
@@ -109,7 +109,7 @@ claim_ports() {
     if other_cloud_up; then
         local other k ours theirs release
         other=$(cat "$ACTIVE_CLOUD_FILE")
-        for k in KEYSTONE_PORT GLANCE_PORT PLACEMENT_PORT NOVA_API_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT HEAT_API_PORT HORIZON_PORT; do
+        for k in KEYSTONE_PORT GLANCE_PORT PLACEMENT_PORT NOVA_API_PORT NOVA_SERIALPROXY_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT HEAT_API_PORT HORIZON_PORT; do
             ours=${!k:-}
             theirs=$(sed -n "s/^$k=//p" "$other/settings" 2>/dev/null)
             if [ -n "$ours" ] && [ "$ours" = "$theirs" ]; then

@@ -163,6 +163,11 @@ nova_container_configure() {
         [[ -z $v ]] || conf[DEFAULT.$k]=$v
     done
     [[ ${ENABLE_DEBUG_LOG_LEVEL:-False} != True ]] || conf[DEFAULT.debug]=true
+    # the serial console as nova-compute has it (devstack writes [serial_console] when n-sproxy runs)
+    for k in enabled port_range base_url proxyclient_address; do
+        v=$(iniget "$nova_conf" serial_console $k)
+        [[ -z $v ]] || conf[serial_console.$k]=$v
+    done
     _nova_container_auth conf placement placement
     _nova_container_auth conf glance glance service_user keystone_authtoken
     _nova_container_auth conf neutron neutron

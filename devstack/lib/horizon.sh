@@ -54,6 +54,13 @@ COMPRESS_ROOT = STATIC_ROOT
 COMPRESS_ENABLED = True
 COMPRESS_OFFLINE = True
 
+# the Console tab is the serial console (nova-serialproxy): with AUTO each opening would first
+# try VNC, SPICE and RDP, three calls the compute host refuses
+CONSOLE_TYPE = 'SERIAL'
+# the tab frames Horizon's own serial page (/project/instances/<id>/serial), which Django's
+# default X-Frame-Options (DENY) keeps the browser from showing; other sites still cannot frame it
+X_FRAME_OPTIONS = 'SAMEORIGIN'
+
 # no Cinder in this cloud: images boot without a new volume
 LAUNCH_INSTANCE_DEFAULTS = dict(LAUNCH_INSTANCE_DEFAULTS, create_volume=False)
 
@@ -89,20 +96,35 @@ horizon_manage() {
         "${RELEASE_EXEC[@]}" /usr/bin/python3 /usr/share/openstack-dashboard/manage.py "$@"
 }
 
+# The serial console's page loads $HORIZON_ANGULAR by itself, not compressed. Debian's xstatic
+# packages of angular and angular_schema_form name the same directory, and Django's finder keeps
+# one prefix per directory: collectstatic puts the files under angular_schema_form only. The
+# file goes where the page asks for it, from where Horizon's own lookup finds it.
+HORIZON_ANGULAR=horizon/lib/angular/angular.js
+collect_horizon_angular() {
+    [ ! -f "$HORIZON_DATA/static/$HORIZON_ANGULAR" ] || return 0
+    local src
+    src=$(horizon_manage findstatic --first -v 0 "$HORIZON_ANGULAR" 2>/dev/null | tail -n 1)
+    [ -n "$src" ] || { echo "findstatic does not find $HORIZON_ANGULAR" >&2; return 1; }
+    mkdir -p "$(dirname "$HORIZON_DATA/static/$HORIZON_ANGULAR")"
+    in_release cp "$src" "$HORIZON_DATA/static/$HORIZON_ANGULAR"
+}
+
 # The compressed CSS/JS depend on the settings and on the installed Horizon: rebuilt when either
 # changed (the checksum of both is kept next to them).
 build_horizon_static() {
     local sum
     sum=$({ cat "$HORIZON_SETTINGS"; in_release dpkg-query -W -f='${Version}\n' python3-django-horizon openstack-dashboard; } | md5sum | cut -c1-32)
     if [ "$(cat "$HORIZON_DATA/static.sum" 2>/dev/null)" = "$sum" ] &&
-        [ -f "$HORIZON_DATA/static/dashboard/manifest.json" ]; then
+        [ -f "$HORIZON_DATA/static/dashboard/manifest.json" ] && [ -f "$HORIZON_DATA/static/$HORIZON_ANGULAR" ]; then
         return 0
     fi
     log "collecting and compressing Horizon's static files"
     rm -f "$HORIZON_DATA/static.sum"
     {
         horizon_manage collectstatic --noinput --clear -v 0 &&
-            horizon_manage compress --force -v 0
+            horizon_manage compress --force -v 0 &&
+            collect_horizon_angular
     } >>"$LOG_DIR/horizon-manage.log" 2>&1 ||
         die "building Horizon's static files failed (log: $LOG_DIR/horizon-manage.log)"
     echo "$sum" >"$HORIZON_DATA/static.sum"

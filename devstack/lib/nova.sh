@@ -1,5 +1,5 @@
-# Nova control plane: nova-api (uwsgi, 127.0.0.1:8774), nova-conductor, nova-scheduler, MariaDB,
-# cells v2. nova.conf holds no database URL: those are in nova-db.conf, which only the control
+# Nova control plane: nova-api (uwsgi, 127.0.0.1:8774), nova-conductor, nova-scheduler,
+# nova-serialproxy (the serial console's websocket proxy, 127.0.0.1:6083), MariaDB, cells v2. nova.conf holds no database URL: those are in nova-db.conf, which only the control
 # plane reads (a compute host must not see [api_database]/connection).
 
 NOVA_ETC=$ETC_DIR/nova
@@ -7,6 +7,7 @@ NOVA_CONF_FILES=(--config-file "$NOVA_ETC/nova.conf" --config-file "$NOVA_ETC/no
 DAEMON_CONFIGS[nova-conductor]="$NOVA_ETC/nova.conf $NOVA_ETC/nova-db.conf"
 DAEMON_CONFIGS[nova-scheduler]="$NOVA_ETC/nova.conf $NOVA_ETC/nova-db.conf"
 DAEMON_CONFIGS[nova-api]="$NOVA_ETC/nova.conf $NOVA_ETC/nova-db.conf $NOVA_ETC/api-paste.ini $ETC_DIR/uwsgi/nova-api.ini"
+DAEMON_CONFIGS[nova-serialproxy]="$NOVA_ETC/nova.conf $NOVA_ETC/nova-db.conf"
 DAEMON_STOP_MODE[nova-conductor]=group
 DAEMON_STOP_MODE[nova-scheduler]=group
 
@@ -51,6 +52,15 @@ driver = noop
 
 [vnc]
 enabled = false
+
+# Horizon's Console tab: the browser's websocket goes to nova-serialproxy, which checks the token
+# in the cell database, asks the compute host to validate the port and splices the bytes to it
+# (nova-container's [serial_console], devstack/lib/nova_container.sh)
+[serial_console]
+enabled = true
+base_url = ws://$SERVICE_HOST:$NOVA_SERIALPROXY_PORT/
+serialproxy_host = $SERVICE_HOST
+serialproxy_port = $NOVA_SERIALPROXY_PORT
 
 [glance]
 region_name = $REGION_NAME
@@ -134,9 +144,14 @@ start_nova() {
     start_daemon nova-conductor nova-conductor "${RELEASE_EXEC[@]}" /usr/bin/nova-conductor "${NOVA_CONF_FILES[@]}"
     start_daemon nova-scheduler nova-scheduler "${RELEASE_EXEC[@]}" /usr/bin/nova-scheduler "${NOVA_CONF_FILES[@]}"
     start_daemon nova-api "$ETC_DIR/uwsgi/nova-api.ini" "${RELEASE_EXEC[@]}" /usr/bin/uwsgi --ini "$ETC_DIR/uwsgi/nova-api.ini"
+    ensure_port_free nova-serialproxy "$NOVA_SERIALPROXY_PORT"
+    start_daemon nova-serialproxy nova-serialproxy "${RELEASE_EXEC[@]}" /usr/bin/nova-serialproxy "${NOVA_CONF_FILES[@]}"
 }
 
-wait_nova() { wait_for_http nova-api "http://$SERVICE_HOST:$NOVA_API_PORT/" 120; }
+wait_nova() {
+    wait_for_http nova-api "http://$SERVICE_HOST:$NOVA_API_PORT/" 120
+    wait_for_port nova-serialproxy "$SERVICE_HOST" "$NOVA_SERIALPROXY_PORT" 60
+}
 
 create_flavors() {
     step_done nova-flavors && return 0
@@ -161,6 +176,7 @@ discover_hosts() {
 }
 
 _stop_nova_api() { stop_daemon nova-api 30; }
+_stop_nova_serialproxy() { stop_daemon nova-serialproxy 30; }
 _stop_nova_scheduler() { stop_daemon nova-scheduler 30 group; }
 _stop_nova_conductor() { stop_daemon nova-conductor 30 group; }
-stop_nova() { run_jobs _stop_nova_api _stop_nova_scheduler _stop_nova_conductor; }
+stop_nova() { run_jobs _stop_nova_api _stop_nova_serialproxy _stop_nova_scheduler _stop_nova_conductor; }

@@ -61,7 +61,8 @@ done
 unset _nc_section _nc_key
 NOVA_CONTAINER_CONF_KEYS+=(filter_scheduler.track_instance_changes container.driver container.engine_socket
     container.podman_userns_remap container.health_listen container.enforce_root_disk oslo_messaging_rabbit.rabbit_quorum_queue
-    os_vif_ovs.ovsdb_connection)
+    os_vif_ovs.ovsdb_connection serial_console.enabled serial_console.port_range serial_console.base_url
+    serial_console.proxyclient_address)
 
 # nova_container_conf ARRAY: prints a nova-container config file from the associative array
 # named ARRAY: [header] (comment text, first), then every SECTION.KEY of
@@ -135,6 +136,10 @@ configure_nova_container() {
         [container.driver]=$CONTAINER_ENGINE
         [container.engine_socket]=unix://$ENGINE_SOCKET
         [container.health_listen]=$NOVA_CONTAINER_HEALTH_LISTEN
+        # every server's console, through nova-serialproxy (lib/nova.sh)
+        [serial_console.enabled]=true
+        [serial_console.base_url]=ws://$SERVICE_HOST:$NOVA_SERIALPROXY_PORT/
+        [serial_console.proxyclient_address]=$SERVICE_HOST
     )
     [ "$RABBIT_QUORUM_QUEUES" != yes ] || conf[oslo_messaging_rabbit.rabbit_quorum_queue]=true
     [ "$CONTAINER_ENGINE" != podman ] || [ "$DOCKER_USERNS" = yes ] || conf[container.podman_userns_remap]=

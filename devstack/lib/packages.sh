@@ -6,6 +6,7 @@ RELEASE_PACKAGES=(
     rabbitmq-server sqlite3 mariadb-server python3-pymysql
     keystone glance-api placement-api
     nova-api nova-conductor nova-scheduler python3-nova python3-oslo.messaging
+    nova-consoleproxy
     neutron-server
     uwsgi-core uwsgi-plugin-python3
     curl ca-certificates procps iproute2

@@ -1,0 +1,149 @@
+/**
+ * Horizon's Console tab types into the container, in a real browser (Debian's chromium through
+ * playwright-core): the local cloud sets Horizon's CONSOLE_TYPE to SERIAL, so the tab frames
+ * Horizon's serial page, whose terminal opens a websocket to nova-serialproxy, which connects to
+ * the port nova-container listens on for the server (src/runtime/serial-consoles.ts), attached
+ * to the container's TTY. The server's image runs a shell, as a distribution's base image does.
+ *
+ * One client at a time, as a VM's serial console: a second tab is told the console is in use,
+ * and gets it once the first one is closed. After a restart of nova-container the tab works
+ * again (the port is kept and listened on again). Runs alone: it restarts the service.
+ * Screenshots of every step: test-artifacts/horizon-console/.
+ */
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
+import { RUN, workDir } from '../lifecycle/fixture.js';
+import {
+  Created, engine, execIn, importRootfsWith, novaContainerPid, restartCompute, waitForStatus,
+} from '../../helpers/servers.js';
+import { ARTIFACTS, HORIZON_URL, Screenshots, horizonUp, launchChromium, login, rcCredentials } from './horizon-ui.js';
+
+const COMMAND = 'echo CONSOLE-$((6*7))';
+const PRINTED = 'CONSOLE-42';
+
+/** The terminal of the Console tab's frame (Horizon's serial page). */
+async function consoleFrame(page: Page): Promise<Frame> {
+  await page.locator('#console_embed').waitFor();
+  for (const until = Date.now() + 30_000; Date.now() < until; await page.waitForTimeout(200)) {
+    const frame = page.frames().find((f) => /\/project\/instances\/[^/]+\/serial$/.test(f.url()));
+    if (frame && await frame.locator('.terminal').count() > 0) return frame;
+  }
+  throw new Error('the Console tab shows no terminal of the serial console');
+}
+
+/** The terminal's text, its rows without the blanks term.js fills them with (no-break spaces). */
+async function consoleText(page: Page): Promise<string> {
+  const text = await (await consoleFrame(page)).locator('body').innerText();
+  return text.replace(/\u00a0/g, ' ').split('\n').map((l) => l.trimEnd()).join('\n').trim();
+}
+
+/** Until the tab's terminal shows text matching `re`; that text. */
+async function waitForConsole(page: Page, re: RegExp, what: string, timeoutMs = 30_000): Promise<string> {
+  let text = '';
+  for (const until = Date.now() + timeoutMs; Date.now() < until; await page.waitForTimeout(250)) {
+    text = await consoleText(page);
+    if (re.test(text)) return text;
+  }
+  throw new Error(`the console did not show ${what} within ${timeoutMs} ms; it shows:\n${text.trimEnd()}`);
+}
+
+/** The Console tab of the server, its shell's prompt shown (the page sends a return on connecting). */
+async function openConsole(page: Page, serverId: string): Promise<void> {
+  await page.goto(`${HORIZON_URL}/project/instances/${serverId}/?tab=instance_details__console`);
+  await waitForConsole(page, /#$/m, 'the shell\'s prompt');
+}
+
+/** Types `line` and a return into the tab's terminal, as a user does (a click on the terminal first). */
+async function typeLine(page: Page, line: string): Promise<void> {
+  await page.locator('#console_embed').click();
+  await page.keyboard.type(`${line}\n`, { delay: 10 });
+}
+
+describe('Horizon in a browser: the Console tab types into the container', function () {
+  this.timeout(300_000);
+  const created = new Created();
+  let shots: Screenshots;
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  let page: Page;
+  let serverId = '';
+
+  before(async function () {
+    this.timeout(1_200_000);
+    await horizonUp();
+    shots = new Screenshots(join(ARTIFACTS, '..', 'horizon-console'));
+    // a shell as the image's command, as in a distribution's base image (busybox, alpine, debian)
+    const ref = `${RUN}-shell:v1`;
+    await importRootfsWith(await busyboxRootfs(), ref, ['CMD ["/bin/sh"]']);
+    const archive = await saveImage(engine(), ref);
+    await engine().getImage(ref).remove({ force: true });
+    const image = await created.uploadImage(`${RUN}-shell`, archive, workDir());
+    serverId = await created.boot(`${RUN}-console`, { image });
+    await waitForStatus(serverId, 'ACTIVE', 120_000);
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    context.setDefaultTimeout(30_000);
+    page = await context.newPage();
+    await login(page, rcCredentials('openrc'));
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && browser) {
+      for (const [i, p] of context.pages().entries()) {
+        const label = `failed-${i}-${(this.currentTest.title.split(':')[0] ?? 'step').replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;
+        await shots.take(p, label).catch(() => undefined);
+      }
+    }
+  });
+
+  after(async function () {
+    this.timeout(300_000);
+    await browser?.close();
+    await created.cleanup();
+  });
+
+  it(`types ${COMMAND} in the Console tab and sees ${PRINTED}`, async () => {
+    await openConsole(page, serverId);
+    await typeLine(page, COMMAND);
+    const text = await waitForConsole(page, new RegExp(`^${PRINTED}$`, 'm'), `${PRINTED} on a line of its own`);
+    assert.ok(text.includes(COMMAND), `the typed command is echoed by the container's TTY:\n${text}`);
+    await shots.take(page, 'console-42');
+  });
+
+  it('a second tab is told the console is in use, and gets it once the first tab is closed', async () => {
+    const second = await context.newPage();
+    await second.goto(`${HORIZON_URL}/project/instances/${serverId}/?tab=instance_details__console`);
+    await waitForConsole(second, /in use by another client/, 'the refusal');
+    await shots.take(second, 'second-tab-refused');
+    // the first tab still types into the container
+    await typeLine(page, 'echo FIRST-$((1+1))');
+    await waitForConsole(page, /^FIRST-2$/m, 'FIRST-2');
+    await page.close();
+    page = second;
+    // the proxy closes its connection when the first tab's websocket goes: the console is free
+    // at once, or after a reload that came too early
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await openConsole(page, serverId);
+        break;
+      } catch (err) {
+        if (attempt === 5) throw err;
+      }
+    }
+    await typeLine(page, COMMAND);
+    await waitForConsole(page, new RegExp(`^${PRINTED}$`, 'm'), PRINTED);
+    await shots.take(page, 'second-tab-after-first-closed');
+  });
+
+  it('after a restart of nova-container, the tab types into the same container again', async () => {
+    await restartCompute(novaContainerPid());
+    await openConsole(page, serverId);
+    await typeLine(page, `${COMMAND} | tee /console-proof`);
+    await waitForConsole(page, new RegExp(`^${PRINTED}$`, 'm'), PRINTED);
+    await shots.take(page, 'after-restart');
+    const proof = await execIn(serverId, ['cat', '/console-proof']);
+    assert.equal(proof.output.trim(), PRINTED, 'the line typed in the browser ran in the server\'s container');
+  });
+});
