@@ -13,6 +13,7 @@ export interface DefaultGroup {
   executor_thread_pool_size: number;
   rpc_ping_enabled: boolean;
   update_resources_interval: number;
+  instance_delete_interval: number;
   scheduler_instance_sync_interval: number;
   sync_power_state_interval: number;
   shutdown_timeout: number;

@@ -170,6 +170,10 @@ export class ComputeService {
       const cache = new ImageCacheManager(this.importer, (id) => imageInUse(this.engine, id), cacheConf.remove_unused_original_minimum_age_seconds, this.log.child({ component: 'image-cache' }));
       this.periodic.every('image_cache_manager', cacheConf.manager_interval, async () => { await cache.run(); }, this.log);
     }
+    // nova-compute's _cleanup_expired_console_auth_tokens: the whole cell's, whatever host made them
+    this.periodic.every('cleanup_expired_console_auth_tokens', d.instance_delete_interval, async () => {
+      await this.conductor.classAction(this.ctx(), 'ConsoleAuthToken', 'clean_expired_console_auths');
+    }, this.log);
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
       await this.scheduler.syncInstanceInfo(this.ctx(), await this.instanceUuids());
     }, this.log);

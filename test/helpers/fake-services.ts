@@ -82,7 +82,7 @@ export function fakeVif(portId: string, networkId = 'net-1', preserveOnDelete = 
  * The conductor's object saves other than the instance's own (migrations, info caches); an
  * info cache saved lands in the instance's record, as it would in the database.
  */
-export class FakeConductor extends Fake<ConductorClient> implements Pick<ConductorClient, 'objectAction'> {
+export class FakeConductor extends Fake<ConductorClient> implements Pick<ConductorClient, 'objectAction' | 'classAction'> {
   /** Each object action with the object's fields as they were sent. */
   readonly objectActions: { name: string; objmethod: string; fields: Record<string, FieldValue> }[] = [];
 
@@ -105,6 +105,13 @@ export class FakeConductor extends Fake<ConductorClient> implements Pick<Conduct
       obj.applyUpdates({ id: this.objectActions.length, token });
       return token;
     }
+    return null;
+  }
+
+  /** A remotable classmethod answers nothing (what the ones a compute host calls for effect answer). */
+  async classAction(ctx: RequestContext, objname: string, objmethod: string, args: FieldValue[] = [],
+    kwargs: Record<string, FieldValue> = {}): Promise<FieldValue> {
+    await this.enter('classAction', ctx, objname, objmethod, args, kwargs);
     return null;
   }
 

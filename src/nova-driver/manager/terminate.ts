@@ -1,8 +1,8 @@
 /**
  * terminate_instance (nova/compute/manager.py _delete_instance): everything of the instance
  * on this host removed, its ports released, the instance marked deleted, its Placement
- * allocation given back, the schedulers told, the record destroyed. A delete always
- * succeeds: whatever is already gone or half-made (workload, sandbox, device, port unbound,
+ * allocation given back, the record destroyed, its console tokens removed, the schedulers
+ * told. A delete always succeeds: whatever is already gone or half-made (workload, sandbox, device, port unbound,
  * deleted or bound elsewhere, allocation) is skipped or cleaned best-effort and logged. Only
  * the driver failing to remove something that exists leaves the instance in ERROR, with a
  * fault naming what is left; a delete retried after a crash finishes the job.
@@ -53,4 +53,8 @@ export async function deleteInstance(deps: ManagerDeps, ctx: RequestContext, ins
   await settle(log, 'release the allocation', deps.placement.deleteAllocations(uuid));
   await deps.instances.destroy(ctx, inst);
   await settle(log, 'release its usage', deps.usage.untrack(ctx, uuid));
+  // its console tokens go with it, as nova-compute removes them where consoles are enabled
+  if (deps.serialConsole) {
+    await settle(log, 'remove its console tokens', deps.conductor.classAction(ctx, 'ConsoleAuthToken', 'clean_console_auths_for_instance', [uuid]));
+  }
 }

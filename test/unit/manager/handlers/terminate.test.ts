@@ -104,4 +104,27 @@ describe('terminate_instance', () => {
     assert.equal(c.ports.callsOf('deallocate').length, 0, 'ports kept until the instance is gone');
     assert.equal(c.placement.allocations.has(uuid), true, 'allocation kept');
   });
+
+  it('with serial consoles enabled, removes the instance\'s console tokens once it is gone; a failure to do so does not fail the delete', async () => {
+    const c = fakeCompute({ serialConsole: true });
+    const inst = deleting(c);
+    const uuid = inst.str('uuid');
+    await terminateInstance(c.deps, c.ctx, argsFor(inst));
+    assertDeleted(c, uuid);
+    assert.deepEqual(c.conductor.callsOf('classAction').map(([, obj, method, args]) => [obj, method, args]),
+      [['ConsoleAuthToken', 'clean_console_auths_for_instance', [uuid]]]);
+
+    const d = fakeCompute({ serialConsole: true });
+    const other = deleting(d);
+    d.conductor.fail('classAction', new Error('MessagingTimeout'));
+    await terminateInstance(d.deps, d.ctx, argsFor(other));
+    assertDeleted(d, other.str('uuid'));
+  });
+
+  it('without serial consoles, asks for no token removal', async () => {
+    const c = fakeCompute();
+    const inst = deleting(c);
+    await terminateInstance(c.deps, c.ctx, argsFor(inst));
+    assert.equal(c.conductor.callsOf('classAction').length, 0);
+  });
 });
