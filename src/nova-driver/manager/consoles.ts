@@ -6,13 +6,14 @@
  * console: those are ConsoleTypeUnavailable, which nova-api answers with 400.
  */
 import type { RequestContext } from '../../messaging/types.js';
-import { ConsoleTypeUnavailable, NovaException } from '../errors.js';
+import { ConsoleTypeUnavailable, InstanceNotFound, InstanceNotReady, NovaException } from '../errors.js';
 import { NovaObject } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
 import { ConsolePortsExhausted, ConsoleUnavailable } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { instanceFromArgs } from './instance-action.js';
 import { driverCall } from './power.js';
+import { VmState } from './states.js';
 
 /** What get_serial_console returns (nova/console/type.py Console.get_connection_info). */
 export interface ConsoleConnectInfo {
@@ -52,7 +53,13 @@ async function driverConsole(deps: ManagerDeps, args: Record<string, unknown>, c
 
 export async function getSerialConsole(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<ConsoleConnectInfo> {
   const consoleType = String(args.console_type);
-  const { uuid, host, port } = await driverConsole(deps, args, consoleType);
+  const { uuid, host, port } = await driverConsole(deps, args, consoleType).catch((err: unknown) => {
+    // no workload yet: one being built is not ready (nova-api: 409), as nova-compute answers
+    if (err instanceof InstanceNotFound && instanceFromArgs(args).optStr('vm_state') === VmState.BUILDING) {
+      throw new InstanceNotReady({ instance_id: instanceFromArgs(args).str('uuid') });
+    }
+    throw err;
+  });
   const settings = deps.serialConsole!;
   const auth = NovaObject.create('ConsoleAuthToken', objectVersion('ConsoleAuthToken'), {
     console_type: consoleType, host, port, internal_access_path: null, instance_uuid: uuid, access_url_base: settings.baseUrl,

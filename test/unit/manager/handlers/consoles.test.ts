@@ -63,6 +63,14 @@ describe('consoles', () => {
     assert.equal(c.conductor.actions('ConsoleAuthToken', 'authorize').length, 0);
   });
 
+  it('an instance being built that has no workload yet: InstanceNotReady; no token', async () => {
+    const c = fakeCompute({ serialConsole: true });
+    const inst = c.addInstance({ vm_state: 'building' }, null);
+    await assert.rejects(call(c, 'get_serial_console', argsFor(inst, { console_type: 'serial' })),
+      { name: 'InstanceNotReady', message: `Instance ${inst.str('uuid')} is not ready` });
+    assert.equal(c.conductor.actions('ConsoleAuthToken', 'authorize').length, 0);
+  });
+
   it('an instance made without a console: ConsoleTypeUnavailable, no token', async () => {
     const c = fakeCompute({ serialConsole: true });
     const inst = c.addInstance();
