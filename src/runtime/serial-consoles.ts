@@ -40,10 +40,17 @@ const CLIENT_BACKLOG_BYTES = 1 << 20;
 /** How long a client has to take the last bytes and close its side once its console ends. */
 const LINGER_MS = 5000;
 
-/** Ends the connection once `last` and what was written before it are sent; at the latest after LINGER_MS. */
+/**
+ * How long the end of a connection waits after its last bytes: Zed's nova-serialproxy
+ * (websockify 0.10) drops what it has not passed on to the browser yet when it reads the end
+ * in the same turn (a refused second tab then showed only "Closed").
+ */
+const END_DELAY_MS = 500;
+
+/** Ends the connection a moment after `last` and what was written before it; at the latest after LINGER_MS. */
 function closeAfter(socket: Socket, last?: string): void {
-  if (last === undefined) socket.end();
-  else socket.end(last);
+  if (last !== undefined) socket.write(last);
+  setTimeout(() => socket.end(), END_DELAY_MS).unref();
   socket.setTimeout(LINGER_MS, () => socket.destroy());
 }
 

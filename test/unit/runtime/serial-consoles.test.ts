@@ -1,12 +1,14 @@
 /**
  * SerialConsoles without an engine: which kept ports a start listens on again, a stopped
- * service opens no console, and [serial_console] port_range as it is read. The bridge to a
+ * service opens no console, [serial_console] port_range as it is read, and how a refused client
+ * is closed. The bridge to a
  * workload is shown on the real engines (test/integration/runtime/serial-consoles.test.ts).
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/common/log.js';
@@ -57,6 +59,47 @@ describe('serial consoles: kept ports and the range', () => {
     assert.deepEqual(parsePortRange('1:65536'), [1, 65536]);
     for (const bad of ['20000:10000', '10000:10000', '0:10', '1:65537', '10000', 'a:b', '10000:20000:1']) {
       assert.throws(() => parsePortRange(bad), /must be start:stop/, bad);
+    }
+  });
+});
+
+/** A client of a console port: what it received, and when its end came after the first bytes. */
+function client(port: number): { socket: Socket; data: Promise<string>; msFromDataToEnd: Promise<number> } {
+  const socket = connect(port, '127.0.0.1');
+  let text = '';
+  let firstAt = 0;
+  let gotData: (s: string) => void = () => undefined;
+  const data = new Promise<string>((r) => { gotData = r; });
+  socket.on('data', (b: Buffer) => {
+    firstAt ||= Date.now();
+    text += b.toString();
+    gotData(text);
+  });
+  const msFromDataToEnd = new Promise<number>((r) => socket.on('end', () => r(Date.now() - firstAt)));
+  return { socket, data, msFromDataToEnd };
+}
+
+describe('serial consoles: a refused client', () => {
+  it('gets the reason, and the end of the connection only a moment later (nova-serialproxy on Zed drops unsent bytes when it reads the end with them)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nc-consoles-'));
+    const port = await freePort();
+    const tty = new PassThrough();
+    const engine = { attachConsole: async () => tty } as unknown as ContainerEngine;
+    const consoles = new SerialConsoles(engine, { address: '127.0.0.1', portRange: [port, port + 1], stateFile: join(dir, 'consoles.json') }, silentLogger());
+    try {
+      const uuid = randomUUID();
+      await consoles.address(uuid);
+      const first = client(port);
+      await new Promise((r) => first.socket.once('connect', r));
+      tty.write('/ # ');
+      await first.data;
+      const second = client(port);
+      assert.match(await second.data, /this console is in use by another client/);
+      assert.ok(await second.msFromDataToEnd >= 400, 'the end follows the reason by half a second');
+      first.socket.destroy();
+    } finally {
+      await consoles.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
