@@ -53,15 +53,17 @@ export async function buildAndRunInstance(deps: ManagerDeps, ctx: RequestContext
     let vifs: VifModel[] = []; // what the spawn plugs: its host devices go with a failed build
     try {
       // The resource claim rides on the first save: the compute, not the conductor, sets
-      // host/node, and every later action and Neutron event is routed by them.
+      // host/node, and every later action and Neutron event is routed by them. With no network
+      // to make it is already the spawn's: one conductor round trip less beside the spawn.
+      const networked = requests.length > 0;
       await deps.instances.save(ctx, inst, {
-        vm_state: VmState.BUILDING, task_state: null, host: deps.host, node: deps.nodename, launched_on: deps.host,
+        vm_state: VmState.BUILDING, task_state: networked ? null : TaskState.SPAWNING, host: deps.host, node: deps.nodename, launched_on: deps.host,
       }, [TaskState.SCHEDULING, null]);
       // the instance uses this host from here on (Nova's instance_claim); not awaited: the build goes on
       void settle(log, 'record its usage', deps.usage.track(ctx, inst));
       vifs = await allocateNetworks(deps, ctx, inst, requests, securityGroups);
       network.resolve(vifs);
-      await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [requests.length > 0 ? TaskState.NETWORKING : null]);
+      if (networked) await deps.instances.save(ctx, inst, { task_state: TaskState.SPAWNING }, [TaskState.NETWORKING]);
       try {
         await spawned;
       } catch (err) {

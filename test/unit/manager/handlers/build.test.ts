@@ -38,19 +38,18 @@ function assertFailedBuild(c: FakeCompute, uuid: string, fault: RegExp): void {
 }
 
 describe('build_and_run_instance', () => {
-  it('without networks: BUILD on this host, spawning, then ACTIVE and running', async () => {
+  it('without networks: BUILD on this host and spawning in one save, then ACTIVE and running', async () => {
     const c = fakeCompute();
     const inst = building(c);
     const uuid = inst.str('uuid');
     await build(c, inst);
     const saves = c.store.savesOf(uuid);
-    assert.deepEqual(saves.map((s) => s.expected), [[TaskState.SCHEDULING, null], [null], [TaskState.SPAWNING]]);
-    assert.deepEqual(saves[0].fields, { vm_state: VmState.BUILDING, task_state: null, host: HOST, node: HOST, launched_on: HOST });
-    assert.deepEqual(saves[1].fields, { task_state: TaskState.SPAWNING });
-    assert.equal(saves[2].fields.vm_state, VmState.ACTIVE);
-    assert.equal(saves[2].fields.power_state, PowerState.RUNNING);
-    assert.equal(saves[2].fields.task_state, null);
-    assert.equal(typeof saves[2].fields.launched_at, 'string');
+    assert.deepEqual(saves.map((s) => s.expected), [[TaskState.SCHEDULING, null], [TaskState.SPAWNING]]);
+    assert.deepEqual(saves[0].fields, { vm_state: VmState.BUILDING, task_state: TaskState.SPAWNING, host: HOST, node: HOST, launched_on: HOST });
+    assert.equal(saves[1].fields.vm_state, VmState.ACTIVE);
+    assert.equal(saves[1].fields.power_state, PowerState.RUNNING);
+    assert.equal(saves[1].fields.task_state, null);
+    assert.equal(typeof saves[1].fields.launched_at, 'string');
     assert.equal(c.ports.callsOf('allocate').length, 0);
     assert.equal(c.driver.instances.get(uuid)?.state, PowerState.RUNNING);
     assert.deepEqual(c.store.actionEvents.map((e) => `${e.phase}:${e.event}`),
