@@ -140,7 +140,11 @@ async function removeMeasured(c: Docker.Container): Promise<void> {
   } catch (err) {
     if (!/device or resource busy/.test((err as Error).message)) throw err;
     for (let i = 0; i < 100; i++) {
-      if (!(await c.inspect().then(() => true, () => false))) return;
+      const there = await c.inspect().then(() => true, (e: { statusCode?: number }) => {
+        if (e.statusCode !== 404) throw e;
+        return false;
+      });
+      if (!there) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     await c.remove({ force: true }); // still there when the cleanup is long over

@@ -163,7 +163,14 @@ nova_container_configure() {
         [[ -z $v ]] || conf[DEFAULT.$k]=$v
     done
     [[ ${ENABLE_DEBUG_LOG_LEVEL:-False} != True ]] || conf[DEFAULT.debug]=true
-    # the serial console as nova-compute has it (devstack writes [serial_console] when n-sproxy runs)
+    # The serial console where devstack runs nova-serialproxy (n-sproxy): devstack writes the
+    # compute's [serial_console] into nova-cpu.conf when it starts n-cpu, which does not run
+    # here; the proxy's address is in the cell's conf. What nova.conf sets itself wins.
+    if is_service_enabled n-sproxy; then
+        conf[serial_console.enabled]=true
+        conf[serial_console.base_url]="ws://${SERVICE_HOST:-127.0.0.1}:$(iniget "$cell_conf" serial_console serialproxy_port | grep . || echo 6083)/"
+        conf[serial_console.proxyclient_address]=${my_ip:-${HOST_IP:-127.0.0.1}}
+    fi
     for k in enabled port_range base_url proxyclient_address; do
         v=$(iniget "$nova_conf" serial_console $k)
         [[ -z $v ]] || conf[serial_console.$k]=$v

@@ -118,7 +118,7 @@ async function entries(dir: string): Promise<string[]> {
 /** What of `podman info` says where a container's run files are. */
 interface PodmanInfo { store: { runRoot: string; graphDriverName: string } }
 
-/** How long a prepare waits for the container's last run to be cleaned up (a podman process of its own, slow on a busy host). */
+/** How long a prepare or a removal waits for the cleanup of the container's last run (a podman process of its own, slow on a busy host). */
 const CLEANUP_WAIT_MS = 60_000;
 
 /** Whether `pid` is a live (not exited, not zombie) conmon of container `id`. */
@@ -218,7 +218,7 @@ export class PodmanEngine extends DockerEngine {
     if (!pid) return;
     const deadline = Date.now() + CLEANUP_WAIT_MS;
     while (await isConmon(pid, id)) {
-      if (Date.now() > deadline) throw new EngineError(`container ${id}: the conmon of its last run (pid ${pid}) is still there after ${CLEANUP_WAIT_MS} ms`);
+      if (Date.now() > deadline) throw new EngineError(`prepare container ${id}: the conmon of its last run (pid ${pid}) is still there after ${CLEANUP_WAIT_MS} ms`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -258,17 +258,21 @@ export class PodmanEngine extends DockerEngine {
   /**
    * The forced removal of a container whose run it ends races podman 4.3's cleanup of that run
    * (the run's conmon starts it): both unmount and delete the run's files, and the removal fails
-   * with "unlinkat .../userdata/shm: device or resource busy" when the cleanup holds them. The
-   * cleanup then finishes the removal: once its conmon is gone, the container is gone too, or
-   * removed again.
+   * with "unlinkat .../userdata/shm: device or resource busy" when the cleanup holds them. Then
+   * the cleanup finishes the removal, or the container is still there to be removed again once
+   * it is over: until it is gone, at most `CLEANUP_WAIT_MS`.
    */
   private async removeBesideCleanup(id: string): Promise<void> {
-    try {
-      await super.removeContainer(id);
-    } catch (err) {
-      if (!/device or resource busy/.test((err as Error).message)) throw err;
-      await this.lastRunCleanedUp(id);
-      if (await this.inspectRaw(id)) await super.removeContainer(id);
+    const deadline = Date.now() + CLEANUP_WAIT_MS;
+    for (;;) {
+      try {
+        await super.removeContainer(id);
+        return;
+      } catch (err) {
+        if (!/device or resource busy/.test((err as Error).message) || Date.now() > deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      if (!(await this.inspectRaw(id))) return;
     }
   }
 

@@ -41,9 +41,10 @@ const CLIENT_BACKLOG_BYTES = 1 << 20;
 const LINGER_MS = 5000;
 
 /**
- * How long the end of a connection waits after its last bytes: Zed's nova-serialproxy
- * (websockify 0.10) drops what it has not passed on to the browser yet when it reads the end
- * in the same turn (a refused second tab then showed only "Closed").
+ * How long the end of a connection waits after its last bytes: with the end right behind them,
+ * Zed's nova-serialproxy (websockify 0.10) closed the browser's websocket without passing them
+ * on (its log: the bytes read from here, none sent to the browser), and a refused second
+ * Horizon tab showed only "Closed".
  */
 const END_DELAY_MS = 500;
 
@@ -179,9 +180,13 @@ export class SerialConsoles {
     };
     stream.on('error', close);
     // the workload's end: its last output still goes out before the client is closed
-    stream.on('end', () => closeAfter(socket));
+    let ended = false;
+    stream.on('end', () => {
+      ended = true;
+      closeAfter(socket);
+    });
     stream.on('close', () => {
-      if (!socket.writableEnded) close();
+      if (!ended) close();
     });
     socket.on('close', close);
     if (socket.destroyed) return close();

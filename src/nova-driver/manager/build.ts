@@ -1,7 +1,9 @@
 /**
  * build_and_run_instance (nova/compute/manager.py _do_build_and_run_instance and
- * _build_and_run_instance): the same saves, in the same order, with the same expected task
- * states, so nova-api and the conductor see an ordinary build; the spawn is the driver's.
+ * _build_and_run_instance): the states nova-api and the conductor see in an ordinary build,
+ * BUILDING on this host, NETWORKING when there are ports to make, SPAWNING, ACTIVE, each save
+ * expecting the one before; fewer saves than nova-compute's (no BLOCK_DEVICE_MAPPING step, and
+ * without networks the first save is already SPAWNING). The spawn is the driver's.
  * A failure destroys what the spawn made and releases the ports (best-effort), records a
  * fault, puts the instance in ERROR and gives its Placement allocation back.
  */

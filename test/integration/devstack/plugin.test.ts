@@ -219,7 +219,7 @@ Q_AGENT=linuxbridge
 VIF_PLUGGING_IS_FATAL=True
 VIF_PLUGGING_TIMEOUT=300
 ENABLE_DEBUG_LOG_LEVEL=False
-ENABLED_SERVICES=key,n-api,n-cpu,n-cond,n-sch,placement-api,placement-client,g-api,q-svc,q-agt,q-dhcp
+ENABLED_SERVICES=key,n-api,n-cpu,n-cond,n-sch,placement-api,placement-client,g-api,q-svc,q-agt,q-dhcp\${EXTRA_SERVICES:-}
 NOVA_CONTAINER_HOST=${HOST}
 NOVA_CONTAINER_DOCKER_SOCKET=${DOCKER_SOCKET}
 NOVA_CONTAINER_DOCKERD_CONFIG=${join(tmp, 'etc', 'docker', 'daemon.json')}
@@ -366,6 +366,24 @@ RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
     ok(await plugin(['stack', 'post-config']), 'post-config again');
     assert.deepEqual(recorded().slice(before).filter((l) => l.startsWith('systemctl')),
       ['systemctl enable docker.service', 'systemctl start docker.service']);
+  });
+
+  it('stack post-config with n-sproxy: the serial console on, through the proxy\'s port; what nova.conf sets itself wins', async () => {
+    const top = readFileSync(novaConf, 'utf8');
+    try {
+      writeFileSync(novaConf, `${top}\n[serial_console]\nserialproxy_port = 16083\n`);
+      ok(await plugin(['stack', 'post-config'], { EXTRA_SERVICES: ',n-sproxy' }), 'post-config (n-sproxy)');
+      assert.deepEqual(Object.fromEntries(iniSections(ncConf).get('serial_console') ?? []),
+        { enabled: 'true', base_url: 'ws://127.0.0.1:16083/', proxyclient_address: '127.0.0.1' });
+      writeFileSync(novaConf, `${top}\n[serial_console]\nserialproxy_port = 16083\nbase_url = ws://console.example:6083/\nport_range = 12000:12100\n`);
+      ok(await plugin(['stack', 'post-config'], { EXTRA_SERVICES: ',n-sproxy' }), 'post-config (n-sproxy, nova.conf\'s own)');
+      assert.deepEqual(Object.fromEntries(iniSections(ncConf).get('serial_console') ?? []),
+        { enabled: 'true', port_range: '12000:12100', base_url: 'ws://console.example:6083/', proxyclient_address: '127.0.0.1' });
+    } finally {
+      writeFileSync(novaConf, top);
+      ok(await plugin(['stack', 'post-config']), 'post-config (without n-sproxy)');
+    }
+    assert.equal(iniSections(ncConf).has('serial_console'), false, 'no serial console without n-sproxy');
   });
 
   it('stack post-config with CELLSV2_SETUP=superconductor: the cell\'s broker, no scheduler RPC', async () => {

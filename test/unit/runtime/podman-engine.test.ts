@@ -91,6 +91,14 @@ describe('podman engine: a removal that loses the race with the cleanup of the r
     assert.equal(present, false);
   });
 
+  it('the cleanup still holding the run\'s files at the second removal: removed once it lets go', async () => {
+    present = true; deletes = 0;
+    deleteAnswers = [{ status: 500, message: ebusy, gone: false }, { status: 500, message: ebusy, gone: false }];
+    await engine().removeContainer(ID);
+    assert.equal(deletes, 3);
+    assert.equal(present, false);
+  });
+
   it('any other failure of the removal is the removal\'s error', async () => {
     present = true; deletes = 0;
     deleteAnswers = [{ status: 500, message: 'storage is on fire', gone: false }];
