@@ -55,6 +55,10 @@ export class ServiceRecord {
       'chose the service version to report');
     if (existing) {
       existing.set('version', choice.version);
+      // a report of its own (the database's last_seen_up moves with report_count): the host is
+      // up for the scheduler from here, not from the first heartbeat, 5 s on; after a stop longer
+      // than service_down_time it would turn builds away as down until then
+      existing.set('report_count', Number(existing.get('report_count') ?? 0) + 1);
       await this.conductor.objectAction(ctx, existing, 'save');
       this.service = existing;
       this.log.info({ service_id: existing.get('id') }, 'found this host\'s service record');
