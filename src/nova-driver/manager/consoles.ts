@@ -35,9 +35,8 @@ function elevated(ctx: RequestContext): RequestContext {
   return { ...ctx, is_admin: true, roles: [...new Set([...(ctx.roles ?? []), 'admin'])] };
 }
 
-async function driverConsole(deps: ManagerDeps, args: Record<string, unknown>, consoleType: string): Promise<{ uuid: string; host: string; port: number }> {
+async function driverConsole(deps: ManagerDeps, inst: NovaObject, consoleType: string): Promise<{ uuid: string; host: string; port: number }> {
   if (!deps.serialConsole) throw new ConsoleTypeUnavailable({ console_type: consoleType });
-  const inst = instanceFromArgs(args);
   const uuid = inst.str('uuid');
   try {
     return { uuid, ...await driverCall(inst, () => deps.driver.serialConsole(uuid)) };
@@ -53,10 +52,11 @@ async function driverConsole(deps: ManagerDeps, args: Record<string, unknown>, c
 
 export async function getSerialConsole(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<ConsoleConnectInfo> {
   const consoleType = String(args.console_type);
-  const { uuid, host, port } = await driverConsole(deps, args, consoleType).catch((err: unknown) => {
+  const inst = instanceFromArgs(args);
+  const { uuid, host, port } = await driverConsole(deps, inst, consoleType).catch((err: unknown) => {
     // no workload yet: one being built is not ready (nova-api: 409), as nova-compute answers
-    if (err instanceof InstanceNotFound && instanceFromArgs(args).optStr('vm_state') === VmState.BUILDING) {
-      throw new InstanceNotReady({ instance_id: instanceFromArgs(args).str('uuid') });
+    if (err instanceof InstanceNotFound && inst.optStr('vm_state') === VmState.BUILDING) {
+      throw new InstanceNotReady({ instance_id: inst.str('uuid') });
     }
     throw err;
   });
@@ -74,7 +74,7 @@ export async function getSerialConsole(deps: ManagerDeps, ctx: RequestContext, a
 export async function validateConsolePort(deps: ManagerDeps, _ctx: RequestContext, args: Record<string, unknown>): Promise<boolean> {
   const consoleType = String(args.console_type);
   if (consoleType !== 'serial') throw new ConsoleTypeUnavailable({ console_type: consoleType });
-  const { port } = await driverConsole(deps, args, consoleType);
+  const { port } = await driverConsole(deps, instanceFromArgs(args), consoleType);
   return String(port) === String(args.port);
 }
 
