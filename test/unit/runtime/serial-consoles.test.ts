@@ -79,47 +79,43 @@ function client(port: number): { socket: Socket; data: Promise<string>; msFromDa
   return { socket, data, msFromDataToEnd };
 }
 
-describe('serial consoles: a client\'s end', () => {
-  it('a refused client gets the reason, and the end of the connection only a moment later (nova-serialproxy on Zed drops unsent bytes when it reads the end with them)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nc-consoles-'));
-    const port = await freePort();
-    const tty = new PassThrough();
-    const engine = { attachConsole: async () => tty } as unknown as ContainerEngine;
-    const consoles = new SerialConsoles(engine, { address: '127.0.0.1', portRange: [port, port + 1], stateFile: join(dir, 'consoles.json') }, silentLogger());
-    try {
-      const uuid = randomUUID();
-      await consoles.address(uuid);
-      const first = client(port);
-      await new Promise((r) => first.socket.once('connect', r));
-      tty.write('/ # ');
-      await first.data;
-      const second = client(port);
-      assert.match(await second.data, /this console is in use by another client/);
-      assert.ok(await second.msFromDataToEnd >= 400, 'the end follows the reason by half a second');
-      first.socket.destroy();
-    } finally {
-      await consoles.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+/**
+ * One instance's console on a free port, its workload's TTY a PassThrough; `use` connects to
+ * `port`. The consoles are closed after `use`, whatever it did.
+ */
+async function withConsole(use: (port: number, tty: PassThrough) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'nc-consoles-'));
+  const port = await freePort();
+  const tty = new PassThrough();
+  const engine = { attachConsole: async () => tty } as unknown as ContainerEngine;
+  const consoles = new SerialConsoles(engine, { address: '127.0.0.1', portRange: [port, port + 1], stateFile: join(dir, 'consoles.json') }, silentLogger());
+  try {
+    await consoles.address(randomUUID());
+    await use(port, tty);
+  } finally {
+    await consoles.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
-  it('the workload\'s end: its client gets the last output, and the end only a moment later', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nc-consoles-'));
-    const port = await freePort();
-    const tty = new PassThrough();
-    const engine = { attachConsole: async () => tty } as unknown as ContainerEngine;
-    const consoles = new SerialConsoles(engine, { address: '127.0.0.1', portRange: [port, port + 1], stateFile: join(dir, 'consoles.json') }, silentLogger());
-    try {
-      await consoles.address(randomUUID());
-      const c = client(port);
-      await new Promise((r) => c.socket.once('connect', r));
-      await new Promise((r) => setTimeout(r, 100)); // attached
-      tty.end('bye\r\n');
-      assert.equal(await c.data, 'bye\r\n');
-      assert.ok(await c.msFromDataToEnd >= 400, 'the end follows the last output by half a second');
-    } finally {
-      await consoles.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+describe('serial consoles: a client\'s end', () => {
+  it('a refused client gets the reason, and the end of the connection only a moment later (nova-serialproxy on Zed drops unsent bytes when it reads the end with them)', () => withConsole(async (port, tty) => {
+    const first = client(port);
+    await new Promise((r) => first.socket.once('connect', r));
+    tty.write('/ # ');
+    await first.data;
+    const second = client(port);
+    assert.match(await second.data, /this console is in use by another client/);
+    assert.ok(await second.msFromDataToEnd >= 400, 'the end follows the reason by half a second');
+    first.socket.destroy();
+  }));
+
+  it('the workload\'s end: its client gets the last output, and the end only a moment later', () => withConsole(async (port, tty) => {
+    const c = client(port);
+    await new Promise((r) => c.socket.once('connect', r));
+    await new Promise((r) => setTimeout(r, 100)); // attached
+    tty.end('bye\r\n');
+    assert.equal(await c.data, 'bye\r\n');
+    assert.ok(await c.msFromDataToEnd >= 400, 'the end follows the last output by half a second');
+  }));
 });
