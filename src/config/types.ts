@@ -65,6 +65,7 @@ export interface ContainerGroup {
   health_listen: string;
   /** `auto` or a Nova service version to report (src/nova-driver/service-version.ts). */
   service_version: string;
+  snapshot_delta_depth: number;
   pids_per_vcpu: number;
   enforce_root_disk: boolean;
   reserved_host_cpus?: number;

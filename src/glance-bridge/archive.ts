@@ -40,6 +40,8 @@ export interface ImageArchiveSummary {
   entries: number;
   /** Whether the input was gzip-compressed as a whole. */
   gzipped: boolean;
+  /** Layers the archive left out because its base image holds them (a delta snapshot). */
+  fromBase: number;
 }
 
 export interface RewriteOptions {
@@ -49,6 +51,14 @@ export interface RewriteOptions {
   platform?: { os: string; architecture: string };
   /** Largest JSON document (manifest, index, config) kept in memory. */
   maxDocumentBytes?: number;
+  /**
+   * For a delta snapshot (delta-archive.ts): its base image, already in the engine. The
+   * archive may then lack the blobs of its bottom layers when they are the base's layers, in
+   * order; the engine reuses those (Docker's load reads no layer whose chain it has, podman's
+   * reuses a layer by its uncompressed digest) and gets an empty file in their place, since
+   * podman's load wants every layer file present.
+   */
+  base?: { glanceImageId: string; layers: string[] };
 }
 
 export interface RewrittenArchive {
@@ -72,6 +82,7 @@ const LAYER_TYPES = new Set([
   'application/vnd.docker.image.rootfs.diff.tar',
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
 ]);
+const UNCOMPRESSED_LAYER_TYPES = new Set(['application/vnd.oci.image.layer.v1.tar', 'application/vnd.docker.image.rootfs.diff.tar']);
 /** Names at the archive root that describe the archive; read, never passed to the engine. */
 const DOCUMENTS = new Set(['manifest.json', 'repositories', 'index.json', 'oci-layout']);
 /** Per-layer v1 metadata of docker save archives. */
@@ -189,6 +200,8 @@ class Rewriter {
   private readonly kept = new Map<string, Buffer>();
   private keptBytes = 0;
   private entries = 0;
+  /** Layer files the base image stands in for: written empty, before manifest.json. */
+  private readonly placeholders: string[] = [];
   private readonly maxDoc: number;
 
   constructor(private readonly opts: RewriteOptions) {
@@ -224,6 +237,7 @@ class Rewriter {
       from.pipe(extract);
       for await (const entry of extract) await this.entry(entry, pack);
       const { manifest, summary } = this.finish(gzipped);
+      for (const name of this.placeholders) await this.write(pack, { name, type: 'file', mode: 0o644, mtime: new Date(0) }, Buffer.alloc(0));
       await this.write(pack, { name: 'manifest.json', type: 'file', mode: 0o644, mtime: new Date(0) }, Buffer.from(JSON.stringify(manifest)));
       pack.finalize();
       return summary;
@@ -371,7 +385,7 @@ class Rewriter {
     }
   }
 
-  private checkConfig(configPath: string, layerCount: number): void {
+  private checkConfig(configPath: string, layerCount: number, fromBase = 0): void {
     const config = this.json<{ os?: unknown; rootfs?: { diff_ids?: unknown } }>(configPath, 'image config');
     if (!config || typeof config !== 'object') throw this.invalid(`image config ${configPath} is not a JSON object`);
     if (config.os !== undefined && config.os !== 'linux') throw this.invalid(`the image is for os ${String(config.os)}, not linux`);
@@ -379,6 +393,10 @@ class Rewriter {
     if (!Array.isArray(diffIds)) throw this.invalid(`image config ${configPath} has no rootfs.diff_ids`);
     if (diffIds.length !== layerCount) {
       throw this.invalid(`the image config lists ${diffIds.length} layers but the manifest ${layerCount}`);
+    }
+    const base = this.opts.base;
+    for (let i = 0; i < fromBase && base; i++) {
+      if (diffIds[i] !== base.layers[i]) throw this.invalid(`the image config's layer ${i} is not layer ${i} of its base image ${base.glanceImageId}`);
     }
   }
 
@@ -408,7 +426,7 @@ class Rewriter {
       Config: checkEntryPath(item.Config), RepoTags: null, Layers: layerPaths,
       ...(item.LayerSources && typeof item.LayerSources === 'object' ? { LayerSources: item.LayerSources } : {}),
     }];
-    return { manifest, summary: { format: 'docker-archive', imageId: `sha256:${config.rec.digest}`, layerPaths, entries: this.entries, gzipped } };
+    return { manifest, summary: { format: 'docker-archive', imageId: `sha256:${config.rec.digest}`, layerPaths, entries: this.entries, gzipped, fromBase: 0 } };
   }
 
   /** `blobs/<alg>/<hex>` for a descriptor, checked against the digest computed as it passed. */
@@ -420,6 +438,30 @@ class Rewriter {
     if (found.rec.digest !== m[1]) throw this.invalid(`blob ${path} does not match its digest (content hashes to sha256:${found.rec.digest})`);
     if (typeof desc.size === 'number' && desc.size !== found.rec.size) throw this.invalid(`blob ${path} is ${found.rec.size} bytes, its descriptor says ${desc.size}`);
     return found;
+  }
+
+  /** Whether the archive holds the blob of a descriptor (present under its digest name). */
+  private has(desc: Descriptor): boolean {
+    const m = /^sha256:([0-9a-f]{64})$/.exec(desc.digest ?? '');
+    return !!m && (this.files.has(`blobs/sha256/${m[1]}`) || this.symlinks.has(`blobs/sha256/${m[1]}`) || this.hardlinks.has(`blobs/sha256/${m[1]}`));
+  }
+
+  /**
+   * With a base image: the image's bottom layers must be the base's, as uncompressed tars
+   * (their digests are then the diff ids the engine knows them by). Returns how many.
+   */
+  private checkBase(layers: Descriptor[]): number {
+    const base = this.opts.base;
+    if (!base) return 0;
+    if (layers.length <= base.layers.length) {
+      throw this.invalid(`it has ${layers.length} layers, not more than its base image ${base.glanceImageId} (${base.layers.length})`);
+    }
+    base.layers.forEach((diffId, i) => {
+      const l = layers[i];
+      if (l.digest !== diffId) throw this.invalid(`its layer ${i} (${String(l.digest)}) is not layer ${i} of its base image ${base.glanceImageId} (${diffId})`);
+      if (l.mediaType && !UNCOMPRESSED_LAYER_TYPES.has(l.mediaType)) throw this.invalid(`its layer ${i}, from its base image, has media type ${l.mediaType}, not an uncompressed tar`);
+    });
+    return base.layers.length;
   }
 
   private pickManifest(descs: unknown, depth: number): Descriptor[] {
@@ -454,16 +496,22 @@ class Rewriter {
     const m = this.json<{ config?: Descriptor; layers?: Descriptor[] }>(manifestBlob.path, 'image manifest');
     if (!m.config || !Array.isArray(m.layers)) throw this.invalid('the image manifest lacks config or layers');
     const config = this.blob(m.config, 'image config');
+    const fromBase = this.checkBase(m.layers);
     const layerPaths = m.layers.map((l, i) => {
       if (l.mediaType && !LAYER_TYPES.has(l.mediaType)) {
         throw this.invalid(`layer ${i} has media type ${l.mediaType}; Docker 20.10 loads only ${[...LAYER_TYPES].join(', ')}`);
       }
+      if (i < fromBase && !this.has(l)) {
+        const path = `blobs/sha256/${(l.digest ?? '').slice('sha256:'.length)}`;
+        this.placeholders.push(path);
+        return path;
+      }
       return this.blob(l, `layer ${i}`).path;
     });
-    this.checkConfig(config.path, layerPaths.length);
+    this.checkConfig(config.path, layerPaths.length, fromBase);
     return {
       manifest: [{ Config: config.path, RepoTags: null, Layers: layerPaths }],
-      summary: { format: 'oci-layout', imageId: `sha256:${config.rec.digest}`, layerPaths, entries: this.entries, gzipped },
+      summary: { format: 'oci-layout', imageId: `sha256:${config.rec.digest}`, layerPaths, entries: this.entries, gzipped, fromBase },
     };
   }
 }

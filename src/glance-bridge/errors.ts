@@ -43,7 +43,7 @@ export class ImageVerificationFailed extends Error {
   }
 }
 
-export type ImportStage = 'download' | 'load' | 'tag';
+export type ImportStage = 'base' | 'download' | 'load' | 'tag';
 
 /** ensureImage failed; `cause` is one of the errors above or an engine/Glance error. */
 export class ImageImportFailed extends Error {

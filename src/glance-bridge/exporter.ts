@@ -13,12 +13,24 @@
  *  - nova_container_layer_count and nova_container_layers_sha256 (sha256 of the layer diff ids
  *    joined by newlines): the layer chain, compactly;
  *  - nova_container_top_layer: the last layer's diff id (the snapshot's own changes).
+ *
+ * A delta snapshot (delta-archive.ts) is uploaded when the instance's image is still active in
+ * Glance, cached here, and its layers are the bottom of the snapshot's, and the chain of deltas
+ * below would not grow past `deltaDepth`. It also gets
+ *  - nova_container_base_image: that image's Glance id (the importer fetches it first);
+ *  - nova_container_delta_depth: 1 over a whole image, n+1 over a delta of depth n.
+ * Nova copies an instance's image properties to its snapshots, so a whole upload removes
+ * these two when the queued image inherited them.
  */
 import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { pipeline, type Readable } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { ContainerEngine } from '../runtime/types.js';
-import { SnapshotUploadFailed, messageOf, type SnapshotStage } from './errors.js';
+import {
+  BASE_IMAGE_PROPERTY, buildDeltaArchive, DELTA_DEPTH_PROPERTY, DeltaNotPossible, type DeltaArchive, type DeltaBase,
+} from './delta-archive.js';
+import { ImageNotFound, SnapshotUploadFailed, messageOf, type SnapshotStage } from './errors.js';
 import { GlanceClient, type GlanceClientOptions, type GlanceImage, type PatchOp } from './glance-client.js';
 import type { GlanceTokenSource } from './token-source.js';
 import { DigestingStream } from './verify.js';
@@ -29,6 +41,8 @@ export const SNAPSHOT_PROPERTIES = {
   layerCount: 'nova_container_layer_count',
   layersDigest: 'nova_container_layers_sha256',
   topLayer: 'nova_container_top_layer',
+  baseImage: BASE_IMAGE_PROPERTY,
+  deltaDepth: DELTA_DEPTH_PROPERTY,
 } as const;
 
 export interface SnapshotProps {
@@ -51,6 +65,8 @@ export interface SnapshotResult {
   /** Glance's record after the upload. */
   image: GlanceImage;
   uploadMs: number;
+  /** For a delta snapshot: its base image and the layers the upload carried. */
+  delta?: { baseImageId: string; depth: number; carried: string[] };
 }
 
 export interface ExportStats {
@@ -70,15 +86,21 @@ export interface ExporterOptions {
   cacheRepo?: string | null;
   glance?: GlanceClientOptions;
   clientFor?: (source: GlanceTokenSource) => SnapshotTarget;
+  /** How many delta snapshots may stand on one another before one is uploaded whole; 0: every snapshot whole. */
+  deltaDepth?: number;
+  /** Where a delta's layers wait between the engine's save and the upload (default the OS's temporary directory). */
+  spoolDir?: string;
   log?: Logger;
 }
+
+interface ChosenBase extends DeltaBase { depth: number }
 
 /** Glance refuses property values longer than this. */
 const MAX_PROPERTY = 255;
 const RESERVED = new Set(['id', 'status', 'checksum', 'size', 'virtual_size', 'os_hash_algo', 'os_hash_value', 'created_at',
   'updated_at', 'direct_url', 'self', 'file', 'schema', 'location', 'locations', 'deleted', 'deleted_at', 'disk_format', 'container_format']);
 
-export function snapshotProperties(engineImageId: string, layers: string[], props: SnapshotProps): Record<string, string> {
+export function snapshotProperties(engineImageId: string, layers: string[], props: SnapshotProps, base?: ChosenBase): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(props.properties ?? {})) {
     if (typeof v !== 'string') throw new Error(`property ${k} must be a string`);
@@ -90,6 +112,10 @@ export function snapshotProperties(engineImageId: string, layers: string[], prop
   out[SNAPSHOT_PROPERTIES.layerCount] = String(layers.length);
   out[SNAPSHOT_PROPERTIES.layersDigest] = createHash('sha256').update(layers.join('\n')).digest('hex');
   if (layers.length) out[SNAPSHOT_PROPERTIES.topLayer] = layers[layers.length - 1];
+  if (base) {
+    out[SNAPSHOT_PROPERTIES.baseImage] = base.glanceImageId;
+    out[SNAPSHOT_PROPERTIES.deltaDepth] = String(base.depth);
+  }
   for (const [k, v] of Object.entries(out)) {
     if (v.length > MAX_PROPERTY) throw new Error(`property ${k} is ${v.length} characters; Glance allows ${MAX_PROPERTY}`);
   }
@@ -117,24 +143,42 @@ export class SnapshotExporter {
     let stage: SnapshotStage = 'inspect';
     const started = Date.now();
     let digesting: DigestingStream | undefined;
+    let delta: DeltaArchive | undefined;
     try {
       const info = await this.engine.inspectImage(ref);
       if (!info) throw new Error(`no image ${ref} in the container engine`);
 
       stage = 'prepare';
-      const properties = snapshotProperties(info.id, info.layers, props);
       const current = await client.getImage(glanceImageId);
       if (current.status !== 'queued') throw new Error(`the Glance image is ${current.status}; only a queued image can take data`);
+      let base = await this.deltaBase(client, info.layers, props.parentImageId, glanceImageId);
+
+      stage = 'save';
+      // by id: the archive names no host-local tags
+      if (base) {
+        try {
+          delta = await buildDeltaArchive(await this.engine.saveImage(info.id), info.id, info.layers, base, this.options.spoolDir ?? tmpdir());
+        } catch (err) {
+          if (!(err instanceof DeltaNotPossible)) throw err;
+          log?.warn({ glanceImageId, err: err.message }, 'uploading the whole image');
+          base = null;
+        }
+      }
+      const data: Readable = delta ? delta.stream() : await this.engine.saveImage(info.id);
+
+      stage = 'prepare';
+      const properties = snapshotProperties(info.id, info.layers, props, base ?? undefined);
       const wanted: Record<string, string> = { disk_format: 'raw', container_format: 'docker', ...properties };
       const ops: PatchOp[] = Object.entries(wanted)
         .filter(([k, v]) => current[k] !== v)
         .map(([k, v]) => ({ op: k in current ? 'replace' : 'add', path: `/${k}`, value: v }));
+      for (const k of [SNAPSHOT_PROPERTIES.baseImage, SNAPSHOT_PROPERTIES.deltaDepth]) {
+        if (k in current && !(k in wanted)) ops.push({ op: 'remove', path: `/${k}` });
+      }
       if (ops.length) await client.patch(glanceImageId, ops);
 
-      stage = 'save';
-      const saved = await this.engine.saveImage(info.id); // by id: the archive names no host-local tags
       digesting = new DigestingStream();
-      pipeline(saved, digesting, () => { /* errors reach the upload through digesting */ });
+      pipeline(data, digesting, () => { /* errors reach the upload through digesting */ });
 
       stage = 'upload';
       await client.upload(glanceImageId, digesting);
@@ -161,10 +205,14 @@ export class SnapshotExporter {
         }
       }
       const uploadMs = Date.now() - started;
-      log?.info({ glanceImageId, engineImageId: info.id, bytes: sent.bytes, ms: uploadMs }, 'uploaded snapshot to Glance');
+      log?.info({
+        glanceImageId, engineImageId: info.id, bytes: sent.bytes, ms: uploadMs,
+        ...(base && delta ? { baseImage: base.glanceImageId, depth: base.depth, layersCarried: delta.carried.length } : {}),
+      }, 'uploaded snapshot to Glance');
       return {
         glanceImageId, engineImageId: info.id, layers: info.layers, size: sent.bytes,
         checksum: sent.md5, sha512: sent.sha512, image, uploadMs,
+        ...(base && delta ? { delta: { baseImageId: base.glanceImageId, depth: base.depth, carried: delta.carried } } : {}),
       };
     } catch (err) {
       this.counters.failures++;
@@ -174,6 +222,40 @@ export class SnapshotExporter {
       }
       log?.warn({ glanceImageId, stage, err: messageOf(err) }, 'snapshot upload failed');
       throw new SnapshotUploadFailed(glanceImageId, stage, err);
+    } finally {
+      await delta?.dispose();
     }
+  }
+
+  /**
+   * The image a delta snapshot can stand on, or null for a whole upload: the instance's image,
+   * active in Glance, cached here with layers at the bottom of the snapshot's, and not already
+   * at the top of a chain of `deltaDepth` deltas.
+   */
+  private async deltaBase(client: SnapshotTarget, layers: string[], parentId: string | undefined, glanceImageId: string): Promise<ChosenBase | null> {
+    const max = this.options.deltaDepth ?? 0;
+    if (max <= 0 || !parentId) return null;
+    const whole = (reason: string): null => {
+      this.options.log?.info({ glanceImageId, parentImage: parentId, reason }, 'uploading the whole image');
+      return null;
+    };
+    const cacheRepo = this.options.cacheRepo === undefined ? 'glance-image' : this.options.cacheRepo;
+    const cached = cacheRepo ? await this.engine.inspectImage(`${cacheRepo}:${parentId}`) : null;
+    if (!cached) return whole('the instance\'s image is not cached on this host');
+    if (cached.layers.length >= layers.length || cached.layers.some((l, i) => l !== layers[i])) {
+      return whole('the snapshot does not stand on the instance\'s image (rebuilt?)');
+    }
+    let parent: GlanceImage;
+    try {
+      parent = await client.getImage(parentId);
+    } catch (err) {
+      if (err instanceof ImageNotFound) return whole('Glance has no image of the instance any more');
+      throw err;
+    }
+    if (parent.status !== 'active') return whole(`the instance's image is ${parent.status} in Glance`);
+    const below = Number(parent[SNAPSHOT_PROPERTIES.deltaDepth] ?? 0);
+    const depth = (Number.isInteger(below) && below > 0 ? below : 0) + 1;
+    if (depth > max) return whole(`${depth - 1} delta snapshots already stand on one another (at most ${max})`);
+    return { glanceImageId: parentId, layers: cached.layers, depth };
   }
 }

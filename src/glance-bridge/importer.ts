@@ -8,14 +8,20 @@
  * the cache: a later ensureImage for the same id downloads nothing, concurrent calls for one
  * id share a single download, and layers shared with images already in the engine are stored
  * once (docker's load reuses a layer whose chain id it already has).
+ *
+ * A delta snapshot (delta-archive.ts; its Glance property nova_container_base_image names its
+ * base) needs its base in the engine first: the base is ensured the same way (from the cache,
+ * or from Glance, itself perhaps a delta), then the delta's archive may leave out the base's
+ * layers. Everything a failed import downloaded, bases included, is removed again.
  */
 import { pipeline } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { ContainerEngine } from '../runtime/types.js';
 import { rewriteImageArchive, type ImageArchiveSummary } from './archive.js';
 import {
-  ImageImportFailed, ImageNotUsable, ImageVerificationFailed, messageOf, type ImportStage,
+  findImageNotFound, ImageImportFailed, ImageNotUsable, ImageVerificationFailed, messageOf, type ImportStage,
 } from './errors.js';
+import { BASE_IMAGE_PROPERTY } from './delta-archive.js';
 import { GlanceClient, type GlanceClientOptions, type GlanceImage, type GlanceImageBase, type ImageDownload } from './glance-client.js';
 import { KeyedSerializer } from './keyed-serializer.js';
 import type { GlanceTokenSource } from './token-source.js';
@@ -43,6 +49,8 @@ export interface EnsuredImage {
   bytes: number;
   /** True when this call waited for another call's download of the same image. */
   joined?: boolean;
+  /** Glance ids this call downloaded: the image and the base images it needed. */
+  downloadedIds: string[];
 }
 
 export type ReleaseResult = 'absent' | 'in-use' | 'untagged' | 'removed';
@@ -76,6 +84,15 @@ export interface ImporterOptions {
 }
 
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** Base images a delta snapshot may stand on, one on another. */
+const MAX_BASE_CHAIN = 32;
+
+/** The Glance id of a delta snapshot's base image: from Nova's dict (nested) or Glance's record (flat). */
+export function baseImageOf(image: GlanceImageMeta | GlanceImage): string | undefined {
+  const nested = image.properties;
+  const v = (nested && typeof nested === 'object' ? (nested as Record<string, unknown>)[BASE_IMAGE_PROPERTY] : undefined) ?? image[BASE_IMAGE_PROPERTY];
+  return typeof v === 'string' && v ? v : undefined;
+}
 
 export class ImageImporter {
   private readonly repo: string;
@@ -106,13 +123,18 @@ export class ImageImporter {
    * ImageNotFound / GlanceError / ImageVerificationFailed / InvalidImageArchive / EngineError.
    */
   ensureImage(source: GlanceTokenSource, image: GlanceImageMeta): Promise<EnsuredImage> {
+    return this.ensure(source, image, []);
+  }
+
+  /** `dependents`: the delta snapshots (outermost first) this image is being ensured as the base of. */
+  private ensure(source: GlanceTokenSource, image: GlanceImageMeta, dependents: string[]): Promise<EnsuredImage> {
     this.check(image);
     const running = this.flights.get(image.id);
     if (running) {
       this.counters.joined++;
-      return running.then((r) => ({ ...r, downloaded: false, bytes: 0, joined: true }));
+      return running.then((r) => ({ ...r, downloaded: false, bytes: 0, joined: true, downloadedIds: [] }));
     }
-    const flight = this.serial.run(image.id, () => this.ensureLocked(source, image))
+    const flight = this.serial.run(image.id, () => this.ensureLocked(source, image, dependents))
       .finally(() => this.flights.delete(image.id));
     this.flights.set(image.id, flight);
     return flight;
@@ -163,22 +185,35 @@ export class ImageImporter {
     return all.some((c) => c.image === engineImageId);
   }
 
-  private async ensureLocked(source: GlanceTokenSource, image: GlanceImageMeta): Promise<EnsuredImage> {
+  private async ensureLocked(source: GlanceTokenSource, given: GlanceImageMeta, dependents: string[]): Promise<EnsuredImage> {
     const log = this.options.log;
-    const ref = this.refFor(image.id);
+    const ref = this.refFor(given.id);
     const cached = await this.engine.inspectImage(ref);
     if (cached) {
       this.counters.cacheHits++;
-      return { ref, imageId: cached.id, layers: cached.layers, downloaded: false, bytes: 0 };
+      return { ref, imageId: cached.id, layers: cached.layers, downloaded: false, bytes: 0, downloadedIds: [] };
     }
 
     const client = this.client(source);
     let stage: ImportStage = 'download';
     let bytes = 0;
     let summary: ImageArchiveSummary | undefined;
+    let base: EnsuredImage | undefined;
+    let image = given;
     const started = Date.now();
-    this.counters.downloads++;
     try {
+      if (dependents.length) {
+        // A base image: only its id is known, the rest is Glance's.
+        image = await client.getImage(given.id);
+        this.check(image);
+      }
+      const baseId = baseImageOf(image);
+      if (baseId) {
+        stage = 'base';
+        base = await this.ensureBase(source, image.id, baseId, dependents);
+        stage = 'download';
+      }
+      this.counters.downloads++;
       const expected = await this.expectedDigests(client, image);
       const dl = await client.download(image.id);
       checkLength(image.id, expected, dl);
@@ -188,7 +223,11 @@ export class ImageImporter {
       // the verifier and checked below, so no listener race can leave it unhandled or unseen.
       verifier.on('error', () => undefined);
       pipeline(dl.body, verifier, () => undefined);
-      const rewritten = rewriteImageArchive(verifier, { imageId: image.id, ...(this.options.platform ? { platform: this.options.platform } : {}) });
+      const rewritten = rewriteImageArchive(verifier, {
+        imageId: image.id,
+        ...(this.options.platform ? { platform: this.options.platform } : {}),
+        ...(baseId && base ? { base: { glanceImageId: baseId, layers: base.layers } } : {}),
+      });
       // The engine client pipes this into its request without an error listener; the failure
       // that destroys it is reported through `summary` and the load's promise instead.
       rewritten.output.on('error', () => undefined);
@@ -225,14 +264,35 @@ export class ImageImporter {
       if (!info) throw new Error(`${ref} is not in the engine after tagging`);
       this.counters.downloadedBytes += bytes;
       this.counters.lastImportMs = Date.now() - started;
-      log?.info({ glanceImageId: image.id, imageId: info.id, format: summary.format, bytes, ms: this.counters.lastImportMs, layers: info.layers.length }, 'imported Glance image');
-      return { ref, imageId: info.id, layers: info.layers, downloaded: true, bytes };
+      log?.info({
+        glanceImageId: image.id, imageId: info.id, format: summary.format, bytes, ms: this.counters.lastImportMs,
+        layers: info.layers.length, ...(baseId ? { baseImage: baseId, layersFromBase: summary.fromBase } : {}),
+      }, 'imported Glance image');
+      return { ref, imageId: info.id, layers: info.layers, downloaded: true, bytes, downloadedIds: [...(base?.downloadedIds ?? []), image.id] };
     } catch (err) {
       this.counters.failures++;
       this.counters.downloadedBytes += bytes;
       await this.cleanUp(image.id, summary?.imageId);
+      for (const id of [...(base?.downloadedIds ?? [])].reverse()) {
+        await this.releaseImage(id).catch((e: unknown) => log?.error({ glanceImageId: id, err: messageOf(e) }, 'could not remove a base image after a failed import'));
+      }
       log?.warn({ glanceImageId: image.id, stage, err: messageOf(err) }, 'image import failed');
       throw new ImageImportFailed(image.id, stage, err);
+    }
+  }
+
+  /** The base of delta snapshot `imageId`, in the engine (from the cache or Glance). */
+  private async ensureBase(source: GlanceTokenSource, imageId: string, baseId: string, dependents: string[]): Promise<EnsuredImage> {
+    const chain = [...dependents, imageId];
+    if (chain.includes(baseId)) throw new ImageNotUsable(imageId, `its chain of base images loops back to ${baseId}`);
+    if (chain.length > MAX_BASE_CHAIN) throw new ImageNotUsable(imageId, `it stands on more than ${MAX_BASE_CHAIN} base images`);
+    try {
+      return await this.ensure(source, { id: baseId }, chain);
+    } catch (err) {
+      if (findImageNotFound(err)?.imageId === baseId) {
+        throw new ImageNotUsable(imageId, `it is a delta snapshot holding only the changes made on top of image ${baseId}, which Glance does not have (deleted, or not visible to this project): it cannot be assembled`);
+      }
+      throw err;
     }
   }
 

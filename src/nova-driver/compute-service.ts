@@ -105,7 +105,9 @@ export class ComputeService {
     });
     this.importer = new ImageImporter(this.engine, { log: log.child({ component: 'images' }) });
     const glanceAuth = serviceAuth(config, 'glance');
-    const exporter = new SnapshotExporter(this.engine, { log: log.child({ component: 'snapshots' }) });
+    const exporter = new SnapshotExporter(this.engine, {
+      deltaDepth: config.container.snapshot_delta_depth, spoolDir: join(d.state_path, 'snapshot-spool'), log: log.child({ component: 'snapshots' }),
+    });
     const interfaces = glanceAuth.valid_interfaces.filter((i): i is 'internal' | 'public' | 'admin' => ['internal', 'public', 'admin'].includes(i));
     this.manager = {
       host: d.host,

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import type { ContainerEngine, ContainerStatus, ImageInfo } from '../../../src/runtime/types.js';
 
@@ -77,7 +77,11 @@ function configFor(diffIds: string[], label: string): Buffer {
 }
 
 /** A `docker save`-style archive: <v1>/layer.tar, <config>.json, manifest.json, repositories. */
-export async function dockerArchive(layers: Buffer[], opts: { label?: string; repoTags?: string[]; symlinkLast?: boolean; extra?: TestEntry[] } = {}): Promise<SyntheticImage> {
+export async function dockerArchive(layers: Buffer[], opts: {
+  label?: string; repoTags?: string[]; symlinkLast?: boolean; extra?: TestEntry[];
+  /** podman's form: layers in `<diff id hex>.tar`, `<v1>/layer.tar` a symlink to it; `replace` swaps a layer's data */
+  digestNames?: boolean; replace?: Map<number, Buffer>;
+} = {}): Promise<SyntheticImage> {
   const diffIds = layers.map((l) => `sha256:${sha256(l)}`);
   const config = configFor(diffIds, opts.label ?? 'x');
   const configDigest = sha256(config);
@@ -86,6 +90,12 @@ export async function dockerArchive(layers: Buffer[], opts: { label?: string; re
   layers.forEach((l, i) => {
     const v1 = sha256(`v1-${i}-${diffIds[i]}`);
     entries.push({ name: `${v1}/`, type: 'directory' }, { name: `${v1}/VERSION`, data: '1.0' }, { name: `${v1}/json`, data: '{}' });
+    if (opts.digestNames) {
+      const file = `${diffIds[i].slice(7)}.tar`;
+      entries.push({ name: file, data: opts.replace?.get(i) ?? l }, { name: `${v1}/layer.tar`, type: 'symlink', linkname: `../${file}` });
+      layerPaths.push(file);
+      return;
+    }
     if (opts.symlinkLast && i === layers.length - 1 && i > 0) {
       entries.push({ name: `${v1}/layer.tar`, type: 'symlink', linkname: `../${layerPaths[0].split('/')[0]}/layer.tar` });
     } else {
@@ -183,6 +193,18 @@ export class FakeEngine {
     const config = entries.find((e) => e.name === manifest[0].Config)!.data;
     const id = `sha256:${sha256(config)}`;
     const diffIds = (JSON.parse(config.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
+    // As the engines do: a layer whose chain an image here already has is not read; any other
+    // must be in the archive as the tar of its diff id.
+    manifest[0].Layers.forEach((path, i) => {
+      const data = entries.find((e) => e.name === path)?.data;
+      if (!data) throw new Error(`layer file ${path} is missing`);
+      const tar = data[0] === 0x1f && data[1] === 0x8b ? gunzipSync(data) : data;
+      if (`sha256:${sha256(tar)}` === diffIds[i]) return;
+      const chain = diffIds.slice(0, i + 1);
+      if (![...this.images.values()].some((im) => chain.every((d, j) => im.layers[j] === d))) {
+        throw new Error(`layer ${i}: ${path} is not the tar of ${diffIds[i]} and no image here has that chain`);
+      }
+    });
     const img = this.images.get(id) ?? { id, tags: new Set<string>(), layers: diffIds };
     this.images.set(id, img);
     return [id];

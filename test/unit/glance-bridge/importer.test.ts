@@ -57,10 +57,11 @@ describe('glance-bridge ImageImporter (fake engine and Glance)', () => {
     const img = await dockerArchive([await layerTar('a', 'b')]);
     glance.data.set(ID, img.archive);
     const first = await importer.ensureImage(SOURCE, meta(ID, img.archive));
-    assert.deepEqual(first, { ref: `glance-image:${ID}`, imageId: img.configDigest, layers: img.diffIds, downloaded: true, bytes: img.archive.length });
+    assert.deepEqual(first, { ref: `glance-image:${ID}`, imageId: img.configDigest, layers: img.diffIds, downloaded: true, bytes: img.archive.length, downloadedIds: [ID] });
     assert.deepEqual(engine.images.get(img.configDigest)!.tags, new Set([`glance-image:${ID}`]));
     const second = await importer.ensureImage(SOURCE, meta(ID, img.archive));
     assert.equal(second.downloaded, false);
+    assert.deepEqual(second.downloadedIds, []);
     assert.equal(second.imageId, img.configDigest);
     assert.equal(glance.downloads, 1);
     const s = importer.stats();
