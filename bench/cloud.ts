@@ -1,10 +1,12 @@
 /** What the benchmarks share: a Keystone session on the local cloud (its openrc), a server's status, a test image. */
 import axios, { type AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { GlanceTokenSource } from '../src/glance-bridge/token-source.js';
 import { DEFAULT_PODMAN_USERNS_REMAP, podmanUserns } from '../src/runtime/podman-engine.js';
 import { computeConfValue, openrcEnv } from '../test/helpers/cloud.js';
-import { ENGINE_DRIVER, busyboxRootfs, importRootfs, saveImage } from '../test/integration/glance-bridge/images.js';
+import { ENGINE_DRIVER, busyboxRootfs, importRootfs, makeTar, readTar, saveImage } from '../test/integration/glance-bridge/images.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -14,6 +16,8 @@ export interface CloudSession {
   neutron: AxiosInstance;
   placement: AxiosInstance;
   projectId: string;
+  /** The session's token and Glance endpoint as the glance-bridge takes them. */
+  glanceSource: GlanceTokenSource;
 }
 
 interface Token {
@@ -70,6 +74,12 @@ export async function session(): Promise<CloudSession> {
     neutron: client('network'),
     placement: client('placement', { 'OpenStack-API-Version': 'placement 1.26' }),
     projectId: token.projectId,
+    glanceSource: {
+      kind: 'user',
+      authHeaders: async () => ({ 'X-Auth-Token': token.value }),
+      imageEndpoint: async () => url('image').replace(/\/+$/, ''),
+      unauthorized: () => false,
+    },
   };
 }
 
@@ -85,9 +95,14 @@ export async function waitStatus(nova: AxiosInstance, id: string, want: string, 
   }
 }
 
-/** A public Glance image (a `docker save` archive) of busybox running sleep; the caller deletes it. */
-export async function sleeperImage(glance: AxiosInstance, docker: Docker, tag: string): Promise<{ id: string }> {
-  await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag, ['CMD ["/bin/sleep", "1000000"]']);
+/**
+ * A public Glance image (a `docker save` archive) of busybox running sleep, in one layer with
+ * `ballastBytes` of random data in /opt/ballast; the caller deletes it.
+ */
+export async function sleeperImage(glance: AxiosInstance, docker: Docker, tag: string, ballastBytes = 0): Promise<{ id: string }> {
+  let rootfs = await busyboxRootfs();
+  if (ballastBytes) rootfs = await makeTar([...await readTar(rootfs), { name: 'opt/', type: 'directory' }, { name: 'opt/ballast', data: randomBytes(ballastBytes) }]);
+  await importRootfs(docker, rootfs, 'bench/busybox', tag, ['CMD ["/bin/sleep", "1000000"]']);
   const archive = await saveImage(docker, `bench/busybox:${tag}`);
   await docker.getImage(`bench/busybox:${tag}`).remove();
   const image = (await glance.post('/v2/images', { name: tag, container_format: 'docker', disk_format: 'raw', visibility: 'public' })).data as { id: string };

@@ -1,5 +1,6 @@
 /** `npm run bench`: runs every benchmark and prints its figures as JSON, one line each. */
 import { bootBench } from './boot.js';
+import { snapshotBench } from './snapshot.js';
 
-const results = { boot: await bootBench() };
+const results = { boot: await bootBench(), snapshot: await snapshotBench() };
 for (const [name, r] of Object.entries(results)) process.stdout.write(`${name} ${JSON.stringify(r)}\n`);

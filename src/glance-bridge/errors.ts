@@ -45,11 +45,33 @@ export class ImageVerificationFailed extends Error {
 
 export type ImportStage = 'base' | 'download' | 'load' | 'tag';
 
-/** ensureImage failed; `cause` is one of the errors above or an engine/Glance error. */
+/** A delta snapshot's base image is gone from Glance (and not cached here). */
+export class BaseImageMissing extends Error {
+  constructor(readonly imageId: string, readonly baseImageId: string) {
+    super(`The base image ${baseImageId} of delta snapshot ${imageId} is not in Glance (deleted?); the snapshot cannot be assembled without it`);
+    this.name = 'BaseImageMissing';
+  }
+}
+
+/**
+ * ensureImage failed; `cause` is one of the errors above or an engine/Glance error. At stage
+ * `base` the message names the base image that failed and why, and no more: Nova keeps 255
+ * characters of a fault, and a chain of bases would repeat every id.
+ */
 export class ImageImportFailed extends Error {
   constructor(readonly imageId: string, readonly stage: ImportStage, cause: unknown) {
-    super(`Import of image ${imageId} failed (${stage}): ${messageOf(cause)}`, { cause });
+    super(ImageImportFailed.describe(imageId, stage, cause), { cause });
     this.name = 'ImageImportFailed';
+  }
+
+  private static describe(imageId: string, stage: ImportStage, cause: unknown): string {
+    if (stage === 'base') {
+      if (cause instanceof ImageImportFailed && cause.stage !== 'base') {
+        return `Delta snapshot ${imageId}: its base image ${cause.imageId} failed (${cause.stage}): ${messageOf(cause.cause)}`;
+      }
+      if (cause instanceof ImageImportFailed || cause instanceof BaseImageMissing) return cause.message;
+    }
+    return `Import of image ${imageId} failed (${stage}): ${messageOf(cause)}`;
   }
 }
 

@@ -79,11 +79,13 @@ export type SnapshotTarget = Pick<GlanceClient, 'getImage' | 'patch' | 'upload'>
 
 export interface ExporterOptions {
   /**
-   * Tag the uploaded engine image `<cacheRepo>:<snapshot image id>` so that booting from the
-   * snapshot on this host downloads nothing (ImageImporter's cache; default `glance-image`,
-   * null to skip).
+   * The repository of ImageImporter's cache tags (default `glance-image`): where a delta's base
+   * is looked up, and where the uploaded engine image is tagged `<cacheRepo>:<snapshot image
+   * id>` so that booting from the snapshot on this host downloads nothing.
    */
-  cacheRepo?: string | null;
+  cacheRepo?: string;
+  /** False: the uploaded image is not tagged into the cache (default true). */
+  tagCached?: boolean;
   glance?: GlanceClientOptions;
   clientFor?: (source: GlanceTokenSource) => SnapshotTarget;
   /** How many delta snapshots may stand on one another before one is uploaded whole; 0: every snapshot whole. */
@@ -125,7 +127,11 @@ export function snapshotProperties(engineImageId: string, layers: string[], prop
 export class SnapshotExporter {
   private readonly counters: ExportStats = { uploads: 0, uploadedBytes: 0, failures: 0 };
 
-  constructor(private readonly engine: ContainerEngine, private readonly options: ExporterOptions = {}) {}
+  private readonly cacheRepo: string;
+
+  constructor(private readonly engine: ContainerEngine, private readonly options: ExporterOptions = {}) {
+    this.cacheRepo = options.cacheRepo ?? 'glance-image';
+  }
 
   stats(): ExportStats {
     return { ...this.counters };
@@ -196,10 +202,9 @@ export class SnapshotExporter {
 
       this.counters.uploads++;
       this.counters.uploadedBytes += sent.bytes;
-      const cacheRepo = this.options.cacheRepo === undefined ? 'glance-image' : this.options.cacheRepo;
-      if (cacheRepo) {
+      if (this.options.tagCached !== false) {
         try {
-          await this.engine.tagImage(info.id, cacheRepo, glanceImageId);
+          await this.engine.tagImage(info.id, this.cacheRepo, glanceImageId);
         } catch (err) {
           log?.warn({ glanceImageId, err: messageOf(err) }, 'could not tag the snapshot as cached; it will be downloaded when booted here');
         }
@@ -239,8 +244,7 @@ export class SnapshotExporter {
       this.options.log?.info({ glanceImageId, parentImage: parentId, reason }, 'uploading the whole image');
       return null;
     };
-    const cacheRepo = this.options.cacheRepo === undefined ? 'glance-image' : this.options.cacheRepo;
-    const cached = cacheRepo ? await this.engine.inspectImage(`${cacheRepo}:${parentId}`) : null;
+    const cached = await this.engine.inspectImage(`${this.cacheRepo}:${parentId}`);
     if (!cached) return whole('the instance\'s image is not cached on this host');
     if (cached.layers.length >= layers.length || cached.layers.some((l, i) => l !== layers[i])) {
       return whole('the snapshot does not stand on the instance\'s image (rebuilt?)');

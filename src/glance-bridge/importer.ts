@@ -19,7 +19,7 @@ import type { Logger } from '../common/log.js';
 import type { ContainerEngine } from '../runtime/types.js';
 import { rewriteImageArchive, type ImageArchiveSummary } from './archive.js';
 import {
-  findImageNotFound, ImageImportFailed, ImageNotUsable, ImageVerificationFailed, messageOf, type ImportStage,
+  BaseImageMissing, findImageNotFound, ImageImportFailed, ImageNotUsable, ImageVerificationFailed, messageOf, type ImportStage,
 } from './errors.js';
 import { BASE_IMAGE_PROPERTY } from './delta-archive.js';
 import { GlanceClient, type GlanceClientOptions, type GlanceImage, type GlanceImageBase, type ImageDownload } from './glance-client.js';
@@ -289,9 +289,7 @@ export class ImageImporter {
     try {
       return await this.ensure(source, { id: baseId }, chain);
     } catch (err) {
-      if (findImageNotFound(err)?.imageId === baseId) {
-        throw new ImageNotUsable(imageId, `it is a delta snapshot holding only the changes made on top of image ${baseId}, which Glance does not have (deleted, or not visible to this project): it cannot be assembled`);
-      }
+      if (findImageNotFound(err)?.imageId === baseId) throw new BaseImageMissing(imageId, baseId);
       throw err;
     }
   }

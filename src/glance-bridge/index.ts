@@ -17,6 +17,6 @@ export {
 } from './exporter.js';
 export { rewriteImageArchive, type ImageArchiveSummary } from './archive.js';
 export {
-  GlanceError, ImageNotFound, ImageNotUsable, InvalidImageArchive, ImageVerificationFailed, ImageImportFailed,
+  BaseImageMissing, GlanceError, ImageNotFound, ImageNotUsable, InvalidImageArchive, ImageVerificationFailed, ImageImportFailed,
   SnapshotUploadFailed, findImageNotFound,
 } from './errors.js';

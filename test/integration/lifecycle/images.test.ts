@@ -11,16 +11,8 @@ import {
   Created, allocations, cli, engineImageTagged, engineTmp, getServer, inspectContainer, logRecords, newEngineTmpEntries,
   sleep, waitForServer, waitForStatus, type Server,
 } from '../../helpers/servers.js';
-import { CLOUD_DIR } from '../../helpers/cloud.js';
+import { glanceStoreDir } from '../../helpers/glance-store.js';
 import { RUN, newImageOfArchive, testArchive, workDir } from './fixture.js';
-
-/** Glance's file store (filesystem_store_datadir of the local cloud's glance-api.conf). */
-function glanceStoreDir(): string {
-  const conf = readFileSync(join(CLOUD_DIR, 'etc', 'glance', 'glance-api.conf'), 'utf8');
-  const m = /^\s*filesystem_store_datadir\s*=\s*(\S+)/m.exec(conf);
-  if (!m) throw new Error('no filesystem_store_datadir in glance-api.conf');
-  return m[1];
-}
 
 describe('lifecycle: images at boot', function () {
   this.timeout(300_000);
