@@ -48,6 +48,8 @@ export const SNAPSHOT_PROPERTIES = {
 export interface SnapshotProps {
   /** Glance id of the image the instance was booted from. */
   parentImageId?: string;
+  /** Upload the whole image even where a delta over the parent could be made. */
+  whole?: boolean;
   /** More properties to set (e.g. libvirt's image_location/image_state); strings, <= 255 chars. */
   properties?: Record<string, string>;
 }
@@ -157,7 +159,7 @@ export class SnapshotExporter {
       stage = 'prepare';
       const current = await client.getImage(glanceImageId);
       if (current.status !== 'queued') throw new Error(`the Glance image is ${current.status}; only a queued image can take data`);
-      let base = await this.deltaBase(client, info.layers, props.parentImageId, glanceImageId);
+      let base = props.whole ? null : await this.deltaBase(client, info.layers, props.parentImageId, glanceImageId);
 
       stage = 'save';
       // by id: the archive names no host-local tags

@@ -139,7 +139,7 @@ export class FakeScheduler extends Fake<PublicOf<SchedulerClient>> implements Pu
 export class FakeImages extends Fake<ImageProvider> implements ImageProvider {
   readonly glance = new Map<string, GlanceImage>();
   readonly present = new Set<string>();
-  readonly uploads: { engineRef: string; imageId: string; parentImageId: string | null }[] = [];
+  readonly uploads: { engineRef: string; imageId: string; parentImageId: string | null; whole: boolean }[] = [];
 
   async ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string> {
     await this.enter('ensureImage', ctx, image);
@@ -157,9 +157,9 @@ export class FakeImages extends Fake<ImageProvider> implements ImageProvider {
     this.glance.delete(imageId);
   }
 
-  async uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void> {
-    await this.enter('uploadSnapshot', ctx, engineRef, glanceImageId, parentImageId);
-    this.uploads.push({ engineRef, imageId: glanceImageId, parentImageId });
+  async uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null, whole: boolean): Promise<void> {
+    await this.enter('uploadSnapshot', ctx, engineRef, glanceImageId, parentImageId, whole);
+    this.uploads.push({ engineRef, imageId: glanceImageId, parentImageId, whole });
     const image = this.glance.get(glanceImageId);
     if (image) image.status = 'active';
   }

@@ -23,7 +23,8 @@ export interface ImageProvider {
   getImage(ctx: RequestContext, imageId: string): Promise<GlanceImage | null>;
   deleteImage(ctx: RequestContext, imageId: string): Promise<void>;
   /** Uploads a captured image into the queued Glance image `glanceImageId` (formats and properties set). */
-  uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void>;
+  /** `whole`: upload the whole image, never a delta over `parentImageId` (a shelved instance's, which must outlive its image). */
+  uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null, whole: boolean): Promise<void>;
 }
 
 /** The resource tracker as the handlers see it (resource-tracker.ts): what an instance uses here. */

@@ -40,8 +40,8 @@ export class GlanceImages implements ImageProvider {
     await new GlanceClient(this.sourceFor(ctx)).deleteImage(imageId);
   }
 
-  async uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null): Promise<void> {
-    await this.exporter.export(this.sourceFor(ctx), engineRef, glanceImageId, parentImageId ? { parentImageId } : {});
+  async uploadSnapshot(ctx: RequestContext, engineRef: string, glanceImageId: string, parentImageId: string | null, whole: boolean): Promise<void> {
+    await this.exporter.export(this.sourceFor(ctx), engineRef, glanceImageId, { ...(parentImageId ? { parentImageId } : {}), whole });
   }
 
 }

@@ -68,10 +68,10 @@ export async function releasePorts(deps: ManagerDeps, ctx: RequestContext, insta
   await settle(log, 'clear the network info cache', saveInfoCache(deps.conductor, ctx, instanceUuid, []));
 }
 
-/** Glance with the request's credentials, as the driver uses it. */
-export function imageAccess(deps: ManagerDeps, ctx: RequestContext): ImageAccess {
+/** Glance with the request's credentials, as the driver uses it; `wholeSnapshots`: no delta snapshots (shelve). */
+export function imageAccess(deps: ManagerDeps, ctx: RequestContext, wholeSnapshots = false): ImageAccess {
   return {
     ensure: (image) => deps.images.ensureImage(ctx, image),
-    upload: (engineRef, imageId, parentImageId) => deps.images.uploadSnapshot(ctx, engineRef, imageId, parentImageId),
+    upload: (engineRef, imageId, parentImageId) => deps.images.uploadSnapshot(ctx, engineRef, imageId, parentImageId, wholeSnapshots),
   };
 }

@@ -36,7 +36,7 @@ export async function shelveInstance(deps: ManagerDeps, ctx: RequestContext, arg
     await driverCall(inst, () => deps.driver.powerOff(inst.str('uuid'), args.clean_shutdown === false ? 0 : deps.shutdownTimeout));
     try {
       await captureToGlance(deps, ctx, inst, imageId,
-        { from: TaskState.SHELVING, pending: TaskState.SHELVING_IMAGE_PENDING_UPLOAD, uploading: TaskState.SHELVING_IMAGE_UPLOADING }, log);
+        { from: TaskState.SHELVING, pending: TaskState.SHELVING_IMAGE_PENDING_UPLOAD, uploading: TaskState.SHELVING_IMAGE_UPLOADING, whole: true }, log);
     } catch (err) {
       await deleteUnfinishedImage(deps, ctx, imageId, log);
       throw err;

@@ -23,15 +23,17 @@ function deletedMeanwhile(err: unknown): boolean {
 
 /**
  * Captures the instance into `imageId`; shared with shelve. `pending` and `uploading` are the
- * task states to pass through, `from` the current one.
+ * task states to pass through, `from` the current one. `whole`: the whole image, never a delta
+ * snapshot over the instance's image (shelve: an unshelve must not need an image the user
+ * may delete meanwhile, as a VM's shelved disk needs none).
  */
 export async function captureToGlance(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, imageId: string,
-  states: { from: string; pending: string; uploading: string }, log: Logger): Promise<void> {
+  states: { from: string; pending: string; uploading: string; whole: boolean }, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
   const info = await infoOf(deps, inst);
   await deps.instances.save(ctx, inst, { power_state: powerStateFor(info, inst.optStr('vm_state')) });
   await deps.instances.save(ctx, inst, { task_state: states.pending }, [states.from]);
-  await driverCall(inst, () => deps.driver.snapshot(uuid, imageId, inst.optStr('image_ref'), imageAccess(deps, ctx),
+  await driverCall(inst, () => deps.driver.snapshot(uuid, imageId, inst.optStr('image_ref'), imageAccess(deps, ctx, states.whole),
     () => deps.instances.save(ctx, inst, { task_state: states.uploading }, [states.pending])));
   log.info({ image: imageId }, 'snapshot uploaded to Glance');
 }
@@ -44,7 +46,7 @@ export async function snapshotInstance(deps: ManagerDeps, ctx: RequestContext, a
     try {
       await deps.instances.save(ctx, inst, { task_state: TaskState.IMAGE_SNAPSHOT }, [TaskState.IMAGE_SNAPSHOT_PENDING]);
       await captureToGlance(deps, ctx, inst, imageId,
-        { from: TaskState.IMAGE_SNAPSHOT, pending: TaskState.IMAGE_PENDING_UPLOAD, uploading: TaskState.IMAGE_UPLOADING }, log);
+        { from: TaskState.IMAGE_SNAPSHOT, pending: TaskState.IMAGE_PENDING_UPLOAD, uploading: TaskState.IMAGE_UPLOADING, whole: false }, log);
       await deps.instances.save(ctx, inst, { task_state: null }, [TaskState.IMAGE_UPLOADING]);
     } catch (err) {
       await deleteUnfinishedImage(deps, ctx, imageId, log);

@@ -220,6 +220,17 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
     assert.deepEqual((await c.importer.ensureImage(SOURCE, glance.meta(SNAP2))).downloadedIds, [SNAP2]);
   });
 
+  it('uploads the whole image when asked to (shelve), though a delta could be made', async () => {
+    const a = host(glance, spool);
+    await a.importer.ensureImage(SOURCE, glance.meta(BASE));
+    commit(a, snap);
+    glance.queue(SNAP);
+    const r = await a.exporter.export(SOURCE, 'nova-snapshot:x', SNAP, { parentImageId: BASE, whole: true });
+    assert.equal(r.delta, undefined);
+    assert.equal(r.size, snap.archive.length);
+    assert.equal(BASE_IMAGE_PROPERTY in (await glance.getImage(SNAP)), false);
+  });
+
   it('uploads the whole image when the save\'s layer is not what the image says (no delta from a save it cannot check)', async () => {
     const bad = await dockerArchive([L1, L2], { label: 'snap', digestNames: true, replace: new Map([[1, L3]]) });
     const { size } = await snapshotOnA(bad.archive);

@@ -31,7 +31,7 @@ describe('shelve', () => {
     const uuid = shelving(c);
     await shelveInstance(c.deps, c.ctx, argsFor(await c.store.get(c.ctx, uuid), { image_id: SNAP, clean_shutdown: true }));
     assert.deepEqual(c.store.taskStates(uuid), [TaskState.SHELVING_IMAGE_PENDING_UPLOAD, TaskState.SHELVING_IMAGE_UPLOADING, null]);
-    assert.deepEqual(c.images.uploads.map((u) => u.imageId), [SNAP]);
+    assert.deepEqual(c.images.uploads.map((u) => [u.imageId, u.whole]), [[SNAP, true]], 'a shelved image is whole: it must not need the instance\'s image');
     const record = c.store.record(uuid);
     assert.equal(record.get('vm_state'), VmState.SHELVED);
     assert.equal(record.get('power_state'), PowerState.SHUTDOWN);

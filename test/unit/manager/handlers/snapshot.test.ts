@@ -23,7 +23,7 @@ describe('snapshot_instance', () => {
     assert.deepEqual(c.store.taskStates(uuid), [TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_UPLOADING, null]);
     assert.deepEqual(c.store.savesOf(uuid).map((s) => s.expected).filter(Boolean),
       [[TaskState.IMAGE_SNAPSHOT_PENDING], [TaskState.IMAGE_SNAPSHOT], [TaskState.IMAGE_PENDING_UPLOAD], [TaskState.IMAGE_UPLOADING]]);
-    assert.deepEqual(c.images.uploads.map((u) => [u.imageId, u.parentImageId]), [[SNAP, 'img-1']]);
+    assert.deepEqual(c.images.uploads.map((u) => [u.imageId, u.parentImageId, u.whole]), [[SNAP, 'img-1', false]]);
     assert.equal(c.images.glance.get(SNAP)?.status, 'active');
     assert.equal(c.store.faults.length, 0);
   });
