@@ -301,6 +301,15 @@ export class DockerEngine implements ContainerEngine {
     }));
   }
 
+  /**
+   * The attach's detach keys. The engine holds back the first key of the sequence until the
+   * next one shows it is not the sequence: with Docker's default, Ctrl-P Ctrl-Q, a shell's
+   * Ctrl-P (previous command) did nothing until the next key. dockerd cannot be told to have
+   * none (an empty value is its default), so a sequence of a key little typed: Ctrl-^ three
+   * times (held back in the same way, and three of them end the attach, not the workload).
+   */
+  protected readonly consoleDetachKeys: string = encodeURIComponent('ctrl-^,ctrl-^,ctrl-^');
+
   async attachConsole(id: string): Promise<Duplex> {
     const c = await this.inspectRaw(id);
     if (!c) throw new EngineError(`attach to container ${id}: no such container`, 404);
@@ -312,7 +321,7 @@ export class DockerEngine implements ContainerEngine {
     return new Promise((resolve, reject) => {
       const req = request({
         ...(modem.socketPath ? { socketPath: modem.socketPath } : { host: modem.host, port: modem.port }),
-        path: `/containers/${c.Id}/attach?stream=1&stdin=1&stdout=1&stderr=1`, method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'tcp' },
+        path: `/containers/${c.Id}/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=${this.consoleDetachKeys}`, method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'tcp' },
       });
       // the engine's timeout for the answer; none on the console itself, which may be idle for long
       req.setTimeout(modem.timeout ?? 60_000, () => req.destroy(new EngineError(`attach to container ${id}: no answer from the engine`)));

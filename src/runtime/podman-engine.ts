@@ -130,6 +130,8 @@ async function isConmon(pid: number, id: string): Promise<boolean> {
 
 export class PodmanEngine extends DockerEngine {
   protected override readonly rootSubvolume = storageLayerId;
+  /** podman takes an empty value as no detach keys at all: every key reaches the workload at once. */
+  protected override readonly consoleDetachKeys = '';
   private readonly userns: string;
   /** The host id of a container's root (user and group), which owns the files given at its create. */
   private readonly rootId: number;

@@ -3,7 +3,8 @@
  * podman): a raw TCP client, as nova-serialproxy connects, types into a workload's shell and
  * reads its answer; a second client is refused while the first is on; the console's output is
  * in the container's log; after a restart of the service the same port leads to the same
- * workload; a released console stops listening; a workload made without a console says so.
+ * workload; a released console stops listening; a workload made without a console says so;
+ * Ctrl-P is not held back as the first key of the engine's detach sequence.
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
@@ -113,6 +114,23 @@ describe(`serial consoles on ${ENGINE_DRIVER}`, function () {
     assert.equal((await engine.inspectContainer(workloadName(uuid)))?.state, 'running');
     assert.match(await engine.containerLogs(workloadName(uuid)), /CONSOLE-42/, 'console log show shows what the console showed');
     assert.deepEqual(JSON.parse(readFileSync(options.stateFile, 'utf8')), { [uuid]: port });
+  });
+
+  it('Ctrl-P reaches the shell at once: the engine holds back no key of a detach sequence', async () => {
+    const { port } = await consoles.address(uuid);
+    const client = new Client(port);
+    client.socket.write('echo PREVIOUS-$((2*3))\r');
+    await client.waitFor(/PREVIOUS-6/);
+    const before = client.output.length;
+    client.socket.write('\x10'); // Ctrl-P alone: the shell's line editing shows the previous command again
+    const deadline = Date.now() + 5000;
+    while (!client.output.slice(before).includes('echo PREVIOUS-$((2*3))')) {
+      assert.ok(Date.now() < deadline, `Ctrl-P brought back nothing in 5 s; after it the console sent ${JSON.stringify(client.output.slice(before))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    client.socket.write('\x03'); // the recalled line abandoned
+    client.socket.end();
+    await client.closed;
   });
 
   it('one client at a time: a second one is told the console is in use and closed; after the first leaves the next one gets it', async () => {
