@@ -17,17 +17,20 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const COMPUTE_CONF = join(CLOUD_DIR, 'etc', 'nova-container.conf');
 
 /** OS_* variables from the cloud's openrc (`export OS_X=...` lines). */
-export function openrcEnv(): Record<string, string> {
-  const text = readFileSync(join(CLOUD_DIR, 'openrc'), 'utf8');
+export function openrcEnv(rc: RcFile = 'openrc'): Record<string, string> {
+  const text = readFileSync(join(CLOUD_DIR, rc), 'utf8');
   const env: Record<string, string> = {};
   for (const m of text.matchAll(/^\s*export\s+([A-Z0-9_]+)=(.*)$/gm)) env[m[1]] = m[2].replace(/^["']|["']$/g, '');
   return env;
 }
 
-/** Runs `openstack ARGS -f json` (or plain with json=false) as the cloud's admin. */
-export async function openstack<T = unknown>(args: string[], json = true): Promise<T> {
+/** The local cloud's credentials: `openrc` the admin's, `demorc` a member of project demo (devstack/local-cloud.sh). */
+export type RcFile = 'openrc' | 'demorc';
+
+/** Runs `openstack ARGS -f json` (or plain with json=false) as the cloud's admin (or the user of `rc`). */
+export async function openstack<T = unknown>(args: string[], json = true, rc: RcFile = 'openrc'): Promise<T> {
   const { stdout } = await run('/usr/bin/openstack', json ? [...args, '-f', 'json'] : args, {
-    env: { ...process.env, ...openrcEnv() }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000,
+    env: { ...process.env, ...openrcEnv(rc) }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000,
   });
   return (json ? JSON.parse(stdout) : stdout) as T;
 }

@@ -7,7 +7,7 @@
 import type Docker from 'dockerode';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLOUD_DIR, localCloud, openstack } from './cloud.js';
+import { CLOUD_DIR, localCloud, openstack, type RcFile } from './cloud.js';
 import { GLANCE_URL, compute, computeGet, placement, rest } from './rest.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
 import { ENGINE_DRIVER, collect, dockerClient, engineTmpDir, importRootfs } from '../integration/glance-bridge/images.js';
@@ -105,9 +105,9 @@ export function sleep(ms: number): Promise<void> {
 
 // ------------------------------------------------------------------------ CLI
 
-/** `openstack ARGS` as the user of the openrc; plain output. */
-export function cli(args: string[]): Promise<string> {
-  return openstack<string>(args, false);
+/** `openstack ARGS` as the user of the openrc (or of `rc`); plain output. */
+export function cli(args: string[], rc: RcFile = 'openrc'): Promise<string> {
+  return openstack<string>(args, false, rc);
 }
 
 export interface BootOptions {
@@ -115,6 +115,8 @@ export interface BootOptions {
   flavor?: string;
   properties?: Record<string, string>;
   userDataFile?: string;
+  /** Whose server it is (default the admin's openrc). */
+  rc?: RcFile;
 }
 
 // ------------------------------------------------------------------------ engine
@@ -286,7 +288,7 @@ export class Created {
     for (const [k, v] of Object.entries(o.properties ?? {})) args.push('--property', `${k}=${v}`);
     if (o.userDataFile) args.push('--user-data', o.userDataFile);
     args.push(name, '-f', 'value', '-c', 'id');
-    const id = (await cli(args)).trim();
+    const id = (await cli(args, o.rc)).trim();
     if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`server create printed ${id}`);
     this.servers.add(id);
     return id;

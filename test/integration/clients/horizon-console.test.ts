@@ -7,7 +7,8 @@
  *
  * One client at a time, as a VM's serial console: a second tab is told the console is in use,
  * and gets it once the first one is closed. After a restart of nova-container the tab works
- * again (the port is kept and listened on again). Runs alone: it restarts the service.
+ * again (the port is kept and listened on again). The server is the demo project's and its
+ * user (a member, not an admin) opens the console. Runs alone: it restarts the service.
  * Screenshots of every step: test-artifacts/horizon-console/.
  */
 import { strict as assert } from 'node:assert';
@@ -80,13 +81,14 @@ describe('Horizon in a browser: the Console tab types into the container', funct
     const archive = await saveImage(engine(), ref);
     await engine().getImage(ref).remove({ force: true });
     const image = await created.uploadImage(`${RUN}-shell`, archive, workDir());
-    serverId = await created.boot(`${RUN}-console`, { image });
+    // the demo project's server, its console opened by demo (a member, not an admin)
+    serverId = await created.boot(`${RUN}-console`, { image, rc: 'demorc' });
     await waitForStatus(serverId, 'ACTIVE', 120_000);
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     context.setDefaultTimeout(30_000);
     page = await context.newPage();
-    await login(page, rcCredentials('openrc'));
+    await login(page, rcCredentials('demorc'));
   });
 
   afterEach(async function () {

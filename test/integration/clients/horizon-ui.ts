@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart, type RcFile } from '../../helpers/cloud.js';
 
 const HORIZON_PORT = process.env.HORIZON_PORT ?? cloudSetting('HORIZON_PORT') ?? '8080';
 export const HORIZON_URL = `http://127.0.0.1:${HORIZON_PORT}`;
@@ -31,7 +31,7 @@ export async function horizonUp(): Promise<number> {
 export interface Credentials { username: string; password: string; project: string }
 
 /** User, password and project of one of the cloud's rc files (`openrc`: admin, `demorc`: demo). */
-export function rcCredentials(file: 'openrc' | 'demorc'): Credentials {
+export function rcCredentials(file: RcFile): Credentials {
   const text = readFileSync(join(CLOUD_DIR, file), 'utf8');
   const get = (k: string): string => {
     const m = new RegExp(`^\\s*export\\s+${k}=(.*)$`, 'm').exec(text);
