@@ -26,7 +26,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { finished } from 'node:stream/promises';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack, type Extract, type Header, type Pack } from 'tar-stream';
 import { GlanceError, ImageVerificationFailed, InvalidImageArchive } from './errors.js';
 
@@ -185,7 +186,8 @@ function peek(input: Readable): Promise<Buffer> {
 /** An entry as the extract stream yields it. */
 type TarEntry = Extract extends AsyncIterable<infer S> ? S : never;
 
-interface FileRecord { digest: string; size: number }
+/** A file that passed: sha256 of its bytes and, for a gzip file, of what it decompresses to. */
+interface FileRecord { digest: string; size: number; uncompressed?: string }
 
 interface DockerManifestItem { Config: string; RepoTags?: string[] | null; Layers: string[]; LayerSources?: Record<string, unknown> }
 
@@ -332,6 +334,9 @@ class Rewriter {
     const hash: Hash = createHash('sha256');
     let keep: Buffer[] | null = size <= this.maxDoc ? [] : null;
     let first = true;
+    // a gzip layer is also hashed decompressed: its diff id is checked against what it holds
+    const unzip: { stream: Gunzip | null } = { stream: null };
+    const unzipped: Hash = createHash('sha256');
     await new Promise<void>((resolve, reject) => {
       const sink = pack.entry({ ...base, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
       sink.on('error', () => undefined); // reported through reject() below; destroying it must not throw
@@ -340,9 +345,17 @@ class Rewriter {
           if (first && c.length > 0) {
             first = false;
             if (c[0] !== 0x7b /* { */) keep = null;
+            if (c.length >= 2 && c[0] === 0x1f && c[1] === 0x8b) {
+              const gunzip = createGunzip();
+              gunzip.on('data', (d: Buffer) => unzipped.update(d));
+              gunzip.on('error', () => undefined); // not gzip after all: no decompressed digest
+              unzip.stream = gunzip;
+            }
           }
           hash.update(c);
           keep?.push(c);
+          const gz = unzip.stream;
+          if (gz && !gz.destroyed && !gz.write(c)) await drained(gz);
           if (!sink.write(c)) await drained(sink);
         }
         sink.end(undefined);
@@ -351,7 +364,13 @@ class Rewriter {
         reject(err);
       });
     });
-    this.files.set(path, { digest: hash.digest('hex'), size });
+    let uncompressed: string | undefined;
+    const gz = unzip.stream;
+    if (gz) {
+      gz.end();
+      uncompressed = await finished(gz).then(() => unzipped.digest('hex'), () => undefined);
+    }
+    this.files.set(path, { digest: hash.digest('hex'), size, ...(uncompressed ? { uncompressed } : {}) });
     if (keep) {
       const buf = Buffer.concat(keep);
       this.keptBytes += buf.length;
@@ -385,7 +404,14 @@ class Rewriter {
     }
   }
 
-  private checkConfig(configPath: string, layerCount: number, fromBase = 0): void {
+  /**
+   * The config against the layers: as many, each layer file the tar of the diff id the config
+   * names for it (as is, or gunzipped), and the base's layers where the base stands in
+   * (`layers[i]` null). An engine reads no layer whose chain it already has: without this, an
+   * archive could name layers of someone else's image cached here and get them.
+   */
+  private checkConfig(configPath: string, layers: Array<FileRecord | null>, fromBase = 0): void {
+    const layerCount = layers.length;
     const config = this.json<{ os?: unknown; rootfs?: { diff_ids?: unknown } }>(configPath, 'image config');
     if (!config || typeof config !== 'object') throw this.invalid(`image config ${configPath} is not a JSON object`);
     if (config.os !== undefined && config.os !== 'linux') throw this.invalid(`the image is for os ${String(config.os)}, not linux`);
@@ -398,6 +424,13 @@ class Rewriter {
     for (let i = 0; i < fromBase && base; i++) {
       if (diffIds[i] !== base.layers[i]) throw this.invalid(`the image config's layer ${i} is not layer ${i} of its base image ${base.glanceImageId}`);
     }
+    layers.forEach((rec, i) => {
+      if (!rec) return;
+      const want = String(diffIds[i]);
+      if (`sha256:${rec.digest}` !== want && (!rec.uncompressed || `sha256:${rec.uncompressed}` !== want)) {
+        throw this.invalid(`layer ${i} is not the tar of ${want}, the diff id the image config names for it`);
+      }
+    });
   }
 
   private finish(gzipped: boolean): { manifest: DockerManifestItem[]; summary: ImageArchiveSummary } {
@@ -417,11 +450,9 @@ class Rewriter {
       throw this.invalid('manifest.json lacks Config or Layers');
     }
     const config = this.resolveFile(item.Config, 'image config');
-    const layerPaths = item.Layers.map((l) => {
-      this.resolveFile(l, 'layer');
-      return checkEntryPath(l);
-    });
-    this.checkConfig(config.path, layerPaths.length);
+    const records = item.Layers.map((l) => this.resolveFile(l, 'layer').rec);
+    const layerPaths = item.Layers.map((l) => checkEntryPath(l));
+    this.checkConfig(config.path, records);
     const manifest: DockerManifestItem[] = [{
       Config: checkEntryPath(item.Config), RepoTags: null, Layers: layerPaths,
       ...(item.LayerSources && typeof item.LayerSources === 'object' ? { LayerSources: item.LayerSources } : {}),
@@ -497,18 +528,22 @@ class Rewriter {
     if (!m.config || !Array.isArray(m.layers)) throw this.invalid('the image manifest lacks config or layers');
     const config = this.blob(m.config, 'image config');
     const fromBase = this.checkBase(m.layers);
+    const records: Array<FileRecord | null> = [];
     const layerPaths = m.layers.map((l, i) => {
       if (l.mediaType && !LAYER_TYPES.has(l.mediaType)) {
         throw this.invalid(`layer ${i} has media type ${l.mediaType}; Docker 20.10 loads only ${[...LAYER_TYPES].join(', ')}`);
       }
       if (i < fromBase && !this.has(l)) {
         const path = `blobs/sha256/${(l.digest ?? '').slice('sha256:'.length)}`;
-        this.placeholders.push(path);
+        if (!this.placeholders.includes(path)) this.placeholders.push(path);
+        records.push(null);
         return path;
       }
-      return this.blob(l, `layer ${i}`).path;
+      const found = this.blob(l, `layer ${i}`);
+      records.push(found.rec);
+      return found.path;
     });
-    this.checkConfig(config.path, layerPaths.length, fromBase);
+    this.checkConfig(config.path, records, fromBase);
     return {
       manifest: [{ Config: config.path, RepoTags: null, Layers: layerPaths }],
       summary: { format: 'oci-layout', imageId: `sha256:${config.rec.digest}`, layerPaths, entries: this.entries, gzipped, fromBase },

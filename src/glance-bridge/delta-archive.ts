@@ -12,17 +12,20 @@
  * The OCI image-layout specification lets a layout lack referenced blobs ("the missing blobs
  * SHOULD be fulfilled by an external blob store"): here, the base Glance image.
  *
- * The save is read once. A layer the archive names by its digest (podman's `<hex>.tar`, an
- * OCI layout's `blobs/sha256/<hex>`) that the base holds is skipped unread; any other layer is
- * hashed into a spool file, because Docker 20.10 names layers `<v1 id>/layer.tar` and only the
- * hash tells which one it is. Spool files are removed by `dispose()`.
+ * The save is read once (a second time only when the delta cannot be made and the whole image
+ * is uploaded). A layer the archive names by its digest (podman's `<hex>.tar`, an OCI layout's
+ * `blobs/sha256/<hex>`) that the base holds is skipped unread; any other layer is hashed into a
+ * spool file, because Docker 20.10 names layers `<v1 id>/layer.tar` and only the hash tells
+ * which one it is; a base layer's file is removed once hashed. The rest are removed by
+ * `dispose()`. Only small JSON documents are kept in memory.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { PassThrough, type Readable } from 'node:stream';
 import { extract as tarExtract, pack as tarPack, type Pack } from 'tar-stream';
 
 /** Glance properties of a delta snapshot: the base image whose layers its data leaves out, and how many deltas stand on one another down to a whole image. */
@@ -58,8 +61,6 @@ export interface DeltaArchive {
   stream(): Readable;
   /** Layers (diff ids) the archive carries. */
   carried: string[];
-  /** Bytes of the carried layer blobs. */
-  layerBytes: number;
   /** Removes the spool files (after the upload, whatever its outcome). */
   dispose(): Promise<void>;
 }
@@ -130,21 +131,35 @@ async function readSave(saved: Readable, skip: Set<string>, dir: string): Promis
       entry.resume();
       continue;
     }
+    // small JSON documents (manifest.json, the config) in memory, anything else to a spool file
     const hash = createHash('sha256');
-    if (size <= MAX_DOCUMENT) {
-      const chunks: Buffer[] = [];
-      for await (const c of entry as AsyncIterable<Buffer>) {
-        hash.update(c);
-        chunks.push(c);
+    let chunks: Buffer[] | null = null;
+    let spool: string | undefined;
+    let sink: WriteStream | undefined;
+    for await (const c of entry as AsyncIterable<Buffer>) {
+      if (!chunks && !sink) {
+        if (size <= MAX_DOCUMENT && (c[0] === 0x7b /* { */ || c[0] === 0x5b /* [ */)) chunks = [];
+        else {
+          sink = createWriteStream(spool = join(dir, String(spooled++)));
+          sink.on('error', () => undefined); // reported by finished() below
+        }
       }
-      files.set(name, { digest: hash.digest('hex'), size, data: Buffer.concat(chunks) });
-      continue;
+      hash.update(c);
+      if (chunks) chunks.push(c);
+      else if (sink && !sink.write(c)) await once(sink, 'drain');
     }
-    const spool = join(dir, String(spooled++));
-    await pipeline(entry, new Transform({
-      transform(c: Buffer, _e, cb) { hash.update(c); cb(null, c); },
-    }), createWriteStream(spool));
-    files.set(name, { digest: hash.digest('hex'), size, spool });
+    if (sink) {
+      sink.end();
+      await finished(sink);
+    }
+    const digest = hash.digest('hex');
+    if (skip.has(digest)) {
+      // a base layer under a name that does not tell (Docker's <v1 id>/layer.tar): not uploaded
+      if (spool) await rm(spool, { force: true });
+      files.set(name, { digest, size });
+    } else {
+      files.set(name, { digest, size, ...(spool ? { spool } : { data: Buffer.concat(chunks ?? []) }) });
+    }
   }
   for (const [name, target] of links) {
     const file = files.get(target);
@@ -194,12 +209,13 @@ function assemble(files: Map<string, SavedFile>, imageId: string, layers: string
     manifests: [{ mediaType: OCI_MEDIA.manifest, digest: `sha256:${manifestDigest}`, size: manifestDoc.length, annotations }],
   }));
   const configData = config.data;
-  const layerBytes = carried.reduce((n, c) => n + c.file.size, 0);
 
   const stream = (): Readable => {
     const pack = tarPack();
     const out = new PassThrough();
     pack.on('error', (err) => out.destroy(err));
+    // a reader gone early (the upload failed) stops the writer and the spool file it reads
+    out.on('close', () => { if (!out.readableEnded) pack.destroy(); });
     pack.pipe(out);
     (async () => {
       await add(pack, 'oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
@@ -213,7 +229,7 @@ function assemble(files: Map<string, SavedFile>, imageId: string, layers: string
     })().catch((err: unknown) => pack.destroy(err as Error));
     return out;
   };
-  return { stream, carried: carried.map((c) => `sha256:${c.digest}`), layerBytes };
+  return { stream, carried: carried.map((c) => `sha256:${c.digest}`) };
 }
 
 /** A base layer's size as the save holds it: its descriptor's size. */

@@ -45,10 +45,10 @@ export class ImageVerificationFailed extends Error {
 
 export type ImportStage = 'base' | 'download' | 'load' | 'tag';
 
-/** A delta snapshot's base image is gone from Glance (and not cached here). */
+/** A delta snapshot's base image is not in Glance for the caller (deleted, or not visible to their project). */
 export class BaseImageMissing extends Error {
   constructor(readonly imageId: string, readonly baseImageId: string) {
-    super(`The base image ${baseImageId} of delta snapshot ${imageId} is not in Glance (deleted?); the snapshot cannot be assembled without it`);
+    super(`Delta snapshot ${imageId} needs base image ${baseImageId}, which Glance does not show this project (deleted?)`);
     this.name = 'BaseImageMissing';
   }
 }

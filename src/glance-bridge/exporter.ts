@@ -172,8 +172,6 @@ export class SnapshotExporter {
           base = null;
         }
       }
-      const data: Readable = delta ? delta.stream() : await this.engine.saveImage(info.id);
-
       stage = 'prepare';
       const properties = snapshotProperties(info.id, info.layers, props, base ?? undefined);
       const wanted: Record<string, string> = { disk_format: 'raw', container_format: 'docker', ...properties };
@@ -185,9 +183,11 @@ export class SnapshotExporter {
       }
       if (ops.length) await client.patch(glanceImageId, ops);
 
+      // the data opened only now: a failure above leaves no save or tar writer waiting on a reader
+      stage = 'save';
+      const data: Readable = delta ? delta.stream() : await this.engine.saveImage(info.id);
       digesting = new DigestingStream();
       pipeline(data, digesting, () => { /* errors reach the upload through digesting */ });
-
       stage = 'upload';
       await client.upload(glanceImageId, digesting);
       const sent = digesting.result;
@@ -248,9 +248,8 @@ export class SnapshotExporter {
     };
     const cached = await this.engine.inspectImage(`${this.cacheRepo}:${parentId}`);
     if (!cached) return whole('the instance\'s image is not cached on this host');
-    if (cached.layers.length >= layers.length || cached.layers.some((l, i) => l !== layers[i])) {
-      return whole('the snapshot does not stand on the instance\'s image (rebuilt?)');
-    }
+    if (cached.layers.length > layers.length || cached.layers.some((l, i) => l !== layers[i])) return whole('the snapshot does not stand on the instance\'s image (rebuilt?)');
+    if (cached.layers.length === layers.length) return whole('the snapshot adds no layer to the instance\'s image');
     let parent: GlanceImage;
     try {
       parent = await client.getImage(parentId);
@@ -259,8 +258,10 @@ export class SnapshotExporter {
       throw err;
     }
     if (parent.status !== 'active') return whole(`the instance's image is ${parent.status} in Glance`);
-    const below = Number(parent[SNAPSHOT_PROPERTIES.deltaDepth] ?? 0);
-    const depth = (Number.isInteger(below) && below > 0 ? below : 0) + 1;
+    // the depth below: 0 over a whole image; a base property with no sound depth (edited?) counts as too deep
+    const below = parent[SNAPSHOT_PROPERTIES.baseImage] === undefined ? 0 : Number(parent[SNAPSHOT_PROPERTIES.deltaDepth]);
+    if (!Number.isInteger(below) || below < 0) return whole('the instance\'s image names a base but no sound delta depth');
+    const depth = below + 1;
     if (depth > max) return whole(`${depth - 1} delta snapshots already stand on one another (at most ${max})`);
     return { glanceImageId: parentId, layers: cached.layers, depth };
   }

@@ -12,14 +12,18 @@
  * A delta snapshot (delta-archive.ts; its Glance property nova_container_base_image names its
  * base) needs its base in the engine first: the base is ensured the same way (from the cache,
  * or from Glance, itself perhaps a delta), then the delta's archive may leave out the base's
- * layers. Everything a failed import downloaded, bases included, is removed again.
+ * layers. The base is looked up in Glance with the caller's token every time, also when it is
+ * cached or being downloaded for someone else: an image the caller cannot see is no base of
+ * theirs. A failed import removes what it loaded of its own image; a base it downloaded is a
+ * verified image like any other, left to the image cache's ageing (another build may have
+ * been given it meanwhile).
  */
 import { pipeline } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { ContainerEngine } from '../runtime/types.js';
 import { rewriteImageArchive, type ImageArchiveSummary } from './archive.js';
 import {
-  BaseImageMissing, findImageNotFound, ImageImportFailed, ImageNotUsable, ImageVerificationFailed, messageOf, type ImportStage,
+  BaseImageMissing, ImageImportFailed, ImageNotFound, ImageNotUsable, ImageVerificationFailed, messageOf, type ImportStage,
 } from './errors.js';
 import { BASE_IMAGE_PROPERTY } from './delta-archive.js';
 import { GlanceClient, type GlanceClientOptions, type GlanceImage, type GlanceImageBase, type ImageDownload } from './glance-client.js';
@@ -99,6 +103,8 @@ export class ImageImporter {
   private readonly formats: Set<string>;
   private readonly flights = new Map<string, Promise<EnsuredImage>>();
   private readonly serial = new KeyedSerializer();
+  /** Delta snapshot -> the base its running import waits for: how a loop across concurrent imports is seen. */
+  private readonly waitingOn = new Map<string, string>();
   private readonly counters: Omit<ImportStats, 'inFlight'> = {
     downloads: 0, downloadedBytes: 0, cacheHits: 0, joined: 0, failures: 0, lastImportMs: 0,
   };
@@ -199,18 +205,13 @@ export class ImageImporter {
     let bytes = 0;
     let summary: ImageArchiveSummary | undefined;
     let base: EnsuredImage | undefined;
-    let image = given;
+    const image = given;
     const started = Date.now();
     try {
-      if (dependents.length) {
-        // A base image: only its id is known, the rest is Glance's.
-        image = await client.getImage(given.id);
-        this.check(image);
-      }
       const baseId = baseImageOf(image);
       if (baseId) {
         stage = 'base';
-        base = await this.ensureBase(source, image.id, baseId, dependents);
+        base = await this.ensureBase(source, client, image.id, baseId, dependents);
         stage = 'download';
       }
       this.counters.downloads++;
@@ -273,24 +274,36 @@ export class ImageImporter {
       this.counters.failures++;
       this.counters.downloadedBytes += bytes;
       await this.cleanUp(image.id, summary?.imageId);
-      for (const id of [...(base?.downloadedIds ?? [])].reverse()) {
-        await this.releaseImage(id).catch((e: unknown) => log?.error({ glanceImageId: id, err: messageOf(e) }, 'could not remove a base image after a failed import'));
-      }
       log?.warn({ glanceImageId: image.id, stage, err: messageOf(err) }, 'image import failed');
       throw new ImageImportFailed(image.id, stage, err);
     }
   }
 
-  /** The base of delta snapshot `imageId`, in the engine (from the cache or Glance). */
-  private async ensureBase(source: GlanceTokenSource, imageId: string, baseId: string, dependents: string[]): Promise<EnsuredImage> {
+  /**
+   * The base of delta snapshot `imageId`, in the engine: its Glance record read with the
+   * caller's token (missing or invisible: BaseImageMissing), then from the cache or Glance.
+   */
+  private async ensureBase(source: GlanceTokenSource, client: ImageSource, imageId: string, baseId: string, dependents: string[]): Promise<EnsuredImage> {
     const chain = [...dependents, imageId];
-    if (chain.includes(baseId)) throw new ImageNotUsable(imageId, `its chain of base images loops back to ${baseId}`);
     if (chain.length > MAX_BASE_CHAIN) throw new ImageNotUsable(imageId, `it stands on more than ${MAX_BASE_CHAIN} base images`);
+    let record: GlanceImage;
     try {
-      return await this.ensure(source, { id: baseId }, chain);
+      record = await client.getImage(baseId);
     } catch (err) {
-      if (findImageNotFound(err)?.imageId === baseId) throw new BaseImageMissing(imageId, baseId);
+      if (err instanceof ImageNotFound) throw new BaseImageMissing(imageId, baseId);
       throw err;
+    }
+    // A loop, also through imports running now: the base waits, down its chain, for one of
+    // ours. Checked and recorded with no await between, so of two imports that would wait on
+    // each other the second sees the first's wait.
+    for (let at: string | undefined = baseId, hops = 0; at !== undefined && hops <= MAX_BASE_CHAIN; at = this.waitingOn.get(at), hops++) {
+      if (chain.includes(at)) throw new ImageNotUsable(imageId, `its chain of base images loops back to ${at}`);
+    }
+    this.waitingOn.set(imageId, baseId);
+    try {
+      return await this.ensure(source, record, chain);
+    } finally {
+      this.waitingOn.delete(imageId);
     }
   }
 

@@ -4,6 +4,7 @@
  * the order nova-compute uses), then serve compute RPC, heartbeat and run the periodic tasks
  * until SIGTERM/SIGINT.
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../common/log.js';
 import { pluggerSettings, resourcePolicy, serviceAuth, type Config } from '../config/types.js';
@@ -55,12 +56,15 @@ export class ComputeService {
   private readonly conductor: ConductorClient;
   private readonly scheduler: SchedulerClient;
   readonly importer: ImageImporter;
+  /** Where delta snapshots wait between the engine's save and their upload. */
+  private readonly snapshotSpool: string;
   private readonly events = new InstanceEvents();
   private readonly manager: ManagerDeps;
   /** /healthz and /metrics ([container] health_listen). */
   readonly ops: OperatorEndpoints;
 
   constructor(private readonly config: Config, private readonly log: Logger, rpc: RpcRuntime) {
+    this.snapshotSpool = join(config.DEFAULT.state_path, 'snapshot-spool');
     this.rpc = rpc;
     const d = config.DEFAULT;
     this.engine = createEngine(config.container.driver, {
@@ -106,7 +110,7 @@ export class ComputeService {
     this.importer = new ImageImporter(this.engine, { log: log.child({ component: 'images' }) });
     const glanceAuth = serviceAuth(config, 'glance');
     const exporter = new SnapshotExporter(this.engine, {
-      deltaDepth: config.container.snapshot_delta_depth, spoolDir: join(d.state_path, 'snapshot-spool'), log: log.child({ component: 'snapshots' }),
+      deltaDepth: config.container.snapshot_delta_depth, spoolDir: this.snapshotSpool, log: log.child({ component: 'snapshots' }),
     });
     const interfaces = glanceAuth.valid_interfaces.filter((i): i is 'internal' | 'public' | 'admin' => ['internal', 'public', 'admin'].includes(i));
     this.manager = {
@@ -156,6 +160,8 @@ export class ComputeService {
     const { rpcVersion } = await this.serviceRecord.register(this.ctx());
     await this.tracker.init(this.ctx(), this.serviceRecord.disabled);
     await this.driver.init();
+    // what a snapshot under way when the service stopped spooled: no snapshot runs yet
+    await rm(this.snapshotSpool, { recursive: true, force: true });
     await recoverOnStartup(this.manager, this.ctx(), this.config.container.remove_orphans);
     await this.checkVifs(true);
     this.watchInstances();

@@ -170,6 +170,6 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
   it('a base deleted from Glance: ERROR with a fault that says so, nothing left', async () => {
     await cli(['image', 'delete', base]);
     c.images.delete(base);
-    await bootFails(new RegExp(`The base image ${base} of delta snapshot ${snap} is not in Glance \\(deleted\\?\\)`));
+    await bootFails(new RegExp(`Delta snapshot ${snap} needs base image ${base}, which Glance does not show this project \\(deleted\\?\\)`));
   });
 });

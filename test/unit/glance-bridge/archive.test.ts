@@ -131,6 +131,15 @@ describe('glance-bridge archive: rejected archives', () => {
   it('duplicate entries', async () => {
     await rejects(await withExtra([{ name: 'x', data: '1' }, { name: 'x', data: '2' }]), /appears twice/);
   });
+  it('a layer file that is not the tar of the diff id its config names (an engine would take a cached layer of that id unread)', async () => {
+    const l1 = await layerTar('a.txt', 'a');
+    const other = await layerTar('b.txt', 'b');
+    await rejects((await dockerArchive([l1], { digestNames: true, replace: new Map([[0, Buffer.alloc(0)]]) })).archive, /layer 0 is not the tar of sha256:[0-9a-f]{64}, the diff id the image config names for it/);
+    await rejects((await dockerArchive([l1], { digestNames: true, replace: new Map([[0, gzipSync(other)]]) })).archive, /layer 0 is not the tar of/);
+    const gz = await rewrite((await dockerArchive([l1], { digestNames: true, replace: new Map([[0, gzipSync(l1)]]) })).archive);
+    assert.equal(gz.summary.status, 'fulfilled', 'a gzip layer that decompresses to its diff id passes');
+  });
+
   it('a truncated archive', async () => {
     const img = await dockerArchive([await layerTar('x', 'y'.repeat(5000))]);
     await rejects(img.archive.subarray(0, 3000), /not a \(complete\) tar archive/);

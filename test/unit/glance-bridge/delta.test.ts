@@ -113,11 +113,11 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
   });
 
   /** Host A builds from BASE, commits snap and uploads it as SNAP. */
-  async function snapshotOnA(saved?: Buffer): Promise<{ a: Host; size: number }> {
+  async function snapshotOnA(saved?: Buffer, inherited: Record<string, string> = {}): Promise<{ a: Host; size: number }> {
     const a = host(glance, spool);
     await a.importer.ensureImage(SOURCE, glance.meta(BASE));
     commit(a, snap, saved);
-    glance.queue(SNAP);
+    glance.queue(SNAP, inherited);
     const r = await a.exporter.export(SOURCE, 'nova-snapshot:x', SNAP, { parentImageId: BASE });
     return { a, size: r.size };
   }
@@ -199,7 +199,7 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
     glance.records.delete(BASE);
     const c = host(glance, spool);
     const err = await c.importer.ensureImage(SOURCE, glance.meta(SNAP2)).catch((e: unknown) => e);
-    assert.equal(String((err as Error).message), `The base image ${BASE} of delta snapshot ${SNAP} is not in Glance (deleted?); the snapshot cannot be assembled without it`);
+    assert.equal(String((err as Error).message), `Delta snapshot ${SNAP} needs base image ${BASE}, which Glance does not show this project (deleted?)`);
     assert.equal(c.engine.images.size, 0);
   });
 
@@ -233,9 +233,11 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
 
   it('uploads the whole image when the save\'s layer is not what the image says (no delta from a save it cannot check)', async () => {
     const bad = await dockerArchive([L1, L2], { label: 'snap', digestNames: true, replace: new Map([[1, L3]]) });
-    const { size } = await snapshotOnA(bad.archive);
+    const { size } = await snapshotOnA(bad.archive, { [BASE_IMAGE_PROPERTY]: 'inherited', [DELTA_DEPTH_PROPERTY]: '3' });
     assert.equal(size, bad.archive.length);
-    assert.equal(BASE_IMAGE_PROPERTY in (await glance.getImage(SNAP)), false);
+    const rec = await glance.getImage(SNAP);
+    assert.equal(BASE_IMAGE_PROPERTY in rec, false, 'the inherited base property removed');
+    assert.equal(DELTA_DEPTH_PROPERTY in rec, false);
   });
 
   it('a base Glance no longer has: a readable failure, and nothing left in the engine', async () => {
@@ -244,7 +246,7 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
     const b = host(glance, spool);
     const err = await b.importer.ensureImage(SOURCE, glance.meta(SNAP)).catch((e: unknown) => e);
     assert.ok(err instanceof ImageImportFailed);
-    assert.equal(err.message, `The base image ${BASE} of delta snapshot ${SNAP} is not in Glance (deleted?); the snapshot cannot be assembled without it`);
+    assert.equal(err.message, `Delta snapshot ${SNAP} needs base image ${BASE}, which Glance does not show this project (deleted?)`);
     assert.equal(b.engine.images.size, 0);
   });
 
@@ -259,7 +261,7 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
     assert.equal(b.engine.images.size, 0);
   });
 
-  it('a base property pointing at another image: refused, and that image removed again', async () => {
+  it('a base property pointing at another image: refused; that image, verified, stays cached for the cache\'s ageing', async () => {
     await snapshotOnA();
     const other = await dockerArchive([L3], { label: 'other' });
     glance.put('other', other.archive);
@@ -269,7 +271,50 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
     assert.ok(err instanceof ImageImportFailed);
     assert.match(err.message, /its layer 0 \(sha256:[0-9a-f]{64}\) is not layer 0 of its base image other/);
     assert.deepEqual(glance.downloads.slice(-2), ['other', SNAP]);
-    assert.equal(b.engine.images.size, 0);
+    assert.deepEqual([...b.engine.images.values()].map((i) => [...i.tags]), [['glance-image:other']], 'no image of the snapshot');
+  });
+
+  it('two boots at once of two images that name each other as base: both refused, neither waits forever', async () => {
+    await snapshotOnA();
+    glance.put('twin', snap.archive, { [BASE_IMAGE_PROPERTY]: SNAP });
+    glance.records.get(SNAP)![BASE_IMAGE_PROPERTY] = 'twin';
+    const b = host(glance, spool);
+    const hang = new Promise((resolve) => setTimeout(() => resolve('hung'), 5000).unref());
+    const results = await Promise.race([
+      Promise.all([b.importer.ensureImage(SOURCE, glance.meta(SNAP)), b.importer.ensureImage(SOURCE, glance.meta('twin'))].map((p) => p.catch((e: unknown) => e))),
+      hang,
+    ]);
+    assert.ok(Array.isArray(results), 'both boots ended');
+    for (const r of results) assert.match(String(r), /chain of base images loops back to/);
+    assert.equal(b.importer.stats().inFlight, 0);
+  });
+
+  it('a base this host has cached but the booting user cannot see in Glance: refused, not taken from the cache', async () => {
+    await snapshotOnA();
+    const b = host(glance, spool);
+    await b.importer.ensureImage(SOURCE, glance.meta(BASE));
+    glance.records.delete(BASE); // deleted, or another project's now: Glance answers 404 either way
+    const err = await b.importer.ensureImage(SOURCE, glance.meta(SNAP)).catch((e: unknown) => e);
+    assert.match(String(err), new RegExp(`Delta snapshot ${SNAP} needs base image ${BASE}, which Glance does not show this project`));
+    assert.equal(await b.engine.inspectImage(`glance-image:${SNAP}`), null);
+  });
+
+  it('Glance refusing the properties: no save is left open, no spool left', async () => {
+    const a = host(glance, spool);
+    await a.importer.ensureImage(SOURCE, glance.meta(BASE));
+    let saves = 0;
+    commit(a, snap);
+    const save = a.engine.saveImage.bind(a.engine);
+    a.engine.saveImage = async () => { saves++; return save(); };
+    glance.patch = async () => { throw new Error('409 Conflict'); };
+    for (const deltaDepth of [8, 0]) {
+      saves = 0;
+      glance.queue(SNAP);
+      const exporter = new SnapshotExporter(a.engine.asEngine(), { clientFor: () => glance, deltaDepth, spoolDir: spool });
+      await assert.rejects(exporter.export(SOURCE, 'nova-snapshot:x', SNAP, { parentImageId: BASE }), /409 Conflict/);
+      assert.equal(saves, deltaDepth ? 1 : 0, deltaDepth ? 'the delta read the save before the properties' : 'the whole image\'s save is not opened');
+      assert.deepEqual(await readdir(spool), [], 'no spool left');
+    }
   });
 
   it('a chain of bases that loops is refused before any download', async () => {
