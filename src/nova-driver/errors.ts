@@ -262,6 +262,16 @@ export class VirtualInterfaceCreateException extends NovaException {
   static override msgFmt = 'Virtual Interface creation failed';
 }
 
+export class MigrationError extends NovaException {
+  static override msgFmt = 'Migration error: %(reason)s';
+  constructor(kwargs: { reason: string } & Kwargs, message?: string | null) { super(kwargs, message); }
+}
+
+/** What the conductor's live-migration task takes as "not this host": it keeps the instance's state and tries another. */
+export class MigrationPreCheckError extends MigrationError {
+  static override msgFmt = 'Migration pre-check error: %(reason)s';
+}
+
 export class InternalError extends NovaException {
   static override msgFmt = '%(err)s';
   constructor(kwargs: { err: string } & Kwargs, message?: string | null) { super(kwargs, message); }
@@ -280,7 +290,8 @@ const NOVA_CLASSES: NovaExceptionCtor[] = [
   InstanceTerminationFailure, InstanceSuspendFailure, InstanceResumeFailure, InstanceDeployFailure, ImageUnacceptable,
   InstanceEvacuateNotSupportedTargetState, ConsoleTypeInvalid, ConsoleTypeUnavailable, ServiceUnavailable, ComputeResourcesUnavailable, UnsupportedHardware,
   InstanceExists, InstanceUpdateConflict, UnexpectedTaskStateError, UnexpectedDeletingTaskStateError,
-  InstanceActionNotFound, BuildAbortException, RescheduledException, VirtualInterfaceCreateException, InternalError,
+  InstanceActionNotFound, BuildAbortException, RescheduledException, VirtualInterfaceCreateException, MigrationError,
+  MigrationPreCheckError, InternalError,
 ];
 
 const NOVA_BY_NAME = new Map<string, NovaExceptionCtor>(NOVA_CLASSES.map((cls) => [cls.pyClassName ?? cls.name, cls]));

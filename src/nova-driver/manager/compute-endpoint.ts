@@ -19,6 +19,7 @@ import { rebuildInstance } from './rebuild.js';
 import { shelveInstance, shelveOffloadInstance, unshelveInstance } from './shelve.js';
 import { confirmResize, prepResize, revertResize } from './resize.js';
 import { attachInterface, detachInterface } from './interfaces.js';
+import { LIVE_MIGRATION_CHECKS, refuseLiveMigration } from './live-migration.js';
 import {
   getConsoleOutput, pauseInstance, rebootInstance, resumeInstance, startInstance, stopInstance, suspendInstance, unpauseInstance,
 } from './power.js';
@@ -32,7 +33,7 @@ type Handler = Endpoint['handlers'][string];
  */
 export const UNSUPPORTED_METHODS = [
   'add_fixed_ip_to_instance', 'attach_volume', 'backup_instance', 'cache_images',
-  'check_can_live_migrate_destination', 'check_can_live_migrate_source', 'check_instance_shared_storage',
+  'check_instance_shared_storage',
   'confirm_snapshot_based_resize_at_source', 'detach_volume',
   'drop_move_claim_at_destination', 'finish_resize', 'finish_revert_resize', 'finish_revert_snapshot_based_resize_at_source',
   'finish_snapshot_based_resize_at_dest', 'get_diagnostics', 'get_instance_diagnostics', 'host_maintenance_mode', 'host_power_action',
@@ -104,6 +105,10 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
   };
   for (const [m, h] of Object.entries(instanceHandlers)) {
     handlers[m] = (ctx, args) => h(deps, ctx, args);
+    schemas[m] = INSTANCE_ARG;
+  }
+  for (const m of LIVE_MIGRATION_CHECKS) {
+    handlers[m] = (ctx, args) => refuseLiveMigration(deps, ctx, args, m);
     schemas[m] = INSTANCE_ARG;
   }
   // Consoles change nothing of the instance: no instance action, every argument checked by the dispatcher.
