@@ -76,8 +76,9 @@ export async function snapshotBench(): Promise<Record<string, number | string>> 
 
     // The last snapshot's engine image (cached under its Glance id), uploaded again by the exporter: whole, and as a delta.
     const engine = cloudEngine(stateDir, 300_000);
-    const whole = new SnapshotExporter(engine, { tagCached: false, deltaDepth: 0, log: silentLogger() });
-    const delta = new SnapshotExporter(engine, { tagCached: false, deltaDepth: 8, spoolDir: stateDir, log: silentLogger() });
+    // each upload is tagged glance-image:<its id>, as a snapshot is; the finally below removes them
+    const whole = new SnapshotExporter(engine, { deltaDepth: 0, log: silentLogger() });
+    const delta = new SnapshotExporter(engine, { deltaDepth: 8, spoolDir: stateDir, log: silentLogger() });
     const wholeMs: number[] = [];
     const deltaMs: number[] = [];
     let wholeBytes = 0;

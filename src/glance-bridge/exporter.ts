@@ -86,8 +86,6 @@ export interface ExporterOptions {
    * id>` so that booting from the snapshot on this host downloads nothing.
    */
   cacheRepo?: string;
-  /** False: the uploaded image is not tagged into the cache (default true). */
-  tagCached?: boolean;
   glance?: GlanceClientOptions;
   clientFor?: (source: GlanceTokenSource) => SnapshotTarget;
   /** How many delta snapshots may stand on one another before one is uploaded whole; 0: every snapshot whole. */
@@ -204,12 +202,10 @@ export class SnapshotExporter {
 
       this.counters.uploads++;
       this.counters.uploadedBytes += sent.bytes;
-      if (this.options.tagCached !== false) {
-        try {
-          await this.engine.tagImage(info.id, this.cacheRepo, glanceImageId);
-        } catch (err) {
-          log?.warn({ glanceImageId, err: messageOf(err) }, 'could not tag the snapshot as cached; it will be downloaded when booted here');
-        }
+      try {
+        await this.engine.tagImage(info.id, this.cacheRepo, glanceImageId);
+      } catch (err) {
+        log?.warn({ glanceImageId, err: messageOf(err) }, 'could not tag the snapshot as cached; it will be downloaded when booted here');
       }
       const uploadMs = Date.now() - started;
       log?.info({
