@@ -5,7 +5,7 @@
  * runs beside it.
  */
 import axios, { type AxiosRequestConfig } from 'axios';
-import { openstack } from './cloud.js';
+import { discoverHosts, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from './cloud.js';
 import { rabbitmqctl } from './rabbitmq.js';
 
 export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
@@ -104,6 +104,20 @@ export async function forgetComputeHost(host: string): Promise<void> {
   }
   for (const rp of await providersNamed(host)) await placement('DELETE', `/resource_providers/${rp.uuid}`, [204, 404]);
   await rabbitmqctl(['delete_queue', `compute.${host}`]).catch(() => undefined); // none: nothing was left
+}
+
+/** A compute host of a test gone: from the cloud (forgetComputeHost) and from this machine (its state and log, removeComputeDir). */
+export async function forgetTestCompute(host: string): Promise<void> {
+  await forgetComputeHost(host);
+  removeComputeDir(host);
+}
+
+/** startCompute(host, extra), then until nova-api shows it up, then mapped into the cell: a host of a test that can take servers. */
+export async function joinTestCompute(host: string, extra = ''): Promise<ComputeProcess> {
+  const compute = startCompute(host, extra);
+  await waitFor('the test host to be up', async () => (await computeService(host))?.state === 'up', 90_000, 1000);
+  await discoverHosts();
+  return compute;
 }
 
 /** A Neutron request (v2.0); throws unless the status is one of `ok`. */

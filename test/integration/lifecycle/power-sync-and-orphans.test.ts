@@ -8,8 +8,8 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { sharedImage } from './fixture.js';
 import { Created, cli, engine, inspectContainer, waitForServer, waitForStatus, BOOT_MICROVERSION } from '../../helpers/servers.js';
-import { discoverHosts, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
-import { computeService, forgetComputeHost } from '../../helpers/rest.js';
+import type { ComputeProcess } from '../../helpers/cloud.js';
+import { forgetTestCompute, joinTestCompute } from '../../helpers/rest.js';
 
 const HOST = 'nc-sync-test';
 const RUN = `ncsync-${Date.now().toString(36)}`;
@@ -21,8 +21,7 @@ describe('power-state sync and orphan removal on a compute host of the test', fu
   const orphan = `nova-${randomUUID()}`;
 
   before(async () => {
-    await forgetComputeHost(HOST);
-    removeComputeDir(HOST);
+    await forgetTestCompute(HOST);
     const image = await sharedImage();
     // A container that claims to be an instance of this host that Nova does not know.
     await engine().createContainer({ name: orphan, Image: `glance-image:${image.id}`, Labels: { 'org.openstack.nova.host': HOST, 'org.openstack.nova.instance-uuid': orphan.slice(5) } })
@@ -32,17 +31,14 @@ describe('power-state sync and orphan removal on a compute host of the test', fu
         await waitForStatus(warm, 'ACTIVE');
         await engine().createContainer({ name: orphan, Image: `glance-image:${image.id}`, Labels: { 'org.openstack.nova.host': HOST, 'org.openstack.nova.instance-uuid': orphan.slice(5) } });
       });
-    compute = startCompute(HOST, 'sync_power_state_interval = 2\nreport_interval = 5\n[container]\nremove_orphans = true\n');
-    await waitFor('the test host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
-    await discoverHosts();
+    compute = await joinTestCompute(HOST, 'sync_power_state_interval = 2\nreport_interval = 5\n[container]\nremove_orphans = true\n');
   });
 
   after(async () => {
     await created.cleanup();
     await compute?.stop();
     await engine().getContainer(orphan).remove({ force: true }).catch(() => undefined);
-    await forgetComputeHost(HOST);
-    removeComputeDir(HOST);
+    await forgetTestCompute(HOST);
   });
 
   it('removes, at start-up, a container of this host that belongs to no instance', async () => {

@@ -10,8 +10,8 @@
 import { strict as assert } from 'node:assert';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, getServer, inspectContainer, waitForStatus } from '../../helpers/servers.js';
-import { computeConfValue, discoverHosts, removeComputeDir, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
-import { COMPUTE_URL, computeService, forgetComputeHost, rest } from '../../helpers/rest.js';
+import { computeConfValue, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { COMPUTE_URL, forgetTestCompute, joinTestCompute, rest } from '../../helpers/rest.js';
 
 const RUN = `nclm-${Date.now().toString(36)}`;
 const DEST = 'nc-live-migration-test';
@@ -27,17 +27,13 @@ describe('live migration: refused with a clear message, the server left running 
     // booted before the second host is up: it runs on the cloud's
     server = await created.boot(`${RUN}-server`, { image: (await sharedImage()).id });
     await waitForStatus(server, 'ACTIVE', 120_000);
-    await forgetComputeHost(DEST);
-    removeComputeDir(DEST);
-    dest = startCompute(DEST, 'report_interval = 5\n');
-    await waitFor('the second host to be up', async () => (await computeService(DEST))?.state === 'up', 90_000, 1000);
-    await discoverHosts();
+    await forgetTestCompute(DEST);
+    dest = await joinTestCompute(DEST, 'report_interval = 5\n');
   });
 
   after(async () => {
     await dest?.stop();
-    await forgetComputeHost(DEST);
-    removeComputeDir(DEST);
+    await forgetTestCompute(DEST);
     await created.cleanup();
   });
 

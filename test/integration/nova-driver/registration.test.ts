@@ -8,8 +8,8 @@ import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENGINE_DRIVER } from '../glance-bridge/images.js';
-import { computeServiceRow, discoverHosts, openstack, startCompute, removeComputeDir, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
-import { computeService, forgetComputeHost, hypervisor as hypervisorRecord, novaServices, providerTraits, providersNamed } from '../../helpers/rest.js';
+import { computeServiceRow, openstack, startCompute, waitFor, type ComputeProcess } from '../../helpers/cloud.js';
+import { computeService, forgetTestCompute, joinTestCompute, hypervisor as hypervisorRecord, novaServices, providerTraits, providersNamed } from '../../helpers/rest.js';
 
 interface InventoryRow { resource_class: string; total: number; reserved: number; allocation_ratio: number; max_unit: number }
 
@@ -27,17 +27,13 @@ describe('registration with the local cloud\'s real control plane', function () 
   let compute: ComputeProcess;
 
   before(async () => {
-    await forgetComputeHost(HOST);
-    removeComputeDir(HOST);
-    compute = startCompute(HOST, 'report_interval = 5\n');
-    await waitFor('the test host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
-    await discoverHosts();
+    await forgetTestCompute(HOST);
+    compute = await joinTestCompute(HOST, 'report_interval = 5\n');
   });
 
   after(async () => {
     await compute?.stop();
-    await forgetComputeHost(HOST);
-    removeComputeDir(HOST);
+    await forgetTestCompute(HOST);
   });
 
   it('openstack compute service list shows the host up and enabled', async () => {

@@ -11,9 +11,9 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
-  computeConfValue, discoverHosts, removeComputeDir, startCompute, waitFor, type ComputeProcess,
+  computeConfValue, waitFor, type ComputeProcess,
 } from '../../helpers/cloud.js';
-import { computeService, forgetComputeHost } from '../../helpers/rest.js';
+import { forgetTestCompute, joinTestCompute } from '../../helpers/rest.js';
 import { BOOT_MICROVERSION, Created, cli, waitForStatus } from '../../helpers/servers.js';
 import { RUN, newImageOfArchive } from '../lifecycle/fixture.js';
 
@@ -101,14 +101,13 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
   };
 
   before(async () => {
-    await forgetComputeHost(HOST);
-    removeComputeDir(HOST);
+    await forgetTestCompute(HOST);
     await proxy.listen();
     const healthPort = await freePort();
     base = `http://127.0.0.1:${healthPort}`;
     const url = new URL(computeConfValue('DEFAULT', 'transport_url') ?? '');
     url.host = `127.0.0.1:${proxy.port}`;
-    compute = startCompute(HOST, [
+    compute = await joinTestCompute(HOST, [
       `transport_url = ${url.toString()}`,
       '[oslo_messaging_rabbit]',
       'rabbit_retry_interval = 1',
@@ -117,8 +116,6 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
       `health_listen = 127.0.0.1:${healthPort}`,
       '',
     ].join('\n'));
-    await waitFor('the test host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
-    await discoverHosts();
     await waitFor('/healthz to answer 200', async () => (await health()).code === 200, 30_000, 500);
   });
 
@@ -127,8 +124,7 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
     await created.cleanup();
     await compute?.stop();
     await proxy.cut();
-    await forgetComputeHost(HOST);
-    removeComputeDir(HOST);
+    await forgetTestCompute(HOST);
   });
 
   it('/healthz: 200 with broker, engine, heartbeat and conductor checks passing', async () => {
