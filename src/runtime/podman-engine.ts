@@ -121,6 +121,12 @@ interface PodmanInfo { store: { runRoot: string; graphDriverName: string } }
 /** How long a prepare or a removal waits for the cleanup of the container's last run (a podman process of its own, slow on a busy host). */
 const CLEANUP_WAIT_MS = 60_000;
 
+/** How long podman may still call a run running that `runc update` found ended (podman 4.3 on a busy host: under 50 ms seen). */
+const RUN_END_WAIT_MS = 5_000;
+
+/** How a forced removal that raced podman's own end of the run fails (removeBesideCleanup). */
+const CLEANUP_RACE = /device or resource busy|container state improper/;
+
 /** Whether `pid` is a live (not exited, not zombie) conmon of container `id`. */
 async function isConmon(pid: number, id: string): Promise<boolean> {
   const [stat, cmdline] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''), readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')]);
@@ -186,11 +192,26 @@ export class PodmanEngine extends DockerEngine {
     const fullId = FULL_ID.test(id) ? id : (await this.inspectRaw(id))?.Id;
     const record = fullId ? await this.limitsRecord(fullId) : null;
     if (!fullId || !record) return;
-    try {
-      await this.applyLimits(fullId, record.limits);
-    } catch (err) {
-      // one that already ended has nothing to hold (its next start applies them): it started
-      if ((await this.inspectRaw(fullId))?.State.Running) throw err;
+    await this.applyToRun(fullId, record.limits);
+  }
+
+  /**
+   * The changed limits onto a run that has just started. One that already ended has nothing to
+   * hold them (its next start applies them): it started. podman 4.3 still calls a run running
+   * for some milliseconds after `runc update` found it ended, so a failed update is tried again
+   * until podman says the run ended or the update holds (at most `RUN_END_WAIT_MS`).
+   */
+  private async applyToRun(id: string, limits: ContainerLimits): Promise<void> {
+    const deadline = Date.now() + RUN_END_WAIT_MS;
+    for (;;) {
+      try {
+        await this.applyLimits(id, limits);
+        return;
+      } catch (err) {
+        if (!(await this.inspectRaw(id))?.State.Running) return;
+        if (Date.now() > deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
@@ -260,9 +281,11 @@ export class PodmanEngine extends DockerEngine {
   /**
    * The forced removal of a container whose run it ends races podman 4.3's cleanup of that run
    * (the run's conmon starts it): both unmount and delete the run's files, and the removal fails
-   * with "unlinkat .../userdata/shm: device or resource busy" when the cleanup holds them. Then
-   * the cleanup finishes the removal, or the container is still there to be removed again once
-   * it is over: until it is gone, at most `CLEANUP_WAIT_MS`.
+   * with "unlinkat .../userdata/shm: device or resource busy" when the cleanup holds them. It
+   * also races the end of a run that ends by itself: podman still calls it running, its kill
+   * finds it stopped, and the removal fails with "container state improper". Then the cleanup
+   * finishes the removal, or the container is still there to be removed again once it is over:
+   * until it is gone, at most `CLEANUP_WAIT_MS`.
    */
   private async removeBesideCleanup(id: string): Promise<void> {
     const deadline = Date.now() + CLEANUP_WAIT_MS;
@@ -271,7 +294,7 @@ export class PodmanEngine extends DockerEngine {
         await super.removeContainer(id);
         return;
       } catch (err) {
-        if (!/device or resource busy/.test((err as Error).message) || Date.now() > deadline) throw err;
+        if (!CLEANUP_RACE.test((err as Error).message) || Date.now() > deadline) throw err;
       }
       await new Promise((r) => setTimeout(r, 100));
       if (!(await this.inspectRaw(id))) return;

@@ -4,7 +4,7 @@
  * cleanup of the same container got in the way of.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,11 +34,13 @@ describe('podman engine: user namespaces and limits in place', () => {
 });
 
 /**
- * podman 4.3's forced removal racing its cleanup of the run it ends (removeBesideCleanup), on a
- * stand-in for podman's API on a unix socket: the removal fails with the EBUSY podman answers
- * then, and the container is gone afterwards (the cleanup finished it) or still there.
+ * podman 4.3 racing its own end of a run, on a stand-in for podman's API on a unix socket: a
+ * forced removal fails with what podman answers then (EBUSY from its cleanup, or a kill of a run
+ * it found stopped) and the container is gone afterwards (the cleanup finished it) or still
+ * there; changed limits fail to go onto a run that ended as it started while podman still calls
+ * it running (removeBesideCleanup, applyToRun).
  */
-describe('podman engine: a removal that loses the race with the cleanup of the run it ends', () => {
+describe('podman engine: races with podman\'s own end of a run', () => {
   const ID = 'c'.repeat(64);
   let dir = '';
   let server: Server;
@@ -46,6 +48,11 @@ describe('podman engine: a removal that loses the race with the cleanup of the r
   let deletes = 0;
   /** What each removal is answered, and whether the container is gone after it. */
   let deleteAnswers: Array<{ status: number; message: string; gone: boolean }> = [];
+  /** Whether each inspect finds the run running (not running once they are used up). */
+  let runningAnswers: boolean[] = [];
+  /** What each update of limits is answered (a success once they are used up). */
+  let updateAnswers: Array<{ status: number; message: string }> = [];
+  let updates = 0;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nc-podman-race-'));
@@ -58,7 +65,14 @@ describe('podman engine: a removal that loses the race with the cleanup of the r
       if (path.endsWith('/libpod/info')) return send(200, { store: { runRoot: dir, graphDriverName: 'btrfs' } });
       if (!path.includes(`/containers/${ID}`)) return send(404, { message: 'no such container' });
       if (req.method === 'GET') {
-        return present ? send(200, { Id: ID, Name: '/nova-x', State: { Running: false, Pid: 0 }, Config: { Labels: {} }, HostConfig: {} }) : send(404, { message: 'no such container' });
+        const running = runningAnswers.shift() ?? false;
+        return present ? send(200, { Id: ID, Name: '/nova-x', State: { Running: running, Pid: running ? 4242 : 0 }, Config: { Labels: {} }, HostConfig: {} }) : send(404, { message: 'no such container' });
+      }
+      if (path.endsWith('/start')) return (res.writeHead(204), res.end());
+      if (path.endsWith('/update')) {
+        updates++;
+        const answer = updateAnswers.shift() ?? { status: 201, message: '' };
+        return answer.status === 201 ? (res.writeHead(201), res.end()) : send(answer.status, { message: answer.message, cause: answer.message });
       }
       deletes++;
       const answer = deleteAnswers.shift() ?? { status: 204, message: '', gone: true };
@@ -104,5 +118,47 @@ describe('podman engine: a removal that loses the race with the cleanup of the r
     deleteAnswers = [{ status: 500, message: 'storage is on fire', gone: false }];
     await assert.rejects(engine().removeContainer(ID), /storage is on fire/);
     assert.equal(deletes, 1);
+  });
+
+  it('a kill that finds the run already stopped: removed again', async () => {
+    present = true; deletes = 0;
+    const improper = `cannot remove container ${ID} as it could not be stopped: sending SIGKILL to container ${ID}: container state improper: stopped`;
+    deleteAnswers = [{ status: 500, message: improper, gone: false }];
+    await engine().removeContainer(ID);
+    assert.equal(deletes, 2);
+    assert.equal(present, false);
+  });
+
+  describe('changed limits onto a run as it starts', () => {
+    const runcFailed = `\`/usr/bin/runc update --resources=/x/podman123 ${ID}\` failed: exit status 1`;
+    beforeEach(async () => {
+      present = true; updates = 0;
+      await mkdir(join(dir, 'state', 'limits'), { recursive: true });
+      await writeFile(join(dir, 'state', 'limits', `${ID}.json`), JSON.stringify({ limits: { memoryMb: 48 } }));
+    });
+
+    it('an update that fails while podman still calls the ended run running: tried again, and started once podman says it ended', async () => {
+      updateAnswers = [{ status: 500, message: runcFailed }, { status: 500, message: runcFailed }];
+      runningAnswers = [true, false];
+      await engine().startContainer(ID);
+      assert.equal(updates, 2);
+      assert.deepEqual(runningAnswers, [], 'podman asked after each failed update');
+    });
+
+    it('an update that fails once on a run that goes on: tried again, and it holds', async () => {
+      updateAnswers = [{ status: 500, message: runcFailed }];
+      runningAnswers = [true];
+      await engine().startContainer(ID);
+      assert.equal(updates, 2);
+    });
+
+    it('an update that keeps failing on a run podman calls running: the start fails with the update\'s error', async function () {
+      this.timeout(20_000);
+      updateAnswers = Array.from({ length: 1000 }, () => ({ status: 500, message: runcFailed }));
+      runningAnswers = Array.from({ length: 1000 }, () => true);
+      await assert.rejects(engine().startContainer(ID), /update limits of container .*runc update/);
+      assert.ok(updates > 2, `tried more than twice (${updates})`);
+      updateAnswers = []; runningAnswers = [];
+    });
   });
 });
