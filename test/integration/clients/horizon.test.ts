@@ -73,6 +73,7 @@ describe('Horizon in a browser: launch, log, snapshot and delete of a container 
   let page: Page;
   let image: { id: string; name: string };
   let serverId = '';
+  const browserFailures: string[] = [];
 
   before(async function () {
     this.timeout(1_200_000);
@@ -83,6 +84,9 @@ describe('Horizon in a browser: launch, log, snapshot and delete of a container 
     const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     context.setDefaultTimeout(30_000);
     page = await context.newPage();
+    // what the browser saw fail, for the artifacts of a failed step (uwsgi logs only what reached it)
+    page.on('requestfailed', (r) => browserFailures.push(`${new Date().toISOString()} ${r.method()} ${r.url()}: ${r.failure()?.errorText ?? 'failed'}`));
+    page.on('response', (r) => { if (r.status() >= 400) browserFailures.push(`${new Date().toISOString()} ${r.request().method()} ${r.url()}: HTTP ${r.status()}`); });
   });
 
   afterEach(async function () {
@@ -90,6 +94,8 @@ describe('Horizon in a browser: launch, log, snapshot and delete of a container 
       const label = `failed-${(this.currentTest.title.split(':')[0] ?? 'step').replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;
       await shots.take(page, label).catch(() => undefined);
       shots.write(`${label}.html`, await page.content().catch((e: unknown) => String(e)));
+      shots.write(`${label}-requests.txt`, `${browserFailures.join('\n')}\n`);
+      console.log(`      requests that failed in the browser: ${browserFailures.length ? `\n        ${browserFailures.join('\n        ')}` : 'none'}`);
     }
   });
 
