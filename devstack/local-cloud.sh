@@ -47,7 +47,7 @@ OPTIONAL_PARTS=()
 NEUTRON_PARTS=()
 [ "$NEUTRON_BACKEND" != ovn ] || NEUTRON_PARTS=(ovn)
 for f in packages rabbitmq mariadb keystone glance placement nova neutron "${NEUTRON_PARTS[@]}" \
-    btrfs_store "$CONTAINER_ENGINE" nova_container "${OPTIONAL_PARTS[@]}"; do
+    btrfs_store "$CONTAINER_ENGINE" nova_container compute_hosts "${OPTIONAL_PARTS[@]}"; do
     # shellcheck disable=SC1090
     . "$LOCAL_CLOUD_LIB/$f.sh"
 done
@@ -62,7 +62,7 @@ if [ "$NEUTRON_BACKEND" = ovn ]; then
 elif [ "$NEUTRON_AGENTS" != no ]; then
     SERVICES+=(neutron-linuxbridge-agent:- neutron-dhcp-agent:-)
 fi
-SERVICES+=(nova-container:-)
+SERVICES+=(nova-container:- $(extra_host_services))
 for part in "${OPTIONAL_PARTS[@]}"; do
     declare -n part_services="${part^^}_SERVICES"
     SERVICES+=("${part_services[@]}")
@@ -143,6 +143,7 @@ stop_neutron_backend() {
 cmd_up() {
     require_root
     local t0=$SECONDS
+    check_compute_hosts
     claim_ports
     ensure_dirs
     ensure_release_root
@@ -184,6 +185,7 @@ cmd_up() {
     create_networks
 
     start_compute_host
+    compute_hosts_up
     for part in "${OPTIONAL_PARTS[@]}"; do "up_$part"; done
     log "local cloud is up ($((SECONDS - t0)) s); credentials: . $LOCAL_CLOUD_DIR/openrc"
     echo "$LOCAL_CLOUD_DIR/openrc"
@@ -203,6 +205,7 @@ cmd_prepare() {
 cmd_down() {
     require_root
     for part in "${OPTIONAL_PARTS[@]}"; do "down_$part"; done
+    compute_hosts_down
     stop_nova_container
     run_jobs stop_neutron_backend stop_neutron stop_nova stop_placement stop_glance stop_keystone
     run_jobs stop_engine stop_rabbitmq stop_mariadb
@@ -230,9 +233,13 @@ cmd_status() {
     done
     if daemon_running mariadb; then
         local up
-        up=$(mysql_ -N -e "SELECT IF(TIMESTAMPDIFF(SECOND, COALESCE(last_seen_up, created_at), UTC_TIMESTAMP()) <= 20 AND NOT forced_down, 'up', 'down'), IF(disabled, 'disabled', 'enabled') FROM nova.services WHERE host = '$COMPUTE_HOST' AND \`binary\` = 'nova-compute' AND deleted = 0" 2>/dev/null | tr '\t' ' ' || true)
-        printf 'compute host %s: %s%s\n' "$COMPUTE_HOST" "${up:-not registered}" \
-            "$(host_mapped "$COMPUTE_HOST" && echo ', mapped to cell1' || true)"
+        local n host
+        for ((n = 1; n <= COMPUTE_HOSTS; n++)); do
+            host=$(compute_host_name "$n")
+            up=$(mysql_ -N -e "SELECT IF(TIMESTAMPDIFF(SECOND, COALESCE(last_seen_up, created_at), UTC_TIMESTAMP()) <= 20 AND NOT forced_down, 'up', 'down'), IF(disabled, 'disabled', 'enabled') FROM nova.services WHERE host = '$host' AND \`binary\` = 'nova-compute' AND deleted = 0" 2>/dev/null | tr '\t' ' ' || true)
+            printf 'compute host %s: %s%s\n' "$host" "${up:-not registered}" \
+                "$(host_mapped "$host" && echo ', mapped to cell1' || true)"
+        done
     fi
     [ -f "$LOCAL_CLOUD_DIR/openrc" ] && echo "credentials: $LOCAL_CLOUD_DIR/openrc"
     return $rc

@@ -2,10 +2,12 @@
 # `npm test`: installs what the tests need, runs the unit tests (no cloud needed), brings up
 # the local cloud of each OpenStack release in turn and runs the integration tests
 # against it: all of them on the default release (2025.1) with the default engine (dockerd);
-# then, on zed with podman as the engine, those whose path through OpenStack differs by
-# release or whose path through the engine differs by engine (ZED_PODMAN_SPECS: lifecycle
-# actions, images at boot, images in and out of the engine, serial consoles, a crash mid-build, isolation, moves,
-# the Linux bridge network and its recovery, the control plane, Heat, Horizon), not those whose
+# then, on zed with podman as the engine and a second compute host, those whose path through
+# OpenStack differs by release or whose path through the engine differs by engine
+# (ZED_PODMAN_SPECS: lifecycle actions, images at boot, images in and out of the engine, serial
+# consoles, a crash mid-build, isolation, moves, the Linux bridge network and its recovery, the
+# control plane, Heat, Horizon) and those of a second compute host (TWO_HOST_SPECS: only the zed
+# cloud can start one yet), not those whose
 # path is the same on both (messaging, registration, version choice, the engine listing, the devstack
 # plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
 # next comes up, the last one stays up. The unit tests run while the first cloud comes up, the
@@ -31,15 +33,16 @@ mocha_() { node_modules/.bin/mocha "$@" || rc=1; }
 # release_cloud_dir, ACTIVE_CLOUD_FILE
 . devstack/lib/cloud-dir.sh
 
-# cloud_up RELEASE ENGINE: that release's cloud on that engine up, the other one stopped first
+# cloud_up RELEASE ENGINE [HOSTS]: that release's cloud on that engine, with HOSTS compute hosts
+# (default 1), up; the other one stopped first
 cloud_up() {
-    local release=$1 engine=$2 dir active
+    local release=$1 engine=$2 hosts=${3:-1} dir active
     dir=$(release_cloud_dir "$release" "$engine")
     active=$(cat "$ACTIVE_CLOUD_FILE" 2>/dev/null || true)
     if [ -n "$active" ] && [ "$active" != "$dir" ]; then
         LOCAL_CLOUD_DIR=$active ./devstack/local-cloud.sh down || rc=1
     fi
-    OPENSTACK_RELEASE=$release CONTAINER_ENGINE=$engine ./devstack/local-cloud.sh up && return 0
+    OPENSTACK_RELEASE=$release CONTAINER_ENGINE=$engine COMPUTE_HOSTS=$hosts ./devstack/local-cloud.sh up && return 0
     echo "the $release local cloud on $engine did not come up: its integration tests did not run" >&2
     rc=1
     return 1
@@ -80,6 +83,9 @@ ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
 # second cloud comes up and its shared tests run
 CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
 
+# tests of a second compute host, which only the zed cloud can start yet (devstack/lib/compute_hosts.sh)
+TWO_HOST_SPECS=(dist/test/integration/moves/second-host.test.js)
+
 # Tests that share a cloud with another test at once: each checks only what it made (servers,
 # containers, devices, a vhost of its own) and restarts nothing. Left out, to run alone: those
 # that restart or kill a service or the engine, start a compute host of their own (the scheduler
@@ -99,7 +105,7 @@ SHARED_B=(dist/test/integration/lifecycle/power.test.js
     dist/test/integration/nova-driver/version-choice.test.js)
 
 # a spec that names no file would drop out of the run with only mocha's warning
-for f in "${ZED_PODMAN_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
+for f in "${ZED_PODMAN_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${TWO_HOST_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
     [ -f "$f" ] || { echo "test/run-all.sh names $f, which does not exist" >&2; rc=1; }
 done
 
@@ -137,7 +143,7 @@ if [ "$up_status" != 1 ]; then
     # are ACTIVE; the zed leg's the others and the spawn (each leg sees builds finish and cut short)
     all=()
     for f in dist/test/integration/*/*.test.js; do
-        listed "$f" "${CLOUD_FREE_SPECS[@]}" || all+=("$f")
+        listed "$f" "${CLOUD_FREE_SPECS[@]}" "${TWO_HOST_SPECS[@]}" || all+=("$f")
     done
     OPENSTACK_RELEASE=2025.1 NC_KILL_ROUNDS=1,2,4 run_specs "${all[@]}"
     wait
@@ -153,7 +159,7 @@ cloud_free_done() {
     cat "$free_log"
     rm -f "$free_log"
 }
-if cloud_up zed podman; then
+if cloud_up zed podman 2; then
     # Without the messaging and version tests, which run on 2025.1 only, the second stream is
     # the shorter one here: Horizon runs in it.
     a=()

@@ -152,8 +152,30 @@ def networks(conn):
             print("subnet", sname, cidr, "created", s.id)
 
 
+def moves(conn, name, aggregate, hosts):
+    """Project `name` (admin is its admin), the only one whose servers the compute hosts beyond
+    the first take: `hosts` in aggregate `aggregate` with filter_tenant_id = that project, which
+    nova's AggregateMultiTenancyIsolation filter reads (devstack/lib/compute_hosts.sh)."""
+    idc = conn.identity
+    prj = project(idc, name, "Servers that move between the compute hosts of the local cloud")
+    grant(idc, prj, idc.find_user("admin", domain_id="default"), role(idc, "admin"))
+    agg = next((a for a in conn.compute.aggregates() if a.name == aggregate), None)
+    if agg is None:
+        agg = conn.compute.create_aggregate(name=aggregate)
+        print("aggregate", aggregate, "created")
+    if (agg.metadata or {}).get("filter_tenant_id") != prj.id:
+        agg = conn.compute.set_aggregate_metadata(agg, {"filter_tenant_id": prj.id})
+    for host in hosts:
+        if host not in (agg.hosts or []):
+            agg = conn.compute.add_host_to_aggregate(agg, host)
+            print("host", host, "added to", aggregate)
+
+
 def main(argv):
     conn = connect()
+    if argv[1:2] == ["moves"]:
+        moves(conn, argv[2], argv[3], argv[4:])
+        return 0
     for what in argv[1:]:
         {"accounts": accounts, "flavors": flavors, "networks": networks}[what](conn)
     return 0

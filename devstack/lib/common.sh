@@ -12,7 +12,7 @@ LOCAL_CLOUD_SETTINGS=(SERVICE_HOST REGION_NAME ADMIN_PASSWORD SERVICE_PASSWORD D
     RABBIT_USER RABBIT_PASSWORD DATABASE_PASSWORD COMPUTE_HOST KEYSTONE_PORT GLANCE_PORT
     PLACEMENT_PORT NOVA_API_PORT NOVA_SERIALPROXY_PORT NEUTRON_PORT RABBIT_PORT RABBIT_DIST_PORT MYSQL_PORT RABBIT_NODE
     DOCKERD_EXTRA_ARGS DOCKER_DISK_GB DOCKER_USERNS NEUTRON_AGENTS HEAT HORIZON HEAT_API_PORT HORIZON_PORT OPENSTACK_RELEASE
-    RABBIT_QUORUM_QUEUES CONTAINER_ENGINE)
+    RABBIT_QUORUM_QUEUES CONTAINER_ENGINE COMPUTE_HOSTS)
 # fixed_setting NAME DEFAULT HOW: NAME as the settings keep it (DEFAULT in settings from before
 # they kept it); a different value from the environment stops `up` (HOW: printf format of what
 # the directory holds, given the kept value)
@@ -69,6 +69,9 @@ save_settings() {
 : "${CONTAINER_ENGINE:=docker}"
 case $CONTAINER_ENGINE in docker | podman) ;; *) die "CONTAINER_ENGINE=$CONTAINER_ENGINE: docker or podman" ;; esac
 : "${DOCKER_DISK_GB:=40}"      # the engine's btrfs store (lib/btrfs_store.sh)
+# compute hosts: the cloud's own, and each one more in a network namespace (lib/compute_hosts.sh)
+: "${COMPUTE_HOSTS:=1}"
+[[ $COMPUTE_HOSTS =~ ^[1-9]$ ]] || die "COMPUTE_HOSTS=$COMPUTE_HOSTS: a number of compute hosts, 1 to 9"
 : "${DOCKER_USERNS:=yes}"      # containers' root remapped to unprivileged host ids
 # yes: neutron-linuxbridge-agent and neutron-dhcp-agent run (one cloud per machine: their
 # bridges, vxlan-<VNI> devices, iptables chains and ebtables rules are the host's); no: none

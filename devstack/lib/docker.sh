@@ -46,15 +46,27 @@ PY_
 # ---------------------------------------------------------------- the local cloud's part
 declare -F start_daemon >/dev/null || return 0
 
-ENGINE_DAEMON=dockerd
-DOCKER_DIR=$LOCAL_CLOUD_DIR/docker
-ENGINE_SOCKET=$DOCKER_DIR/docker.sock
-# The data root is the btrfs store (lib/btrfs_store.sh) in DOCKER_DISK_IMG. With
-# DOCKER_USERNS=yes, --userns-remap=default: root in a container is one of dockremap's
-# unprivileged subordinate ids on the host.
-DOCKER_DATA_ROOT=$DOCKER_DIR/btrfs
-DOCKER_DISK_IMG=$DOCKER_DIR/btrfs.img
-DAEMON_CONFIGS[dockerd]=$ETC_DIR/docker/daemon.json
+# engine_instance N: the engine of compute host N (1: the cloud's own; 2 and up: the hosts
+# lib/compute_hosts.sh adds, each with a dockerd, a store and a daemon.json of its own). The
+# data root is the btrfs store (lib/btrfs_store.sh) in DOCKER_DISK_IMG. With DOCKER_USERNS=yes,
+# --userns-remap=default: root in a container is one of dockremap's unprivileged subordinate
+# ids on the host.
+engine_instance() {
+    local n=${1:-1}
+    ENGINE_DAEMON=dockerd
+    DOCKER_DIR=$LOCAL_CLOUD_DIR/docker
+    DOCKER_JSON=$ETC_DIR/docker/daemon.json
+    if [ "$n" != 1 ]; then
+        ENGINE_DAEMON=dockerd-$n
+        DOCKER_DIR=$LOCAL_CLOUD_DIR/host$n/docker
+        DOCKER_JSON=$ETC_DIR/host$n/docker/daemon.json
+    fi
+    ENGINE_SOCKET=$DOCKER_DIR/docker.sock
+    DOCKER_DATA_ROOT=$DOCKER_DIR/btrfs
+    DOCKER_DISK_IMG=$DOCKER_DIR/btrfs.img
+    DAEMON_CONFIGS[$ENGINE_DAEMON]=$DOCKER_JSON
+}
+engine_instance 1
 
 configure_engine() {
     mkdir -p "$DOCKER_DIR" "$DOCKER_DATA_ROOT" "$DOCKER_DIR/exec"
@@ -63,21 +75,24 @@ configure_engine() {
     # a daemon.json of our own: /etc/docker/daemon.json must not apply
     local opts=(storage-driver='"btrfs"')
     [ "$DOCKER_USERNS" != yes ] || opts+=(userns-remap='"default"')
-    docker_daemon_json "" "${opts[@]}" | write_file "$ETC_DIR/docker/daemon.json" 644 || true
+    # the first dockerd's docker0 and iptables chains are the machine's: no other one touches them
+    # (instances have no network of Docker's)
+    [ "$ENGINE_DAEMON" = dockerd ] || opts+=(bridge='"none"' iptables=false)
+    docker_daemon_json "" "${opts[@]}" | write_file "$DOCKER_JSON" 644 || true
 }
 
 start_engine() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
-    daemon_running dockerd || simple_quota_on "$DOCKER_DATA_ROOT"
-    start_daemon dockerd "$ENGINE_SOCKET" /usr/sbin/dockerd \
+    daemon_running "$ENGINE_DAEMON" || simple_quota_on "$DOCKER_DATA_ROOT"
+    start_daemon "$ENGINE_DAEMON" "$ENGINE_SOCKET" /usr/sbin/dockerd \
         --host "unix://$ENGINE_SOCKET" \
         --data-root "$DOCKER_DATA_ROOT" \
         --exec-root "$DOCKER_DIR/exec" \
         --pidfile "$DOCKER_DIR/dockerd.pid" \
-        --config-file "$ETC_DIR/docker/daemon.json" \
+        --config-file "$DOCKER_JSON" \
         --live-restore \
         ${DOCKERD_EXTRA_ARGS:-}
 }
 
 # Containers keep running (--live-restore); dockerd stops its own containerd.
-stop_engine() { stop_daemon dockerd 60; }
+stop_engine() { stop_daemon "$ENGINE_DAEMON" 60; }

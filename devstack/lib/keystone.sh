@@ -133,4 +133,6 @@ EOF2
 write_openrc() {
     rc_file "$LOCAL_CLOUD_DIR/openrc" admin admin "$ADMIN_PASSWORD" admin
     rc_file "$LOCAL_CLOUD_DIR/demorc" "non-admin (user demo, project demo)" demo "$DEMO_PASSWORD" demo
+    # the project whose servers the compute hosts beyond the first take (lib/compute_hosts.sh)
+    [ "$COMPUTE_HOSTS" = 1 ] || rc_file "$LOCAL_CLOUD_DIR/movesrc" "admin in project moves" admin "$ADMIN_PASSWORD" moves
 }

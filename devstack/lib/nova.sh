@@ -43,6 +43,9 @@ discover_hosts_in_cells_interval = -1
 
 [filter_scheduler]
 track_instance_changes = True
+# Nova's default filters, and the one that keeps the servers of other projects off the compute
+# hosts beyond the first (devstack/lib/compute_hosts.sh)
+enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,AggregateMultiTenancyIsolation
 
 [oslo_concurrency]
 lock_path = $DATA_DIR/nova/lock

@@ -109,10 +109,37 @@ declare -F start_daemon >/dev/null || return 0
 : "${COMPUTE_WAIT_TIMEOUT:=60}"
 # /healthz and /metrics of the local cloud's compute host (loopback only; empty: off)
 : "${NOVA_CONTAINER_HEALTH_LISTEN:=127.0.0.1:8779}"
-NOVA_CONTAINER_CONF=$ETC_DIR/nova-container.conf
-NOVA_CONTAINER_LOG=$LOG_DIR/nova-container.log
-DAEMON_CONFIGS[nova-container]=$NOVA_CONTAINER_CONF
-DAEMON_STOP_MODE[nova-container]=group
+
+# compute_instance N: nova-container of compute host N (1: the cloud's own, $COMPUTE_HOST; 2 and
+# up: the hosts lib/compute_hosts.sh adds, $COMPUTE_HOST-N, each in its network namespace with
+# its own engine, state and configuration). The engine of the same host is engine_instance N's.
+compute_instance() {
+    local n=${1:-1}
+    NOVA_CONTAINER_DAEMON=nova-container
+    NOVA_CONTAINER_CONF=$ETC_DIR/nova-container.conf
+    NOVA_CONTAINER_STATE=$LOCAL_CLOUD_DIR/nova-container
+    THIS_COMPUTE_HOST=$COMPUTE_HOST
+    local netns=()
+    if [ "$n" != 1 ]; then
+        NOVA_CONTAINER_DAEMON=nova-container-$n
+        NOVA_CONTAINER_CONF=$ETC_DIR/host$n/nova-container.conf
+        NOVA_CONTAINER_STATE=$LOCAL_CLOUD_DIR/host$n/nova-container
+        THIS_COMPUTE_HOST=$(compute_host_name "$n")
+        netns=(ip netns exec "$(compute_host_netns "$n")")
+    fi
+    NOVA_CONTAINER_LOG=$LOG_DIR/$NOVA_CONTAINER_DAEMON.log
+    DAEMON_CONFIGS[$NOVA_CONTAINER_DAEMON]=$NOVA_CONTAINER_CONF
+    DAEMON_STOP_MODE[$NOVA_CONTAINER_DAEMON]=group
+    # --max-semi-space-size=2: V8's young generation kept small, as in the other launchers
+    # (devstack/plugin.sh, etc/systemd/nova-container.service); why: README.md, "Memory"
+    NOVA_CONTAINER_CMD=("${netns[@]}" "$NODE" --max-semi-space-size=2 "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
+}
+
+# compute_host_name N: the host name compute host N registers with Nova (and Neutron's agents of it)
+compute_host_name() { if [ "$1" = 1 ]; then echo "$COMPUTE_HOST"; else echo "$COMPUTE_HOST-$1"; fi; }
+# compute_host_netns N: the network namespace of compute host N >= 2
+compute_host_netns() { echo "nc-host$1"; }
+compute_instance 1
 
 # build_nova_container: npm ci when node_modules is missing, tsc when dist/ is missing or older
 # than src/
@@ -122,16 +149,16 @@ build_nova_container() {
 }
 
 configure_nova_container() {
-    mkdir -p "$LOCAL_CLOUD_DIR/nova-container"
+    mkdir -p "$NOVA_CONTAINER_STATE" "$(dirname "$NOVA_CONTAINER_CONF")"
     local -A conf=(
-        [header]="# nova-container, compute host of the local cloud (written by devstack/local-cloud.sh).
+        [header]="# nova-container, compute host $THIS_COMPUTE_HOST of the local cloud (written by devstack/local-cloud.sh).
 # No database URL here: a compute host talks to the database through nova-conductor only."
         [DEFAULT.transport_url]=$TRANSPORT_URL
-        [DEFAULT.host]=$COMPUTE_HOST
+        [DEFAULT.host]=$THIS_COMPUTE_HOST
         [DEFAULT.my_ip]=$SERVICE_HOST
         [DEFAULT.control_exchange]=nova
         [DEFAULT.report_interval]=5
-        [DEFAULT.state_path]=$LOCAL_CLOUD_DIR/nova-container
+        [DEFAULT.state_path]=$NOVA_CONTAINER_STATE
         [filter_scheduler.track_instance_changes]=true
         [container.driver]=$CONTAINER_ENGINE
         [container.engine_socket]=unix://$ENGINE_SOCKET
@@ -141,6 +168,13 @@ configure_nova_container() {
         [serial_console.base_url]=ws://$SERVICE_HOST:$NOVA_SERIALPROXY_PORT/
         [serial_console.proxyclient_address]=$SERVICE_HOST
     )
+    if [ "$NOVA_CONTAINER_DAEMON" != nova-container ]; then
+        # inside its network namespace: its 127.0.0.1 is not nova-serialproxy's (no console
+        # there, Nova answers ConsoleTypeUnavailable), and /healthz would serve nobody
+        conf[serial_console.enabled]=false
+        unset 'conf[serial_console.base_url]' 'conf[serial_console.proxyclient_address]'
+        conf[container.health_listen]=
+    fi
     [ "$RABBIT_QUORUM_QUEUES" != yes ] || conf[oslo_messaging_rabbit.rabbit_quorum_queue]=true
     [ "$CONTAINER_ENGINE" != podman ] || [ "$DOCKER_USERNS" = yes ] || conf[container.podman_userns_remap]=
     # the compute host's switch of the ML2/OVN cloud (lib/ovn.sh)
@@ -153,31 +187,28 @@ configure_nova_container() {
     nova_container_conf conf | write_file "$NOVA_CONTAINER_CONF" || true
 }
 
-# --max-semi-space-size=2: V8's young generation kept small, as in the other launchers
-# (devstack/plugin.sh, etc/systemd/nova-container.service); why: README.md, "Memory"
-NOVA_CONTAINER_CMD=("$NODE" --max-semi-space-size=2 "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
+start_nova_container() { start_daemon "$NOVA_CONTAINER_DAEMON" "$NOVA_CONTAINER_CONF" "${NOVA_CONTAINER_CMD[@]}"; }
 
-start_nova_container() { start_daemon nova-container "dist/src/cli.js" "${NOVA_CONTAINER_CMD[@]}"; }
-
-# start_compute_host: (re)starts nova-container unless it runs with the current config, waits
-# until it registered and heartbeats, maps it into cell1. Builds only when it must start.
+# start_compute_host: (re)starts nova-container (compute_instance's) unless it runs with the
+# current config, waits until it registered and heartbeats, maps it into cell1. Builds only
+# when it must start.
 start_compute_host() {
     local since
-    if daemon_current nova-container "${NOVA_CONTAINER_CMD[@]}"; then
-        host_mapped "$COMPUTE_HOST" || wait_for_compute "$COMPUTE_HOST" '1970-01-01 00:00:00'
+    if daemon_current "$NOVA_CONTAINER_DAEMON" "${NOVA_CONTAINER_CMD[@]}"; then
+        host_mapped "$THIS_COMPUTE_HOST" || wait_for_compute "$THIS_COMPUTE_HOST" '1970-01-01 00:00:00'
         return 0
     fi
     build_nova_container
     stop_nova_container
     since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
     start_nova_container
-    wait_for_compute "$COMPUTE_HOST" "$since"
+    wait_for_compute "$THIS_COMPUTE_HOST" "$since"
     # what the API reports (the same check as `openstack compute service list`)
     log "compute service: $(admin_env "$OPENSTACK" compute service list --service nova-compute \
-        --host "$COMPUTE_HOST" -f value -c Host -c State -c Status 2>&1 | tr '\n' ' ')"
+        --host "$THIS_COMPUTE_HOST" -f value -c Host -c State -c Status 2>&1 | tr '\n' ' ')"
 }
 
-stop_nova_container() { stop_daemon nova-container 30 group; }
+stop_nova_container() { stop_daemon "$NOVA_CONTAINER_DAEMON" 30 group; }
 
 # compute_heartbeat_since HOST TS: the nova-compute service of HOST reported at or after TS (UTC)
 compute_heartbeat_since() {
@@ -191,7 +222,7 @@ wait_for_compute() {
     log "waiting for compute host $host to register (up to ${COMPUTE_WAIT_TIMEOUT}s)"
     for ((i = 0; i < COMPUTE_WAIT_TIMEOUT * 2; i++)); do
         compute_heartbeat_since "$host" "$since" && break
-        if ! daemon_running nova-container; then
+        if ! daemon_running "$NOVA_CONTAINER_DAEMON"; then
             tail -n 10 "$NOVA_CONTAINER_LOG" >&2 || true
             die "nova-container exited before registering (log: $NOVA_CONTAINER_LOG)"
         fi

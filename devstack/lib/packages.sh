@@ -17,6 +17,8 @@ HOST_PACKAGES=(
     docker.io catatonit btrfs-progs
     curl ca-certificates procps iproute2
     busybox-static
+    # the control plane's ports inside the namespaces of compute hosts beyond the first (lib/netns-forward)
+    socat
     # ovs-vsctl and ethtool for nova-container's OVS plug; OVN for the plug's tests, which run
     # a switch and OVN of their own whatever the release (test/integration/network/ovs-switch.ts)
     openvswitch-switch ethtool ovn-central ovn-host

@@ -13,13 +13,24 @@
 
 HOST_PACKAGES+=(podman)
 
-ENGINE_DAEMON=podman
-PODMAN_DIR=$LOCAL_CLOUD_DIR/podman
-ENGINE_SOCKET=$PODMAN_DIR/podman.sock
-PODMAN_STORE=$PODMAN_DIR/btrfs
-PODMAN_DISK_IMG=$PODMAN_DIR/btrfs.img
-PODMAN_ETC=$ETC_DIR/containers
-DAEMON_CONFIGS[podman]="$PODMAN_ETC/containers.conf $PODMAN_ETC/storage.conf $PODMAN_ETC/registries.conf"
+# engine_instance N: the engine of compute host N (1: the cloud's own; 2 and up: the hosts
+# lib/compute_hosts.sh adds, each with an engine, a store and a configuration of its own)
+engine_instance() {
+    local n=${1:-1}
+    ENGINE_DAEMON=podman
+    PODMAN_DIR=$LOCAL_CLOUD_DIR/podman
+    PODMAN_ETC=$ETC_DIR/containers
+    if [ "$n" != 1 ]; then
+        ENGINE_DAEMON=podman-$n
+        PODMAN_DIR=$LOCAL_CLOUD_DIR/host$n/podman
+        PODMAN_ETC=$ETC_DIR/host$n/containers
+    fi
+    ENGINE_SOCKET=$PODMAN_DIR/podman.sock
+    PODMAN_STORE=$PODMAN_DIR/btrfs
+    PODMAN_DISK_IMG=$PODMAN_DIR/btrfs.img
+    DAEMON_CONFIGS[$ENGINE_DAEMON]="$PODMAN_ETC/containers.conf $PODMAN_ETC/storage.conf $PODMAN_ETC/registries.conf"
+}
+engine_instance 1
 
 configure_engine() {
     mkdir -p "$PODMAN_DIR" "$PODMAN_STORE" "$PODMAN_DIR/run" "$PODMAN_DIR/tmp"
@@ -40,6 +51,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$PODMAN_DIR/events.log"
 tmp_dir = "$PODMAN_DIR/tmp"
+$(podman_lock_type)
 EOF
     write_file "$PODMAN_ETC/storage.conf" 644 <<EOF || true
 [storage]
@@ -52,13 +64,19 @@ unqualified-search-registries = []
 EOF
 }
 
+# podman_lock_type: the first engine keeps podman's default locks, in one shared memory segment
+# of the machine (/dev/shm/libpod_lock; a store with containers cannot change its lock type);
+# every other engine keeps its locks in files of its own, so that its refresh after a boot,
+# which takes again every lock its containers name, never meets one the first engine holds
+podman_lock_type() { [ "$ENGINE_DAEMON" = podman ] || echo 'lock_type = "file"'; }
+
 start_engine() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
-    daemon_running podman || simple_quota_on "$PODMAN_STORE"
+    daemon_running "$ENGINE_DAEMON" || simple_quota_on "$PODMAN_STORE"
     # TMPDIR: a load or import through the Docker routes leaves its upload there (podman 4.3;
     # nova-container uses libpod's, which do not), cleared at each start
-    daemon_running podman || rm -rf "${PODMAN_DIR:?}/tmp/"api_load.tar*
-    start_daemon podman "$ENGINE_SOCKET" env \
+    daemon_running "$ENGINE_DAEMON" || rm -rf "${PODMAN_DIR:?}/tmp/"api_load.tar*
+    start_daemon "$ENGINE_DAEMON" "$ENGINE_SOCKET" env \
         CONTAINERS_CONF="$PODMAN_ETC/containers.conf" \
         CONTAINERS_STORAGE_CONF="$PODMAN_ETC/storage.conf" \
         CONTAINERS_REGISTRIES_CONF="$PODMAN_ETC/registries.conf" \
@@ -67,4 +85,4 @@ start_engine() {
 }
 
 # Containers keep running under their conmon processes.
-stop_engine() { stop_daemon podman 60; }
+stop_engine() { stop_daemon "$ENGINE_DAEMON" 60; }

@@ -24,8 +24,12 @@ export function openrcEnv(rc: RcFile = 'openrc'): Record<string, string> {
   return env;
 }
 
-/** The local cloud's credentials: `openrc` the admin's, `demorc` a member of project demo (devstack/local-cloud.sh). */
-export type RcFile = 'openrc' | 'demorc';
+/**
+ * The local cloud's credentials: `openrc` the admin's, `demorc` a member of project demo,
+ * `movesrc` the admin in project moves, whose servers the compute hosts beyond the first take
+ * (devstack/local-cloud.sh, devstack/lib/compute_hosts.sh).
+ */
+export type RcFile = 'openrc' | 'demorc' | 'movesrc';
 
 /** Runs `openstack ARGS -f json` (or plain with json=false) as the cloud's admin (or the user of `rc`). */
 export async function openstack<T = unknown>(args: string[], json = true, rc: RcFile = 'openrc'): Promise<T> {
@@ -173,6 +177,28 @@ export async function ensureCloudPart(part: 'HEAT' | 'HORIZON', daemons: string[
     env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR, [part]: 'yes' }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
   });
   return stdout + stderr;
+}
+
+/**
+ * Compute host `n` >= 2 of the cloud (devstack/lib/compute_hosts.sh): its name, network
+ * namespace and engine socket.
+ */
+export interface ExtraHost { name: string; netns: string; engineSocket: string }
+export function extraHost(n: number): ExtraHost {
+  const conf = join(CLOUD_DIR, 'etc', `host${n}`, 'nova-container.conf');
+  const name = iniValue(conf, 'DEFAULT', 'host');
+  const engineSocket = iniValue(conf, 'container', 'engine_socket');
+  if (!name || !engineSocket) throw new Error(`${conf} names no host or engine socket`);
+  return { name, netns: `nc-host${n}`, engineSocket };
+}
+
+/** The cloud with `count` compute hosts: `COMPUTE_HOSTS=count local-cloud.sh up` unless it has them running. */
+export async function ensureComputeHosts(count: number): Promise<void> {
+  const daemons = Array.from({ length: count - 1 }, (_, i) => `nova-container-${i + 2}`);
+  if (Number(cloudSetting('COMPUTE_HOSTS') ?? '1') >= count && daemons.every(daemonAlive)) return;
+  await run(join(REPO, 'devstack', 'local-cloud.sh'), ['up'], {
+    env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR, COMPUTE_HOSTS: String(count) }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 /** devstack/local-cloud.sh ARGS on this cloud (the one the tests address); its output. */
