@@ -3,10 +3,12 @@
  * Debian's chromium driven by playwright-core, screenshots of each step under
  * test-artifacts/horizon/, and the few page interactions the Horizon tests share.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart, type RcFile } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart, waitFor, type RcFile } from '../../helpers/cloud.js';
 
 const HORIZON_PORT = process.env.HORIZON_PORT ?? cloudSetting('HORIZON_PORT') ?? '8080';
 export const HORIZON_URL = `http://127.0.0.1:${HORIZON_PORT}`;
@@ -41,8 +43,44 @@ export function rcCredentials(file: RcFile): Credentials {
   return { username: get('OS_USERNAME'), password: get('OS_PASSWORD'), project: get('OS_PROJECT_NAME') };
 }
 
+const BROWSER_NETNS = 'nc-browser';
+
+/**
+ * Chromium in network namespace nc-browser, where no interface ever comes or goes, with
+ * Horizon's and nova-serialproxy's ports reaching the cloud through devstack/lib/netns-forward.
+ * In the machine's own namespace Chromium aborts requests under way with
+ * net::ERR_NETWORK_CHANGED whenever an address comes or goes on one of the machine's
+ * interfaces, as it does while the tests beside it plug and unplug: CI's Launch Instance wizard
+ * then showed "Unable to retrieve the images" for requests that never reached Horizon.
+ */
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  execFileSync('bash', ['-c', `[ -e /run/netns/${BROWSER_NETNS} ] || ip netns add ${BROWSER_NETNS}; ip -n ${BROWSER_NETNS} link set lo up`]);
+  const dir = mkdtempSync(join(tmpdir(), 'nc-browser-'));
+  const ports = [HORIZON_PORT, process.env.NOVA_SERIALPROXY_PORT ?? cloudSetting('NOVA_SERIALPROXY_PORT') ?? '6083'];
+  // its own process group: netns-forward ends its socats with `kill 0`
+  const forward = spawn(join(REPO, 'devstack', 'lib', 'netns-forward'), [BROWSER_NETNS, join(dir, 'sockets'), ...ports], { detached: true, stdio: 'ignore' });
+  const stop = () => {
+    try { process.kill(-(forward.pid ?? 0), 'SIGTERM'); } catch { /* ended */ }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const wrapper = join(dir, 'chromium');
+    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${BROWSER_NETNS} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+    await waitFor('the browser\'s namespace to reach Horizon', async () => {
+      try {
+        execFileSync('ip', ['netns', 'exec', BROWSER_NETNS, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${HORIZON_PORT}`], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 10_000, 100);
+    const browser = await chromium.launch({ executablePath: wrapper, headless: true, args: ['--no-sandbox'] });
+    browser.on('disconnected', stop);
+    return browser;
+  } catch (err) {
+    stop();
+    throw err;
+  }
 }
 
 /** Numbered screenshots of the steps (01-login.png, ...), the directory emptied first. */
