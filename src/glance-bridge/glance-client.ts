@@ -129,6 +129,12 @@ export class GlanceClient {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   }
 
+  /** `POST /v2/images`: a queued image with `fields` (name, visibility, os_hidden, properties, ...). */
+  async createImage(fields: Record<string, unknown>): Promise<GlanceImage> {
+    const res = await this.call<GlanceImage>('POST', '(new)', '/v2/images', { what: 'create image', data: fields, contentType: 'application/json' });
+    return res.data;
+  }
+
   async getImage(imageId: string): Promise<GlanceImage> {
     const res = await this.call<GlanceImage>('GET', imageId, `/v2/images/${enc(imageId)}`, { what: 'show image' });
     return res.data;

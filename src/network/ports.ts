@@ -80,6 +80,24 @@ export class PortManager {
     }
   }
 
+  /**
+   * The instance's ports bound to this host (migrate_instance_finish: the other half of a move
+   * arrives here); its VIFs in the order of `order` (the port ids of its info cache), as the
+   * instance had them.
+   */
+  async bindHere(instanceUuid: string, order: string[], preserve: Set<string>): Promise<VifModel[]> {
+    const ports = await this.neutron.listPorts({ device_id: instanceUuid });
+    const rank = (id: string) => (order.includes(id) ? order.indexOf(id) : order.length);
+    const bound: NeutronPort[] = [];
+    for (const p of [...ports].sort((a, b) => rank(a.id) - rank(b.id))) {
+      const port = p['binding:host_id'] === this.host && p['binding:vif_type'] !== 'binding_failed' ? p
+        : await this.neutron.updatePort(p.id, { 'binding:host_id': this.host });
+      if (port['binding:vif_type'] === 'binding_failed') throw new PortBindingFailed(port.id, this.host);
+      bound.push(port);
+    }
+    return this.models(bound, preserve);
+  }
+
   /** The instance's VIFs as Neutron has them now (e.g. to refresh the info cache). */
   async networkInfo(instanceUuid: string, preserve: Set<string>): Promise<VifModel[]> {
     return this.models(await this.neutron.listPorts({ device_id: instanceUuid }), preserve);

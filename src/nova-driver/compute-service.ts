@@ -32,6 +32,7 @@ import type { RpcRuntime } from '../messaging/runtime.js';
 import type { Endpoint, RequestContext } from '../messaging/types.js';
 import { adminContext } from './context.js';
 import { computeEndpoint } from './manager/compute-endpoint.js';
+import { ComputeRpcClient } from './compute-rpc.js';
 import { GlanceImages } from './manager/glance-images.js';
 import { InstanceStore } from './manager/instance-store.js';
 import { KeyedLock } from './manager/keyed-lock.js';
@@ -129,6 +130,7 @@ export class ComputeService {
       ports: this.ports(log),
       events: this.events,
       scheduler: this.scheduler,
+      computeRpc: new ComputeRpcClient(rpc.client),
       usage: this.tracker,
       locks: new KeyedLock(),
       log: log.child({ component: 'manager' }),

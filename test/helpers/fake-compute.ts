@@ -17,7 +17,7 @@ import { InstanceUsageLedger, usageOf, type Usage } from '../../src/nova-driver/
 import { captureLogs, type CapturedLogs } from './log-capture.js';
 import { FakeDriver, type FakeInstance } from './fake-driver.js';
 import { FakeInstanceStore } from './fake-instance-store.js';
-import { FakeConductor, FakeImages, FakePlacement, FakePorts, FakeScheduler } from './fake-services.js';
+import { FakeComputeRpc, FakeConductor, FakeImages, FakePlacement, FakePorts, FakeScheduler } from './fake-services.js';
 
 export const HOST = 'compute1';
 export const PROVIDER = 'f0000000-0000-4000-8000-000000000001';
@@ -34,6 +34,10 @@ export interface FakeComputeOptions {
   offloadShelvedAtOnce?: boolean;
   /** [serial_console] enabled (base_url ws://127.0.0.1:6083/, token_ttl 600); default false. */
   serialConsole?: boolean;
+  /** This host's name; default HOST. */
+  host?: string;
+  /** Another host of the same cloud: its instance records, Placement, Neutron, Glance and schedulers are this one's too. */
+  cloudOf?: FakeCompute;
 }
 
 export interface FakeCompute {
@@ -46,6 +50,8 @@ export interface FakeCompute {
   conductor: FakeConductor;
   scheduler: FakeScheduler;
   images: FakeImages;
+  /** What this host cast to other hosts. */
+  computeRpc: FakeComputeRpc;
   events: InstanceEvents;
   logs: CapturedLogs;
   /** The host's usage as the handlers recorded it (the real ledger of instance-usage.ts, nothing reserved). */
@@ -60,7 +66,9 @@ export interface FakeCompute {
 export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
   const logs = captureLogs('debug');
   const events = new InstanceEvents();
-  const store = new FakeInstanceStore(HOST);
+  const host = options.host ?? HOST;
+  const cloud = options.cloudOf;
+  const store = cloud?.store ?? new FakeInstanceStore(host);
   const reportPlugs = options.neutronReportsPlugs ?? true;
   const driver = new FakeDriver({
     virtApi: virtApi(events, options.vifPlugTimeout ?? 1, options.vifPlugFatal ?? true, logs.log),
@@ -69,16 +77,17 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
       if (reportPlugs) setImmediate(() => { for (const v of vifs) events.deliver(uuid, { name: 'network-vif-plugged', tag: v.id, status: 'completed' }); });
     },
   });
-  const placement = new FakePlacement();
-  const ports = new FakePorts();
-  const conductor = new FakeConductor(store);
-  const scheduler = new FakeScheduler();
-  const images = new FakeImages();
+  const placement = cloud?.placement ?? new FakePlacement();
+  const ports = cloud?.ports ?? new FakePorts();
+  const conductor = cloud?.conductor ?? new FakeConductor(store);
+  const scheduler = cloud?.scheduler ?? new FakeScheduler();
+  const images = cloud?.images ?? new FakeImages();
+  const computeRpc = new FakeComputeRpc();
   const ledger = new InstanceUsageLedger();
   // The fakes offer the public methods the handlers use; the classes also carry private state.
   const deps: ManagerDeps = {
-    host: HOST,
-    nodename: HOST,
+    host,
+    nodename: host,
     hostIp: '192.0.2.10',
     conductor: conductor as unknown as ManagerDeps['conductor'],
     providerUuid: () => PROVIDER,
@@ -87,9 +96,10 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
     driver,
     images,
     placement: placement as unknown as ManagerDeps['placement'],
-    ports: (options.neutron ?? true) ? ports as unknown as NonNullable<ManagerDeps['ports']> : null,
+    ports: (options.neutron ?? true) ? ports.forHost(host) as unknown as NonNullable<ManagerDeps['ports']> : null,
     events,
     scheduler: scheduler as unknown as ManagerDeps['scheduler'],
+    computeRpc,
     usage: {
       track: async (_ctx, inst) => { ledger.track(inst.str('uuid'), usageOf(inst)); },
       untrack: async (_ctx, uuid) => { ledger.untrack(uuid); },
@@ -102,7 +112,7 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
     serialConsole: options.serialConsole ? { baseUrl: 'ws://127.0.0.1:6083/', tokenTtl: 600 } : null,
   };
   return {
-    deps, ctx: adminContext({ request_id: 'req-test' }), driver, store, placement, ports, conductor, scheduler, images, events, logs,
+    deps, ctx: adminContext({ request_id: 'req-test' }), driver, store, placement, ports, conductor, scheduler, images, computeRpc, events, logs,
     hostUsage: () => ledger.usage({ memoryMb: 0, diskGb: 0 }),
     addInstance(fields = {}, onHost = {}) {
       const inst = instanceObject(fields);

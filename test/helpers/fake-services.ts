@@ -8,6 +8,7 @@ import type { PortManager, PortRequest, InstanceRef } from '../../src/network/po
 import { tapName, type VifModel } from '../../src/network/network-info.js';
 import type { ConductorClient } from '../../src/nova-driver/conductor.js';
 import type { SchedulerClient } from '../../src/nova-driver/scheduler.js';
+import type { ComputeCasts, MoveStep } from '../../src/nova-driver/compute-rpc.js';
 import type { GlanceImage, GlanceImageMeta, ImageProvider } from '../../src/nova-driver/manager/deps.js';
 import type { FieldValue, NovaObject } from '../../src/nova-driver/objects/versioned-object.js';
 import type { RequestContext } from '../../src/messaging/types.js';
@@ -43,7 +44,25 @@ export class FakePlacement extends Fake<PlacementClient> implements Pick<Placeme
 /** Neutron ports by instance: created on requested networks, or the user's, bound here. */
 export class FakePorts extends Fake<PublicOf<PortManager>> implements PublicOf<PortManager> {
   readonly byInstance = new Map<string, VifModel[]>();
+  /** The host each instance's ports are bound to, once a move bound them somewhere (bindHere). */
+  readonly boundTo = new Map<string, string>();
   private created = 0;
+
+  /** This Neutron as the host named `host` sees it: bindHere binds there. */
+  forHost(host: string): PublicOf<PortManager> {
+    return {
+      allocate: (i, r, g) => this.allocate(i, r, g),
+      networkInfo: (u, p) => this.networkInfo(u, p),
+      deallocate: (u, p) => this.deallocate(u, p),
+      deallocatePort: (id, p) => this.deallocatePort(id, p),
+      bindHere: async (u, order, p) => { this.boundTo.set(u, host); return this.bindHere(u, order, p); },
+    };
+  }
+
+  async bindHere(instanceUuid: string, order: string[], preserve: Set<string>): Promise<VifModel[]> {
+    await this.enter('bindHere', instanceUuid, order, preserve);
+    return (this.byInstance.get(instanceUuid) ?? []).map((v) => ({ ...v, preserve_on_delete: preserve.has(v.id) }));
+  }
 
   async allocate(inst: InstanceRef, requests: PortRequest[], securityGroupNames: string[]): Promise<VifModel[]> {
     await this.enter('allocate', inst, requests, securityGroupNames);
@@ -135,6 +154,16 @@ export class FakeScheduler extends Fake<PublicOf<SchedulerClient>> implements Pu
   }
 }
 
+/** Casts to other compute hosts, recorded (a test delivers them to the other fake host). */
+export class FakeComputeRpc extends Fake<ComputeCasts> implements ComputeCasts {
+  readonly casts: { host: string; method: string; args: Record<string, unknown> }[] = [];
+
+  async cast(ctx: RequestContext, host: string, method: MoveStep, args: Record<string, unknown>): Promise<void> {
+    await this.enter('cast', ctx, host, method, args);
+    this.casts.push({ host, method, args });
+  }
+}
+
 /** Glance's records; an image made present or uploaded is remembered. */
 export class FakeImages extends Fake<ImageProvider> implements ImageProvider {
   readonly glance = new Map<string, GlanceImage>();
@@ -150,6 +179,13 @@ export class FakeImages extends Fake<ImageProvider> implements ImageProvider {
   async getImage(ctx: RequestContext, imageId: string): Promise<GlanceImage | null> {
     await this.enter('getImage', ctx, imageId);
     return this.glance.get(imageId) ?? null;
+  }
+
+  async createImage(ctx: RequestContext, fields: Record<string, unknown>): Promise<string> {
+    await this.enter('createImage', ctx, fields);
+    const id = randomUUID();
+    this.glance.set(id, { id, status: 'queued', ...fields } as unknown as GlanceImage);
+    return id;
   }
 
   async deleteImage(ctx: RequestContext, imageId: string): Promise<void> {

@@ -110,6 +110,13 @@ export function cli(args: string[], rc: RcFile = 'openrc'): Promise<string> {
   return openstack<string>(args, false, rc);
 }
 
+/** Boots `name` (m1.tiny, on `network`) asking for compute host `host` (`--host`, 2.74), as the user of `rc`; its id. */
+export async function bootOnHost(name: string, image: string, host: string, rc: RcFile, network: string): Promise<string> {
+  const s = await openstack<{ id: string }>(['--os-compute-api-version', '2.74', 'server', 'create', '--image', image,
+    '--flavor', 'm1.tiny', '--network', network, '--host', host, name], true, rc);
+  return s.id;
+}
+
 export interface BootOptions {
   image: string;
   flavor?: string;
@@ -152,9 +159,9 @@ export async function inspectContainer(serverId: string): Promise<Docker.Contain
   }
 }
 
-/** `docker exec nova-<id> CMD...`: its output and exit code. */
-export async function execIn(serverId: string, cmd: string[]): Promise<{ output: string; exitCode: number }> {
-  const c = engine().getContainer(containerNameOf(serverId));
+/** `docker exec nova-<id> CMD...` (on the cloud's engine, or `on` another host's): its output and exit code. */
+export async function execIn(serverId: string, cmd: string[], on: Docker = engine()): Promise<{ output: string; exitCode: number }> {
+  const c = on.getContainer(containerNameOf(serverId));
   const exec = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   const raw = await collect(stream as unknown as AsyncIterable<Buffer>);

@@ -65,6 +65,10 @@ export const COMPUTE_ARG_SCHEMAS = {
   prep_resize: instanceArgs(['migration', 'flavor'], { migration: MIGRATION, flavor: FLAVOR, clean_shutdown: BOOL }),
   confirm_resize: instanceArgs(['migration'], { migration: MIGRATION }),
   revert_resize: instanceArgs(['migration'], { migration: MIGRATION }),
+  // a move's steps another nova-container host casts (resize.ts)
+  resize_instance: instanceArgs(['migration', 'flavor'], { migration: MIGRATION, flavor: FLAVOR, clean_shutdown: BOOL }),
+  finish_resize: instanceArgs(['migration', 'disk_info'], { migration: MIGRATION, disk_info: STR }),
+  finish_revert_resize: instanceArgs(['migration'], { migration: MIGRATION }),
   attach_interface: instanceArgs([], { network_id: OPT_STR, port_id: OPT_STR, requested_ip: OPT_STR }),
   detach_interface: instanceArgs(['port_id'], { port_id: STR }),
 } satisfies Record<string, object>;

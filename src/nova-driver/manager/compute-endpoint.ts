@@ -17,7 +17,7 @@ import { terminateInstance } from './terminate.js';
 import { snapshotInstance } from './snapshot.js';
 import { rebuildInstance } from './rebuild.js';
 import { shelveInstance, shelveOffloadInstance, unshelveInstance } from './shelve.js';
-import { confirmResize, prepResize, revertResize } from './resize.js';
+import { confirmResize, finishResize, finishRevertResize, prepResize, resizeInstance, revertResize } from './resize.js';
 import { attachInterface, detachInterface } from './interfaces.js';
 import { LIVE_MIGRATION_CHECKS, refuseLiveMigration } from './live-migration.js';
 import {
@@ -26,20 +26,16 @@ import {
 
 type Handler = Endpoint['handlers'][string];
 
-/**
- * Compute RPC 6.x methods this host does not implement (yet). resize_instance, finish_resize
- * and finish_revert_resize are what another compute casts during a move between hosts; a
- * resize here runs them in-process (see resize.ts).
- */
+/** Compute RPC 6.x methods this host does not implement (yet). */
 export const UNSUPPORTED_METHODS = [
   'add_fixed_ip_to_instance', 'attach_volume', 'backup_instance', 'cache_images',
   'check_instance_shared_storage',
   'confirm_snapshot_based_resize_at_source', 'detach_volume',
-  'drop_move_claim_at_destination', 'finish_resize', 'finish_revert_resize', 'finish_revert_snapshot_based_resize_at_source',
+  'drop_move_claim_at_destination', 'finish_revert_snapshot_based_resize_at_source',
   'finish_snapshot_based_resize_at_dest', 'get_diagnostics', 'get_instance_diagnostics', 'host_maintenance_mode', 'host_power_action',
   'inject_network_info', 'live_migration', 'live_migration_abort', 'live_migration_force_complete',
   'post_live_migration_at_destination', 'pre_live_migration', 'prep_snapshot_based_resize_at_dest',
-  'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'remove_fixed_ip_from_instance', 'resize_instance',
+  'prep_snapshot_based_resize_at_source', 'quiesce_instance', 'remove_fixed_ip_from_instance',
   'remove_volume_connection', 'rescue_instance', 'reserve_block_device_name', 'restore_instance',
   'revert_snapshot_based_resize_at_dest', 'rollback_live_migration_at_destination', 'set_admin_password',
   'soft_delete_instance', 'swap_volume',
@@ -100,6 +96,9 @@ export function computeEndpoint(deps: ManagerDeps, hostHandlers: Endpoint['handl
     prep_resize: prepResize,
     confirm_resize: confirmResize,
     revert_resize: revertResize,
+    resize_instance: resizeInstance,
+    finish_resize: finishResize,
+    finish_revert_resize: finishRevertResize,
     attach_interface: attachInterface,
     detach_interface: detachInterface,
   };

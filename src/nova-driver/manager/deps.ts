@@ -6,6 +6,7 @@ import type { InstanceEvents } from './instance-events.js';
 import type { PlacementClient } from '../placement.js';
 import type { ConductorClient } from '../conductor.js';
 import type { SchedulerClient } from '../scheduler.js';
+import type { ComputeCasts } from '../compute-rpc.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { InstanceStore } from './instance-store.js';
 import type { KeyedLock } from './keyed-lock.js';
@@ -21,6 +22,8 @@ export interface ImageProvider {
   ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string>;
   /** The Glance record, or null when there is no such image. */
   getImage(ctx: RequestContext, imageId: string): Promise<GlanceImage | null>;
+  /** A queued Glance image with `fields`, made with the request's credentials; its id. */
+  createImage(ctx: RequestContext, fields: Record<string, unknown>): Promise<string>;
   deleteImage(ctx: RequestContext, imageId: string): Promise<void>;
   /** Uploads a captured image into the queued Glance image `glanceImageId` (formats and properties set). */
   /** `whole`: upload the whole image, never a delta over `parentImageId` (a shelved instance's, which must outlive its image). */
@@ -55,6 +58,8 @@ export interface ManagerDeps {
   /** Waiters for Neutron's external events (network-vif-plugged). */
   events: InstanceEvents;
   scheduler: SchedulerClient;
+  /** Casts to other compute hosts (a move's steps on its other host). */
+  computeRpc: ComputeCasts;
   /** This host's reported usage, changed one instance at a time. */
   usage: HostUsage;
   locks: KeyedLock;

@@ -36,6 +36,10 @@ export class GlanceImages implements ImageProvider {
     }
   }
 
+  async createImage(ctx: RequestContext, fields: Record<string, unknown>): Promise<string> {
+    return (await new GlanceClient(this.sourceFor(ctx)).createImage(fields)).id;
+  }
+
   async deleteImage(ctx: RequestContext, imageId: string): Promise<void> {
     await new GlanceClient(this.sourceFor(ctx)).deleteImage(imageId);
   }

@@ -30,6 +30,16 @@ export interface RecoveryReport {
   removedOrphans: string[];
 }
 
+/**
+ * An instance moved to another host whose move is not confirmed or reverted yet (vm_state
+ * resized, or a resize task): its stopped container here is what a revert starts again.
+ */
+async function movedAwayUnconfirmed(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<boolean> {
+  const inst = await deps.instances.get(ctx, uuid).catch(() => null);
+  if (!inst || inst.optStr('host') === deps.host) return false;
+  return inst.get('vm_state') === VmState.RESIZED || (inst.optStr('task_state') ?? '').startsWith('resize_');
+}
+
 export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, removeOrphans: boolean): Promise<RecoveryReport> {
   const log = deps.log.child({ phase: 'recovery' });
   const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [] };
@@ -55,7 +65,7 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
     return [];
   });
   for (const { uuid } of running) {
-    if (known.has(uuid)) continue;
+    if (known.has(uuid) || await movedAwayUnconfirmed(deps, ctx, uuid)) continue;
     report.orphans.push(uuid);
     if (removeOrphans) {
       try {

@@ -1,26 +1,42 @@
 /**
- * Resize on this host (nova/compute/manager.py prep_resize, resize_instance, finish_resize,
- * confirm_resize, revert_resize, finish_revert_resize), with Nova's migration statuses
- * (pre-migrating -> migrating -> post-migrating -> finished -> confirmed | reverted), task
- * states and flavor bookkeeping (new_flavor, old_flavor, system_metadata.old_vm_state).
+ * Resize and cold migration (nova/compute/manager.py prep_resize, resize_instance,
+ * finish_resize, confirm_resize, revert_resize, finish_revert_resize), with Nova's migration
+ * statuses (pre-migrating -> migrating -> post-migrating -> finished -> confirmed | reverted),
+ * task states and flavor bookkeeping (new_flavor, old_flavor, system_metadata.old_vm_state).
  *
- * An instance resizes in place (InstanceDriver.updateLimits): its CPU and memory limits
- * change while it runs, so nothing is copied and nothing restarts. Source and destination are
- * this same host, so the steps Nova would cast between two computes run here one after the
- * other. Moving an instance to another host is not supported. Placement: the conductor moved the old allocation to the
- * migration's consumer; confirm deletes it, revert moves it back to the instance.
+ * On this same host an instance resizes in place (InstanceDriver.updateLimits): its CPU and
+ * memory limits change while it runs, so nothing is copied and nothing restarts; the steps Nova
+ * would cast between two computes run here one after the other.
+ *
+ * To another host, each step runs where Nova runs it and casts the next: prep_resize on the
+ * destination casts resize_instance to the source, which stops the instance, captures its file
+ * system into a Glance image (a delta over the instance's image, made with the request's
+ * credentials and in the requester's project, hidden from image lists) and casts finish_resize
+ * (disk_info: {"image_id": ...}) to the destination, which binds the ports there, spawns the
+ * instance from that image and deletes the image. The source keeps its stopped container
+ * until confirm_resize (source) removes it; revert_resize (destination) removes the
+ * destination's and casts finish_revert_resize to the source, which binds the ports back and
+ * starts its own again. A failure on the source, its cast included, leaves the instance there
+ * as it was (started again if it ran, its allocation given back); a failure on the destination
+ * leaves it in ERROR there, as Nova does.
+ *
+ * Placement: the conductor moved the old allocation to the migration's consumer; confirm
+ * deletes it, revert moves it back to the instance.
  */
 import type { Logger } from '../../common/log.js';
-import { NotImplementedError } from '../errors.js';
+import { ImageNotFound, InvalidInput } from '../errors.js';
 import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/versioned-object.js';
 import { withComputeId } from '../objects/compute-id.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
+import type { VifModel } from '../../network/network-info.js';
 import { instanceAction, instanceFromArgs, settle } from './instance-action.js';
 import { checkArgs } from './compute-args.js';
 import { driverCall } from './power.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
-import { limitsOf } from './instance-spec.js';
+import { imagePropertiesOf, instanceSpec, limitsOf } from './instance-spec.js';
+import { cachedVifs, imageAccess, preservedPorts, saveInfoCache, vifSource } from './networking.js';
+import { instanceList } from './build.js';
 
 type Args = Record<string, unknown>;
 
@@ -51,35 +67,118 @@ function sysmeta(inst: NovaObject): Record<string, string> {
   return { ...((inst.get('system_metadata') ?? {}) as Record<string, string>) };
 }
 
+/** Where a move between hosts keeps the Glance id of the image that carries the file system. */
+const MOVE_IMAGE_KEY = 'nova_container_move_image';
+
+/** A move between two hosts, not a resize on one. */
+function betweenHosts(migration: NovaObject): boolean {
+  const source = migration.optStr('source_compute');
+  const dest = migration.optStr('dest_compute');
+  return !!source && !!dest && source !== dest;
+}
+
 export async function prepResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
-  const migration = await instanceAction(deps, ctx, inst, { event: 'compute_prep_resize' }, async () => {
+  const source = inst.optStr('host');
+  const migration = await instanceAction(deps, ctx, inst, { event: 'compute_prep_resize' }, async (log) => {
     checkArgs('prep_resize', args);
     const m = migrationFromArgs(args);
     const flavor = NovaObject.fromPrimitive(args.flavor as ObjectPrimitive);
-    if (inst.get('host') !== deps.host) {
-      throw new NotImplementedError('moving an instance between hosts is not supported by this compute host (nova-container); resize to the same host');
+    try {
+      if (!source) throw new InvalidInput({ reason: `instance ${inst.str('uuid')} has no host to move from` });
+      await deps.instances.save(ctx, inst, { new_flavor: flavor, system_metadata: { ...sysmeta(inst), old_vm_state: String(inst.get('vm_state') ?? VmState.ACTIVE) } });
+      await saveMigration(deps, ctx, m, { dest_compute: deps.host, dest_node: deps.nodename, dest_host: deps.hostIp, status: 'pre-migrating' });
+      if (source !== deps.host) {
+        await deps.computeRpc.cast(ctx, source, 'resize_instance', {
+          instance: inst.toPrimitive(), migration: m.toPrimitive(), image: args.image ?? null, flavor: args.flavor,
+          request_spec: args.request_spec ?? null, clean_shutdown: args.clean_shutdown !== false,
+        });
+      }
+    } catch (err) {
+      if (source !== deps.host) await abandonMove(deps, ctx, m, inst.str('uuid'), log);
+      throw err;
     }
-    await deps.instances.save(ctx, inst, { new_flavor: flavor, system_metadata: { ...sysmeta(inst), old_vm_state: String(inst.get('vm_state') ?? VmState.ACTIVE) } });
-    await saveMigration(deps, ctx, m, { dest_compute: deps.host, dest_node: deps.nodename, dest_host: deps.hostIp, status: 'pre-migrating' });
     return m;
   });
-  await resizeInstance(deps, ctx, inst, migration);
+  if (source === deps.host) await resizeHere(deps, ctx, inst, migration);
 }
 
-/** The source half: nothing to copy on one host; records the steps Nova's API expects. */
-async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
+/** A move that cannot go on before the instance left its source: the migration in error, the instance's allocation back (_revert_allocation). */
+async function abandonMove(deps: ManagerDeps, ctx: RequestContext, migration: NovaObject, uuid: string, log: Logger): Promise<void> {
+  await settle(log, 'set the migration to error', saveMigration(deps, ctx, migration, { status: 'error' }));
+  await settle(log, 'give its allocation back', deps.placement.moveAllocations(migration.str('uuid'), uuid));
+}
+
+/** The source half on one host: nothing to copy; records the steps Nova's API expects. */
+async function resizeHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
   await instanceAction(deps, ctx, inst, { event: 'compute_resize_instance' }, async () => {
     await saveMigration(deps, ctx, migration, { status: 'migrating' });
     await deps.instances.save(ctx, inst, { task_state: TaskState.RESIZE_MIGRATING }, [TaskState.RESIZE_PREP]);
     await saveMigration(deps, ctx, migration, { status: 'post-migrating' });
     await deps.instances.save(ctx, inst, { old_flavor: inst.obj('flavor'), task_state: TaskState.RESIZE_MIGRATED }, [TaskState.RESIZE_MIGRATING]);
   });
-  await finishResize(deps, ctx, inst, migration);
+  await finishHere(deps, ctx, inst, migration);
 }
 
-/** The destination half: the new flavor's limits applied to the running instance. */
-async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
+/**
+ * resize_instance, on the source of a move between hosts: the instance stopped, its file
+ * system captured into a Glance image, the instance handed to the destination (finish_resize).
+ * A failure leaves it here as it was.
+ */
+export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
+  const inst = instanceFromArgs(args);
+  await instanceAction(deps, ctx, inst, { event: 'compute_resize_instance' }, async (log) => {
+    checkArgs('resize_instance', args);
+    const migration = migrationFromArgs(args);
+    const dest = migration.optStr('dest_compute');
+    const uuid = inst.str('uuid');
+    const wasRunning = (await deps.driver.getInfo(uuid))?.state === PowerState.RUNNING;
+    let image: string | null = null;
+    try {
+      if (!dest) throw new InvalidInput({ reason: `migration ${migration.str('uuid')} names no destination host` });
+      await saveMigration(deps, ctx, migration, { status: 'migrating' });
+      await deps.instances.save(ctx, inst, { task_state: TaskState.RESIZE_MIGRATING }, [TaskState.RESIZE_PREP]);
+      await driverCall(inst, () => deps.driver.powerOff(uuid, args.clean_shutdown === false ? 0 : deps.shutdownTimeout));
+      image = await deps.images.createImage(ctx, {
+        name: `move-${migration.str('uuid')}`, visibility: 'private', os_hidden: true,
+        instance_uuid: uuid, nova_container_move: migration.str('uuid'),
+      });
+      const captured = image;
+      await driverCall(inst, () => deps.driver.snapshot(uuid, captured, inst.optStr('image_ref'), imageAccess(deps, ctx), async () => undefined));
+      await saveMigration(deps, ctx, migration, { status: 'post-migrating' });
+      await deps.instances.save(ctx, inst, {
+        host: dest, node: migration.optStr('dest_node') ?? dest, old_flavor: inst.obj('flavor'), task_state: TaskState.RESIZE_MIGRATED,
+        system_metadata: { ...sysmeta(inst), [MOVE_IMAGE_KEY]: captured },
+      }, [TaskState.RESIZE_MIGRATING]);
+      await deps.computeRpc.cast(ctx, dest, 'finish_resize', {
+        instance: inst.toPrimitive(), migration: migration.toPrimitive(), image: args.image ?? null,
+        disk_info: JSON.stringify({ image_id: captured }), request_spec: args.request_spec ?? null,
+      });
+    } catch (err) {
+      await stayHere(deps, ctx, inst, migration, image, wasRunning, log);
+      throw err;
+    }
+  });
+}
+
+/** A move's source step failed: the instance stays here as it was, its allocation given back. */
+async function stayHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, image: string | null,
+  wasRunning: boolean, log: Logger): Promise<void> {
+  const uuid = inst.str('uuid');
+  if (image) await settle(log, 'delete the move\'s image', deps.images.deleteImage(ctx, image));
+  if (wasRunning) await settle(log, 'start it again', deps.driver.powerOn(uuid, vifSource(deps, ctx, inst)));
+  await abandonMove(deps, ctx, migration, uuid, log);
+  const meta = sysmeta(inst);
+  delete meta.old_vm_state;
+  delete meta[MOVE_IMAGE_KEY];
+  await settle(log, 'keep it here', deps.instances.save(ctx, inst, {
+    host: deps.host, node: deps.nodename, new_flavor: null, old_flavor: null, system_metadata: meta,
+    power_state: powerStateFor(await deps.driver.getInfo(uuid).catch(() => null)),
+  }));
+}
+
+/** The destination half on one host: the new flavor's limits applied to the running instance. */
+async function finishHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
   await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize' }, async (log) => {
     const oldFlavor = inst.obj('flavor');
     const newFlavor = inst.obj('new_flavor');
@@ -94,57 +193,194 @@ async function finishResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaOb
   });
 }
 
+/**
+ * finish_resize, on the destination of a move between hosts: the instance's ports bound here,
+ * the instance spawned from the image its source captured, with the new flavor; stopped again
+ * if it was stopped. A failure leaves it in ERROR (as Nova does), what was made here removed.
+ */
+export async function finishResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
+  const inst = instanceFromArgs(args);
+  await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize' }, async (log) => {
+    checkArgs('finish_resize', args);
+    const migration = migrationFromArgs(args);
+    const uuid = inst.str('uuid');
+    const imageId = moveImageOf(args.disk_info as string);
+    const newFlavor = inst.obj('new_flavor');
+    if (!newFlavor) throw new InvalidInput({ reason: 'finish_resize without a new_flavor on the instance' });
+    const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
+    await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
+    try {
+      await errorsOut(deps, ctx, inst, migration, log, () => arriveHere(deps, ctx, inst, args, imageId, oldVmState === VmState.STOPPED, log));
+    } catch (err) {
+      // it stays here in ERROR (a hard reboot would be here): the source's old flavor goes (Nova's finish_resize)
+      await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
+      throw err;
+    } finally {
+      // made into the instance here, or of no use: a revert starts the source's own container
+      await deleteMoveImage(deps, ctx, inst, log);
+    }
+    await saveMigration(deps, ctx, migration, { status: 'finished' });
+    await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)) },
+      [TaskState.RESIZE_FINISH]);
+    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
+    await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
+  });
+}
+
+/**
+ * The instance's ports bound here and the instance made here from the image of the move, with
+ * the properties of the image it was built from (its command line, ...), which Nova passes;
+ * stopped again when it was stopped. What it made goes again on failure.
+ */
+async function arriveHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, args: Args, imageId: string, stopped: boolean,
+  log: Logger): Promise<void> {
+  const uuid = inst.str('uuid');
+  let vifs: VifModel[] = [];
+  try {
+    if (deps.ports) {
+      vifs = await deps.ports.bindHere(uuid, cachedVifs(inst).map((v) => v.id), preservedPorts(inst));
+      await saveInfoCache(deps.conductor, ctx, uuid, vifs);
+    }
+    const image = await deps.images.getImage(ctx, imageId);
+    if (!image) throw new ImageNotFound({ image_id: imageId });
+    const built = args.image && typeof args.image === 'object' ? args.image as Record<string, unknown> : image;
+    await deps.driver.spawn({
+      instance: instanceSpec(inst, imagePropertiesOf(built), deps.limitsPolicy), image, images: imageAccess(deps, ctx),
+      networkInfo: Promise.resolve(vifs), waitForVifs: false,
+    });
+    if (stopped) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
+  } catch (err) {
+    await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, vifs));
+    throw err;
+  }
+}
+
+/** The Glance image id a source's disk_info names. */
+function moveImageOf(diskInfo: string): string {
+  let id: unknown;
+  try {
+    id = (JSON.parse(diskInfo) as { image_id?: unknown }).image_id;
+  } catch {
+    id = undefined;
+  }
+  if (typeof id !== 'string' || !id) throw new InvalidInput({ reason: `disk_info names no image of the move: ${diskInfo.slice(0, 100)}` });
+  return id;
+}
+
+/**
+ * confirm_resize, on the source (after a resize on one host, that host): the migration
+ * confirmed and its allocation deleted; after a move between hosts the source's stopped
+ * instance goes too.
+ */
 export async function confirmResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const given = instanceFromArgs(args);
   await instanceAction(deps, ctx, given, { event: 'compute_confirm_resize' }, async (log) => {
     checkArgs('confirm_resize', args);
     // Read under the instance's lock: what an operation just before saved is not written back stale.
-    const inst = await deps.instances.get(ctx, given.str('uuid'), ['metadata', 'system_metadata', 'flavor']);
+    const inst = await deps.instances.get(ctx, given.str('uuid'), ['metadata', 'system_metadata', 'flavor', 'info_cache']);
     const migration = migrationFromArgs(args);
-    if (migration.get('status') === 'confirmed') return;
+    const status = migration.optStr('status');
+    if (status === 'confirmed') return;
+    if (status !== 'finished' && status !== 'confirming') {
+      log.warn({ migration: migration.str('uuid'), status }, 'migration not in a state to be confirmed: nothing done');
+      return;
+    }
+    const uuid = inst.str('uuid');
+    const moved = betweenHosts(migration);
     try {
+      if (moved) {
+        await driverCall(inst, async () => { await deps.driver.destroy(uuid, cachedVifs(inst)); });
+        await settle(log, 'release its usage here', deps.usage.untrack(ctx, uuid));
+        await settle(log, 'tell the schedulers', deps.scheduler.deleteInstanceInfo(ctx, uuid));
+      }
       await saveMigration(deps, ctx, migration, { status: 'confirmed' });
-      const power = powerStateFor(await deps.driver.getInfo(inst.str('uuid')));
+      // moved: it runs on the destination, whose power state the record holds
+      const power = moved ? Number(inst.get('power_state') ?? PowerState.NOSTATE) : powerStateFor(await deps.driver.getInfo(uuid));
       await deps.instances.save(ctx, inst, { vm_state: power === PowerState.SHUTDOWN ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: power },
         [null, TaskState.DELETING, 'soft-deleting']);
     } finally {
       await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
     }
     await deleteStashedFlavor(deps, ctx, inst);
-    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
+    if (!moved) await settle(log, 'record its usage', deps.usage.track(ctx, inst));
   });
 }
 
+/**
+ * revert_resize, on the destination: the migration reverted; after a move between hosts the
+ * destination's instance removed and finish_revert_resize cast to the source.
+ */
 export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
-  const migration = await instanceAction(deps, ctx, inst, { event: 'compute_revert_resize' }, async () => {
+  const migration = await instanceAction(deps, ctx, inst, { event: 'compute_revert_resize' }, async (log) => {
     checkArgs('revert_resize', args);
     const m = migrationFromArgs(args);
+    if (betweenHosts(m)) {
+      const uuid = inst.str('uuid');
+      await errorsOut(deps, ctx, inst, m, log, async () => {
+        await driverCall(inst, async () => { await deps.driver.destroy(uuid, await vifSource(deps, ctx, inst)()); });
+      });
+      await settle(log, 'release its usage here', deps.usage.untrack(ctx, uuid));
+      await settle(log, 'tell the schedulers', deps.scheduler.deleteInstanceInfo(ctx, uuid));
+      await saveMigration(deps, ctx, m, { status: 'reverted' });
+      await errorsOut(deps, ctx, inst, m, log, () => deps.computeRpc.cast(ctx, m.str('source_compute'), 'finish_revert_resize', {
+        instance: inst.toPrimitive(), migration: m.toPrimitive(), request_spec: args.request_spec ?? null,
+      }));
+      return m;
+    }
     await saveMigration(deps, ctx, m, { status: 'reverted' });
     return m;
   });
-  await finishRevertResize(deps, ctx, inst, migration);
+  if (!betweenHosts(migration)) await finishRevertHere(deps, ctx, inst, migration);
 }
 
-async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject): Promise<void> {
+/** finish_revert_resize, on the source of a move between hosts (the destination cast it). */
+export async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
+  await finishRevertHere(deps, ctx, instanceFromArgs(args), args);
+}
+
+/**
+ * The instance back on its source with its old flavor: after a move between hosts its ports
+ * bound here again and its stopped container started (unless it was stopped).
+ */
+async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, from: NovaObject | Args): Promise<void> {
   await instanceAction(deps, ctx, inst, { event: 'compute_finish_revert_resize' }, async (log: Logger) => {
+    if (!(from instanceof NovaObject)) checkArgs('finish_revert_resize', from);
+    const migration = from instanceof NovaObject ? from : migrationFromArgs(from);
     const oldFlavor = inst.obj('old_flavor');
     if (!oldFlavor) throw new Error('finish_revert_resize without an old_flavor on the instance');
     const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
+    const uuid = inst.str('uuid');
+    const moved = betweenHosts(migration);
     await deps.instances.save(ctx, inst, {
       ...flavorFields(oldFlavor), host: migration.optStr('source_compute') ?? deps.host, node: migration.optStr('source_node') ?? deps.nodename,
     }, [TaskState.RESIZE_REVERTING]);
     await settle(log, 'record its usage', deps.usage.track(ctx, inst));
-    await deps.placement.moveAllocations(migration.str('uuid'), inst.str('uuid'));
-    await errorsOut(deps, ctx, inst, migration, log, () => applyLimits(deps, inst, oldFlavor));
-    const uuid = inst.str('uuid');
-    if (oldVmState === VmState.STOPPED) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
+    await deps.placement.moveAllocations(migration.str('uuid'), uuid);
+    await errorsOut(deps, ctx, inst, migration, log, async () => {
+      if (!moved) {
+        await applyLimits(deps, inst, oldFlavor);
+      } else if (deps.ports) {
+        // its container here still has the old flavor's limits: only its ports come back
+        const vifs = await deps.ports.bindHere(uuid, cachedVifs(inst).map((v) => v.id), preservedPorts(inst));
+        await saveInfoCache(deps.conductor, ctx, uuid, vifs);
+      }
+      if (oldVmState === VmState.STOPPED) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
+      else if (moved) await driverCall(inst, () => deps.driver.powerOn(uuid, vifSource(deps, ctx, inst)));
+    });
     await deps.instances.save(ctx, inst, {
       vm_state: oldVmState === VmState.STOPPED ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)),
     }, [TaskState.RESIZE_REVERTING]);
     await deleteStashedFlavor(deps, ctx, inst);
     await settle(log, 'record its usage', deps.usage.track(ctx, inst));
+    if (moved) await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
   });
+}
+
+/** The Glance image that carried a move's file system, once the destination made the instance from it (or failed to). */
+async function deleteMoveImage(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<void> {
+  const image = sysmeta(inst)[MOVE_IMAGE_KEY];
+  if (image) await settle(log, 'delete the move\'s image', deps.images.deleteImage(ctx, image));
 }
 
 /**
@@ -167,5 +403,6 @@ async function errorsOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObjec
 async function deleteStashedFlavor(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject): Promise<void> {
   const meta = sysmeta(inst);
   delete meta.old_vm_state;
+  delete meta[MOVE_IMAGE_KEY];
   await deps.instances.save(ctx, inst, { old_flavor: null, new_flavor: null, system_metadata: meta });
 }

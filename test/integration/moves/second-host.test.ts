@@ -14,7 +14,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, containerNameOf, engine, getServer, summary, waitForGone, waitForServer } from '../../helpers/servers.js';
+import { Created, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForGone, waitForServer } from '../../helpers/servers.js';
 import { ensureComputeHosts, extraHost, openstack, type ExtraHost } from '../../helpers/cloud.js';
 import { computeService, ports } from '../../helpers/rest.js';
 
@@ -30,27 +30,6 @@ function linkIn(netns: string | null, name: string): { master?: string } | null 
   } catch {
     return null;
   }
-}
-
-/** `cat FILE` in container `name` of `docker`. */
-async function catIn(docker: Docker, name: string, file: string): Promise<string> {
-  const exec = await docker.getContainer(name).exec({ Cmd: ['cat', file], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  // the multiplexed stream's 8-byte frame headers go; the text stays
-  return Buffer.concat(chunks).toString('latin1');
-}
-
-/** Boots `name` at 2.74 asking for compute host `host`, as the user of `rc`; its id. */
-async function bootOn(name: string, image: string, host: string, rc: 'openrc' | 'movesrc'): Promise<string> {
-  const s = await openstack<{ id: string }>(['--os-compute-api-version', '2.74', 'server', 'create', '--image', image,
-    '--flavor', 'm1.tiny', '--network', NETWORK, '--host', host, name], true, rc);
-  return s.id;
 }
 
 describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and agent', function () {
@@ -81,7 +60,7 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
   });
 
   it('a server of project moves asked on it runs there: container on its engine only, port bound there and ACTIVE, tap in its namespace, address in the container', async () => {
-    serverId = await bootOn(`${RUN}-moves`, image, host.name, 'movesrc');
+    serverId = await bootOnHost(`${RUN}-moves`, image, host.name, 'movesrc', NETWORK);
     created.servers.add(serverId);
     const s = await waitForServer(serverId, 'ACTIVE', (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR', 180_000);
     assert.equal(s?.status, 'ACTIVE', summary(s));
@@ -100,12 +79,12 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     assert.equal(linkIn(host.netns, tap)?.master, `brq${net.slice(0, 11)}`, `${tap} on the network's bridge in ${host.netns}`);
     assert.equal(linkIn(null, tap), null, `no ${tap} in the first host's namespace`);
     const address = port.fixed_ips[0].ip_address;
-    assert.match(await catIn(engine2, containerNameOf(serverId), '/proc/net/fib_trie'), new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`),
+    assert.match((await execIn(serverId, ['cat', '/proc/net/fib_trie'], engine2)).output, new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`),
       `the container has its port's address ${address}`);
   });
 
   it('a server of another project asked on it is refused by the scheduler: No valid host', async () => {
-    const id = await bootOn(`${RUN}-admin`, image, host.name, 'openrc');
+    const id = await bootOnHost(`${RUN}-admin`, image, host.name, 'openrc', NETWORK);
     created.servers.add(id);
     const s = await waitForServer(id, 'ERROR', (x) => x?.status === 'ERROR' || x?.status === 'ACTIVE', 120_000);
     assert.equal(s?.status, 'ERROR', summary(s));

@@ -6,10 +6,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { confirmResize, prepResize, revertResize } from '../../../../src/nova-driver/manager/resize.js';
+import { confirmResize, finishResize, finishRevertResize, prepResize, resizeInstance, revertResize } from '../../../../src/nova-driver/manager/resize.js';
+import { recoverOnStartup } from '../../../../src/nova-driver/manager/recovery.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
-import { NovaObject } from '../../../../src/nova-driver/objects/versioned-object.js';
-import { argsFor, fakeCompute, flavorObject, HOST, type FakeCompute } from '../../../helpers/fake-compute.js';
+import { NovaObject, type ObjectPrimitive } from '../../../../src/nova-driver/objects/versioned-object.js';
+import { argsFor, fakeCompute, flavorObject, HOST, infoCache, type FakeCompute } from '../../../helpers/fake-compute.js';
+import { fakeVif } from '../../../helpers/fake-services.js';
 
 function migration(status: string): NovaObject {
   return new NovaObject('Migration', '1.7', {
@@ -87,13 +89,162 @@ describe('resize', () => {
     assert.equal(c.conductor.actions('Migration').at(-1)?.status, 'error');
   });
 
-  it('a resize to another host is not supported: a fault, the task_state cleared', async () => {
-    const c = fakeCompute();
-    const inst = c.addInstance({ task_state: TaskState.RESIZE_PREP });
-    inst.set('host', 'other-host');
-    await assert.rejects(prepResize(c.deps, c.ctx, argsFor(inst, { migration: migration('pre-migrating').toPrimitive(), flavor: NEW_FLAVOR.toPrimitive() })),
-      { name: 'NotImplementedError' });
-    assert.equal(c.store.faults.length, 1);
-    assert.equal(c.store.record(inst.str('uuid')).get('task_state'), null);
+});
+
+/**
+ * A move between two hosts (cold migration, or a resize the scheduler put elsewhere) on two
+ * fake hosts of one cloud: each step runs on the host Nova sends it to and casts the next,
+ * which the test delivers to the other host.
+ */
+describe('resize to another host', () => {
+  const SRC = 'src-host';
+  const DST = 'dst-host';
+
+  interface Move { src: FakeCompute; dst: FakeCompute; uuid: string; mig: NovaObject }
+
+  function twoHosts(): { src: FakeCompute; dst: FakeCompute } {
+    const src = fakeCompute({ host: SRC });
+    return { src, dst: fakeCompute({ host: DST, cloudOf: src }) };
+  }
+
+  /** The one cast `c` sent, which must be `method` to `host`. */
+  function castOf(c: FakeCompute, method: string, host: string): Record<string, unknown> {
+    const casts = c.computeRpc.casts.filter((x) => x.method === method);
+    assert.equal(casts.length, 1, `one ${method} cast`);
+    assert.equal(casts[0].host, host);
+    return casts[0].args;
+  }
+
+  /** An instance of SRC with a port, moved to DST up to `until` (finish_resize delivered: vm_state resized). */
+  async function moved(until: 'resize_instance' | 'finish_resize' = 'finish_resize'): Promise<Move> {
+    const { src, dst } = twoHosts();
+    const inst = src.addInstance({ host: SRC, node: SRC, task_state: TaskState.RESIZE_PREP });
+    const uuid = inst.str('uuid');
+    const vif = fakeVif('port-1');
+    src.ports.byInstance.set(uuid, [vif]);
+    src.store.record(uuid).set('info_cache', infoCache(uuid, [vif]));
+    inst.set('info_cache', infoCache(uuid, [vif]));
+    const mig = new NovaObject('Migration', '1.7', {
+      id: 7, uuid: randomUUID(), status: 'pre-migrating', migration_type: 'migration', source_compute: SRC, source_node: SRC,
+    });
+    // the conductor's allocation swap: the old flavor's resources held by the migration, the new flavor's by the instance
+    src.placement.allocations.set(mig.str('uuid'), { VCPU: 1, MEMORY_MB: 128 });
+    src.placement.allocations.set(uuid, { VCPU: 2, MEMORY_MB: 256 });
+    await prepResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive(), flavor: NEW_FLAVOR.toPrimitive(), clean_shutdown: true, image: { id: 'img-1' } }));
+    await resizeInstance(src.deps, src.ctx, castOf(dst, 'resize_instance', SRC));
+    const finish = castOf(src, 'finish_resize', DST);
+    if (until === 'finish_resize') await finishResize(dst.deps, dst.ctx, finish);
+    const mig2 = NovaObject.fromPrimitive(finish.migration as ObjectPrimitive);
+    mig2.set('status', 'finished');
+    return { src, dst, uuid, mig: mig2 };
+  }
+
+  it('prep_resize on the destination, resize_instance on the source, finish_resize on the destination: the instance runs there from the captured image, its port bound there', async () => {
+    const { src, dst, uuid } = await moved();
+    assert.deepEqual(src.conductor.actions('Migration').map((m) => m.status), ['pre-migrating', 'migrating', 'post-migrating', 'finished']);
+    assert.equal(src.conductor.actions('Migration')[0].dest_compute, DST);
+    assert.deepEqual(src.store.taskStates(uuid), [TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH, null]);
+    // the source: stopped and captured into a hidden Glance image, a delta over the instance's image
+    assert.equal(src.driver.instances.get(uuid)?.state, PowerState.SHUTDOWN);
+    const [created] = src.images.callsOf('createImage');
+    assert.equal(created[1].os_hidden, true);
+    const image = src.images.uploads[0];
+    assert.equal(image.parentImageId, 'img-1');
+    assert.equal(image.whole, false);
+    assert.equal(src.images.glance.has(image.imageId), false, 'the move\'s image deleted once the destination made the instance from it');
+    // the destination: spawned from that image with the new flavor, the port bound there
+    const spawned = dst.driver.callsOf('spawn')[0][0];
+    assert.equal(spawned.image.id, image.imageId);
+    assert.equal(spawned.instance.limits.vcpus, 2);
+    assert.deepEqual((await spawned.networkInfo).map((v) => v.id), ['port-1']);
+    assert.equal(dst.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+    assert.equal(src.ports.boundTo.get(uuid), DST);
+    const record = src.store.record(uuid);
+    assert.equal(record.get('host'), DST);
+    assert.equal(record.get('vm_state'), VmState.RESIZED);
+    assert.equal(record.obj('flavor')?.get('name'), 'm1.medium');
+    assert.equal(record.obj('old_flavor')?.get('name'), 'm1.small');
+  });
+
+  it('confirm_resize on the source: its stopped instance goes, the migration\'s allocation too; ACTIVE on the destination', async () => {
+    const { src, dst, uuid, mig } = await moved();
+    const image = src.images.uploads[0].imageId;
+    mig.set('status', 'confirming'); // nova-api's, before its cast
+    await confirmResize(src.deps, src.ctx, argsFor(await src.store.get(src.ctx, uuid), { migration: mig.toPrimitive() }));
+    assert.equal(src.driver.instances.has(uuid), false, 'the source\'s container removed');
+    assert.equal(dst.driver.instances.get(uuid)?.state, PowerState.RUNNING, 'the destination\'s runs on');
+    assert.equal(src.images.glance.has(image), false, 'the move\'s image deleted');
+    assert.equal(src.placement.allocations.has(mig.str('uuid')), false);
+    assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 2, MEMORY_MB: 256 });
+    const record = src.store.record(uuid);
+    assert.equal(record.get('vm_state'), VmState.ACTIVE);
+    assert.equal(record.get('host'), DST);
+    assert.deepEqual(record.get('system_metadata'), {});
+  });
+
+  it('revert_resize on the destination, finish_revert_resize on the source: the destination\'s instance gone, the source\'s started again with its old flavor, port and allocation', async () => {
+    const { src, dst, uuid, mig } = await moved();
+    const image = src.images.uploads[0].imageId;
+    const inst = await src.store.get(src.ctx, uuid);
+    await src.store.save(src.ctx, inst, { task_state: TaskState.RESIZE_REVERTING });
+    mig.set('status', 'reverting');
+    await revertResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive() }));
+    assert.equal(dst.driver.instances.has(uuid), false, 'the destination\'s container removed');
+    await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
+    assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING, 'the source\'s started again');
+    assert.equal(src.ports.boundTo.get(uuid), SRC);
+    assert.equal(src.images.glance.has(image), false);
+    assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 }, 'the old flavor\'s allocation back on the instance');
+    assert.equal(src.placement.allocations.has(mig.str('uuid')), false);
+    assert.equal(src.conductor.actions('Migration').at(-1)?.status, 'reverted');
+    const record = src.store.record(uuid);
+    assert.equal(record.get('host'), SRC);
+    assert.equal(record.get('vm_state'), VmState.ACTIVE);
+    assert.equal(record.obj('flavor')?.get('name'), 'm1.small');
+    assert.deepEqual(record.get('system_metadata'), {});
+  });
+
+  it('a capture that fails on the source: the instance stays there running, its allocation given back, the image deleted, nothing cast', async () => {
+    const { src, dst } = twoHosts();
+    const inst = src.addInstance({ host: SRC, node: SRC, task_state: TaskState.RESIZE_PREP });
+    const uuid = inst.str('uuid');
+    const mig = new NovaObject('Migration', '1.7', { id: 8, uuid: randomUUID(), status: 'pre-migrating', source_compute: SRC, source_node: SRC });
+    src.placement.allocations.set(mig.str('uuid'), { VCPU: 1, MEMORY_MB: 128 });
+    src.placement.allocations.set(uuid, { VCPU: 2, MEMORY_MB: 256 });
+    await prepResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive(), flavor: NEW_FLAVOR.toPrimitive() }));
+    src.driver.fail('snapshot', new Error('engine commit failed'));
+    await assert.rejects(resizeInstance(src.deps, src.ctx, castOf(dst, 'resize_instance', SRC)), /engine commit failed/);
+    assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+    assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+    assert.equal(src.placement.allocations.has(mig.str('uuid')), false);
+    assert.deepEqual([...src.images.glance.keys()], [], 'the move\'s image deleted');
+    assert.deepEqual(src.computeRpc.casts, []);
+    assert.equal(src.conductor.actions('Migration').at(-1)?.status, 'error');
+    const record = src.store.record(uuid);
+    assert.equal(record.get('host'), SRC);
+    assert.equal(record.get('task_state'), null);
+    assert.equal(record.get('vm_state'), VmState.ACTIVE);
+    assert.equal(record.get('new_flavor'), null);
+  });
+
+  it('a spawn that fails on the destination: ERROR there, nothing of it left there, the source\'s old-flavor allocation and the move\'s image gone', async () => {
+    const { src, dst, uuid, mig } = await moved('resize_instance');
+    dst.driver.fail('spawn', new Error('engine refused the create'));
+    await assert.rejects(finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST)), /engine refused the create/);
+    assert.equal(dst.driver.instances.has(uuid), false);
+    assert.deepEqual(dst.driver.callsOf('destroy').map((c) => c[0]), [uuid]);
+    const record = src.store.record(uuid);
+    assert.equal(record.get('vm_state'), VmState.ERROR);
+    assert.equal(record.get('host'), DST);
+    assert.equal(src.conductor.actions('Migration').at(-1)?.status, 'error');
+    assert.equal(src.placement.allocations.has(mig.str('uuid')), false);
+    assert.deepEqual([...src.images.glance.keys()], []);
+  });
+
+  it('a restart of the source before confirm keeps the stopped container a revert needs; not an orphan', async () => {
+    const { src, uuid } = await moved();
+    const report = await recoverOnStartup(src.deps, src.ctx, true);
+    assert.deepEqual(report.orphans, []);
+    assert.equal(src.driver.instances.get(uuid)?.state, PowerState.SHUTDOWN);
   });
 });
