@@ -84,7 +84,7 @@ ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
 CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
 
 # tests of a second compute host, which only the zed cloud can start yet (devstack/lib/compute_hosts.sh)
-TWO_HOST_SPECS=(dist/test/integration/moves/{second-host,cold-migration}.test.js)
+TWO_HOST_SPECS=(dist/test/integration/moves/{second-host,cold-migration,evacuate}.test.js)
 
 # Tests that share a cloud with another test at once: each checks only what it made (servers,
 # containers, devices, a vhost of its own) and restarts nothing. Left out, to run alone: those

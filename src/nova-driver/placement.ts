@@ -135,6 +135,22 @@ export class PlacementClient {
     return true;
   }
 
+  /**
+   * What `consumer` holds against provider `provider` taken away, the rest kept (PUT
+   * /allocations/<consumer>, 1.28), as Nova's remove_provider_tree_from_instance_allocation
+   * does for an evacuated instance on its old host. False when it held nothing there.
+   */
+  async removeProviderFromConsumer(consumer: string, provider: string): Promise<boolean> {
+    const held = await this.consumerAllocations(consumer);
+    if (!held.allocations[provider]) return false;
+    const rest = Object.fromEntries(Object.entries(held.allocations).filter(([rp]) => rp !== provider).map(([rp, a]) => [rp, { resources: a.resources }]));
+    const r = await this.request('PUT', `/allocations/${consumer}`, '1.28', {
+      allocations: rest, project_id: held.project_id, user_id: held.user_id, consumer_generation: held.consumer_generation,
+    });
+    this.expect(r, [204], `remove ${provider} from the allocations of ${consumer}`);
+    return true;
+  }
+
   /** DELETE /allocations/<consumer>: true if something was deleted, false if there was none. */
   async deleteAllocations(consumer: string): Promise<boolean> {
     const r = await this.request('DELETE', `/allocations/${consumer}`);

@@ -18,8 +18,14 @@ import type { FakeInstanceStore } from './fake-instance-store.js';
 type Resources = Record<string, number>;
 
 /** Allocations against this host's one provider, by consumer (an instance or a migration). */
-export class FakePlacement extends Fake<PlacementClient> implements Pick<PlacementClient, 'deleteAllocations' | 'moveAllocations' | 'providerAllocations'> {
+export class FakePlacement extends Fake<PlacementClient> implements Pick<PlacementClient, 'deleteAllocations' | 'moveAllocations' | 'providerAllocations' | 'removeProviderFromConsumer'> {
   readonly allocations = new Map<string, Resources>();
+
+  /** The fake knows this host's provider only: the consumer's entry is its share here, which goes. */
+  async removeProviderFromConsumer(consumer: string, provider: string): Promise<boolean> {
+    await this.enter('removeProviderFromConsumer', consumer, provider);
+    return this.allocations.delete(consumer);
+  }
 
   async providerAllocations(uuid: string): Promise<Record<string, { resources: Resources }>> {
     await this.enter('providerAllocations', uuid);
@@ -127,11 +133,14 @@ export class FakeConductor extends Fake<ConductorClient> implements Pick<Conduct
     return null;
   }
 
-  /** A remotable classmethod answers nothing (what the ones a compute host calls for effect answer). */
+  /** What a remotable classmethod answers, by `<objname>.<objmethod>` (e.g. MigrationList.get_by_filters). */
+  readonly classResults = new Map<string, FieldValue>();
+
+  /** A remotable classmethod answers what classResults holds for it, else nothing (what the ones a compute host calls for effect answer). */
   async classAction(ctx: RequestContext, objname: string, objmethod: string, args: FieldValue[] = [],
     kwargs: Record<string, FieldValue> = {}): Promise<FieldValue> {
     await this.enter('classAction', ctx, objname, objmethod, args, kwargs);
-    return null;
+    return this.classResults.get(`${objname}.${objmethod}`) ?? null;
   }
 
   /** The fields of every `objmethod` of objects named `name`, in order. */

@@ -58,7 +58,7 @@ export const COMPUTE_ARG_SCHEMAS = {
   get_console_output: instanceArgs([], { tail_length: { type: ['integer', 'string', 'null'] } }),
   snapshot_instance: instanceArgs(['image_id'], { image_id: STR }),
   // target_state (6.2): where an evacuation leaves the instance; null unless evacuating.
-  rebuild_instance: instanceArgs([], { image_ref: OPT_STR, recreate: BOOL, target_state: OPT_STR }),
+  rebuild_instance: instanceArgs([], { image_ref: OPT_STR, recreate: BOOL, target_state: OPT_STR, migration: { anyOf: [{ type: 'null' }, MIGRATION] } }),
   shelve_instance: instanceArgs(['image_id'], { image_id: STR, clean_shutdown: BOOL }),
   shelve_offload_instance: instanceArgs([], { clean_shutdown: BOOL }),
   unshelve_instance: instanceArgs([], { image: { type: ['object', 'null'] } }),

@@ -5,10 +5,10 @@
  * Task states rebuilding -> rebuild_block_device_mapping -> rebuild_spawning -> none; a
  * stopped instance gets its new workload without starting it. The instance's ports and
  * addresses stay (its sandbox stays, or its new workload's own namespace is plugged before it
- * starts). Evacuation (recreate) is not supported; its target_state (compute RPC 6.2)
- * is checked first, in Nova's order, so a state Nova does not allow is named as such.
+ * starts). Evacuation (recreate) is evacuate.ts's.
  */
-import { ImageNotFound, InstanceEvacuateNotSupportedTargetState, NotImplementedError } from '../errors.js';
+import { ImageNotFound } from '../errors.js';
+import { evacuateHere } from './evacuate.js';
 import { novaDatetime } from '../objects/versioned-object.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
@@ -17,18 +17,15 @@ import { checkArgs } from './compute-args.js';
 import { imageAccess, vifSource } from './networking.js';
 import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
 import { driverCall } from './power.js';
-import { ALLOW_TARGET_STATES, PowerState, TaskState, VmState, powerStateFor } from './states.js';
+import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
 export async function rebuildInstance(deps: ManagerDeps, ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
   const inst = instanceFromArgs(args);
   await instanceAction(deps, ctx, inst, { event: 'compute_rebuild_instance' }, async (log) => {
     checkArgs('rebuild_instance', args);
     if (args.recreate === true) {
-      const target = args.target_state;
-      if (typeof target === 'string' && inst.get('vm_state') !== VmState.ERROR && !ALLOW_TARGET_STATES.includes(target)) {
-        throw new InstanceEvacuateNotSupportedTargetState({ target_state: target });
-      }
-      throw new NotImplementedError('evacuate is not supported by this compute host (nova-container)');
+      await evacuateHere(deps, ctx, inst, args, log);
+      return;
     }
     const imageRef = String(args.image_ref ?? inst.get('image_ref') ?? '');
     const origVmState = inst.get('vm_state');

@@ -5,13 +5,14 @@
  *   - instances left mid-build go to ERROR and lose what their spawn made: never stuck in BUILD;
  *   - instances left mid-delete (or already deleted) finish deleting;
  *   - a snapshot or other task interrupted by the restart is cleared, powering-off/on is redone;
+ *   - instances evacuated from here while the host was down lose their copy here;
  *   - what the driver runs for instances Nova does not know here is reported, and removed
  *     when [container] remove_orphans is set;
  *   - an instance that stopped, died or vanished behind Nova's back is recorded as such.
  */
 import type { Logger } from '../../common/log.js';
 import type { RequestContext } from '../../messaging/types.js';
-import type { NovaObject } from '../objects/versioned-object.js';
+import { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
@@ -28,6 +29,41 @@ export interface RecoveryReport {
   clearedTasks: string[];
   orphans: string[];
   removedOrphans: string[];
+  /** Instances evacuated from here whose copy here was removed. */
+  evacuated: string[];
+}
+
+/**
+ * _destroy_evacuated_instances: instances evacuated from here while this host was down (their
+ * evacuation migrations from this host, accepted, pre-migrating or done) lose their copy here
+ * and this host's share of their allocation; each migration is then completed. Returns their
+ * uuids.
+ */
+async function destroyEvacuated(deps: ManagerDeps, ctx: RequestContext, here: Set<string>, report: RecoveryReport, log: Logger): Promise<Set<string>> {
+  // deleted instances' migrations too: a copy here of an instance deleted meanwhile goes as well
+  const list = await deps.conductor.classAction({ ...ctx, read_deleted: 'yes' }, 'MigrationList', 'get_by_filters',
+    [{ source_compute: deps.host, status: ['accepted', 'pre-migrating', 'done'], migration_type: 'evacuation' }]);
+  const migrations = list instanceof NovaObject ? ((list.get('objects') ?? []) as NovaObject[]) : [];
+  const evacuated = new Set<string>();
+  for (const m of migrations) {
+    const uuid = m.str('instance_uuid');
+    evacuated.add(uuid);
+    const inst = await deps.instances.get(ctx, uuid, ['info_cache']).catch(() => null);
+    if (here.has(uuid)) {
+      await settle(log, `remove the copy of evacuated instance ${uuid}`, deps.driver.destroy(uuid, inst ? cachedVifs(inst) : []).then(() => {
+        report.evacuated.push(uuid);
+        log.info({ instance: uuid, migration: m.str('uuid') }, 'removed the copy of an instance evacuated from here');
+      }));
+    }
+    // an instance deleted meanwhile has no allocation left to trim, and its migration stays as it is (Nova's)
+    if (!inst) continue;
+    await settle(log, `give back this host's share of the allocation of ${uuid}`, (async () => {
+      await deps.placement.removeProviderFromConsumer(uuid, deps.providerUuid());
+      m.set('status', 'completed');
+      await deps.conductor.objectAction(ctx, m, 'save');
+    })());
+  }
+  return evacuated;
 }
 
 /**
@@ -42,8 +78,18 @@ async function movedAwayUnconfirmed(deps: ManagerDeps, ctx: RequestContext, uuid
 
 export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, removeOrphans: boolean): Promise<RecoveryReport> {
   const log = deps.log.child({ phase: 'recovery' });
-  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [] };
-  const instances = await deps.instances.listOnHost(ctx, ['flavor', 'metadata', 'system_metadata', 'info_cache']);
+  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [], evacuated: [] };
+  const listRunning = () => deps.driver.listInstances().catch((err: unknown) => {
+    log.error({ err: (err as Error).message }, 'could not list what this host runs: orphans and evacuated instances not looked for');
+    return null;
+  });
+  // first, as Nova's init_host does: an evacuation still under way is not recovered here
+  const before = await listRunning();
+  const evacuated = before ? await destroyEvacuated(deps, ctx, new Set(before.map((i) => i.uuid)), report, log)
+    .catch((err: unknown) => { log.error({ err: (err as Error).message }, 'could not look for instances evacuated from here'); return new Set<string>(); })
+    : new Set<string>();
+  const instances = (await deps.instances.listOnHost(ctx, ['flavor', 'metadata', 'system_metadata', 'info_cache']))
+    .filter((i) => !evacuated.has(i.str('uuid')));
   for (const inst of instances) {
     const uuid = inst.str('uuid');
     const task = (inst.get('task_state') ?? null) as string | null;
@@ -60,12 +106,10 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
   await errorOutBuildsNeverStarted(deps, ctx, new Set(instances.map((i) => i.str('uuid'))), report, log)
     .catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not look for builds that never started'));
   const known = new Set(instances.filter((i) => i.get('vm_state') !== VmState.DELETED).map((i) => i.str('uuid')));
-  const running = await deps.driver.listInstances().catch((err: unknown) => {
-    log.error({ err: (err as Error).message }, 'could not list what this host runs: orphans not looked for');
-    return [];
-  });
-  for (const { uuid } of running) {
-    if (known.has(uuid) || await movedAwayUnconfirmed(deps, ctx, uuid)) continue;
+  // what the recovery above left running
+  const running = before ? await listRunning() : null;
+  for (const { uuid } of running ?? []) {
+    if (known.has(uuid) || evacuated.has(uuid) || await movedAwayUnconfirmed(deps, ctx, uuid)) continue;
     report.orphans.push(uuid);
     if (removeOrphans) {
       try {

@@ -26,7 +26,7 @@
 import type { Logger } from '../../common/log.js';
 import { ImageNotFound, InvalidInput } from '../errors.js';
 import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/versioned-object.js';
-import { withComputeId } from '../objects/compute-id.js';
+import { migrationFromArgs, saveMigration } from './migrations.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { ManagerDeps } from './deps.js';
 import type { VifModel } from '../../network/network-info.js';
@@ -40,16 +40,6 @@ import { instanceList } from './build.js';
 
 type Args = Record<string, unknown>;
 
-function migrationFromArgs(args: Args): NovaObject {
-  const m = NovaObject.fromPrimitive(args.migration as ObjectPrimitive);
-  m.clearChanges();
-  return m;
-}
-
-async function saveMigration(deps: ManagerDeps, ctx: RequestContext, migration: NovaObject, fields: Record<string, FieldValue>): Promise<void> {
-  for (const [k, v] of Object.entries(withComputeId(migration, fields, deps.computeNodeId()))) migration.set(k, v);
-  await deps.conductor.objectAction(ctx, migration, 'save');
-}
 
 /** _set_instance_info: the instance's own copies of the flavor's sizes follow the flavor. */
 function flavorFields(flavor: NovaObject): Record<string, FieldValue> {

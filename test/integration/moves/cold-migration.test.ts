@@ -12,36 +12,28 @@
 import { strict as assert } from 'node:assert';
 import Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import {
-  Created, allocations, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForServer, type Server,
-} from '../../helpers/servers.js';
-import { computeConfValue, ensureComputeHosts, extraHost, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
-import { GLANCE_URL, computeGet, ports, providersNamed, rest } from '../../helpers/rest.js';
+import { Created, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForServer, type Server } from '../../helpers/servers.js';
+import { openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
+import { GLANCE_URL, ports, rest } from '../../helpers/rest.js';
+import { hostsHolding, serverMigrations, twoHosts, type Migration, type TwoHosts } from '../../helpers/two-hosts.js';
 
 const RUN = `nccm-${Date.now().toString(36)}`;
 const NETWORK = 'private';
 const MARKER = `moved-${RUN}`;
 
-interface Migration { uuid: string; status: string; source_compute: string; dest_compute: string }
-
 describe('cold migration between two hosts: migrate, confirm; migrate back, revert', function () {
   this.timeout(600_000);
   const created = new Created();
-  const first = computeConfValue('DEFAULT', 'host') ?? 'vm';
+  let hosts: TwoHosts;
+  let first = '';
   let second: ExtraHost;
   let engine2: Docker;
   let image = '';
   let serverId = '';
-  const provider: Record<string, string> = {};
 
   /** Each host's engine by host name. */
   const engineOf = (host: string): Docker => (host === first ? engine() : engine2);
-
-  /** The server's migrations, newest first (os-migrations at 2.87). */
-  async function migrations(): Promise<Migration[]> {
-    const r = await computeGet<{ migrations: Migration[] }>(`/os-migrations?instance_uuid=${serverId}`);
-    return r.data.migrations;
-  }
+  const migrations = () => serverMigrations(serverId);
 
   /** The container of the server on `host`'s engine: running, stopped, or gone. */
   async function containerOn(host: string): Promise<'running' | 'stopped' | 'gone'> {
@@ -49,11 +41,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     return c ? (c.State.Running ? 'running' : 'stopped') : 'gone';
   }
 
-  /** Which providers (by host) hold what for `consumer`. */
-  async function heldBy(consumer: string): Promise<string[]> {
-    const byProvider = await allocations(consumer);
-    return Object.keys(byProvider).map((rp) => Object.entries(provider).find(([, uuid]) => uuid === rp)?.[0] ?? rp).sort();
-  }
+  const heldBy = (consumer: string) => hostsHolding(hosts, consumer);
 
   async function moveTo(host: string): Promise<{ server: Server; migration: Migration }> {
     await openstack(['--os-compute-api-version', '2.56', 'server', 'migrate', '--host', host, '--wait', serverId], false, 'movesrc');
@@ -83,10 +71,8 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
 
   before(async function () {
     this.timeout(900_000);
-    await ensureComputeHosts(2);
-    second = extraHost(2);
-    engine2 = new Docker({ socketPath: new URL(second.engineSocket).pathname });
-    for (const h of [first, second.name]) provider[h] = (await providersNamed(h))[0].uuid;
+    hosts = await twoHosts();
+    ({ first, second, engine2 } = hosts);
     image = (await sharedImage()).id;
     serverId = await bootOnHost(`${RUN}-vm`, image, first, 'movesrc', NETWORK);
     created.servers.add(serverId);

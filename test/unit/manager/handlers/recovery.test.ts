@@ -8,8 +8,8 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { recoverOnStartup } from '../../../../src/nova-driver/manager/recovery.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
-import type { FieldValue } from '../../../../src/nova-driver/objects/versioned-object.js';
-import { fakeCompute, infoCache } from '../../../helpers/fake-compute.js';
+import { NovaObject, type FieldValue } from '../../../../src/nova-driver/objects/versioned-object.js';
+import { fakeCompute, infoCache, HOST, PROVIDER } from '../../../helpers/fake-compute.js';
 import { fakeVif } from '../../../helpers/fake-services.js';
 
 const BUILD_TASKS = [TaskState.SCHEDULING, TaskState.BLOCK_DEVICE_MAPPING, TaskState.NETWORKING, TaskState.SPAWNING];
@@ -168,5 +168,58 @@ describe('recoverOnStartup', () => {
     assert.equal(record.get('vm_state'), VmState.ERROR);
     assert.equal(record.get('task_state'), null);
     assert.match((c.store.faults[0]?.error as Error)?.message, /tapx/);
+  });
+
+  it('an instance evacuated from here while the host was down: its copy removed, this host\'s share of its allocation given back, the migration completed; not an orphan', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance({ host: 'other-host', node: 'other-host' });
+    const uuid = inst.str('uuid');
+    const mig = new NovaObject('Migration', '1.7', { id: 3, uuid: randomUUID(), instance_uuid: uuid, status: 'done', migration_type: 'evacuation', source_compute: HOST });
+    c.conductor.classResults.set('MigrationList.get_by_filters', new NovaObject('MigrationList', '1.5', { objects: [mig] }));
+    const report = await recoverOnStartup(c.deps, c.ctx, true);
+    assert.deepEqual(report.evacuated, [uuid]);
+    assert.deepEqual(report.orphans, []);
+    assert.equal(c.driver.instances.has(uuid), false);
+    assert.deepEqual(c.placement.callsOf('removeProviderFromConsumer'), [[uuid, PROVIDER]]);
+    assert.equal(c.conductor.actions('Migration').at(-1)?.status, 'completed');
+    const [filters] = c.conductor.callsOf('classAction').find((x) => x[1] === 'MigrationList')?.[3] ?? [];
+    assert.deepEqual(filters, { source_compute: HOST, status: ['accepted', 'pre-migrating', 'done'], migration_type: 'evacuation' });
+  });
+
+  it('an evacuation from here still under way (its instance still recorded here, rebuilding) is left to its destination: nothing recovered, no copy here', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance({ task_state: TaskState.REBUILDING });
+    const uuid = inst.str('uuid');
+    const mig = new NovaObject('Migration', '1.7', { id: 4, uuid: randomUUID(), instance_uuid: uuid, status: 'pre-migrating', migration_type: 'evacuation', source_compute: HOST });
+    c.conductor.classResults.set('MigrationList.get_by_filters', new NovaObject('MigrationList', '1.5', { objects: [mig] }));
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.clearedTasks, []);
+    assert.equal(c.store.record(uuid).get('task_state'), TaskState.REBUILDING, 'the destination\'s next save expects it');
+    assert.equal(c.driver.instances.has(uuid), false);
+  });
+
+  it('the listing of what this host runs failing: evacuations are not completed (the next start looks again)', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance({ host: 'other-host' });
+    const mig = new NovaObject('Migration', '1.7', { id: 5, uuid: randomUUID(), instance_uuid: inst.str('uuid'), status: 'done', migration_type: 'evacuation', source_compute: HOST });
+    c.conductor.classResults.set('MigrationList.get_by_filters', new NovaObject('MigrationList', '1.5', { objects: [mig] }));
+    c.driver.fail('listInstances', new Error('engine unreachable'));
+    await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(c.conductor.actions('Migration'), []);
+    assert.deepEqual(c.placement.callsOf('removeProviderFromConsumer'), []);
+  });
+
+  it('an instance evacuated from here and deleted since: its copy removed, its migration left as it is', async () => {
+    const c = fakeCompute();
+    const uuid = randomUUID();
+    c.driver.add(uuid);
+    const mig = new NovaObject('Migration', '1.7', { id: 6, uuid: randomUUID(), instance_uuid: uuid, status: 'done', migration_type: 'evacuation', source_compute: HOST });
+    c.conductor.classResults.set('MigrationList.get_by_filters', new NovaObject('MigrationList', '1.5', { objects: [mig] }));
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.evacuated, [uuid]);
+    assert.equal(c.driver.instances.has(uuid), false);
+    assert.deepEqual(c.conductor.actions('Migration'), []);
+    const [ctx] = c.conductor.callsOf('classAction')[0];
+    assert.equal(ctx.read_deleted, 'yes', 'deleted instances\' migrations are looked for too');
   });
 });

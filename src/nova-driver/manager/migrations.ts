@@ -1,0 +1,17 @@
+/** The Migration record of a move (resize, cold migration, evacuation), as the handlers read and save it. */
+import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/versioned-object.js';
+import { withComputeId } from '../objects/compute-id.js';
+import type { RequestContext } from '../../messaging/types.js';
+import type { ManagerDeps } from './deps.js';
+
+export function migrationFromArgs(args: Record<string, unknown>): NovaObject {
+  const m = NovaObject.fromPrimitive(args.migration as ObjectPrimitive);
+  m.clearChanges();
+  return m;
+}
+
+/** `fields` set and saved through the conductor (this host's ComputeNode id beside its node names, Migration 1.8). */
+export async function saveMigration(deps: ManagerDeps, ctx: RequestContext, migration: NovaObject, fields: Record<string, FieldValue>): Promise<void> {
+  for (const [k, v] of Object.entries(withComputeId(migration, fields, deps.computeNodeId()))) migration.set(k, v);
+  await deps.conductor.objectAction(ctx, migration, 'save');
+}
