@@ -40,7 +40,6 @@ import { instanceList } from './build.js';
 
 type Args = Record<string, unknown>;
 
-
 /** _set_instance_info: the instance's own copies of the flavor's sizes follow the flavor. */
 function flavorFields(flavor: NovaObject): Record<string, FieldValue> {
   return {
