@@ -77,7 +77,7 @@ EOF2
     daemon_current "neutron-linuxbridge-agent-$n" "${HOST_AGENT_CMD[@]}" || since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
     start_daemon "neutron-linuxbridge-agent-$n" "$HOST_AGENT_CONF" "${HOST_AGENT_CMD[@]}"
     for ((i = 0; i < 600; i++)); do
-        [ "$(mysql_ -N -e "SELECT COUNT(*) FROM neutron.agents WHERE host='$host' AND agent_type='Linux bridge agent' AND admin_state_up AND heartbeat_timestamp >= '$since'" 2>/dev/null)" -gt 0 ] 2>/dev/null && return 0
+        neutron_agent_alive 'Linux bridge agent' "$since" "$host" && return 0
         daemon_running "neutron-linuxbridge-agent-$n" ||
             { tail -n 20 "$LOG_DIR/neutron-linuxbridge-agent-$n.log" >&2; die "the Linux bridge agent of $host exited (log: $LOG_DIR/neutron-linuxbridge-agent-$n.log)"; }
         sleep 0.1

@@ -233,12 +233,12 @@ NEUTRON_LB_CMD=(env PATH="$NEUTRON_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:
     /usr/bin/neutron-linuxbridge-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_LB_CONF")
 NEUTRON_DHCP_CMD=(/usr/bin/neutron-dhcp-agent --config-file "$NEUTRON_AGENT_CONF" --config-file "$NEUTRON_DHCP_CONF")
 
-# neutron_agent_alive TYPE [SINCE]: the agent of TYPE on $COMPUTE_HOST reported at or after SINCE
-# (UTC; default: within 20 s) (cheap SQL)
+# neutron_agent_alive TYPE [SINCE] [HOST]: the agent of TYPE on HOST (default $COMPUTE_HOST)
+# reported at or after SINCE (UTC; default: within 20 s) (cheap SQL)
 neutron_agent_alive() {
     local since="UTC_TIMESTAMP() - INTERVAL 20 SECOND"
     [ -z "${2:-}" ] || since="'$2'"
-    [ "$(mysql_ -N -e "SELECT COUNT(*) FROM neutron.agents WHERE host='$COMPUTE_HOST' AND agent_type='$1' AND admin_state_up AND heartbeat_timestamp >= $since" 2>/dev/null)" -gt 0 ] 2>/dev/null
+    [ "$(mysql_ -N -e "SELECT COUNT(*) FROM neutron.agents WHERE host='${3:-$COMPUTE_HOST}' AND agent_type='$1' AND admin_state_up AND heartbeat_timestamp >= $since" 2>/dev/null)" -gt 0 ] 2>/dev/null
 }
 
 # wait_neutron_agents: both agents reported (port binding to $COMPUTE_HOST works from then on)

@@ -17,7 +17,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { VifModel } from '../../network/network-info.js';
 import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
-import { cachedVifs, imageAccess, preservedPorts, saveInfoCache } from './networking.js';
+import { bindPortsHere, imageAccess } from './networking.js';
 import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
 import { migrationFromArgs, saveMigration } from './migrations.js';
 import { instanceList } from './build.js';
@@ -39,10 +39,7 @@ export async function evacuateHere(deps: ManagerDeps, ctx: RequestContext, inst:
       await saveMigration(deps, ctx, migration, { dest_compute: deps.host, dest_node: deps.nodename, dest_host: deps.hostIp, status: 'pre-migrating' });
     }
     await deps.instances.save(ctx, inst, { power_state: PowerState.NOSTATE, task_state: TaskState.REBUILDING }, [TaskState.REBUILDING]);
-    if (deps.ports) {
-      vifs = await deps.ports.bindHere(uuid, cachedVifs(inst).map((v) => v.id), preservedPorts(inst));
-      await saveInfoCache(deps.conductor, ctx, uuid, vifs);
-    }
+    vifs = await bindPortsHere(deps, ctx, inst);
     const imageRef = inst.optStr('image_ref') ?? '';
     const image = await deps.images.getImage(ctx, imageRef);
     if (!image) throw new ImageNotFound({ image_id: imageRef });

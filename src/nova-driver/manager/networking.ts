@@ -57,6 +57,19 @@ export function vifSource(deps: ManagerDeps, ctx: RequestContext, inst: NovaObje
 }
 
 /**
+ * The instance's ports bound to this host and its info cache saved (migrate_instance_finish,
+ * setup_instance_network_on_host: a move arrives here); its VIFs in the order it had them.
+ * None when the host has no [neutron] credentials.
+ */
+export async function bindPortsHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject): Promise<VifModel[]> {
+  if (!deps.ports) return [];
+  const uuid = inst.str('uuid');
+  const vifs = await deps.ports.bindHere(uuid, cachedVifs(inst).map((v) => v.id), preservedPorts(inst));
+  await saveInfoCache(deps.conductor, ctx, uuid, vifs);
+  return vifs;
+}
+
+/**
  * Gives back the instance's ports, best-effort (deallocate_for_instance): ports created here
  * deleted, ports the user passed unbound; one that is already gone, unbound or bound
  * elsewhere is skipped. Never throws: what fails is logged.

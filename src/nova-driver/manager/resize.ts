@@ -35,7 +35,7 @@ import { checkArgs } from './compute-args.js';
 import { driverCall } from './power.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 import { imagePropertiesOf, instanceSpec, limitsOf } from './instance-spec.js';
-import { cachedVifs, imageAccess, preservedPorts, saveInfoCache, vifSource } from './networking.js';
+import { bindPortsHere, cachedVifs, imageAccess, vifSource } from './networking.js';
 import { instanceList } from './build.js';
 
 type Args = Record<string, unknown>;
@@ -226,10 +226,7 @@ async function arriveHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObje
   const uuid = inst.str('uuid');
   let vifs: VifModel[] = [];
   try {
-    if (deps.ports) {
-      vifs = await deps.ports.bindHere(uuid, cachedVifs(inst).map((v) => v.id), preservedPorts(inst));
-      await saveInfoCache(deps.conductor, ctx, uuid, vifs);
-    }
+    vifs = await bindPortsHere(deps, ctx, inst);
     const image = await deps.images.getImage(ctx, imageId);
     if (!image) throw new ImageNotFound({ image_id: imageId });
     const built = args.image && typeof args.image === 'object' ? args.image as Record<string, unknown> : image;
@@ -349,10 +346,9 @@ async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, inst: No
     await errorsOut(deps, ctx, inst, migration, log, async () => {
       if (!moved) {
         await applyLimits(deps, inst, oldFlavor);
-      } else if (deps.ports) {
+      } else {
         // its container here still has the old flavor's limits: only its ports come back
-        const vifs = await deps.ports.bindHere(uuid, cachedVifs(inst).map((v) => v.id), preservedPorts(inst));
-        await saveInfoCache(deps.conductor, ctx, uuid, vifs);
+        await bindPortsHere(deps, ctx, inst);
       }
       if (oldVmState === VmState.STOPPED) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
       else if (moved) await driverCall(inst, () => deps.driver.powerOn(uuid, vifSource(deps, ctx, inst)));

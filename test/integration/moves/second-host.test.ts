@@ -12,10 +12,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForGone, waitForServer } from '../../helpers/servers.js';
-import { ensureComputeHosts, extraHost, openstack, type ExtraHost } from '../../helpers/cloud.js';
+import { openstack, type ExtraHost } from '../../helpers/cloud.js';
+import { twoHosts } from '../../helpers/two-hosts.js';
 import { computeService, ports } from '../../helpers/rest.js';
 
 const RUN = `nc2h-${Date.now().toString(36)}`;
@@ -42,9 +43,7 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
 
   before(async function () {
     this.timeout(900_000);
-    await ensureComputeHosts(2);
-    host = extraHost(2);
-    engine2 = new Docker({ socketPath: new URL(host.engineSocket).pathname });
+    ({ second: host, engine2 } = await twoHosts());
     image = (await sharedImage()).id;
   });
 
