@@ -18,9 +18,23 @@ import { ENGINE_DRIVER } from '../glance-bridge/images.js';
 
 const HOST = computeConfValue('DEFAULT', 'host') ?? '';
 
-async function queueTypes(): Promise<Map<string, string>> {
-  const out = await rabbitmqctl(['list_queues', '-q', 'name', 'type']);
+/** One column of `rabbitmqctl list_queues` by queue name. */
+async function queueColumn(column: 'type' | 'consumers'): Promise<Map<string, string>> {
+  const out = await rabbitmqctl(['list_queues', '-q', 'name', column]);
   return new Map(out.trim().split('\n').map((l) => l.trim().split(/\s+/) as [string, string]).filter(([n]) => n && n !== 'name'));
+}
+
+/** The queues a build goes through: the scheduler's, the conductor's and this host's. */
+const BUILD_QUEUES = ['scheduler', 'conductor', `compute.${HOST}`];
+
+/**
+ * Every queue of a build has a consumer again. Until then a cast is dropped (the queues are not
+ * durable, so the restarted broker has none until their servers declare them), as it is for
+ * nova-compute; the services' rows stay `up` all along, since their heartbeats are database rows.
+ */
+async function buildQueuesConsumed(): Promise<boolean> {
+  const consumers = await queueColumn('consumers');
+  return BUILD_QUEUES.every((q) => Number(consumers.get(q) ?? 0) > 0);
 }
 
 async function allNovaServicesUp(): Promise<boolean> {
@@ -74,7 +88,7 @@ describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accept
     const quorum = cloudSetting('RABBIT_QUORUM_QUEUES') === 'yes';
     assert.equal(computeConfValue('oslo_messaging_rabbit', 'rabbit_quorum_queue') === 'true', quorum,
       'the compute is configured as the cloud\'s services are');
-    const types = await queueTypes();
+    const types = await queueColumn('type');
     for (const q of ['compute', `compute.${HOST}`, 'conductor', 'scheduler']) {
       assert.equal(types.get(q), quorum ? 'quorum' : 'classic', `queue ${q}`);
     }
@@ -83,6 +97,9 @@ describe(`the ${cloudSetting('OPENSTACK_RELEASE') ?? 'zed'} control plane accept
   it('serves again by itself after RabbitMQ restarted', async () => {
     await stopCloudDaemons(['rabbitmq']);
     await localCloud(['up']);
+    const back = Date.now();
+    await waitFor(`${BUILD_QUEUES.join(', ')} to be consumed again`, buildQueuesConsumed, 120_000, 250);
+    console.log(`      measured: the build's queues were consumed again ${Date.now() - back} ms after local-cloud.sh up returned`);
     await waitFor('every Nova service to be up after the broker restart', allNovaServicesUp, 120_000, 1000);
     assert.equal((await computeService(HOST))?.state, 'up');
     await bootsOne(created, `nc-cp-broker-${Date.now().toString(36)}`);
