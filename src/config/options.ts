@@ -85,7 +85,7 @@ export const GROUPS: GroupSpec[] = [
       { name: 'shelved_offload_time', type: 'integer', default: 0, min: -1, max: 0, help: '0: a shelved instance is offloaded (container removed, resources given back) at once; -1: it stays on the host until `openstack server shelve --offload`. Timed offload is not supported.' },
       { name: 'vif_plugging_timeout', type: 'integer', default: 300, min: 0, help: 'Seconds a build waits for Neutron\'s network-vif-plugged event for each port that is not yet ACTIVE.' },
       { name: 'vif_plugging_is_fatal', type: 'boolean', default: true, help: 'Fail the build when that event does not come in time (otherwise go on).' },
-      { name: 'instance_delete_interval', type: 'integer', default: 300, min: 1, help: 'Seconds between removals of expired console tokens from the database, as nova-compute does on this interval (its other use, retrying failed deletes of instance files, has no counterpart here: a delete finishes at once).' },
+      { name: 'instance_delete_interval', type: 'integer', default: 300, min: 1, help: 'Seconds between removals of expired console tokens from the database and of what failed moves left here of deleted instances, as nova-compute does on this interval (its other use, retrying failed deletes of instance files, has no counterpart here: a delete finishes at once).' },
       { name: 'scheduler_instance_sync_interval', type: 'integer', default: 120, min: 1, help: 'Seconds between sync_instance_info casts to the scheduler.' },
       { name: 'reserved_host_cpus', type: 'integer', default: 0, min: 0, help: 'VCPUs kept for the host (Placement reserved).' },
       { name: 'reserved_host_memory_mb', type: 'integer', default: 512, min: 0, help: 'Memory in MiB kept for the host.' },

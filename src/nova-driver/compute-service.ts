@@ -26,6 +26,7 @@ import { SchedulerClient } from './scheduler.js';
 import { measureHost, versionToInt } from './host-resources.js';
 import { baseApiEndpoint, hostHandlers } from './host-handlers.js';
 import { PeriodicTasks } from './periodic.js';
+import { cleanupIncompleteMigrations } from './manager/incomplete-migrations.js';
 import { connectComputeRpc } from './messaging-config.js';
 import { DeclarationRefused } from '../messaging/connection.js';
 import type { RpcRuntime } from '../messaging/runtime.js';
@@ -183,6 +184,9 @@ export class ComputeService {
     // nova-compute's _cleanup_expired_console_auth_tokens: the whole cell's, whatever host made them
     this.periodic.every('cleanup_expired_console_auth_tokens', d.instance_delete_interval, async () => {
       await this.conductor.classAction(this.ctx(), 'ConsoleAuthToken', 'clean_expired_console_auths');
+    }, this.log);
+    this.periodic.every('cleanup_incomplete_migrations', d.instance_delete_interval, async () => {
+      await cleanupIncompleteMigrations(this.manager, this.ctx(), this.log.child({ task: 'cleanup_incomplete_migrations' }));
     }, this.log);
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
       await this.scheduler.syncInstanceInfo(this.ctx(), await this.instanceUuids());
