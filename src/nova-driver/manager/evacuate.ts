@@ -3,12 +3,13 @@
  * _do_rebuild_instance; ResourceTracker rebuild_claim and finish_evacuation), on the host the
  * scheduler chose while the instance's own host is down. The instance is made here anew from
  * its image (what it wrote on the old host stays there, as a VM's local disk would), its ports
- * bound here; then it is this host's and the migration is done. 2025.1's target_state
- * `stopped` (microversion 2.95; ignored for an instance in ERROR, as Nova does), like a
- * stopped instance, leaves it stopped; another target state fails the evacuation. The old host
- * removes its copy, and its share of the instance's allocation, when it starts again
- * (recovery.ts, destroyEvacuated). On failure the instance is in ERROR, the migration failed,
- * this host's share of the allocation given back.
+ * bound here; meanwhile it carries a migration context, so that Neutron's network-vif-plugged
+ * reaches this host and the spawn waits for it, as libvirt's does. Then it is this host's and
+ * the migration is done. 2025.1's target_state `stopped` (microversion 2.95; ignored for an
+ * instance in ERROR, as Nova does), like a stopped instance, leaves it stopped; another target
+ * state fails the evacuation. The old host removes its copy, and its share of the instance's
+ * allocation, when it starts again (recovery.ts, destroyEvacuated). On failure the instance is
+ * in ERROR, the migration failed, this host's share of the allocation given back.
  */
 import type { Logger } from '../../common/log.js';
 import { ImageNotFound, InstanceEvacuateNotSupportedTargetState, InstanceExists } from '../errors.js';
@@ -19,7 +20,7 @@ import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { bindPortsHere, imageAccess } from './networking.js';
 import { imagePropertiesOf, instanceSpec } from './instance-spec.js';
-import { migrationFromArgs, saveMigration } from './migrations.js';
+import { migrationContext, migrationFromArgs, saveMigration } from './migrations.js';
 import { instanceList } from './build.js';
 import { driverCall } from './power.js';
 import { ALLOW_TARGET_STATES, PowerState, TaskState, VmState, powerStateFor } from './states.js';
@@ -38,7 +39,10 @@ export async function evacuateHere(deps: ManagerDeps, ctx: RequestContext, inst:
     if (migration) {
       await saveMigration(deps, ctx, migration, { dest_compute: deps.host, dest_node: deps.nodename, dest_host: deps.hostIp, status: 'pre-migrating' });
     }
-    await deps.instances.save(ctx, inst, { power_state: PowerState.NOSTATE, task_state: TaskState.REBUILDING }, [TaskState.REBUILDING]);
+    // the migration context first: Neutron's events for the ports bound below reach this host too
+    await deps.instances.save(ctx, inst, {
+      power_state: PowerState.NOSTATE, task_state: TaskState.REBUILDING, ...(migration ? { migration_context: migrationContext(uuid, migration) } : {}),
+    }, [TaskState.REBUILDING]);
     vifs = await bindPortsHere(deps, ctx, inst);
     const imageRef = inst.optStr('image_ref') ?? '';
     const image = await deps.images.getImage(ctx, imageRef);
@@ -46,15 +50,16 @@ export async function evacuateHere(deps: ManagerDeps, ctx: RequestContext, inst:
     await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_BLOCK_DEVICE_MAPPING }, [TaskState.REBUILDING]);
     await deps.instances.save(ctx, inst, { task_state: TaskState.REBUILD_SPAWNING }, [TaskState.REBUILD_BLOCK_DEVICE_MAPPING]);
     try {
-      // network-vif-plugged goes to the instance's host, which is still the old one: not waited for
+      // network-vif-plugged of the ports not yet active comes here through the migration context
+      // (without a migration, nova-api sends it to the old host only: not waited for)
       await deps.driver.spawn({
         instance: instanceSpec(inst, imagePropertiesOf(image), deps.limitsPolicy), image, images: imageAccess(deps, ctx),
-        networkInfo: Promise.resolve(vifs), waitForVifs: false,
+        networkInfo: Promise.resolve(vifs), waitForVifs: migration !== null,
       });
       if (stopped) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
       await deps.instances.save(ctx, inst, {
         host: deps.host, node: deps.nodename, vm_state: stopped ? VmState.STOPPED : VmState.ACTIVE, task_state: null,
-        power_state: powerStateFor(await deps.driver.getInfo(uuid)), launched_at: novaDatetime(),
+        power_state: powerStateFor(await deps.driver.getInfo(uuid)), launched_at: novaDatetime(), ...(migration ? { migration_context: null } : {}),
       }, [TaskState.REBUILD_SPAWNING]);
     } catch (err) {
       await settle(log, 'destroy what the spawn made', deps.driver.destroy(uuid, vifs));
@@ -63,7 +68,7 @@ export async function evacuateHere(deps: ManagerDeps, ctx: RequestContext, inst:
   } catch (err) {
     if (migration) await settle(log, 'set the migration to failed', saveMigration(deps, ctx, migration, { status: 'failed' }));
     await settle(log, 'give back this host\'s share of the allocation', deps.placement.removeProviderFromConsumer(uuid, deps.providerUuid()));
-    await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null }));
+    await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR, task_state: null, ...(migration ? { migration_context: null } : {}) }));
     throw err;
   }
   if (migration) await saveMigration(deps, ctx, migration, { status: 'done' });

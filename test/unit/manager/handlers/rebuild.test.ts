@@ -7,9 +7,19 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { rebuildInstance } from '../../../../src/nova-driver/manager/rebuild.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
-import { NovaObject } from '../../../../src/nova-driver/objects/versioned-object.js';
+import { NovaObject, type FieldValue } from '../../../../src/nova-driver/objects/versioned-object.js';
 import { argsFor, fakeCompute, HOST, PROVIDER } from '../../../helpers/fake-compute.js';
 import { fakeVif } from '../../../helpers/fake-services.js';
+
+/** An evacuation's first save sets the instance's migration context (with the migration's id), its last one drops it. */
+function assertMigrationContextHeld(saves: { fields: Record<string, FieldValue> }[], uuid: string, migrationId: number): void {
+  const held = saves.filter((x) => 'migration_context' in x.fields).map((x) => x.fields.migration_context);
+  assert.equal(held.length, 2, 'set once and dropped once');
+  const ctx = held[0] as NovaObject;
+  assert.deepEqual([ctx.name, ctx.get('instance_uuid'), ctx.get('migration_id'), ctx.get('new_pci_devices')], ['MigrationContext', uuid, migrationId, null]);
+  assert.equal(held[1], null);
+  assert.equal('migration_context' in saves[0].fields, true, 'set in the evacuation\'s first save');
+}
 
 describe('rebuild_instance', () => {
   it('gives the instance a new workload from image_ref through Nova\'s rebuild task states', async () => {
@@ -52,7 +62,7 @@ describe('rebuild_instance', () => {
     assert.equal(c.driver.callsOf('rebuild').length, 0);
   });
 
-  it('evacuation (recreate) from a host that is down: made here from its image, its ports bound here, this host\'s; the migration done', async () => {
+  it('evacuation (recreate) from a host that is down: made here from its image, its ports bound here (waiting for network-vif-plugged under a migration context), this host\'s; the migration done', async () => {
     const c = fakeCompute();
     c.images.glance.set('img-1', { id: 'img-1', status: 'active' });
     const inst = c.addInstance({ host: 'down-host', node: 'down-host', task_state: TaskState.REBUILDING }, null);
@@ -67,6 +77,8 @@ describe('rebuild_instance', () => {
     const record = c.store.record(uuid);
     assert.deepEqual([record.get('host'), record.get('vm_state')], [HOST, VmState.ACTIVE]);
     assert.deepEqual(c.conductor.actions('Migration').map((m) => [m.status, m.dest_compute]), [['pre-migrating', HOST], ['done', HOST]]);
+    assert.equal(c.driver.callsOf('spawn')[0][0].waitForVifs, true);
+    assertMigrationContextHeld(c.store.savesOf(uuid), uuid, 9);
   });
 
   it('an evacuation whose spawn fails: ERROR, the migration failed, this host\'s share of the allocation given back, nothing left here', async () => {
@@ -78,6 +90,7 @@ describe('rebuild_instance', () => {
     c.driver.fail('spawn', new Error('engine refused the create'));
     await assert.rejects(rebuildInstance(c.deps, c.ctx, argsFor(inst, { recreate: true, migration: mig.toPrimitive() })), /engine refused/);
     assert.equal(c.store.record(uuid).get('vm_state'), VmState.ERROR);
+    assertMigrationContextHeld(c.store.savesOf(uuid), uuid, 9);
     assert.equal(c.conductor.actions('Migration').at(-1)?.status, 'failed');
     assert.deepEqual(c.placement.callsOf('removeProviderFromConsumer'), [[uuid, PROVIDER]]);
     assert.deepEqual(c.driver.callsOf('destroy').map((x) => x[0]), [uuid]);
