@@ -2,17 +2,19 @@
  * Cold migration between the two compute hosts of the local cloud (COMPUTE_HOSTS=2), with the
  * real `openstack` CLI as a user of project moves (the admin there): `server migrate --host`
  * (2.56) to the second host, then `server resize confirm`; then back to the first host and
- * `server resize revert`. After each step: where the server's container runs and whether it
- * kept the file it wrote before the move, where its port is bound, and the Placement
- * allocations as Nova leaves them for nova-compute (the instance's on the destination, the
- * migration's on the source until confirm or revert). The Glance image that carried the file
- * system is gone once the destination made the server from it.
- * Zed only: the 2025.1 cloud (OVN) cannot start a second host yet. Runs alone.
+ * `server resize revert`; then `server resize --flavor` to the first host (the second disabled
+ * while it schedules) and confirm. After each step: where the server's container runs and
+ * whether it kept the file it wrote before the move, where its port is bound, and the
+ * Placement allocations as Nova leaves them for nova-compute (the instance's on the
+ * destination, the migration's on the source until confirm or revert). The Glance image that
+ * carried the file system is gone once the destination made the server from it.
+ * Runs alone.
  */
 import { strict as assert } from 'node:assert';
 import Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForServer, type Server } from '../../helpers/servers.js';
+import { Created, allocations, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForServer, type Server } from '../../helpers/servers.js';
+import { cgroupValue } from '../../helpers/cgroup.js';
 import { openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
 import { GLANCE_URL, ports, rest } from '../../helpers/rest.js';
 import { hostsHolding, serverMigrations, twoHosts, type Migration, type TwoHosts } from '../../helpers/two-hosts.js';
@@ -21,7 +23,7 @@ const RUN = `nccm-${Date.now().toString(36)}`;
 const NETWORK = 'private';
 const MARKER = `moved-${RUN}`;
 
-describe('cold migration between two hosts: migrate, confirm; migrate back, revert', function () {
+describe('cold migration between two hosts: migrate, confirm; migrate back, revert; resize to the other host', function () {
   this.timeout(600_000);
   const created = new Created();
   let hosts: TwoHosts;
@@ -125,6 +127,33 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal(await containerOn(first), 'gone');
     assert.equal((await migrations())[0].status, 'reverted');
     assert.deepEqual(await heldBy(serverId), [second.name]);
+    assert.deepEqual(await heldBy(migration.uuid), []);
+  });
+
+  it('server resize --flavor m1.small while its host takes no new servers: to the first host with m1.small\'s memory limit there, its file with it; confirm', async () => {
+    assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], second.name, 'the server is on the second host');
+    // its own host disabled while it schedules, so the scheduler can only choose the other one
+    const enabled = (yes: boolean) => openstack(['compute', 'service', 'set', yes ? '--enable' : '--disable', second.name, 'nova-compute'], false);
+    await enabled(false);
+    try {
+      await openstack(['server', 'resize', '--flavor', 'm1.small', serverId], false, 'movesrc');
+      const s = await waitForServer(serverId, 'VERIFY_RESIZE', (x) => x?.status === 'VERIFY_RESIZE' || x?.status === 'ERROR' || x?.status === 'ACTIVE', 120_000);
+      assert.equal(s?.status, 'VERIFY_RESIZE', summary(s));
+    } finally {
+      await enabled(true);
+    }
+    const [migration] = await migrations();
+    assert.deepEqual([migration.migration_type, migration.source_compute, migration.dest_compute], ['resize', second.name, first]);
+    await assertOn(first);
+    const c = await engine().getContainer(containerNameOf(serverId)).inspect();
+    assert.equal(Number(cgroupValue(c.State.Pid, 'memory', 'memory.limit_in_bytes')) / 1048576, 512, 'm1.small\'s memory');
+    assert.equal(await containerOn(second.name), 'stopped');
+    await openstack(['server', 'resize', 'confirm', serverId], false, 'movesrc');
+    const s = await waitForServer(serverId, 'ACTIVE', (x) => x?.status === 'ACTIVE', 60_000);
+    assert.equal(s?.status, 'ACTIVE');
+    assert.equal(await containerOn(second.name), 'gone');
+    assert.deepEqual(await heldBy(serverId), [first]);
+    assert.deepEqual(Object.values(await allocations(serverId)).map((a) => a.resources.MEMORY_MB), [512]);
     assert.deepEqual(await heldBy(migration.uuid), []);
   });
 });
