@@ -140,7 +140,12 @@ export class RpcServer {
     }
     const deadline = Date.now() + this.stopTimeoutMs;
     while ((this.inflight.size > 0 || this.pending.length > 0) && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...this.inflight]), delay(Math.max(1, deadline - Date.now()))]);
+      // the timer goes once the handlers are done: left running, it kept the process alive
+      // until the deadline after everything else had closed
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(1, deadline - Date.now())); });
+      await Promise.race([Promise.allSettled([...this.inflight]), timeout]);
+      clearTimeout(timer);
     }
     if (this.inflight.size > 0) this.log.warn({ running: this.inflight.size }, 'RPC server stopped with handlers still running');
     await this.transport.releaseListener(conn);
