@@ -2,13 +2,11 @@
 # `npm test`: installs what the tests need, runs the unit tests (no cloud needed), brings up
 # the local cloud of each OpenStack release in turn and runs the integration tests
 # against it: all of them on the default release (2025.1) with the default engine (dockerd);
-# then, on zed with podman as the engine and a second compute host, those whose path through
-# OpenStack differs by release or whose path through the engine differs by engine
-# (ZED_PODMAN_SPECS: lifecycle actions, images at boot, images in and out of the engine, serial
-# consoles, a crash mid-build, isolation, moves, the Linux bridge network and its recovery, the
-# control plane, Heat, Horizon) and those of a second compute host (TWO_HOST_SPECS: only the zed
-# cloud can start one yet), not those whose
-# path is the same on both (messaging, registration, version choice, the engine listing, the devstack
+# then, on zed with podman as the engine, those whose path through OpenStack differs by release
+# or whose path through the engine differs by engine (ZED_PODMAN_SPECS: lifecycle actions,
+# images at boot, images in and out of the engine, serial consoles, a crash mid-build,
+# isolation, moves, the Linux bridge network and its recovery, the control plane, Heat,
+# Horizon), not those whose path is the same on both (messaging, registration, version choice, the engine listing, the devstack
 # plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
 # next comes up, the last one stays up. The unit tests run while the first cloud comes up, the
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
@@ -61,7 +59,8 @@ prepare() {
 # in the background: exits 1 when the cloud did not come up, 2 when it did but stopping the other
 # one failed (rc is the subshell's own)
 up_log=$(mktemp)
-( cloud_up 2025.1 docker || exit 1; [ "$rc" = 0 ] || exit 2 ) >"$up_log" 2>&1 &
+# both clouds with a second compute host, for the tests that move servers between hosts
+( cloud_up 2025.1 docker 2 || exit 1; [ "$rc" = 0 ] || exit 2 ) >"$up_log" 2>&1 &
 up_pid=$!
 # beside the cloud's start a test that runs bash or node takes several times its usual time
 mocha_ --config test/mocharc.unit.cjs --timeout 60000
@@ -83,9 +82,6 @@ ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
 # second cloud comes up and its shared tests run
 CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
 
-# tests of a second compute host, which only the zed cloud can start yet (devstack/lib/compute_hosts.sh)
-TWO_HOST_SPECS=(dist/test/integration/moves/{second-host,cold-migration,evacuate}.test.js)
-
 # Tests that share a cloud with another test at once: each checks only what it made (servers,
 # containers, devices, a vhost of its own) and restarts nothing. Left out, to run alone: those
 # that restart or kill a service or the engine, start a compute host of their own (the scheduler
@@ -105,7 +101,7 @@ SHARED_B=(dist/test/integration/lifecycle/power.test.js
     dist/test/integration/nova-driver/version-choice.test.js)
 
 # a spec that names no file would drop out of the run with only mocha's warning
-for f in "${ZED_PODMAN_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${TWO_HOST_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
+for f in "${ZED_PODMAN_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
     [ -f "$f" ] || { echo "test/run-all.sh names $f, which does not exist" >&2; rc=1; }
 done
 
@@ -143,7 +139,7 @@ if [ "$up_status" != 1 ]; then
     # are ACTIVE; the zed leg's the others and the spawn (each leg sees builds finish and cut short)
     all=()
     for f in dist/test/integration/*/*.test.js; do
-        listed "$f" "${CLOUD_FREE_SPECS[@]}" "${TWO_HOST_SPECS[@]}" || all+=("$f")
+        listed "$f" "${CLOUD_FREE_SPECS[@]}" || all+=("$f")
     done
     OPENSTACK_RELEASE=2025.1 NC_KILL_ROUNDS=1,2,4 run_specs "${all[@]}"
     wait

@@ -1,10 +1,12 @@
 # Compute hosts beyond the first (COMPUTE_HOSTS=N, kept in the settings): host n (2..N) is
 # $COMPUTE_HOST-n, with an engine of its own (engine_instance n: lib/docker.sh or lib/podman.sh),
-# its own nova-container (compute_instance n: lib/nova_container.sh) and its own Neutron agent,
-# all but the engine in network namespace nc-host<n>. There its bridges, taps, iptables and
-# ebtables rules are its own, as another machine's would be; the control plane's ports reach it
-# through lib/netns-forward. Servers of the two hosts share no L2 segment (each host's VXLAN
-# endpoint is its own 127.0.0.1), and a server there has no serial console.
+# its own nova-container (compute_instance n: lib/nova_container.sh) and its own part of Neutron
+# (a Linux bridge agent on zed; on 2025.1 an Open vSwitch and ovn-controller, its chassis:
+# ovs_instance n, lib/ovn.sh), all but the engine in network namespace nc-host<n>. There its
+# bridges, taps, iptables and ebtables rules are its own, as another machine's would be; the
+# control plane's ports reach it through lib/netns-forward. Servers of the two hosts share no L2
+# segment (each host's tunnel endpoint is in its own namespace), and a server there has no
+# serial console.
 #
 # Only the project `moves` may have servers there (nova's AggregateMultiTenancyIsolation filter
 # and the aggregate of the hosts beyond the first): the servers of every other project stay on
@@ -24,9 +26,15 @@ extra_host_services() {
     local n
     for n in $(extra_hosts); do
         engine_instance "$n"
-        echo "host$n-forward:- $ENGINE_DAEMON:- neutron-linuxbridge-agent-$n:- nova-container-$n:-"
+        if [ "$NEUTRON_BACKEND" = ovn ]; then
+            ovs_instance "$n"
+            echo "host$n-forward:- $ENGINE_DAEMON:- ${OVN_HOST_SERVICES[*]} nova-container-$n:-"
+        else
+            echo "host$n-forward:- $ENGINE_DAEMON:- neutron-linuxbridge-agent-$n:- nova-container-$n:-"
+        fi
     done
     engine_instance 1
+    [ "$NEUTRON_BACKEND" != ovn ] || ovs_instance 1
 }
 
 # host_netns_up N: namespace nc-host<N> with its loopback up, the control plane's ports
@@ -85,13 +93,26 @@ EOF2
     die "the Linux bridge agent of $host did not report within 60 s (log: $LOG_DIR/neutron-linuxbridge-agent-$n.log)"
 }
 
+# _host_chassis_up N: host N's Open vSwitch and ovn-controller, in its namespace, and its
+# chassis in OVN's southbound database
+_host_chassis_up() {
+    ovs_instance "$1"
+    start_ovs
+    wait_ovn_chassis
+}
+
+# _host_neutron_up N: host N's part of Neutron, and, on OVN, its switch for nova-container's
+# configuration (configure_nova_container reads OVS_DB_SOCK)
+_host_neutron_up() {
+    if [ "$NEUTRON_BACKEND" = ovn ]; then _host_chassis_up "$1"; else _host_agent_up "$1"; fi
+}
+
 # check_compute_hosts: before `up` changes anything (the settings keep COMPUTE_HOSTS), whether
-# this cloud can have the hosts asked for: each one more needs its own Linux bridge agent (zed);
-# with OVN it would need a chassis of its own, which is not there yet
+# this cloud can have the hosts asked for: each one more runs its own part of Neutron
 check_compute_hosts() {
     [ "$COMPUTE_HOSTS" -gt 1 ] || return 0
-    [ "$NEUTRON_BACKEND" = linuxbridge ] && [ "$NEUTRON_AGENTS" = yes ] ||
-        die "COMPUTE_HOSTS=$COMPUTE_HOSTS needs Neutron's Linux bridge agents (OPENSTACK_RELEASE=zed, NEUTRON_AGENTS=yes): a second OVN chassis is not there yet"
+    [ "$NEUTRON_AGENTS" = yes ] ||
+        die "COMPUTE_HOSTS=$COMPUTE_HOSTS needs Neutron's agents on every host (NEUTRON_AGENTS=yes)"
 }
 
 # compute_hosts_up: every host beyond the first up (after the first: its agents, networks and
@@ -106,13 +127,14 @@ compute_hosts_up() {
         configure_engine
         start_engine
         wait_engine
-        _host_agent_up "$n"
+        _host_neutron_up "$n"
         compute_instance "$n"
         configure_nova_container
         start_compute_host
     done
     engine_instance 1
     compute_instance 1
+    [ "$NEUTRON_BACKEND" != ovn ] || ovs_instance 1
     admin_env "$PYTHON" "$LOCAL_CLOUD_LIB/accounts.py" moves "$MOVES_PROJECT" "$MOVES_AGGREGATE" \
         $(for n in $(extra_hosts); do compute_host_name "$n"; done) >>"$LOG_DIR/accounts.log" 2>&1 ||
         die "the project $MOVES_PROJECT and aggregate $MOVES_AGGREGATE failed (log: $LOG_DIR/accounts.log)"
@@ -128,12 +150,18 @@ compute_hosts_down() {
         n=${n%.pid}
         compute_instance "$n"
         stop_nova_container
-        _host_agent_cmd "$n"
-        stop_daemon "neutron-linuxbridge-agent-$n" 30 group
+        if [ "$NEUTRON_BACKEND" = ovn ]; then
+            ovs_instance "$n"
+            stop_ovs
+        else
+            _host_agent_cmd "$n"
+            stop_daemon "neutron-linuxbridge-agent-$n" 30 group
+        fi
         engine_instance "$n"
         stop_engine
         stop_daemon "host$n-forward" 10 group
     done
     engine_instance 1
     compute_instance 1
+    [ "$NEUTRON_BACKEND" != ovn ] || ovs_instance 1
 }

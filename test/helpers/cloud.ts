@@ -183,13 +183,19 @@ export async function ensureCloudPart(part: 'HEAT' | 'HORIZON', daemons: string[
  * Compute host `n` >= 2 of the cloud (devstack/lib/compute_hosts.sh): its name, network
  * namespace and engine socket.
  */
-export interface ExtraHost { name: string; netns: string; engineSocket: string }
+export interface ExtraHost {
+  name: string;
+  netns: string;
+  engineSocket: string;
+  /** Its Open vSwitch's database on an ML2/OVN cloud (unix:<path>), else undefined. */
+  ovsdb?: string;
+}
 export function extraHost(n: number): ExtraHost {
   const conf = join(CLOUD_DIR, 'etc', `host${n}`, 'nova-container.conf');
   const name = iniValue(conf, 'DEFAULT', 'host');
   const engineSocket = iniValue(conf, 'container', 'engine_socket');
   if (!name || !engineSocket) throw new Error(`${conf} names no host or engine socket`);
-  return { name, netns: `nc-host${n}`, engineSocket };
+  return { name, netns: `nc-host${n}`, engineSocket, ovsdb: iniValue(conf, 'os_vif_ovs', 'ovsdb_connection') };
 }
 
 /** The cloud with `count` compute hosts: `COMPUTE_HOSTS=count local-cloud.sh up` unless it has them running. */

@@ -1,14 +1,14 @@
 /**
  * A second compute host of the local cloud (COMPUTE_HOSTS=2, devstack/lib/compute_hosts.sh):
- * its own nova-container, engine and Linux bridge agent, in network namespace nc-host2. A
- * server of project moves asked on it (`--host`, microversion 2.74) runs there: its container
- * on that host's engine only, its port bound to that host and ACTIVE, its tap in that
- * namespace on the network's bridge there, the port's address inside the container. A server
- * of another project asked on it is refused by the scheduler (the aggregate's
- * filter_tenant_id): the other tests' servers stay on the cloud's own host. A delete takes the
- * container and the tap away.
- * Zed only: the 2025.1 cloud (OVN) cannot start a second host yet. Runs alone (it may bring the
- * second host up).
+ * its own nova-container, engine and part of Neutron (Zed: a Linux bridge agent; 2025.1: an
+ * Open vSwitch and ovn-controller, an OVN chassis), in network namespace nc-host2. A server of
+ * project moves asked on it (`--host`, microversion 2.74) runs there: its container on that
+ * host's engine only, its port bound to that host and ACTIVE, its tap in that namespace (on the
+ * network's bridge there, or on that host's switch and claimed by its chassis), the port's
+ * address inside the container. A server of another project asked on it is refused by the
+ * scheduler (the aggregate's filter_tenant_id): the other tests' servers stay on the cloud's
+ * own host. A delete takes the container and the tap away. Runs alone (it may bring the second
+ * host up).
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
@@ -18,6 +18,7 @@ import { Created, bootOnHost, containerNameOf, engine, execIn, getServer, summar
 import { openstack, type ExtraHost } from '../../helpers/cloud.js';
 import { twoHosts } from '../../helpers/two-hosts.js';
 import { computeService, ports } from '../../helpers/rest.js';
+import { ovnChassisOf, ovsPortsOf } from '../../helpers/ovn.js';
 
 const RUN = `nc2h-${Date.now().toString(36)}`;
 const NETWORK = 'private';
@@ -33,7 +34,7 @@ function linkIn(netns: string | null, name: string): { master?: string } | null 
   }
 }
 
-describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and agent', function () {
+describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and part of Neutron', function () {
   this.timeout(300_000);
   const created = new Created();
   let host: ExtraHost;
@@ -52,10 +53,10 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     if (image) await engine2?.getImage(`glance-image:${image}`).remove().catch(() => undefined);
   });
 
-  it('registers as a compute host of its own, up, with a Linux bridge agent of its own', async () => {
+  it('registers as a compute host of its own, up, with a Neutron agent of its own (Linux bridge, or OVN\'s controller)', async () => {
     assert.equal((await computeService(host.name))?.state, 'up');
     const agents = await openstack<{ 'Agent Type': string; Host: string; Alive: boolean }[]>(['network', 'agent', 'list', '--host', host.name]);
-    assert.deepEqual(agents.map((a) => [a['Agent Type'], a.Alive]), [['Linux bridge agent', true]]);
+    assert.deepEqual(agents.map((a) => [a['Agent Type'], a.Alive]), [[host.ovsdb ? 'OVN Controller agent' : 'Linux bridge agent', true]]);
   });
 
   it('a server of project moves asked on it runs there: container on its engine only, port bound there and ACTIVE, tap in its namespace, address in the container', async () => {
@@ -74,8 +75,15 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     assert.equal(port['binding:host_id'], host.name);
     assert.equal(port.status, 'ACTIVE');
     const tap = `tap${port.id.slice(0, 11)}`;
-    const net = (await openstack<{ id: string }>(['network', 'show', NETWORK])).id;
-    assert.equal(linkIn(host.netns, tap)?.master, `brq${net.slice(0, 11)}`, `${tap} on the network's bridge in ${host.netns}`);
+    if (host.ovsdb) {
+      assert.ok(linkIn(host.netns, tap), `${tap} in ${host.netns}`);
+      assert.equal(await ovsPortsOf(port.id, host.ovsdb), tap, `${tap} on the second host's switch`);
+      assert.equal(await ovsPortsOf(port.id), '', 'and not on the first host\'s');
+      assert.equal(await ovnChassisOf(port.id), host.name, 'claimed by the second host\'s chassis');
+    } else {
+      const net = (await openstack<{ id: string }>(['network', 'show', NETWORK])).id;
+      assert.equal(linkIn(host.netns, tap)?.master, `brq${net.slice(0, 11)}`, `${tap} on the network's bridge in ${host.netns}`);
+    }
     assert.equal(linkIn(null, tap), null, `no ${tap} in the first host's namespace`);
     const address = port.fixed_ips[0].ip_address;
     assert.match((await execIn(serverId, ['cat', '/proc/net/fib_trie'], engine2)).output, new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`),
@@ -101,5 +109,6 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     assert.equal(await getServer(serverId), null);
     assert.equal(await engine2.getContainer(containerNameOf(serverId)).inspect().catch(() => null), null);
     assert.equal(linkIn(host.netns, tap), null);
+    if (host.ovsdb) assert.equal(await ovsPortsOf(port.id, host.ovsdb), '', 'its port off the second host\'s switch');
   });
 });

@@ -12,25 +12,12 @@ import { promisify } from 'node:util';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, cli, waitForStatus, getServer } from '../../helpers/servers.js';
 import { inNetns, pidOf, pingFromDhcp, pings, waitForAddr, waitForGoneLink } from './netns.js';
-import { join } from 'node:path';
-import { CLOUD_DIR, computeConfValue, inRelease, openstack, waitFor } from '../../helpers/cloud.js';
+import { computeConfValue, openstack, waitFor } from '../../helpers/cloud.js';
+import { ovnPortUp, ovsPortsOf } from '../../helpers/ovn.js';
 import { icmpSecurityGroup, networkId, neutron, port as getPort, ports as portsWhere } from '../../helpers/rest.js';
 
 const run = promisify(execFile);
 const RUN = `ncnet-${Date.now().toString(36)}`;
-
-/** OVN's view of a Neutron port: its logical switch port is up once ovn-controller claimed it. */
-async function ovnPortUp(portId: string): Promise<boolean> {
-  const nb = `unix:${join(CLOUD_DIR, 'run', 'ovn', 'ovnnb_db.sock')}`;
-  return (await inRelease('ovn-nbctl', [`--db=${nb}`, 'lsp-get-up', portId])).trim() === 'up';
-}
-
-/** The OVS ports (os-vif's external_ids:iface-id) of a Neutron port on the compute host's switch. */
-async function ovsPortsOf(portId: string): Promise<string> {
-  const db = computeConfValue('os_vif_ovs', 'ovsdb_connection');
-  const { stdout } = await run('ovs-vsctl', [...(db ? [`--db=${db}`] : []), '--bare', '--columns=name', 'find', 'Interface', `external_ids:iface-id=${portId}`]);
-  return stdout.trim();
-}
 
 /** Tries a TCP connection from a namespace; true when it connected. */
 async function tcpConnects(pid: number, ip: string, port: number): Promise<boolean> {
