@@ -50,7 +50,7 @@ nova_container_build() {
 # The options nova_container_conf writes, in file order: SECTION.KEY
 NOVA_CONTAINER_CONF_KEYS=(
     DEFAULT.transport_url DEFAULT.host DEFAULT.my_ip DEFAULT.control_exchange
-    DEFAULT.report_interval DEFAULT.state_path DEFAULT.debug
+    DEFAULT.report_interval DEFAULT.instance_delete_interval DEFAULT.state_path DEFAULT.debug
 )
 for _nc_section in placement glance neutron; do
     for _nc_key in auth_type auth_url username password project_name user_domain_name \
@@ -158,6 +158,8 @@ configure_nova_container() {
         [DEFAULT.my_ip]=$SERVICE_HOST
         [DEFAULT.control_exchange]=nova
         [DEFAULT.report_interval]=5
+        # what failed moves left of deleted servers goes within 30 s, not Nova's 300 (the tests wait for it)
+        [DEFAULT.instance_delete_interval]=30
         [DEFAULT.state_path]=$NOVA_CONTAINER_STATE
         [filter_scheduler.track_instance_changes]=true
         [container.driver]=$CONTAINER_ENGINE

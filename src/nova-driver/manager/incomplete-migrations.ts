@@ -17,11 +17,14 @@ function items(list: unknown): NovaObject[] {
 
 /** Removes what this host runs of deleted instances whose moves failed; returns their uuids. */
 export async function cleanupIncompleteMigrations(deps: ManagerDeps, ctx: RequestContext, log: Logger): Promise<string[]> {
-  // `host`: migrations from or to this host
-  const migrations = items(await deps.conductor.classAction(ctx, 'MigrationList', 'get_by_filters', [{ host: deps.host, status: 'error' }]));
+  // Deleted ones too: deleting an instance soft-deletes its migrations (nova/db/main/api.py
+  // instance_destroy), which nova-compute's own query, without read_deleted, then misses.
+  // `host`: migrations from or to this host.
+  const withDeleted: RequestContext = { ...ctx, read_deleted: 'yes' };
+  const migrations = items(await deps.conductor.classAction(withDeleted, 'MigrationList', 'get_by_filters', [{ host: deps.host, status: 'error' }]));
   if (migrations.length === 0) return [];
   const uuids = [...new Set(migrations.map((m) => m.str('instance_uuid')))];
-  const deleted = items(await deps.conductor.classAction({ ...ctx, read_deleted: 'yes' }, 'InstanceList', 'get_by_filters',
+  const deleted = items(await deps.conductor.classAction(withDeleted, 'InstanceList', 'get_by_filters',
     [{ deleted: true, soft_deleted: false, uuid: uuids }], { expected_attrs: ['info_cache'] }));
   const removed: string[] = [];
   for (const inst of deleted) {

@@ -32,7 +32,8 @@ describe('cleanupIncompleteMigrations', () => {
     assert.equal(c.driver.instances.has(uuid), false);
     assert.deepEqual(c.driver.callsOf('destroy').map(([u, vifs]) => [u, vifs.map((v) => v.id)]), [[uuid, ['port-1']]]);
     const [migCall, instCall] = c.conductor.callsOf('classAction');
-    assert.deepEqual([migCall[1], migCall[3]], ['MigrationList', [{ host: HOST, status: 'error' }]]);
+    assert.deepEqual([migCall[0].read_deleted, migCall[1], migCall[3]], ['yes', 'MigrationList', [{ host: HOST, status: 'error' }]],
+      'deleted migrations too: deleting an instance soft-deletes its migrations');
     assert.deepEqual([instCall[0].read_deleted, instCall[1], instCall[3]], ['yes', 'InstanceList', [{ deleted: true, soft_deleted: false, uuid: [uuid] }]]);
   });
 
