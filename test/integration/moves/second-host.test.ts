@@ -5,16 +5,17 @@
  * project moves asked on it (`--host`, microversion 2.74) runs there: its container on that
  * host's engine only, its port bound to that host and ACTIVE, its tap in that namespace (on the
  * network's bridge there, or on that host's switch and claimed by its chassis), the port's
- * address inside the container. A server of another project asked on it is refused by the
- * scheduler (the aggregate's filter_tenant_id): the other tests' servers stay on the cloud's
- * own host. A delete takes the container and the tap away. Runs alone (it may bring the second
- * host up).
+ * address inside the container. A delta snapshot of a server of the first host boots there,
+ * where neither the snapshot nor its base is cached. A server of another project asked on it
+ * is refused by the scheduler (the aggregate's filter_tenant_id): the other tests' servers
+ * stay on the cloud's own host. A delete takes the container and the tap away. Runs alone (it
+ * may bring the second host up).
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForGone, waitForServer } from '../../helpers/servers.js';
+import { Created, bootOnHost, cli, containerNameOf, engine, execIn, getServer, summary, waitForGone, waitForServer } from '../../helpers/servers.js';
 import { openstack, type ExtraHost } from '../../helpers/cloud.js';
 import { twoHosts } from '../../helpers/two-hosts.js';
 import { computeService, ports } from '../../helpers/rest.js';
@@ -38,19 +39,21 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
   this.timeout(300_000);
   const created = new Created();
   let host: ExtraHost;
+  let first = '';
   let engine2: Docker;
   let image = '';
   let serverId = '';
+  let snapshot = '';
 
   before(async function () {
     this.timeout(900_000);
-    ({ second: host, engine2 } = await twoHosts());
+    ({ first, second: host, engine2 } = await twoHosts());
     image = (await sharedImage()).id;
   });
 
   after(async () => {
     await created.cleanup();
-    if (image) await engine2?.getImage(`glance-image:${image}`).remove().catch(() => undefined);
+    for (const id of [snapshot, image].filter(Boolean)) await engine2?.getImage(`glance-image:${id}`).remove().catch(() => undefined);
   });
 
   it('registers as a compute host of its own, up, with a Neutron agent of its own (Linux bridge, or OVN\'s controller)', async () => {
@@ -97,6 +100,29 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     assert.equal(s?.status, 'ERROR', summary(s));
     assert.match(s?.fault?.message ?? '', /No valid host/);
     assert.equal(await engine2.getContainer(containerNameOf(id)).inspect().catch(() => null), null);
+  });
+
+  it('a delta snapshot of a server of the first host boots here, where neither it nor its base is: both fetched from Glance, the change there', async () => {
+    const src = await bootOnHost(`${RUN}-src`, image, first, 'movesrc', NETWORK);
+    created.servers.add(src);
+    assert.equal((await waitForServer(src, 'ACTIVE', (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR', 180_000))?.status, 'ACTIVE');
+    const marker = `${RUN}-written-on-${first}`;
+    assert.equal((await execIn(src, ['sh', '-c', `echo ${marker} > /root/marker`])).exitCode, 0);
+    snapshot = (await cli(['server', 'image', 'create', '--wait', '--name', `${RUN}-snap`, src, '-f', 'value', '-c', 'id'], 'movesrc')).trim().split('\n').pop()?.trim() ?? '';
+    created.images.add(snapshot);
+    const shown = JSON.parse(await cli(['image', 'show', snapshot, '-f', 'json'])) as { properties: Record<string, string> };
+    assert.equal(shown.properties.nova_container_base_image, image, 'a delta above the server\'s image');
+    for (const id of [snapshot, image]) await engine2.getImage(`glance-image:${id}`).remove().catch(() => undefined);
+
+    const id = await bootOnHost(`${RUN}-from-snap`, snapshot, host.name, 'movesrc', NETWORK);
+    created.servers.add(id);
+    const s = await waitForServer(id, 'ACTIVE', (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR', 180_000);
+    assert.equal(s?.status, 'ACTIVE', summary(s));
+    assert.equal(s?.['OS-EXT-SRV-ATTR:host'], host.name);
+    assert.equal((await execIn(id, ['cat', '/root/marker'], engine2)).output.trim(), marker, 'the change made on the first host');
+    for (const ref of [image, snapshot]) {
+      assert.ok(await engine2.getImage(`glance-image:${ref}`).inspect().catch(() => null), `glance-image:${ref} fetched into the second host's engine`);
+    }
   });
 
   it('a delete takes its container off the second host\'s engine and its tap out of the namespace', async () => {
