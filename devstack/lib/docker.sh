@@ -56,10 +56,15 @@ engine_instance() {
     ENGINE_DAEMON=dockerd
     DOCKER_DIR=$LOCAL_CLOUD_DIR/docker
     DOCKER_JSON=$ETC_DIR/docker/daemon.json
+    DOCKER_NETNS=()
     if [ "$n" != 1 ]; then
         ENGINE_DAEMON=dockerd-$n
         DOCKER_DIR=$LOCAL_CLOUD_DIR/host$n/docker
         DOCKER_JSON=$ETC_DIR/host$n/docker/daemon.json
+        # in the compute host's network namespace (nsenter --net only: /sys and its cgroups stay
+        # the machine's), since a dockerd without a bridge deletes any docker0 it sees, which in
+        # the machine's namespace was the first dockerd's
+        DOCKER_NETNS=(nsenter "--net=/run/netns/$(compute_host_netns "$n")")
     fi
     ENGINE_SOCKET=$DOCKER_DIR/docker.sock
     DOCKER_DATA_ROOT=$DOCKER_DIR/btrfs
@@ -84,7 +89,7 @@ configure_engine() {
 start_engine() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
     daemon_running "$ENGINE_DAEMON" || simple_quota_on "$DOCKER_DATA_ROOT"
-    start_daemon "$ENGINE_DAEMON" "$ENGINE_SOCKET" /usr/sbin/dockerd \
+    start_daemon "$ENGINE_DAEMON" "$ENGINE_SOCKET" "${DOCKER_NETNS[@]}" /usr/sbin/dockerd \
         --host "unix://$ENGINE_SOCKET" \
         --data-root "$DOCKER_DATA_ROOT" \
         --exec-root "$DOCKER_DIR/exec" \
