@@ -2,11 +2,11 @@
 # $COMPUTE_HOST-n, with an engine of its own (engine_instance n: lib/docker.sh or lib/podman.sh),
 # its own nova-container (compute_instance n: lib/nova_container.sh) and its own part of Neutron
 # (a Linux bridge agent on zed; on 2025.1 an Open vSwitch and ovn-controller, its chassis:
-# ovs_instance n, lib/ovn.sh), all but the engine in network namespace nc-host<n>. There its
-# bridges, taps, iptables and ebtables rules are its own, as another machine's would be; the
-# control plane's ports reach it through lib/netns-forward. Servers of the two hosts share no L2
-# segment (each host's tunnel endpoint is in its own namespace), and a server there has no
-# serial console.
+# ovs_instance n, lib/ovn.sh), all in network namespace nc-host<n> but a podman (a second
+# dockerd is there too: lib/docker.sh). There its bridges, taps, iptables and ebtables rules are
+# its own, as another machine's would be; the control plane's ports reach it through
+# lib/netns-forward. Servers of the two hosts share no L2 segment (each host's tunnel endpoint is
+# in its own namespace), and a server there has no serial console.
 #
 # Only the project `moves` may have servers there (nova's AggregateMultiTenancyIsolation filter
 # and the aggregate of the hosts beyond the first): the servers of every other project stay on
