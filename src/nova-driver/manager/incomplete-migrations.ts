@@ -12,7 +12,7 @@ import type { ManagerDeps } from './deps.js';
 import { cachedVifs } from './networking.js';
 
 function items(list: unknown): NovaObject[] {
-  return list instanceof NovaObject ? ((list.get('objects') ?? []) as NovaObject[]) : [];
+  return list instanceof NovaObject ? list.items() : [];
 }
 
 /** Removes what this host runs of deleted instances whose moves failed; returns their uuids. */

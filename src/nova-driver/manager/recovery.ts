@@ -43,7 +43,7 @@ async function destroyEvacuated(deps: ManagerDeps, ctx: RequestContext, here: Se
   // deleted instances' migrations too: a copy here of an instance deleted meanwhile goes as well
   const list = await deps.conductor.classAction({ ...ctx, read_deleted: 'yes' }, 'MigrationList', 'get_by_filters',
     [{ source_compute: deps.host, status: ['accepted', 'pre-migrating', 'done'], migration_type: 'evacuation' }]);
-  const migrations = list instanceof NovaObject ? ((list.get('objects') ?? []) as NovaObject[]) : [];
+  const migrations = list instanceof NovaObject ? list.items() : [];
   const evacuated = new Set<string>();
   for (const m of migrations) {
     const uuid = m.str('instance_uuid');
