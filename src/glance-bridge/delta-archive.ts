@@ -90,7 +90,10 @@ export async function buildDeltaArchive(saved: Readable, imageId: string, layers
   const dir = await mkdtemp(join(spoolDir, 'delta-'));
   const dispose = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    const files = await readSave(saved, new Set(base.layers.map(hexOf)), dir);
+    // a base layer that is also above the base (the same empty layer of commits that changed
+    // nothing) is carried: the importer takes the layers above the base from the delta only
+    const above = new Set(layers.slice(base.layers.length).map(hexOf));
+    const files = await readSave(saved, new Set(base.layers.map(hexOf).filter((d) => !above.has(d))), dir);
     const archive = assemble(files, imageId, layers, base);
     return { ...archive, dispose };
   } catch (err) {
@@ -194,7 +197,8 @@ function assemble(files: Map<string, SavedFile>, imageId: string, layers: string
     if (!file || `sha256:${file.digest}` !== diffId) {
       throw new DeltaNotPossible(`layer ${i} of the engine's save is not the uncompressed tar of ${diffId}`);
     }
-    carried.push({ digest: file.digest, file });
+    // once in the layout, however many times the manifest names it
+    if (!carried.some((c) => c.digest === file.digest)) carried.push({ digest: file.digest, file });
     return { mediaType: OCI_MEDIA.layer, digest: diffId, size: file.size };
   });
   const annotations = { [DELTA_ANNOTATIONS.baseImage]: base.glanceImageId, [DELTA_ANNOTATIONS.baseLayers]: String(base.layers.length) };

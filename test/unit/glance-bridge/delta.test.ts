@@ -189,6 +189,25 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
     assert.deepEqual(got.layers, snap2.diffIds);
   });
 
+  it('a layer that repeats (commits that changed nothing add the same empty layer): carried once, also when the base holds it, and the delta boots elsewhere', async () => {
+    const same = await layerTar('etc/unchanged', '');
+    const base2 = await dockerArchive([L1, same], { label: 'base2' });
+    glance.put(BASE, base2.archive);
+    const a = host(glance, spool);
+    await a.importer.ensureImage(SOURCE, glance.meta(BASE));
+    const repeated = await dockerArchive([L1, same, L2, same, same], { label: 'repeated' });
+    commit(a, repeated);
+    glance.queue(SNAP);
+    const r = await a.exporter.export(SOURCE, 'nova-snapshot:x', SNAP, { parentImageId: BASE });
+    assert.deepEqual(r.delta, { baseImageId: BASE, depth: 1, carried: [`sha256:${sha256(L2)}`, `sha256:${sha256(same)}`] });
+    const names = (await readTar(glance.data.get(SNAP)!)).filter((e) => e.type === 'file').map((e) => e.name);
+    assert.equal(new Set(names).size, names.length, `each entry once: ${names.join(', ')}`);
+    const b = host(glance, spool);
+    const got = await b.importer.ensureImage(SOURCE, glance.meta(SNAP));
+    assert.deepEqual(got.downloadedIds, [BASE, SNAP]);
+    assert.deepEqual(got.layers, repeated.diffIds);
+  });
+
   it('a chain whose bottom image is gone: the fault names the delta that lost its base, once', async () => {
     await snapshotOnA();
     const b = host(glance, spool);
