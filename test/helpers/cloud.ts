@@ -39,6 +39,16 @@ export async function openstack<T = unknown>(args: string[], json = true, rc: Rc
   return (json ? JSON.parse(stdout) : stdout) as T;
 }
 
+/**
+ * Runs one SQL statement in Nova's cell database of the local cloud, for a state no API makes
+ * (the tests say which); its tab-separated rows.
+ */
+export async function novaCellSql(sql: string): Promise<string> {
+  const { stdout } = await run('mariadb', [`--defaults-file=${join(CLOUD_DIR, 'etc', 'mysql', 'my.cnf')}`, '-uroot', '-N', '-B', 'nova', '-e', sql],
+    { timeout: 30_000 });
+  return stdout;
+}
+
 /** The value of `key` in `[section]` of an INI file (the last one, as oslo.config reads it). */
 export function iniValue(file: string, section: string, key: string): string | undefined {
   let current = '';

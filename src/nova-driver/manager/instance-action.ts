@@ -20,8 +20,8 @@ export function instanceFromArgs(args: Record<string, unknown>, key = 'instance'
 export interface ActionOptions {
   /** Event name; default `compute_<method>`. */
   event: string;
-  /** Clear task_state on failure (reverts_task_state). */
-  revertTaskState?: boolean;
+  /** Clear task_state on failure (reverts_task_state); a function decides once the failure is known. */
+  revertTaskState?: boolean | (() => boolean);
   /** Record an instance fault on failure (wrap_instance_fault). */
   recordFault?: boolean;
 }
@@ -48,7 +48,8 @@ export async function instanceAction<T>(deps: ManagerDeps, ctx: RequestContext, 
       if ((opts.recordFault ?? true) && !(err instanceof InstanceNotFound)) {
         await settle(log, 'record the fault', deps.instances.addFault(ctx, uuid, err));
       }
-      if ((opts.revertTaskState ?? true) && !(err instanceof UnexpectedTaskStateError)) {
+      const revert = typeof opts.revertTaskState === 'function' ? opts.revertTaskState() : opts.revertTaskState ?? true;
+      if (revert && !(err instanceof UnexpectedTaskStateError)) {
         await settle(log, 'clear task_state', deps.instances.save(ctx, inst, { task_state: null }));
       }
       throw err;

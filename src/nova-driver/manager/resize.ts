@@ -18,13 +18,15 @@
  * destination's and casts finish_revert_resize to the source, which binds the ports back and
  * starts its own again. A failure on the source, its cast included, leaves the instance there
  * as it was (started again if it ran, its allocation given back); a failure on the destination
- * leaves it in ERROR there, as Nova does.
+ * hands it back the way a revert does (finish_revert_resize to the source, which still has its
+ * stopped container), the migration in error. Only when even that cast fails does it stay in
+ * ERROR on the destination, as Nova leaves every failed finish_resize.
  *
  * Placement: the conductor moved the old allocation to the migration's consumer; confirm
  * deletes it, revert moves it back to the instance.
  */
 import type { Logger } from '../../common/log.js';
-import { ImageNotFound, InvalidInput } from '../errors.js';
+import { ImageNotFound, InvalidInput, UnexpectedTaskStateError } from '../errors.js';
 import { NovaObject, type FieldValue, type ObjectPrimitive } from '../objects/versioned-object.js';
 import { migrationFromArgs, saveMigration } from './migrations.js';
 import type { RequestContext } from '../../messaging/types.js';
@@ -185,35 +187,89 @@ async function finishHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObje
 /**
  * finish_resize, on the destination of a move between hosts: the instance's ports bound here,
  * the instance spawned from the image its source captured, with the new flavor; stopped again
- * if it was stopped. A failure leaves it in ERROR (as Nova does), what was made here removed.
+ * if it was stopped. A failure removes what was made here and hands the instance back to its
+ * source (the failed event and the fault recorded here first); if that cannot be cast, ERROR here.
  */
 export async function finishResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
-  await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize' }, async (log) => {
-    checkArgs('finish_resize', args);
-    const migration = migrationFromArgs(args);
-    const uuid = inst.str('uuid');
-    const imageId = moveImageOf(args.disk_info as string);
-    const newFlavor = inst.obj('new_flavor');
-    if (!newFlavor) throw new InvalidInput({ reason: 'finish_resize without a new_flavor on the instance' });
-    const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
-    await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
+  let handBack: NovaObject | null = null;
+  try {
+    // handed back, the task_state is the source's to finish (resize_reverting), not to clear here
+    await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize', revertTaskState: () => !handBack }, async (log) => {
+      checkArgs('finish_resize', args);
+      const migration = migrationFromArgs(args);
+      const uuid = inst.str('uuid');
+      try {
+        const newFlavor = inst.obj('new_flavor');
+        if (!newFlavor) throw new InvalidInput({ reason: 'finish_resize without a new_flavor on the instance' });
+        const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
+        await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
+        await arriveHere(deps, ctx, inst, args, moveImageOf(args.disk_info as string), oldVmState === VmState.STOPPED, log);
+      } catch (err) {
+        // another operation took the instance (a delete): it is that one's
+        if (!(err instanceof UnexpectedTaskStateError)) handBack = await readyToHandBack(deps, ctx, inst, migration, log);
+        throw err;
+      } finally {
+        // made into the instance here, or of no use: a revert starts the source's own container
+        await deleteMoveImage(deps, ctx, inst, log);
+      }
+      await saveMigration(deps, ctx, migration, { status: 'finished' });
+      await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)) },
+        [TaskState.RESIZE_FINISH]);
+      await settle(log, 'record its usage', deps.usage.track(ctx, inst));
+      await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
+    });
+  } catch (err) {
+    if (handBack) await castHandBack(deps, ctx, inst, handBack, args);
+    throw err;
+  }
+}
+
+/**
+ * A move that failed here goes back to its source as after a revert: the migration in error,
+ * task_state resize_reverting. Returns the migration, or null when that cannot be saved (the
+ * instance then stays here in ERROR).
+ */
+async function readyToHandBack(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject,
+  log: Logger): Promise<NovaObject | null> {
+  try {
+    await saveMigration(deps, ctx, migration, { status: 'error' });
+    await deps.instances.save(ctx, inst, { task_state: TaskState.RESIZE_REVERTING }, [TaskState.RESIZE_FINISH, TaskState.RESIZE_MIGRATED]);
+    return migration;
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'could not ready it for its source');
+    await stayInError(deps, ctx, inst, migration, log);
+    return null;
+  }
+}
+
+/**
+ * finish_revert_resize cast to the source, once this host recorded the failure (its event and
+ * fault): the source binds the ports there again, moves the allocation back and starts its
+ * stopped container. A cast that fails leaves the instance here in ERROR.
+ */
+async function castHandBack(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, args: Args): Promise<void> {
+  const uuid = inst.str('uuid');
+  const log = deps.log.child({ instance: uuid, request_id: ctx.request_id, action: 'compute_finish_resize' });
+  await deps.locks.run(uuid, async () => {
     try {
-      await errorsOut(deps, ctx, inst, migration, log, () => arriveHere(deps, ctx, inst, args, imageId, oldVmState === VmState.STOPPED, log));
-    } catch (err) {
-      // it stays here in ERROR (a hard reboot would be here): the source's old flavor goes (Nova's finish_resize)
-      await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
-      throw err;
-    } finally {
-      // made into the instance here, or of no use: a revert starts the source's own container
-      await deleteMoveImage(deps, ctx, inst, log);
+      await deps.computeRpc.cast(ctx, migration.str('source_compute'), 'finish_revert_resize', {
+        instance: inst.toPrimitive(), migration: migration.toPrimitive(), request_spec: args.request_spec ?? null,
+      });
+      log.info({ source: migration.str('source_compute') }, 'handed back to its source');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'could not hand it back to its source');
+      await stayInError(deps, ctx, inst, migration, log);
+      await settle(log, 'clear task_state', deps.instances.save(ctx, inst, { task_state: null }));
     }
-    await saveMigration(deps, ctx, migration, { status: 'finished' });
-    await deps.instances.save(ctx, inst, { vm_state: VmState.RESIZED, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)) },
-      [TaskState.RESIZE_FINISH]);
-    await settle(log, 'record its usage', deps.usage.track(ctx, inst));
-    await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
   });
+}
+
+/** A failed arrival that cannot go back stays here in ERROR (a hard reboot would be here): the source's old flavor goes (Nova's finish_resize). */
+async function stayInError(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, log: Logger): Promise<void> {
+  await settle(log, 'set the migration to error', saveMigration(deps, ctx, migration, { status: 'error' }));
+  await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR }));
+  await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
 }
 
 /**

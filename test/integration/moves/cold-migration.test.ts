@@ -3,19 +3,23 @@
  * real `openstack` CLI as a user of project moves (the admin there): `server migrate --host`
  * (2.56) to the second host, then `server resize confirm`; then back to the first host and
  * `server resize revert`; then `server resize --flavor` to the first host (the second disabled
- * while it schedules) and confirm. After each step: where the server's container runs and
- * whether it kept the file it wrote before the move, where its port is bound, and the
- * Placement allocations as Nova leaves them for nova-compute (the instance's on the
- * destination, the migration's on the source until confirm or revert). The Glance image that
- * carried the file system is gone once the destination made the server from it.
+ * while it schedules) and confirm; then to the second host with a bigger flavor and revert.
+ * After each step: where the server's container runs and whether it kept the file it wrote
+ * before the move, where its port is bound, its memory limit after a resize, and the Placement
+ * allocations as Nova leaves them for nova-compute (the instance's on the destination, the
+ * migration's on the source until confirm or revert). The Glance image that carried the file
+ * system is gone once the destination made the server from it.
+ * Then the failures: a resize the destination cannot make hands the server back to its source,
+ * running there as before; a server a destination kept after a failed move, once deleted, has
+ * its source's stopped container and the migration's allocation removed.
  * Runs alone.
  */
 import { strict as assert } from 'node:assert';
 import Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, allocations, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForServer, type Server } from '../../helpers/servers.js';
+import { Created, allocations, bootOnHost, containerNameOf, engine, execIn, getServer, instanceAction, instanceActions, summary, waitForServer, type Server } from '../../helpers/servers.js';
 import { cgroupValue } from '../../helpers/cgroup.js';
-import { openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
+import { novaCellSql, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
 import { GLANCE_URL, ports, rest } from '../../helpers/rest.js';
 import { hostsHolding, serverMigrations, twoHosts, type Migration, type TwoHosts } from '../../helpers/two-hosts.js';
 
@@ -33,6 +37,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
   let image = '';
   let serverId = '';
   const unenforceable = `${RUN}-unenforceable`;
+  const bigger = `${RUN}-768`;
   const flavors = new Set<string>();
 
   /** Each host's engine by host name. */
@@ -68,6 +73,25 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal(port['binding:host_id'], host);
   }
 
+  /** server resize --flavor FLAVOR while `from` takes no new servers, so it goes to the other host: VERIFY_RESIZE. */
+  async function resizeWith(flavor: string, from: string): Promise<Migration> {
+    const enabled = (yes: boolean) => openstack(['compute', 'service', 'set', yes ? '--enable' : '--disable', from, 'nova-compute'], false);
+    await enabled(false);
+    try {
+      await openstack(['server', 'resize', '--flavor', flavor, serverId], false, 'movesrc');
+      const s = await waitForServer(serverId, 'VERIFY_RESIZE', (x) => x?.status === 'VERIFY_RESIZE' || x?.status === 'ERROR' || x?.status === 'ACTIVE', 120_000);
+      assert.equal(s?.status, 'VERIFY_RESIZE', summary(s));
+    } finally {
+      await enabled(true);
+    }
+    return (await migrations())[0];
+  }
+
+  async function memoryLimitMb(host: string): Promise<number> {
+    const c = await engineOf(host).getContainer(containerNameOf(serverId)).inspect();
+    return Number(cgroupValue(c.State.Pid, 'memory', 'memory.limit_in_bytes')) / 1048576;
+  }
+
   async function moveImages(migration: string): Promise<string[]> {
     const r = await rest<{ images: { id: string }[] }>({ url: `${GLANCE_URL}/v2/images?name=move-${migration}&os_hidden=true` });
     return r.data.images.map((i) => i.id);
@@ -78,6 +102,8 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     hosts = await twoHosts();
     ({ first, second, engine2 } = hosts);
     image = (await sharedImage()).id;
+    await openstack(['flavor', 'create', '--ram', '768', '--disk', '2', '--vcpus', '1', bigger], false);
+    flavors.add(bigger);
     serverId = await bootOnHost(`${RUN}-vm`, image, first, 'movesrc', NETWORK);
     created.servers.add(serverId);
     const s = await waitForServer(serverId, 'ACTIVE', (x) => x?.status === 'ACTIVE', 180_000);
@@ -135,21 +161,10 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
 
   it('server resize --flavor m1.small while its host takes no new servers: to the first host with m1.small\'s memory limit there, its file with it; confirm', async () => {
     assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], second.name, 'the server is on the second host');
-    // its own host disabled while it schedules, so the scheduler can only choose the other one
-    const enabled = (yes: boolean) => openstack(['compute', 'service', 'set', yes ? '--enable' : '--disable', second.name, 'nova-compute'], false);
-    await enabled(false);
-    try {
-      await openstack(['server', 'resize', '--flavor', 'm1.small', serverId], false, 'movesrc');
-      const s = await waitForServer(serverId, 'VERIFY_RESIZE', (x) => x?.status === 'VERIFY_RESIZE' || x?.status === 'ERROR' || x?.status === 'ACTIVE', 120_000);
-      assert.equal(s?.status, 'VERIFY_RESIZE', summary(s));
-    } finally {
-      await enabled(true);
-    }
-    const [migration] = await migrations();
+    const migration = await resizeWith('m1.small', second.name);
     assert.deepEqual([migration.migration_type, migration.source_compute, migration.dest_compute], ['resize', second.name, first]);
     await assertOn(first);
-    const c = await engine().getContainer(containerNameOf(serverId)).inspect();
-    assert.equal(Number(cgroupValue(c.State.Pid, 'memory', 'memory.limit_in_bytes')) / 1048576, 512, 'm1.small\'s memory');
+    assert.equal(await memoryLimitMb(first), 512, 'm1.small\'s memory');
     assert.equal(await containerOn(second.name), 'stopped');
     await openstack(['server', 'resize', 'confirm', serverId], false, 'movesrc');
     const s = await waitForServer(serverId, 'ACTIVE', (x) => x?.status === 'ACTIVE', 60_000);
@@ -160,31 +175,77 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.deepEqual(await heldBy(migration.uuid), []);
   });
 
-  it('a move that fails on its destination (a flavor that host cannot enforce): ERROR there, the source\'s stopped container kept until the server is deleted, then removed by the source', async () => {
+  it('server resize --flavor to the other host (its own disabled while it schedules), then server resize revert: ACTIVE on the first host again with m1.small\'s memory limit, its file and port, the second host\'s container gone', async () => {
+    assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], first, 'the server is on the first host');
+    const migration = await resizeWith(bigger, first);
+    assert.equal(migration.status, 'finished');
+    assert.deepEqual([migration.migration_type, migration.source_compute, migration.dest_compute], ['resize', first, second.name]);
+    await assertOn(second.name);
+    assert.equal(await containerOn(first), 'stopped');
+    assert.deepEqual(await heldBy(migration.uuid), [first]);
+    await openstack(['server', 'resize', 'revert', serverId], false, 'movesrc');
+    const s = await waitForServer(serverId, 'ACTIVE', (x) => x?.status === 'ACTIVE', 120_000);
+    assert.equal(s?.status, 'ACTIVE', summary(s));
+    assert.equal(s?.flavor?.original_name, 'm1.small');
+    await assertOn(first);
+    assert.equal(await memoryLimitMb(first), 512, 'm1.small\'s memory');
+    assert.equal(await containerOn(second.name), 'gone');
+    assert.equal((await migrations())[0].status, 'reverted');
+    assert.deepEqual(await heldBy(serverId), [first]);
+    assert.deepEqual(Object.values(await allocations(serverId)).map((a) => a.resources.MEMORY_MB), [512]);
+    assert.deepEqual(await heldBy(migration.uuid), []);
+  });
+
+  it('a move that fails on its destination (a flavor that host cannot enforce): handed back, ACTIVE and running on its source with its file, port, flavor and allocation; the migration in error, the failure in its events', async () => {
     assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], first, 'the server is on the first host');
     // container:pids_limit=0 is refused where the container is made: on the destination, in finish_resize
     await openstack(['flavor', 'create', '--ram', '512', '--disk', '2', '--vcpus', '1', '--property', 'container:pids_limit=0', unenforceable], false);
     flavors.add(unenforceable);
     const enabled = (yes: boolean) => openstack(['compute', 'service', 'set', yes ? '--enable' : '--disable', first, 'nova-compute'], false);
     await enabled(false);
+    let requestId = '';
     try {
       await openstack(['server', 'resize', '--flavor', unenforceable, serverId], false, 'movesrc');
-      // ERROR is saved before the fault is recorded: both awaited
-      const s = await waitForServer(serverId, 'ERROR with its fault', (x) => (x?.status === 'ERROR' && !!x.fault) || x?.status === 'VERIFY_RESIZE', 120_000, 150, false);
-      assert.equal(s?.status, 'ERROR', summary(s));
-      assert.equal(s?.['OS-EXT-SRV-ATTR:host'], second.name, 'in ERROR on the destination, as Nova leaves it');
-      assert.match(s?.fault?.message ?? '', /pids_limit/);
+      requestId = (await instanceActions(serverId)).find((a) => a.action === 'resize')?.request_id ?? '';
+      await waitFor('the migration to end in error', async () => (await migrations())[0]?.status === 'error', 120_000, 500);
+      const s = await waitForServer(serverId, 'ACTIVE again', (x) => (x?.status === 'ACTIVE' && !x['OS-EXT-STS:task_state']) || x?.status === 'ERROR', 120_000, 150, false);
+      assert.equal(s?.status, 'ACTIVE', summary(s));
+      assert.equal(s?.flavor?.original_name, 'm1.small');
     } finally {
       await enabled(true);
     }
     const [migration] = await migrations();
     assert.deepEqual([migration.status, migration.source_compute, migration.dest_compute], ['error', first, second.name]);
+    await assertOn(first);
+    assert.equal(await memoryLimitMb(first), 512, 'm1.small\'s memory');
     assert.equal(await containerOn(second.name), 'gone', 'what the destination made, removed');
-    assert.equal(await containerOn(first), 'stopped', 'the source keeps its stopped container while the server exists');
+    assert.deepEqual(await heldBy(serverId), [first]);
+    assert.deepEqual(Object.values(await allocations(serverId)).map((a) => a.resources.MEMORY_MB), [512]);
+    assert.deepEqual(await heldBy(migration.uuid), []);
+    assert.deepEqual(await moveImages(migration.uuid), []);
+    // the source's event is finished just after its last save
+    const events = await waitFor('the source\'s event finished', async () => {
+      const e = (await instanceAction(serverId, requestId)).events ?? [];
+      return e.some((x) => x.event === 'compute_finish_revert_resize' && x.result) ? e : null;
+    }, 10_000, 250);
+    assert.equal(events.find((e) => e.event === 'compute_finish_resize')?.result, 'Error', JSON.stringify(events));
+    assert.equal(events.find((e) => e.event === 'compute_finish_revert_resize')?.result, 'Success', JSON.stringify(events));
+  });
+
+  it('a server deleted on a destination that kept it after a failed move (the migration in error, as when the hand-back cannot be cast): its source removes its stopped container and the migration\'s allocation, the migration failed', async () => {
+    const migration = await resizeWith(bigger, first);
+    assert.equal(await containerOn(first), 'stopped');
+    // No API fails the hand-back: the database gets the state a failed one leaves (the migration
+    // in error, the server in ERROR on the destination).
+    await novaCellSql(`UPDATE migrations SET status='error' WHERE uuid='${migration.uuid}'`);
+    await openstack(['server', 'set', '--state', 'error', serverId], false);
     await openstack(['server', 'delete', '--wait', serverId], false, 'movesrc');
     created.servers.delete(serverId);
+    assert.equal(await containerOn(second.name), 'gone');
     const t0 = Date.now();
     await waitFor('the source to remove its stopped container', async () => (await containerOn(first)) === 'gone', 90_000, 1000);
     console.log(`      measured: the source's container removed ${Date.now() - t0} ms after the delete (instance_delete_interval 30 s on the local cloud)`);
+    await waitFor('the migration set to failed', async () => (await novaCellSql(`SELECT status FROM migrations WHERE uuid='${migration.uuid}'`)).trim() === 'failed', 10_000, 500);
+    assert.deepEqual(await heldBy(migration.uuid), [], 'the old flavor the migration held on the source');
   });
 });

@@ -227,15 +227,57 @@ describe('resize to another host', () => {
     assert.equal(record.get('new_flavor'), null);
   });
 
-  it('a spawn that fails on the destination: ERROR there, nothing of it left there, the source\'s old-flavor allocation and the move\'s image gone', async () => {
+  it('a spawn that fails on the destination: nothing of it left there, handed back to the source, which starts it again with its old flavor, port and allocation; the migration in error', async () => {
     const { src, dst, uuid, mig } = await moved('resize_instance');
     dst.driver.fail('spawn', new Error('engine refused the create'));
     await assert.rejects(finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST)), /engine refused the create/);
     assert.equal(dst.driver.instances.has(uuid), false);
     assert.deepEqual(dst.driver.callsOf('destroy').map((c) => c[0]), [uuid]);
+    assert.equal(src.store.record(uuid).get('task_state'), TaskState.RESIZE_REVERTING, 'the source\'s to finish');
+    assert.match(String((src.store.faults.find((f) => f.uuid === uuid)?.error as Error | undefined)?.message), /engine refused the create/);
+    await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
+    assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING, 'the source\'s started again');
+    assert.equal(src.ports.boundTo.get(uuid), SRC);
+    assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+    assert.equal(src.placement.allocations.has(mig.str('uuid')), false);
+    assert.equal(src.conductor.actions('Migration').at(-1)?.status, 'error');
+    assert.deepEqual([...src.images.glance.keys()], [], 'the move\'s image deleted');
     const record = src.store.record(uuid);
-    assert.equal(record.get('vm_state'), VmState.ERROR);
-    assert.equal(record.get('host'), DST);
+    assert.deepEqual([record.get('host'), record.get('vm_state'), record.get('task_state')], [SRC, VmState.ACTIVE, null]);
+    assert.equal(record.obj('flavor')?.get('name'), 'm1.small');
+    assert.deepEqual(record.get('system_metadata'), {});
+  });
+
+  it('the failure recorded on the destination (event and fault) before the hand-back is cast', async () => {
+    const { src, dst, uuid } = await moved('resize_instance');
+    dst.driver.fail('spawn', new Error('engine refused the create'));
+    let recordedFirst: boolean | null = null;
+    dst.computeRpc.on('cast', () => { recordedFirst = src.store.faults.some((f) => f.uuid === uuid); });
+    await assert.rejects(finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST)), /engine refused the create/);
+    assert.equal(recordedFirst, true);
+  });
+
+  it('a destination whose instance lacks its new flavor hands it back too: the source\'s container is untouched', async () => {
+    const { src, dst, uuid } = await moved('resize_instance');
+    const finish = castOf(src, 'finish_resize', DST);
+    const inst = NovaObject.fromPrimitive(finish.instance as ObjectPrimitive);
+    inst.set('new_flavor', null);
+    await assert.rejects(finishResize(dst.deps, dst.ctx, { ...finish, instance: inst.toPrimitive() }), /new_flavor/);
+    assert.deepEqual(dst.driver.callsOf('spawn'), []);
+    assert.equal(src.store.record(uuid).get('task_state'), TaskState.RESIZE_REVERTING);
+    await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
+    assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+    assert.deepEqual([src.store.record(uuid).get('host'), src.store.record(uuid).get('vm_state')], [SRC, VmState.ACTIVE]);
+  });
+
+  it('a spawn that fails on the destination and a hand-back that cannot be cast: ERROR there, nothing of it left there, the source\'s old-flavor allocation and the move\'s image gone', async () => {
+    const { src, dst, uuid, mig } = await moved('resize_instance');
+    dst.driver.fail('spawn', new Error('engine refused the create'));
+    dst.computeRpc.fail('cast', new Error('broker gone'));
+    await assert.rejects(finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST)), /engine refused the create/);
+    assert.equal(dst.driver.instances.has(uuid), false);
+    const record = src.store.record(uuid);
+    assert.deepEqual([record.get('host'), record.get('vm_state'), record.get('task_state')], [DST, VmState.ERROR, null]);
     assert.equal(src.conductor.actions('Migration').at(-1)?.status, 'error');
     assert.equal(src.placement.allocations.has(mig.str('uuid')), false);
     assert.deepEqual([...src.images.glance.keys()], []);
