@@ -232,6 +232,13 @@ export interface InstanceDriver {
 
   /** Graceful stop (SIGTERM, SIGKILL after `graceSeconds`; 0: at once); a frozen instance is thawed first. */
   powerOff(instanceUuid: string, graceSeconds: number): Promise<void>;
+  /**
+   * A stopped instance's network taken down while its ports are bound to another host (the
+   * source of a move, as libvirt unplugs a migrating guest's VIFs): its namespace given up and
+   * the host devices of `vifs` removed. Its next start (powerOn) makes the network again, once
+   * the ports are bound here again.
+   */
+  releaseNetwork(instanceUuid: string, vifs: VifModel[]): Promise<void>;
   /** Starts the workload; its network is made again first (from `vifs`, asked only then) if it is down or gone. */
   powerOn(instanceUuid: string, vifs: VifSource): Promise<void>;
   /** Stop (soft: graceful; hard: kill) and start again, in the same network. */

@@ -165,6 +165,11 @@ export class ContainerDriver implements InstanceDriver {
     await this.engine.stopContainer(w.id, graceSeconds);
   }
 
+  async releaseNetwork(instanceUuid: string, vifs: VifModel[]): Promise<void> {
+    await this.home.release(instanceUuid);
+    for (const vif of vifs) await this.o.pluggers.remove(vif);
+  }
+
   async powerOn(instanceUuid: string, vifs: VifSource): Promise<void> {
     await this.startInNetwork(instanceUuid, (await this.workload(instanceUuid)).id, vifs);
   }

@@ -50,6 +50,8 @@ export interface NetworkHome {
   startsNetwork(labels: Record<string, string>): boolean;
   /** After a VIF check: a running workload outside the namespace is put back in it. */
   settle(uuid: string, holder: NetworkHolder): Promise<void>;
+  /** A stopped workload's namespace given up: the next ready() makes it fresh. */
+  release(uuid: string): Promise<void>;
 }
 
 /** The network namespace of a process (`net:[inode]`); null when it is gone. */
@@ -148,6 +150,12 @@ export class SandboxHome implements NetworkHome {
     await this.engine.startContainer(w.id);
   }
 
+  /** The sandbox stopped, its namespace and the VIFs' container ends with it; ready() starts it empty. */
+  async release(uuid: string): Promise<void> {
+    const s = await this.engine.inspectContainer(sandboxName(uuid));
+    if (s?.state === 'running') await this.engine.stopContainer(s.id, 0);
+  }
+
   private async start(id: string): Promise<NetworkHolder> {
     await this.engine.startContainer(id);
     const s = await this.engine.inspectContainer(id);
@@ -200,6 +208,9 @@ export class OwnNamespaceHome implements NetworkHome {
   }
 
   async settle(): Promise<void> {}
+
+  /** A stopped workload holds no namespace: nothing to give up. */
+  async release(): Promise<void> {}
 }
 
 function holderOf(c: ContainerStatus): NetworkHolder {

@@ -199,6 +199,13 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
   }
 
   /** A start makes the network again first when its sandbox is gone, from the VIFs asked only then. */
+  async releaseNetwork(instanceUuid: string, vifs: VifModel[]): Promise<void> {
+    await this.enter('releaseNetwork', instanceUuid, vifs);
+    const inst = this.existing(instanceUuid);
+    inst.sandbox = false;
+    inst.vifs = [];
+  }
+
   private async start(inst: FakeInstance, vifs: VifSource): Promise<void> {
     if (!inst.sandbox) {
       inst.vifs = await vifs();

@@ -130,6 +130,10 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
       await saveMigration(deps, ctx, migration, { status: 'migrating' });
       await deps.instances.save(ctx, inst, { task_state: TaskState.RESIZE_MIGRATING }, [TaskState.RESIZE_PREP]);
       await driverCall(inst, () => deps.driver.powerOff(uuid, args.clean_shutdown === false ? 0 : deps.shutdownTimeout));
+      // Its devices here go while its ports are bound to the destination: plugged again only
+      // after a revert binds them back, so that an OVN chassis claims a port it is bound to
+      // (one still plugged is claimed before the binding is committed, and Neutron leaves it DOWN).
+      await driverCall(inst, () => deps.driver.releaseNetwork(uuid, cachedVifs(inst)));
       image = await deps.images.createImage(ctx, {
         name: `move-${migration.str('uuid')}`, visibility: 'private', os_hidden: true,
         instance_uuid: uuid, nova_container_move: migration.str('uuid'),

@@ -15,6 +15,7 @@
  * Runs alone.
  */
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, allocations, bootOnHost, containerNameOf, engine, execIn, getServer, instanceAction, instanceActions, summary, waitForServer, type Server } from '../../helpers/servers.js';
@@ -66,11 +67,27 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], host);
     assert.equal(await containerOn(host), 'running');
     assert.equal((await execIn(serverId, ['cat', '/root/marker'], engineOf(host))).output.trim(), MARKER, 'the file it wrote before the move');
+    let seen = '';
     const port = await waitFor(`its port bound to ${host} and ACTIVE`, async () => {
       const [p] = await ports({ device_id: serverId });
+      seen = `bound to ${p?.['binding:host_id']}, ${p?.status}`;
       return p?.['binding:host_id'] === host && p.status === 'ACTIVE' ? p : null;
-    }, 30_000, 500);
+    }, 30_000, 500).catch((err: Error) => { throw new Error(`${err.message}; it is ${seen}`); });
     assert.equal(port['binding:host_id'], host);
+    const address = port.fixed_ips[0].ip_address;
+    assert.match((await execIn(serverId, ['cat', '/proc/net/fib_trie'], engineOf(host))).output, new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`),
+      `the container has its port's address ${address}`);
+  }
+
+  /** Whether the machine's namespace (the first host's) has the tap of the server's port. */
+  async function tapOnFirstHost(): Promise<boolean> {
+    const [p] = await ports({ device_id: serverId });
+    try {
+      execFileSync('ip', ['link', 'show', 'dev', `tap${p.id.slice(0, 11)}`], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** server resize --flavor FLAVOR while `from` takes no new servers, so it goes to the other host: VERIFY_RESIZE. */
@@ -121,12 +138,13 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
 
   let firstMove: Migration;
 
-  it('server migrate --host to the second host: VERIFY_RESIZE there, its file with it, its port bound there; the source keeps its stopped container and the migration\'s allocation', async () => {
+  it('server migrate --host to the second host: VERIFY_RESIZE there, its file with it, its port bound there; the source keeps its stopped container (its tap gone) and the migration\'s allocation', async () => {
     const { migration } = await moveTo(second.name);
     firstMove = migration;
     assert.equal(migration.status, 'finished');
     await assertOn(second.name);
     assert.equal(await containerOn(first), 'stopped');
+    assert.equal(await tapOnFirstHost(), false, 'its tap gone from the source while its port is bound to the destination');
     assert.deepEqual(await heldBy(serverId), [second.name]);
     assert.deepEqual(await heldBy(migration.uuid), [first]);
     assert.deepEqual(await moveImages(migration.uuid), [], 'the image that carried its file system, deleted once the destination made the server from it');

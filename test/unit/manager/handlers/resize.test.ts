@@ -144,8 +144,10 @@ describe('resize to another host', () => {
     assert.deepEqual(src.conductor.actions('Migration').map((m) => m.status), ['pre-migrating', 'migrating', 'post-migrating', 'finished']);
     assert.equal(src.conductor.actions('Migration')[0].dest_compute, DST);
     assert.deepEqual(src.store.taskStates(uuid), [TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH, null]);
-    // the source: stopped and captured into a hidden Glance image, a delta over the instance's image
+    // the source: stopped, its network given up, and captured into a hidden Glance image, a delta over the instance's image
     assert.equal(src.driver.instances.get(uuid)?.state, PowerState.SHUTDOWN);
+    assert.deepEqual(src.driver.callsOf('releaseNetwork').map(([u, vifs]) => [u, vifs.map((v) => v.id)]), [[uuid, ['port-1']]]);
+    assert.deepEqual(src.driver.methods().filter((m) => m === 'powerOff' || m === 'releaseNetwork' || m === 'snapshot'), ['powerOff', 'releaseNetwork', 'snapshot']);
     const [created] = src.images.callsOf('createImage');
     assert.equal(created[1].os_hidden, true);
     const image = src.images.uploads[0];
@@ -190,8 +192,12 @@ describe('resize to another host', () => {
     mig.set('status', 'reverting');
     await revertResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive() }));
     assert.equal(dst.driver.instances.has(uuid), false, 'the destination\'s container removed');
+    let boundAtStart: string | undefined;
+    src.driver.on('powerOn', () => { boundAtStart = src.ports.boundTo.get(uuid); });
     await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
     assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING, 'the source\'s started again');
+    assert.equal(boundAtStart, SRC, 'its port bound back before its network is made again');
+    assert.deepEqual(src.driver.instances.get(uuid)?.vifs.map((v) => v.id), ['port-1'], 'its network made again at its start');
     assert.equal(src.ports.boundTo.get(uuid), SRC);
     assert.equal(src.images.glance.has(image), false);
     assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 }, 'the old flavor\'s allocation back on the instance');
