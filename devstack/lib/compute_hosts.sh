@@ -6,7 +6,8 @@
 # dockerd is there too: lib/docker.sh). There its bridges, taps, iptables and ebtables rules are
 # its own, as another machine's would be; the control plane's ports reach it through
 # lib/netns-forward. Servers of the two hosts share no L2 segment (each host's tunnel endpoint is
-# in its own namespace), and a server there has no serial console.
+# in its own namespace). nova-serialproxy reaches a server's console there through a veth
+# pair of the host's own (compute_host_console_address).
 #
 # Only the project `moves` may have servers there (nova's AggregateMultiTenancyIsolation filter
 # and the aggregate of the hosts beyond the first): the servers of every other project stay on
@@ -53,9 +54,32 @@ _host_netns_up() {
     fi
     ip -n "$ns" link set "${NEUTRON_PHYS_IF}p" up
     ip -n "$ns" link set "$NEUTRON_PHYS_IF" up
+    _host_console_link_up "$n" "$ns"
     start_daemon "host$n-forward" "netns-forward $ns" \
         "$LOCAL_CLOUD_LIB/netns-forward" "$ns" "$RUN_DIR/host$n" "${NETNS_FORWARD_PORTS[@]}"
     DAEMON_STOP_MODE[host$n-forward]=group
+}
+
+# compute_host_console_address N: where host N's serial consoles listen, in its namespace (its
+# [serial_console] proxyclient_address); nova-serialproxy connects there from this namespace
+compute_host_console_address() { echo "169.254.254.$((4 * $1 - 2))"; }
+
+# _host_console_link_up N NETNS: the veth pair between this namespace and host N's, a /30 of
+# link-local addresses (the host's end: compute_host_console_address); nothing is routed
+# beyond the pair
+_host_console_link_up() {
+    local n=$1 ns=$2 outer="nc-host$1-con" inner=console0 address
+    address=$(compute_host_console_address "$n")
+    # both ends or neither: an end whose peer went with an earlier namespace of that name is made anew
+    if ! ip link show "$outer" >/dev/null 2>&1 || ! ip -n "$ns" link show "$inner" >/dev/null 2>&1; then
+        ip link del "$outer" 2>/dev/null || true
+        ip -n "$ns" link del "$inner" 2>/dev/null || true
+        ip link add "$outer" type veth peer name "$inner" netns "$ns" ||
+            die "cannot create the veth pair $outer-$inner for the consoles of $ns"
+    fi
+    ip addr replace "169.254.254.$((4 * n - 3))/30" dev "$outer" || die "cannot address $outer"
+    ip -n "$ns" addr replace "$address/30" dev "$inner" || die "cannot address $inner in $ns"
+    ip link set "$outer" up && ip -n "$ns" link set "$inner" up || die "cannot bring up $outer-$inner"
 }
 
 # The Linux bridge agent of host N: the cloud's agent configuration, and the host's name and

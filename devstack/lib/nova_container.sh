@@ -171,10 +171,10 @@ configure_nova_container() {
         [serial_console.proxyclient_address]=$SERVICE_HOST
     )
     if [ "$NOVA_CONTAINER_DAEMON" != nova-container ]; then
-        # inside its network namespace: its 127.0.0.1 is not nova-serialproxy's (no console
-        # there, Nova answers ConsoleTypeUnavailable), and /healthz would serve nobody
-        conf[serial_console.enabled]=false
-        unset 'conf[serial_console.base_url]' 'conf[serial_console.proxyclient_address]'
+        # inside its network namespace, whose 127.0.0.1 is not nova-serialproxy's: the consoles
+        # listen on the namespace's end of its console link (lib/compute_hosts.sh), and
+        # /healthz would serve nobody
+        conf[serial_console.proxyclient_address]=$(compute_host_console_address "${NOVA_CONTAINER_DAEMON##*-}")
         conf[container.health_listen]=
     fi
     [ "$RABBIT_QUORUM_QUEUES" != yes ] || conf[oslo_messaging_rabbit.rabbit_quorum_queue]=true

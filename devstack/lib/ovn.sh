@@ -107,11 +107,14 @@ start_ovs() {
         "unix:$OVS_DB_SOCK" --unixctl="$OVN_CONTROLLER_RUN/ovn-controller.ctl" --pidfile="$OVN_CONTROLLER_RUN/ovn-controller.pid" --no-chdir
 }
 
-# wait_ovn_chassis: the compute host's chassis is in the southbound database (binding works)
+# wait_ovn_chassis: the compute host's ovn-controller is connected to the southbound database
+# and its chassis is there (binding works). The chassis row alone is no proof: it outlives an
+# ovn-controller that was stopped, so a restarted one is awaited through its own status.
 wait_ovn_chassis() {
     local i
     for ((i = 0; i < 300; i++)); do
-        [ -n "$(ovn_sbctl --bare --columns=name find Chassis name="$OVN_CHASSIS" 2>/dev/null)" ] && return 0
+        [ "$("${RELEASE_EXEC[@]}" ovn-appctl -t "$OVN_CONTROLLER_RUN/ovn-controller.ctl" connection-status 2>/dev/null)" = connected ] &&
+            [ -n "$(ovn_sbctl --bare --columns=name find Chassis name="$OVN_CHASSIS" 2>/dev/null)" ] && return 0
         daemon_running "$OVN_CONTROLLER_DAEMON" || { tail -n 20 "$LOG_DIR/$OVN_CONTROLLER_DAEMON.log" >&2; die "$OVN_CONTROLLER_DAEMON exited (log: $LOG_DIR/$OVN_CONTROLLER_DAEMON.log)"; }
         sleep 0.1
     done

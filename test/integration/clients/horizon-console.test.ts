@@ -13,54 +13,16 @@
  */
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
 import { RUN, workDir } from '../lifecycle/fixture.js';
 import {
   Created, engine, execIn, importRootfsWith, novaContainerPid, restartCompute, waitForStatus,
 } from '../../helpers/servers.js';
-import { ARTIFACTS, HORIZON_URL, Screenshots, horizonUp, launchChromium, login, rcCredentials } from './horizon-ui.js';
-
-const COMMAND = 'echo CONSOLE-$((6*7))';
-const PRINTED = 'CONSOLE-42';
-
-/** The terminal of the Console tab's frame (Horizon's serial page). */
-async function consoleFrame(page: Page): Promise<Frame> {
-  await page.locator('#console_embed').waitFor();
-  for (const until = Date.now() + 30_000; Date.now() < until; await page.waitForTimeout(200)) {
-    const frame = page.frames().find((f) => /\/project\/instances\/[^/]+\/serial$/.test(f.url()));
-    if (frame && await frame.locator('.terminal').count() > 0) return frame;
-  }
-  throw new Error('the Console tab shows no terminal of the serial console');
-}
-
-/** The terminal's text, its rows without the blanks term.js fills them with (no-break spaces). */
-async function consoleText(page: Page): Promise<string> {
-  const text = await (await consoleFrame(page)).locator('body').innerText();
-  return text.replace(/\u00a0/g, ' ').split('\n').map((l) => l.trimEnd()).join('\n').trim();
-}
-
-/** Until the tab's terminal shows text matching `re`; that text. */
-async function waitForConsole(page: Page, re: RegExp, what: string, timeoutMs = 30_000): Promise<string> {
-  let text = '';
-  for (const until = Date.now() + timeoutMs; Date.now() < until; await page.waitForTimeout(250)) {
-    text = await consoleText(page);
-    if (re.test(text)) return text;
-  }
-  throw new Error(`the console did not show ${what} within ${timeoutMs} ms; it shows:\n${text.trimEnd()}`);
-}
-
-/** The Console tab of the server, its shell's prompt shown (the page sends a return on connecting). */
-async function openConsole(page: Page, serverId: string): Promise<void> {
-  await page.goto(`${HORIZON_URL}/project/instances/${serverId}/?tab=instance_details__console`);
-  await waitForConsole(page, /#$/m, 'the shell\'s prompt');
-}
-
-/** Types `line` and a return into the tab's terminal, as a user does (a click on the terminal first). */
-async function typeLine(page: Page, line: string): Promise<void> {
-  await page.locator('#console_embed').click();
-  await page.keyboard.type(`${line}\n`, { delay: 10 });
-}
+import {
+  ARTIFACTS, CONSOLE_COMMAND as COMMAND, CONSOLE_PRINTED as PRINTED, HORIZON_URL, Screenshots, horizonUp, launchChromium, login, openConsole,
+  rcCredentials, typeLine, waitForConsole,
+} from './horizon-ui.js';
 
 describe('Horizon in a browser: the Console tab types into the container', function () {
   this.timeout(300_000);

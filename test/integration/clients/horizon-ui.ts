@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
 import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart, waitFor, type RcFile } from '../../helpers/cloud.js';
 
 const HORIZON_PORT = process.env.HORIZON_PORT ?? cloudSetting('HORIZON_PORT') ?? '8080';
@@ -130,4 +130,46 @@ export async function reloadUntil(page: Page, url: string, what: string, check: 
     await page.waitForTimeout(everyMs);
     await page.goto(url);
   }
+}
+
+/** What the console tests type into a server's shell, and what it prints. */
+export const CONSOLE_COMMAND = 'echo CONSOLE-$((6*7))';
+export const CONSOLE_PRINTED = 'CONSOLE-42';
+
+/** The terminal of the Console tab's frame (Horizon's serial page). */
+async function consoleFrame(page: Page): Promise<Frame> {
+  await page.locator('#console_embed').waitFor();
+  for (const until = Date.now() + 30_000; Date.now() < until; await page.waitForTimeout(200)) {
+    const frame = page.frames().find((f) => /\/project\/instances\/[^/]+\/serial$/.test(f.url()));
+    if (frame && await frame.locator('.terminal').count() > 0) return frame;
+  }
+  throw new Error('the Console tab shows no terminal of the serial console');
+}
+
+/** The terminal's text, its rows without the blanks term.js fills them with (no-break spaces). */
+async function consoleText(page: Page): Promise<string> {
+  const text = await (await consoleFrame(page)).locator('body').innerText();
+  return text.replace(/\u00a0/g, ' ').split('\n').map((l) => l.trimEnd()).join('\n').trim();
+}
+
+/** Until the tab's terminal shows text matching `re`; that text. */
+export async function waitForConsole(page: Page, re: RegExp, what: string, timeoutMs = 30_000): Promise<string> {
+  let text = '';
+  for (const until = Date.now() + timeoutMs; Date.now() < until; await page.waitForTimeout(250)) {
+    text = await consoleText(page);
+    if (re.test(text)) return text;
+  }
+  throw new Error(`the console did not show ${what} within ${timeoutMs} ms; it shows:\n${text.trimEnd()}`);
+}
+
+/** The Console tab of the server, its shell's prompt shown (the page sends a return on connecting). */
+export async function openConsole(page: Page, serverId: string): Promise<void> {
+  await page.goto(`${HORIZON_URL}/project/instances/${serverId}/?tab=instance_details__console`);
+  await waitForConsole(page, /#$/m, 'the shell\'s prompt');
+}
+
+/** Types `line` and a return into the tab's terminal, as a user does (a click on the terminal first). */
+export async function typeLine(page: Page, line: string): Promise<void> {
+  await page.locator('#console_embed').click();
+  await page.keyboard.type(`${line}\n`, { delay: 10 });
 }
