@@ -14,14 +14,11 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
-import { RUN, workDir } from '../lifecycle/fixture.js';
-import {
-  Created, engine, execIn, importRootfsWith, novaContainerPid, restartCompute, waitForStatus,
-} from '../../helpers/servers.js';
+import { RUN } from '../lifecycle/fixture.js';
+import { Created, execIn, novaContainerPid, restartCompute, waitForStatus } from '../../helpers/servers.js';
 import {
   ARTIFACTS, CONSOLE_COMMAND as COMMAND, CONSOLE_PRINTED as PRINTED, HORIZON_URL, Screenshots, horizonUp, launchChromium, login, openConsole,
-  rcCredentials, typeLine, waitForConsole,
+  rcCredentials, shellImage, typeLine, waitForConsole,
 } from './horizon-ui.js';
 
 describe('Horizon in a browser: the Console tab types into the container', function () {
@@ -37,12 +34,7 @@ describe('Horizon in a browser: the Console tab types into the container', funct
     this.timeout(1_200_000);
     await horizonUp();
     shots = new Screenshots(join(ARTIFACTS, '..', 'horizon-console'));
-    // a shell as the image's command, as in a distribution's base image (busybox, alpine, debian)
-    const ref = `${RUN}-shell:v1`;
-    await importRootfsWith(await busyboxRootfs(), ref, ['CMD ["/bin/sh"]']);
-    const archive = await saveImage(engine(), ref);
-    await engine().getImage(ref).remove({ force: true });
-    const image = await created.uploadImage(`${RUN}-shell`, archive, workDir());
+    const image = await shellImage(created, `${RUN}-shell`);
     // the demo project's server, its console opened by demo (a member, not an admin)
     serverId = await created.boot(`${RUN}-console`, { image, rc: 'demorc' });
     await waitForStatus(serverId, 'ACTIVE', 120_000);

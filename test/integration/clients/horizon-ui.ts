@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
 import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart, waitFor, type RcFile } from '../../helpers/cloud.js';
+import { engine, importRootfsWith, type Created } from '../../helpers/servers.js';
+import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
+import { workDir } from '../lifecycle/fixture.js';
 
 const HORIZON_PORT = process.env.HORIZON_PORT ?? cloudSetting('HORIZON_PORT') ?? '8080';
 export const HORIZON_URL = `http://127.0.0.1:${HORIZON_PORT}`;
@@ -130,6 +133,18 @@ export async function reloadUntil(page: Page, url: string, what: string, check: 
     await page.waitForTimeout(everyMs);
     await page.goto(url);
   }
+}
+
+/**
+ * A public Glance image `name` whose command is a shell, as a distribution's base image's
+ * (busybox, alpine, debian): what a console types into. Deleted with `created`.
+ */
+export async function shellImage(created: Created, name: string): Promise<string> {
+  const ref = `${name}:v1`;
+  await importRootfsWith(await busyboxRootfs(), ref, ['CMD ["/bin/sh"]']);
+  const archive = await saveImage(engine(), ref);
+  await engine().getImage(ref).remove({ force: true });
+  return created.uploadImage(name, archive, workDir());
 }
 
 /** What the console tests type into a server's shell, and what it prints. */

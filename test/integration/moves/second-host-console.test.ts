@@ -10,14 +10,13 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Browser, Page } from 'playwright-core';
-import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
-import { RUN, workDir } from '../lifecycle/fixture.js';
-import { Created, bootOnHost, engine, execIn, getServer, importRootfsWith, waitForStatus } from '../../helpers/servers.js';
+import { RUN } from '../lifecycle/fixture.js';
+import { Created, bootOnHost, execIn, getServer, waitForStatus } from '../../helpers/servers.js';
 import { openstack, type ExtraHost } from '../../helpers/cloud.js';
 import { twoHosts } from '../../helpers/two-hosts.js';
 import {
   ARTIFACTS, CONSOLE_COMMAND, CONSOLE_PRINTED, HORIZON_URL, Screenshots, horizonUp, launchChromium, login, openConsole, rcCredentials,
-  typeLine, waitForConsole,
+  shellImage, typeLine, waitForConsole,
 } from '../clients/horizon-ui.js';
 
 describe('the Console tab of a server on the second compute host', function () {
@@ -36,12 +35,7 @@ describe('the Console tab of a server on the second compute host', function () {
     ({ second: host, engine2 } = await twoHosts());
     await horizonUp();
     shots = new Screenshots(join(ARTIFACTS, '..', 'second-host-console'));
-    // a shell as the image's command, as in a distribution's base image
-    const ref = `${RUN}-shell2:v1`;
-    await importRootfsWith(await busyboxRootfs(), ref, ['CMD ["/bin/sh"]']);
-    const archive = await saveImage(engine(), ref);
-    await engine().getImage(ref).remove({ force: true });
-    image = await created.uploadImage(`${RUN}-shell2`, archive, workDir());
+    image = await shellImage(created, `${RUN}-shell2`);
     serverId = await bootOnHost(`${RUN}-console2`, image, host.name, 'movesrc', 'private');
     created.servers.add(serverId);
     await waitForStatus(serverId, 'ACTIVE', 180_000);
