@@ -3,7 +3,8 @@
  * (src/runtime/container-driver.ts) plugs the VIFs into it before the workload starts.
  * - **Sandbox**, on an engine that cannot make a container's namespaces without running it
  *   (Docker): a sandbox container `nova-<uuid>-net` holds the namespace from spawn to destroy,
- *   and the workload joins it. The VIFs outlive the workload's stops and restarts.
+ *   and the workload joins it. The VIFs outlive the workload's stops and restarts, but for a
+ *   release (the source of a move stops the sandbox; the next start plugs it anew).
  * - **Own namespace**, on an engine that can (podman's init, the OCI runtime's create): the
  *   workload's own namespaces are made, the VIFs plugged into them, then it starts. One
  *   container per instance. Like a VM's taps, the VIFs go when it stops and are plugged again

@@ -198,7 +198,6 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
     return inst;
   }
 
-  /** A start makes the network again first when its sandbox is gone, from the VIFs asked only then. */
   async releaseNetwork(instanceUuid: string, vifs: VifModel[]): Promise<void> {
     await this.enter('releaseNetwork', instanceUuid, vifs);
     const inst = this.existing(instanceUuid);
@@ -206,6 +205,7 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
     inst.vifs = [];
   }
 
+  /** A start makes the network again first when its sandbox is gone, from the VIFs asked only then. */
   private async start(inst: FakeInstance, vifs: VifSource): Promise<void> {
     if (!inst.sandbox) {
       inst.vifs = await vifs();

@@ -133,7 +133,8 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
       // Its devices here go while its ports are bound to the destination: plugged again only
       // after a revert binds them back, so that an OVN chassis claims a port it is bound to
       // (one still plugged is claimed before the binding is committed, and Neutron leaves it DOWN).
-      await driverCall(inst, () => deps.driver.releaseNetwork(uuid, cachedVifs(inst)));
+      const vifs = await vifSource(deps, ctx, inst)();
+      await driverCall(inst, () => deps.driver.releaseNetwork(uuid, vifs));
       image = await deps.images.createImage(ctx, {
         name: `move-${migration.str('uuid')}`, visibility: 'private', os_hidden: true,
         instance_uuid: uuid, nova_container_move: migration.str('uuid'),
@@ -404,14 +405,13 @@ async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, inst: No
     await settle(log, 'record its usage', deps.usage.track(ctx, inst));
     await deps.placement.moveAllocations(migration.str('uuid'), uuid);
     await errorsOut(deps, ctx, inst, migration, log, async () => {
-      if (!moved) {
-        await applyLimits(deps, inst, oldFlavor);
-      } else {
-        // its container here still has the old flavor's limits: only its ports come back
-        await bindPortsHere(deps, ctx, inst);
-      }
+      // its container here still has the old flavor's limits: after a move only its ports come
+      // back, and its network (released when it left) is plugged from them as bound here now
+      let bound: VifModel[] = [];
+      if (!moved) await applyLimits(deps, inst, oldFlavor);
+      else bound = await bindPortsHere(deps, ctx, inst);
       if (oldVmState === VmState.STOPPED) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
-      else if (moved) await driverCall(inst, () => deps.driver.powerOn(uuid, vifSource(deps, ctx, inst)));
+      else if (moved) await driverCall(inst, () => deps.driver.powerOn(uuid, async () => (bound.length > 0 ? bound : vifSource(deps, ctx, inst)())));
     });
     await deps.instances.save(ctx, inst, {
       vm_state: oldVmState === VmState.STOPPED ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)),

@@ -194,10 +194,13 @@ describe('resize to another host', () => {
     assert.equal(dst.driver.instances.has(uuid), false, 'the destination\'s container removed');
     let boundAtStart: string | undefined;
     src.driver.on('powerOn', () => { boundAtStart = src.ports.boundTo.get(uuid); });
+    // Neutron's VIF as bound here now: the cache the cast carries is the destination's
+    src.ports.byInstance.set(uuid, [{ ...fakeVif('port-1'), details: { bound: SRC } }]);
     await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
     assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING, 'the source\'s started again');
     assert.equal(boundAtStart, SRC, 'its port bound back before its network is made again');
-    assert.deepEqual(src.driver.instances.get(uuid)?.vifs.map((v) => v.id), ['port-1'], 'its network made again at its start');
+    assert.deepEqual(src.driver.instances.get(uuid)?.vifs.map((v) => [v.id, v.details.bound]), [['port-1', SRC]],
+      'its network made again at its start, from its ports as bound here');
     assert.equal(src.ports.boundTo.get(uuid), SRC);
     assert.equal(src.images.glance.has(image), false);
     assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 }, 'the old flavor\'s allocation back on the instance');
