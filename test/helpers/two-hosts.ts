@@ -1,10 +1,10 @@
 /**
  * The local cloud's two compute hosts as the tests that move servers between them see them
  * (COMPUTE_HOSTS=2, devstack/lib/compute_hosts.sh): their names, the second one's engine,
- * their resource providers, a server's migrations and where its allocations are.
+ * their resource providers and their usage, a server's migrations and where its allocations are.
  */
 import Docker from 'dockerode';
-import { computeConfValue, ensureComputeHosts, extraHost, type ExtraHost } from './cloud.js';
+import { computeConfValue, ensureComputeHosts, extraHost, openstack, type ExtraHost } from './cloud.js';
 import { computeGet, providersNamed } from './rest.js';
 import { allocations } from './servers.js';
 
@@ -39,4 +39,14 @@ export async function serverMigrations(serverId: string, type?: string): Promise
 /** The hosts whose providers hold something for `consumer`, sorted. */
 export async function hostsHolding(hosts: TwoHosts, consumer: string): Promise<string[]> {
   return Object.keys(await allocations(consumer)).map((rp) => Object.entries(hosts.provider).find(([, uuid]) => uuid === rp)?.[0] ?? rp).sort();
+}
+
+/** MEMORY_MB in use on each host's provider, as `openstack resource provider usage show` gives it. */
+export async function memoryInUse(hosts: TwoHosts): Promise<Record<string, number>> {
+  const used: Record<string, number> = {};
+  for (const [host, provider] of Object.entries(hosts.provider)) {
+    const rows = await openstack<{ resource_class: string; usage: number }[]>(['resource', 'provider', 'usage', 'show', provider]);
+    used[host] = rows.find((r) => r.resource_class === 'MEMORY_MB')?.usage ?? 0;
+  }
+  return used;
 }

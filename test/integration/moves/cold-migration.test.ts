@@ -7,7 +7,8 @@
  * After each step: where the server's container runs and whether it kept the file it wrote
  * before the move, where its port is bound, its memory limit after a resize, and the Placement
  * allocations as Nova leaves them for nova-compute (the instance's on the destination, the
- * migration's on the source until confirm or revert). The Glance image that carried the file
+ * migration's on the source until confirm or revert), also as each host's MEMORY_MB in use
+ * that `openstack resource provider usage show` reports. The Glance image that carried the file
  * system is gone once the destination made the server from it.
  * Then the failures: a resize the destination cannot make hands the server back to its source,
  * running there as before; a server a destination kept after a failed move, once deleted, has
@@ -22,7 +23,7 @@ import { Created, allocations, bootOnHost, containerNameOf, engine, execIn, getS
 import { cgroupValue } from '../../helpers/cgroup.js';
 import { novaCellSql, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
 import { GLANCE_URL, ports, rest } from '../../helpers/rest.js';
-import { hostsHolding, serverMigrations, twoHosts, type Migration, type TwoHosts } from '../../helpers/two-hosts.js';
+import { hostsHolding, memoryInUse, serverMigrations, twoHosts, type Migration, type TwoHosts } from '../../helpers/two-hosts.js';
 
 const RUN = `nccm-${Date.now().toString(36)}`;
 const NETWORK = 'private';
@@ -52,6 +53,15 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
   }
 
   const heldBy = (consumer: string) => hostsHolding(hosts, consumer);
+  /** Each host's MEMORY_MB in use before the server was made (it runs alone: nothing else changes it). */
+  let baseline: Record<string, number> = {};
+
+  /** What `openstack resource provider usage show` says the server and its migration add on each host (MB): [first, second]. */
+  async function assertMemoryUse(onFirst: number, onSecond: number): Promise<void> {
+    const now = await memoryInUse(hosts);
+    assert.deepEqual([now[first] - baseline[first], now[second.name] - baseline[second.name]], [onFirst, onSecond],
+      'MEMORY_MB the server and its migration use on the first and the second host (resource provider usage show)');
+  }
 
   async function moveTo(host: string): Promise<{ server: Server; migration: Migration }> {
     await openstack(['--os-compute-api-version', '2.56', 'server', 'migrate', '--host', host, '--wait', serverId], false, 'movesrc');
@@ -119,6 +129,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     hosts = await twoHosts();
     ({ first, second, engine2 } = hosts);
     image = (await sharedImage()).id;
+    baseline = await memoryInUse(hosts);
     await openstack(['flavor', 'create', '--ram', '768', '--disk', '2', '--vcpus', '1', bigger], false);
     flavors.add(bigger);
     serverId = await bootOnHost(`${RUN}-vm`, image, first, 'movesrc', NETWORK);
@@ -147,6 +158,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal(await tapOnFirstHost(), false, 'its tap gone from the source while its port is bound to the destination');
     assert.deepEqual(await heldBy(serverId), [second.name]);
     assert.deepEqual(await heldBy(migration.uuid), [first]);
+    await assertMemoryUse(128, 128);
     assert.deepEqual(await moveImages(migration.uuid), [], 'the image that carried its file system, deleted once the destination made the server from it');
   });
 
@@ -160,6 +172,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal(await containerOn(first), 'gone');
     assert.deepEqual(await heldBy(serverId), [second.name]);
     assert.deepEqual(await heldBy(firstMove.uuid), []);
+    await assertMemoryUse(0, 128);
   });
 
   it('server migrate back to the first host, then server resize revert: ACTIVE on the second host again, its file and port there, the first host\'s container gone', async () => {
@@ -175,6 +188,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal((await migrations())[0].status, 'reverted');
     assert.deepEqual(await heldBy(serverId), [second.name]);
     assert.deepEqual(await heldBy(migration.uuid), []);
+    await assertMemoryUse(0, 128);
   });
 
   it('server resize --flavor m1.small while its host takes no new servers: to the first host with m1.small\'s memory limit there, its file with it; confirm', async () => {
@@ -191,6 +205,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.deepEqual(await heldBy(serverId), [first]);
     assert.deepEqual(Object.values(await allocations(serverId)).map((a) => a.resources.MEMORY_MB), [512]);
     assert.deepEqual(await heldBy(migration.uuid), []);
+    await assertMemoryUse(512, 0);
   });
 
   it('server resize --flavor to the other host (its own disabled while it schedules), then server resize revert: ACTIVE on the first host again with m1.small\'s memory limit, its file and port, the second host\'s container gone', async () => {
@@ -201,6 +216,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     await assertOn(second.name);
     assert.equal(await containerOn(first), 'stopped');
     assert.deepEqual(await heldBy(migration.uuid), [first]);
+    await assertMemoryUse(512, 768);
     await openstack(['server', 'resize', 'revert', serverId], false, 'movesrc');
     const s = await waitForServer(serverId, 'ACTIVE', (x) => x?.status === 'ACTIVE', 120_000);
     assert.equal(s?.status, 'ACTIVE', summary(s));
@@ -212,6 +228,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.deepEqual(await heldBy(serverId), [first]);
     assert.deepEqual(Object.values(await allocations(serverId)).map((a) => a.resources.MEMORY_MB), [512]);
     assert.deepEqual(await heldBy(migration.uuid), []);
+    await assertMemoryUse(512, 0);
   });
 
   it('a move that fails on its destination (a flavor that host cannot enforce): handed back, ACTIVE and running on its source with its file, port, flavor and allocation; the migration in error, the failure in its events', async () => {
@@ -240,6 +257,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.deepEqual(await heldBy(serverId), [first]);
     assert.deepEqual(Object.values(await allocations(serverId)).map((a) => a.resources.MEMORY_MB), [512]);
     assert.deepEqual(await heldBy(migration.uuid), []);
+    await assertMemoryUse(512, 0);
     assert.deepEqual(await moveImages(migration.uuid), []);
     // the source's event is finished just after its last save
     const events = await waitFor('the source\'s event finished', async () => {
@@ -265,5 +283,6 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     console.log(`      measured: the source's container removed ${Date.now() - t0} ms after the delete (instance_delete_interval 30 s on the local cloud)`);
     await waitFor('the migration set to failed', async () => (await novaCellSql(`SELECT status FROM migrations WHERE uuid='${migration.uuid}'`)).trim() === 'failed', 10_000, 500);
     assert.deepEqual(await heldBy(migration.uuid), [], 'the old flavor the migration held on the source');
+    await assertMemoryUse(0, 0);
   });
 });
