@@ -92,7 +92,7 @@ export function fakeCompute(options: FakeComputeOptions = {}): FakeCompute {
     conductor: conductor as unknown as ManagerDeps['conductor'],
     providerUuid: () => PROVIDER,
     computeNodeId: () => 7,
-    instances: store as unknown as InstanceStore,
+    instances: (cloud ? store.forHost(host) : store) as unknown as InstanceStore,
     driver,
     images,
     placement: placement as unknown as ManagerDeps['placement'],

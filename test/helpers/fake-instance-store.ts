@@ -42,6 +42,11 @@ export class FakeInstanceStore extends Fake<PublicOf<InstanceStore>> implements 
     super();
   }
 
+  /** The same records as another host of the cloud lists its own (listOnHost): its store. */
+  forHost(host: string): FakeInstanceStore {
+    return Object.create(this, { host: { value: host } }) as FakeInstanceStore;
+  }
+
   /** Stores a copy of the instance, as the database holds it. */
   put(inst: NovaObject): void {
     this.records.set(inst.str('uuid'), copyOf(inst));

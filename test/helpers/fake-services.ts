@@ -133,14 +133,15 @@ export class FakeConductor extends Fake<ConductorClient> implements Pick<Conduct
     return null;
   }
 
-  /** What a remotable classmethod answers, by `<objname>.<objmethod>` (e.g. MigrationList.get_by_filters). */
-  readonly classResults = new Map<string, FieldValue>();
+  /** What a remotable classmethod answers, by `<objname>.<objmethod>` (e.g. MigrationList.get_by_filters); a function answers by the call's args. */
+  readonly classResults = new Map<string, FieldValue | ((args: FieldValue[]) => FieldValue)>();
 
   /** A remotable classmethod answers what classResults holds for it, else nothing (what the ones a compute host calls for effect answer). */
   async classAction(ctx: RequestContext, objname: string, objmethod: string, args: FieldValue[] = [],
     kwargs: Record<string, FieldValue> = {}): Promise<FieldValue> {
     await this.enter('classAction', ctx, objname, objmethod, args, kwargs);
-    return this.classResults.get(`${objname}.${objmethod}`) ?? null;
+    const result = this.classResults.get(`${objname}.${objmethod}`);
+    return (typeof result === 'function' ? result(args) : result) ?? null;
   }
 
   /** The fields of every `objmethod` of objects named `name`, in order. */

@@ -5,6 +5,7 @@
  *   - instances left mid-build go to ERROR and lose what their spawn made: never stuck in BUILD;
  *   - instances left mid-delete (or already deleted) finish deleting;
  *   - a snapshot or other task interrupted by the restart is cleared, powering-off/on is redone;
+ *   - a resize or migration interrupted by the restart is taken up (move-recovery.ts);
  *   - instances evacuated from here while the host was down lose their copy here;
  *   - what the driver runs for instances Nova does not know here is reported, and removed
  *     when [container] remove_orphans is set;
@@ -18,6 +19,7 @@ import type { InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { deleteInstance } from './terminate.js';
+import { inMove, resumeMove } from './move-recovery.js';
 import { cachedVifs, preservedPorts, releasePorts, vifSource } from './networking.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
 
@@ -31,6 +33,8 @@ export interface RecoveryReport {
   removedOrphans: string[];
   /** Instances evacuated from here whose copy here was removed. */
   evacuated: string[];
+  /** Instances whose interrupted resize or migration was taken up. */
+  resumedMoves: string[];
 }
 
 /**
@@ -78,7 +82,7 @@ async function movedAwayUnconfirmed(deps: ManagerDeps, ctx: RequestContext, uuid
 
 export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, removeOrphans: boolean): Promise<RecoveryReport> {
   const log = deps.log.child({ phase: 'recovery' });
-  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [], evacuated: [] };
+  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [], evacuated: [], resumedMoves: [] };
   const listRunning = () => deps.driver.listInstances().catch((err: unknown) => {
     log.error({ err: (err as Error).message }, 'could not list what this host runs: orphans and evacuated instances not looked for');
     return null;
@@ -93,6 +97,14 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
   for (const inst of instances) {
     const uuid = inst.str('uuid');
     const task = (inst.get('task_state') ?? null) as string | null;
+    if (inMove(inst)) {
+      const resumed = await resumeMove(deps, ctx, inst, log).catch((err: unknown) => {
+        log.error({ instance: uuid, err: (err as Error).message }, 'could not take up an interrupted move');
+        return 'failed' as const;
+      });
+      if (resumed === 'resumed') report.resumedMoves.push(uuid);
+      if (resumed === 'resumed' || resumed === 'waiting') continue;
+    }
     await deps.locks.run(uuid, async () => {
       try {
         await recoverInstance(deps, ctx, inst, report, log);

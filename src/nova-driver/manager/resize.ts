@@ -62,7 +62,7 @@ function sysmeta(inst: NovaObject): Record<string, string> {
 const MOVE_IMAGE_KEY = 'nova_container_move_image';
 
 /** A move between two hosts, not a resize on one. */
-function betweenHosts(migration: NovaObject): boolean {
+export function betweenHosts(migration: NovaObject): boolean {
   const source = migration.optStr('source_compute');
   const dest = migration.optStr('dest_compute');
   return !!source && !!dest && source !== dest;
@@ -139,6 +139,8 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
         name: `move-${migration.str('uuid')}`, visibility: 'private', os_hidden: true,
         instance_uuid: uuid, nova_container_move: migration.str('uuid'),
       });
+      // named on the instance at once: a restart mid-capture finds it to delete (move-recovery.ts)
+      await deps.instances.save(ctx, inst, { system_metadata: { ...sysmeta(inst), [MOVE_IMAGE_KEY]: image } }, [TaskState.RESIZE_MIGRATING]);
       const captured = image;
       await driverCall(inst, () => deps.driver.snapshot(uuid, captured, inst.optStr('image_ref'), imageAccess(deps, ctx), async () => undefined));
       await saveMigration(deps, ctx, migration, { status: 'post-migrating' });
@@ -157,18 +159,24 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
   });
 }
 
-/** A move's source step failed: the instance stays here as it was, its allocation given back. */
-async function stayHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, image: string | null,
+/**
+ * A move's source step failed (or a restart cut it short): the instance stays here as it was,
+ * with its old flavor (its limits applied again after a resize on this host, which may have
+ * changed them), its allocation given back. Leaves task_state to the caller.
+ */
+export async function stayHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, image: string | null,
   wasRunning: boolean, log: Logger): Promise<void> {
   const uuid = inst.str('uuid');
   if (image) await settle(log, 'delete the move\'s image', deps.images.deleteImage(ctx, image));
+  const flavor = inst.obj('old_flavor') ?? inst.obj('flavor');
+  if (flavor && !betweenHosts(migration)) await settle(log, 'apply its flavor\'s limits again', applyLimits(deps, inst, flavor));
   if (wasRunning) await settle(log, 'start it again', deps.driver.powerOn(uuid, vifSource(deps, ctx, inst)));
   await abandonMove(deps, ctx, migration, uuid, log);
   const meta = sysmeta(inst);
   delete meta.old_vm_state;
   delete meta[MOVE_IMAGE_KEY];
   await settle(log, 'keep it here', deps.instances.save(ctx, inst, {
-    host: deps.host, node: deps.nodename, new_flavor: null, old_flavor: null, system_metadata: meta,
+    host: deps.host, node: deps.nodename, ...(flavor ? flavorFields(flavor) : {}), new_flavor: null, old_flavor: null, system_metadata: meta,
     power_state: powerStateFor(await deps.driver.getInfo(uuid).catch(() => null)),
   }));
 }
@@ -197,10 +205,10 @@ async function finishHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObje
  */
 export async function finishResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   const inst = instanceFromArgs(args);
-  let handBack: NovaObject | null = null;
+  let goingBack: NovaObject | null = null;
   try {
     // handed back, the task_state is the source's to finish (resize_reverting), not to clear here
-    await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize', revertTaskState: () => !handBack }, async (log) => {
+    await instanceAction(deps, ctx, inst, { event: 'compute_finish_resize', revertTaskState: () => !goingBack }, async (log) => {
       checkArgs('finish_resize', args);
       const migration = migrationFromArgs(args);
       const uuid = inst.str('uuid');
@@ -212,7 +220,7 @@ export async function finishResize(deps: ManagerDeps, ctx: RequestContext, args:
         await arriveHere(deps, ctx, inst, args, moveImageOf(args.disk_info as string), oldVmState === VmState.STOPPED, log);
       } catch (err) {
         // another operation took the instance (a delete): it is that one's
-        if (!(err instanceof UnexpectedTaskStateError)) handBack = await readyToHandBack(deps, ctx, inst, migration, log);
+        if (!(err instanceof UnexpectedTaskStateError)) goingBack = await readyToHandBack(deps, ctx, inst, migration, log);
         throw err;
       } finally {
         // made into the instance here, or of no use: a revert starts the source's own container
@@ -225,7 +233,7 @@ export async function finishResize(deps: ManagerDeps, ctx: RequestContext, args:
       await settle(log, 'tell the schedulers', deps.scheduler.updateInstanceInfo(ctx, instanceList(inst)));
     });
   } catch (err) {
-    if (handBack) await castHandBack(deps, ctx, inst, handBack, args);
+    if (goingBack) await castHandBack(deps, ctx, inst, goingBack, args);
     throw err;
   }
 }
@@ -235,7 +243,7 @@ export async function finishResize(deps: ManagerDeps, ctx: RequestContext, args:
  * task_state resize_reverting. Returns the migration, or null when that cannot be saved (the
  * instance then stays here in ERROR).
  */
-async function readyToHandBack(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject,
+export async function readyToHandBack(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject,
   log: Logger): Promise<NovaObject | null> {
   try {
     await saveMigration(deps, ctx, migration, { status: 'error' });
@@ -254,20 +262,23 @@ async function readyToHandBack(deps: ManagerDeps, ctx: RequestContext, inst: Nov
  * stopped container. A cast that fails leaves the instance here in ERROR.
  */
 async function castHandBack(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, args: Args): Promise<void> {
-  const uuid = inst.str('uuid');
-  const log = deps.log.child({ instance: uuid, request_id: ctx.request_id, action: 'compute_finish_resize' });
-  await deps.locks.run(uuid, async () => {
-    try {
-      await deps.computeRpc.cast(ctx, migration.str('source_compute'), 'finish_revert_resize', {
-        instance: inst.toPrimitive(), migration: migration.toPrimitive(), request_spec: args.request_spec ?? null,
-      });
-      log.info({ source: migration.str('source_compute') }, 'handed back to its source');
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'could not hand it back to its source');
-      await stayInError(deps, ctx, inst, migration, log);
-      await settle(log, 'clear task_state', deps.instances.save(ctx, inst, { task_state: null }));
-    }
-  });
+  const log = deps.log.child({ instance: inst.str('uuid'), request_id: ctx.request_id, action: 'compute_finish_resize' });
+  await deps.locks.run(inst.str('uuid'), () => handBack(deps, ctx, inst, migration, args.request_spec ?? null, log));
+}
+
+/** finish_revert_resize cast to the source of a move readied to go back; ERROR here if it cannot be cast. The caller holds the instance's lock. */
+export async function handBack(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, requestSpec: unknown,
+  log: Logger): Promise<void> {
+  try {
+    await deps.computeRpc.cast(ctx, migration.str('source_compute'), 'finish_revert_resize', {
+      instance: inst.toPrimitive(), migration: migration.toPrimitive(), request_spec: requestSpec,
+    });
+    log.info({ source: migration.str('source_compute') }, 'handed back to its source');
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'could not hand it back to its source');
+    await stayInError(deps, ctx, inst, migration, log);
+    await settle(log, 'clear task_state', deps.instances.save(ctx, inst, { task_state: null }));
+  }
 }
 
 /** A failed arrival that cannot go back stays here in ERROR (a hard reboot would be here): the source's old flavor goes (Nova's finish_resize). */
@@ -363,22 +374,31 @@ export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args:
     checkArgs('revert_resize', args);
     const m = migrationFromArgs(args);
     if (betweenHosts(m)) {
-      const uuid = inst.str('uuid');
-      await errorsOut(deps, ctx, inst, m, log, async () => {
-        await driverCall(inst, async () => { await deps.driver.destroy(uuid, await vifSource(deps, ctx, inst)()); });
-      });
-      await settle(log, 'release its usage here', deps.usage.untrack(ctx, uuid));
-      await settle(log, 'tell the schedulers', deps.scheduler.deleteInstanceInfo(ctx, uuid));
-      await saveMigration(deps, ctx, m, { status: 'reverted' });
-      await errorsOut(deps, ctx, inst, m, log, () => deps.computeRpc.cast(ctx, m.str('source_compute'), 'finish_revert_resize', {
-        instance: inst.toPrimitive(), migration: m.toPrimitive(), request_spec: args.request_spec ?? null,
-      }));
+      await leaveDestination(deps, ctx, inst, m, args.request_spec ?? null, log);
       return m;
     }
     await saveMigration(deps, ctx, m, { status: 'reverted' });
     return m;
   });
   if (!betweenHosts(migration)) await finishRevertHere(deps, ctx, inst, migration);
+}
+
+/**
+ * The destination's part of a revert between hosts: its instance removed, the migration
+ * reverted, finish_revert_resize cast to the source. The caller holds the instance's lock.
+ */
+export async function leaveDestination(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, m: NovaObject, requestSpec: unknown,
+  log: Logger): Promise<void> {
+  const uuid = inst.str('uuid');
+  await errorsOut(deps, ctx, inst, m, log, async () => {
+    await driverCall(inst, async () => { await deps.driver.destroy(uuid, await vifSource(deps, ctx, inst)()); });
+  });
+  await settle(log, 'release its usage here', deps.usage.untrack(ctx, uuid));
+  await settle(log, 'tell the schedulers', deps.scheduler.deleteInstanceInfo(ctx, uuid));
+  await saveMigration(deps, ctx, m, { status: 'reverted' });
+  await errorsOut(deps, ctx, inst, m, log, () => deps.computeRpc.cast(ctx, m.str('source_compute'), 'finish_revert_resize', {
+    instance: inst.toPrimitive(), migration: m.toPrimitive(), request_spec: requestSpec,
+  }));
 }
 
 /** finish_revert_resize, on the source of a move between hosts (the destination cast it). */
@@ -390,7 +410,7 @@ export async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext,
  * The instance back on its source with its old flavor: after a move between hosts its ports
  * bound here again and its stopped container started (unless it was stopped).
  */
-async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, from: NovaObject | Args): Promise<void> {
+export async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, from: NovaObject | Args): Promise<void> {
   await instanceAction(deps, ctx, inst, { event: 'compute_finish_revert_resize' }, async (log: Logger) => {
     if (!(from instanceof NovaObject)) checkArgs('finish_revert_resize', from);
     const migration = from instanceof NovaObject ? from : migrationFromArgs(from);
@@ -423,7 +443,7 @@ async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, inst: No
 }
 
 /** The Glance image that carried a move's file system, once the destination made the instance from it (or failed to). */
-async function deleteMoveImage(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<void> {
+export async function deleteMoveImage(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<void> {
   const image = sysmeta(inst)[MOVE_IMAGE_KEY];
   if (image) await settle(log, 'delete the move\'s image', deps.images.deleteImage(ctx, image));
 }

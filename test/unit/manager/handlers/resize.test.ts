@@ -7,9 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { confirmResize, finishResize, finishRevertResize, prepResize, resizeInstance, revertResize } from '../../../../src/nova-driver/manager/resize.js';
-import { recoverOnStartup } from '../../../../src/nova-driver/manager/recovery.js';
+import { recoverOnStartup, type RecoveryReport } from '../../../../src/nova-driver/manager/recovery.js';
+import { KeyedLock } from '../../../../src/nova-driver/manager/keyed-lock.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
-import { NovaObject, type ObjectPrimitive } from '../../../../src/nova-driver/objects/versioned-object.js';
+import { NovaObject, type FieldValue, type ObjectPrimitive } from '../../../../src/nova-driver/objects/versioned-object.js';
 import { argsFor, fakeCompute, flavorObject, HOST, infoCache, type FakeCompute } from '../../../helpers/fake-compute.js';
 import { fakeVif } from '../../../helpers/fake-services.js';
 
@@ -30,6 +31,32 @@ async function resized(c: FakeCompute): Promise<{ uuid: string; mig: NovaObject 
   mig.set('status', 'finished');
   return { uuid: inst.str('uuid'), mig };
 }
+
+/** Makes `method` of `c`'s driver never return: the service dies there. */
+function diesIn(c: FakeCompute, method: 'snapshot' | 'spawn' | 'powerOn' | 'updateLimits'): void {
+  c.driver.on(method, () => new Promise<never>(() => undefined));
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(cond(), what);
+}
+
+/**
+ * The service of `c` started again (its locks new, its driver's calls returning again) and
+ * its start-up recovery run, the database holding the move's migration as last saved.
+ */
+async function restart(c: FakeCompute, mig: Record<string, FieldValue>): Promise<RecoveryReport> {
+  c.deps.locks = new KeyedLock();
+  for (const m of ['snapshot', 'spawn', 'powerOn', 'updateLimits'] as const) c.driver.on(m, () => undefined);
+  const migration = new NovaObject('Migration', '1.7', { migration_type: 'migration', ...mig });
+  c.conductor.classResults.set('MigrationList.get_by_filters', (args) =>
+    new NovaObject('MigrationList', '1.5', { objects: (args[0] as { migration_type?: string }).migration_type === 'evacuation' ? [] : [migration] }));
+  return recoverOnStartup(c.deps, c.ctx, true);
+}
+
+/** The fields of the migration as last saved. */
+const lastMigration = (c: FakeCompute) => ({ ...c.conductor.actions('Migration').at(-1) });
 
 describe('resize', () => {
   it('prep_resize: the migration and task states through finish, the new flavor applied in place, vm_state resized', async () => {
@@ -76,6 +103,31 @@ describe('resize', () => {
     assert.equal(record.obj('flavor')?.get('name'), 'm1.small');
   });
 
+  it('a restart mid-resize (the new limits being applied): back to its old flavor and limits, ACTIVE, the migration in error, its allocation back', async () => {
+    const c = fakeCompute();
+    const inst = c.addInstance({ task_state: TaskState.RESIZE_PREP });
+    const uuid = inst.str('uuid');
+    const mig = migration('pre-migrating');
+    c.placement.allocations.set(mig.str('uuid'), { VCPU: 1, MEMORY_MB: 128 });
+    c.placement.allocations.set(uuid, { VCPU: 2, MEMORY_MB: 256 });
+    diesIn(c, 'updateLimits');
+    void prepResize(c.deps, c.ctx, argsFor(inst, { migration: mig.toPrimitive(), flavor: NEW_FLAVOR.toPrimitive(), clean_shutdown: true }));
+    await until('the new limits being applied', () => c.driver.callsOf('updateLimits').length === 1);
+    assert.equal(c.store.record(uuid).get('task_state'), TaskState.RESIZE_FINISH);
+    const report = await restart(c, lastMigration(c));
+    assert.deepEqual(report.resumedMoves, [uuid]);
+    assert.deepEqual(c.driver.callsOf('updateLimits').map(([, l]) => l.vcpus), [2, 1], 'the old flavor\'s limits applied again');
+    assert.equal(c.driver.instances.get(uuid)?.limits?.vcpus, 1);
+    assert.equal(c.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+    assert.deepEqual(c.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+    assert.equal(c.placement.allocations.has(mig.str('uuid')), false);
+    assert.equal(lastMigration(c).status, 'error');
+    const record = c.store.record(uuid);
+    assert.deepEqual([record.get('vm_state'), record.get('task_state'), record.get('vcpus'), record.obj('flavor')?.get('name')], [VmState.ACTIVE, null, 1, 'm1.small']);
+    assert.equal(record.get('new_flavor'), null);
+    assert.equal(record.get('old_flavor'), null);
+  });
+
   it('the new limits failing to apply: a fault, the task_state cleared, the instance in ERROR and the migration in error', async () => {
     const c = fakeCompute();
     c.driver.fail('updateLimits', new Error('cgroup refused'));
@@ -115,10 +167,12 @@ describe('resize to another host', () => {
     return casts[0].args;
   }
 
-  /** An instance of SRC with a port, moved to DST up to `until` (finish_resize delivered: vm_state resized). */
-  async function moved(until: 'resize_instance' | 'finish_resize' = 'finish_resize'): Promise<Move> {
+  /** An instance of SRC (in `vm`) with a port, prep_resize to DST done: resize_instance cast to SRC. */
+  async function prepared(vm: string = VmState.ACTIVE): Promise<{ src: FakeCompute; dst: FakeCompute; uuid: string }> {
     const { src, dst } = twoHosts();
-    const inst = src.addInstance({ host: SRC, node: SRC, task_state: TaskState.RESIZE_PREP });
+    const stopped = vm === VmState.STOPPED;
+    const inst = src.addInstance({ host: SRC, node: SRC, vm_state: vm, task_state: TaskState.RESIZE_PREP, ...(stopped ? { power_state: PowerState.SHUTDOWN } : {}) },
+      { state: stopped ? PowerState.SHUTDOWN : PowerState.RUNNING });
     const uuid = inst.str('uuid');
     const vif = fakeVif('port-1');
     src.ports.byInstance.set(uuid, [vif]);
@@ -131,6 +185,12 @@ describe('resize to another host', () => {
     src.placement.allocations.set(mig.str('uuid'), { VCPU: 1, MEMORY_MB: 128 });
     src.placement.allocations.set(uuid, { VCPU: 2, MEMORY_MB: 256 });
     await prepResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive(), flavor: NEW_FLAVOR.toPrimitive(), clean_shutdown: true, image: { id: 'img-1' } }));
+    return { src, dst, uuid };
+  }
+
+  /** An instance of SRC with a port, moved to DST up to `until` (finish_resize delivered: vm_state resized). */
+  async function moved(until: 'resize_instance' | 'finish_resize' = 'finish_resize'): Promise<Move> {
+    const { src, dst, uuid } = await prepared();
     await resizeInstance(src.deps, src.ctx, castOf(dst, 'resize_instance', SRC));
     const finish = castOf(src, 'finish_resize', DST);
     if (until === 'finish_resize') await finishResize(dst.deps, dst.ctx, finish);
@@ -297,5 +357,102 @@ describe('resize to another host', () => {
     const report = await recoverOnStartup(src.deps, src.ctx, true);
     assert.deepEqual(report.orphans, []);
     assert.equal(src.driver.instances.get(uuid)?.state, PowerState.SHUTDOWN);
+  });
+
+  describe('a restart of a host mid-move takes the move up', () => {
+    for (const vm of [VmState.ACTIVE, VmState.STOPPED]) {
+      it(`the source, mid-capture (resize_migrating), of a${vm === VmState.STOPPED ? ' stopped' : 'n active'} server: it stays there as it was, its port there, the migration in error, its allocation back, the move's image deleted`, async () => {
+        const { src, dst, uuid } = await prepared(vm);
+        diesIn(src, 'snapshot');
+        void resizeInstance(src.deps, src.ctx, castOf(dst, 'resize_instance', SRC));
+        await until('the capture begun', () => src.driver.callsOf('snapshot').length === 1);
+        assert.equal(src.images.glance.size, 1, 'the move\'s image made');
+        const mig = lastMigration(src);
+        assert.equal(mig.status, 'migrating');
+        const report = await restart(src, mig);
+        assert.deepEqual(report.resumedMoves, [uuid]);
+        assert.equal(src.driver.instances.get(uuid)?.state, vm === VmState.STOPPED ? PowerState.SHUTDOWN : PowerState.RUNNING);
+        if (vm === VmState.ACTIVE) assert.deepEqual(src.driver.instances.get(uuid)?.vifs.map((v) => v.id), ['port-1'], 'its network made again');
+        assert.equal(src.ports.boundTo.get(uuid) ?? SRC, SRC);
+        assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 }, 'the old flavor\'s allocation back on the instance');
+        assert.equal(src.placement.allocations.has(mig.uuid as string), false);
+        assert.equal(lastMigration(src).status, 'error');
+        assert.deepEqual([...src.images.glance.keys()], [], 'the move\'s image deleted');
+        assert.deepEqual(src.computeRpc.casts, []);
+        assert.match(String((src.store.faults.find((f) => f.uuid === uuid)?.error as Error | undefined)?.message), /interrupted by a restart/);
+        const record = src.store.record(uuid);
+        assert.deepEqual([record.get('host'), record.get('vm_state'), record.get('task_state')], [SRC, vm, null]);
+        assert.equal(record.get('power_state'), vm === VmState.STOPPED ? PowerState.SHUTDOWN : PowerState.RUNNING);
+        assert.equal(record.obj('flavor')?.get('name'), 'm1.small');
+        assert.equal(record.get('new_flavor'), null);
+        assert.deepEqual(record.get('system_metadata'), {});
+      });
+    }
+
+    it('the destination, mid-arrival (resize_finish): what it made goes, the instance handed back to the source, which starts it again', async () => {
+      const { src, dst, uuid } = await moved('resize_instance');
+      diesIn(dst, 'spawn');
+      void finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST));
+      await until('the spawn begun', () => dst.driver.callsOf('spawn').length === 1);
+      assert.equal(src.store.record(uuid).get('task_state'), TaskState.RESIZE_FINISH);
+      const mig = lastMigration(src);
+      const report = await restart(dst, mig);
+      assert.deepEqual(report.resumedMoves, [uuid]);
+      assert.deepEqual(dst.driver.callsOf('destroy').map((c) => c[0]), [uuid]);
+      assert.equal(dst.driver.instances.has(uuid), false);
+      assert.deepEqual([...src.images.glance.keys()], [], 'the move\'s image deleted');
+      assert.equal(lastMigration(src).status, 'error');
+      assert.equal(src.store.record(uuid).get('task_state'), TaskState.RESIZE_REVERTING, 'the source\'s to finish');
+      await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
+      assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+      assert.equal(src.ports.boundTo.get(uuid), SRC);
+      assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+      assert.equal(src.placement.allocations.has(mig.uuid as string), false);
+      const record = src.store.record(uuid);
+      assert.deepEqual([record.get('host'), record.get('vm_state'), record.get('task_state')], [SRC, VmState.ACTIVE, null]);
+    });
+
+    it('the destination before finish_resize began (resize_migrated): left for that cast, which then runs', async () => {
+      const { src, dst, uuid } = await moved('resize_instance');
+      const report = await restart(dst, lastMigration(src));
+      assert.deepEqual([report.resumedMoves, report.clearedTasks], [[], []]);
+      assert.equal(src.store.record(uuid).get('task_state'), TaskState.RESIZE_MIGRATED);
+      await finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST));
+      assert.equal(dst.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+      assert.equal(src.store.record(uuid).get('vm_state'), VmState.RESIZED);
+    });
+
+    it('the destination mid-revert (resize_reverting, the migration reverting): its copy removed, finish_revert_resize cast to the source', async () => {
+      const { src, dst, uuid, mig } = await moved();
+      const inst = await src.store.get(src.ctx, uuid);
+      await src.store.save(src.ctx, inst, { task_state: TaskState.RESIZE_REVERTING });
+      const report = await restart(dst, { ...mig.fields, status: 'reverting' });
+      assert.deepEqual(report.resumedMoves, [uuid]);
+      assert.equal(dst.driver.instances.has(uuid), false);
+      assert.equal(lastMigration(src).status, 'reverted');
+      await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
+      assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+      assert.deepEqual([src.store.record(uuid).get('host'), src.store.record(uuid).get('vm_state')], [SRC, VmState.ACTIVE]);
+    });
+
+    it('the source mid-revert (resize_reverting, the instance back on it): the revert finished, started again with its old flavor and allocation', async () => {
+      const { src, dst, uuid, mig } = await moved();
+      const inst = await src.store.get(src.ctx, uuid);
+      await src.store.save(src.ctx, inst, { task_state: TaskState.RESIZE_REVERTING });
+      mig.set('status', 'reverting');
+      await revertResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive() }));
+      diesIn(src, 'powerOn');
+      void finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
+      await until('the start begun', () => src.driver.callsOf('powerOn').length === 1);
+      assert.equal(src.store.record(uuid).get('host'), SRC);
+      const report = await restart(src, lastMigration(src));
+      assert.deepEqual(report.resumedMoves, [uuid]);
+      assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+      assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+      assert.equal(src.placement.allocations.has(mig.str('uuid')), false);
+      const record = src.store.record(uuid);
+      assert.deepEqual([record.get('vm_state'), record.get('task_state'), record.obj('flavor')?.get('name')], [VmState.ACTIVE, null, 'm1.small']);
+      assert.deepEqual(record.get('system_metadata'), {});
+    });
   });
 });

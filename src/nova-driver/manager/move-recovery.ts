@@ -1,0 +1,107 @@
+/**
+ * A resize or cold migration that a restart of this service cut short, taken up at start-up
+ * from the step it was in. Nova's _init_instance only reverts a source's resize_migrating and
+ * leaves the other steps stuck; here each ends the way a failure of that step ends (resize.ts).
+ * The instance's record names this host; its newest resize or migration from or to this host
+ * tells which step ran here:
+ *   - resize_migrating on the source (the capture under way): it stays here as it was, started
+ *     again unless it was stopped, the migration in error, its allocation given back, the
+ *     image of the move deleted;
+ *   - resize_finish on the destination (finish_resize under way): what the arrival made here
+ *     goes and the instance is handed back to its source;
+ *   - resize_reverting on the source (finish_revert_resize under way): the revert finished;
+ *   - resize_reverting on the destination (revert_resize, or a hand-back, under way): its copy
+ *     here removed and finish_revert_resize cast to the source again;
+ *   - a resize on this one host, whose steps all run in one go here: back to its old flavor,
+ *     or, once reverted, the revert finished.
+ * resize_migrated on the destination is left as it is: the source's finish_resize cast may be
+ * waiting in this host's queue, and runs once the service consumes it.
+ */
+import type { Logger } from '../../common/log.js';
+import type { RequestContext } from '../../messaging/types.js';
+import { NovaObject } from '../objects/versioned-object.js';
+import type { ManagerDeps } from './deps.js';
+import { settle } from './instance-action.js';
+import { cachedVifs } from './networking.js';
+import {
+  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, readyToHandBack, stayHere,
+} from './resize.js';
+import { TaskState, VmState } from './states.js';
+
+const MOVE_TASKS: (string | null)[] = [TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH, TaskState.RESIZE_REVERTING];
+
+/** What resumeMove did: taken up, left for a cast still to come, or no move of this host to take up. */
+export type MoveResumption = 'resumed' | 'waiting' | 'none';
+
+export function inMove(inst: NovaObject): boolean {
+  return MOVE_TASKS.includes((inst.get('task_state') ?? null) as string | null);
+}
+
+/** The instance's newest resize or cold migration from or to this host. */
+async function latestMove(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<NovaObject | null> {
+  const list = await deps.conductor.classAction(ctx, 'MigrationList', 'get_by_filters', [{ instance_uuid: uuid, host: deps.host }]);
+  const moves = (list instanceof NovaObject ? list.items() : [])
+    .filter((m) => ['resize', 'migration'].includes(m.optStr('migration_type') ?? 'resize'));
+  return moves.sort((a, b) => Number(b.get('id') ?? 0) - Number(a.get('id') ?? 0))[0] ?? null;
+}
+
+const interrupted = (step: string) => new Error(`The ${step} was interrupted by a restart of the compute service`);
+
+/**
+ * Takes up the move of an instance in one of MOVE_TASKS. Called outside the instance's lock:
+ * each step takes it.
+ */
+export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<MoveResumption> {
+  const uuid = inst.str('uuid');
+  const task = inst.get('task_state');
+  const m = await latestMove(deps, ctx, uuid);
+  if (!m) return 'none';
+  const mlog = log.child({ instance: uuid, migration: m.str('uuid'), task_state: task, migration_status: m.optStr('status') });
+  const status = m.optStr('status');
+  const locked = (fn: () => Promise<void>) => deps.locks.run(uuid, fn);
+  const oldVmState = ((inst.get('system_metadata') ?? {}) as Record<string, string>).old_vm_state ?? VmState.ACTIVE;
+  const sourceHere = m.optStr('source_compute') === deps.host;
+
+  if (task === TaskState.RESIZE_REVERTING) {
+    if (!betweenHosts(m) && status !== 'reverted') return 'waiting'; // revert_resize not begun: its cast is this host's
+    if (!betweenHosts(m) || sourceHere) {
+      mlog.warn('a revert was under way when the service stopped: finishing it');
+      await finishRevertHere(deps, ctx, inst, m);
+      return 'resumed';
+    }
+    await locked(async () => {
+      if (status === 'error') {
+        mlog.warn('a hand-back to the source was under way when the service stopped: casting it again');
+        await settle(mlog, 'destroy what the arrival made', deps.driver.destroy(uuid, cachedVifs(inst)));
+        await handBack(deps, ctx, inst, m, null, mlog);
+      } else {
+        mlog.warn('a revert was under way when the service stopped: removing the copy here, casting it to the source again');
+        await leaveDestination(deps, ctx, inst, m, null, mlog);
+      }
+    });
+    return 'resumed';
+  }
+  if (!betweenHosts(m) || (task === TaskState.RESIZE_MIGRATING && sourceHere)) {
+    await locked(async () => {
+      mlog.warn('a move was under way here when the service stopped: the instance stays here as it was');
+      const image = ((inst.get('system_metadata') ?? {}) as Record<string, string>).nova_container_move_image ?? null;
+      await stayHere(deps, ctx, inst, m, image, betweenHosts(m) && oldVmState !== VmState.STOPPED, mlog);
+      await settle(mlog, 'record the fault', deps.instances.addFault(ctx, uuid, interrupted(betweenHosts(m) ? 'move to another host' : 'resize')));
+      await deps.instances.save(ctx, inst, { task_state: null }, [task as string]);
+      await settle(mlog, 'record its usage', deps.usage.track(ctx, inst));
+    });
+    return 'resumed';
+  }
+  if (task === TaskState.RESIZE_FINISH) {
+    await locked(async () => {
+      mlog.warn('an arrival was under way here when the service stopped: handing the instance back to its source');
+      await settle(mlog, 'destroy what the arrival made', deps.driver.destroy(uuid, cachedVifs(inst)));
+      await deleteMoveImage(deps, ctx, inst, mlog);
+      await settle(mlog, 'record the fault', deps.instances.addFault(ctx, uuid, interrupted('arrival on this host')));
+      const back = await readyToHandBack(deps, ctx, inst, m, mlog);
+      if (back) await handBack(deps, ctx, inst, back, null, mlog);
+    });
+    return 'resumed';
+  }
+  return 'waiting';
+}
