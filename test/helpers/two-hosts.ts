@@ -1,12 +1,14 @@
 /**
  * The local cloud's two compute hosts as the tests that move servers between them see them
  * (COMPUTE_HOSTS=2, devstack/lib/compute_hosts.sh): their names, the second one's engine,
- * their resource providers and their usage, a server's migrations and where its allocations are.
+ * their resource providers and their usage, a server's migrations and where its allocations
+ * are, its container and its port on a host.
  */
 import Docker from 'dockerode';
-import { computeConfValue, ensureComputeHosts, extraHost, openstack, type ExtraHost } from './cloud.js';
-import { computeGet, providersNamed } from './rest.js';
-import { allocations } from './servers.js';
+import { strict as assert } from 'node:assert';
+import { computeConfValue, ensureComputeHosts, extraHost, openstack, waitFor, type ExtraHost } from './cloud.js';
+import { GLANCE_URL, computeGet, ports, providersNamed, rest } from './rest.js';
+import { allocations, containerNameOf, engine, execIn } from './servers.js';
 
 export interface TwoHosts {
   /** The cloud's own host. */
@@ -49,4 +51,34 @@ export async function memoryInUse(hosts: TwoHosts): Promise<Record<string, numbe
     used[host] = rows.find((r) => r.resource_class === 'MEMORY_MB')?.usage ?? 0;
   }
   return used;
+}
+
+/** The engine of `host`. */
+export function engineOf(hosts: TwoHosts, host: string): Docker {
+  return host === hosts.first ? engine() : hosts.engine2;
+}
+
+/** The server's container on `host`'s engine: running, stopped, or gone. */
+export async function containerOn(hosts: TwoHosts, host: string, serverId: string): Promise<'running' | 'stopped' | 'gone'> {
+  const c = await engineOf(hosts, host).getContainer(containerNameOf(serverId)).inspect().catch(() => null);
+  return c ? (c.State.Running ? 'running' : 'stopped') : 'gone';
+}
+
+/** The server's port bound to `host` and ACTIVE (that host's agent wires it within 30 s), its address in the container there. */
+export async function assertPortOn(hosts: TwoHosts, host: string, serverId: string): Promise<void> {
+  let seen = '';
+  const port = await waitFor(`its port bound to ${host} and ACTIVE`, async () => {
+    const [p] = await ports({ device_id: serverId });
+    seen = `bound to ${p?.['binding:host_id']}, ${p?.status}`;
+    return p?.['binding:host_id'] === host && p.status === 'ACTIVE' ? p : null;
+  }, 30_000, 500).catch((err: Error) => { throw new Error(`${err.message}; it is ${seen}`); });
+  const address = port.fixed_ips[0].ip_address;
+  assert.match((await execIn(serverId, ['cat', '/proc/net/fib_trie'], engineOf(hosts, host))).output, new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`),
+    `the container has its port's address ${address}`);
+}
+
+/** The Glance images (hidden) that carry the file system of a move: named after its migration. */
+export async function moveImages(migration: string): Promise<string[]> {
+  const r = await rest<{ images: { id: string }[] }>({ url: `${GLANCE_URL}/v2/images?name=move-${migration}&os_hidden=true` });
+  return r.data.images.map((i) => i.id);
 }

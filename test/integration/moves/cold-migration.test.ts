@@ -19,11 +19,13 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, allocations, bootOnHost, containerNameOf, engine, execIn, getServer, instanceAction, instanceActions, summary, waitForServer, type Server } from '../../helpers/servers.js';
+import { Created, allocations, bootOnHost, containerNameOf, execIn, getServer, instanceAction, instanceActions, summary, waitForServer, type Server } from '../../helpers/servers.js';
 import { cgroupValue } from '../../helpers/cgroup.js';
 import { novaCellSql, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
-import { GLANCE_URL, ports, rest } from '../../helpers/rest.js';
-import { hostsHolding, memoryInUse, serverMigrations, twoHosts, type Migration, type TwoHosts } from '../../helpers/two-hosts.js';
+import { ports } from '../../helpers/rest.js';
+import {
+  assertPortOn, containerOn as containerOnHost, engineOf as engineOfHost, hostsHolding, memoryInUse, moveImages, serverMigrations, twoHosts, type Migration, type TwoHosts,
+} from '../../helpers/two-hosts.js';
 
 const RUN = `nccm-${Date.now().toString(36)}`;
 const NETWORK = 'private';
@@ -42,15 +44,9 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
   const bigger = `${RUN}-768`;
   const flavors = new Set<string>();
 
-  /** Each host's engine by host name. */
-  const engineOf = (host: string): Docker => (host === first ? engine() : engine2);
+  const engineOf = (host: string): Docker => engineOfHost(hosts, host);
   const migrations = () => serverMigrations(serverId);
-
-  /** The container of the server on `host`'s engine: running, stopped, or gone. */
-  async function containerOn(host: string): Promise<'running' | 'stopped' | 'gone'> {
-    const c = await engineOf(host).getContainer(containerNameOf(serverId)).inspect().catch(() => null);
-    return c ? (c.State.Running ? 'running' : 'stopped') : 'gone';
-  }
+  const containerOn = (host: string) => containerOnHost(hosts, host, serverId);
 
   const heldBy = (consumer: string) => hostsHolding(hosts, consumer);
   /** Each host's MEMORY_MB in use before the server was made (it runs alone: nothing else changes it). */
@@ -77,16 +73,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], host);
     assert.equal(await containerOn(host), 'running');
     assert.equal((await execIn(serverId, ['cat', '/root/marker'], engineOf(host))).output.trim(), MARKER, 'the file it wrote before the move');
-    let seen = '';
-    const port = await waitFor(`its port bound to ${host} and ACTIVE`, async () => {
-      const [p] = await ports({ device_id: serverId });
-      seen = `bound to ${p?.['binding:host_id']}, ${p?.status}`;
-      return p?.['binding:host_id'] === host && p.status === 'ACTIVE' ? p : null;
-    }, 30_000, 500).catch((err: Error) => { throw new Error(`${err.message}; it is ${seen}`); });
-    assert.equal(port['binding:host_id'], host);
-    const address = port.fixed_ips[0].ip_address;
-    assert.match((await execIn(serverId, ['cat', '/proc/net/fib_trie'], engineOf(host))).output, new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`),
-      `the container has its port's address ${address}`);
+    await assertPortOn(hosts, host, serverId);
   }
 
   /** Whether the machine's namespace (the first host's) has the tap of the server's port. */
@@ -117,11 +104,6 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
   async function memoryLimitMb(host: string): Promise<number> {
     const c = await engineOf(host).getContainer(containerNameOf(serverId)).inspect();
     return Number(cgroupValue(c.State.Pid, 'memory', 'memory.limit_in_bytes')) / 1048576;
-  }
-
-  async function moveImages(migration: string): Promise<string[]> {
-    const r = await rest<{ images: { id: string }[] }>({ url: `${GLANCE_URL}/v2/images?name=move-${migration}&os_hidden=true` });
-    return r.data.images.map((i) => i.id);
   }
 
   before(async function () {
