@@ -20,7 +20,8 @@
  * as it was (started again if it ran, its allocation given back); a failure on the destination
  * hands it back the way a revert does (finish_revert_resize to the source, which still has its
  * stopped container), the migration in error. Only when even that cast fails does it stay in
- * ERROR on the destination, as Nova leaves every failed finish_resize.
+ * ERROR on the destination, as Nova leaves every failed finish_resize. A restart of either host
+ * in the middle of a move is taken up at start-up (move-recovery.ts).
  *
  * Placement: the conductor moved the old allocation to the migration's consumer; confirm
  * deletes it, revert moves it back to the instance.
@@ -283,9 +284,14 @@ export async function handBack(deps: ManagerDeps, ctx: RequestContext, inst: Nov
 
 /** A failed arrival that cannot go back stays here in ERROR (a hard reboot would be here): the source's old flavor goes (Nova's finish_resize). */
 async function stayInError(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, log: Logger): Promise<void> {
+  await errorOutMigration(deps, ctx, inst, migration, log);
+  await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
+}
+
+/** Nova's errors_out_migration and _set_instance_obj_error_state, on a failure path: both best-effort. */
+async function errorOutMigration(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, migration: NovaObject, log: Logger): Promise<void> {
   await settle(log, 'set the migration to error', saveMigration(deps, ctx, migration, { status: 'error' }));
   await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR }));
-  await settle(log, 'delete the migration\'s allocation', deps.placement.deleteAllocations(migration.str('uuid')));
 }
 
 /**
@@ -458,8 +464,7 @@ async function errorsOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObjec
   try {
     await step();
   } catch (err) {
-    await settle(log, 'set the migration to error', saveMigration(deps, ctx, migration, { status: 'error' }));
-    await settle(log, 'set ERROR', deps.instances.save(ctx, inst, { vm_state: VmState.ERROR }));
+    await errorOutMigration(deps, ctx, inst, migration, log);
     throw err;
   }
 }
