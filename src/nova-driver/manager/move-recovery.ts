@@ -13,9 +13,11 @@
  *   - resize_reverting on the destination (revert_resize, or a hand-back, under way): its copy
  *     here removed and finish_revert_resize cast to the source again;
  *   - a resize on this one host, whose steps all run in one go here: back to its old flavor,
- *     or, once reverted, the revert finished.
- * resize_migrated on the destination is left as it is: the source's finish_resize cast may be
- * waiting in this host's queue, and runs once the service consumes it.
+ *     or the revert finished.
+ * A revert_resize that was still queued here when the service stopped (nova-api casts it also
+ * to a host that is down) finds the revert done and does nothing (resize.ts). resize_migrated
+ * on the destination is left as it is: the source's finish_resize cast may be waiting in this
+ * host's queue, and runs once the service consumes it (recovery runs before it consumes).
  */
 import type { Logger } from '../../common/log.js';
 import type { RequestContext } from '../../messaging/types.js';
@@ -24,8 +26,9 @@ import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { cachedVifs } from './networking.js';
 import {
-  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, readyToHandBack, stayHere,
+  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, readyToHandBack, recordedMoveImage, stayHere,
 } from './resize.js';
+import { saveMigration } from './migrations.js';
 import { TaskState, VmState } from './states.js';
 
 const MOVE_TASKS: (string | null)[] = [TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH, TaskState.RESIZE_REVERTING];
@@ -53,19 +56,19 @@ const interrupted = (step: string) => new Error(`The ${step} was interrupted by 
  */
 export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<MoveResumption> {
   const uuid = inst.str('uuid');
-  const task = inst.get('task_state');
+  const task = String(inst.get('task_state'));
   const m = await latestMove(deps, ctx, uuid);
   if (!m) return 'none';
-  const mlog = log.child({ instance: uuid, migration: m.str('uuid'), task_state: task, migration_status: m.optStr('status') });
   const status = m.optStr('status');
+  const mlog = log.child({ instance: uuid, migration: m.str('uuid'), task_state: task, migration_status: status });
   const locked = (fn: () => Promise<void>) => deps.locks.run(uuid, fn);
-  const oldVmState = ((inst.get('system_metadata') ?? {}) as Record<string, string>).old_vm_state ?? VmState.ACTIVE;
   const sourceHere = m.optStr('source_compute') === deps.host;
 
   if (task === TaskState.RESIZE_REVERTING) {
-    if (!betweenHosts(m) && status !== 'reverted') return 'waiting'; // revert_resize not begun: its cast is this host's
+    // A revert_resize cast still queued here finds the migration reverted and does nothing (resize.ts).
     if (!betweenHosts(m) || sourceHere) {
       mlog.warn('a revert was under way when the service stopped: finishing it');
+      if (status === 'reverting') await locked(() => saveMigration(deps, ctx, m, { status: 'reverted' })); // revert_resize's step on one host
       await finishRevertHere(deps, ctx, inst, m);
       return 'resumed';
     }
@@ -84,10 +87,10 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
   if (!betweenHosts(m) || (task === TaskState.RESIZE_MIGRATING && sourceHere)) {
     await locked(async () => {
       mlog.warn('a move was under way here when the service stopped: the instance stays here as it was');
-      const image = ((inst.get('system_metadata') ?? {}) as Record<string, string>).nova_container_move_image ?? null;
-      await stayHere(deps, ctx, inst, m, image, betweenHosts(m) && oldVmState !== VmState.STOPPED, mlog);
+      const wasRunning = betweenHosts(m) && ((inst.get('system_metadata') ?? {}) as Record<string, string>).old_vm_state !== VmState.STOPPED;
+      await stayHere(deps, ctx, inst, m, recordedMoveImage(inst), wasRunning, mlog);
       await settle(mlog, 'record the fault', deps.instances.addFault(ctx, uuid, interrupted(betweenHosts(m) ? 'move to another host' : 'resize')));
-      await deps.instances.save(ctx, inst, { task_state: null }, [task as string]);
+      await deps.instances.save(ctx, inst, { task_state: null }, [task]);
       await settle(mlog, 'record its usage', deps.usage.track(ctx, inst));
     });
     return 'resumed';
@@ -99,9 +102,12 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
       await deleteMoveImage(deps, ctx, inst, mlog);
       await settle(mlog, 'record the fault', deps.instances.addFault(ctx, uuid, interrupted('arrival on this host')));
       const back = await readyToHandBack(deps, ctx, inst, m, mlog);
+      // not readied: it stays here in ERROR (readyToHandBack), with no task, as a failed finish_resize leaves it
       if (back) await handBack(deps, ctx, inst, back, null, mlog);
+      else await settle(mlog, 'clear task_state', deps.instances.save(ctx, inst, { task_state: null }));
     });
     return 'resumed';
   }
+  mlog.warn('a move to this host waits for its source\'s finish_resize cast: left as it is');
   return 'waiting';
 }

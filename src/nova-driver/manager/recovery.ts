@@ -35,6 +35,8 @@ export interface RecoveryReport {
   evacuated: string[];
   /** Instances whose interrupted resize or migration was taken up. */
   resumedMoves: string[];
+  /** Instances moving to this host whose next step is a cast still to come (resize_migrated). */
+  waitingMoves: string[];
 }
 
 /**
@@ -82,7 +84,7 @@ async function movedAwayUnconfirmed(deps: ManagerDeps, ctx: RequestContext, uuid
 
 export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, removeOrphans: boolean): Promise<RecoveryReport> {
   const log = deps.log.child({ phase: 'recovery' });
-  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [], evacuated: [], resumedMoves: [] };
+  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [], evacuated: [], resumedMoves: [], waitingMoves: [] };
   const listRunning = () => deps.driver.listInstances().catch((err: unknown) => {
     log.error({ err: (err as Error).message }, 'could not list what this host runs: orphans and evacuated instances not looked for');
     return null;
@@ -103,6 +105,7 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
         return 'failed' as const;
       });
       if (resumed === 'resumed') report.resumedMoves.push(uuid);
+      if (resumed === 'waiting') report.waitingMoves.push(uuid);
       if (resumed === 'resumed' || resumed === 'waiting') continue;
     }
     await deps.locks.run(uuid, async () => {

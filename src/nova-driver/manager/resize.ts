@@ -62,6 +62,11 @@ function sysmeta(inst: NovaObject): Record<string, string> {
 /** Where a move between hosts keeps the Glance id of the image that carries the file system. */
 const MOVE_IMAGE_KEY = 'nova_container_move_image';
 
+/** The Glance id of the image of the instance's move, once its source recorded it. */
+export function recordedMoveImage(inst: NovaObject): string | null {
+  return sysmeta(inst)[MOVE_IMAGE_KEY] ?? null;
+}
+
 /** A move between two hosts, not a resize on one. */
 export function betweenHosts(migration: NovaObject): boolean {
   const source = migration.optStr('source_compute');
@@ -140,7 +145,8 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
         name: `move-${migration.str('uuid')}`, visibility: 'private', os_hidden: true,
         instance_uuid: uuid, nova_container_move: migration.str('uuid'),
       });
-      // named on the instance at once: a restart mid-capture finds it to delete (move-recovery.ts)
+      // named on the instance at once: a restart mid-capture finds it to delete (move-recovery.ts);
+      // a crash before this save leaves it, hidden, in the requester's project
       await deps.instances.save(ctx, inst, { system_metadata: { ...sysmeta(inst), [MOVE_IMAGE_KEY]: image } }, [TaskState.RESIZE_MIGRATING]);
       const captured = image;
       await driverCall(inst, () => deps.driver.snapshot(uuid, captured, inst.optStr('image_ref'), imageAccess(deps, ctx), async () => undefined));
@@ -379,6 +385,10 @@ export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args:
   const migration = await instanceAction(deps, ctx, inst, { event: 'compute_revert_resize' }, async (log) => {
     checkArgs('revert_resize', args);
     const m = migrationFromArgs(args);
+    if (await revertedMeanwhile(deps, ctx, m)) {
+      log.info({ migration: m.str('uuid') }, 'already reverted (taken up at a restart of this host): nothing left to do');
+      return m;
+    }
     if (betweenHosts(m)) {
       await leaveDestination(deps, ctx, inst, m, args.request_spec ?? null, log);
       return m;
@@ -407,6 +417,15 @@ export async function leaveDestination(deps: ManagerDeps, ctx: RequestContext, i
   }));
 }
 
+/**
+ * Whether the migration a revert_resize cast carries is already reverted: a restart of this
+ * host took the revert up (move-recovery.ts) while the cast waited in its queue.
+ */
+async function revertedMeanwhile(deps: ManagerDeps, ctx: RequestContext, m: NovaObject): Promise<boolean> {
+  const stored = await deps.conductor.classAction(ctx, 'Migration', 'get_by_id', [m.get('id') ?? null]);
+  return stored instanceof NovaObject && stored.optStr('status') === 'reverted';
+}
+
 /** finish_revert_resize, on the source of a move between hosts (the destination cast it). */
 export async function finishRevertResize(deps: ManagerDeps, ctx: RequestContext, args: Args): Promise<void> {
   await finishRevertHere(deps, ctx, instanceFromArgs(args), args);
@@ -420,6 +439,11 @@ export async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, i
   await instanceAction(deps, ctx, inst, { event: 'compute_finish_revert_resize' }, async (log: Logger) => {
     if (!(from instanceof NovaObject)) checkArgs('finish_revert_resize', from);
     const migration = from instanceof NovaObject ? from : migrationFromArgs(from);
+    // a second cast of a revert that a restart of either host took up finds it done
+    if ((await deps.instances.get(ctx, inst.str('uuid'), [])).get('task_state') !== TaskState.RESIZE_REVERTING) {
+      log.info({ migration: migration.str('uuid') }, 'the revert is already finished: nothing left to do');
+      return;
+    }
     const oldFlavor = inst.obj('old_flavor');
     if (!oldFlavor) throw new Error('finish_revert_resize without an old_flavor on the instance');
     const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
@@ -450,7 +474,7 @@ export async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, i
 
 /** The Glance image that carried a move's file system, once the destination made the instance from it (or failed to). */
 export async function deleteMoveImage(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<void> {
-  const image = sysmeta(inst)[MOVE_IMAGE_KEY];
+  const image = recordedMoveImage(inst);
   if (image) await settle(log, 'delete the move\'s image', deps.images.deleteImage(ctx, image));
 }
 

@@ -33,8 +33,9 @@ async function resized(c: FakeCompute): Promise<{ uuid: string; mig: NovaObject 
 }
 
 /** Makes `method` of `c`'s driver never return: the service dies there. */
-function diesIn(c: FakeCompute, method: 'snapshot' | 'spawn' | 'powerOn' | 'updateLimits'): void {
-  c.driver.on(method, () => new Promise<never>(() => undefined));
+function diesIn(c: FakeCompute, method: 'snapshot' | 'spawn' | 'powerOn' | 'updateLimits' | 'cast'): void {
+  if (method === 'cast') c.computeRpc.on('cast', () => new Promise<never>(() => undefined));
+  else c.driver.on(method, () => new Promise<never>(() => undefined));
 }
 
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -44,15 +45,23 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 
 /**
  * The service of `c` started again (its locks new, its driver's calls returning again) and
- * its start-up recovery run, the database holding the move's migration as last saved.
+ * its start-up recovery run, the database holding the move's migration as last saved, after an
+ * older, confirmed move of the same instance (listed first: the newest must be found).
  */
 async function restart(c: FakeCompute, mig: Record<string, FieldValue>): Promise<RecoveryReport> {
   c.deps.locks = new KeyedLock();
   for (const m of ['snapshot', 'spawn', 'powerOn', 'updateLimits'] as const) c.driver.on(m, () => undefined);
+  c.computeRpc.on('cast', () => undefined);
   const migration = new NovaObject('Migration', '1.7', { migration_type: 'migration', ...mig });
+  const older = new NovaObject('Migration', '1.7', { ...migration.fields, id: 1, uuid: randomUUID(), status: 'confirmed' });
   c.conductor.classResults.set('MigrationList.get_by_filters', (args) =>
-    new NovaObject('MigrationList', '1.5', { objects: (args[0] as { migration_type?: string }).migration_type === 'evacuation' ? [] : [migration] }));
+    new NovaObject('MigrationList', '1.5', { objects: (args[0] as { migration_type?: string }).migration_type === 'evacuation' ? [] : [older, migration] }));
   return recoverOnStartup(c.deps, c.ctx, true);
+}
+
+/** Migration.get_by_id answers the migration as last saved (a queued cast's re-read). */
+function storedMigration(c: FakeCompute): void {
+  c.conductor.classResults.set('Migration.get_by_id', () => new NovaObject('Migration', '1.7', lastMigration(c)));
 }
 
 /** The fields of the migration as last saved. */
@@ -126,6 +135,26 @@ describe('resize', () => {
     assert.deepEqual([record.get('vm_state'), record.get('task_state'), record.get('vcpus'), record.obj('flavor')?.get('name')], [VmState.ACTIVE, null, 1, 'm1.small']);
     assert.equal(record.get('new_flavor'), null);
     assert.equal(record.get('old_flavor'), null);
+  });
+
+  it('a restart mid-revert (resize_reverting, the migration reverting): the revert finished; the revert_resize still queued then does nothing', async () => {
+    const c = fakeCompute();
+    const { uuid, mig } = await resized(c);
+    const inst = await c.store.get(c.ctx, uuid);
+    await c.store.save(c.ctx, inst, { task_state: TaskState.RESIZE_REVERTING });
+    mig.set('status', 'reverting');
+    const report = await restart(c, { ...mig.fields });
+    assert.deepEqual(report.resumedMoves, [uuid]);
+    assert.equal(lastMigration(c).status, 'reverted');
+    assert.deepEqual(c.driver.callsOf('updateLimits').map(([, l]) => l.vcpus), [2, 1], 'the old flavor\'s limits applied again');
+    assert.deepEqual(c.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+    const record = c.store.record(uuid);
+    assert.deepEqual([record.get('vm_state'), record.get('task_state'), record.obj('flavor')?.get('name')], [VmState.ACTIVE, null, 'm1.small']);
+    storedMigration(c);
+    await revertResize(c.deps, c.ctx, argsFor(inst, { migration: mig.toPrimitive() }));
+    assert.deepEqual(c.store.faults, [], 'no fault');
+    assert.equal(c.driver.callsOf('updateLimits').length, 2, 'nothing applied again');
+    assert.deepEqual([c.store.record(uuid).get('vm_state'), c.store.record(uuid).get('task_state')], [VmState.ACTIVE, null]);
   });
 
   it('the new limits failing to apply: a fault, the task_state cleared, the instance in ERROR and the migration in error', async () => {
@@ -373,7 +402,7 @@ describe('resize to another host', () => {
         assert.deepEqual(report.resumedMoves, [uuid]);
         assert.equal(src.driver.instances.get(uuid)?.state, vm === VmState.STOPPED ? PowerState.SHUTDOWN : PowerState.RUNNING);
         if (vm === VmState.ACTIVE) assert.deepEqual(src.driver.instances.get(uuid)?.vifs.map((v) => v.id), ['port-1'], 'its network made again');
-        assert.equal(src.ports.boundTo.get(uuid) ?? SRC, SRC);
+        assert.notEqual(src.ports.boundTo.get(uuid), DST, 'its port never bound to the destination');
         assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 }, 'the old flavor\'s allocation back on the instance');
         assert.equal(src.placement.allocations.has(mig.uuid as string), false);
         assert.equal(lastMigration(src).status, 'error');
@@ -400,6 +429,7 @@ describe('resize to another host', () => {
       assert.deepEqual(report.resumedMoves, [uuid]);
       assert.deepEqual(dst.driver.callsOf('destroy').map((c) => c[0]), [uuid]);
       assert.equal(dst.driver.instances.has(uuid), false);
+      assert.match(String((src.store.faults.find((f) => f.uuid === uuid)?.error as Error | undefined)?.message), /arrival on this host was interrupted by a restart/);
       assert.deepEqual([...src.images.glance.keys()], [], 'the move\'s image deleted');
       assert.equal(lastMigration(src).status, 'error');
       assert.equal(src.store.record(uuid).get('task_state'), TaskState.RESIZE_REVERTING, 'the source\'s to finish');
@@ -426,13 +456,51 @@ describe('resize to another host', () => {
       const { src, dst, uuid, mig } = await moved();
       const inst = await src.store.get(src.ctx, uuid);
       await src.store.save(src.ctx, inst, { task_state: TaskState.RESIZE_REVERTING });
-      const report = await restart(dst, { ...mig.fields, status: 'reverting' });
+      mig.set('status', 'reverting');
+      const report = await restart(dst, { ...mig.fields });
       assert.deepEqual(report.resumedMoves, [uuid]);
       assert.equal(dst.driver.instances.has(uuid), false);
       assert.equal(lastMigration(src).status, 'reverted');
       await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
       assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
       assert.deepEqual([src.store.record(uuid).get('host'), src.store.record(uuid).get('vm_state')], [SRC, VmState.ACTIVE]);
+      // the revert_resize nova-api cast while this host was down, consumed after the recovery
+      storedMigration(src);
+      await revertResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive() }));
+      assert.equal(dst.computeRpc.casts.filter((x) => x.method === 'finish_revert_resize').length, 1, 'not cast a second time');
+      assert.deepEqual(src.store.faults, [], 'no fault');
+      assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+    });
+
+    it('the destination mid-hand-back (resize_reverting, the migration in error): the hand-back cast again, the source starts it again', async () => {
+      const { src, dst, uuid } = await moved('resize_instance');
+      dst.driver.fail('spawn', new Error('engine refused the create'));
+      diesIn(dst, 'cast');
+      void finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST)).catch(() => undefined);
+      await until('the hand-back being cast', () => dst.computeRpc.calls.some((x) => x.method === 'cast' && x.args[2] === 'finish_revert_resize'));
+      assert.deepEqual([src.store.record(uuid).get('task_state'), lastMigration(src).status], [TaskState.RESIZE_REVERTING, 'error']);
+      const report = await restart(dst, lastMigration(src));
+      assert.deepEqual(report.resumedMoves, [uuid]);
+      await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
+      assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+      assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+      assert.equal(lastMigration(src).status, 'error');
+      const record = src.store.record(uuid);
+      assert.deepEqual([record.get('host'), record.get('vm_state'), record.get('task_state')], [SRC, VmState.ACTIVE, null]);
+    });
+
+    it('the destination mid-arrival whose migration cannot be saved: ERROR there with no task, as a failed finish_resize leaves it; nothing cast', async () => {
+      const { src, dst, uuid } = await moved('resize_instance');
+      diesIn(dst, 'spawn');
+      void finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST));
+      await until('the spawn begun', () => dst.driver.callsOf('spawn').length === 1);
+      const mig = lastMigration(src);
+      dst.conductor.fail('objectAction', new Error('conductor gone'));
+      const report = await restart(dst, mig);
+      assert.deepEqual(report.resumedMoves, [uuid]);
+      assert.deepEqual(dst.computeRpc.casts.filter((x) => x.method === 'finish_revert_resize'), []);
+      const record = src.store.record(uuid);
+      assert.deepEqual([record.get('host'), record.get('vm_state'), record.get('task_state')], [DST, VmState.ERROR, null]);
     });
 
     it('the source mid-revert (resize_reverting, the instance back on it): the revert finished, started again with its old flavor and allocation', async () => {
