@@ -66,6 +66,17 @@ describe('local cloud: which directory and which release', () => {
     return bash(`. "${LIB}common.sh"; ${script}`, { LOCAL_CLOUD_DIR: cloud, ...env });
   };
 
+  describe('Heat and Horizon in a new cloud', () => {
+    const cloud = join(dir, 'parts');
+    const parts = (env: Record<string, string>) => withSettings(cloud, undefined, env, 'echo "$HEAT $HORIZON"').stdout;
+
+    it('run by default; HEAT=no and HORIZON=no leave each out', () => {
+      assert.equal(parts({}), 'yes yes');
+      assert.equal(parts({ HEAT: 'no' }), 'no yes');
+      assert.equal(parts({ HORIZON: 'no' }), 'yes no');
+    });
+  });
+
   describe('the release a directory holds (load_settings)', () => {
     const cloud = join(dir, 'cloud');
     const release = (settings: string | undefined, env: Record<string, string> = {}) =>
