@@ -9,7 +9,8 @@
  * For each: boots/s, API POST -> ACTIVE p50/p95, the compute's own build time per decile of
  * the fill (nova-container's `instance built` log line, nova-compute's "Took N seconds to build
  * instance") and the last decile's over the first's (a cost per operation that grows with the
- * instances on the host shows there), the service's RSS before and full, the host memory each
+ * instances on the host shows there), the service's RSS before and full (at the end of the hold,
+ * and the most during it), the host memory each
  * idle instance takes, whether the service heartbeat kept its interval, and deletes/s. For
  * nova-container also the part of the build that is not the engine's calls per decile, and the
  * engine's own create+start at the same concurrency on the empty and the full host. Then the
@@ -177,7 +178,10 @@ interface FillFigures {
   build_median_ms_per_decile: string;
   ratio_last_to_first_decile: number;
   service_rss_idle_mb: number;
+  /** At the end of the hold: the service settled with the host full. */
   service_rss_full_mb: number;
+  /** The most during the hold, read every second (the fill's last work still going). */
+  service_rss_hold_max_mb: number;
   host_memory_per_instance_mb: number;
   heartbeat_worst_gap_s: number;
   deletes_per_s: number;
@@ -216,7 +220,9 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   // held full: does the service keep its heartbeat, how much memory do the instances take
   let latestBeat = 0;
   let worstGapS = 0;
+  let rssHoldMax = 0;
   for (const until = Date.now() + HOLD_S * 1000; Date.now() < until; await sleep(1000)) {
+    rssHoldMax = Math.max(rssHoldMax, target.rssMb());
     const beat = await heartbeat(nova, host);
     if (beat > latestBeat) latestBeat = beat;
     worstGapS = Math.max(worstGapS, (Date.now() - latestBeat) / 1000);
@@ -241,6 +247,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     ratio_last_to_first_decile: round(buildDeciles[9] / buildDeciles[0]),
     service_rss_idle_mb: round(rssIdle, 1),
     service_rss_full_mb: round(rssFull, 1),
+    service_rss_hold_max_mb: round(rssHoldMax, 1),
     host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
     heartbeat_worst_gap_s: round(worstGapS, 1),
     deletes_per_s: round(SERVERS / deleteS),

@@ -207,8 +207,8 @@ nova_container_start() {
     docker_wait "$NOVA_CONTAINER_DOCKER_SOCKET" 60 ||
         die $LINENO "the container engine does not answer on $NOVA_CONTAINER_DOCKER_SOCKET"
     node=$(command -v "$NOVA_CONTAINER_NODE") || die $LINENO "no $NOVA_CONTAINER_NODE (Node.js 20)"
-    # --max-semi-space-size=2: as in devstack/lib/nova_container.sh
-    run_process n-ctr "$node --max-semi-space-size=2 $NOVA_CONTAINER_DIR/dist/src/cli.js --config-file $NOVA_CONTAINER_CONF" "" root
+    # MALLOC_ARENA_MAX=2 and the node flags: as in devstack/lib/nova_container.sh
+    run_process n-ctr "/usr/bin/env MALLOC_ARENA_MAX=2 $node --max-semi-space-size=2 --optimize-for-size $NOVA_CONTAINER_DIR/dist/src/cli.js --config-file $NOVA_CONTAINER_CONF" "" root
 }
 
 # nova_container_discover_host: waits until the host registered its compute node, then maps it

@@ -130,9 +130,10 @@ compute_instance() {
     NOVA_CONTAINER_LOG=$LOG_DIR/$NOVA_CONTAINER_DAEMON.log
     DAEMON_CONFIGS[$NOVA_CONTAINER_DAEMON]=$NOVA_CONTAINER_CONF
     DAEMON_STOP_MODE[$NOVA_CONTAINER_DAEMON]=group
-    # --max-semi-space-size=2: V8's young generation kept small, as in the other launchers
-    # (devstack/plugin.sh, etc/systemd/nova-container.service); why: README.md, "Memory"
-    NOVA_CONTAINER_CMD=("${netns[@]}" "$NODE" --max-semi-space-size=2 "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
+    # MALLOC_ARENA_MAX=2, --max-semi-space-size=2 and --optimize-for-size: the service's memory
+    # kept small, as in the other launchers (devstack/plugin.sh, etc/systemd/nova-container.service);
+    # why: README.md, "Memory"
+    NOVA_CONTAINER_CMD=("${netns[@]}" env MALLOC_ARENA_MAX=2 "$NODE" --max-semi-space-size=2 --optimize-for-size "$LOCAL_CLOUD_REPO/dist/src/cli.js" --config-file "$NOVA_CONTAINER_CONF")
 }
 
 # compute_host_name N: the host name compute host N registers with Nova (and Neutron's agents of it)

@@ -486,11 +486,11 @@ describe('etc/systemd/nova-container.service', () => {
   it('systemd-analyze verify accepts it, with the directives the README promises', async function () {
     this.timeout(60_000);
     const text = readFileSync(UNIT, 'utf8');
-    for (const line of ['Type=simple', 'Restart=on-failure', 'KillMode=mixed', 'LimitNOFILE=65536', 'StandardOutput=journal', 'NoNewPrivileges=yes',
+    for (const line of ['Type=simple', 'Environment=MALLOC_ARENA_MAX=2', 'Restart=on-failure', 'KillMode=mixed', 'LimitNOFILE=65536', 'StandardOutput=journal', 'NoNewPrivileges=yes',
       'CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE CAP_CHOWN']) {
       assert.ok(text.split('\n').includes(line), `${line} in ${UNIT}`);
     }
-    assert.match(text, /^ExecStart=\S+ --max-semi-space-size=2 \S+\/dist\/src\/cli\.js --config-file \/etc\/nova\/nova\.conf --config-file \/etc\/nova\/nova-container\.conf$/m);
+    assert.match(text, /^ExecStart=\S+ --max-semi-space-size=2 --optimize-for-size \S+\/dist\/src\/cli\.js --config-file \/etc\/nova\/nova\.conf --config-file \/etc\/nova\/nova-container\.conf$/m);
     assert.match(text, /^After=.*docker\.service/m);
     // the unit as installed, with ExecStart's node where it is on this machine
     const copy = join(mkdtempSync(join(tmpdir(), 'nc-unit-')), 'nova-container.service');
