@@ -224,13 +224,15 @@ export async function localCloud(args: string | string[], timeout = 600_000): Pr
   return stdout + stderr;
 }
 
+/** A waitFor condition: process `pid` has exited (gone, or a zombie). */
+const gone = (pid: number) => async () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z';
+
 /**
  * Stops daemons of the cloud as `down` does (devstack/lib/common.sh stop_daemon): SIGTERM to the
  * process group its pid file names, SIGKILL to the group if it has not exited after 30 s; `up`
  * starts them again.
  */
 export async function stopCloudDaemons(names: string[]): Promise<void> {
-  const gone = (pid: number) => async () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z';
   for (const name of names) {
     const pid = Number(readFileSync(join(CLOUD_DIR, 'run', `${name}.pid`), 'utf8').trim());
     try { process.kill(-pid, 'SIGTERM'); } catch { continue; } // not running
@@ -241,6 +243,25 @@ export async function stopCloudDaemons(names: string[]): Promise<void> {
       await waitFor(`${name} (pid ${pid}) to exit after SIGKILL`, gone(pid), 10_000, 200);
     }
   }
+}
+
+/** Kills daemons of the cloud as a crash would: SIGKILL to the process group its pid file names; `up` starts them again. */
+export async function killCloudDaemons(names: string[]): Promise<void> {
+  for (const name of names) {
+    const pid = Number(readFileSync(join(CLOUD_DIR, 'run', `${name}.pid`), 'utf8').trim());
+    try { process.kill(-pid, 'SIGKILL'); } catch { continue; } // not running
+    await waitFor(`${name} (pid ${pid}) to die`, gone(pid), 10_000, 100);
+  }
+}
+
+/**
+ * The `openstack` CLI of the cloud's release (trixie's in the 2025.1 chroot, which sends
+ * microversions bookworm's cannot), as `rc`'s user; its output.
+ */
+export async function releaseOpenstack(args: string[], rc: RcFile = 'openrc'): Promise<string> {
+  const cmd = RELEASE_ROOT ? ['chroot', [RELEASE_ROOT, 'openstack', ...args]] as const : ['/usr/bin/openstack', args] as const;
+  const { stdout } = await run(cmd[0], [...cmd[1]], { env: { ...process.env, ...openrcEnv(rc) }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 });
+  return stdout;
 }
 
 export interface ComputeServiceRow { ID: string | number; Binary: string; Host: string; Status: string; State: string }

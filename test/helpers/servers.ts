@@ -124,6 +124,8 @@ export interface BootOptions {
   userDataFile?: string;
   /** Whose server it is (default the admin's openrc). */
   rc?: RcFile;
+  /** The compute host it must go to (2.74's --host; the admin's). */
+  host?: string;
 }
 
 // ------------------------------------------------------------------------ engine
@@ -291,7 +293,8 @@ export class Created {
 
   /** `openstack server create` (no --wait) with --nic none; returns the server id. */
   async boot(name: string, o: BootOptions): Promise<string> {
-    const args = ['--os-compute-api-version', BOOT_MICROVERSION, 'server', 'create', '--image', o.image, '--flavor', o.flavor ?? 'm1.tiny', '--nic', 'none'];
+    const args = ['--os-compute-api-version', o.host ? '2.74' : BOOT_MICROVERSION, 'server', 'create', '--image', o.image, '--flavor', o.flavor ?? 'm1.tiny', '--nic', 'none'];
+    if (o.host) args.push('--host', o.host);
     for (const [k, v] of Object.entries(o.properties ?? {})) args.push('--property', `${k}=${v}`);
     if (o.userDataFile) args.push('--user-data', o.userDataFile);
     args.push(name, '-f', 'value', '-c', 'id');

@@ -3,10 +3,12 @@
  * that writes 1 MB, `openstack server image create --wait` uploads about that 1 MB (an OCI
  * layout naming its base, which `openstack image save` gives back); with neither image cached
  * any more, a server booted from the snapshot fetches the base from Glance first and sees the
- * change; a snapshot of that server chains; a corrupt or deleted base puts a boot in ERROR
- * with a readable fault and leaves nothing behind.
+ * change; a snapshot of that server chains; on the second compute host of the local cloud
+ * (COMPUTE_HOSTS=2), which never had either image, a boot from the snapshot sees the change; a
+ * corrupt or deleted base puts a boot in ERROR with a readable fault and leaves nothing behind.
  */
 import { strict as assert } from 'node:assert';
+import type Docker from 'dockerode';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, makeTar, randomData, readTar, saveImage } from '../glance-bridge/images.js';
@@ -16,6 +18,7 @@ import {
 } from '../../helpers/servers.js';
 import { glanceStoreDir } from '../../helpers/glance-store.js';
 import { workDir } from '../lifecycle/fixture.js';
+import { twoHosts } from '../../helpers/two-hosts.js';
 
 const RUN = `ncds-${Date.now().toString(36)}`;
 const MB = 1024 * 1024;
@@ -35,9 +38,9 @@ async function snapshot(c: Created, server: string, name: string): Promise<strin
   return id;
 }
 
-/** The sha256 of a file in the server's container, by busybox. */
-async function sumIn(server: string, path: string): Promise<string> {
-  const r = await execIn(server, ['/bin/busybox', 'sha256sum', path]);
+/** The sha256 of a file in the server's container (on engine `on`), by busybox. */
+async function sumIn(server: string, path: string, on: Docker = engine()): Promise<string> {
+  const r = await execIn(server, ['/bin/busybox', 'sha256sum', path], on);
   assert.equal(r.exitCode, 0, r.output);
   return r.output.trim().split(/\s+/)[0];
 }
@@ -73,9 +76,13 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
     base = await c.uploadImage(`${RUN}-ten`, archive, workDir());
   });
 
+  /** The second host's engine, once a test booted there: what it cached goes after the servers. */
+  let secondEngine: Docker | undefined;
+
   after(async function () {
     this.timeout(180_000);
     await c.cleanup();
+    for (const id of [base, snap]) await secondEngine?.getImage(`glance-image:${id}`).remove().catch(() => undefined);
   });
 
   it('a 1 MB change: about 1 MB uploaded, as an OCI layout that names its base', async () => {
@@ -139,6 +146,20 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
     await waitForStatus(grandchild, 'ACTIVE', 120_000);
     assert.equal(await sumIn(grandchild, '/root/mb'), written);
     assert.equal((await execIn(grandchild, ['cat', '/root/second'])).output.trim(), 'second-generation');
+  });
+
+  it('on the second host, which never had either image, a server booted from the snapshot fetches both and sees the change', async () => {
+    const { second, engine2 } = await twoHosts();
+    secondEngine = engine2;
+    const cached = async (id: string) => (await engine2.getImage(`glance-image:${id}`).inspect().catch(() => null)) !== null;
+    assert.deepEqual([await cached(base), await cached(snap)], [false, false], 'the second host has neither image');
+    // the second host takes servers of project moves only (devstack/lib/compute_hosts.sh): both images shown to it
+    for (const id of [base, snap]) await cli(['image', 'set', '--public', id]);
+    const there = await c.boot(`${RUN}-second`, { image: snap, host: second.name, rc: 'movesrc' });
+    const s = await waitForStatus(there, 'ACTIVE', 120_000);
+    assert.equal(s['OS-EXT-SRV-ATTR:host'], second.name);
+    assert.equal(await sumIn(there, '/root/mb', engine2), written);
+    assert.deepEqual([await cached(base), await cached(snap)], [true, true], 'both fetched from Glance');
   });
 
   async function bootFails(fault: RegExp): Promise<void> {

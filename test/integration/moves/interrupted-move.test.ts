@@ -14,13 +14,11 @@
  * to be caught. Runs alone.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { sharedImage } from '../lifecycle/fixture.js';
 import {
-  Created, allocations, bootOnHost, containerNameOf, execIn, getServer, isAlive, novaContainerPid, restartCompute, summary, waitForServer,
+  Created, allocations, bootOnHost, containerNameOf, execIn, getServer, summary, waitForServer,
 } from '../../helpers/servers.js';
-import { CLOUD_DIR, localCloud, novaCellSql, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
+import { killCloudDaemons, localCloud, novaCellSql, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
 import {
   assertPortOn, containerOn, engineOf, hostsHolding, memoryInUse, moveImages, serverMigrations, twoHosts, type Migration, type TwoHosts,
 } from '../../helpers/two-hosts.js';
@@ -96,9 +94,7 @@ describe('a host killed mid-move and started again: the server stays on its sour
     const migration = await migrateTo(first);
     await catchStep('the capture under way', async () => (await moveImages(migration.uuid)).length > 0
       && (await containerOn(hosts, second.name, serverId)) === 'stopped' && (await taskState()) === 'resize_migrating');
-    const pid = Number(readFileSync(join(CLOUD_DIR, 'run', 'nova-container-2.pid'), 'utf8').trim());
-    process.kill(-pid, 'SIGKILL');
-    await waitFor('the second host\'s compute to die', async () => !isAlive(pid), 10_000, 100);
+    await killCloudDaemons(['nova-container-2']);
     assert.equal(await taskState(), 'resize_migrating', 'killed mid-capture');
     await localCloud(['up']);
     await assertBackOn(second.name, first, migration);
@@ -108,11 +104,9 @@ describe('a host killed mid-move and started again: the server stays on its sour
     assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], second.name, 'the server is on the second host');
     const migration = await migrateTo(first);
     await catchStep('the arrival under way', async () => (await taskState()) === 'resize_finish');
-    const pid = novaContainerPid();
-    process.kill(-pid, 'SIGKILL');
-    await waitFor('the first host\'s compute to die', async () => !isAlive(pid), 10_000, 100);
+    await killCloudDaemons(['nova-container']);
     assert.equal(await taskState(), 'resize_finish', 'killed mid-arrival');
-    await restartCompute(pid);
+    await localCloud(['up']);
     await assertBackOn(second.name, first, migration);
   });
 });
