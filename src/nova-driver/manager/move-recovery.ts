@@ -15,7 +15,7 @@
  *   - a resize on this one host, whose steps all run in one go here: back to its old flavor,
  *     or the revert finished.
  * A revert_resize that was still queued here when the service stopped (nova-api casts it also
- * to a host that is down) finds the revert done and does nothing (resize.ts). resize_migrated
+ * to a host that is down) finds the migration reverted and does nothing (resize.ts). resize_migrated
  * on the destination is left as it is: the source's finish_resize cast may be waiting in this
  * host's queue, and runs once the service consumes it (recovery runs before it consumes).
  */
@@ -48,6 +48,14 @@ async function latestMove(deps: ManagerDeps, ctx: RequestContext, uuid: string):
   return moves.sort((a, b) => Number(b.get('id') ?? 0) - Number(a.get('id') ?? 0))[0] ?? null;
 }
 
+/** What an arrival cut short made here goes: its container, its usage here, the image of the move. */
+async function leaveArrival(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject, log: Logger): Promise<void> {
+  const uuid = inst.str('uuid');
+  await settle(log, 'destroy what the arrival made', deps.driver.destroy(uuid, cachedVifs(inst)));
+  await settle(log, 'release its usage here', deps.usage.untrack(ctx, uuid));
+  await deleteMoveImage(deps, ctx, inst, log);
+}
+
 const interrupted = (step: string) => new Error(`The ${step} was interrupted by a restart of the compute service`);
 
 /**
@@ -75,7 +83,7 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
     await locked(async () => {
       if (status === 'error') {
         mlog.warn('a hand-back to the source was under way when the service stopped: casting it again');
-        await settle(mlog, 'destroy what the arrival made', deps.driver.destroy(uuid, cachedVifs(inst)));
+        await leaveArrival(deps, ctx, inst, mlog);
         await handBack(deps, ctx, inst, m, null, mlog);
       } else {
         mlog.warn('a revert was under way when the service stopped: removing the copy here, casting it to the source again');
@@ -98,8 +106,7 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
   if (task === TaskState.RESIZE_FINISH) {
     await locked(async () => {
       mlog.warn('an arrival was under way here when the service stopped: handing the instance back to its source');
-      await settle(mlog, 'destroy what the arrival made', deps.driver.destroy(uuid, cachedVifs(inst)));
-      await deleteMoveImage(deps, ctx, inst, mlog);
+      await leaveArrival(deps, ctx, inst, mlog);
       await settle(mlog, 'record the fault', deps.instances.addFault(ctx, uuid, interrupted('arrival on this host')));
       const back = await readyToHandBack(deps, ctx, inst, m, mlog);
       // not readied: it stays here in ERROR (readyToHandBack), with no task, as a failed finish_resize leaves it

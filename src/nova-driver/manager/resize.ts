@@ -387,7 +387,7 @@ export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args:
     const m = migrationFromArgs(args);
     if (await revertedMeanwhile(deps, ctx, m)) {
       log.info({ migration: m.str('uuid') }, 'already reverted (taken up at a restart of this host): nothing left to do');
-      return m;
+      return null;
     }
     if (betweenHosts(m)) {
       await leaveDestination(deps, ctx, inst, m, args.request_spec ?? null, log);
@@ -396,7 +396,7 @@ export async function revertResize(deps: ManagerDeps, ctx: RequestContext, args:
     await saveMigration(deps, ctx, m, { status: 'reverted' });
     return m;
   });
-  if (!betweenHosts(migration)) await finishRevertHere(deps, ctx, inst, migration);
+  if (migration && !betweenHosts(migration)) await finishRevertHere(deps, ctx, inst, migration);
 }
 
 /**

@@ -48,6 +48,16 @@ describe('a host killed mid-move and started again: the server stays on its sour
     await waitFor(what, async () => cond(), 120_000, 50);
   }
 
+  /** Kills the cloud's daemon `name` (SIGKILL), runs `check`, and starts it again whatever `check` found. */
+  async function killedAndStarted(name: string, check: () => Promise<void>): Promise<void> {
+    await killCloudDaemons([name]);
+    try {
+      await check();
+    } finally {
+      await localCloud(['up']);
+    }
+  }
+
   /** ACTIVE with no task on `host`, everything of it there and nothing of it on `other`. */
   async function assertBackOn(host: string, other: string, migration: Migration): Promise<void> {
     const s = await waitForServer(serverId, 'ACTIVE with no task', (x) => (x?.status === 'ACTIVE' && !x['OS-EXT-STS:task_state']) || x?.status === 'ERROR', 180_000, 500, false);
@@ -94,9 +104,7 @@ describe('a host killed mid-move and started again: the server stays on its sour
     const migration = await migrateTo(first);
     await catchStep('the capture under way', async () => (await moveImages(migration.uuid)).length > 0
       && (await containerOn(hosts, second.name, serverId)) === 'stopped' && (await taskState()) === 'resize_migrating');
-    await killCloudDaemons(['nova-container-2']);
-    assert.equal(await taskState(), 'resize_migrating', 'killed mid-capture');
-    await localCloud(['up']);
+    await killedAndStarted('nova-container-2', async () => assert.equal(await taskState(), 'resize_migrating', 'killed mid-capture'));
     await assertBackOn(second.name, first, migration);
   });
 
@@ -104,9 +112,7 @@ describe('a host killed mid-move and started again: the server stays on its sour
     assert.equal((await getServer(serverId))?.['OS-EXT-SRV-ATTR:host'], second.name, 'the server is on the second host');
     const migration = await migrateTo(first);
     await catchStep('the arrival under way', async () => (await taskState()) === 'resize_finish');
-    await killCloudDaemons(['nova-container']);
-    assert.equal(await taskState(), 'resize_finish', 'killed mid-arrival');
-    await localCloud(['up']);
+    await killedAndStarted('nova-container', async () => assert.equal(await taskState(), 'resize_finish', 'killed mid-arrival'));
     await assertBackOn(second.name, first, migration);
   });
 });

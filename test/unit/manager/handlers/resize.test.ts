@@ -33,9 +33,8 @@ async function resized(c: FakeCompute): Promise<{ uuid: string; mig: NovaObject 
 }
 
 /** Makes `method` of `c`'s driver never return: the service dies there. */
-function diesIn(c: FakeCompute, method: 'snapshot' | 'spawn' | 'powerOn' | 'updateLimits' | 'cast'): void {
-  if (method === 'cast') c.computeRpc.on('cast', () => new Promise<never>(() => undefined));
-  else c.driver.on(method, () => new Promise<never>(() => undefined));
+function diesIn(c: FakeCompute, method: 'snapshot' | 'spawn' | 'powerOn' | 'updateLimits'): void {
+  c.driver.on(method, () => new Promise<never>(() => undefined));
 }
 
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -51,7 +50,6 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 async function restart(c: FakeCompute, mig: Record<string, FieldValue>): Promise<RecoveryReport> {
   c.deps.locks = new KeyedLock();
   for (const m of ['snapshot', 'spawn', 'powerOn', 'updateLimits'] as const) c.driver.on(m, () => undefined);
-  c.computeRpc.on('cast', () => undefined);
   const migration = new NovaObject('Migration', '1.7', { migration_type: 'migration', ...mig });
   const older = new NovaObject('Migration', '1.7', { ...migration.fields, id: 1, uuid: randomUUID(), status: 'confirmed' });
   c.conductor.classResults.set('MigrationList.get_by_filters', (args) =>
@@ -151,7 +149,10 @@ describe('resize', () => {
     const record = c.store.record(uuid);
     assert.deepEqual([record.get('vm_state'), record.get('task_state'), record.obj('flavor')?.get('name')], [VmState.ACTIVE, null, 'm1.small']);
     storedMigration(c);
+    const finishes = () => c.store.actionEvents.filter((e) => e.event === 'compute_finish_revert_resize').length;
+    const before = finishes();
     await revertResize(c.deps, c.ctx, argsFor(inst, { migration: mig.toPrimitive() }));
+    assert.equal(finishes(), before, 'no second finish_revert_resize');
     assert.deepEqual(c.store.faults, [], 'no fault');
     assert.equal(c.driver.callsOf('updateLimits').length, 2, 'nothing applied again');
     assert.deepEqual([c.store.record(uuid).get('vm_state'), c.store.record(uuid).get('task_state')], [VmState.ACTIVE, null]);
@@ -402,7 +403,6 @@ describe('resize to another host', () => {
         assert.deepEqual(report.resumedMoves, [uuid]);
         assert.equal(src.driver.instances.get(uuid)?.state, vm === VmState.STOPPED ? PowerState.SHUTDOWN : PowerState.RUNNING);
         if (vm === VmState.ACTIVE) assert.deepEqual(src.driver.instances.get(uuid)?.vifs.map((v) => v.id), ['port-1'], 'its network made again');
-        assert.notEqual(src.ports.boundTo.get(uuid), DST, 'its port never bound to the destination');
         assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 }, 'the old flavor\'s allocation back on the instance');
         assert.equal(src.placement.allocations.has(mig.uuid as string), false);
         assert.equal(lastMigration(src).status, 'error');
@@ -445,7 +445,7 @@ describe('resize to another host', () => {
     it('the destination before finish_resize began (resize_migrated): left for that cast, which then runs', async () => {
       const { src, dst, uuid } = await moved('resize_instance');
       const report = await restart(dst, lastMigration(src));
-      assert.deepEqual([report.resumedMoves, report.clearedTasks], [[], []]);
+      assert.deepEqual([report.resumedMoves, report.clearedTasks, report.waitingMoves], [[], [], [uuid]]);
       assert.equal(src.store.record(uuid).get('task_state'), TaskState.RESIZE_MIGRATED);
       await finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST));
       assert.equal(dst.driver.instances.get(uuid)?.state, PowerState.RUNNING);
@@ -475,12 +475,16 @@ describe('resize to another host', () => {
     it('the destination mid-hand-back (resize_reverting, the migration in error): the hand-back cast again, the source starts it again', async () => {
       const { src, dst, uuid } = await moved('resize_instance');
       dst.driver.fail('spawn', new Error('engine refused the create'));
-      diesIn(dst, 'cast');
+      // the service dies as it deletes the image of the move, the hand-back readied
+      dst.images.on('deleteImage', () => new Promise<never>(() => undefined));
       void finishResize(dst.deps, dst.ctx, castOf(src, 'finish_resize', DST)).catch(() => undefined);
-      await until('the hand-back being cast', () => dst.computeRpc.calls.some((x) => x.method === 'cast' && x.args[2] === 'finish_revert_resize'));
+      await until('the move\'s image being deleted', () => dst.images.callsOf('deleteImage').length === 1);
       assert.deepEqual([src.store.record(uuid).get('task_state'), lastMigration(src).status], [TaskState.RESIZE_REVERTING, 'error']);
+      assert.equal(src.images.glance.size, 1, 'the move\'s image still there');
+      dst.images.on('deleteImage', () => undefined);
       const report = await restart(dst, lastMigration(src));
       assert.deepEqual(report.resumedMoves, [uuid]);
+      assert.deepEqual([...src.images.glance.keys()], [], 'the move\'s image deleted');
       await finishRevertResize(src.deps, src.ctx, castOf(dst, 'finish_revert_resize', SRC));
       assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
       assert.deepEqual(src.placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
