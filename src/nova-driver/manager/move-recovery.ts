@@ -26,7 +26,7 @@ import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { cachedVifs } from './networking.js';
 import {
-  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, readyToHandBack, recordedMoveImage, stayHere,
+  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, oldVmState, readyToHandBack, recordedMoveImage, stayHere,
 } from './resize.js';
 import { saveMigration } from './migrations.js';
 import { TaskState, VmState } from './states.js';
@@ -95,7 +95,7 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
   if (!betweenHosts(m) || (task === TaskState.RESIZE_MIGRATING && sourceHere)) {
     await locked(async () => {
       mlog.warn('a move was under way here when the service stopped: the instance stays here as it was');
-      const wasRunning = betweenHosts(m) && ((inst.get('system_metadata') ?? {}) as Record<string, string>).old_vm_state !== VmState.STOPPED;
+      const wasRunning = betweenHosts(m) && oldVmState(inst) !== VmState.STOPPED;
       await stayHere(deps, ctx, inst, m, recordedMoveImage(inst), wasRunning, mlog);
       await settle(mlog, 'record the fault', deps.instances.addFault(ctx, uuid, interrupted(betweenHosts(m) ? 'move to another host' : 'resize')));
       await deps.instances.save(ctx, inst, { task_state: null }, [task]);

@@ -62,6 +62,11 @@ function sysmeta(inst: NovaObject): Record<string, string> {
 /** Where a move between hosts keeps the Glance id of the image that carries the file system. */
 const MOVE_IMAGE_KEY = 'nova_container_move_image';
 
+/** The vm_state the instance had when its move began (prep_resize records it). */
+export function oldVmState(inst: NovaObject): string {
+  return sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
+}
+
 /** The Glance id of the image of the instance's move, once its source recorded it. */
 export function recordedMoveImage(inst: NovaObject): string | null {
   return sysmeta(inst)[MOVE_IMAGE_KEY] ?? null;
@@ -222,9 +227,9 @@ export async function finishResize(deps: ManagerDeps, ctx: RequestContext, args:
       try {
         const newFlavor = inst.obj('new_flavor');
         if (!newFlavor) throw new InvalidInput({ reason: 'finish_resize without a new_flavor on the instance' });
-        const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
+        const wasStopped = oldVmState(inst) === VmState.STOPPED;
         await deps.instances.save(ctx, inst, { ...flavorFields(newFlavor), task_state: TaskState.RESIZE_FINISH }, [TaskState.RESIZE_MIGRATED]);
-        await arriveHere(deps, ctx, inst, args, moveImageOf(args.disk_info as string), oldVmState === VmState.STOPPED, log);
+        await arriveHere(deps, ctx, inst, args, moveImageOf(args.disk_info as string), wasStopped, log);
       } catch (err) {
         // another operation took the instance (a delete): it is that one's
         if (!(err instanceof UnexpectedTaskStateError)) goingBack = await readyToHandBack(deps, ctx, inst, migration, log);
@@ -446,7 +451,7 @@ export async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, i
     }
     const oldFlavor = inst.obj('old_flavor');
     if (!oldFlavor) throw new Error('finish_revert_resize without an old_flavor on the instance');
-    const oldVmState = sysmeta(inst).old_vm_state ?? VmState.ACTIVE;
+    const wasStopped = oldVmState(inst) === VmState.STOPPED;
     const uuid = inst.str('uuid');
     const moved = betweenHosts(migration);
     await deps.instances.save(ctx, inst, {
@@ -460,11 +465,11 @@ export async function finishRevertHere(deps: ManagerDeps, ctx: RequestContext, i
       let bound: VifModel[] = [];
       if (!moved) await applyLimits(deps, inst, oldFlavor);
       else bound = await bindPortsHere(deps, ctx, inst);
-      if (oldVmState === VmState.STOPPED) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
+      if (wasStopped) await driverCall(inst, () => deps.driver.powerOff(uuid, deps.shutdownTimeout));
       else if (moved) await driverCall(inst, () => deps.driver.powerOn(uuid, async () => (bound.length > 0 ? bound : vifSource(deps, ctx, inst)())));
     });
     await deps.instances.save(ctx, inst, {
-      vm_state: oldVmState === VmState.STOPPED ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)),
+      vm_state: wasStopped ? VmState.STOPPED : VmState.ACTIVE, task_state: null, power_state: powerStateFor(await deps.driver.getInfo(uuid)),
     }, [TaskState.RESIZE_REVERTING]);
     await deleteStashedFlavor(deps, ctx, inst);
     await settle(log, 'record its usage', deps.usage.track(ctx, inst));
