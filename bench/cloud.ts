@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { GlanceTokenSource } from '../src/glance-bridge/token-source.js';
-import { DEFAULT_PODMAN_USERNS_REMAP, podmanUserns } from '../src/runtime/podman-engine.js';
+import { DEFAULT_PODMAN_USERNS_REMAP, PODMAN_IPC, podmanUserns } from '../src/runtime/podman-engine.js';
 import { computeConfValue, openrcEnv } from '../test/helpers/cloud.js';
 import { ENGINE_DRIVER, busyboxRootfs, importRootfs, makeTar, readTar, saveImage } from '../test/integration/glance-bridge/images.js';
 
@@ -168,13 +168,14 @@ async function removeMeasured(c: Docker.Container): Promise<void> {
 
 type Limits = { memoryMb: number; rootGb?: number };
 
-/** A 1-vCPU flavor's limits and a server workload's hardening and user namespace, in network mode `network`. */
+/** A 1-vCPU flavor's limits and a server workload's hardening, user namespace and (on podman) IPC, in network mode `network`. */
 function workloadHostConfig(limits: Limits, network: string): Docker.ContainerCreateOptions['HostConfig'] {
   const userns = engineUserns();
   return {
     CpuPeriod: 100_000, CpuQuota: 100_000, Memory: limits.memoryMb * 1048576, MemorySwap: limits.memoryMb * 1048576, PidsLimit: 1024,
     SecurityOpt: ['no-new-privileges'], NetworkMode: network, Init: true,
     ...(limits.rootGb ? { StorageOpt: { size: `${limits.rootGb}G` } } : {}), ...(userns ? { UsernsMode: userns } : {}),
+    ...(ENGINE_DRIVER === 'podman' ? PODMAN_IPC : {}),
   };
 }
 

@@ -75,6 +75,16 @@ export function ociResources(limits: ContainerLimits): Record<string, unknown> {
   return out;
 }
 
+/**
+ * A container's IPC as podman makes it: a namespace of its own, its /dev/shm a tmpfs of the
+ * engines' default size mounted by the runtime inside the container's mount namespace. podman
+ * 4.3's own modes ('shareable', its default, and 'private' too) mount each container's /dev/shm
+ * in the host's mount namespace, and every conmon has a mount namespace of its own that gets a
+ * copy of each such mount made after it: the host's mounts grow with the square of its
+ * containers (src/runtime/README.md). 'none' is a private namespace without that mount.
+ */
+export const PODMAN_IPC = { IpcMode: 'none', Tmpfs: { '/dev/shm': 'rw,nosuid,nodev,noexec,size=65536k' } } as const satisfies Docker.HostConfig;
+
 /** `[container] podman_userns_remap`'s default: the range dockerd's userns-remap takes here. */
 export const DEFAULT_PODMAN_USERNS_REMAP = '100000:65536';
 
@@ -179,6 +189,7 @@ export class PodmanEngine extends DockerEngine {
     if (spec.limits.rootGb) o.Labels = { ...o.Labels, [ROOT_SIZE_LABEL]: `${spec.limits.rootGb}G` };
     o.HostConfig = {
       ...o.HostConfig,
+      ...PODMAN_IPC,
       Binds: [...NETWORK_FILES.map((f) => `${this.networkFile(owner, f)}:/etc/${f}:ro`), ...this.fileBinds(spec)],
       ...(joined ? { UTSMode: `container:${joined}`, ...(this.userns ? { UsernsMode: `container:${joined}` } : {}) } : {}),
       ...(!joined && this.userns ? { UsernsMode: this.userns } : {}),

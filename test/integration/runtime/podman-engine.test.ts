@@ -291,6 +291,33 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     for (const wl of made) await engine.removeContainer(wl);
   });
 
+  it('adds no mount to the host for a container: its IPC namespace and its /dev/shm are its own, inside it', async () => {
+    // podman's own IPC modes mount each /dev/shm on the host, copied into every later conmon's mount namespace
+    const hostMountsOfService = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(service.dir)).length;
+    const before = hostMountsOfService();
+    const made = await Promise.all(Array.from({ length: 3 }, async (_, i) => {
+      const wl = await engine.createContainer(workloadSpec({ uuid: randomUUID(), hostname: `shm${i}`, limits: { vcpus: 1, memoryMb: 32, pids: 16 }, metadata: {}, files: [], command: ['300'] },
+        'h1', 'nc-test/busybox:t1', 'g1', { hostname: `shm${i}` }));
+      await engine.prepareContainer(wl);
+      await engine.startContainer(wl);
+      return wl;
+    }));
+    try {
+      assert.equal(hostMountsOfService(), before, 'no mount of the containers in the host\'s namespace');
+      const ipc = new Set<string>([ns(process.pid, 'ipc')]);
+      for (const wl of made) {
+        const pid = await pidOf(wl);
+        ipc.add(ns(pid, 'ipc'));
+        assert.match(readFileSync(`/proc/${pid}/mountinfo`, 'utf8'), /^\S+ \S+ \S+ \/ \/dev\/shm rw,nosuid,nodev,noexec\S* - tmpfs .*size=65536k/m);
+        // the container's root writes there, as into a VM's /dev/shm
+        assert.equal(execFileSync('nsenter', ['-t', String(pid), '-U', '-m', '/bin/sh', '-c', 'echo shared > /dev/shm/x && cat /dev/shm/x'], { encoding: 'utf8' }), 'shared\n');
+      }
+      assert.equal(ipc.size, 4, 'an IPC namespace each, not the host\'s');
+    } finally {
+      for (const wl of made) await engine.removeContainer(wl);
+    }
+  });
+
   it('an image a container uses is kept with an error, the container left (podman\'s forced removal takes it along); another name of it goes alone', async () => {
     const rootfs = await busyboxRootfs();
     await engine.importImage(Readable.from([rootfs]), 'nc-test/inuse', 't1', ['/bin/sleep']);
