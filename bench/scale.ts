@@ -11,7 +11,7 @@
  * instance") and the last decile's over the first's (a cost per operation that grows with the
  * instances on the host shows there), the service's RSS before and full (at the end of the hold,
  * and the most during it), the host memory each
- * idle instance takes, whether the service heartbeat kept its interval, and deletes/s. For
+ * idle instance takes (and of it the kernel's unreclaimable objects, and its mounts), whether the service heartbeat kept its interval, and deletes/s. For
  * nova-container also the part of the build that is not the engine's calls per decile, and the
  * engine's own create+start at the same concurrency on the empty and the full host. Then the
  * ratios of boots/s, deletes/s and RSS to nova-compute's.
@@ -65,7 +65,16 @@ function serviceRssMb(): number {
 }
 
 function hostAvailableMb(): number {
-  return Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
+  return meminfoKb('MemAvailable') / 1024;
+}
+
+function meminfoKb(field: string): number {
+  return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]);
+}
+
+/** The kernel's mounts in all mount namespaces (the objects of its mount cache; /proc/slabinfo is root's). */
+function kernelMounts(): number {
+  return Number(/^mnt_cache\s+(\d+)/m.exec(readFileSync('/proc/slabinfo', 'utf8'))?.[1]);
 }
 
 interface BuildLog { buildMs: number; engineMs?: number }
@@ -183,6 +192,8 @@ interface FillFigures {
   /** The most during the hold, read every second (the fill's last work still going). */
   service_rss_hold_max_mb: number;
   host_memory_per_instance_mb: number;
+  kernel_unreclaimable_per_instance_kb: number;
+  kernel_mounts_per_instance: number;
   heartbeat_worst_gap_s: number;
   deletes_per_s: number;
 }
@@ -205,6 +216,8 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   await target.whileEmpty?.();
   const rssIdle = target.rssMb();
   const memIdle = hostAvailableMb();
+  const slabIdle = meminfoKb('SUnreclaim');
+  const mountsIdle = kernelMounts();
 
   const apiMs: number[] = [];
   const t0 = performance.now();
@@ -229,6 +242,8 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   }
   const rssFull = target.rssMb();
   const memFull = hostAvailableMb();
+  const slabFull = meminfoKb('SUnreclaim');
+  const mountsFull = kernelMounts();
   await target.whileFull?.();
   const buildDeciles = deciles(target.buildMs(ids));
 
@@ -249,6 +264,9 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     service_rss_full_mb: round(rssFull, 1),
     service_rss_hold_max_mb: round(rssHoldMax, 1),
     host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
+    // of it, the kernel's own objects (namespaces, cgroups, mounts, processes)
+    kernel_unreclaimable_per_instance_kb: round((slabFull - slabIdle) / SERVERS, 0),
+    kernel_mounts_per_instance: round((mountsFull - mountsIdle) / SERVERS, 0),
     heartbeat_worst_gap_s: round(worstGapS, 1),
     deletes_per_s: round(SERVERS / deleteS),
   };

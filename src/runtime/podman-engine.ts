@@ -81,7 +81,7 @@ export function ociResources(limits: ContainerLimits): Record<string, unknown> {
  * 4.3's own modes ('shareable', its default, and 'private' too) mount each container's /dev/shm
  * in the host's mount namespace, and every conmon has a mount namespace of its own that gets a
  * copy of each such mount made after it: the host's mounts grow with the square of its
- * containers (src/runtime/README.md). 'none' is a private namespace without that mount.
+ * containers (src/runtime/README.md, "IPC and /dev/shm"). 'none' is a private namespace without that mount.
  */
 export const PODMAN_IPC = { IpcMode: 'none', Tmpfs: { '/dev/shm': 'rw,nosuid,nodev,noexec,size=65536k' } } as const satisfies Docker.HostConfig;
 
@@ -292,7 +292,8 @@ export class PodmanEngine extends DockerEngine {
   /**
    * The forced removal of a container whose run it ends races podman 4.3's cleanup of that run
    * (the run's conmon starts it): both unmount and delete the run's files, and the removal fails
-   * with "unlinkat .../userdata/shm: device or resource busy" when the cleanup holds them. It
+   * with "unlinkat .../userdata/shm: device or resource busy" when the cleanup holds them (on a
+   * container made before PODMAN_IPC, whose /dev/shm podman mounted there). It
    * also races the end of a run that ends by itself: podman still calls it running, its kill
    * finds it stopped, and the removal fails with "container state improper". Then the cleanup
    * finishes the removal, or the container is still there to be removed again once it is over:
