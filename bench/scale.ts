@@ -10,8 +10,9 @@
  * the fill (nova-container's `instance built` log line, nova-compute's "Took N seconds to build
  * instance") and the last decile's over the first's (a cost per operation that grows with the
  * instances on the host shows there), the service's RSS before and full (at the end of the hold,
- * and the most during it), the host memory each
- * idle instance takes (and of it the kernel's unreclaimable objects, and its mounts), whether the service heartbeat kept its interval, and deletes/s. For
+ * and the most during it), the host memory each idle instance takes (and of it the kernel's
+ * unreclaimable objects, and its mounts), whether the service heartbeat kept its interval,
+ * and deletes/s. For
  * nova-container also the part of the build that is not the engine's calls per decile, and the
  * engine's own create+start at the same concurrency on the empty and the full host. Then the
  * ratios of boots/s, deletes/s and RSS to nova-compute's.

@@ -22,7 +22,9 @@
  *   `stateDir`, by container name), owned by the container's root and bind-mounted read-only;
  * - it can make a container's namespaces without running it (libpod's init), which gives an
  *   instance one container (src/runtime/network-homes.ts), once the cleanup of the container's
- *   last run is over.
+ *   last run is over;
+ * - its IPC modes mount each container's /dev/shm on the host: a container's IPC namespace and
+ *   /dev/shm are made inside it instead (PODMAN_IPC).
  */
 import type Docker from 'dockerode';
 import type { DialOptions } from 'docker-modem';
@@ -80,8 +82,9 @@ export function ociResources(limits: ContainerLimits): Record<string, unknown> {
  * engines' default size mounted by the runtime inside the container's mount namespace. podman
  * 4.3's own modes ('shareable', its default, and 'private' too) mount each container's /dev/shm
  * in the host's mount namespace, and every conmon has a mount namespace of its own that gets a
- * copy of each such mount made after it: the host's mounts grow with the square of its
- * containers (src/runtime/README.md, "IPC and /dev/shm"). 'none' is a private namespace without that mount.
+ * copy of each such mount made after it: the kernel's mounts grow with the square of the
+ * containers (src/runtime/README.md, "IPC and /dev/shm"). 'none' is a private namespace
+ * without that mount. A container made before keeps podman's mode until it is made again.
  */
 export const PODMAN_IPC = { IpcMode: 'none', Tmpfs: { '/dev/shm': 'rw,nosuid,nodev,noexec,size=65536k' } } as const satisfies Docker.HostConfig;
 
@@ -189,7 +192,8 @@ export class PodmanEngine extends DockerEngine {
     if (spec.limits.rootGb) o.Labels = { ...o.Labels, [ROOT_SIZE_LABEL]: `${spec.limits.rootGb}G` };
     o.HostConfig = {
       ...o.HostConfig,
-      ...PODMAN_IPC,
+      IpcMode: PODMAN_IPC.IpcMode,
+      Tmpfs: { ...o.HostConfig?.Tmpfs, ...PODMAN_IPC.Tmpfs },
       Binds: [...NETWORK_FILES.map((f) => `${this.networkFile(owner, f)}:/etc/${f}:ro`), ...this.fileBinds(spec)],
       ...(joined ? { UTSMode: `container:${joined}`, ...(this.userns ? { UsernsMode: `container:${joined}` } : {}) } : {}),
       ...(!joined && this.userns ? { UsernsMode: this.userns } : {}),
