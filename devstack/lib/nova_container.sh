@@ -196,7 +196,7 @@ start_nova_container() { start_daemon "$NOVA_CONTAINER_DAEMON" "$NOVA_CONTAINER_
 # current config, waits until it registered and heartbeats, maps it into cell1. Builds only
 # when it must start.
 start_compute_host() {
-    local since
+    local since log_offset
     if daemon_current "$NOVA_CONTAINER_DAEMON" "${NOVA_CONTAINER_CMD[@]}"; then
         host_mapped "$THIS_COMPUTE_HOST" || wait_for_compute "$THIS_COMPUTE_HOST" '1970-01-01 00:00:00'
         return 0
@@ -204,8 +204,10 @@ start_compute_host() {
     build_nova_container
     stop_nova_container
     since=$(mysql_ -N -e 'SELECT UTC_TIMESTAMP()')
+    log_offset=$(stat -c %s "$NOVA_CONTAINER_LOG" 2>/dev/null || echo 0)
     start_nova_container
     wait_for_compute "$THIS_COMPUTE_HOST" "$since"
+    wait_for_serving "$log_offset"
     # what the API reports (the same check as `openstack compute service list`)
     log "compute service: $(admin_env "$OPENSTACK" compute service list --service nova-compute \
         --host "$THIS_COMPUTE_HOST" -f value -c Host -c State -c Status 2>&1 | tr '\n' ' ')"
@@ -216,6 +218,19 @@ stop_nova_container() { stop_daemon "$NOVA_CONTAINER_DAEMON" 30 group; }
 # compute_heartbeat_since HOST TS: the nova-compute service of HOST reported at or after TS (UTC)
 compute_heartbeat_since() {
     [ "$(mysql_ -N -e "SELECT COUNT(*) FROM nova.services s JOIN nova.compute_nodes c ON c.host = s.host AND c.deleted = 0 WHERE s.host = '$1' AND s.\`binary\` = 'nova-compute' AND s.deleted = 0 AND s.last_seen_up >= '$2'" 2>/dev/null)" -gt 0 ] 2>/dev/null
+}
+
+# wait_for_serving OFFSET: until nova-container logged, past OFFSET of its log, that its
+# start-up is done. It heartbeats before it recovers its instances, checks their VIFs and takes
+# RPC: until then a call to a host whose queue is new is lost.
+wait_for_serving() {
+    local offset=$1 i
+    for ((i = 0; i < COMPUTE_WAIT_TIMEOUT * 2; i++)); do
+        tail -c "+$((offset + 1))" "$NOVA_CONTAINER_LOG" | grep -q '"msg":"nova-container compute host is serving"' && return 0
+        daemon_running "$NOVA_CONTAINER_DAEMON" || die "nova-container exited during its start-up (log: $NOVA_CONTAINER_LOG)"
+        sleep 0.5
+    done
+    die "nova-container did not finish its start-up within ${COMPUTE_WAIT_TIMEOUT}s; see $NOVA_CONTAINER_LOG"
 }
 
 # wait_for_compute HOST SINCE: until the host registered (service + compute node rows) and

@@ -3,7 +3,7 @@
  * `openstack` CLI, and extra nova-container processes started from its config.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,8 +88,16 @@ export interface ComputeProcess {
   dir: string;
   logFile: string;
   child: ChildProcess;
+  /**
+   * Until this start has finished its start-up (recovery, VIF check, RPC server up) and logged
+   * that it serves: its service record shows it up earlier, while it recovers.
+   */
+  serving(timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
+
+/** What nova-container logs once its start-up is done (src/nova-driver/compute-service.ts). */
+export const SERVING_MESSAGE = 'nova-container compute host is serving';
 
 /**
  * Starts one more nova-container on the local cloud under its own host name and state dir,
@@ -104,12 +112,21 @@ export function startCompute(host: string, extra = ''): ComputeProcess {
     writeFileSync(override, `[DEFAULT]\nhost = ${host}\nstate_path = ${join(dir, 'state')}\n[container]\nhealth_listen =\n${extra.startsWith('[') ? extra : `[DEFAULT]\n${extra}`}`);
   }
   const logFile = join(dir, 'nova-container.log');
+  // the log is appended to across starts: this start's lines are those after this offset
+  const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   const out = openSync(logFile, 'a');
   const child = spawn(process.execPath, [join(REPO, 'dist/src/cli.js'), '--config-file', COMPUTE_CONF, '--config-file', override],
     { stdio: ['ignore', out, out] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     host, dir, logFile, child,
+    async serving(timeoutMs = 90_000) {
+      for (const deadline = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 200))) {
+        if (readFileSync(logFile).subarray(logStart).toString('utf8').includes(SERVING_MESSAGE)) return;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${host} exited during start-up; see ${logFile}`);
+        if (Date.now() > deadline) throw new Error(`${host} did not log that it serves within ${timeoutMs} ms; see ${logFile}`);
+      }
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

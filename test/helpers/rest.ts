@@ -112,9 +112,14 @@ export async function forgetTestCompute(host: string): Promise<void> {
   removeComputeDir(host);
 }
 
-/** startCompute(host, extra), then until nova-api shows it up, then mapped into the cell: a host of a test that can take servers. */
+/**
+ * startCompute(host, extra), then until it serves and nova-api shows it up, then mapped into the
+ * cell: a host of a test that can take servers, and RPC calls (before it serves, its queue
+ * may not exist yet, and a call sent to it is lost).
+ */
 export async function joinTestCompute(host: string, extra = ''): Promise<ComputeProcess> {
   const compute = startCompute(host, extra);
+  await compute.serving();
   await waitFor('the test host to be up', async () => (await computeService(host))?.state === 'up', 90_000, 1000);
   await discoverHosts();
   return compute;

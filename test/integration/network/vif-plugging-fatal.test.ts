@@ -37,8 +37,7 @@ describe('a port that never becomes ACTIVE, with vif_plugging_is_fatal', functio
       await waitFor('the cloud\'s nova-container to stop', async () => !isAlive(cloudCompute), 60_000, 200);
     }
     compute = startCompute(host, `[DEFAULT]\nstate_path = ${join(CLOUD_DIR, 'nova-container')}\nvif_plugging_timeout = ${TIMEOUT_S}\nvif_plugging_is_fatal = true\n`);
-    const log = compute.logFile;
-    await waitFor('the test compute to serve', async () => readFileSync(log, 'utf8').includes('nova-container compute host is serving'), 60_000, 200);
+    await compute.serving();
     sg = (await neutron<{ security_group: { id: string } }>('POST', '/security-groups', { security_group: { name: `${RUN}-sg` } })).security_group.id;
   });
 

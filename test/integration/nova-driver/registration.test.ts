@@ -83,6 +83,7 @@ describe('registration with the local cloud\'s real control plane', function () 
     assert.ok(Date.now() - killedAt <= DOWN_WITHIN_MS);
 
     compute = startCompute(HOST);
+    await compute.serving();
     await waitFor('the restarted host to be up', async () => (await computeService(HOST))?.state === 'up', 90_000, 1000);
     const after = await hypervisorRecord(HOST);
     assert.ok(before?.id, 'a compute node');
