@@ -2,7 +2,7 @@
  * Instances' serial consoles, as libvirt gives a VM's under Nova's [serial_console] (a
  * `<serial type='tcp'>` in bind mode): per instance a TCP port of `port_range` on
  * `proxyclient_address`, raw bytes, no authentication of its own (nova-serialproxy checks the
- * console token, then connects here), one client at a time; a second one is told so and closed.
+ * console token, then connects here), one client at a time; a second one is told so, and kept connected until it leaves.
  *
  * A client is bridged to the workload's TTY by an attach, not to a shell started per
  * connection: it sees and types into the instance's own first process, as a VM's serial
@@ -33,6 +33,8 @@ interface Listening {
   port: number;
   server: Server;
   client: Socket | null;
+  /** Clients told why they have no console, until they leave (refuse). */
+  refused: Set<Socket>;
 }
 
 /** What a console client may have unread before it is dropped. */
@@ -41,23 +43,41 @@ const CLIENT_BACKLOG_BYTES = 1 << 20;
 const LINGER_MS = 5000;
 
 /**
- * How long the end of a connection waits after its last bytes: with the end right behind them,
- * Zed's nova-serialproxy (websockify 0.10) closed the browser's websocket without passing them
- * on (its log: the bytes read from here, none sent to the browser), and a refused second
- * Horizon tab showed only "Closed".
+ * How long the end of a connection waits after the workload's last output: with the end right
+ * behind them, Zed's nova-serialproxy (websockify 0.10) closed the browser's websocket without
+ * passing them on.
  */
 const END_DELAY_MS = 500;
 
-/** Ends the connection a moment after `last` and what was written before it; at the latest after LINGER_MS. */
-function closeAfter(socket: Socket, last?: string): void {
-  if (last !== undefined) socket.write(last);
+/** Ends the connection a moment after what was written to it; at the latest after LINGER_MS. */
+function closeAfter(socket: Socket): void {
   setTimeout(() => socket.end(), END_DELAY_MS).unref();
   socket.setTimeout(LINGER_MS, () => socket.destroy());
 }
 
-/** Tells the client why, and closes the connection. */
-function refuse(socket: Socket, why: string): void {
-  closeAfter(socket, `\r\nnova-container: ${why}\r\n`);
+/**
+ * How long a refused client stays connected at most. Not closed at once: when nova-serialproxy
+ * (websockify) sees this end while the browser's first keystroke is unread, its close resets
+ * the browser's connection, and the reason written just before is lost: a refused Horizon tab
+ * then showed only "Closed", even with the end half a second behind the reason.
+ */
+const REFUSED_HOLD_MS = 60_000;
+
+/** Tells the client why it has no console; what it types is dropped; closed when it leaves, the console goes, or after REFUSED_HOLD_MS. */
+function refuse(socket: Socket, why: string, refused: Set<Socket>): void {
+  refused.add(socket);
+  const hold = setTimeout(() => closeAfter(socket), REFUSED_HOLD_MS).unref();
+  socket.once('close', () => {
+    clearTimeout(hold);
+    refused.delete(socket);
+  });
+  socket.resume();
+  socket.write(`\r\nnova-container: ${why}\r\n`);
+}
+
+function dropClients(l: Listening): void {
+  l.client?.destroy();
+  for (const socket of l.refused) socket.destroy();
 }
 
 export class SerialConsoles {
@@ -77,7 +97,7 @@ export class SerialConsoles {
           this.log.warn({ instance: uuid, port, code: err.code, err: err.message }, 'cannot listen on the serial console port kept for the instance: it gets another one when asked');
           return null;
         });
-        if (server) this.listening.set(uuid, { port, server, client: null });
+        if (server) this.listening.set(uuid, { port, server, client: null, refused: new Set() });
       }
       await this.save();
     });
@@ -98,7 +118,7 @@ export class SerialConsoles {
           throw err;
         });
         if (!server) continue;
-        this.listening.set(uuid, { port, server, client: null });
+        this.listening.set(uuid, { port, server, client: null, refused: new Set() });
         await this.save();
         this.log.info({ instance: uuid, port }, 'serial console listening');
         return { host: this.options.address, port };
@@ -113,7 +133,7 @@ export class SerialConsoles {
       const l = this.listening.get(uuid);
       if (!l) return;
       this.listening.delete(uuid);
-      l.client?.destroy();
+      dropClients(l);
       l.server.close(); // stops listening now; its callback would wait for every connection to end
       await this.save();
     });
@@ -124,7 +144,7 @@ export class SerialConsoles {
     await this.serially(async () => {
       this.closed = true;
       for (const l of this.listening.values()) {
-        l.client?.destroy();
+        dropClients(l);
         l.server.close();
       }
       this.listening.clear();
@@ -161,7 +181,7 @@ export class SerialConsoles {
       socket.destroy(); // released meanwhile
       return;
     }
-    if (l.client) return refuse(socket, 'this console is in use by another client (one at a time, as a VM\'s serial console)');
+    if (l.client) return refuse(socket, 'this console is in use by another client (one at a time, as a VM\'s serial console)', l.refused);
     l.client = socket;
     // set before the attach, so that a client gone while it is asked for frees the console
     socket.once('close', () => {
@@ -172,7 +192,7 @@ export class SerialConsoles {
       stream = await this.engine.attachConsole(workloadName(uuid));
     } catch (err) {
       if (l.client === socket) l.client = null;
-      return refuse(socket, `no console: ${(err as Error).message}`);
+      return refuse(socket, `no console: ${(err as Error).message}`, l.refused);
     }
     const close = (): void => {
       stream.destroy();
