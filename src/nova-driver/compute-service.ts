@@ -254,8 +254,7 @@ export class ComputeService {
   }
 
   private async instanceUuids(): Promise<string[]> {
-    const list = await this.conductor.classActionObject(this.ctx(), 'InstanceList', 'get_by_host', [this.config.DEFAULT.host], { expected_attrs: [] });
-    return (list?.items() ?? []).map((i) => i.str('uuid'));
+    return (await this.manager.instances.listOnHost(this.ctx(), [])).map((i) => i.str('uuid'));
   }
 
   private requireRpc(): RpcRuntime {

@@ -19,6 +19,7 @@ import { NovaObject, sameValue, type FieldValue } from './objects/versioned-obje
 import { objectVersion } from './objects/manifest.js';
 import { PlacementError, type Inventories, type PlacementClient } from './placement.js';
 import type { HostResources } from './host-resources.js';
+import { instancesOnHost } from './instance-list.js';
 import { InstanceUsageLedger, usageOf, type InstanceUsage, type Usage } from './instance-usage.js';
 
 /** Traits this host decides; any other trait on the provider belongs to someone else and stays. */
@@ -169,10 +170,10 @@ export class ResourceTracker {
   /** The ledger from a listing of the node's instances (as the resource tracker counts them); the drift it corrected. */
   private async relist(ctx: RequestContext): Promise<string[]> {
     this.ledger.auditStarted();
-    const list = await this.d.conductor.classAction(ctx, 'InstanceList', 'get_by_host_and_node', [this.d.host, this.d.nodename],
-      { expected_attrs: ['flavor'] });
     const listed = new Map<string, InstanceUsage>();
-    for (const inst of list instanceof NovaObject ? list.items() : []) {
+    for (const inst of await instancesOnHost(this.d.conductor, ctx, this.d.host, ['flavor'])) {
+      // nova-compute's tracker counts its node's: InstanceList.get_by_host_and_node
+      if (inst.optStr('node') !== this.d.nodename) continue;
       const usage = usageOf(inst);
       if (usage) listed.set(inst.str('uuid'), usage);
     }

@@ -9,6 +9,7 @@ import { NovaObject, type FieldValue } from '../objects/versioned-object.js';
 import { objectVersion } from '../objects/manifest.js';
 import { withComputeId } from '../objects/compute-id.js';
 import { NovaError } from '../errors.js';
+import { instancesOnHost } from '../instance-list.js';
 
 /** Nova caps fault messages at 255 characters (nova/compute/utils.py exception_to_dict). */
 const FAULT_MESSAGE_MAX = 255;
@@ -24,9 +25,9 @@ export class InstanceStore {
     return inst;
   }
 
-  async listOnHost(ctx: RequestContext, expectedAttrs: string[] = ['flavor', 'metadata', 'system_metadata']): Promise<NovaObject[]> {
-    const list = await this.conductor.classActionObject(ctx, 'InstanceList', 'get_by_host', [this.host], { expected_attrs: expectedAttrs });
-    return list?.items() ?? [];
+  /** Every instance of this host, in pages (src/nova-driver/instance-list.ts). */
+  listOnHost(ctx: RequestContext, expectedAttrs: string[] = ['flavor', 'metadata', 'system_metadata']): Promise<NovaObject[]> {
+    return instancesOnHost(this.conductor, ctx, this.host, expectedAttrs);
   }
 
   /**

@@ -2,14 +2,15 @@
  * A compute host of the test's own on the local cloud (same engine, its own host name):
  * a container that dies behind Nova's back is recorded SHUTOFF by the power-state sync, and
  * at start-up a container of this host that belongs to no instance is removed when
- * [container] remove_orphans is set.
+ * [container] remove_orphans is set; started again, the host's usage is what its listing of
+ * its instances through the conductor counts.
  */
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { sharedImage } from './fixture.js';
 import { Created, cli, engine, inspectContainer, waitForServer, waitForStatus, BOOT_MICROVERSION } from '../../helpers/servers.js';
-import type { ComputeProcess } from '../../helpers/cloud.js';
-import { forgetTestCompute, joinTestCompute } from '../../helpers/rest.js';
+import { startCompute, type ComputeProcess } from '../../helpers/cloud.js';
+import { forgetTestCompute, hypervisor, joinTestCompute } from '../../helpers/rest.js';
 
 const HOST = 'nc-sync-test';
 const RUN = `ncsync-${Date.now().toString(36)}`;
@@ -60,5 +61,14 @@ describe('power-state sync and orphan removal on a compute host of the test', fu
     await cli(['server', 'start', id]);
     await waitForStatus(id, 'ACTIVE');
     assert.equal((await inspectContainer(id))?.State.Running, true, 'start brings the same container back');
+  });
+
+  it('started again, the host counts its server from the conductor\'s listing of its instances: the hypervisor\'s usage holds it', async () => {
+    await compute?.stop();
+    compute = startCompute(HOST);
+    await compute.serving();
+    // the usage a start saves is the audit's: what the operations recorded is gone with the process
+    const h = await hypervisor(HOST);
+    assert.deepEqual([Number(h?.running_vms), Number(h?.vcpus_used)], [1, 1]);
   });
 });

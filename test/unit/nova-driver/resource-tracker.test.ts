@@ -1,8 +1,9 @@
 /**
  * The resource tracker's cost per operation: an instance built or deleted changes its own
  * usage and saves the ComputeNode once, with no listing of the host's instances and no
- * Placement call; the audit lists once, corrects what the operations missed, and lets an
- * operation made during its listing win. In-memory conductor and Placement record each call.
+ * Placement call; the audit lists the host (a page of instances at a time), corrects what the
+ * operations missed, and lets an operation made during its listing win. In-memory conductor and
+ * Placement record each call.
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { InstanceUsageLedger, usageOf } from '../../../src/nova-driver/instance-
 import { NovaObject, type FieldValue } from '../../../src/nova-driver/objects/versioned-object.js';
 import { adminContext } from '../../../src/nova-driver/context.js';
 import { captureLogs } from '../../helpers/log-capture.js';
-import { flavorObject, instanceObject } from '../../helpers/fake-compute.js';
+import { HOST, flavorObject, instanceObject } from '../../helpers/fake-compute.js';
 
 const HOST_MEASURE: MeasuredHost = {
   vcpus: 8, memoryMb: 16384, localGb: 100, freeDiskGb: 90, arch: 'x86_64', cpuInfo: '{}', hypervisorType: 'podman', hvType: 'docker', hypervisorVersion: 28002002,
@@ -29,16 +30,17 @@ class Conductor {
   /** When set, the next listing waits for it (to act during an audit). */
   listingGate: Promise<void> | null = null;
 
-  async classActionObject(_ctx: unknown, objname: string, method: string): Promise<NovaObject | null> {
+  /** InstanceList.get_by_filters as the database answers it: the host's instances by uuid, a page of them after the marker. */
+  async classActionObject(_ctx: unknown, objname: string, method: string, args: FieldValue[] = [], kwargs: Record<string, FieldValue> = {}): Promise<NovaObject | null> {
     this.calls.push(`${objname}.${method}`);
-    return null;
-  }
-
-  async classAction(_ctx: unknown, objname: string, method: string): Promise<FieldValue> {
-    this.calls.push(`${objname}.${method}`);
-    const listed = [...this.onHost.values()];
+    if (`${objname}.${method}` !== 'InstanceList.get_by_filters') return null;
+    const { host } = args[0] as { host: string };
+    const { limit, marker } = kwargs as { limit: number; marker: string | null };
+    const sorted = [...this.onHost.values()].filter((i) => i.get('host') === host).sort((a, b) => a.str('uuid').localeCompare(b.str('uuid')));
+    const from = marker === null ? 0 : sorted.findIndex((i) => i.str('uuid') === marker) + 1;
+    const page = sorted.slice(from, from + limit);
     if (this.listingGate) await this.listingGate;
-    return new NovaObject('InstanceList', '2.6', { objects: listed });
+    return new NovaObject('InstanceList', '2.6', { objects: page });
   }
 
   async objectAction(_ctx: unknown, obj: NovaObject, method: string): Promise<FieldValue> {
@@ -72,7 +74,7 @@ function setup() {
   const tracker = new ResourceTracker({
     conductor: conductor as unknown as ConductorClient,
     placement: placement as unknown as PlacementClient,
-    log: logs.log, host: 'cmp1', nodename: 'cmp1', hostIp: '127.0.0.1', statePath,
+    log: logs.log, host: HOST, nodename: HOST, hostIp: '127.0.0.1', statePath,
     policy: { reservedCpus: 0, reservedMemoryMb: 512, reservedDiskMb: 0, initialCpuRatio: 4, initialRamRatio: 1, initialDiskRatio: 1 },
     measure: async () => { measures++; return HOST_MEASURE; },
     capabilityTraits: [],
@@ -99,7 +101,21 @@ describe('resource tracker: usage kept per operation, the host re-listed only by
     assert.deepEqual([node.get('vcpus_used'), node.get('memory_mb_used'), node.get('local_gb_used'), node.get('running_vms')], [2, 1024 + 512, 10, 1]);
     assert.ok(s.placement.calls.includes('setInventories'));
     assert.equal(s.logs.find('the audit found usage the operations had not recorded').length, 0, 'the first audit fills the ledger: no drift to speak of');
-    assert.equal(s.conductor.calls.filter((c) => c === 'InstanceList.get_by_host_and_node').length, 2, 'once to create the node, once in the audit');
+    assert.equal(s.conductor.calls.filter((c) => c === 'InstanceList.get_by_filters').length, 2, 'once to create the node, once in the audit');
+  });
+
+  it('the audit lists the host a hundred instances at a time, and counts those of its node', async () => {
+    await s.tracker.init(ctx, false);
+    for (let i = 0; i < 230; i++) {
+      const inst = server(1, 16, 0);
+      s.conductor.onHost.set(inst.str('uuid'), inst);
+    }
+    const elsewhere = server(8, 16, 0, { node: `${HOST}-other-node` });
+    s.conductor.onHost.set(elsewhere.str('uuid'), elsewhere);
+    const before = s.conductor.calls.length;
+    await s.tracker.audit(ctx, false);
+    assert.equal(s.conductor.calls.slice(before).filter((c) => c === 'InstanceList.get_by_filters').length, 3);
+    assert.deepEqual([s.tracker.computeNode.get('vcpus_used'), s.tracker.computeNode.get('running_vms')], [230, 230]);
   });
 
   it('names the engine as the hypervisor type and Nova\'s HVType in the supported instances', async () => {
@@ -151,7 +167,7 @@ describe('resource tracker: usage kept per operation, the host re-listed only by
 
   it('an audit whose listing fails does not stop later operations from saving', async () => {
     await s.tracker.init(ctx, false);
-    s.conductor.classAction = async () => { throw new Error('MessagingTimeout'); };
+    s.conductor.classActionObject = async () => { throw new Error('MessagingTimeout'); };
     await assert.rejects(s.tracker.audit(ctx, false), /MessagingTimeout/);
     await s.tracker.track(ctx, server(2, 1024, 10));
     assert.equal(s.tracker.computeNode.get('vcpus_used'), 2);
