@@ -13,7 +13,8 @@
  * and the most during it), the host memory each idle instance takes (and of it the kernel's
  * unreclaimable objects, and its mounts), whether the service heartbeat kept its interval,
  * and deletes/s. For
- * nova-container also the part of the build that is not the engine's calls per decile, and the
+ * nova-container also the part of the build that is not the engine's calls per decile, its
+ * RSS's anonymous pages and V8 heap idle and full (`service_idle_*`, `service_full_*`), and the
  * engine's own create+start at the same concurrency on the empty and the full host. Then the
  * ratios of boots/s, deletes/s and RSS to nova-compute's.
  *
@@ -61,8 +62,26 @@ async function pool(n: number, limit: number, work: (i: number) => Promise<void>
   if (failed) throw failed.reason;
 }
 
+function servicePid(): string {
+  return readFileSync(join(CLOUD_DIR, 'run', 'nova-container.pid'), 'utf8').trim();
+}
+
 function serviceRssMb(): number {
-  return rssMb(readFileSync(join(CLOUD_DIR, 'run', 'nova-container.pid'), 'utf8').trim());
+  return rssMb(servicePid());
+}
+
+/**
+ * What the service's RSS is made of: its anonymous pages (V8's heap, malloc's arenas, thread
+ * stacks), and of those V8's heap as the service's /metrics reports it; the rest of the RSS is
+ * file pages (the node binary's and libraries', shared with every node process).
+ */
+async function serviceMemoryParts(): Promise<{ anon_mb: number; heap_total_mb: number }> {
+  const rollup = readFileSync(`/proc/${servicePid()}/smaps_rollup`, 'utf8');
+  const anonKb = Number(/^Anonymous:\s+(\d+)/m.exec(rollup)?.[1]);
+  const listen = computeConfValue('container', 'health_listen') || '127.0.0.1:8779';
+  const metrics = await (await fetch(`http://${listen}/metrics`)).text();
+  const heapBytes = Number(/^nodejs_heap_size_total_bytes (\d+)/m.exec(metrics)?.[1]);
+  return { anon_mb: round(anonKb / 1024, 1), heap_total_mb: round(heapBytes / 1024 / 1024, 1) };
 }
 
 function hostAvailableMb(): number {
@@ -174,6 +193,8 @@ async function heartbeat(nova: AxiosInstance, host: string): Promise<number> {
 interface Target {
   host: string;
   rssMb(): number;
+  /** The parts of the RSS, where the target tells them (ours). */
+  memoryParts?: () => Promise<Record<string, number>>;
   /** Each server's build time as the host logged it (cast -> ACTIVE saved), after the fill. */
   buildMs(ids: string[]): number[];
   /** Runs on the empty host, after the first boot, and on the full host, after the hold. */
@@ -216,6 +237,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   ids.length = 0;
   await target.whileEmpty?.();
   const rssIdle = target.rssMb();
+  const partsIdle = await target.memoryParts?.();
   const memIdle = hostAvailableMb();
   const slabIdle = meminfoKb('SUnreclaim');
   const mountsIdle = kernelMounts();
@@ -242,6 +264,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     worstGapS = Math.max(worstGapS, (Date.now() - latestBeat) / 1000);
   }
   const rssFull = target.rssMb();
+  const partsFull = await target.memoryParts?.();
   const memFull = hostAvailableMb();
   const slabFull = meminfoKb('SUnreclaim');
   const mountsFull = kernelMounts();
@@ -264,6 +287,8 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     service_rss_idle_mb: round(rssIdle, 1),
     service_rss_full_mb: round(rssFull, 1),
     service_rss_hold_max_mb: round(rssHoldMax, 1),
+    ...(partsIdle ? prefixed('service_idle_', partsIdle) : {}),
+    ...(partsFull ? prefixed('service_full_', partsFull) : {}),
     host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
     // of it, the kernel's own objects (namespaces, cgroups, mounts, processes)
     kernel_unreclaimable_per_instance_kb: round((slabFull - slabIdle) / SERVERS, 0),
@@ -299,6 +324,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
     const ours = await fill(nova, {
       host,
       rssMb: serviceRssMb,
+      memoryParts: serviceMemoryParts,
       buildMs: (servers) => {
         const built = buildTimes();
         const logs = servers.map((id) => built.get(id));
