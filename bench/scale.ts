@@ -28,6 +28,7 @@ import type { AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseListen } from '../src/nova-driver/ops/index.js';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient, ENGINE_DRIVER } from '../test/integration/glance-bridge/images.js';
 import { engineCreateStartMs, rssMb, session, sleep, sleeperImage, waitStatus } from './cloud.js';
@@ -75,13 +76,22 @@ function serviceRssMb(): number {
  * stacks), and of those V8's heap as the service's /metrics reports it; the rest of the RSS is
  * file pages (the node binary's and libraries', shared with every node process).
  */
-async function serviceMemoryParts(): Promise<{ anon_mb: number; heap_total_mb: number }> {
+async function serviceMemoryParts(): Promise<Record<string, number>> {
   const rollup = readFileSync(`/proc/${servicePid()}/smaps_rollup`, 'utf8');
   const anonKb = Number(/^Anonymous:\s+(\d+)/m.exec(rollup)?.[1]);
-  const listen = computeConfValue('container', 'health_listen') || '127.0.0.1:8779';
-  const metrics = await (await fetch(`http://${listen}/metrics`)).text();
-  const heapBytes = Number(/^nodejs_heap_size_total_bytes (\d+)/m.exec(metrics)?.[1]);
-  return { anon_mb: round(anonKb / 1024, 1), heap_total_mb: round(heapBytes / 1024 / 1024, 1) };
+  const parts: Record<string, number> = { anon_mb: round(anonKb / 1024, 1) };
+  // the heap only where the service serves /metrics; a failure to read it loses no run
+  const listen = parseListen(computeConfValue('container', 'health_listen') ?? '');
+  if (!listen) return parts;
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  try {
+    const metrics = await (await fetch(`http://${host}:${listen.port}/metrics`)).text();
+    const heapBytes = Number(/^nodejs_heap_size_total_bytes (\d+)/m.exec(metrics)?.[1]);
+    if (Number.isFinite(heapBytes)) parts.heap_total_mb = round(heapBytes / 1024 / 1024, 1);
+  } catch (err) {
+    console.warn(`the service's /metrics could not be read: ${(err as Error).message}`);
+  }
+  return parts;
 }
 
 function hostAvailableMb(): number {

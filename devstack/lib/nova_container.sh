@@ -226,7 +226,8 @@ compute_heartbeat_since() {
 wait_for_serving() {
     local offset=$1 i
     for ((i = 0; i < COMPUTE_WAIT_TIMEOUT * 2; i++)); do
-        tail -c "+$((offset + 1))" "$NOVA_CONTAINER_LOG" | grep -q '"msg":"nova-container compute host is serving"' && return 0
+        # not tail | grep -q: grep's early exit would fail tail with SIGPIPE under pipefail
+        grep -qF '"msg":"nova-container compute host is serving"' < <(tail -c "+$((offset + 1))" "$NOVA_CONTAINER_LOG") && return 0
         daemon_running "$NOVA_CONTAINER_DAEMON" || die "nova-container exited during its start-up (log: $NOVA_CONTAINER_LOG)"
         sleep 0.5
     done

@@ -86,7 +86,7 @@ export class ResourceTracker {
 
   /**
    * Periodic, at start-up and when the host is enabled or disabled: re-measure, list every
-   * instance of the host (one conductor call), sync Placement, save the ComputeNode if it
+   * instance of the host (in pages: src/nova-driver/instance-list.ts), sync Placement, save the ComputeNode if it
    * changed.
    */
   async audit(ctx: RequestContext, disabled: boolean): Promise<void> {

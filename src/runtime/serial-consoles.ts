@@ -62,9 +62,16 @@ function closeAfter(socket: Socket): void {
  * then showed only "Closed", even with the end half a second behind the reason.
  */
 const REFUSED_HOLD_MS = 60_000;
+/** Refused clients held at once per console; one more is closed at once. */
+const REFUSED_HELD_MAX = 8;
 
 /** Tells the client why it has no console; what it types is dropped; closed when it leaves, the console goes, or after REFUSED_HOLD_MS. */
 function refuse(socket: Socket, why: string, refused: Set<Socket>): void {
+  // gone already (while its attach failed), or one too many held: nothing to hold
+  if (socket.destroyed || refused.size >= REFUSED_HELD_MAX) {
+    socket.destroy();
+    return;
+  }
   refused.add(socket);
   const hold = setTimeout(() => closeAfter(socket), REFUSED_HOLD_MS).unref();
   socket.once('close', () => {

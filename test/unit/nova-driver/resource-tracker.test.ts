@@ -27,6 +27,8 @@ class Conductor {
   readonly onHost = new Map<string, NovaObject>();
   readonly calls: string[] = [];
   readonly saved: string[][] = [];
+  /** The arguments of each InstanceList.get_by_filters. */
+  readonly listings: { args: FieldValue[]; kwargs: Record<string, FieldValue> }[] = [];
   /** When set, the next listing waits for it (to act during an audit). */
   listingGate: Promise<void> | null = null;
 
@@ -34,6 +36,7 @@ class Conductor {
   async classActionObject(_ctx: unknown, objname: string, method: string, args: FieldValue[] = [], kwargs: Record<string, FieldValue> = {}): Promise<NovaObject | null> {
     this.calls.push(`${objname}.${method}`);
     if (`${objname}.${method}` !== 'InstanceList.get_by_filters') return null;
+    this.listings.push({ args, kwargs });
     const { host } = args[0] as { host: string };
     const { limit, marker } = kwargs as { limit: number; marker: string | null };
     const sorted = [...this.onHost.values()].filter((i) => i.get('host') === host).sort((a, b) => a.str('uuid').localeCompare(b.str('uuid')));
@@ -115,6 +118,11 @@ describe('resource tracker: usage kept per operation, the host re-listed only by
     const before = s.conductor.calls.length;
     await s.tracker.audit(ctx, false);
     assert.equal(s.conductor.calls.slice(before).filter((c) => c === 'InstanceList.get_by_filters').length, 3);
+    // get_by_host's query (not deleted, soft-deleted included), ordered by uuid, from the last one of the page before
+    const [, , last] = s.conductor.listings.slice(-3);
+    assert.deepEqual(last.args, [{ host: HOST, deleted: false, soft_deleted: true }]);
+    assert.deepEqual([last.kwargs.sort_keys, last.kwargs.sort_dirs, last.kwargs.limit], [['uuid'], ['asc'], 100]);
+    assert.equal(last.kwargs.marker, [...s.conductor.onHost.keys()].sort()[199]);
     assert.deepEqual([s.tracker.computeNode.get('vcpus_used'), s.tracker.computeNode.get('running_vms')], [230, 230]);
   });
 
