@@ -121,6 +121,20 @@ describe('serial consoles: a client\'s end', () => {
     await closed;
   }));
 
+  it('at most eight refused clients are held: a ninth gets the end at once', () => withConsole(async (port, tty) => {
+    const first = client(port);
+    await new Promise((r) => first.socket.once('connect', r));
+    tty.write('/ # ');
+    await first.data;
+    const held = Array.from({ length: 8 }, () => client(port));
+    for (const h of held) assert.match(await h.data, /in use by another client/);
+    const ninth = client(port);
+    await new Promise((r) => ninth.socket.once('close', r));
+    assert.equal(ninth.received(), '', 'closed without a word');
+    assert.ok(held.every((h) => !h.socket.destroyed && h.socket.readyState === 'open'));
+    for (const h of [first, ...held]) h.socket.destroy();
+  }));
+
   it('the workload\'s end: its client gets the last output, and the end only a moment later', () => withConsole(async (port, tty) => {
     const c = client(port);
     await new Promise((r) => c.socket.once('connect', r));
