@@ -47,6 +47,9 @@ import { VifPluggers } from '../network/pluggers.js';
 import { OperatorEndpoints, parseListen } from './ops/index.js';
 import { checkAllVifs, checkInstanceVifs } from './manager/vif-check.js';
 
+/** Logged once start-up is done (instances recovered, VIFs checked, RPC served); launchers wait for it (devstack/lib/nova_container.sh). */
+export const SERVING_MESSAGE = 'nova-container compute host is serving';
+
 export class ComputeService {
   private rpc: RpcRuntime | null = null;
   private readonly periodic = new PeriodicTasks();
@@ -191,7 +194,7 @@ export class ComputeService {
     this.periodic.every('sync_scheduler_instance_info', d.scheduler_instance_sync_interval, async () => {
       await this.scheduler.syncInstanceInfo(this.ctx(), await this.instanceUuids());
     }, this.log);
-    this.log.info({ host: d.host, compute_node: this.tracker.providerUuid, compute_rpc_version: rpcVersion }, 'nova-container compute host is serving');
+    this.log.info({ host: d.host, compute_node: this.tracker.providerUuid, compute_rpc_version: rpcVersion }, SERVING_MESSAGE);
   }
 
   /** A failed check is logged, never fatal: the next trigger checks again. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CLOUD_DIR } from './cloud-dir.js';
+import { SERVING_MESSAGE } from '../../src/nova-driver/compute-service.js';
 
 const run = promisify(execFile);
 
@@ -95,9 +96,6 @@ export interface ComputeProcess {
   serving(timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
-
-/** What nova-container logs once its start-up is done (src/nova-driver/compute-service.ts). */
-export const SERVING_MESSAGE = 'nova-container compute host is serving';
 
 /**
  * Starts one more nova-container on the local cloud under its own host name and state dir,
