@@ -19,6 +19,7 @@ export interface FakeCompute {
   host: string;
   /** The nova-compute log (oslo.log lines). */
   logFile: string;
+  pid: string;
   rssMb(): number;
   /** Stops the service and removes its service record, compute node and resource provider. */
   remove(): Promise<void>;
@@ -73,6 +74,7 @@ export async function startFakeCompute(nova: AxiosInstance, host: string, room: 
   return {
     host,
     logFile,
+    pid: String(pid),
     rssMb: () => rssMb(pid),
     async remove() {
       await stopAndDeregister();

@@ -33,6 +33,7 @@ import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud
 import { dockerClient, ENGINE_DRIVER } from '../test/integration/glance-bridge/images.js';
 import { engineCreateStartMs, rssMb, session, sleep, sleeperImage, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
+import { anonymousByProcess, growth, isComputeHostProcess } from './process-memory.js';
 
 const SERVERS = Number(process.env.BENCH_SCALE_SERVERS ?? 200);
 const IN_FLIGHT = Number(process.env.BENCH_SCALE_IN_FLIGHT ?? 10);
@@ -202,6 +203,8 @@ async function heartbeat(nova: AxiosInstance, host: string): Promise<number> {
 /** A compute host the fill targets. */
 interface Target {
   host: string;
+  /** The compute service's process. */
+  pid: string;
   rssMb(): number;
   /** The parts of the RSS, where the target tells them (ours). */
   memoryParts?: () => Promise<Record<string, number>>;
@@ -224,6 +227,9 @@ interface FillFigures {
   /** The most during the hold, read every second (the fill's last work still going). */
   service_rss_hold_max_mb: number;
   host_memory_per_instance_mb: number;
+  compute_host_memory_per_instance_mb: number;
+  /** The names whose anonymous memory grew most over the fill, MB (and their processes, full). */
+  anon_growth_mb_by_process: string;
   kernel_unreclaimable_per_instance_kb: number;
   kernel_mounts_per_instance: number;
   heartbeat_worst_gap_s: number;
@@ -251,6 +257,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   const memIdle = hostAvailableMb();
   const slabIdle = meminfoKb('SUnreclaim');
   const mountsIdle = kernelMounts();
+  const procsIdle = anonymousByProcess(target.pid);
 
   const apiMs: number[] = [];
   const t0 = performance.now();
@@ -278,6 +285,8 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   const memFull = hostAvailableMb();
   const slabFull = meminfoKb('SUnreclaim');
   const mountsFull = kernelMounts();
+  const grown = growth(procsIdle, anonymousByProcess(target.pid));
+  const elsewhereKb = grown.filter((g) => !isComputeHostProcess(g.name)).reduce((sum, g) => sum + g.kb, 0);
   await target.whileFull?.();
   const buildDeciles = deciles(target.buildMs(ids));
 
@@ -300,6 +309,9 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     ...(partsIdle ? prefixed('service_idle_', partsIdle) : {}),
     ...(partsFull ? prefixed('service_full_', partsFull) : {}),
     host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
+    // less what grew in processes a compute host of a real cloud does not run (the control plane, the bench)
+    compute_host_memory_per_instance_mb: round((memIdle - memFull - elsewhereKb / 1024) / SERVERS),
+    anon_growth_mb_by_process: grown.slice(0, 8).map((g) => `${g.name} ${round(g.kb / 1024, 1)} (${g.procs})`).join(', '),
     // of it, the kernel's own objects (namespaces, cgroups, mounts, processes)
     kernel_unreclaimable_per_instance_kb: round((slabFull - slabIdle) / SERVERS, 0),
     kernel_mounts_per_instance: round((mountsFull - mountsIdle) / SERVERS, 0),
@@ -333,6 +345,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
     let ownMs: number[] = [];
     const ours = await fill(nova, {
       host,
+      pid: servicePid(),
       rssMb: serviceRssMb,
       memoryParts: serviceMemoryParts,
       buildMs: (servers) => {
@@ -367,6 +380,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
     undo.push(() => fake.remove());
     const theirs = await fill(nova, {
       host: fake.host,
+      pid: fake.pid,
       rssMb: fake.rssMb,
       buildMs: (servers) => {
         const times = fakeBuildTimes(fake.logFile);
