@@ -256,6 +256,11 @@ export interface InstanceDriver {
    */
   snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,
     uploading: () => Promise<void>): Promise<void>;
+  /**
+   * At start-up, when no capture runs: drops what captures of `instances` cut short by a stop
+   * of the service left on this host; returns the Glance images they were for.
+   */
+  dropInterruptedSnapshots(instances: ReadonlySet<string>): Promise<{ instanceUuid: string; imageId: string }[]>;
 
   /** null when the instance has nothing on this host. */
   getInfo(instanceUuid: string): Promise<InstanceInfo | null>;

@@ -22,6 +22,12 @@ import { networkHomeFor, type NetworkHolder, type NetworkHome } from './network-
 import type { SerialConsoles } from './serial-consoles.js';
 
 export const SNAPSHOT_REPO = 'nova-snapshot';
+/** A capture's commit tag names its instance and its Glance image: one a stop cut short is found again at start-up. */
+const snapshotTag = (instanceUuid: string, imageId: string): string => `${instanceUuid}.${imageId}`;
+function snapshotOfTag(tag: string): { instanceUuid: string; imageId: string } | null {
+  const m = /^([0-9a-f-]{36})\.([0-9a-f-]{36})$/.exec(tag);
+  return m ? { instanceUuid: m[1], imageId: m[2] } : null;
+}
 
 export interface ContainerDriverOptions {
   host: string;
@@ -202,8 +208,9 @@ export class ContainerDriver implements InstanceDriver {
   async snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,
     uploading: () => Promise<void>): Promise<void> {
     const w = await this.workload(instanceUuid);
-    const ref = `${SNAPSHOT_REPO}:${imageId}`;
-    await this.engine.commitContainer(w.id, SNAPSHOT_REPO, imageId);
+    const tag = snapshotTag(instanceUuid, imageId);
+    const ref = `${SNAPSHOT_REPO}:${tag}`;
+    await this.engine.commitContainer(w.id, SNAPSHOT_REPO, tag);
     try {
       await uploading();
       await images.upload(ref, imageId, parentImageId);
@@ -212,6 +219,18 @@ export class ContainerDriver implements InstanceDriver {
       await this.engine.removeImage(ref).catch((err: unknown) =>
         this.log.warn({ instance: instanceUuid, image: ref, err: (err as Error).message }, 'could not drop the commit tag'));
     }
+  }
+
+  async dropInterruptedSnapshots(instances: ReadonlySet<string>): Promise<{ instanceUuid: string; imageId: string }[]> {
+    const dropped: { instanceUuid: string; imageId: string }[] = [];
+    for (const ref of await this.engine.listImageTags(SNAPSHOT_REPO)) {
+      const of = snapshotOfTag(ref.slice(SNAPSHOT_REPO.length + 1));
+      // another host's captures (a test host may share this engine) are not this one's to judge
+      if (!of || !instances.has(of.instanceUuid)) continue;
+      await this.engine.removeImage(ref);
+      dropped.push(of);
+    }
+    return dropped;
   }
 
   async getInfo(instanceUuid: string): Promise<InstanceInfo | null> {

@@ -32,6 +32,8 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
   readonly capabilities: DriverCapabilities = { supportsAttachInterface: true, imageTypes: ['docker'] };
   readonly instances = new Map<string, FakeInstance>();
   readonly removedDevices: string[] = [];
+  /** Captures a snapshot cut short left behind (the engine's commit tags). */
+  captures: { instanceUuid: string; imageId: string }[] = [];
   watcher: InstanceWatcher | null = null;
 
   constructor(private readonly options: FakeDriverOptions = {}) {
@@ -136,6 +138,13 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
     this.existing(instanceUuid);
     await uploading();
     await images.upload(`snapshot:${imageId}`, imageId, parentImageId);
+  }
+
+  async dropInterruptedSnapshots(instances: ReadonlySet<string>): Promise<{ instanceUuid: string; imageId: string }[]> {
+    await this.enter('dropInterruptedSnapshots', instances);
+    const dropped = this.captures.filter((c) => instances.has(c.instanceUuid));
+    this.captures = this.captures.filter((c) => !instances.has(c.instanceUuid));
+    return dropped;
   }
 
   async getInfo(instanceUuid: string): Promise<InstanceInfo | null> {

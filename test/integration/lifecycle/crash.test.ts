@@ -2,13 +2,14 @@
  * nova-container killed (SIGKILL) in the middle of a build, while it downloads a large image,
  * then started again with `./devstack/local-cloud.sh restart-compute`: within a minute the
  * server is ACTIVE or ERROR, never stuck in BUILD, its allocation matches its state, and no
- * container is left whose server does not exist.
+ * container is left whose server does not exist. Killed while it uploads a snapshot: the
+ * server ACTIVE again, nothing of the snapshot left in Glance or the engine.
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BUSYBOX, makeTar, randomData, saveImage, type TarItem } from '../glance-bridge/images.js';
 import {
-  Created, alivePid, allocations, engine, engineImageTagged, engineTmp, getServer, importRootfsWith, inspectContainer, isAlive, logRecords,
+  Created, alivePid, allocations, cli, engine, engineImageTagged, engineTmp, execIn, getServer, glanceImage, importRootfsWith, inspectContainer, isAlive, logRecords,
   newEngineTmpEntries, novaContainerPid, orphanContainers, restartCompute, sleep, summary, waitForServer, type Server,
 } from '../../helpers/servers.js';
 import { localCloud } from '../../helpers/cloud.js';
@@ -110,5 +111,35 @@ describe('lifecycle: nova-container killed mid-build', function () {
     if (!importedBeforeKill) assert.equal(await engineImageTagged(`glance-image:${imageId}`), false, 'the cut import registered nothing under the cache tag');
     const dangling = await engine().listImages({ filters: { dangling: ['true'] } });
     if (dangling.length) console.log(`      (dangling engine images now: ${dangling.map((i) => i.Id.slice(7, 19)).join(', ')})`);
+  });
+
+  it('killed mid-snapshot: at the restart the task is cleared, the unfinished Glance image deleted, the capture dropped from the engine', async () => {
+    const id = await c.boot(`${RUN}-crash-snap`, { image: imageId });
+    await waitForServer(id, 'ACTIVE', (s) => s?.status === 'ACTIVE' && !s['OS-EXT-STS:task_state'], 120_000);
+    // 100 MB the snapshot must carry: the upload takes long enough to be cut
+    const wrote = await execIn(id, ['sh', '-c', `head -c ${BIG_BYTES} /dev/urandom > /root/junk`]);
+    assert.equal(wrote.exitCode, 0, wrote.output);
+    const pid = novaContainerPid();
+    const snap = (await cli(['server', 'image', 'create', '--name', `${RUN}-crash-snap-image`, id, '-f', 'value', '-c', 'id'])).trim();
+    assert.match(snap, /^[0-9a-f-]{36}$/);
+    c.images.add(snap);
+    await waitForServer(id, 'image_uploading', (s) => {
+      if (!s?.['OS-EXT-STS:task_state']) assert.fail(`the snapshot ended before it could be cut: ${summary(s)}`);
+      return s['OS-EXT-STS:task_state'] === 'image_uploading';
+    }, 120_000, 50);
+    process.kill(pid, 'SIGKILL');
+    while (isAlive(pid)) await sleep(20);
+    const captures = async () => (await engine().listImages({ filters: { reference: ['nova-snapshot:*'] } }))
+      .flatMap((i) => i.RepoTags ?? []).filter((t) => t.includes(`nova-snapshot:${id}.`));
+    assert.equal((await captures()).length, 1, 'the cut snapshot left its capture in the engine');
+    console.log(`      killed nova-container (pid ${pid}) while it uploaded snapshot ${snap}, then Glance had it ${(await glanceImage(snap))?.status}`);
+
+    await restartCompute(pid);
+    const final = await waitForServer(id, 'no task', (s) => !!s && !s['OS-EXT-STS:task_state'], 60_000, 200) as Server;
+    assert.equal(final.status, 'ACTIVE', summary(final));
+    assert.equal((await inspectContainer(id))?.State.Status, 'running');
+    assert.equal(await glanceImage(snap), null, 'the unfinished snapshot image is deleted');
+    assert.deepEqual(await captures(), [], 'its capture is gone from the engine');
+    assert.equal(logRecords('a snapshot was cut short by the stop: its capture dropped, its Glance image deleted unless it became active', { instance: id, image: snap }).length, 1);
   });
 });

@@ -95,6 +95,32 @@ describe('recoverOnStartup', () => {
     });
   }
 
+  it('a snapshot cut short: its capture here dropped, its unfinished Glance image deleted; an active image and another host\'s capture kept', async () => {
+    const c = fakeCompute();
+    const cut = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
+    const shelved = c.addInstance({ task_state: TaskState.SHELVING_IMAGE_UPLOADING }).str('uuid');
+    const unfinished = await c.images.createImage(c.ctx, { name: 'snap' });
+    const active = await c.images.createImage(c.ctx, { name: 'shelved' });
+    c.images.glance.get(active)!.status = 'active';
+    const elsewhere = { instanceUuid: randomUUID(), imageId: randomUUID() };
+    c.driver.captures = [{ instanceUuid: cut, imageId: unfinished }, { instanceUuid: shelved, imageId: active }, elsewhere];
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.droppedSnapshots, [unfinished, active]);
+    assert.deepEqual(c.driver.captures, [elsewhere]);
+    assert.deepEqual([...c.images.glance.keys()], [active]);
+    assert.equal(c.store.record(cut).get('task_state'), null);
+  });
+
+  it('a failure to drop cut snapshots is logged, and the start goes on', async () => {
+    const c = fakeCompute();
+    const orphan = randomUUID();
+    c.driver.add(orphan);
+    c.driver.fail('dropInterruptedSnapshots', new Error('engine gone'));
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.orphans, [orphan]);
+    assert.deepEqual(c.logs.find('could not look for snapshots cut short by the stop').map((l) => l.err), ['engine gone']);
+  });
+
   it('an instance without a task is left alone', async () => {
     const c = fakeCompute();
     c.addInstance();
