@@ -193,7 +193,8 @@ export class FakeImages extends Fake<ImageProvider> implements ImageProvider {
 
   async createImage(ctx: RequestContext, fields: Record<string, unknown>): Promise<string> {
     await this.enter('createImage', ctx, fields);
-    const id = randomUUID();
+    const id = typeof fields.id === 'string' ? fields.id : randomUUID();
+    if (this.glance.has(id)) throw new Error(`409 Conflict: image ${id} already exists`);
     this.glance.set(id, { id, status: 'queued', ...fields } as unknown as GlanceImage);
     return id;
   }

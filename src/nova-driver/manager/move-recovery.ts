@@ -26,7 +26,7 @@ import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { cachedVifs } from './networking.js';
 import {
-  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, oldVmState, readyToHandBack, recordedMoveImage, stayHere,
+  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, moveImageId, oldVmState, readyToHandBack, recordedMoveImage, stayHere,
 } from './resize.js';
 import { saveMigration } from './migrations.js';
 import { TaskState, VmState } from './states.js';
@@ -96,7 +96,8 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
     await locked(async () => {
       mlog.warn('a move was under way here when the service stopped: the instance stays here as it was');
       const wasRunning = betweenHosts(m) && oldVmState(inst) !== VmState.STOPPED;
-      await stayHere(deps, ctx, inst, m, recordedMoveImage(inst), wasRunning, mlog);
+      const image = recordedMoveImage(inst) ?? await unrecordedMoveImage(deps, ctx, m, mlog);
+      await stayHere(deps, ctx, inst, m, image, wasRunning, mlog);
       await settle(mlog, 'record the fault', deps.instances.addFault(ctx, uuid, interrupted(betweenHosts(m) ? 'move to another host' : 'resize')));
       await deps.instances.save(ctx, inst, { task_state: null }, [task]);
       await settle(mlog, 'record its usage', deps.usage.track(ctx, inst));
@@ -117,4 +118,15 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
   }
   mlog.warn('a move to this host waits for its source\'s finish_resize cast: left as it is');
   return 'waiting';
+}
+
+/** The image of a move between hosts whose capture the stop cut short: made with the migration's id, not yet recorded on the instance. */
+async function unrecordedMoveImage(deps: ManagerDeps, ctx: RequestContext, m: NovaObject, log: Logger): Promise<string | null> {
+  if (!betweenHosts(m)) return null;
+  try {
+    return (await deps.images.getImage(ctx, moveImageId(m)))?.id ?? null;
+  } catch (err) {
+    log.warn({ image: moveImageId(m), err: (err as Error).message }, 'could not look for the move\'s image: it stays in Glance');
+    return null;
+  }
 }

@@ -72,6 +72,14 @@ export function recordedMoveImage(inst: NovaObject): string | null {
   return sysmeta(inst)[MOVE_IMAGE_KEY] ?? null;
 }
 
+/**
+ * The Glance id the image of a move is made with: its migration's, so that a restart of the
+ * source finds it even when the stop came before the id was recorded on the instance.
+ */
+export function moveImageId(migration: NovaObject): string {
+  return migration.str('uuid');
+}
+
 /** A move between two hosts, not a resize on one. */
 export function betweenHosts(migration: NovaObject): boolean {
   const source = migration.optStr('source_compute');
@@ -147,12 +155,9 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
       const vifs = await vifSource(deps, ctx, inst)();
       await driverCall(inst, () => deps.driver.releaseNetwork(uuid, vifs));
       image = await deps.images.createImage(ctx, {
-        name: `move-${migration.str('uuid')}`, visibility: 'private', os_hidden: true,
+        id: moveImageId(migration), name: `move-${migration.str('uuid')}`, visibility: 'private', os_hidden: true,
         instance_uuid: uuid, nova_container_move: migration.str('uuid'),
       });
-      // named on the instance at once: a restart mid-capture finds it to delete (move-recovery.ts);
-      // a crash before this save leaves it, hidden, in the requester's project
-      await deps.instances.save(ctx, inst, { system_metadata: { ...sysmeta(inst), [MOVE_IMAGE_KEY]: image } }, [TaskState.RESIZE_MIGRATING]);
       const captured = image;
       await driverCall(inst, () => deps.driver.snapshot(uuid, captured, inst.optStr('image_ref'), imageAccess(deps, ctx), async () => undefined));
       await saveMigration(deps, ctx, migration, { status: 'post-migrating' });

@@ -396,9 +396,10 @@ describe('resize to another host', () => {
         diesIn(src, 'snapshot');
         void resizeInstance(src.deps, src.ctx, castOf(dst, 'resize_instance', SRC));
         await until('the capture begun', () => src.driver.callsOf('snapshot').length === 1);
-        assert.equal(src.images.glance.size, 1, 'the move\'s image made');
         const mig = lastMigration(src);
         assert.equal(mig.status, 'migrating');
+        assert.deepEqual([...src.images.glance.keys()], [mig.uuid], 'the move\'s image made, with its migration\'s id');
+        assert.equal((src.store.record(uuid).get('system_metadata') as Record<string, string>).nova_container_move_image, undefined, 'not yet named on the instance');
         const report = await restart(src, mig);
         assert.deepEqual(report.resumedMoves, [uuid]);
         assert.equal(src.driver.instances.get(uuid)?.state, vm === VmState.STOPPED ? PowerState.SHUTDOWN : PowerState.RUNNING);
@@ -417,6 +418,20 @@ describe('resize to another host', () => {
         assert.deepEqual(record.get('system_metadata'), {});
       });
     }
+
+    it('the source, mid-capture, when Glance cannot be asked for the move\'s image: it stays there all the same, the image left and said so', async () => {
+      const { src, dst, uuid } = await prepared(VmState.ACTIVE);
+      diesIn(src, 'snapshot');
+      void resizeInstance(src.deps, src.ctx, castOf(dst, 'resize_instance', SRC));
+      await until('the capture begun', () => src.driver.callsOf('snapshot').length === 1);
+      src.images.fail('getImage', new Error('glance down'));
+      const report = await restart(src, lastMigration(src));
+      assert.deepEqual(report.resumedMoves, [uuid]);
+      assert.equal(src.driver.instances.get(uuid)?.state, PowerState.RUNNING);
+      assert.equal(lastMigration(src).status, 'error');
+      assert.equal(src.images.glance.size, 1);
+      assert.deepEqual(src.logs.find('could not look for the move\'s image: it stays in Glance').map((l) => l.err), ['glance down']);
+    });
 
     it('the destination, mid-arrival (resize_finish): what it made goes, the instance handed back to the source, which starts it again', async () => {
       const { src, dst, uuid } = await moved('resize_instance');
