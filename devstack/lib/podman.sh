@@ -70,8 +70,25 @@ EOF
 # which takes again every lock its containers name, never meets one the first engine holds
 podman_lock_type() { [ "$ENGINE_DAEMON" = podman ] || echo 'lock_type = "file"'; }
 
+# forget_podman_boot_state DIR: podman keeps what holds for one boot of the machine (its
+# runroot, DIR/run, and its tmp_dir, DIR/tmp, whose `alive` file tells it the machine has
+# not booted since) where containers.conf(5) wants a tmpfs, wiped at each boot. Here both
+# are on disk: after a boot (the kernel's boot_id differs from the one recorded at the
+# engine's last start) they are emptied as a tmpfs would be, and podman reports the
+# containers stopped, not running with processes that died with the machine.
+forget_podman_boot_state() {
+    local dir=$1 boot
+    boot=$(cat "${BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}")
+    if [ -f "$dir/boot_id" ] && [ "$(cat "$dir/boot_id")" != "$boot" ]; then
+        log "$dir: the machine booted since podman last started: its per-boot state cleared"
+        find "$dir/run" "$dir/tmp" -mindepth 1 -delete
+    fi
+    echo "$boot" >"$dir/boot_id"
+}
+
 start_engine() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
+    daemon_running "$ENGINE_DAEMON" || forget_podman_boot_state "$PODMAN_DIR"
     daemon_running "$ENGINE_DAEMON" || simple_quota_on "$PODMAN_STORE"
     # TMPDIR: a load or import through the Docker routes leaves its upload there (podman 4.3;
     # nova-container uses libpod's, which do not), cleared at each start
