@@ -76,9 +76,14 @@ podman_lock_type() { [ "$ENGINE_DAEMON" = podman ] || echo 'lock_type = "file"';
 # are on disk: after a boot (the kernel's boot_id differs from the one recorded at the
 # engine's last start) they are emptied as a tmpfs would be, and podman reports the
 # containers stopped, not running with processes that died with the machine.
+# With RUNNING set, the engine runs: its state is this boot's, recorded if no boot is yet.
 forget_podman_boot_state() {
     local dir=$1 boot
     boot=$(cat "${BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}")
+    if [ -n "${RUNNING:-}" ]; then
+        [ -f "$dir/boot_id" ] || echo "$boot" >"$dir/boot_id"
+        return 0
+    fi
     if [ -f "$dir/boot_id" ] && [ "$(cat "$dir/boot_id")" != "$boot" ]; then
         log "$dir: the machine booted since podman last started: its per-boot state cleared"
         find "$dir/run" "$dir/tmp" -mindepth 1 -delete
@@ -88,7 +93,7 @@ forget_podman_boot_state() {
 
 start_engine() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
-    daemon_running "$ENGINE_DAEMON" || forget_podman_boot_state "$PODMAN_DIR"
+    if daemon_running "$ENGINE_DAEMON"; then RUNNING=yes forget_podman_boot_state "$PODMAN_DIR"; else forget_podman_boot_state "$PODMAN_DIR"; fi
     daemon_running "$ENGINE_DAEMON" || simple_quota_on "$PODMAN_STORE"
     # TMPDIR: a load or import through the Docker routes leaves its upload there (podman 4.3;
     # nova-container uses libpod's, which do not), cleared at each start

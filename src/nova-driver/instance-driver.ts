@@ -111,6 +111,9 @@ export interface SpawnRequest {
   waitForVifs: boolean;
 }
 
+/** A snapshot, shelve or move capture of an instance into a Glance image, cut short by a stop of the service. */
+export interface InterruptedCapture { instanceUuid: string; imageId: string }
+
 export interface InstanceInfo {
   uuid: string;
   /** Nova's power state; a frozen instance is PAUSED (the manager tells SUSPENDED from its vm_state). */
@@ -257,10 +260,12 @@ export interface InstanceDriver {
   snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,
     uploading: () => Promise<void>): Promise<void>;
   /**
-   * At start-up, when no capture runs: drops what captures of `instances` cut short by a stop
-   * of the service left on this host; returns the Glance images they were for.
+   * At start-up, when no capture runs: the captures of `instances` a stop of the service cut
+   * short, which are left on this host, each with the Glance image it was for.
    */
-  dropInterruptedSnapshots(instances: ReadonlySet<string>): Promise<{ instanceUuid: string; imageId: string }[]>;
+  interruptedCaptures(instances: ReadonlySet<string>): Promise<InterruptedCapture[]>;
+  /** Removes what such a capture left on this host; no-op if nothing is left. */
+  dropCapture(capture: InterruptedCapture): Promise<void>;
 
   /** null when the instance has nothing on this host. */
   getInfo(instanceUuid: string): Promise<InstanceInfo | null>;

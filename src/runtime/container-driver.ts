@@ -9,7 +9,7 @@
 import type { Logger } from '../common/log.js';
 import {
   ConsoleUnavailable, InstanceMissing, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
-  type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
+  type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type InterruptedCapture, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
 } from '../nova-driver/instance-driver.js';
 import type { VifModel } from '../network/network-info.js';
 import type { VifPluggers } from '../network/pluggers.js';
@@ -23,8 +23,8 @@ import type { SerialConsoles } from './serial-consoles.js';
 
 export const SNAPSHOT_REPO = 'nova-snapshot';
 /** A capture's commit tag names its instance and its Glance image: one a stop cut short is found again at start-up. */
-const snapshotTag = (instanceUuid: string, imageId: string): string => `${instanceUuid}.${imageId}`;
-function snapshotOfTag(tag: string): { instanceUuid: string; imageId: string } | null {
+const captureTag = (c: InterruptedCapture): string => `${c.instanceUuid}.${c.imageId}`;
+function captureOfTag(tag: string): InterruptedCapture | null {
   const m = /^([0-9a-f-]{36})\.([0-9a-f-]{36})$/.exec(tag);
   return m ? { instanceUuid: m[1], imageId: m[2] } : null;
 }
@@ -208,7 +208,7 @@ export class ContainerDriver implements InstanceDriver {
   async snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,
     uploading: () => Promise<void>): Promise<void> {
     const w = await this.workload(instanceUuid);
-    const tag = snapshotTag(instanceUuid, imageId);
+    const tag = captureTag({ instanceUuid, imageId });
     const ref = `${SNAPSHOT_REPO}:${tag}`;
     await this.engine.commitContainer(w.id, SNAPSHOT_REPO, tag);
     try {
@@ -221,16 +221,15 @@ export class ContainerDriver implements InstanceDriver {
     }
   }
 
-  async dropInterruptedSnapshots(instances: ReadonlySet<string>): Promise<{ instanceUuid: string; imageId: string }[]> {
-    const dropped: { instanceUuid: string; imageId: string }[] = [];
-    for (const ref of await this.engine.listImageTags(SNAPSHOT_REPO)) {
-      const of = snapshotOfTag(ref.slice(SNAPSHOT_REPO.length + 1));
+  async interruptedCaptures(instances: ReadonlySet<string>): Promise<InterruptedCapture[]> {
+    return (await this.engine.listImageTags(SNAPSHOT_REPO))
+      .map((ref) => captureOfTag(ref.slice(SNAPSHOT_REPO.length + 1)))
       // another host's captures (a test host may share this engine) are not this one's to judge
-      if (!of || !instances.has(of.instanceUuid)) continue;
-      await this.engine.removeImage(ref);
-      dropped.push(of);
-    }
-    return dropped;
+      .filter((c): c is InterruptedCapture => c !== null && instances.has(c.instanceUuid));
+  }
+
+  async dropCapture(capture: InterruptedCapture): Promise<void> {
+    await this.engine.removeImage(`${SNAPSHOT_REPO}:${captureTag(capture)}`);
   }
 
   async getInfo(instanceUuid: string): Promise<InstanceInfo | null> {

@@ -6,7 +6,7 @@
  */
 import {
   InstanceMissing, PowerState, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess,
-  type InstanceDriver, type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type SpawnRequest, type VifCheck, type VifDevice,
+  type InstanceDriver, type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type InterruptedCapture, type SpawnRequest, type VifCheck, type VifDevice,
   type VifSource, type VirtApi,
 } from '../../src/nova-driver/instance-driver.js';
 import type { VifModel } from '../../src/network/network-info.js';
@@ -33,7 +33,7 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
   readonly instances = new Map<string, FakeInstance>();
   readonly removedDevices: string[] = [];
   /** Captures a snapshot cut short left behind (the engine's commit tags). */
-  captures: { instanceUuid: string; imageId: string }[] = [];
+  captures: InterruptedCapture[] = [];
   watcher: InstanceWatcher | null = null;
 
   constructor(private readonly options: FakeDriverOptions = {}) {
@@ -140,11 +140,14 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
     await images.upload(`snapshot:${imageId}`, imageId, parentImageId);
   }
 
-  async dropInterruptedSnapshots(instances: ReadonlySet<string>): Promise<{ instanceUuid: string; imageId: string }[]> {
-    await this.enter('dropInterruptedSnapshots', instances);
-    const dropped = this.captures.filter((c) => instances.has(c.instanceUuid));
-    this.captures = this.captures.filter((c) => !instances.has(c.instanceUuid));
-    return dropped;
+  async interruptedCaptures(instances: ReadonlySet<string>): Promise<InterruptedCapture[]> {
+    await this.enter('interruptedCaptures', instances);
+    return this.captures.filter((c) => instances.has(c.instanceUuid));
+  }
+
+  async dropCapture(capture: InterruptedCapture): Promise<void> {
+    await this.enter('dropCapture', capture);
+    this.captures = this.captures.filter((c) => c.instanceUuid !== capture.instanceUuid || c.imageId !== capture.imageId);
   }
 
   async getInfo(instanceUuid: string): Promise<InstanceInfo | null> {

@@ -26,7 +26,7 @@ import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { cachedVifs } from './networking.js';
 import {
-  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, moveImageId, oldVmState, readyToHandBack, recordedMoveImage, stayHere,
+  betweenHosts, deleteMoveImage, finishRevertHere, handBack, leaveDestination, oldVmState, readyToHandBack, recordedMoveImage, stayHere, unrecordedMoveImage,
 } from './resize.js';
 import { saveMigration } from './migrations.js';
 import { TaskState, VmState } from './states.js';
@@ -120,13 +120,3 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
   return 'waiting';
 }
 
-/** The image of a move between hosts whose capture the stop cut short: made with the migration's id, not yet recorded on the instance. */
-async function unrecordedMoveImage(deps: ManagerDeps, ctx: RequestContext, m: NovaObject, log: Logger): Promise<string | null> {
-  if (!betweenHosts(m)) return null;
-  try {
-    return (await deps.images.getImage(ctx, moveImageId(m)))?.id ?? null;
-  } catch (err) {
-    log.warn({ image: moveImageId(m), err: (err as Error).message }, 'could not look for the move\'s image: it stays in Glance');
-    return null;
-  }
-}

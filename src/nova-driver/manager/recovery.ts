@@ -5,7 +5,7 @@
  *   - instances left mid-build go to ERROR and lose what their spawn made: never stuck in BUILD;
  *   - instances left mid-delete (or already deleted) finish deleting;
  *   - a snapshot or other task interrupted by the restart is cleared, powering-off/on is redone;
- *     a cut snapshot's capture and unfinished Glance image go;
+ *     a cut capture (snapshot, shelve, move) and its unfinished Glance image go;
  *   - a resize or migration interrupted by the restart is taken up (move-recovery.ts);
  *   - instances evacuated from here while the host was down lose their copy here;
  *   - what the driver runs for instances Nova does not know here is reported, and removed
@@ -20,7 +20,6 @@ import type { InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { deleteInstance } from './terminate.js';
-import { deleteUnfinishedImage } from './snapshot.js';
 import { inMove, resumeMove } from './move-recovery.js';
 import { cachedVifs, preservedPorts, releasePorts, vifSource } from './networking.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
@@ -39,8 +38,8 @@ export interface RecoveryReport {
   resumedMoves: string[];
   /** Instances moving to this host whose next step is a cast still to come (resize_migrated). */
   waitingMoves: string[];
-  /** Glance images of snapshots the stop cut short: their captures dropped here. */
-  droppedSnapshots: string[];
+  /** Glance images of captures (snapshot, shelve, move) the stop cut short: their captures dropped here. */
+  droppedCaptures: string[];
 }
 
 /**
@@ -88,7 +87,7 @@ async function movedAwayUnconfirmed(deps: ManagerDeps, ctx: RequestContext, uuid
 
 export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, removeOrphans: boolean): Promise<RecoveryReport> {
   const log = deps.log.child({ phase: 'recovery' });
-  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [], evacuated: [], resumedMoves: [], waitingMoves: [], droppedSnapshots: [] };
+  const report: RecoveryReport = { erroredBuilds: [], finishedDeletes: [], clearedTasks: [], orphans: [], removedOrphans: [], evacuated: [], resumedMoves: [], waitingMoves: [], droppedCaptures: [] };
   const listRunning = () => deps.driver.listInstances().catch((err: unknown) => {
     log.error({ err: (err as Error).message }, 'could not list what this host runs: orphans and evacuated instances not looked for');
     return null;
@@ -124,8 +123,8 @@ export async function recoverOnStartup(deps: ManagerDeps, ctx: RequestContext, r
   // Neither may stop the service from starting: what fails here is logged, and tried again at the next start.
   await errorOutBuildsNeverStarted(deps, ctx, new Set(instances.map((i) => i.str('uuid'))), report, log)
     .catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not look for builds that never started'));
-  await dropInterruptedSnapshots(deps, ctx, new Set([...instances.map((i) => i.str('uuid')), ...evacuated]), report, log)
-    .catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not look for snapshots cut short by the stop'));
+  await dropInterruptedCaptures(deps, ctx, new Set([...instances.map((i) => i.str('uuid')), ...evacuated]), report, log)
+    .catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not look for captures cut short by the stop'));
   const known = new Set(instances.filter((i) => i.get('vm_state') !== VmState.DELETED).map((i) => i.str('uuid')));
   // what the recovery above left running
   const running = before ? await listRunning() : null;
@@ -199,16 +198,24 @@ async function errorOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject
 }
 
 /**
- * A snapshot or shelve cut short by the stop (its task is cleared above, as Nova's
- * _init_instance clears it) leaves its capture in the engine and its Glance image unfinished:
- * both go, as they would have had the capture failed (delete_image_on_error).
+ * A snapshot, shelve or move cut short by the stop (its task is cleared above, as Nova's
+ * _init_instance clears it) leaves its capture here and its Glance image unfinished. The image
+ * goes first, as it would have had the capture failed (delete_image_on_error), then the
+ * capture: one whose image cannot be dealt with now is kept, and found again at the next start.
  */
-async function dropInterruptedSnapshots(deps: ManagerDeps, ctx: RequestContext, ours: ReadonlySet<string>,
+async function dropInterruptedCaptures(deps: ManagerDeps, ctx: RequestContext, ours: ReadonlySet<string>,
   report: RecoveryReport, log: Logger): Promise<void> {
-  for (const { instanceUuid, imageId } of await deps.driver.dropInterruptedSnapshots(ours)) {
-    log.warn({ instance: instanceUuid, image: imageId }, 'a snapshot was cut short by the stop: its capture dropped, its Glance image deleted unless it became active');
-    await deleteUnfinishedImage(deps, ctx, imageId, log);
-    report.droppedSnapshots.push(imageId);
+  for (const capture of await deps.driver.interruptedCaptures(ours)) {
+    const clog = log.child({ instance: capture.instanceUuid, image: capture.imageId });
+    try {
+      const image = await deps.images.getImage(ctx, capture.imageId);
+      if (image && image.status !== 'active') await deps.images.deleteImage(ctx, capture.imageId);
+      await deps.driver.dropCapture(capture);
+      clog.warn(image && image.status !== 'active' ? 'a capture cut short by the stop: dropped, its unfinished Glance image deleted' : 'a capture cut short by the stop: dropped');
+      report.droppedCaptures.push(capture.imageId);
+    } catch (err) {
+      clog.error({ err: (err as Error).message }, 'could not clear a capture cut short by the stop: tried again at the next start');
+    }
   }
 }
 

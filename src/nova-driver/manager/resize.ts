@@ -76,8 +76,23 @@ export function recordedMoveImage(inst: NovaObject): string | null {
  * The Glance id the image of a move is made with: its migration's, so that a restart of the
  * source finds it even when the stop came before the id was recorded on the instance.
  */
-export function moveImageId(migration: NovaObject): string {
+function moveImageId(migration: NovaObject): string {
   return migration.str('uuid');
+}
+
+/**
+ * The image of a move between hosts whose id was never recorded (a stop, or Glance's answer to
+ * its creation lost): the image under the migration's id, if it is that move's.
+ */
+export async function unrecordedMoveImage(deps: ManagerDeps, ctx: RequestContext, migration: NovaObject, log: Logger): Promise<string | null> {
+  if (!betweenHosts(migration)) return null;
+  try {
+    const image = await deps.images.getImage(ctx, moveImageId(migration));
+    return image?.nova_container_move === migration.str('uuid') ? image.id : null;
+  } catch (err) {
+    log.warn({ image: moveImageId(migration), err: (err as Error).message }, 'could not look for the move\'s image: it stays in Glance');
+    return null;
+  }
 }
 
 /** A move between two hosts, not a resize on one. */
@@ -170,7 +185,7 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
         disk_info: JSON.stringify({ image_id: captured }), request_spec: args.request_spec ?? null,
       });
     } catch (err) {
-      await stayHere(deps, ctx, inst, migration, image, wasRunning, log);
+      await stayHere(deps, ctx, inst, migration, image ?? (dest ? await unrecordedMoveImage(deps, ctx, migration, log) : null), wasRunning, log);
       throw err;
     }
   });

@@ -140,6 +140,6 @@ describe('lifecycle: nova-container killed mid-build', function () {
     assert.equal((await inspectContainer(id))?.State.Status, 'running');
     assert.equal(await glanceImage(snap), null, 'the unfinished snapshot image is deleted');
     assert.deepEqual(await captures(), [], 'its capture is gone from the engine');
-    assert.equal(logRecords('a snapshot was cut short by the stop: its capture dropped, its Glance image deleted unless it became active', { instance: id, image: snap }).length, 1);
+    assert.equal(logRecords('a capture cut short by the stop: dropped, its unfinished Glance image deleted', { instance: id, image: snap }).length, 1);
   });
 });

@@ -19,9 +19,11 @@ describe('local cloud: podman\'s per-boot state after a boot of the machine', ()
   const bootId = join(root, 'boot_id');
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  function start(boot: string): string {
+  /** `running`: as start_engine calls it when the engine already runs. */
+  function start(boot: string, running = false): string {
     writeFileSync(bootId, `${boot}\n`);
-    const r = spawnSync('bash', ['-c', `set -euo pipefail; declare -A DAEMON_CONFIGS; HOST_PACKAGES=(); log() { echo "$*" >&2; }; . "${LIB}podman.sh"; forget_podman_boot_state "${dir}"`], {
+    const call = `${running ? 'RUNNING=yes ' : ''}forget_podman_boot_state "${dir}"`;
+    const r = spawnSync('bash', ['-c', `set -euo pipefail; declare -A DAEMON_CONFIGS; HOST_PACKAGES=(); log() { echo "$*" >&2; }; . "${LIB}podman.sh"; ${call}`], {
       encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOCAL_CLOUD_DIR: root, ETC_DIR: join(root, 'etc'), BOOT_ID_FILE: bootId },
     });
     assert.equal(r.status, 0, r.stderr);
@@ -38,6 +40,16 @@ describe('local cloud: podman\'s per-boot state after a boot of the machine', ()
     mkdirSync(join(dir, 'btrfs', 'graph'), { recursive: true });
     writeFileSync(join(dir, 'btrfs', 'graph', 'db.sql'), 'containers');
   }
+
+  it('an engine already running when no boot is recorded (a cloud from before): its boot recorded, nothing cleared; a recorded one is kept', () => {
+    podmanWasHere();
+    start('boot-0', true);
+    assert.equal(readFileSync(join(dir, 'boot_id'), 'utf8').trim(), 'boot-0');
+    assert.ok(existsSync(join(dir, 'tmp', 'alive')));
+    start('boot-9', true);
+    assert.equal(readFileSync(join(dir, 'boot_id'), 'utf8').trim(), 'boot-0');
+    rmSync(join(dir, 'boot_id'));
+  });
 
   it('the first start records the boot and clears nothing: what an older cloud holds is not known to be stale', () => {
     podmanWasHere();

@@ -72,6 +72,11 @@ class FakeEngine {
     c.state = 'exited';
     c.pid = 0;
   }
+  /** Image tags (`repo:tag`), as commits made them. */
+  tags: string[] = [];
+  async commitContainer(id: string, repo: string, tag: string) { this.calls.push(`commit ${this.byId(id)!.spec.name}`); this.tags.push(`${repo}:${tag}`); return `img-${tag}`; }
+  async listImageTags(repo: string) { return this.tags.filter((t) => t.startsWith(`${repo}:`)); }
+  async removeImage(ref: string) { this.calls.push(`removeImage ${ref}`); this.tags = this.tags.filter((t) => t !== ref); }
   async unpauseContainer(id: string) { const c = this.byId(id)!; this.calls.push(`unpause ${c.spec.name}`); c.state = 'running'; }
   async pauseContainer(id: string) { const c = this.byId(id)!; this.calls.push(`pause ${c.spec.name}`); c.state = 'paused'; }
   async setNetworkFile(id: string, file: string) { this.calls.push(`${file} ${this.byId(id)!.spec.name}`); }
@@ -154,6 +159,24 @@ describe('container driver', () => {
     await d.init();
     assert.deepEqual(engine.calls, ['forgetRemovedContainers', 'importImage']);
     assert.deepEqual(logs.find('dropped the engine files of containers removed while the service was down').map((r) => r.forgotten), [['nova-x-net']]);
+  });
+
+  it('snapshot: the commit tag names the instance and the image while it uploads, and goes after; one a stop cut short is found again', async () => {
+    const { d, engine } = driver();
+    const uuid = '3f0e8a52-6c0b-4c43-9d55-8f7c1e9e2b10';
+    const image = 'a1b2c3d4-0000-4000-8000-00000000abcd';
+    await d.spawn({ instance: { ...spec, uuid }, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    let during: string[] = [];
+    await d.snapshot(uuid, image, 'g1', { ...images, upload: async () => { during = [...engine.tags]; } }, async () => undefined);
+    assert.deepEqual(during, [`nova-snapshot:${uuid}.${image}`]);
+    assert.deepEqual(engine.tags, []);
+
+    const other = 'c0ffee00-1111-4222-8333-444455556666';
+    engine.tags = [`nova-snapshot:${uuid}.${image}`, `nova-snapshot:${other}.${image}`, `nova-snapshot:${image}`, 'glance-image:g1'];
+    const cut = await d.interruptedCaptures(new Set([uuid]));
+    assert.deepEqual(cut, [{ instanceUuid: uuid, imageId: image }], 'neither another instance\'s nor a tag of another form');
+    await d.dropCapture(cut[0]);
+    assert.deepEqual(engine.tags, [`nova-snapshot:${other}.${image}`, `nova-snapshot:${image}`, 'glance-image:g1']);
   });
 
   it('init: files it cannot drop are logged and the start goes on', async () => {

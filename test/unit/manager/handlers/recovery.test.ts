@@ -95,7 +95,7 @@ describe('recoverOnStartup', () => {
     });
   }
 
-  it('a snapshot cut short: its capture here dropped, its unfinished Glance image deleted; an active image and another host\'s capture kept', async () => {
+  it('a capture cut short: dropped here, its unfinished Glance image deleted; an active image and another host\'s capture kept', async () => {
     const c = fakeCompute();
     const cut = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
     const shelved = c.addInstance({ task_state: TaskState.SHELVING_IMAGE_UPLOADING }).str('uuid');
@@ -105,20 +105,36 @@ describe('recoverOnStartup', () => {
     const elsewhere = { instanceUuid: randomUUID(), imageId: randomUUID() };
     c.driver.captures = [{ instanceUuid: cut, imageId: unfinished }, { instanceUuid: shelved, imageId: active }, elsewhere];
     const report = await recoverOnStartup(c.deps, c.ctx, false);
-    assert.deepEqual(report.droppedSnapshots, [unfinished, active]);
+    assert.deepEqual(report.droppedCaptures, [unfinished, active]);
     assert.deepEqual(c.driver.captures, [elsewhere]);
     assert.deepEqual([...c.images.glance.keys()], [active]);
     assert.equal(c.store.record(cut).get('task_state'), null);
+    assert.deepEqual(c.logs.find('a capture cut short by the stop: dropped, its unfinished Glance image deleted').map((l) => l.image), [unfinished]);
   });
 
-  it('a failure to drop cut snapshots is logged, and the start goes on', async () => {
+  it('a capture whose Glance image cannot be dealt with now is kept for the next start; the others are cleared', async () => {
+    const c = fakeCompute();
+    const a = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
+    const b = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
+    const imageA = await c.images.createImage(c.ctx, { name: 'a' });
+    const imageB = await c.images.createImage(c.ctx, { name: 'b' });
+    c.driver.captures = [{ instanceUuid: a, imageId: imageA }, { instanceUuid: b, imageId: imageB }];
+    c.images.on('deleteImage', (_ctx, id) => { if (id === imageA) throw new Error('glance down'); });
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.droppedCaptures, [imageB]);
+    assert.deepEqual(c.driver.captures, [{ instanceUuid: a, imageId: imageA }], 'kept: the next start finds it again');
+    assert.deepEqual([...c.images.glance.keys()], [imageA]);
+    assert.deepEqual(c.logs.find('could not clear a capture cut short by the stop: tried again at the next start').map((l) => [l.image, l.err]), [[imageA, 'glance down']]);
+  });
+
+  it('a failure to list the captures cut short is logged, and the start goes on', async () => {
     const c = fakeCompute();
     const orphan = randomUUID();
     c.driver.add(orphan);
-    c.driver.fail('dropInterruptedSnapshots', new Error('engine gone'));
+    c.driver.fail('interruptedCaptures', new Error('engine gone'));
     const report = await recoverOnStartup(c.deps, c.ctx, false);
     assert.deepEqual(report.orphans, [orphan]);
-    assert.deepEqual(c.logs.find('could not look for snapshots cut short by the stop').map((l) => l.err), ['engine gone']);
+    assert.deepEqual(c.logs.find('could not look for captures cut short by the stop').map((l) => l.err), ['engine gone']);
   });
 
   it('an instance without a task is left alone', async () => {

@@ -326,6 +326,24 @@ describe('resize to another host', () => {
     assert.equal(record.get('new_flavor'), null);
   });
 
+  it('the move\'s image made by Glance, its answer lost: the source finds it under the migration\'s id and deletes it; an image of that id that is not the move\'s is left', async () => {
+    for (const ours of [true, false]) {
+      const { src, dst } = twoHosts();
+      const inst = src.addInstance({ host: SRC, node: SRC, task_state: TaskState.RESIZE_PREP });
+      const mig = new NovaObject('Migration', '1.7', { id: 8, uuid: randomUUID(), status: 'pre-migrating', source_compute: SRC, source_node: SRC });
+      await prepResize(dst.deps, dst.ctx, argsFor(inst, { migration: mig.toPrimitive(), flavor: NEW_FLAVOR.toPrimitive() }));
+      src.images.on('createImage', (_ctx, fields) => {
+        const id = String(fields.id);
+        src.images.glance.set(id, { id, status: 'queued', ...fields, ...(ours ? {} : { nova_container_move: 'another' }) } as never);
+        throw new Error('socket hang up');
+      });
+      await assert.rejects(resizeInstance(src.deps, src.ctx, castOf(dst, 'resize_instance', SRC)), /socket hang up/);
+      assert.deepEqual([...src.images.glance.keys()], ours ? [] : [mig.str('uuid')]);
+      assert.equal(src.store.record(inst.str('uuid')).get('host'), SRC);
+      assert.deepEqual(src.computeRpc.casts, []);
+    }
+  });
+
   it('a spawn that fails on the destination: nothing of it left there, handed back to the source, which starts it again with its old flavor, port and allocation; the migration in error', async () => {
     const { src, dst, uuid, mig } = await moved('resize_instance');
     dst.driver.fail('spawn', new Error('engine refused the create'));
