@@ -70,17 +70,17 @@ EOF
 # which takes again every lock its containers name, never meets one the first engine holds
 podman_lock_type() { [ "$ENGINE_DAEMON" = podman ] || echo 'lock_type = "file"'; }
 
-# forget_podman_boot_state DIR: podman keeps what holds for one boot of the machine (its
+# forget_podman_boot_state DIR [running]: podman keeps what holds for one boot of the machine (its
 # runroot, DIR/run, and its tmp_dir, DIR/tmp, whose `alive` file tells it the machine has
 # not booted since) where containers.conf(5) wants a tmpfs, wiped at each boot. Here both
 # are on disk: after a boot (the kernel's boot_id differs from the one recorded at the
 # engine's last start) they are emptied as a tmpfs would be, and podman reports the
 # containers stopped, not running with processes that died with the machine.
-# With RUNNING set, the engine runs: its state is this boot's, recorded if no boot is yet.
+# `running`: the engine runs, so its state is this boot's, recorded if no boot is yet.
 forget_podman_boot_state() {
     local dir=$1 boot
     boot=$(cat "${BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}")
-    if [ -n "${RUNNING:-}" ]; then
+    if [ "${2:-}" = running ]; then
         [ -f "$dir/boot_id" ] || echo "$boot" >"$dir/boot_id"
         return 0
     fi
@@ -93,7 +93,7 @@ forget_podman_boot_state() {
 
 start_engine() {
     [ "$DOCKER_USERNS" != yes ] || raise_key_quota
-    if daemon_running "$ENGINE_DAEMON"; then RUNNING=yes forget_podman_boot_state "$PODMAN_DIR"; else forget_podman_boot_state "$PODMAN_DIR"; fi
+    forget_podman_boot_state "$PODMAN_DIR" "$(daemon_running "$ENGINE_DAEMON" && echo running)"
     daemon_running "$ENGINE_DAEMON" || simple_quota_on "$PODMAN_STORE"
     # TMPDIR: a load or import through the Docker routes leaves its upload there (podman 4.3;
     # nova-container uses libpod's, which do not), cleared at each start

@@ -119,4 +119,3 @@ export async function resumeMove(deps: ManagerDeps, ctx: RequestContext, inst: N
   mlog.warn('a move to this host waits for its source\'s finish_resize cast: left as it is');
   return 'waiting';
 }
-

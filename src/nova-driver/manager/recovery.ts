@@ -20,6 +20,7 @@ import type { InstanceInfo } from '../instance-driver.js';
 import type { ManagerDeps } from './deps.js';
 import { settle } from './instance-action.js';
 import { deleteInstance } from './terminate.js';
+import { deleteIfUnfinished } from './snapshot.js';
 import { inMove, resumeMove } from './move-recovery.js';
 import { cachedVifs, preservedPorts, releasePorts, vifSource } from './networking.js';
 import { PowerState, TaskState, VmState, powerStateFor } from './states.js';
@@ -208,10 +209,9 @@ async function dropInterruptedCaptures(deps: ManagerDeps, ctx: RequestContext, o
   for (const capture of await deps.driver.interruptedCaptures(ours)) {
     const clog = log.child({ instance: capture.instanceUuid, image: capture.imageId });
     try {
-      const image = await deps.images.getImage(ctx, capture.imageId);
-      if (image && image.status !== 'active') await deps.images.deleteImage(ctx, capture.imageId);
+      const deleted = await deleteIfUnfinished(deps, ctx, capture.imageId);
       await deps.driver.dropCapture(capture);
-      clog.warn(image && image.status !== 'active' ? 'a capture cut short by the stop: dropped, its unfinished Glance image deleted' : 'a capture cut short by the stop: dropped');
+      clog.warn(deleted ? 'a capture cut short by the stop: dropped, its unfinished Glance image deleted' : 'a capture cut short by the stop: dropped');
       report.droppedCaptures.push(capture.imageId);
     } catch (err) {
       clog.error({ err: (err as Error).message }, 'could not clear a capture cut short by the stop: tried again at the next start');

@@ -185,7 +185,7 @@ export async function resizeInstance(deps: ManagerDeps, ctx: RequestContext, arg
         disk_info: JSON.stringify({ image_id: captured }), request_spec: args.request_spec ?? null,
       });
     } catch (err) {
-      await stayHere(deps, ctx, inst, migration, image ?? (dest ? await unrecordedMoveImage(deps, ctx, migration, log) : null), wasRunning, log);
+      await stayHere(deps, ctx, inst, migration, image ?? await unrecordedMoveImage(deps, ctx, migration, log), wasRunning, log);
       throw err;
     }
   });

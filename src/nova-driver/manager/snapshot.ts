@@ -64,8 +64,13 @@ export async function snapshotInstance(deps: ManagerDeps, ctx: RequestContext, a
 
 /** delete_image_on_error: an image that never became active is removed from Glance. */
 export async function deleteUnfinishedImage(deps: ManagerDeps, ctx: RequestContext, imageId: string, log: Logger): Promise<void> {
-  await settle(log, 'delete the unfinished Glance image', (async () => {
-    const image = await deps.images.getImage(ctx, imageId);
-    if (image && image.status !== 'active') await deps.images.deleteImage(ctx, imageId);
-  })());
+  await settle(log, 'delete the unfinished Glance image', deleteIfUnfinished(deps, ctx, imageId));
+}
+
+/** The same, failing when Glance does; whether there was an unfinished image to delete. */
+export async function deleteIfUnfinished(deps: ManagerDeps, ctx: RequestContext, imageId: string): Promise<boolean> {
+  const image = await deps.images.getImage(ctx, imageId);
+  if (!image || image.status === 'active') return false;
+  await deps.images.deleteImage(ctx, imageId);
+  return true;
 }

@@ -22,7 +22,7 @@ describe('local cloud: podman\'s per-boot state after a boot of the machine', ()
   /** `running`: as start_engine calls it when the engine already runs. */
   function start(boot: string, running = false): string {
     writeFileSync(bootId, `${boot}\n`);
-    const call = `${running ? 'RUNNING=yes ' : ''}forget_podman_boot_state "${dir}"`;
+    const call = `forget_podman_boot_state "${dir}"${running ? ' running' : ''}`;
     const r = spawnSync('bash', ['-c', `set -euo pipefail; declare -A DAEMON_CONFIGS; HOST_PACKAGES=(); log() { echo "$*" >&2; }; . "${LIB}podman.sh"; ${call}`], {
       encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOCAL_CLOUD_DIR: root, ETC_DIR: join(root, 'etc'), BOOT_ID_FILE: bootId },
     });
