@@ -111,8 +111,11 @@ export interface SpawnRequest {
   waitForVifs: boolean;
 }
 
-/** A snapshot, shelve or move capture of an instance into a Glance image, cut short by a stop of the service. */
-export interface InterruptedCapture { instanceUuid: string; imageId: string }
+/**
+ * A snapshot, shelve or move capture of an instance into a Glance image, cut short by a stop of
+ * the service; `instanceUuid` null for one left by a version whose captures did not name it.
+ */
+export interface InterruptedCapture { instanceUuid: string | null; imageId: string }
 
 export interface InstanceInfo {
   uuid: string;
@@ -260,10 +263,11 @@ export interface InstanceDriver {
   snapshot(instanceUuid: string, imageId: string, parentImageId: string | null, images: ImageAccess,
     uploading: () => Promise<void>): Promise<void>;
   /**
-   * At start-up, when no capture runs: the captures of `instances` a stop of the service cut
-   * short, which are left on this host, each with the Glance image it was for.
+   * At start-up, before any capture runs: the captures a stop of the service cut short, left
+   * in this host's engine, each with the Glance image it was for (of every host sharing the
+   * engine, as test hosts may).
    */
-  interruptedCaptures(instances: ReadonlySet<string>): Promise<InterruptedCapture[]>;
+  interruptedCaptures(): Promise<InterruptedCapture[]>;
   /** Removes what such a capture left on this host; no-op if nothing is left. */
   dropCapture(capture: InterruptedCapture): Promise<void>;
 

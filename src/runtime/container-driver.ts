@@ -22,11 +22,14 @@ import { networkHomeFor, type NetworkHolder, type NetworkHome } from './network-
 import type { SerialConsoles } from './serial-consoles.js';
 
 export const SNAPSHOT_REPO = 'nova-snapshot';
-/** A capture's commit tag names its instance and its Glance image: one a stop cut short is found again at start-up. */
-const captureTag = (c: InterruptedCapture): string => `${c.instanceUuid}.${c.imageId}`;
+/**
+ * A capture's commit tag names its instance and its Glance image: one a stop cut short is found
+ * again at start-up. Tags made before 2026-12-03 name the image alone.
+ */
+const captureTag = (c: InterruptedCapture): string => (c.instanceUuid === null ? c.imageId : `${c.instanceUuid}.${c.imageId}`);
 function captureOfTag(tag: string): InterruptedCapture | null {
-  const m = /^([0-9a-f-]{36})\.([0-9a-f-]{36})$/.exec(tag);
-  return m ? { instanceUuid: m[1], imageId: m[2] } : null;
+  const m = /^(?:([0-9a-f-]{36})\.)?([0-9a-f-]{36})$/.exec(tag);
+  return m ? { instanceUuid: m[1] ?? null, imageId: m[2] } : null;
 }
 
 export interface ContainerDriverOptions {
@@ -221,11 +224,10 @@ export class ContainerDriver implements InstanceDriver {
     }
   }
 
-  async interruptedCaptures(instances: ReadonlySet<string>): Promise<InterruptedCapture[]> {
+  async interruptedCaptures(): Promise<InterruptedCapture[]> {
     return (await this.engine.listImageTags(SNAPSHOT_REPO))
       .map((ref) => captureOfTag(ref.slice(SNAPSHOT_REPO.length + 1)))
-      // another host's captures (a test host may share this engine) are not this one's to judge
-      .filter((c): c is InterruptedCapture => c !== null && instances.has(c.instanceUuid));
+      .filter((c): c is InterruptedCapture => c !== null);
   }
 
   async dropCapture(capture: InterruptedCapture): Promise<void> {

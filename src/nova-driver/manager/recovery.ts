@@ -203,12 +203,17 @@ async function errorOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject
  * _init_instance clears it) leaves its capture here and its Glance image unfinished. The image
  * goes first, as it would have had the capture failed (delete_image_on_error), then the
  * capture: one whose image cannot be dealt with now is kept, and found again at the next start.
+ * Captures of `ours` (the instances of this host, and those evacuated from it) and of instances
+ * deleted while the service was down go; those of live instances of other hosts sharing the
+ * engine are theirs.
  */
 async function dropInterruptedCaptures(deps: ManagerDeps, ctx: RequestContext, ours: ReadonlySet<string>,
   report: RecoveryReport, log: Logger): Promise<void> {
-  for (const capture of await deps.driver.interruptedCaptures(ours)) {
+  for (const capture of await deps.driver.interruptedCaptures()) {
     const clog = log.child({ instance: capture.instanceUuid, image: capture.imageId });
     try {
+      const uuid = capture.instanceUuid;
+      if (uuid !== null && !ours.has(uuid) && !await instanceGone(deps, ctx, uuid)) continue;
       const deleted = await deleteIfUnfinished(deps, ctx, capture.imageId);
       await deps.driver.dropCapture(capture);
       clog.warn(deleted ? 'a capture cut short by the stop: dropped, its unfinished Glance image deleted' : 'a capture cut short by the stop: dropped');
@@ -217,6 +222,13 @@ async function dropInterruptedCaptures(deps: ManagerDeps, ctx: RequestContext, o
       clog.error({ err: (err as Error).message }, 'could not clear a capture cut short by the stop: tried again at the next start');
     }
   }
+}
+
+async function instanceGone(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<boolean> {
+  return deps.instances.get(ctx, uuid, []).then(() => false, (err: unknown) => {
+    if (err instanceof InstanceNotFound) return true;
+    throw err;
+  });
 }
 
 /**

@@ -3,16 +3,17 @@
  * then started again with `./devstack/local-cloud.sh restart-compute`: within a minute the
  * server is ACTIVE or ERROR, never stuck in BUILD, its allocation matches its state, and no
  * container is left whose server does not exist. Killed while it uploads a snapshot: the
- * server ACTIVE again, nothing of the snapshot left in Glance or the engine.
+ * server ACTIVE again, nothing of the snapshot left in Glance or the engine, also when the
+ * server is deleted while its host is down.
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BUSYBOX, makeTar, randomData, saveImage, type TarItem } from '../glance-bridge/images.js';
 import {
-  Created, alivePid, allocations, cli, engine, engineImageTagged, engineTmp, execIn, getServer, glanceImage, importRootfsWith, inspectContainer, isAlive, logRecords,
-  newEngineTmpEntries, novaContainerPid, orphanContainers, restartCompute, sleep, summary, waitForServer, type Server,
+  Created, alivePid, allocations, cli, containerNameOf, engine, engineImageTagged, engineTmp, execIn, getServer, glanceImage, importRootfsWith, inspectContainer, isAlive,
+  logRecords, newEngineTmpEntries, novaContainerPid, orphanContainers, restartCompute, sleep, summary, waitForServer, type Server,
 } from '../../helpers/servers.js';
-import { localCloud } from '../../helpers/cloud.js';
+import { localCloud, openstack } from '../../helpers/cloud.js';
 import { RUN, workDir } from './fixture.js';
 
 /** Size of the random layer that widens the window of the download. */
@@ -113,14 +114,15 @@ describe('lifecycle: nova-container killed mid-build', function () {
     if (dangling.length) console.log(`      (dangling engine images now: ${dangling.map((i) => i.Id.slice(7, 19)).join(', ')})`);
   });
 
-  it('killed mid-snapshot: at the restart the task is cleared, the unfinished Glance image deleted, the capture dropped from the engine', async () => {
-    const id = await c.boot(`${RUN}-crash-snap`, { image: imageId });
+  /** Boots a server, starts a snapshot of it and kills nova-container while it uploads. */
+  async function cutSnapshot(name: string): Promise<{ id: string; snap: string; pid: number }> {
+    const id = await c.boot(name, { image: imageId });
     await waitForServer(id, 'ACTIVE', (s) => s?.status === 'ACTIVE' && !s['OS-EXT-STS:task_state'], 120_000);
     // 100 MB the snapshot must carry: the upload takes long enough to be cut
     const wrote = await execIn(id, ['sh', '-c', `head -c ${BIG_BYTES} /dev/urandom > /root/junk`]);
     assert.equal(wrote.exitCode, 0, wrote.output);
     const pid = novaContainerPid();
-    const snap = (await cli(['server', 'image', 'create', '--name', `${RUN}-crash-snap-image`, id, '-f', 'value', '-c', 'id'])).trim();
+    const snap = (await cli(['server', 'image', 'create', '--name', `${name}-image`, id, '-f', 'value', '-c', 'id'])).trim();
     assert.match(snap, /^[0-9a-f-]{36}$/);
     c.images.add(snap);
     await waitForServer(id, 'image_uploading', (s) => {
@@ -129,17 +131,46 @@ describe('lifecycle: nova-container killed mid-build', function () {
     }, 120_000, 50);
     process.kill(pid, 'SIGKILL');
     while (isAlive(pid)) await sleep(20);
-    const captures = async () => (await engine().listImages({ filters: { reference: ['nova-snapshot:*'] } }))
-      .flatMap((i) => i.RepoTags ?? []).filter((t) => t.includes(`nova-snapshot:${id}.`));
-    assert.equal((await captures()).length, 1, 'the cut snapshot left its capture in the engine');
+    assert.equal((await captures(id)).length, 1, 'the cut snapshot left its capture in the engine');
     console.log(`      killed nova-container (pid ${pid}) while it uploaded snapshot ${snap}, then Glance had it ${(await glanceImage(snap))?.status}`);
+    return { id, snap, pid };
+  }
 
+  const captures = async (id: string) => (await engine().listImages({ filters: { reference: ['nova-snapshot:*'] } }))
+    .flatMap((i) => i.RepoTags ?? []).filter((t) => t.includes(`nova-snapshot:${id}.`));
+
+  it('killed mid-snapshot: at the restart the task is cleared, the unfinished Glance image deleted, the capture dropped from the engine', async () => {
+    const { id, snap, pid } = await cutSnapshot(`${RUN}-crash-snap`);
     await restartCompute(pid);
     const final = await waitForServer(id, 'no task', (s) => !!s && !s['OS-EXT-STS:task_state'], 60_000, 200) as Server;
     assert.equal(final.status, 'ACTIVE', summary(final));
     assert.equal((await inspectContainer(id))?.State.Status, 'running');
     assert.equal(await glanceImage(snap), null, 'the unfinished snapshot image is deleted');
-    assert.deepEqual(await captures(), [], 'its capture is gone from the engine');
+    assert.deepEqual(await captures(id), [], 'its capture is gone from the engine');
     assert.equal(logRecords('a capture cut short by the stop: dropped, its unfinished Glance image deleted', { instance: id, image: snap }).length, 1);
+  });
+
+  it('killed mid-snapshot, the server deleted while its host is down: at the restart its capture and unfinished image go too', async () => {
+    const { id, snap, pid } = await cutSnapshot(`${RUN}-crash-snap-gone`);
+    const host = (await getServer(id))?.['OS-EXT-SRV-ATTR:host'];
+    assert.ok(host, 'the server has a host');
+    const forceDown = (down: boolean) => openstack(['--os-compute-api-version', '2.11', 'compute', 'service', 'set', down ? '--down' : '--up', host, 'nova-compute'], false);
+    await forceDown(true);
+    try {
+      // nova-api deletes a server of a host that is down by itself (its local delete)
+      await cli(['server', 'delete', '--wait', id]);
+      c.servers.delete(id);
+    } finally {
+      await forceDown(false);
+    }
+    await restartCompute(pid);
+    for (const until = Date.now() + 60_000; logRecords('start-up reconciliation done').every((r) => r.pid !== alivePid()); await sleep(200)) {
+      if (Date.now() > until) assert.fail('the restarted service did not finish its start-up reconciliation within a minute');
+    }
+    assert.equal(await glanceImage(snap), null, 'the unfinished snapshot image is deleted');
+    assert.deepEqual(await captures(id), [], 'its capture is gone from the engine');
+    assert.equal(logRecords('a capture cut short by the stop: dropped, its unfinished Glance image deleted', { instance: id, image: snap }).length, 1);
+    // the deleted server's container is an orphan the operator's remove_orphans would take
+    await engine().getContainer(containerNameOf(id)).remove({ force: true });
   });
 });

@@ -95,21 +95,47 @@ describe('recoverOnStartup', () => {
     });
   }
 
-  it('a capture cut short: dropped here, its unfinished Glance image deleted; an active image and another host\'s capture kept', async () => {
+  it('a capture cut short: dropped here, its unfinished Glance image deleted; an active image kept', async () => {
     const c = fakeCompute();
     const cut = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
     const shelved = c.addInstance({ task_state: TaskState.SHELVING_IMAGE_UPLOADING }).str('uuid');
     const unfinished = await c.images.createImage(c.ctx, { name: 'snap' });
     const active = await c.images.createImage(c.ctx, { name: 'shelved' });
     c.images.glance.get(active)!.status = 'active';
-    const elsewhere = { instanceUuid: randomUUID(), imageId: randomUUID() };
-    c.driver.captures = [{ instanceUuid: cut, imageId: unfinished }, { instanceUuid: shelved, imageId: active }, elsewhere];
+    c.driver.captures = [{ instanceUuid: cut, imageId: unfinished }, { instanceUuid: shelved, imageId: active }];
     const report = await recoverOnStartup(c.deps, c.ctx, false);
     assert.deepEqual(report.droppedCaptures, [unfinished, active]);
-    assert.deepEqual(c.driver.captures, [elsewhere]);
+    assert.deepEqual(c.driver.captures, []);
     assert.deepEqual([...c.images.glance.keys()], [active]);
     assert.equal(c.store.record(cut).get('task_state'), null);
     assert.deepEqual(c.logs.find('a capture cut short by the stop: dropped, its unfinished Glance image deleted').map((l) => l.image), [unfinished]);
+  });
+
+  it('captures of an instance deleted while the service was down and of an older version go; a live instance of another host keeps its own', async () => {
+    const c = fakeCompute();
+    const gone = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
+    c.store.remove(gone);
+    const elsewhere = c.addInstance({ host: 'other-host', task_state: TaskState.IMAGE_UPLOADING }, null).str('uuid');
+    const [ofGone, ofOld, ofElsewhere] = await Promise.all(['a', 'b', 'c'].map((name) => c.images.createImage(c.ctx, { name })));
+    const another = { instanceUuid: elsewhere, imageId: ofElsewhere };
+    c.driver.captures = [{ instanceUuid: gone, imageId: ofGone }, { instanceUuid: null, imageId: ofOld }, another];
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.droppedCaptures, [ofGone, ofOld]);
+    assert.deepEqual(c.driver.captures, [another]);
+    assert.deepEqual([...c.images.glance.keys()], [ofElsewhere]);
+  });
+
+  it('a capture whose instance cannot be looked up now is kept for the next start', async () => {
+    const c = fakeCompute();
+    const image = await c.images.createImage(c.ctx, { name: 'a' });
+    const capture = { instanceUuid: randomUUID(), imageId: image };
+    c.driver.captures = [capture];
+    c.store.on('get', () => { throw new Error('conductor timeout'); });
+    const report = await recoverOnStartup(c.deps, c.ctx, false);
+    assert.deepEqual(report.droppedCaptures, []);
+    assert.deepEqual(c.driver.captures, [capture]);
+    assert.deepEqual([...c.images.glance.keys()], [image]);
+    assert.deepEqual(c.logs.find('could not clear a capture cut short by the stop: tried again at the next start').map((l) => l.err), ['conductor timeout']);
   });
 
   it('a capture whose Glance image cannot be dealt with now is kept for the next start; the others are cleared', async () => {
