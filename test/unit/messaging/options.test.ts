@@ -192,15 +192,15 @@ describe('messaging/options: every oslo.messaging option and what it does', () =
         (err: unknown) => err instanceof MessagingOptionError && err.option === 'ssl_cert_file' && /ENOENT/.test(err.message));
     });
 
-    it('connects amqps with the TLS options, the SASL mechanism and the heartbeat', () => {
+    it('connects amqps with the TLS options, the SASL mechanism, the heartbeat and TCP_NODELAY', () => {
       const cert = file('client.pem', 'CERT');
       const tlsOpts = messagingOptions({ transport_url: 'rabbit://h/', rabbit: { ssl: true, ssl_cert_file: cert, rabbit_login_method: 'EXTERNAL', heartbeat_timeout_threshold: 15 } });
       const [url, sock] = amqpConnectArguments(tlsOpts, 'v/1', host, 'n:1:x');
       assert.deepEqual([url.protocol, url.hostname, url.port, url.vhost, url.heartbeat], ['amqps', 'rabbit.example', 5671, 'v%2F1', 15]);
-      assert.deepEqual([sock.credentials?.mechanism, String(sock.cert), sock.clientProperties], ['EXTERNAL', 'CERT', { connection_name: 'n:1:x' }]);
+      assert.deepEqual([sock.credentials?.mechanism, String(sock.cert), sock.clientProperties, sock.noDelay], ['EXTERNAL', 'CERT', { connection_name: 'n:1:x' }, true]);
       for (const [method, mechanism] of [['AMQPLAIN', 'AMQPLAIN'], ['PLAIN', 'PLAIN']] as const) {
         const [plainUrl, plainSock] = amqpConnectArguments(messagingOptions({ transport_url: 'rabbit://h/', rabbit: { rabbit_login_method: method, heartbeat_timeout_threshold: 0 } }), '/', host, 'n');
-        assert.deepEqual([plainUrl.protocol, plainUrl.heartbeat, plainSock.credentials?.mechanism, plainSock.cert], ['amqp', 0, mechanism, undefined]);
+        assert.deepEqual([plainUrl.protocol, plainUrl.heartbeat, plainSock.credentials?.mechanism, plainSock.cert, plainSock.noDelay], ['amqp', 0, mechanism, undefined, true]);
       }
     });
   });
