@@ -183,7 +183,7 @@ export class OwnNamespaceHome implements NetworkHome {
 
   async make(_uuid: string, hostname: string, createWorkload: (network: WorkloadNetwork) => Promise<string>): Promise<{ workload: string; holder: NetworkHolder }> {
     const workload = await createWorkload({ hostname });
-    const pid = await this.engine.prepareContainer(workload);
+    const pid = await this.engine.prepareContainer(workload, true);
     return { workload, holder: { id: workload, pid, hostname } };
   }
 

@@ -234,25 +234,34 @@ export class PodmanEngine extends DockerEngine {
    * libpod's init; one with a process already (prepared, or running) is as good. First the
    * conmon of the container's last run must be gone: it runs podman's cleanup of that run when
    * the run ends, and podman 4.3's cleanup also deletes a container initialised meanwhile (its
-   * namespaces and process). A prepared container's conmon is its own, not a last run's.
+   * namespaces and process). A prepared container's conmon is its own, not a last run's. One
+   * just created (by its full id) has neither: a build's prepare is the init alone, and the pid
+   * is read from the file the runtime wrote it to.
    */
-  async prepareContainer(id: string): Promise<number> {
-    const c = await this.inspectRaw(id);
-    if (!c) throw new EngineError(`prepare container ${id}: no such container`, 404);
-    if (c.State.Pid) return c.State.Pid;
-    await this.lastRunCleanedUp(c.Id);
+  async prepareContainer(id: string, created = false): Promise<number> {
+    if (!created || !FULL_ID.test(id)) {
+      const c = await this.inspectRaw(id);
+      if (!c) throw new EngineError(`prepare container ${id}: no such container`, 404);
+      if (c.State.Pid) return c.State.Pid;
+      await this.lastRunCleanedUp(c.Id);
+    }
     await this.libpod(`prepare container ${id}`, { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/init`, method: 'POST', allowEmpty: true });
-    const pid = (await this.inspectRaw(id))?.State.Pid;
+    const pid = (FULL_ID.test(id) ? await this.runFilePid(id, 'pidfile') : 0) || (await this.inspectRaw(id))?.State.Pid;
     if (!pid) throw new EngineError(`prepare container ${id}: it has no process after its init`);
     return pid;
   }
 
-  /** Waits for the conmon of the container's last run, if any, to be gone (at most `CLEANUP_WAIT_MS`). */
-  private async lastRunCleanedUp(id: string): Promise<void> {
+  /** A pid podman's run files of the container hold (`conmon.pid`, `pidfile`); 0 when there is none. */
+  private async runFilePid(id: string, file: string): Promise<number> {
     this.store ??= this.libpod('podman info', { path: '/v4.0.0/libpod/info', method: 'GET' }).then((i) => (i as PodmanInfo).store)
       .catch((err: unknown) => { this.store = null; throw err; });
     const { runRoot, graphDriverName } = await this.store;
-    const pid = Number((await readFile(join(runRoot, `${graphDriverName}-containers`, id, 'userdata', 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    return Number((await readFile(join(runRoot, `${graphDriverName}-containers`, id, 'userdata', file), 'utf8').catch(() => '')).trim()) || 0;
+  }
+
+  /** Waits for the conmon of the container's last run, if any, to be gone (at most `CLEANUP_WAIT_MS`). */
+  private async lastRunCleanedUp(id: string): Promise<void> {
+    const pid = await this.runFilePid(id, 'conmon.pid');
     if (!pid) return;
     const deadline = Date.now() + CLEANUP_WAIT_MS;
     while (await isConmon(pid, id)) {

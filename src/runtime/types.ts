@@ -135,9 +135,10 @@ export interface ContainerEngine {
    * Makes a created or stopped container's namespaces and first process without running it
    * (the OCI runtime's create), so that what is put in its network namespace is there when it
    * starts; that process's host pid. Absent: the engine cannot, and an instance's network
-   * namespace is held by a sandbox container (src/runtime/network-homes.ts).
+   * namespace is held by a sandbox container (src/runtime/network-homes.ts). `created`: the
+   * container is the one createContainer has just returned, so it has no process nor any run.
    */
-  prepareContainer?(id: string): Promise<number>;
+  prepareContainer?(id: string, created?: boolean): Promise<number>;
   /** Starts a created, prepared or stopped container; no-op if it runs. */
   startContainer(id: string): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceSeconds`; no-op if it is not running. */
