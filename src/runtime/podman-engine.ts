@@ -235,8 +235,8 @@ export class PodmanEngine extends DockerEngine {
    * conmon of the container's last run must be gone: it runs podman's cleanup of that run when
    * the run ends, and podman 4.3's cleanup also deletes a container initialised meanwhile (its
    * namespaces and process). A prepared container's conmon is its own, not a last run's. One
-   * just created (by its full id) has neither: a build's prepare is the init alone, and the pid
-   * is read from the file the runtime wrote it to.
+   * just created (by its full id) has neither: a build's prepare is the init alone. The pid is
+   * read from the file the runtime writes it to at the init (from an inspect when it cannot be).
    */
   async prepareContainer(id: string, created = false): Promise<number> {
     if (!created || !FULL_ID.test(id)) {
@@ -246,7 +246,7 @@ export class PodmanEngine extends DockerEngine {
       await this.lastRunCleanedUp(c.Id);
     }
     await this.libpod(`prepare container ${id}`, { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/init`, method: 'POST', allowEmpty: true });
-    const pid = (FULL_ID.test(id) ? await this.runFilePid(id, 'pidfile') : 0) || (await this.inspectRaw(id))?.State.Pid;
+    const pid = (FULL_ID.test(id) ? await this.runFilePid(id, 'pidfile').catch(() => 0) : 0) || (await this.inspectRaw(id))?.State.Pid;
     if (!pid) throw new EngineError(`prepare container ${id}: it has no process after its init`);
     return pid;
   }

@@ -203,9 +203,10 @@ async function errorOut(deps: ManagerDeps, ctx: RequestContext, inst: NovaObject
  * _init_instance clears it) leaves its capture here and its Glance image unfinished. The image
  * goes first, as it would have had the capture failed (delete_image_on_error), then the
  * capture: one whose image cannot be dealt with now is kept, and found again at the next start.
- * Captures of `ours` (the instances of this host, and those evacuated from it) and of instances
- * deleted while the service was down go; those of live instances of other hosts sharing the
- * engine are theirs.
+ * Captures of `ours` (the instances of this host, and those evacuated from it) go, as do those
+ * of instances Nova no longer has (deleted while the service was down) or has on another host
+ * with no task (evacuated, once the evacuation is complete): another host sharing the engine
+ * (test hosts may) is not mid-capture of those.
  */
 async function dropInterruptedCaptures(deps: ManagerDeps, ctx: RequestContext, ours: ReadonlySet<string>,
   report: RecoveryReport, log: Logger): Promise<void> {
@@ -213,7 +214,7 @@ async function dropInterruptedCaptures(deps: ManagerDeps, ctx: RequestContext, o
     const clog = log.child({ instance: capture.instanceUuid, image: capture.imageId });
     try {
       const uuid = capture.instanceUuid;
-      if (uuid !== null && !ours.has(uuid) && !await instanceGone(deps, ctx, uuid)) continue;
+      if (uuid !== null && !ours.has(uuid) && !await capturedByNoOne(deps, ctx, uuid)) continue;
       const deleted = await deleteIfUnfinished(deps, ctx, capture.imageId);
       await deps.driver.dropCapture(capture);
       clog.warn(deleted ? 'a capture cut short by the stop: dropped, its unfinished Glance image deleted' : 'a capture cut short by the stop: dropped');
@@ -224,8 +225,8 @@ async function dropInterruptedCaptures(deps: ManagerDeps, ctx: RequestContext, o
   }
 }
 
-async function instanceGone(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<boolean> {
-  return deps.instances.get(ctx, uuid, []).then(() => false, (err: unknown) => {
+async function capturedByNoOne(deps: ManagerDeps, ctx: RequestContext, uuid: string): Promise<boolean> {
+  return deps.instances.get(ctx, uuid, []).then((inst) => inst.optStr('host') !== deps.host && !inst.get('task_state'), (err: unknown) => {
     if (err instanceof InstanceNotFound) return true;
     throw err;
   });

@@ -105,7 +105,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     const host = `vh${id.slice(0, 8)}`;
     try {
       const pid = await engine.prepareContainer(own, true);
-      assert.equal((await engine.inspectContainer(own))?.pid, pid, 'the pid of its prepared process, read from the runtime\'s pid file');
+      assert.equal((await engine.inspectContainer(own))?.pid, pid, 'the pid of its prepared process');
       assert.equal((await engine.inspectContainer(own))?.state, 'created', 'prepared, not running');
       execFileSync('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', `vc${id.slice(0, 8)}`]);
       execFileSync('ip', ['link', 'set', `vc${id.slice(0, 8)}`, 'netns', `/proc/${pid}/ns/net`]);

@@ -111,18 +111,19 @@ describe('recoverOnStartup', () => {
     assert.deepEqual(c.logs.find('a capture cut short by the stop: dropped, its unfinished Glance image deleted').map((l) => l.image), [unfinished]);
   });
 
-  it('captures of an instance deleted while the service was down and of an older version go; a live instance of another host keeps its own', async () => {
+  it('captures of an instance deleted while the service was down, of one now idle on another host, and of an older version go; one mid-snapshot on another host keeps its own', async () => {
     const c = fakeCompute();
     const gone = c.addInstance({ task_state: TaskState.IMAGE_UPLOADING }).str('uuid');
     c.store.remove(gone);
-    const elsewhere = c.addInstance({ host: 'other-host', task_state: TaskState.IMAGE_UPLOADING }, null).str('uuid');
-    const [ofGone, ofOld, ofElsewhere] = await Promise.all(['a', 'b', 'c'].map((name) => c.images.createImage(c.ctx, { name })));
-    const another = { instanceUuid: elsewhere, imageId: ofElsewhere };
-    c.driver.captures = [{ instanceUuid: gone, imageId: ofGone }, { instanceUuid: null, imageId: ofOld }, another];
+    const moved = c.addInstance({ host: 'other-host' }, null).str('uuid');
+    const busy = c.addInstance({ host: 'other-host', task_state: TaskState.IMAGE_UPLOADING }, null).str('uuid');
+    const [ofGone, ofMoved, ofOld, ofBusy] = await Promise.all(['a', 'b', 'c', 'd'].map((name) => c.images.createImage(c.ctx, { name })));
+    const another = { instanceUuid: busy, imageId: ofBusy };
+    c.driver.captures = [{ instanceUuid: gone, imageId: ofGone }, { instanceUuid: moved, imageId: ofMoved }, { instanceUuid: null, imageId: ofOld }, another];
     const report = await recoverOnStartup(c.deps, c.ctx, false);
-    assert.deepEqual(report.droppedCaptures, [ofGone, ofOld]);
+    assert.deepEqual(report.droppedCaptures, [ofGone, ofMoved, ofOld]);
     assert.deepEqual(c.driver.captures, [another]);
-    assert.deepEqual([...c.images.glance.keys()], [ofElsewhere]);
+    assert.deepEqual([...c.images.glance.keys()], [ofBusy]);
   });
 
   it('a capture whose instance cannot be looked up now is kept for the next start', async () => {
