@@ -351,8 +351,8 @@ export class ContainerDriver implements InstanceDriver {
   /** The resolver follows the ports' subnets (left as the engine wrote it when they name no DNS); hosts names the addresses. */
   private async writeNetworkFiles(holder: NetworkHolder, vifs: VifModel[]): Promise<void> {
     const resolv = resolvConf(vifs);
-    if (resolv !== null) await this.engine.setNetworkFile(holder.id, 'resolv.conf', resolv);
-    await this.engine.setNetworkFile(holder.id, 'hosts', hostsFile(holder.hostname, vifs));
+    if (resolv !== null) await this.engine.setNetworkFile(holder.name, 'resolv.conf', resolv);
+    await this.engine.setNetworkFile(holder.name, 'hosts', hostsFile(holder.hostname, vifs));
   }
 }
 

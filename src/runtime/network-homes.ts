@@ -20,6 +20,8 @@ import { ensureSandboxImage } from './sandbox-image.js';
 /** The container whose namespace holds the VIFs and whose network files the workload reads. */
 export interface NetworkHolder {
   id: string;
+  /** Its name, by which the driver writes its network files (no lookup of the name by id). */
+  name: string;
   /** A process in the namespace. */
   pid: number;
   hostname: string;
@@ -181,10 +183,10 @@ export class OwnNamespaceHome implements NetworkHome {
     return [workloadName(uuid)];
   }
 
-  async make(_uuid: string, hostname: string, createWorkload: (network: WorkloadNetwork) => Promise<string>): Promise<{ workload: string; holder: NetworkHolder }> {
+  async make(uuid: string, hostname: string, createWorkload: (network: WorkloadNetwork) => Promise<string>): Promise<{ workload: string; holder: NetworkHolder }> {
     const workload = await createWorkload({ hostname });
     const pid = await this.engine.prepareContainer(workload, true);
-    return { workload, holder: { id: workload, pid, hostname } };
+    return { workload, holder: { id: workload, name: workloadName(uuid), pid, hostname } };
   }
 
   async rebuildNetwork(_uuid: string, hostname: string): Promise<WorkloadNetwork> {
@@ -215,7 +217,7 @@ export class OwnNamespaceHome implements NetworkHome {
 }
 
 function holderOf(c: ContainerStatus): NetworkHolder {
-  return { id: c.id, pid: c.pid, hostname: c.hostname };
+  return { id: c.id, name: c.name, pid: c.pid, hostname: c.hostname };
 }
 
 /** The home an engine's instances get: their own namespace where it can make one without running the container. */

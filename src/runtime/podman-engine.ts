@@ -283,11 +283,13 @@ export class PodmanEngine extends DockerEngine {
     if (limits.rootGb) await this.resizeRootDisk(c.Id, limits.rootGb, c.Config.Labels?.[ROOT_SIZE_LABEL]);
   }
 
-  override async setNetworkFile(id: string, file: NetworkFile, content: string): Promise<void> {
-    const c = await this.inspectRaw(id);
-    if (!c) throw new EngineError(`container ${id} has no ${file} to replace: no such container`, 404);
+  /** By name (the files' key, what the driver gives): no inspect on a build's path. */
+  override async setNetworkFile(idOrName: string, file: NetworkFile, content: string): Promise<void> {
+    const name = FULL_ID.test(idOrName) ? await this.nameById(idOrName) : idOrName;
+    const there = name !== undefined && await stat(this.networkDir(name)).then((s) => s.isDirectory(), () => false);
+    if (!name || !there) throw new EngineError(`container ${idOrName} has no ${file} of its own to replace: no such container, or it joins another's network`, 404);
     // in place, not by rename: running containers have this very inode bind-mounted
-    await writeWithMode(this.networkFile(nameOf(c), file), content, 0o644);
+    await writeWithMode(this.networkFile(name, file), content, 0o644);
   }
 
   /** Also this engine's files of the container (network and given files by its name: given, or the removed container's). */

@@ -150,8 +150,9 @@ export interface ContainerEngine {
   /**
    * Replaces what the container reads as /etc/resolv.conf or /etc/hosts (the engine's own copy
    * for this container, which a restart keeps, and which containers joining its network share).
+   * By id or name; by name, an engine that keys these files by name need not look it up.
    */
-  setNetworkFile(id: string, file: NetworkFile, content: string): Promise<void>;
+  setNetworkFile(idOrName: string, file: NetworkFile, content: string): Promise<void>;
   /** Reports the starts of containers carrying all `labels` until closed. */
   watchStarts(labels: Record<string, string>, watcher: StartWatcher): EngineWatch;
   /** Force-removes; no-op if it does not exist. A container others joined goes after them. */
