@@ -90,6 +90,20 @@ export class NovaObject {
     if (Array.isArray(still)) for (const f of still) if (typeof f === 'string') this.changed.add(f);
   }
 
+  /** A copy of the `kept` fields and the changed ones, the changes marked: what a save must send. */
+  changesWith(kept: string[]): NovaObject {
+    const fields: Record<string, FieldValue> = {};
+    for (const k of [...kept, ...this.changed]) if (this.has(k)) fields[k] = this.fields[k];
+    return new NovaObject(this.name, this.version, fields, this.changed, this.namespace);
+  }
+
+  /** After a round trip made with a copy (changesWith): the copy's fields taken, its pending changes too. */
+  adopt(copy: NovaObject): void {
+    Object.assign(this.fields, copy.fields);
+    this.changed.clear();
+    for (const f of copy.changes()) this.changed.add(f);
+  }
+
   toPrimitive(): ObjectPrimitive {
     const data: Record<string, Primitive> = {};
     for (const [k, v] of Object.entries(this.fields)) data[k] = encodeValue(v);
