@@ -11,6 +11,9 @@ import { withComputeId } from '../objects/compute-id.js';
 import { NovaError } from '../errors.js';
 import { instancesOnHost } from '../instance-list.js';
 
+/** The Instance fields Nova stores together as one value, instance_extra.flavor (Nova's Instance._save_flavor). */
+const FLAVOR_FIELDS = ['flavor', 'old_flavor', 'new_flavor'];
+
 /** Nova caps fault messages at 255 characters (nova/compute/utils.py exception_to_dict). */
 const FAULT_MESSAGE_MAX = 255;
 
@@ -37,14 +40,17 @@ export class InstanceStore {
    *
    * The conductor gets the uuid and the changed fields only: Instance.save writes what changed
    * and joins, reads back and returns the optional fields it was given (Nova's
-   * objects/instance.py save); a whole instance (flavor, info cache, security groups, ...)
+   * Instance.save); a whole instance (flavor, info cache, security groups, ...)
    * costs it about 1.6 times the CPU time (bench/save-cost.ts). The columns and
    * system_metadata come back fresh; the other optional fields stay as this host holds them.
    */
   async save(ctx: RequestContext, inst: NovaObject, fields: Record<string, FieldValue>,
     expected?: (string | null)[]): Promise<void> {
     for (const [k, v] of Object.entries(withComputeId(inst, fields, this.computeNodeId()))) inst.set(k, v);
-    const sent = inst.changesWith(['uuid']);
+    // Nova keeps the three flavors in one value: a change to one saves all three, and one not
+    // sent would be lazy-loaded, overwriting the changed ones with the stored ones (_save_flavor)
+    const flavors = FLAVOR_FIELDS.some((f) => inst.changes().includes(f)) ? FLAVOR_FIELDS : [];
+    const sent = inst.changesWith(['uuid', ...flavors]);
     await this.conductor.objectAction(ctx, sent, 'save', [], expected ? { expected_task_state: expected } : {});
     inst.adopt(sent);
   }

@@ -14,11 +14,16 @@ import { NovaObject, type ObjectPrimitive, type Primitive } from '../../../src/n
 import { captureLogs } from '../../helpers/log-capture.js';
 
 const UUID = '5a1f0d1c-2f7e-4c55-9d7e-3c0c8d3c1a11';
+const FLAVORS = ['flavor', 'old_flavor', 'new_flavor'];
+
+function flavor(id: number, memoryMb: number): NovaObject {
+  return new NovaObject('Flavor', '1.2', { flavorid: String(id), memory_mb: memoryMb, vcpus: id });
+}
 
 class InstanceTable implements RpcClient {
   row: Record<string, Primitive> = {
     id: 7, uuid: UUID, vm_state: 'building', task_state: 'spawning', host: 'h1', updated_at: null,
-    system_metadata: { image_base_image_ref: 'img' },
+    system_metadata: { image_base_image_ref: 'img' }, flavor: flavor(1, 512).toPrimitive() as unknown as Primitive, old_flavor: null, new_flavor: null,
   };
   readonly sent: ObjectPrimitive[] = [];
 
@@ -30,7 +35,11 @@ class InstanceTable implements RpcClient {
     if (expected && !expected.includes(this.row.task_state as string | null)) {
       throw new PyError({ pyClass: 'UnexpectedTaskStateError', pyModule: 'nova.exception', message: `Unexpected task state: expecting ${JSON.stringify(expected)} but the actual state is ${String(this.row.task_state)}` });
     }
-    for (const f of p['nova_object.changes'] ?? []) this.row[f] = p['nova_object.data'][f];
+    const data = { ...p['nova_object.data'] };
+    const changes = p['nova_object.changes'] ?? [];
+    // Instance._save_flavor reads all three flavors; one not sent is lazy-loaded, all three at once
+    if (FLAVORS.some((f) => changes.includes(f)) && FLAVORS.some((f) => !(f in data))) for (const f of FLAVORS) data[f] = this.row[f];
+    for (const f of changes) this.row[f] = data[f];
     this.row.updated_at = '2026-12-04T10:00:00Z';
     return [{ ...this.row, obj_what_changed: [] }, null] as T;
   }
@@ -39,11 +48,10 @@ class InstanceTable implements RpcClient {
 }
 
 function instance(): NovaObject {
-  const flavor = new NovaObject('Flavor', '1.2', { flavorid: '1', memory_mb: 512, vcpus: 1 });
   const cache = new NovaObject('InstanceInfoCache', '1.5', { instance_uuid: UUID, network_info: '[{"id":"p1"}]' });
   return new NovaObject('Instance', '2.7', {
     id: 7, uuid: UUID, vm_state: 'building', task_state: 'spawning', host: 'h1', updated_at: null, display_name: 'vm1',
-    flavor, info_cache: cache, metadata: { role: 'web' }, system_metadata: { image_base_image_ref: 'img' },
+    flavor: flavor(1, 512), old_flavor: null, new_flavor: null, info_cache: cache, metadata: { role: 'web' }, system_metadata: { image_base_image_ref: 'img' },
   });
 }
 
@@ -83,15 +91,28 @@ describe('InstanceStore.save: the changes, not the whole instance', () => {
     assert.equal(table.row.vm_state, 'building');
   });
 
-  it('a changed object field goes whole (a resize\'s flavor)', async () => {
+  it('a resize\'s new_flavor alone goes with the other two flavors, which Nova stores with it, and is kept', async () => {
     const table = new InstanceTable();
     const store = new InstanceStore(new ConductorClient(table, logs.log), 'h1');
     const inst = instance();
-    const bigger = new NovaObject('Flavor', '1.2', { flavorid: '2', memory_mb: 2048, vcpus: 2 });
-    await store.save(ctx, inst, { flavor: bigger });
+    await store.save(ctx, inst, { new_flavor: flavor(2, 2048) });
     const data = table.sent[0]['nova_object.data'];
-    assert.deepEqual(Object.keys(data).sort(), ['flavor', 'uuid']);
-    assert.equal((data.flavor as unknown as ObjectPrimitive)['nova_object.data'].memory_mb, 2048);
+    assert.deepEqual(Object.keys(data).sort(), ['flavor', 'new_flavor', 'old_flavor', 'uuid']);
+    assert.deepEqual(table.sent[0]['nova_object.changes'], ['new_flavor']);
+    assert.equal((table.row.new_flavor as unknown as ObjectPrimitive)['nova_object.data'].memory_mb, 2048);
+    assert.equal(inst.obj('new_flavor')?.get('memory_mb'), 2048);
+    assert.equal(inst.obj('flavor')?.get('memory_mb'), 512);
+  });
+
+  it('the flavor confirmed with old_flavor cleared: both stored, both kept', async () => {
+    const table = new InstanceTable();
+    const store = new InstanceStore(new ConductorClient(table, logs.log), 'h1');
+    const inst = instance();
+    inst.fields.old_flavor = flavor(1, 512);
+    await store.save(ctx, inst, { flavor: flavor(2, 2048), old_flavor: null });
+    assert.equal((table.row.flavor as unknown as ObjectPrimitive)['nova_object.data'].memory_mb, 2048);
+    assert.equal(table.row.old_flavor, null);
     assert.equal(inst.obj('flavor')?.get('memory_mb'), 2048);
+    assert.equal(inst.get('old_flavor'), null);
   });
 });
