@@ -63,19 +63,19 @@ export async function saveCostBench(): Promise<Record<string, number | string>> 
     await waitStatus(nova, server, 'ACTIVE');
     const conductor = new ConductorClient(rpc.client, silentLogger());
     const ctx = adminContext();
-    const inst = await new InstanceStore(conductor, 'bench').get(ctx, server, CAST_FIELDS);
+    const store = new InstanceStore(conductor, 'bench');
+    const inst = await store.get(ctx, server, CAST_FIELDS);
     inst.clearChanges();
     const pids = conductorPids();
     let n = 0;
     const ways: Record<'whole' | 'changes', (i: NovaObject) => Promise<void>> = {
       // what nova-compute sends
-      whole: async (i) => { await conductor.objectAction(ctx, i, 'save', [], {}); },
-      // what this host sends (InstanceStore.save)
-      changes: async (i) => {
-        const sent = i.changesWith(['uuid']);
-        await conductor.objectAction(ctx, sent, 'save', [], {});
-        i.adopt(sent);
+      whole: async (i) => {
+        i.set('progress', n++ % 100);
+        await conductor.objectAction(ctx, i, 'save', [], {});
       },
+      // what this host sends
+      changes: (i) => store.save(ctx, i, { progress: n++ % 100 }),
     };
     const ms: Record<string, number[]> = { whole: [], changes: [] };
     const cpu: Record<string, number> = { whole: 0, changes: 0 };
@@ -83,7 +83,6 @@ export async function saveCostBench(): Promise<Record<string, number | string>> 
       for (const way of ['whole', 'changes'] as const) {
         const before = cpuMs(pids);
         for (let i = 0; i < SAVES / ROUNDS; i++) {
-          inst.set('progress', n++ % 100);
           const t0 = performance.now();
           await ways[way](inst);
           ms[way].push(performance.now() - t0);

@@ -49,7 +49,8 @@ export class InstanceStore {
     for (const [k, v] of Object.entries(withComputeId(inst, fields, this.computeNodeId()))) inst.set(k, v);
     // Nova keeps the three flavors in one value: a change to one saves all three, and one not
     // sent would be lazy-loaded, overwriting the changed ones with the stored ones (_save_flavor)
-    const flavors = FLAVOR_FIELDS.some((f) => inst.changes().includes(f)) ? FLAVOR_FIELDS : [];
+    const changed = new Set(inst.changes());
+    const flavors = FLAVOR_FIELDS.some((f) => changed.has(f)) ? FLAVOR_FIELDS : [];
     const sent = inst.changesWith(['uuid', ...flavors]);
     await this.conductor.objectAction(ctx, sent, 'save', [], expected ? { expected_task_state: expected } : {});
     inst.adopt(sent);
