@@ -7,7 +7,11 @@
  * image never registers. The loaded image is tagged `<repo>:<glance image id>`; that tag is
  * the cache: a later ensureImage for the same id downloads nothing, concurrent calls for one
  * id share a single download, and layers shared with images already in the engine are stored
- * once (docker's load reuses a layer whose chain id it already has).
+ * once (docker's load reuses a layer whose chain id it already has). An image this importer
+ * loaded or found is known present until it releases it: a later ensureImage asks the engine
+ * nothing, which takes an engine round trip off every build's path. An image removed behind
+ * its back (by hand, by another compute host's cache on the same engine) is found when a
+ * create fails without it: ensureImage with `recheck` looks again and downloads it.
  *
  * A delta snapshot (delta-archive.ts; its Glance property nova_container_base_image names its
  * base) needs its base in the engine first: the base is ensured the same way (from the cache,
@@ -102,6 +106,8 @@ export class ImageImporter {
   private readonly repo: string;
   private readonly formats: Set<string>;
   private readonly flights = new Map<string, Promise<EnsuredImage>>();
+  /** Glance id -> the engine image its tag named when this importer last loaded or found it. */
+  private readonly present = new Map<string, Pick<EnsuredImage, 'ref' | 'imageId' | 'layers'>>();
   private readonly serial = new KeyedSerializer();
   /** Delta snapshot -> the base its running import waits for: how a loop across concurrent imports is seen. */
   private readonly waitingOn = new Map<string, string>();
@@ -125,16 +131,24 @@ export class ImageImporter {
 
   /**
    * Makes the Glance image available in the engine; downloads only when it is not cached.
+   * `recheck`: the engine turned out not to have an image this importer knew present (a
+   * create refused it): asks the engine again, and downloads it when it is gone.
    * Throws ImageNotUsable (status/format), or ImageImportFailed whose cause is
    * ImageNotFound / GlanceError / ImageVerificationFailed / InvalidImageArchive / EngineError.
    */
-  ensureImage(source: GlanceTokenSource, image: GlanceImageMeta): Promise<EnsuredImage> {
+  ensureImage(source: GlanceTokenSource, image: GlanceImageMeta, recheck = false): Promise<EnsuredImage> {
+    if (recheck) this.present.delete(image.id);
     return this.ensure(source, image, []);
   }
 
   /** `dependents`: the delta snapshots (outermost first) this image is being ensured as the base of. */
   private ensure(source: GlanceTokenSource, image: GlanceImageMeta, dependents: string[]): Promise<EnsuredImage> {
     this.check(image);
+    const known = this.present.get(image.id);
+    if (known && !this.serial.busy(image.id)) {
+      this.counters.cacheHits++;
+      return Promise.resolve({ ...known, downloaded: false, bytes: 0, downloadedIds: [] });
+    }
     const running = this.flights.get(image.id);
     if (running) {
       this.counters.joined++;
@@ -156,7 +170,9 @@ export class ImageImporter {
    * and no other tag names it. Waits for a running ensureImage of the same id.
    */
   releaseImage(glanceImageId: string): Promise<ReleaseResult> {
+    // while it is queued or running, an ensureImage of the image waits for it (busy) and then asks the engine
     return this.serial.run(glanceImageId, async () => {
+      this.present.delete(glanceImageId);
       const ref = this.refFor(glanceImageId);
       const info = await this.engine.inspectImage(ref);
       if (!info) return 'absent';
@@ -197,6 +213,7 @@ export class ImageImporter {
     const cached = await this.engine.inspectImage(ref);
     if (cached) {
       this.counters.cacheHits++;
+      this.present.set(given.id, { ref, imageId: cached.id, layers: cached.layers });
       return { ref, imageId: cached.id, layers: cached.layers, downloaded: false, bytes: 0, downloadedIds: [] };
     }
 
@@ -269,6 +286,7 @@ export class ImageImporter {
         glanceImageId: image.id, imageId: info.id, format: summary.format, bytes, ms: this.counters.lastImportMs,
         layers: info.layers.length, ...(baseId ? { baseImage: baseId, layersFromBase: summary.fromBase } : {}),
       }, 'imported Glance image');
+      this.present.set(image.id, { ref, imageId: info.id, layers: info.layers });
       return { ref, imageId: info.id, layers: info.layers, downloaded: true, bytes, downloadedIds: [...(base?.downloadedIds ?? []), image.id] };
     } catch (err) {
       this.counters.failures++;

@@ -13,6 +13,11 @@ export class KeyedSerializer {
     return next;
   }
 
+  /** Whether a task of `key` is queued or running. */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   /** Keys with a task queued or running. */
   get size(): number {
     return this.tails.size;

@@ -78,8 +78,12 @@ export interface DriverImage {
  * instances and uploads snapshots, without knowing whose token it uses.
  */
 export interface ImageAccess {
-  /** Makes the image present (downloading it at most once per host); returns the driver's reference to it. */
-  ensure(image: DriverImage): Promise<string>;
+  /**
+   * Makes the image present (downloading it at most once per host); returns the driver's
+   * reference to it. An image once made present is taken to stay so: `recheck` when the engine
+   * refused a reference this returned for want of the image (removed behind the host's back).
+   */
+  ensure(image: DriverImage, recheck?: boolean): Promise<string>;
   /** Uploads a captured image (the driver's reference) into the queued Glance image `imageId` (formats and properties set). */
   upload(ref: string, imageId: string, parentImageId: string | null): Promise<void>;
 }

@@ -16,7 +16,7 @@ import type { VifPluggers } from '../network/pluggers.js';
 import { processNetns } from '../network/vif-plug.js';
 import { resolvConf } from '../network/resolv-conf.js';
 import { hostsFile } from '../network/hosts-file.js';
-import type { ContainerEngine, ContainerStatus, ContainerSummary } from './types.js';
+import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus, type ContainerSummary } from './types.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, workloadName, workloadSpec } from './instance-containers.js';
 import { networkHomeFor, type NetworkHolder, type NetworkHome } from './network-homes.js';
 import type { SerialConsoles } from './serial-consoles.js';
@@ -100,7 +100,7 @@ export class ContainerDriver implements InstanceDriver {
       throw err;
     }
     const { workload, holder } = await this.home.make(uuid, instance.hostname,
-      async (network) => this.engine.createContainer(workloadSpec(instance, this.o.host, await imageRef, req.image.id, network, this.o.consoles !== null)),
+      (network) => this.createOf(req.image, req.images, imageRef, (ref) => workloadSpec(instance, this.o.host, ref, req.image.id, network, this.o.consoles !== null)),
     ).catch(async (err: unknown) => {
       await imageSettled;
       throw err;
@@ -123,14 +123,28 @@ export class ContainerDriver implements InstanceDriver {
 
   async rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean, vifs: VifSource, graceSeconds: number): Promise<void> {
     const uuid = instance.uuid;
-    const imageRef = await images.ensure(image);
+    const imageRef = await images.ensure(image); // a bad image fails the rebuild before the old workload goes
     const old = await this.engine.inspectContainer(workloadName(uuid));
     if (old?.state === 'paused') await this.engine.unpauseContainer(old.id);
     if (old) await this.engine.stopContainer(old.id, graceSeconds);
     await this.engine.removeContainer(workloadName(uuid));
     const network = await this.home.rebuildNetwork(uuid, instance.hostname);
-    const workload = await this.engine.createContainer(workloadSpec(instance, this.o.host, imageRef, image.id, network, this.o.consoles !== null));
+    const workload = await this.createOf(image, images, Promise.resolve(imageRef), (ref) => workloadSpec(instance, this.o.host, ref, image.id, network, this.o.consoles !== null));
     if (!stopped) await this.startInNetwork(uuid, workload, vifs, instance.hostname);
+  }
+
+  /**
+   * A container of the image `ref` names (what images.ensure gave). One the engine turns out not to
+   * have (removed since it was made present, behind this host's back) is made present again.
+   */
+  private async createOf(image: DriverImage, images: ImageAccess, ref: Promise<string>, spec: (ref: string) => ContainerSpec): Promise<string> {
+    try {
+      return await this.engine.createContainer(spec(await ref));
+    } catch (err) {
+      if (!(err instanceof ImageMissing)) throw err;
+      this.log.warn({ image: image.id, ref: err.image }, 'the engine refused the create for want of the image: making it present again');
+      return this.engine.createContainer(spec(await images.ensure(image, true)));
+    }
   }
 
   async destroy(instanceUuid: string, vifs: VifModel[]): Promise<DestroyReport> {

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../common/log.js';
 import type {
   ContainerEngine, ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerStatus, ContainerSummary, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
 } from './types.js';
+import { ImageMissing } from './types.js';
 
 export class EngineError extends Error {
   constructor(message: string, readonly statusCode?: number) {
@@ -108,6 +109,8 @@ export class DockerEngine implements ContainerEngine {
       id = (await this.docker.createContainer(await this.createOptions(spec))).id;
     } catch (err) {
       const e = wrap(`create container ${spec.name}`, err);
+      // dockerd: "No such image: <ref>"; podman: "no such image: <qualified ref>: image not known"
+      if (e.statusCode === 404 && /no such image/i.test(e.message)) throw new ImageMissing(spec.image, e.message);
       // e.g. "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
       if (spec.limits.rootGb && /storage-?opt/i.test(e.message)) {
         throw new EngineError(`the root disk limit (${spec.limits.rootGb} GB) cannot be enforced by this engine: ${e.message}; [container] enforce_root_disk = false runs instances without it`);

@@ -16,6 +16,14 @@ export interface EngineInfo {
   storageDriver: string;
 }
 
+/** A create refused because the engine does not have the image it names. */
+export class ImageMissing extends Error {
+  constructor(readonly image: string, message: string) {
+    super(message);
+    this.name = 'ImageMissing';
+  }
+}
+
 /** A container's resource limits: an instance's (src/nova-driver/instance-driver.ts), each one optional. */
 export type ContainerLimits = Partial<InstanceLimits>;
 
@@ -128,7 +136,7 @@ export interface ContainerEngine {
 
   /**
    * Creates (does not start) a container with its files; throws if the name is taken, the
-   * image is missing or a file cannot be put there (then no container is left).
+   * image is missing (ImageMissing) or a file cannot be put there (then no container is left).
    */
   createContainer(spec: ContainerSpec): Promise<string>;
   /**

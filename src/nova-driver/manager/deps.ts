@@ -18,8 +18,8 @@ export type { GlanceImage, GlanceImageMeta };
 
 /** Glance images made available where instances run (glance-bridge behind it). */
 export interface ImageProvider {
-  /** Makes the image present (downloading it at most once); returns the driver's reference to it. */
-  ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string>;
+  /** Makes the image present (downloading it at most once); returns the driver's reference to it. `recheck`: ImageAccess.ensure's. */
+  ensureImage(ctx: RequestContext, image: GlanceImageMeta, recheck?: boolean): Promise<string>;
   /** The Glance record, or null when there is no such image. */
   getImage(ctx: RequestContext, imageId: string): Promise<GlanceImage | null>;
   /** A queued Glance image with `fields`, made with the request's credentials; its id. */

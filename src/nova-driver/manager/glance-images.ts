@@ -22,8 +22,8 @@ export class GlanceImages implements ImageProvider {
     return this.serviceSource;
   }
 
-  async ensureImage(ctx: RequestContext, image: GlanceImageMeta): Promise<string> {
-    return (await this.importer.ensureImage(this.sourceFor(ctx), image)).ref;
+  async ensureImage(ctx: RequestContext, image: GlanceImageMeta, recheck = false): Promise<string> {
+    return (await this.importer.ensureImage(this.sourceFor(ctx), image, recheck)).ref;
   }
 
   /** null when Glance has no such image (any more). */

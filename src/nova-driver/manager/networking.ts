@@ -84,7 +84,7 @@ export async function releasePorts(deps: ManagerDeps, ctx: RequestContext, insta
 /** Glance with the request's credentials, as the driver uses it; `wholeSnapshots`: no delta snapshots (shelve). */
 export function imageAccess(deps: ManagerDeps, ctx: RequestContext, wholeSnapshots = false): ImageAccess {
   return {
-    ensure: (image) => deps.images.ensureImage(ctx, image),
+    ensure: (image, recheck) => deps.images.ensureImage(ctx, image, recheck),
     upload: (engineRef, imageId, parentImageId) => deps.images.uploadSnapshot(ctx, engineRef, imageId, parentImageId, wholeSnapshots),
   };
 }

@@ -1,5 +1,6 @@
 /**
- * Images at boot: two servers booted at once from a new image download it once; a bad image
+ * Images at boot: two servers booted at once from a new image download it once; an image
+ * removed from the engine behind the host's back is downloaded again by the next boot; a bad image
  * puts the server in ERROR with a fault that says what is wrong, and leaves no container, no
  * cached image and no temp files in the engine, and no Placement allocation.
  */
@@ -8,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomData, withEntry } from '../glance-bridge/images.js';
 import {
-  Created, allocations, cli, engineImageTagged, engineTmp, getServer, inspectContainer, logRecords, newEngineTmpEntries,
+  Created, allocations, cli, engine, engineImageTagged, engineTmp, getServer, inspectContainer, logRecords, newEngineTmpEntries,
   sleep, waitForServer, waitForStatus, type Server,
 } from '../../helpers/servers.js';
 import { glanceStoreDir } from '../../helpers/glance-store.js';
@@ -46,6 +47,23 @@ describe('lifecycle: images at boot', function () {
     assert.equal(a?.State.Status, 'running');
     assert.equal(b?.State.Status, 'running');
     assert.equal(a?.Image, b?.Image, 'both containers run the same engine image');
+  });
+
+  it('an image removed from the engine behind the host\'s back: the next boot, refused at its create, downloads it again and goes ACTIVE', async () => {
+    const image = await newImageOfArchive(c, 'removed');
+    const imported = (): number => logRecords('imported Glance image', { glanceImageId: image.id }).length;
+    const first = await c.boot(`${RUN}-removed-1`, { image: image.id });
+    await waitForStatus(first, 'ACTIVE');
+    await cli(['server', 'delete', '--wait', first]);
+    // the cache keeps an image nobody uses for a day: only a hand takes it away now
+    await engine().getImage(`glance-image:${image.id}`).remove();
+    assert.equal(await engineImageTagged(`glance-image:${image.id}`), false);
+    const second = await c.boot(`${RUN}-removed-2`, { image: image.id });
+    await waitForStatus(second, 'ACTIVE');
+    assert.equal(logRecords('the engine refused the create for want of the image: making it present again', { image: image.id }).length, 1);
+    assert.equal(imported(), 2, 'downloaded again');
+    assert.equal((await inspectContainer(second))?.State.Status, 'running');
+    assert.equal(await engineImageTagged(`glance-image:${image.id}`), true);
   });
 
   describe('a bad image: ERROR with a readable fault, nothing left behind', () => {

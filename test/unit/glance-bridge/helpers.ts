@@ -178,6 +178,7 @@ export class FakeEngine {
   images = new Map<string, FakeImage>();
   containers: ContainerStatus[] = [];
   loads = 0;
+  inspects = 0;
   loadDelayMs = 0;
   failLoad: Error | null = null;
 
@@ -216,6 +217,7 @@ export class FakeEngine {
   }
 
   async inspectImage(ref: string): Promise<ImageInfo | null> {
+    this.inspects++;
     const i = this.find(ref);
     return i ? { id: i.id, tags: [...i.tags], layers: i.layers, labels: {}, command: [], entrypoint: [], sizeBytes: 0 } : null;
   }

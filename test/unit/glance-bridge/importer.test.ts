@@ -70,6 +70,41 @@ describe('glance-bridge ImageImporter (fake engine and Glance)', () => {
     assert.equal(s.cacheHits, 1);
   });
 
+  it('an image it loaded or found is known present: the engine is not asked again until a create refuses it (recheck) or it is released', async () => {
+    const { engine, glance, importer } = setup();
+    const img = await dockerArchive([await layerTar('a', 'b')]);
+    glance.data.set(ID, img.archive);
+    await importer.ensureImage(SOURCE, meta(ID, img.archive));
+    const asked = engine.inspects;
+    const again = await importer.ensureImage(SOURCE, meta(ID, img.archive));
+    assert.deepEqual(again, { ref: `glance-image:${ID}`, imageId: img.configDigest, layers: img.diffIds, downloaded: false, bytes: 0, downloadedIds: [] });
+    assert.equal(engine.inspects, asked, 'no engine round trip');
+    assert.equal(importer.stats().cacheHits, 1);
+
+    await engine.removeImage(`glance-image:${ID}`); // behind its back
+    assert.equal((await importer.ensureImage(SOURCE, meta(ID, img.archive))).downloaded, false, 'still taken as present');
+    const rechecked = await importer.ensureImage(SOURCE, meta(ID, img.archive), true);
+    assert.equal(rechecked.downloaded, true);
+    assert.equal(glance.downloads, 2);
+    assert.ok(await engine.inspectImage(`glance-image:${ID}`));
+
+    // a release forgets it; an ensure called while the release runs waits for it, then downloads
+    const released = importer.releaseImage(ID);
+    const during = importer.ensureImage(SOURCE, meta(ID, img.archive));
+    assert.equal(await released, 'removed');
+    assert.equal((await during).downloaded, true);
+    assert.equal(glance.downloads, 3);
+    assert.ok(await engine.inspectImage(`glance-image:${ID}`));
+
+    // found in the engine (loaded by an earlier run of the service): known from then on
+    const fresh = new ImageImporter(engine.asEngine(), { clientFor: () => glance });
+    assert.equal((await fresh.ensureImage(SOURCE, meta(ID, img.archive))).downloaded, false);
+    const found = engine.inspects;
+    await fresh.ensureImage(SOURCE, meta(ID, img.archive));
+    assert.equal(engine.inspects, found);
+    assert.equal(glance.downloads, 3);
+  });
+
   it('concurrent calls for one image share a single download (single flight)', async () => {
     const { engine, glance, importer } = setup();
     const img = await dockerArchive([await layerTar('a', 'b')]);

@@ -17,7 +17,7 @@ import { InstanceMissing, PowerState, capabilityTraits, type InstanceSpec, type 
 import { VifPluggers } from '../../../src/network/pluggers.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
-import type { ContainerEngine, ContainerSpec, ContainerStatus } from '../../../src/runtime/types.js';
+import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus } from '../../../src/runtime/types.js';
 
 const UUID = '11111111-2222-3333-4444-555555555555';
 
@@ -37,6 +37,8 @@ class FakeEngine {
   dependentsFirst = true;
   /** What forgetRemovedContainers reports dropping, or the error it fails with. */
   forgotten: string[] | Error = [];
+  /** Images a create is refused for want of (removed behind the driver's back). */
+  missingImages = new Set<string>();
   protected nextPid = 100;
   protected byId(id: string): FakeContainer | undefined {
     return [...this.containers.values()].find((c) => c.id === id || c.spec.name === id);
@@ -52,6 +54,7 @@ class FakeEngine {
   async createContainer(spec: ContainerSpec) {
     // as podman: the namespaces a container joins must exist when it is made
     if (spec.joinNetworkOf && !this.byId(spec.joinNetworkOf)) throw new Error(`no container with name or ID "${spec.joinNetworkOf}" found`);
+    if (this.missingImages.has(spec.image)) throw new ImageMissing(spec.image, `no such image: ${spec.image}`);
     this.calls.push(`create ${spec.name}`);
     this.containers.set(spec.name, { id: `id-${spec.name}`, spec, state: 'created', pid: 0 });
     return `id-${spec.name}`;
@@ -262,6 +265,39 @@ describe('container driver', () => {
     assert.ok(engine.calls.includes(`start nova-${UUID}-net`), 'the sandbox was finished before the spawn failed');
     await d.destroy(UUID, []);
     assert.equal(engine.containers.size, 0);
+  });
+
+  it('spawn and rebuild: an image the engine lost since it was made present is made present again, once; another create failure is not retried', async () => {
+    for (const engineName of ['docker', 'podman']) {
+      const engine = engineName === 'podman' ? new PreparingFakeEngine() : new FakeEngine();
+      const { d } = driver(undefined, engineName, silentLogger(), engine);
+      const asked: boolean[] = [];
+      const recovering = {
+        ...images,
+        ensure: async (_image: unknown, recheck?: boolean) => {
+          asked.push(recheck ?? false);
+          if (recheck) engine.missingImages.delete('glance-image:g1');
+          return 'glance-image:g1';
+        },
+      };
+      engine.missingImages.add('glance-image:g1');
+      await d.spawn({ instance: spec, image: { id: 'g1' }, images: recovering, networkInfo: Promise.resolve([]), waitForVifs: false });
+      assert.deepEqual(asked, [false, true], engineName);
+      assert.equal(engine.containers.get(`nova-${UUID}`)?.state, 'running', engineName);
+      asked.length = 0;
+      engine.missingImages.add('glance-image:g1');
+      await d.rebuild(spec, { id: 'g1' }, recovering, false, async () => [], 0);
+      assert.deepEqual(asked, [false, true], `${engineName} rebuild`);
+      assert.equal(engine.containers.get(`nova-${UUID}`)?.state, 'running', `${engineName} rebuild`);
+      await d.destroy(UUID, []);
+      asked.length = 0;
+      engine.missingImages.add('glance-image:g1');
+      const still = { ...recovering, ensure: async (_image: unknown, recheck?: boolean) => { asked.push(recheck ?? false); return 'glance-image:g1'; } };
+      await assert.rejects(d.spawn({ instance: spec, image: { id: 'g1' }, images: still, networkInfo: Promise.resolve([]), waitForVifs: false }), ImageMissing);
+      assert.deepEqual(asked, [false, true], `${engineName}: one recheck, then the engine's refusal`);
+      await d.destroy(UUID, []);
+      assert.equal(engine.containers.size, 0, engineName);
+    }
   });
 
   it('destroy: removes workload, sandbox and the given VIFs\' devices; what is missing is skipped', async () => {
