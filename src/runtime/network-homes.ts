@@ -13,7 +13,7 @@
 import { readlink } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import { processNetns } from '../network/vif-plug.js';
-import type { ContainerEngine, ContainerSpec, ContainerStatus } from './types.js';
+import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus } from './types.js';
 import { LABEL_ROLE, ROLE_SANDBOX, sandboxName, sandboxSpec, workloadName } from './instance-containers.js';
 import { ensureSandboxImage } from './sandbox-image.js';
 
@@ -100,7 +100,7 @@ export class SandboxHome implements NetworkHome {
   async make(uuid: string, hostname: string, createWorkload: (network: WorkloadNetwork) => Promise<string>): Promise<{ workload: string; holder: NetworkHolder }> {
     // The sandbox starts while the workload, which joins its namespaces and so is made once
     // the sandbox exists, is created with its files.
-    const sandboxMade = this.imageRef().then((ref) => this.engine.createContainer(sandboxSpec(uuid, hostname, this.host, ref)));
+    const sandboxMade = this.createSandbox(uuid, hostname);
     const [holder, workload] = await both(sandboxMade.then((id) => this.start(id)),
       sandboxMade.then(() => createWorkload({ joinNetworkOf: sandboxName(uuid) })));
     return { workload, holder };
@@ -132,7 +132,19 @@ export class SandboxHome implements NetworkHome {
 
   private async remake(uuid: string, hostname: string): Promise<string> {
     this.log.warn({ instance: uuid }, 'the instance\'s network sandbox was gone: made again');
-    return this.engine.createContainer(sandboxSpec(uuid, hostname, this.host, await this.imageRef()));
+    return this.createSandbox(uuid, hostname);
+  }
+
+  /** The sandbox container, its image made again when the engine lost it behind this host's back. */
+  private async createSandbox(uuid: string, hostname: string): Promise<string> {
+    try {
+      return await this.engine.createContainer(sandboxSpec(uuid, hostname, this.host, await this.imageRef()));
+    } catch (err) {
+      if (!(err instanceof ImageMissing)) throw err;
+      this.image = null;
+      this.log.warn({ instance: uuid, image: err.image }, 'the engine refused the sandbox\'s create for want of its image: making it again');
+      return this.engine.createContainer(sandboxSpec(uuid, hostname, this.host, await this.imageRef()));
+    }
   }
 
   startsNetwork(labels: Record<string, string>): boolean {

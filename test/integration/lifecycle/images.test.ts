@@ -1,16 +1,17 @@
 /**
  * Images at boot: two servers booted at once from a new image download it once; an image
- * removed from the engine behind the host's back is downloaded again by the next boot; a bad image
- * puts the server in ERROR with a fault that says what is wrong, and leaves no container, no
- * cached image and no temp files in the engine, and no Placement allocation.
+ * removed from the engine behind the host's back (on dockerd the sandboxes' image too) is made
+ * present again by the next boot; a bad image puts the server in ERROR with a fault that says
+ * what is wrong, and leaves no container, no cached image and no temp files in the engine, and
+ * no Placement allocation.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomData, withEntry } from '../glance-bridge/images.js';
 import {
-  Created, allocations, cli, engine, engineImageTagged, engineTmp, getServer, inspectContainer, logRecords, newEngineTmpEntries,
-  sleep, waitForServer, waitForStatus, type Server,
+  Created, SANDBOXED, allocations, cli, engine, engineImageTagged, engineTmp, getServer, inspectContainer, logRecords, newEngineTmpEntries,
+  sandboxNameOf, sleep, waitForServer, waitForStatus, type Server,
 } from '../../helpers/servers.js';
 import { glanceStoreDir } from '../../helpers/glance-store.js';
 import { RUN, newImageOfArchive, testArchive, workDir } from './fixture.js';
@@ -49,18 +50,27 @@ describe('lifecycle: images at boot', function () {
     assert.equal(a?.Image, b?.Image, 'both containers run the same engine image');
   });
 
-  it('an image removed from the engine behind the host\'s back: the next boot, refused at its create, downloads it again and goes ACTIVE', async () => {
+  it('an image removed from the engine behind the host\'s back (and on dockerd the sandboxes\' image): the next boot, refused at its create, makes it present again and goes ACTIVE', async () => {
     const image = await newImageOfArchive(c, 'removed');
     const imported = (): number => logRecords('imported Glance image', { glanceImageId: image.id }).length;
     const first = await c.boot(`${RUN}-removed-1`, { image: image.id });
     await waitForStatus(first, 'ACTIVE');
+    const sandboxImage = SANDBOXED ? (await engine().getContainer(sandboxNameOf(first)).inspect()).Config.Image : null;
     await cli(['server', 'delete', '--wait', first]);
     // the cache keeps an image nobody uses for a day: only a hand takes it away now
     await engine().getImage(`glance-image:${image.id}`).remove();
     assert.equal(await engineImageTagged(`glance-image:${image.id}`), false);
+    // other servers' sandboxes may run it: dockerd then only untags it
+    if (sandboxImage) await engine().getImage(sandboxImage).remove({ force: true });
+    const sandboxRemakes = (): number => logRecords('the engine refused the sandbox\'s create for want of its image: making it again').length;
+    const remadeBefore = sandboxRemakes();
     const second = await c.boot(`${RUN}-removed-2`, { image: image.id });
     await waitForStatus(second, 'ACTIVE');
     assert.equal(logRecords('the engine refused the create for want of the image: making it present again', { image: image.id }).length, 1);
+    if (sandboxImage) {
+      assert.equal(sandboxRemakes(), remadeBefore + 1);
+      assert.equal(await engineImageTagged(sandboxImage), true);
+    }
     assert.equal(imported(), 2, 'downloaded again');
     assert.equal((await inspectContainer(second))?.State.Status, 'running');
     assert.equal(await engineImageTagged(`glance-image:${image.id}`), true);

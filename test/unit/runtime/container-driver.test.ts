@@ -49,8 +49,11 @@ class FakeEngine {
     if (this.forgotten instanceof Error) throw this.forgotten;
     return this.forgotten;
   }
-  async inspectImage(ref: string) { return ref.startsWith('nova-container/sandbox:') && this.calls.includes('importImage') ? { id: ref } : null; }
-  async importImage() { this.calls.push('importImage'); }
+  async inspectImage(ref: string) { return ref.startsWith('nova-container/sandbox:') && this.calls.includes('importImage') && !this.missingImages.has(ref) ? { id: ref } : null; }
+  async importImage(_archive: unknown, repo: string, tag: string) {
+    this.calls.push('importImage');
+    this.missingImages.delete(`${repo}:${tag}`);
+  }
   async createContainer(spec: ContainerSpec) {
     // as podman: the namespaces a container joins must exist when it is made
     if (spec.joinNetworkOf && !this.byId(spec.joinNetworkOf)) throw new Error(`no container with name or ID "${spec.joinNetworkOf}" found`);
@@ -298,6 +301,21 @@ describe('container driver', () => {
       await d.destroy(UUID, []);
       assert.equal(engine.containers.size, 0, engineName);
     }
+  });
+
+  it('spawn: a sandbox image the engine lost behind the driver\'s back is made again', async () => {
+    const logs = captureLogs();
+    const { d, engine } = driver(undefined, 'docker', logs.log);
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    const sandboxImage = engine.containers.get(`nova-${UUID}-net`)!.spec.image;
+    await d.destroy(UUID, []);
+    engine.missingImages.add(sandboxImage);
+    const other = 'c0ffee00-1111-4222-8333-444455556666';
+    await Promise.all([UUID, other].map((uuid) => d.spawn({ instance: { ...spec, uuid }, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false })));
+    assert.equal(engine.calls.filter((c) => c === 'importImage').length, 2, 'made at the first spawn, and again');
+    assert.equal(engine.containers.get(`nova-${UUID}`)?.state, 'running');
+    assert.equal(engine.containers.get(`nova-${other}`)?.state, 'running');
+    assert.equal(logs.find('the engine refused the sandbox\'s create for want of its image: making it again').length, 2);
   });
 
   it('destroy: removes workload, sandbox and the given VIFs\' devices; what is missing is skipped', async () => {
