@@ -2,12 +2,12 @@
  * Boot benchmark against the local cloud: 20 sequential `POST /servers` from a cached image.
  * Reports, for each boot, the compute host's own time from the build cast's arrival to the
  * instance saved ACTIVE (nova-container's `instance built` log line), beside the engine's own
- * create+start of the same image with the same limits measured in the same run. The ratio of
- * the medians is the overhead of being a Nova compute host. API-level POST -> ACTIVE (polled
- * every 50 ms) is reported for context. Then NET_BOOTS boots on the Neutron network `private`:
- * their build time beside the unnetworked one, and how much of it is the wait for Neutron's
- * network-vif-plugged (VIF plugged -> event delivered, from the same log): the rest is our own
- * part. Every build, networked or not, makes the workload's network namespace (on Docker a
+ * create+start of the same image with the same limits measured in the same run, one after each
+ * build. The ratio of the medians is the overhead of being a Nova compute host. API-level
+ * POST -> ACTIVE (polled every 50 ms) is reported for context. Then NET_BOOTS boots on the
+ * Neutron network `private`: their build time beside the unnetworked one, and how much of it
+ * is the wait for Neutron's network-vif-plugged (VIF plugged -> event delivered, from the same
+ * log): the rest is our own part. Every build, networked or not, makes the workload's network namespace (on Docker a
  * sandbox container as well as the workload; on podman the workload's own, prepared before its
  * start); the engine's figure is the workload's create+start alone, and its network-first
  * figure the engine's own shortest way to that namespace (podman: create, init, start; dockerd:
@@ -97,12 +97,30 @@ export async function bootBench(): Promise<Record<string, number | string>> {
   const start: number[] = [];
   try {
     const server = (name: string, networks: unknown) => ({ name, imageRef: image.id, flavorRef: flavor.id, networks });
+    // The engine alone: create+start of the workload's image with the same limits and hardening
+    // as an m1.tiny server's (src/runtime/docker-engine.ts), no Nova, no network namespace made first; and with none
+    // of them, which tells what the limits cost the engine itself. And the engine's shortest
+    // network-first start of the same workload (bench/cloud.ts): the floor of a build's engine
+    // calls, against which the rest of the build is ours and Nova's. Each measured after each
+    // build, so that both see the machine as it is then (this machine's speed drifts).
+    const engine: number[] = [];
+    const enginePlain: number[] = [];
+    const engineNetworkFirst: number[] = [];
+    const engineImage = `glance-image:${image.id}`;
+    const limits = { memoryMb: 128, rootGb: 1 };
+    let sandboxImage: string | null = null;
     for (let i = 0; i <= BOOTS; i++) { // boot 0 downloads the image: a warm-up, not counted
       const r = await bootOnce(nova, server(`${tag}-${i}`, 'none'));
-      if (i === 0) continue;
+      if (i === 0) {
+        sandboxImage = ENGINE_DRIVER === 'podman' ? null : await builtSandboxImage(docker);
+        continue;
+      }
       build.push(r.buildMs);
       api.push(r.apiMs);
       if (r.split) { prepare.push(r.split.prepareMs); start.push(r.split.startMs); }
+      engine.push(await engineCreateStartMs(docker, engineImage, `${tag}-engine-${i}`, limits));
+      enginePlain.push(await engineCreateStartMs(docker, engineImage, `${tag}-engine-plain-${i}`, null));
+      engineNetworkFirst.push(await engineNetworkFirstMs(docker, engineImage, `${tag}-engine-nf-${i}`, limits, sandboxImage));
     }
     const privateNet = ((await neutron.get('/v2.0/networks', { params: { name: 'private' } })).data.networks as { id: string }[])[0];
     if (!privateNet) throw new Error('the local cloud has no network "private"');
@@ -117,22 +135,6 @@ export async function bootBench(): Promise<Record<string, number | string>> {
       vifWait.push(r.vifWaitMs);
       portsWait.push(r.split.portsWaitMs);
       netOwn.push(r.buildMs - r.vifWaitMs - r.split.portsWaitMs);
-    }
-    // The engine alone: create+start of the workload's image with the same limits and hardening
-    // as an m1.tiny server's (src/runtime/docker-engine.ts), no Nova, no network namespace made first; and with none
-    // of them, which tells what the limits cost the engine itself.
-    const engine: number[] = [];
-    const enginePlain: number[] = [];
-    for (let i = 0; i < BOOTS; i++) {
-      engine.push(await engineCreateStartMs(docker, `glance-image:${image.id}`, `${tag}-engine-${i}`, { memoryMb: 128, rootGb: 1 }));
-      enginePlain.push(await engineCreateStartMs(docker, `glance-image:${image.id}`, `${tag}-engine-plain-${i}`, null));
-    }
-    // The engine's shortest network-first start of the same workload (bench/cloud.ts): the
-    // floor of a build's engine calls, against which the rest of the build is ours and Nova's.
-    const sandboxImage = ENGINE_DRIVER === 'podman' ? null : await builtSandboxImage(docker);
-    const engineNetworkFirst: number[] = [];
-    for (let i = 0; i < BOOTS; i++) {
-      engineNetworkFirst.push(await engineNetworkFirstMs(docker, `glance-image:${image.id}`, `${tag}-engine-nf-${i}`, { memoryMb: 128, rootGb: 1 }, sandboxImage));
     }
     const result = {
       // the cloud measured: its release and Neutron's mechanism (linuxbridge on zed, ovn on 2025.1)
