@@ -170,7 +170,9 @@ export class ImageImporter {
    * and no other tag names it. Waits for a running ensureImage of the same id.
    */
   releaseImage(glanceImageId: string): Promise<ReleaseResult> {
-    // while it is queued or running, an ensureImage of the image waits for it (busy) and then asks the engine
+    // while it is queued or running, an ensureImage of the image does not take it as known (busy);
+    // one that joins an import running before it may get the reference it removes, which the
+    // create refused for want of the image recovers from (ensureImage's recheck)
     return this.serial.run(glanceImageId, async () => {
       this.present.delete(glanceImageId);
       const ref = this.refFor(glanceImageId);
@@ -318,6 +320,8 @@ export class ImageImporter {
       if (chain.includes(at)) throw new ImageNotUsable(imageId, `its chain of base images loops back to ${at}`);
     }
     this.waitingOn.set(imageId, baseId);
+    // asked of the engine, not taken as known: the delta's load needs the base's layers there
+    this.present.delete(baseId);
     try {
       return await this.ensure(source, record, chain);
     } finally {

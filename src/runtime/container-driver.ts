@@ -123,7 +123,8 @@ export class ContainerDriver implements InstanceDriver {
 
   async rebuild(instance: InstanceSpec, image: DriverImage, images: ImageAccess, stopped: boolean, vifs: VifSource, graceSeconds: number): Promise<void> {
     const uuid = instance.uuid;
-    const imageRef = await images.ensure(image); // a bad image fails the rebuild before the old workload goes
+    // asked of the engine, not taken as known: a bad or lost image fails the rebuild before the old workload goes
+    const imageRef = await images.ensure(image, true);
     const old = await this.engine.inspectContainer(workloadName(uuid));
     if (old?.state === 'paused') await this.engine.unpauseContainer(old.id);
     if (old) await this.engine.stopContainer(old.id, graceSeconds);

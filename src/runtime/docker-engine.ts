@@ -12,10 +12,10 @@ import { watchContainerStarts } from './docker-events.js';
 import { diskOf } from './block-device.js';
 import { dockerMountId, setBtrfsRootLimit, type SubvolumeLocator } from './btrfs-root-disk.js';
 import { createLogger, type Logger } from '../common/log.js';
-import type {
-  ContainerEngine, ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerStatus, ContainerSummary, EngineInfo, EngineWatch, ImageInfo, NetworkFile, StartWatcher,
+import {
+  ImageMissing, type ContainerEngine, type ContainerFile, type ContainerLimits, type ContainerRunState, type ContainerSpec, type ContainerStatus,
+  type ContainerSummary, type EngineInfo, type EngineWatch, type ImageInfo, type NetworkFile, type StartWatcher,
 } from './types.js';
-import { ImageMissing } from './types.js';
 
 export class EngineError extends Error {
   constructor(message: string, readonly statusCode?: number) {

@@ -137,11 +137,12 @@ export class SandboxHome implements NetworkHome {
 
   /** The sandbox container, its image made again when the engine lost it behind this host's back. */
   private async createSandbox(uuid: string, hostname: string): Promise<string> {
+    const used = this.imageRef();
     try {
-      return await this.engine.createContainer(sandboxSpec(uuid, hostname, this.host, await this.imageRef()));
+      return await this.engine.createContainer(sandboxSpec(uuid, hostname, this.host, await used));
     } catch (err) {
       if (!(err instanceof ImageMissing)) throw err;
-      this.image = null;
+      if (this.image === used) this.image = null; // spawns that found it gone together share one remake
       this.log.warn({ instance: uuid, image: err.image }, 'the engine refused the sandbox\'s create for want of its image: making it again');
       return this.engine.createContainer(sandboxSpec(uuid, hostname, this.host, await this.imageRef()));
     }

@@ -171,6 +171,16 @@ describe('glance-bridge delta snapshots (fake engines and Glance)', () => {
     assert.ok((await b.engine.inspectImage(`glance-image:${BASE}`))!.tags.includes(`glance-image:${BASE}`));
   });
 
+  it('boots a delta on a host whose engine lost the base it had imported: the base is looked for, not taken as known', async () => {
+    await snapshotOnA();
+    const b = host(glance, spool);
+    await b.importer.ensureImage(SOURCE, glance.meta(BASE));
+    await b.engine.removeImage(`glance-image:${BASE}`); // behind the importer's back
+    const r = await b.importer.ensureImage(SOURCE, glance.meta(SNAP));
+    assert.deepEqual(r.downloadedIds, [BASE, SNAP]);
+    assert.equal(r.imageId, snap.configDigest);
+  });
+
   it('chains: a snapshot of a booted delta stands on that delta, and a third host assembles all three', async () => {
     await snapshotOnA();
     const b = host(glance, spool);

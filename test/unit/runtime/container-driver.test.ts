@@ -49,7 +49,12 @@ class FakeEngine {
     if (this.forgotten instanceof Error) throw this.forgotten;
     return this.forgotten;
   }
-  async inspectImage(ref: string) { return ref.startsWith('nova-container/sandbox:') && this.calls.includes('importImage') && !this.missingImages.has(ref) ? { id: ref } : null; }
+  /** How many times the sandbox image was looked for. */
+  sandboxImageInspects = 0;
+  async inspectImage(ref: string) {
+    if (ref.startsWith('nova-container/sandbox:')) this.sandboxImageInspects++;
+    return ref.startsWith('nova-container/sandbox:') && this.calls.includes('importImage') && !this.missingImages.has(ref) ? { id: ref } : null;
+  }
   async importImage(_archive: unknown, repo: string, tag: string) {
     this.calls.push('importImage');
     this.missingImages.delete(`${repo}:${tag}`);
@@ -270,7 +275,7 @@ describe('container driver', () => {
     assert.equal(engine.containers.size, 0);
   });
 
-  it('spawn and rebuild: an image the engine lost since it was made present is made present again, once; another create failure is not retried', async () => {
+  it('spawn: an image the engine lost since it was made present is made present again, once; another create failure is not retried; rebuild asks the engine first', async () => {
     for (const engineName of ['docker', 'podman']) {
       const engine = engineName === 'podman' ? new PreparingFakeEngine() : new FakeEngine();
       const { d } = driver(undefined, engineName, silentLogger(), engine);
@@ -290,7 +295,7 @@ describe('container driver', () => {
       asked.length = 0;
       engine.missingImages.add('glance-image:g1');
       await d.rebuild(spec, { id: 'g1' }, recovering, false, async () => [], 0);
-      assert.deepEqual(asked, [false, true], `${engineName} rebuild`);
+      assert.deepEqual(asked, [true], `${engineName} rebuild: the image looked for before the old workload goes`);
       assert.equal(engine.containers.get(`nova-${UUID}`)?.state, 'running', `${engineName} rebuild`);
       await d.destroy(UUID, []);
       asked.length = 0;
@@ -299,11 +304,21 @@ describe('container driver', () => {
       await assert.rejects(d.spawn({ instance: spec, image: { id: 'g1' }, images: still, networkInfo: Promise.resolve([]), waitForVifs: false }), ImageMissing);
       assert.deepEqual(asked, [false, true], `${engineName}: one recheck, then the engine's refusal`);
       await d.destroy(UUID, []);
+      asked.length = 0;
+      engine.missingImages.clear();
+      const create = engine.createContainer.bind(engine);
+      engine.createContainer = async (s: ContainerSpec) => {
+        if (s.name === `nova-${UUID}`) throw new Error('the name is in use');
+        return create(s);
+      };
+      await assert.rejects(d.spawn({ instance: spec, image: { id: 'g1' }, images: recovering, networkInfo: Promise.resolve([]), waitForVifs: false }), /the name is in use/);
+      assert.deepEqual(asked, [false], `${engineName}: no recheck for another failure`);
+      await d.destroy(UUID, []);
       assert.equal(engine.containers.size, 0, engineName);
     }
   });
 
-  it('spawn: a sandbox image the engine lost behind the driver\'s back is made again', async () => {
+  it('spawn: a sandbox image the engine lost behind the driver\'s back is made again, once for spawns that found it gone together', async () => {
     const logs = captureLogs();
     const { d, engine } = driver(undefined, 'docker', logs.log);
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
@@ -313,6 +328,7 @@ describe('container driver', () => {
     const other = 'c0ffee00-1111-4222-8333-444455556666';
     await Promise.all([UUID, other].map((uuid) => d.spawn({ instance: { ...spec, uuid }, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false })));
     assert.equal(engine.calls.filter((c) => c === 'importImage').length, 2, 'made at the first spawn, and again');
+    assert.equal(engine.sandboxImageInspects, 2, 'looked for at the first spawn, and once more');
     assert.equal(engine.containers.get(`nova-${UUID}`)?.state, 'running');
     assert.equal(engine.containers.get(`nova-${other}`)?.state, 'running');
     assert.equal(logs.find('the engine refused the sandbox\'s create for want of its image: making it again').length, 2);
