@@ -99,7 +99,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
 
   it('a workload with a namespace of its own, as the driver makes it here: a device plugged into it once prepared is there for its first process, whose root binds port 80', async () => {
     const id = randomUUID();
-    const script = 'busybox hostname; busybox ip -o link; busybox nc -l -p 80 & busybox sleep 1; busybox netstat -ltn; exec busybox sleep 300';
+    const script = 'busybox hostname; busybox ip -o link; busybox nc -l -p 80 & busybox sleep 1; busybox netstat -ltn; echo listed; exec busybox sleep 300';
     const own = await engine.createContainer(workloadSpec({ uuid: id, hostname: 'vm-own', limits: { vcpus: 1, memoryMb: 32, pids: 16 }, metadata: {}, files: [], command: [script] },
       'h1', 'nc-test/shell:t1', 'g1', { hostname: 'vm-own' }));
     const host = `vh${id.slice(0, 8)}`;
@@ -112,13 +112,14 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
       execFileSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'link', 'set', `vc${id.slice(0, 8)}`, 'name', 'eth0']);
       await engine.startContainer(own);
       assert.equal(await pidOf(own), pid, 'the prepared process runs');
+      // to the end of the listing (a MAC in `ip -o link` may hold ':80 ' too)
       const log = await waitFor('the first words', async () => {
         const out = await engine.containerLogs(own);
-        return out.includes(':80 ') ? out : null;
+        return /^listed$/m.test(out) ? out : null;
       }, 20_000, 200);
       assert.match(log, /^vm-own$/m, 'the instance\'s host name');
       assert.match(log, /^\d+: eth0[@:]/m, `the plugged device, seen by the first process:\n${log}`);
-      assert.match(log, /^tcp\s.*:80\s.*LISTEN/m, 'root binds a port below 1024: the namespace is its user namespace\'s');
+      assert.match(log, /^tcp\s.*:80\s.*LISTEN/m, `root binds a port below 1024: the namespace is its user namespace's:\n${log}`);
       assert.notEqual(ns(pid, 'user'), ns(process.pid, 'user'));
     } finally {
       await engine.removeContainer(own);
