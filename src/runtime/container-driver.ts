@@ -130,7 +130,7 @@ export class ContainerDriver implements InstanceDriver {
     if (old) await this.engine.stopContainer(old.id, graceSeconds);
     await this.engine.removeContainer(workloadName(uuid));
     const network = await this.home.rebuildNetwork(uuid, instance.hostname);
-    const workload = await this.createOf(image, images, Promise.resolve(imageRef), (ref) => workloadSpec(instance, this.o.host, ref, image.id, network, this.o.consoles !== null));
+    const workload = await this.createOf(image, images, imageRef, (ref) => workloadSpec(instance, this.o.host, ref, image.id, network, this.o.consoles !== null));
     if (!stopped) await this.startInNetwork(uuid, workload, vifs, instance.hostname);
   }
 
@@ -138,7 +138,7 @@ export class ContainerDriver implements InstanceDriver {
    * A container of the image `ref` names (what images.ensure gave). One the engine turns out not to
    * have (removed since it was made present, behind this host's back) is made present again.
    */
-  private async createOf(image: DriverImage, images: ImageAccess, ref: Promise<string>, spec: (ref: string) => ContainerSpec): Promise<string> {
+  private async createOf(image: DriverImage, images: ImageAccess, ref: string | Promise<string>, spec: (ref: string) => ContainerSpec): Promise<string> {
     try {
       return await this.engine.createContainer(spec(await ref));
     } catch (err) {
