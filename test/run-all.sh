@@ -22,9 +22,11 @@ unset LOCAL_CLOUD_DIR
 [ -x node_modules/.bin/mocha ] || npm ci --no-audit --no-fund || exit 1
 node_modules/.bin/tsc -p tsconfig.json || exit 1
 
-# test/reporter.cjs appends each run's counts here; the sum is the one closing line CI reads
+# test/reporter.cjs appends each run's counts here (the sum is the one closing line CI reads) and
+# the titles of the tests that failed there (printed just before it)
 NC_TEST_COUNTS=$(mktemp)
-export NC_TEST_COUNTS
+NC_TEST_FAILURES=$(mktemp)
+export NC_TEST_COUNTS NC_TEST_FAILURES
 rc=0
 mocha_() { node_modules/.bin/mocha "$@" || rc=1; }
 
@@ -168,6 +170,8 @@ if cloud_up zed podman 2; then
 fi
 cloud_free_done
 
+cat "$NC_TEST_FAILURES"
+rm -f "$NC_TEST_FAILURES"
 awk '{ p += $1; f += $2; s += $3 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$NC_TEST_COUNTS"
 rm -f "$NC_TEST_COUNTS"
 exit $rc
