@@ -135,13 +135,22 @@ export async function engineRemapsUsers(docker: Docker): Promise<boolean> {
  */
 export async function engineCreateStartMs(docker: Docker, image: string, name: string, limits: { memoryMb: number; rootGb?: number } | null): Promise<number> {
   const t0 = performance.now();
+  const remove = await startEngineContainer(docker, image, name, limits);
+  const ms = performance.now() - t0;
+  await remove();
+  return ms;
+}
+
+/** The container engineCreateStartMs measures, created and started, kept running: how to remove it. */
+export async function startEngineContainer(docker: Docker, image: string, name: string, limits: Limits | null): Promise<() => Promise<void>> {
   const c = await docker.createContainer({ Image: image, name, HostConfig: limits ? workloadHostConfig(limits, 'none') : { NetworkMode: 'none' } });
   try {
     await c.start();
-    return performance.now() - t0;
-  } finally {
+  } catch (err) {
     await removeMeasured(c);
+    throw err;
   }
+  return () => removeMeasured(c);
 }
 
 /**

@@ -15,7 +15,9 @@
  * and deletes/s. For
  * nova-container also the part of the build that is not the engine's calls per decile, its
  * RSS's anonymous pages and V8 heap idle and full (`service_idle_*`, `service_full_*`), and the
- * engine's own create+start at the same concurrency on the empty and the full host. Then the
+ * engine's own create+start at the same concurrency on the empty and the full host, and the
+ * host memory each of BENCH_SCALE_ENGINE_CONTAINERS (default a quarter of the servers, at least
+ * 50) of the engine's own containers takes, started on the full host. Then the
  * ratios of boots/s, deletes/s and RSS to nova-compute's.
  *
  * The hosts must be able to take them: for the run, the project's instance, core and RAM quotas
@@ -31,9 +33,9 @@ import { join } from 'node:path';
 import { parseListen } from '../src/nova-driver/ops/index.js';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient, ENGINE_DRIVER } from '../test/integration/glance-bridge/images.js';
-import { engineCreateStartMs, rssMb, session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { engineCreateStartMs, rssMb, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
-import { anonymousByProcess, growth, isComputeHostProcess } from './process-memory.js';
+import { anonymousByProcess, growth, isComputeHostProcess, type ProcessGroup } from './process-memory.js';
 
 const SERVERS = Number(process.env.BENCH_SCALE_SERVERS ?? 200);
 const IN_FLIGHT = Number(process.env.BENCH_SCALE_IN_FLIGHT ?? 10);
@@ -41,6 +43,8 @@ const HOLD_S = Number(process.env.BENCH_SCALE_HOLD_S ?? 30);
 // nova-compute + fake fills at about half our pace: at 1,000 servers its run alone takes an hour
 const REFERENCE = process.env.BENCH_SCALE_REFERENCE !== 'no';
 const LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
+// the engine's own containers measured for the host memory they take, on the full host
+const ENGINE_CONTAINERS = Number(process.env.BENCH_SCALE_ENGINE_CONTAINERS ?? Math.max(50, Math.round(SERVERS / 4)));
 const FLAVOR_RAM_MB = 16;
 
 const quantile = (xs: number[], q: number): number => {
@@ -99,6 +103,18 @@ function hostAvailableMb(): number {
   return meminfoKb('MemAvailable') / 1024;
 }
 
+interface MemorySample { availableMb: number; procs: Map<string, ProcessGroup> }
+
+function memorySample(servicePid: string): MemorySample {
+  return { availableMb: hostAvailableMb(), procs: anonymousByProcess(servicePid) };
+}
+
+/** The host memory taken from one sample to the next, less what grew in processes a compute host of a real cloud does not run (the control plane, the bench), MB. */
+function computeHostMb(before: MemorySample, after: MemorySample): number {
+  const elsewhereKb = growth(before.procs, after.procs).filter((g) => !isComputeHostProcess(g.name)).reduce((sum, g) => sum + g.kb, 0);
+  return before.availableMb - after.availableMb - elsewhereKb / 1024;
+}
+
 function meminfoKb(field: string): number {
   return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]);
 }
@@ -153,6 +169,26 @@ async function engineCreateStart(docker: Docker, image: string, tag: string): Pr
 }
 
 interface Inventory { total: number; allocation_ratio: number; [k: string]: unknown }
+
+/**
+ * The engine alone, the reference of the host memory an instance takes: ENGINE_CONTAINERS
+ * containers as engineCreateStart makes them (no Nova, the servers' image, limits and
+ * hardening) started on the full host with IN_FLIGHT at once, held HOLD_S as the servers are,
+ * measured as the fill is, removed. MB per container.
+ */
+async function engineHostMemoryMb(docker: Docker, image: string, tag: string, pid: string): Promise<number> {
+  const before = memorySample(pid);
+  const removals: (() => Promise<void>)[] = [];
+  try {
+    await pool(ENGINE_CONTAINERS, IN_FLIGHT, async (i) => {
+      removals.push(await startEngineContainer(docker, image, `${tag}-memory-${i}`, { memoryMb: FLAVOR_RAM_MB }));
+    });
+    await sleep(HOLD_S * 1000);
+    return round(computeHostMb(before, memorySample(pid)) / ENGINE_CONTAINERS);
+  } finally {
+    await pool(removals.length, IN_FLIGHT, async (i) => { await removals[i](); });
+  }
+}
 
 /** Sets the host provider's VCPU and MEMORY_MB ratios so that `servers` fit; returns how to put them back. */
 async function roomFor(placement: AxiosInstance, host: string, servers: number): Promise<() => Promise<void>> {
@@ -254,10 +290,9 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   await target.whileEmpty?.();
   const rssIdle = target.rssMb();
   const partsIdle = await target.memoryParts?.();
-  const memIdle = hostAvailableMb();
+  const memIdle = memorySample(target.pid);
   const slabIdle = meminfoKb('SUnreclaim');
   const mountsIdle = kernelMounts();
-  const procsIdle = anonymousByProcess(target.pid);
 
   const apiMs: number[] = [];
   const t0 = performance.now();
@@ -282,11 +317,9 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   }
   const rssFull = target.rssMb();
   const partsFull = await target.memoryParts?.();
-  const memFull = hostAvailableMb();
+  const memFull = memorySample(target.pid);
   const slabFull = meminfoKb('SUnreclaim');
   const mountsFull = kernelMounts();
-  const grown = growth(procsIdle, anonymousByProcess(target.pid));
-  const elsewhereKb = grown.filter((g) => !isComputeHostProcess(g.name)).reduce((sum, g) => sum + g.kb, 0);
   await target.whileFull?.();
   const buildDeciles = deciles(target.buildMs(ids));
 
@@ -308,10 +341,9 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     service_rss_hold_max_mb: round(rssHoldMax, 1),
     ...(partsIdle ? prefixed('service_idle_', partsIdle) : {}),
     ...(partsFull ? prefixed('service_full_', partsFull) : {}),
-    host_memory_per_instance_mb: round((memIdle - memFull) / SERVERS),
-    // less what grew in processes a compute host of a real cloud does not run (the control plane, the bench)
-    compute_host_memory_per_instance_mb: round((memIdle - memFull - elsewhereKb / 1024) / SERVERS),
-    anon_growth_mb_by_process: grown.slice(0, 8).map((g) => `${g.name} ${round(g.kb / 1024, 1)} (${g.procs})`).join(', '),
+    host_memory_per_instance_mb: round((memIdle.availableMb - memFull.availableMb) / SERVERS),
+    compute_host_memory_per_instance_mb: round(computeHostMb(memIdle, memFull) / SERVERS),
+    anon_growth_mb_by_process: growth(memIdle.procs, memFull.procs).slice(0, 8).map((g) => `${g.name} ${round(g.kb / 1024, 1)} (${g.procs})`).join(', '),
     // of it, the kernel's own objects (namespaces, cgroups, mounts, processes)
     kernel_unreclaimable_per_instance_kb: round((slabFull - slabIdle) / SERVERS, 0),
     kernel_mounts_per_instance: round((mountsFull - mountsIdle) / SERVERS, 0),
@@ -342,6 +374,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
 
     let engineEmptyMs = 0;
     let engineFullMs = 0;
+    let engineMemoryMb = 0;
     let ownMs: number[] = [];
     const ours = await fill(nova, {
       host,
@@ -356,7 +389,10 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
         return logs.map((b) => b!.buildMs);
       },
       whileEmpty: async () => { engineEmptyMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag); },
-      whileFull: async () => { engineFullMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag); },
+      whileFull: async () => {
+        engineFullMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
+        engineMemoryMb = await engineHostMemoryMb(docker, `glance-image:${image.id}`, tag, servicePid());
+      },
     }, server, ids);
     // what the compute itself adds to the engine's calls: where a cost growing with the host's instances would show
     const ownDeciles = deciles(ownMs);
@@ -372,6 +408,9 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
       engine_create_start_empty_ms: engineEmptyMs,
       engine_create_start_full_ms: engineFullMs,
       ratio_build_first_decile_to_engine_empty: round(Number(ours.build_median_ms_per_decile.split(' ')[0]) / engineEmptyMs),
+      engine_containers_measured: ENGINE_CONTAINERS,
+      engine_container_host_memory_mb: engineMemoryMb,
+      ratio_compute_host_memory_to_engine_container: round(ours.compute_host_memory_per_instance_mb / engineMemoryMb),
       report_interval_s: Number(computeConfValue('DEFAULT', 'report_interval') ?? 10),
     };
     if (!REFERENCE) return figures;
