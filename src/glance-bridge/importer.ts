@@ -137,8 +137,11 @@ export class ImageImporter {
    * ImageNotFound / GlanceError / ImageVerificationFailed / InvalidImageArchive / EngineError.
    */
   ensureImage(source: GlanceTokenSource, image: GlanceImageMeta, recheck = false): Promise<EnsuredImage> {
-    if (recheck) this.present.delete(image.id);
-    return this.ensure(source, image, []);
+    if (!recheck) return this.ensure(source, image, []);
+    this.check(image);
+    this.present.delete(image.id);
+    // not joined to an import running now: it may have found the image just before it went
+    return this.fly(source, image, []);
   }
 
   /** `dependents`: the delta snapshots (outermost first) this image is being ensured as the base of. */
@@ -154,8 +157,15 @@ export class ImageImporter {
       this.counters.joined++;
       return running.then((r) => ({ ...r, downloaded: false, bytes: 0, joined: true, downloadedIds: [] }));
     }
-    const flight = this.serial.run(image.id, () => this.ensureLocked(source, image, dependents))
-      .finally(() => this.flights.delete(image.id));
+    return this.fly(source, image, dependents);
+  }
+
+  /** An import of the image that later calls join, run after the one running now (if any). */
+  private fly(source: GlanceTokenSource, image: GlanceImageMeta, dependents: string[]): Promise<EnsuredImage> {
+    const flight: Promise<EnsuredImage> = this.serial.run(image.id, () => this.ensureLocked(source, image, dependents))
+      .finally(() => {
+        if (this.flights.get(image.id) === flight) this.flights.delete(image.id);
+      });
     this.flights.set(image.id, flight);
     return flight;
   }
@@ -172,7 +182,7 @@ export class ImageImporter {
   releaseImage(glanceImageId: string): Promise<ReleaseResult> {
     // while it is queued or running, an ensureImage of the image does not take it as known (busy);
     // one that joins an import running before it may get the reference it removes, which the
-    // create refused for want of the image recovers from (ensureImage's recheck)
+    // create refused for want of the image recovers from (ensureImage's recheck, which joins none)
     return this.serial.run(glanceImageId, async () => {
       this.present.delete(glanceImageId);
       const ref = this.refFor(glanceImageId);

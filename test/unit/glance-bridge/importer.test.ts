@@ -105,6 +105,43 @@ describe('glance-bridge ImageImporter (fake engine and Glance)', () => {
     assert.equal(glance.downloads, 3);
   });
 
+  it('a recheck does not join an import that found the image just before it was removed: it looks again and downloads', async () => {
+    const { engine, glance, importer } = setup();
+    const img = await dockerArchive([await layerTar('a', 'b')]);
+    glance.data.set(ID, img.archive);
+    await importer.ensureImage(SOURCE, meta(ID, img.archive));
+    const fresh = new ImageImporter(engine.asEngine(), { clientFor: () => glance }); // knows nothing present
+    const inspect = engine.inspectImage.bind(engine);
+    let found!: () => void;
+    const foundIt = new Promise<void>((r) => { found = r; });
+    let hold!: () => void;
+    const held = new Promise<void>((r) => { hold = r; });
+    let first = true;
+    engine.inspectImage = async (ref: string) => {
+      const info = await inspect(ref);
+      if (first) { // the running import, once it found the image
+        first = false;
+        found();
+        await held;
+      }
+      return info;
+    };
+    const running = fresh.ensureImage(SOURCE, meta(ID, img.archive));
+    await foundIt;
+    await engine.removeImage(`glance-image:${ID}`); // behind its back, after the running import looked
+    const rechecked = fresh.ensureImage(SOURCE, meta(ID, img.archive), true);
+    hold();
+    assert.equal((await running).downloaded, false, 'the running import found it');
+    // the recheck's import, run once the first is over, is the one a call made meanwhile joins
+    const meanwhile = fresh.ensureImage(SOURCE, meta(ID, img.archive));
+    assert.equal(fresh.stats().joined, 1);
+    assert.equal((await rechecked).downloaded, true, 'the recheck looked again');
+    assert.equal((await meanwhile).ref, `glance-image:${ID}`);
+    assert.equal(glance.downloads, 2);
+    assert.ok(await engine.inspectImage(`glance-image:${ID}`));
+    assert.equal(fresh.stats().inFlight, 0, 'forgotten once done');
+  });
+
   it('concurrent calls for one image share a single download (single flight)', async () => {
     const { engine, glance, importer } = setup();
     const img = await dockerArchive([await layerTar('a', 'b')]);
