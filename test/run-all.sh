@@ -10,7 +10,7 @@
 # plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
 # next comes up, the last one stays up. The unit tests run while the first cloud comes up, the
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
-# a podman service of its own) while the second one comes up and its shared tests run; the output of
+# a podman service of its own, a full root disk's limit on a btrfs store of its own) while the second one comes up and its shared tests run; the output of
 # each follows. On each
 # cloud the tests that can share it run in two streams at once (SHARED_A, SHARED_B), then the
 # others one at a time.
@@ -82,7 +82,7 @@ ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
 
 # tests that need no cloud (engines and switches they start themselves): they run while the
 # second cloud comes up and its shared tests run
-CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/podman-engine.test.js)
+CLOUD_FREE_SPECS=(dist/test/integration/network/{ovs-plug,ovs-plug-ovn}.test.js dist/test/integration/runtime/{podman-engine,btrfs-root-disk}.test.js)
 
 # Tests that share a cloud with another test at once: each checks only what it made (servers,
 # containers, devices, a vhost of its own) and restarts nothing. Left out, to run alone: those

@@ -8,6 +8,14 @@
  * size back. Only how a container names its subvolume differs: Docker's
  * image/btrfs/layerdb/mounts/<container id>/mount-id, containers/storage's `layer` of the
  * container in btrfs-containers/containers.json.
+ *
+ * Linux's quota group limit ioctl reserves metadata in the quota group of the subvolume it is
+ * called in, which a subvolume whose usage is within that reservation of its limit refuses
+ * (EDQUOT). The drivers call it in the container's own subvolume at every mount, so a stopped
+ * container whose disk was filled could be neither committed nor started. A limit is therefore
+ * set here naming the quota group from the data root (in the top-level subvolume, which has no
+ * limit), and liftBtrfsRootLimit takes a full container's limit off for the driver's next
+ * mount, which sets it again from its record.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -44,18 +52,31 @@ export async function containerSubvolume(dataRoot: string, containerId: string, 
   return subvolumeOf(dataRoot, await locate(dataRoot, containerId));
 }
 
+/** Sets the limit of the quota group of `subvolume` (`none` or bytes), named from the data root. */
+async function limitQuotaGroup(dataRoot: string, subvolume: string, limit: string): Promise<void> {
+  try {
+    const { stdout } = await run('btrfs', ['inspect-internal', 'rootid', subvolume], { timeout: 30_000 });
+    await run('btrfs', ['qgroup', 'limit', limit, `0/${stdout.trim()}`, dataRoot], { timeout: 30_000 });
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`btrfs qgroup limit ${limit} ${subvolume}: ${(e.stderr ?? '').trim() || e.message}`);
+  }
+}
+
 /** Sets the container's root disk limit to `bytes` (the referenced bytes its quota group counts), now and at its next start. */
 export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number, locate: SubvolumeLocator = dockerMountId): Promise<void> {
   const id = await locate(dataRoot, containerId);
-  const subvolume = subvolumeOf(dataRoot, id);
-  try {
-    await run('btrfs', ['qgroup', 'limit', String(bytes), subvolume], { timeout: 30_000 });
-  } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`btrfs qgroup limit ${bytes} ${subvolume}: ${(e.stderr ?? '').trim() || e.message}`);
-  }
+  await limitQuotaGroup(dataRoot, subvolumeOf(dataRoot, id), String(bytes));
   // written whole or not at all: the driver reads it at every start
   const quotas = join(dataRoot, 'btrfs', 'quotas');
   await mkdir(quotas, { recursive: true, mode: 0o700 });
   await writeWhole(join(quotas, id), String(bytes), 0o644);
+}
+
+/**
+ * Takes the root disk limit of a stopped container off until the driver's next mount of it, which
+ * sets it again from its record (the module's comment says why).
+ */
+export async function liftBtrfsRootLimit(dataRoot: string, containerId: string, locate: SubvolumeLocator = dockerMountId): Promise<void> {
+  await limitQuotaGroup(dataRoot, await containerSubvolume(dataRoot, containerId, locate), 'none');
 }

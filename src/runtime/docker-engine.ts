@@ -10,7 +10,7 @@ import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
 import { diskOf } from './block-device.js';
-import { dockerMountId, setBtrfsRootLimit, type SubvolumeLocator } from './btrfs-root-disk.js';
+import { dockerMountId, liftBtrfsRootLimit, setBtrfsRootLimit, type SubvolumeLocator } from './btrfs-root-disk.js';
 import { createLogger, type Logger } from '../common/log.js';
 import {
   ImageMissing, type ContainerEngine, type ContainerFile, type ContainerLimits, type ContainerRunState, type ContainerSpec, type ContainerStatus,
@@ -66,6 +66,9 @@ export function checkFilePaths(spec: ContainerSpec): void {
     }
   }
 }
+
+/** How a btrfs storage driver refuses to mount a container whose root disk is full (src/runtime/btrfs-root-disk.ts). */
+const FULL_ROOT_DISK = /limit qgroup[\s\S]*disk quota exceeded/i;
 
 /**
  * The Docker engine, and the base of engines that serve its API with differences (a subclass
@@ -156,9 +159,32 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async startContainer(id: string): Promise<void> {
-    await tolerate(`start container ${id}`, () => this.docker.getContainer(id).start(), () => {
+    await this.mountingRootDisk(id, () => tolerate(`start container ${id}`, () => this.docker.getContainer(id).start(), () => {
       throw new EngineError(`start container ${id}: no such container`, 404);
-    });
+    }));
+  }
+
+  /**
+   * `op`, which has the engine mount container `id`'s root file system, once more when the btrfs
+   * driver refused the mount because the disk is full: with the container's limit taken off
+   * first, which the mount sets again (liftBtrfsRootLimit).
+   */
+  protected async mountingRootDisk<T>(id: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      const refusal = (err as Error).message;
+      if (!FULL_ROOT_DISK.test(refusal)) throw err;
+      const c = await this.inspectRaw(id);
+      if (!c) throw err;
+      this.log.warn({ container: c.Id, err: refusal }, 'the container\'s root disk is full: its limit is taken off for the mount, which sets it again');
+      try {
+        await liftBtrfsRootLimit((await this.info()).dataRoot, c.Id, this.rootSubvolume);
+      } catch (e) {
+        throw new EngineError(`${refusal}; taking the full root disk's limit off failed: ${(e as Error).message}`, (err as EngineError).statusCode);
+      }
+      return await op();
+    }
   }
 
   async stopContainer(id: string, graceSeconds: number): Promise<void> {
@@ -353,12 +379,14 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async commitContainer(id: string, repo: string, tag: string, labels: Record<string, string> = {}): Promise<string> {
-    try {
-      const r = await this.docker.getContainer(id).commit({ repo, tag, pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) }) as { Id: string };
-      return this.imageId(r.Id);
-    } catch (err) {
-      throw wrap(`commit container ${id}`, err);
-    }
+    return this.mountingRootDisk(id, async () => {
+      try {
+        const r = await this.docker.getContainer(id).commit({ repo, tag, pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) }) as { Id: string };
+        return this.imageId(r.Id);
+      } catch (err) {
+        throw wrap(`commit container ${id}`, err);
+      }
+    });
   }
 
   /** Tags (`repo:tag`) as the engine reports them, in the form they were given. */

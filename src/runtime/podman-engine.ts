@@ -245,7 +245,7 @@ export class PodmanEngine extends DockerEngine {
       if (c.State.Pid) return c.State.Pid;
       await this.lastRunCleanedUp(c.Id);
     }
-    await this.libpod(`prepare container ${id}`, { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/init`, method: 'POST', allowEmpty: true });
+    await this.mountingRootDisk(id, () => this.libpod(`prepare container ${id}`, { path: `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/init`, method: 'POST', allowEmpty: true }));
     const pid = (FULL_ID.test(id) ? await this.runFilePid(id, 'pidfile').catch(() => 0) : 0) || (await this.inspectRaw(id))?.State.Pid;
     if (!pid) throw new EngineError(`prepare container ${id}: it has no process after its init`);
     return pid;

@@ -15,7 +15,7 @@ import { ENGINE_DRIVER, engineDataRoot } from '../glance-bridge/images.js';
 import {
   Created, SANDBOXED, cli, engine, execIn, glanceImage, inspectContainer, logRecords, orphanContainers, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
-import { rootDiskLimitGb } from '../../helpers/root-disk.js';
+import { fillRootDiskToTheLimit, rootDiskLimitGb } from '../../helpers/root-disk.js';
 import { cgroupValue } from '../../helpers/cgroup.js';
 import { RUN, sharedImage } from './fixture.js';
 
@@ -146,7 +146,7 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
     assert.ok(Number(readFileSync('/proc/sys/kernel/keys/maxkeys', 'utf8')) >= 20_000, 'kernel.keys.maxkeys holds a keyring per container');
   });
 
-  it('writing past root_gb fails inside the server only; it still stops, snapshots and deletes', async () => {
+  it('writing past root_gb fails inside the server only; it still stops, snapshots, starts and deletes', async () => {
     const f = await flavor(`${RUN}-disk1`, {});
     const id = await c.boot(`${RUN}-iso-fill`, { image: (await sharedImage()).id, flavor: f });
     await waitForStatus(id, 'ACTIVE', 180_000);
@@ -165,6 +165,7 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
 
     await cli(['server', 'stop', id]);
     await waitForStatus(id, 'SHUTOFF', 120_000);
+    await fillRootDiskToTheLimit(id);
     let out: string;
     try {
       out = await cli(['server', 'image', 'create', '--wait', '--name', `${RUN}-fill-snap`, id, '-f', 'value', '-c', 'id']);
@@ -177,6 +178,11 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
     c.images.add(snap);
     c.engineRefs.add(`glance-image:${snap}`);
     assert.equal((await glanceImage(snap))?.status, 'active');
+    // it starts with its full disk, held to its flavor again
+    await fillRootDiskToTheLimit(id);
+    await cli(['server', 'start', id]);
+    await waitForStatus(id, 'ACTIVE', 120_000);
+    assert.equal(await rootDiskLimitGb(id), 1);
     await cli(['server', 'delete', '--wait', id]);
     assert.equal(await inspectContainer(id), null);
   });
