@@ -9,13 +9,13 @@
  * image/btrfs/layerdb/mounts/<container id>/mount-id, containers/storage's `layer` of the
  * container in btrfs-containers/containers.json.
  *
- * Linux's quota group limit ioctl reserves metadata in the quota group of the subvolume it is
- * called in, which a subvolume whose usage is within that reservation of its limit refuses
- * (EDQUOT). The drivers call it in the container's own subvolume at every mount, so a stopped
- * container whose disk was filled could be neither committed nor started. A limit is therefore
- * set here naming the quota group from the data root (in the top-level subvolume, which has no
- * limit), and liftBtrfsRootLimit takes a full container's limit off for the driver's next
- * mount, which sets it again from its record.
+ * Linux's quota group limit ioctl reserves 16 KiB of metadata in the quota group of the
+ * subvolume it is called in, which a subvolume whose usage is within that of its limit refuses
+ * (EDQUOT). The drivers call it in the container's own subvolume at every mount, with the size
+ * of their record, so a container whose disk was filled could be neither committed nor started.
+ * A limit is therefore set here naming the quota group from the data root, which must be in a
+ * subvolume without a limit (the local cloud's store: the top-level one), and withRoomToMount
+ * gives a full container's mounts the room their reservation needs.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -54,29 +54,59 @@ export async function containerSubvolume(dataRoot: string, containerId: string, 
 
 /** Sets the limit of the quota group of `subvolume` (`none` or bytes), named from the data root. */
 async function limitQuotaGroup(dataRoot: string, subvolume: string, limit: string): Promise<void> {
-  try {
-    const { stdout } = await run('btrfs', ['inspect-internal', 'rootid', subvolume], { timeout: 30_000 });
-    await run('btrfs', ['qgroup', 'limit', limit, `0/${stdout.trim()}`, dataRoot], { timeout: 30_000 });
-  } catch (err) {
+  const failed = (what: string, err: unknown): Error => {
     const e = err as Error & { stderr?: string };
-    throw new Error(`btrfs qgroup limit ${limit} ${subvolume}: ${(e.stderr ?? '').trim() || e.message}`);
-  }
+    return new Error(`${what}: ${(e.stderr ?? '').trim() || e.message}`);
+  };
+  const rootId = await run('btrfs', ['inspect-internal', 'rootid', subvolume], { timeout: 30_000 }).then((r) => r.stdout.trim(), (err: unknown) => {
+    throw failed(`btrfs inspect-internal rootid ${subvolume}`, err);
+  });
+  await run('btrfs', ['qgroup', 'limit', limit, `0/${rootId}`, dataRoot], { timeout: 30_000 }).catch((err: unknown) => {
+    throw failed(`btrfs qgroup limit ${limit} 0/${rootId} (${subvolume})`, err);
+  });
 }
 
-/** Sets the container's root disk limit to `bytes` (the referenced bytes its quota group counts), now and at its next start. */
-export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number, locate: SubvolumeLocator = dockerMountId): Promise<void> {
-  const id = await locate(dataRoot, containerId);
+/** Sets the limit of subvolume `id` to `bytes`, now and in the record the driver sets it from at every mount. */
+async function limitAndRecord(dataRoot: string, id: string, bytes: number): Promise<void> {
   await limitQuotaGroup(dataRoot, subvolumeOf(dataRoot, id), String(bytes));
-  // written whole or not at all: the driver reads it at every start
+  // written whole or not at all: the driver reads it at every mount
   const quotas = join(dataRoot, 'btrfs', 'quotas');
   await mkdir(quotas, { recursive: true, mode: 0o700 });
   await writeWhole(join(quotas, id), String(bytes), 0o644);
 }
 
+/** Sets the container's root disk limit to `bytes` (the referenced bytes its quota group counts), now and at its next start. */
+export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number, locate: SubvolumeLocator = dockerMountId): Promise<void> {
+  await limitAndRecord(dataRoot, await locate(dataRoot, containerId), bytes);
+}
+
 /**
- * Takes the root disk limit of a stopped container off until the driver's next mount of it, which
- * sets it again from its record (the module's comment says why).
+ * Room above a full disk's recorded size for the driver's limit ioctl at a mount: its own 16 KiB
+ * reservation, and what a running workload's writes have reserved meanwhile. A running container
+ * may write that much past its size until the size is its limit again.
  */
-export async function liftBtrfsRootLimit(dataRoot: string, containerId: string, locate: SubvolumeLocator = dockerMountId): Promise<void> {
-  await limitQuotaGroup(dataRoot, await containerSubvolume(dataRoot, containerId, locate), 'none');
+const ROOM_TO_MOUNT = 2 ** 20;
+
+/**
+ * `mount`, which has the engine's driver mount the container's layer, with ROOM_TO_MOUNT added to
+ * the size its driver recorded, in its limit and its record: the driver sets the limit from the
+ * record at each of its mounts, and dockerd's commit mounts the layer twice (for its diff, and
+ * for the list of changes). The recorded size is its limit and record again afterwards, whatever the
+ * mount did; only a compute that dies meanwhile leaves the room in them.
+ */
+export async function withRoomToMount<T>(dataRoot: string, containerId: string, mount: () => Promise<T>, locate: SubvolumeLocator = dockerMountId): Promise<T> {
+  const id = await locate(dataRoot, containerId);
+  const record = join(dataRoot, 'btrfs', 'quotas', id);
+  const size = Number((await readFile(record, 'utf8').catch(() => '')).trim());
+  if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`container ${containerId} has no root disk size recorded in ${record}`);
+  await limitAndRecord(dataRoot, id, size + ROOM_TO_MOUNT);
+  let mounted: T;
+  try {
+    mounted = await mount();
+  } catch (err) {
+    await limitAndRecord(dataRoot, id, size).catch(() => undefined); // the mount's error is the one to see
+    throw err;
+  }
+  await limitAndRecord(dataRoot, id, size);
+  return mounted;
 }

@@ -10,7 +10,7 @@ import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
 import { diskOf } from './block-device.js';
-import { dockerMountId, liftBtrfsRootLimit, setBtrfsRootLimit, type SubvolumeLocator } from './btrfs-root-disk.js';
+import { dockerMountId, setBtrfsRootLimit, withRoomToMount, type SubvolumeLocator } from './btrfs-root-disk.js';
 import { createLogger, type Logger } from '../common/log.js';
 import {
   ImageMissing, type ContainerEngine, type ContainerFile, type ContainerLimits, type ContainerRunState, type ContainerSpec, type ContainerStatus,
@@ -68,7 +68,7 @@ export function checkFilePaths(spec: ContainerSpec): void {
 }
 
 /** How a btrfs storage driver refuses to mount a container whose root disk is full (src/runtime/btrfs-root-disk.ts). */
-const FULL_ROOT_DISK = /limit qgroup[\s\S]*disk quota exceeded/i;
+const FULL_ROOT_DISK = /failed to limit qgroup[\s\S]*disk quota exceeded/i;
 
 /**
  * The Docker engine, and the base of engines that serve its API with differences (a subclass
@@ -166,25 +166,29 @@ export class DockerEngine implements ContainerEngine {
 
   /**
    * `op`, which has the engine mount container `id`'s root file system, once more when the btrfs
-   * driver refused the mount because the disk is full: with the container's limit taken off
-   * first, which the mount sets again (liftBtrfsRootLimit).
+   * driver refused the mount because the disk is full: with room for the mount's limit ioctl
+   * (roomToMount).
    */
   protected async mountingRootDisk<T>(id: string, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
-      const refusal = (err as Error).message;
-      if (!FULL_ROOT_DISK.test(refusal)) throw err;
-      const c = await this.inspectRaw(id);
-      if (!c) throw err;
-      this.log.warn({ container: c.Id, err: refusal }, 'the container\'s root disk is full: its limit is taken off for the mount, which sets it again');
+      const refusal = err as Error & { statusCode?: number };
+      if (!FULL_ROOT_DISK.test(refusal.message)) throw err;
+      this.log.warn({ container: id, err: refusal.message }, 'the container\'s root disk is full: its mount is tried again with room for its limit');
       try {
-        await liftBtrfsRootLimit((await this.info()).dataRoot, c.Id, this.rootSubvolume);
-      } catch (e) {
-        throw new EngineError(`${refusal}; taking the full root disk's limit off failed: ${(e as Error).message}`, (err as EngineError).statusCode);
+        return await this.roomToMount(id, op);
+      } catch (again) {
+        throw new EngineError(`${refusal.message}; tried again with room for its limit: ${(again as Error).message}`, refusal.statusCode);
       }
-      return await op();
     }
+  }
+
+  /** `mount` with room above container `id`'s full root disk for its driver's limit ioctl (src/runtime/btrfs-root-disk.ts). */
+  protected async roomToMount<T>(id: string, mount: () => Promise<T>): Promise<T> {
+    const c = await this.inspectRaw(id);
+    if (!c) throw new EngineError(`no such container ${id}`, 404);
+    return withRoomToMount((await this.info()).dataRoot, c.Id, mount, this.rootSubvolume);
   }
 
   async stopContainer(id: string, graceSeconds: number): Promise<void> {

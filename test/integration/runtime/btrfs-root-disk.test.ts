@@ -3,8 +3,9 @@
  * with simple quotas, as devstack/lib/btrfs_store.sh makes the engines' store), laid out as
  * dockerd's btrfs driver lays out a container: the limit ioctl called in the container's own
  * subvolume, as the driver calls it at every mount, is refused once the disk is within the
- * metadata it reserves of its limit; setBtrfsRootLimit (a resize) and liftBtrfsRootLimit still
- * change it, and after the lift the driver's own call holds again.
+ * metadata it reserves of its recorded size; setBtrfsRootLimit (a resize) still changes it, and
+ * withRoomToMount lets the driver's own calls through and leaves the size as limit and record
+ * behind, whether the mount succeeds or not.
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
@@ -12,39 +13,31 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { liftBtrfsRootLimit, setBtrfsRootLimit } from '../../../src/runtime/btrfs-root-disk.js';
+import { setBtrfsRootLimit, withRoomToMount } from '../../../src/runtime/btrfs-root-disk.js';
+import { fillToTheLimit, subvolumeQuotaGroup } from '../../helpers/root-disk.js';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
 
 describe('a full container\'s btrfs root disk limit (a btrfs store of its own, simple quotas)', function () {
   this.timeout(120_000);
-  const dir = mkdtempSync(join(tmpdir(), 'nc-btrfs-root-'));
-  const dataRoot = join(dir, 'store');
+  let dir = '';
+  let dataRoot = '';
+  let subvolume = '';
   const containerId = 'c'.repeat(64);
   const mountId = 'd'.repeat(64);
-  const subvolume = join(dataRoot, 'btrfs', 'subvolumes', mountId);
 
-  /** The subvolume's quota group: referenced bytes and limit ('none' or bytes). */
-  async function quotaGroup(): Promise<{ group: string; referenced: number; limit: string }> {
-    await run('btrfs', ['filesystem', 'sync', dataRoot]);
-    const { stdout } = await run('btrfs', ['qgroup', 'show', '-f', '-r', '--raw', subvolume]);
-    const row = stdout.split('\n').find((l) => /^0\/\d+\s/.test(l));
-    assert.ok(row, stdout);
-    const [group, referenced, , limit] = row.trim().split(/\s+/);
-    return { group, referenced: Number(referenced), limit };
-  }
-
-  /** Its limit set to 4 KiB above what it holds (from the data root, which is not refused). */
-  async function fullToTheLimit(): Promise<void> {
-    const { group, referenced } = await quotaGroup();
-    await run('btrfs', ['qgroup', 'limit', String(referenced + 4096), group, dataRoot]);
-  }
-
+  const limit = async () => (await subvolumeQuotaGroup(subvolume)).limit;
   /** The limit ioctl called in the subvolume itself, as the engines' btrfs drivers call it at a mount. */
   const driverLimit = (bytes: number) => run('btrfs', ['qgroup', 'limit', String(bytes), subvolume]);
+  const record = () => readFileSync(join(dataRoot, 'btrfs', 'quotas', mountId), 'utf8');
+  /** What the driver does at a mount: the limit from its record, in the subvolume. */
+  const driverMount = () => driverLimit(Number(record()));
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nc-btrfs-root-'));
+    dataRoot = join(dir, 'store');
+    subvolume = join(dataRoot, 'btrfs', 'subvolumes', mountId);
     mkdirSync(dataRoot);
     await run('truncate', ['-s', '1G', join(dir, 'store.img')]);
     await run('mkfs.btrfs', ['-q', '-f', join(dir, 'store.img')]);
@@ -61,27 +54,39 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
   });
 
   after(async () => {
+    if (!dir) return;
     await run('umount', [dataRoot]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('a full disk refuses the limit ioctl in its own subvolume', async () => {
-    await fullToTheLimit();
-    await assert.rejects(driverLimit(32 * MiB), /Disk quota exceeded/);
+    await fillToTheLimit(subvolume, dataRoot);
+    await assert.rejects(driverMount(), /Disk quota exceeded/);
   });
 
   it('a resize sets the limit of a full disk, and the record the driver sets it from', async () => {
-    await fullToTheLimit();
+    await fillToTheLimit(subvolume, dataRoot);
     await setBtrfsRootLimit(dataRoot, containerId, 48 * MiB);
-    assert.equal((await quotaGroup()).limit, String(48 * MiB));
-    assert.equal(readFileSync(join(dataRoot, 'btrfs', 'quotas', mountId), 'utf8'), String(48 * MiB));
+    assert.equal(await limit(), String(48 * MiB));
+    assert.equal(record(), String(48 * MiB));
   });
 
-  it('a lifted limit lets the driver\'s own call set it again', async () => {
-    await fullToTheLimit();
-    await liftBtrfsRootLimit(dataRoot, containerId);
-    assert.equal((await quotaGroup()).limit, 'none');
-    await driverLimit(32 * MiB);
-    assert.equal((await quotaGroup()).limit, String(32 * MiB));
+  it('with room to mount, the driver mounts a full disk twice (a commit); its size is its limit and record after', async () => {
+    const size = await fillToTheLimit(subvolume, dataRoot);
+    const during = await withRoomToMount(dataRoot, containerId, async () => {
+      await driverMount();
+      await driverMount();
+      return [await limit(), record()];
+    });
+    assert.deepEqual(during, [String(size + MiB), String(size + MiB)], 'its size and 1 MiB of room');
+    assert.equal(await limit(), String(size));
+    assert.equal(record(), String(size));
+  });
+
+  it('a mount that fails with room to mount leaves its size as limit and record, and its own error', async () => {
+    const size = await fillToTheLimit(subvolume, dataRoot);
+    await assert.rejects(withRoomToMount(dataRoot, containerId, () => Promise.reject(new Error('the mount failed'))), /^Error: the mount failed$/);
+    assert.equal(await limit(), String(size));
+    assert.equal(record(), String(size));
   });
 });
