@@ -36,7 +36,7 @@ import { computeEndpoint } from './manager/compute-endpoint.js';
 import { ComputeRpcClient } from './compute-rpc.js';
 import { GlanceImages } from './manager/glance-images.js';
 import { InstanceStore } from './manager/instance-store.js';
-import { KeyedLock } from './manager/keyed-lock.js';
+import { KeyedLock } from '../common/keyed-lock.js';
 import { recoverOnStartup, syncPowerStates } from './manager/recovery.js';
 import type { ManagerDeps } from './manager/deps.js';
 import { ImageCacheManager } from './manager/image-cache.js';

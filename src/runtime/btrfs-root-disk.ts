@@ -21,6 +21,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KeyedLock } from '../common/keyed-lock.js';
+import type { Logger } from '../common/log.js';
 import { writeWhole } from './whole-file.js';
 
 const run = promisify(execFile);
@@ -52,8 +54,8 @@ export async function containerSubvolume(dataRoot: string, containerId: string, 
   return subvolumeOf(dataRoot, await locate(dataRoot, containerId));
 }
 
-/** Sets the limit of the quota group of `subvolume` (`none` or bytes), named from the data root. */
-async function limitQuotaGroup(dataRoot: string, subvolume: string, limit: string): Promise<void> {
+/** Sets the limit of the quota group of `subvolume` to `bytes`, named from the data root. */
+async function limitQuotaGroup(dataRoot: string, subvolume: string, bytes: number): Promise<void> {
   const failed = (what: string, err: unknown): Error => {
     const e = err as Error & { stderr?: string };
     return new Error(`${what}: ${(e.stderr ?? '').trim() || e.message}`);
@@ -61,14 +63,14 @@ async function limitQuotaGroup(dataRoot: string, subvolume: string, limit: strin
   const rootId = await run('btrfs', ['inspect-internal', 'rootid', subvolume], { timeout: 30_000 }).then((r) => r.stdout.trim(), (err: unknown) => {
     throw failed(`btrfs inspect-internal rootid ${subvolume}`, err);
   });
-  await run('btrfs', ['qgroup', 'limit', limit, `0/${rootId}`, dataRoot], { timeout: 30_000 }).catch((err: unknown) => {
-    throw failed(`btrfs qgroup limit ${limit} 0/${rootId} (${subvolume})`, err);
+  await run('btrfs', ['qgroup', 'limit', String(bytes), `0/${rootId}`, dataRoot], { timeout: 30_000 }).catch((err: unknown) => {
+    throw failed(`btrfs qgroup limit ${bytes} 0/${rootId} (${subvolume})`, err);
   });
 }
 
 /** Sets the limit of subvolume `id` to `bytes`, now and in the record the driver sets it from at every mount. */
 async function limitAndRecord(dataRoot: string, id: string, bytes: number): Promise<void> {
-  await limitQuotaGroup(dataRoot, subvolumeOf(dataRoot, id), String(bytes));
+  await limitQuotaGroup(dataRoot, subvolumeOf(dataRoot, id), bytes);
   // written whole or not at all: the driver reads it at every mount
   const quotas = join(dataRoot, 'btrfs', 'quotas');
   await mkdir(quotas, { recursive: true, mode: 0o700 });
@@ -87,26 +89,32 @@ export async function setBtrfsRootLimit(dataRoot: string, containerId: string, b
  */
 const ROOM_TO_MOUNT = 2 ** 20;
 
+/** One room at a time per subvolume: a second would take the first one's room for the size. */
+const rooms = new KeyedLock();
+
 /**
  * `mount`, which has the engine's driver mount the container's layer, with ROOM_TO_MOUNT added to
  * the size its driver recorded, in its limit and its record: the driver sets the limit from the
  * record at each of its mounts, and dockerd's commit mounts the layer twice (for its diff, and
- * for the list of changes). The recorded size is its limit and record again afterwards, whatever the
- * mount did; only a compute that dies meanwhile leaves the room in them.
+ * for the list of changes). The recorded size is its limit and record again afterwards, whatever
+ * the mount did; when that fails (or the compute dies meanwhile) the room stays until a resize,
+ * and `log` tells it: the mount's own outcome is the caller's.
  */
-export async function withRoomToMount<T>(dataRoot: string, containerId: string, mount: () => Promise<T>, locate: SubvolumeLocator = dockerMountId): Promise<T> {
+export async function withRoomToMount<T>(dataRoot: string, containerId: string, mount: () => Promise<T>, log: Logger,
+  locate: SubvolumeLocator = dockerMountId): Promise<T> {
   const id = await locate(dataRoot, containerId);
-  const record = join(dataRoot, 'btrfs', 'quotas', id);
-  const size = Number((await readFile(record, 'utf8').catch(() => '')).trim());
-  if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`container ${containerId} has no root disk size recorded in ${record}`);
-  await limitAndRecord(dataRoot, id, size + ROOM_TO_MOUNT);
-  let mounted: T;
-  try {
-    mounted = await mount();
-  } catch (err) {
-    await limitAndRecord(dataRoot, id, size).catch(() => undefined); // the mount's error is the one to see
-    throw err;
-  }
-  await limitAndRecord(dataRoot, id, size);
-  return mounted;
+  return rooms.run(id, async () => {
+    const record = join(dataRoot, 'btrfs', 'quotas', id);
+    const size = Number((await readFile(record, 'utf8').catch(() => '')).trim());
+    if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`container ${containerId} has no root disk size recorded in ${record}`);
+    await limitAndRecord(dataRoot, id, size + ROOM_TO_MOUNT);
+    const putBack = () => limitAndRecord(dataRoot, id, size).catch((err: unknown) => {
+      log.error({ container: containerId, size, err: (err as Error).message }, 'the root disk keeps the room its mount was given: its size could not be put back');
+    });
+    try {
+      return await mount();
+    } finally {
+      await putBack();
+    }
+  });
 }

@@ -188,7 +188,7 @@ export class DockerEngine implements ContainerEngine {
   protected async roomToMount<T>(id: string, mount: () => Promise<T>): Promise<T> {
     const c = await this.inspectRaw(id);
     if (!c) throw new EngineError(`no such container ${id}`, 404);
-    return withRoomToMount((await this.info()).dataRoot, c.Id, mount, this.rootSubvolume);
+    return withRoomToMount((await this.info()).dataRoot, c.Id, mount, this.log, this.rootSubvolume);
   }
 
   async stopContainer(id: string, graceSeconds: number): Promise<void> {

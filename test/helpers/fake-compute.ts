@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InstanceEvents, virtApi } from '../../src/nova-driver/manager/instance-events.js';
-import { KeyedLock } from '../../src/nova-driver/manager/keyed-lock.js';
+import { KeyedLock } from '../../src/common/keyed-lock.js';
 import type { ManagerDeps } from '../../src/nova-driver/manager/deps.js';
 import type { InstanceStore } from '../../src/nova-driver/manager/instance-store.js';
 import { PowerState, VmState } from '../../src/nova-driver/manager/states.js';

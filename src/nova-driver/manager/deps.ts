@@ -9,7 +9,7 @@ import type { SchedulerClient } from '../scheduler.js';
 import type { ComputeCasts } from '../compute-rpc.js';
 import type { RequestContext } from '../../messaging/types.js';
 import type { InstanceStore } from './instance-store.js';
-import type { KeyedLock } from './keyed-lock.js';
+import type { KeyedLock } from '../../common/keyed-lock.js';
 import type { GlanceImage, GlanceImageMeta } from '../../glance-bridge/index.js';
 import type { LimitsPolicy } from './flavor-limits.js';
 import type { NovaObject } from '../objects/versioned-object.js';

@@ -18,7 +18,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { ManagerDeps } from './deps.js';
-import type { LockMark } from './keyed-lock.js';
+import type { LockMark } from '../../common/keyed-lock.js';
 import { cachedVifs } from './networking.js';
 import { VmState } from './states.js';
 

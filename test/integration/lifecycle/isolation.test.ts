@@ -192,6 +192,7 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
     size = await fillRootDiskToTheLimit(id);
     await snapshot(`${RUN}-fill-snap`);
     assert.equal(roomMade(), 2);
+    assert.equal(await rootDiskLimit(id), String(size));
     // it starts with its full disk, held to its size again
     size = await fillRootDiskToTheLimit(id);
     await cli(['server', 'start', id]);

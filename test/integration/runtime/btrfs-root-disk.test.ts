@@ -5,7 +5,7 @@
  * subvolume, as the driver calls it at every mount, is refused once the disk is within the
  * metadata it reserves of its recorded size; setBtrfsRootLimit (a resize) still changes it, and
  * withRoomToMount lets the driver's own calls through and leaves the size as limit and record
- * behind, whether the mount succeeds or not.
+ * behind, whether the mount succeeds or not, one at a time.
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setBtrfsRootLimit, withRoomToMount } from '../../../src/runtime/btrfs-root-disk.js';
 import { fillToTheLimit, subvolumeQuotaGroup } from '../../helpers/root-disk.js';
+import { captureLogs } from '../../helpers/log-capture.js';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
@@ -77,7 +78,7 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
       await driverMount();
       await driverMount();
       return [await limit(), record()];
-    });
+    }, captureLogs().log);
     assert.deepEqual(during, [String(size + MiB), String(size + MiB)], 'its size and 1 MiB of room');
     assert.equal(await limit(), String(size));
     assert.equal(record(), String(size));
@@ -85,7 +86,35 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
 
   it('a mount that fails with room to mount leaves its size as limit and record, and its own error', async () => {
     const size = await fillToTheLimit(subvolume, dataRoot);
-    await assert.rejects(withRoomToMount(dataRoot, containerId, () => Promise.reject(new Error('the mount failed'))), /^Error: the mount failed$/);
+    await assert.rejects(withRoomToMount(dataRoot, containerId, () => Promise.reject(new Error('the mount failed')), captureLogs().log), /^Error: the mount failed$/);
+    assert.equal(await limit(), String(size));
+    assert.equal(record(), String(size));
+  });
+
+  it('a size that cannot be put back after a mount: the mount\'s outcome all the same, and an error logged', async () => {
+    const size = await fillToTheLimit(subvolume, dataRoot);
+    const logs = captureLogs();
+    const quotas = join(dataRoot, 'btrfs', 'quotas');
+    // the record cannot be written again, even by root
+    const mounted = await withRoomToMount(dataRoot, containerId, async () => {
+      await run('chattr', ['+i', quotas]);
+      return 'mounted';
+    }, logs.log).finally(() => run('chattr', ['-i', quotas]));
+    assert.equal(mounted, 'mounted');
+    const [logged] = logs.find('the root disk keeps the room its mount was given: its size could not be put back');
+    assert.equal(logged?.size, size);
+    assert.equal(record(), String(size + MiB));
+  });
+
+  it('two mounts with room at once: the size is the record\'s before both, and after', async () => {
+    const size = await fillToTheLimit(subvolume, dataRoot);
+    const seen: string[] = [];
+    const both = [1, 2].map(() => withRoomToMount(dataRoot, containerId, async () => {
+      seen.push(record());
+      await driverMount();
+    }, captureLogs().log));
+    await Promise.all(both);
+    assert.deepEqual(seen, [String(size + MiB), String(size + MiB)]);
     assert.equal(await limit(), String(size));
     assert.equal(record(), String(size));
   });

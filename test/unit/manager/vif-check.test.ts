@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { silentLogger } from '../../../src/common/log.js';
 import { InstanceNotFound } from '../../../src/nova-driver/errors.js';
 import { NovaObject } from '../../../src/nova-driver/objects/versioned-object.js';
-import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
+import { KeyedLock } from '../../../src/common/keyed-lock.js';
 import { checkAllVifs, checkInstanceVifs } from '../../../src/nova-driver/manager/vif-check.js';
 import { cachedVifs, preservedPorts } from '../../../src/nova-driver/manager/networking.js';
 import type { ManagerDeps } from '../../../src/nova-driver/manager/deps.js';

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { confirmResize, finishResize, finishRevertResize, prepResize, resizeInstance, revertResize } from '../../../../src/nova-driver/manager/resize.js';
 import { recoverOnStartup, type RecoveryReport } from '../../../../src/nova-driver/manager/recovery.js';
-import { KeyedLock } from '../../../../src/nova-driver/manager/keyed-lock.js';
+import { KeyedLock } from '../../../../src/common/keyed-lock.js';
 import { PowerState, TaskState, VmState } from '../../../../src/nova-driver/manager/states.js';
 import { NovaObject, type FieldValue, type ObjectPrimitive } from '../../../../src/nova-driver/objects/versioned-object.js';
 import { argsFor, fakeCompute, flavorObject, HOST, infoCache, type FakeCompute } from '../../../helpers/fake-compute.js';

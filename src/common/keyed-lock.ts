@@ -1,5 +1,5 @@
 /**
- * One operation at a time per key (an instance uuid), in arrival order: nova-compute
+ * One operation at a time per key (an instance uuid; a btrfs subvolume), in arrival order: nova-compute
  * serializes every action on an instance the same way (utils.synchronized(instance.uuid)).
  */
 export class KeyedLock {

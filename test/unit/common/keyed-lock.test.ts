@@ -1,9 +1,9 @@
 /**
- * The per-instance lock (src/nova-driver/manager/keyed-lock.ts): order per key, and the marks
+ * The per-instance lock (src/common/keyed-lock.ts): order per key, and the marks
  * a reader of many instances uses to tell which of them an operation took since it listed them.
  */
 import { strict as assert } from 'node:assert';
-import { KeyedLock } from '../../../src/nova-driver/manager/keyed-lock.js';
+import { KeyedLock } from '../../../src/common/keyed-lock.js';
 
 /** A lock held on `key` until `release` is called. */
 function hold(lock: KeyedLock, key: string): { done: Promise<void>; release(): void } {
