@@ -46,6 +46,23 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
   let engine: PodmanEngine;
   let stateDir = '';
 
+  /**
+   * The container's log once a line matches `line`. Beside a cloud coming up (test/run-all.sh) a
+   * start can take many times its usual time; a timeout shows the log and state seen last.
+   */
+  async function logUntil(id: string, line: RegExp): Promise<string> {
+    let last = '';
+    try {
+      return await waitFor('the first words', async () => {
+        last = await engine.containerLogs(id);
+        return line.test(last) ? last : null;
+      }, 60_000, 200);
+    } catch (err) {
+      const state = await engine.inspectContainer(id).catch((e: Error) => e.message);
+      throw new Error(`${(err as Error).message}; the container: ${JSON.stringify(state)}; its log so far:\n${last}`);
+    }
+  }
+
   before(async function () {
     this.timeout(600_000);
     service = await startPodmanService();
@@ -113,10 +130,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
       await engine.startContainer(own);
       assert.equal(await pidOf(own), pid, 'the prepared process runs');
       // to the end of the listing (a MAC in `ip -o link` may hold ':80 ' too)
-      const log = await waitFor('the first words', async () => {
-        const out = await engine.containerLogs(own);
-        return /^listed$/m.test(out) ? out : null;
-      }, 20_000, 200);
+      const log = await logUntil(own, /^listed$/m);
       assert.match(log, /^vm-own$/m, 'the instance\'s host name');
       assert.match(log, /^\d+: eth0[@:]/m, `the plugged device, seen by the first process:\n${log}`);
       assert.match(log, /^tcp\s.*:80\s.*LISTEN/m, `root binds a port below 1024: the namespace is its user namespace's:\n${log}`);
@@ -140,10 +154,7 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
     try {
       await engine.prepareContainer(c);
       await engine.startContainer(c);
-      const log = await waitFor('the first words', async () => {
-        const out = await engine.containerLogs(c);
-        return /^done$/m.test(out) ? out : null;
-      }, 20_000, 200);
+      const log = await logUntil(c, /^done$/m);
       assert.match(log, /^\/openstack\/latest\/meta_data\.json 0 644$/m, `the container's root owns them, with their modes:\n${log}`);
       assert.match(log, /^\/openstack\/latest\/user_data 0 600$/m);
       assert.match(log, /^\/openstack\/latest 755$/m, 'a directory anyone in it may list');
