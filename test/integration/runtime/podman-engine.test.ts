@@ -25,17 +25,13 @@ import { busyboxRootfs, collect } from '../glance-bridge/images.js';
 import { startPodmanService, type PodmanService } from './podman-service.js';
 import { waitFor } from '../../helpers/cloud.js';
 import { cgroupValue } from '../../helpers/cgroup.js';
+import { subvolumeQuotaGroup } from '../../helpers/root-disk.js';
 
 const memoryLimit = (pid: number) => Number(cgroupValue(pid, 'memory', 'memory.limit_in_bytes'));
 const cpuQuota = (pid: number) => Number(cgroupValue(pid, 'cpu', 'cpu.cfs_quota_us'));
 
 /** The referenced-bytes limit of a subvolume's quota group. */
-function qgroupLimit(mount: string, subvolume: string): number {
-  const id = /Subvolume ID:\s+(\d+)/.exec(execFileSync('btrfs', ['subvolume', 'show', subvolume], { encoding: 'utf8' }))?.[1];
-  const row = execFileSync('btrfs', ['qgroup', 'show', '-r', '--raw', mount], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith(`0/${id} `));
-  assert.ok(row, `a quota group for subvolume ${id}`);
-  return Number(row.trim().split(/\s+/)[3]);
-}
+const qgroupLimit = async (subvolume: string) => Number((await subvolumeQuotaGroup(subvolume)).limit);
 
 const ns = (pid: number, kind: string) => readlinkSync(`/proc/${pid}/ns/${kind}`);
 
@@ -208,17 +204,16 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
   it('changed limits hold across a stop and start; the root disk grows in place and stays grown', async () => {
     assert.equal(memoryLimit(await pidOf(workload)), 64 * 2 ** 20);
     const subvolume = await containerSubvolume(service.graphRoot, workload, storageLayerId);
-    const mount = service.store;
-    assert.equal(qgroupLimit(mount, subvolume), 2 ** 30, 'made with 1 GB');
+    assert.equal(await qgroupLimit(subvolume), 2 ** 30, 'made with 1 GB');
 
     await engine.updateLimits(workload, { memoryMb: 128, rootGb: 2 });
     assert.equal(memoryLimit(await pidOf(workload)), 128 * 2 ** 20, 'changed at once');
-    assert.equal(qgroupLimit(mount, subvolume), 2 * 2 ** 30, 'grown at once');
+    assert.equal(await qgroupLimit(subvolume), 2 * 2 ** 30, 'grown at once');
 
     await engine.stopContainer(workload, 0);
     await engine.startContainer(workload);
     assert.equal(memoryLimit(await pidOf(workload)), 128 * 2 ** 20, 'still 128 MB after a stop and start');
-    assert.equal(qgroupLimit(mount, subvolume), 2 * 2 ** 30, 'still 2 GB after a stop and start');
+    assert.equal(await qgroupLimit(subvolume), 2 * 2 ** 30, 'still 2 GB after a stop and start');
 
     // a flavor with a CPU bandwidth of its own, then one with vCPUs alone (a resize back)
     await engine.updateLimits(workload, { vcpus: 1, cpuBandwidth: { periodUs: 100_000, quotaUs: 30_000 } });
