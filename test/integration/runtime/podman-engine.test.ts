@@ -140,9 +140,10 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
   it('files given at the create are there from the first start, its root\'s with their modes, read-only, also under the unit\'s umask; removal takes them along', async () => {
     const id = randomUUID();
     const files = [{ path: '/openstack/latest/meta_data.json', content: '{"uuid": "x"}\n', mode: 0o644 }, { path: '/openstack/latest/user_data', content: 'secret', mode: 0o600 }];
-    const script = 'busybox stat -c "%n %u %a" /openstack/latest/meta_data.json /openstack/latest/user_data; busybox stat -c "%n %a" /openstack/latest;'
+    // one stream: the log's stdout and stderr lines are not ordered between each other
+    const script = 'exec 2>&1; busybox stat -c "%n %u %a" /openstack/latest/meta_data.json /openstack/latest/user_data; busybox stat -c "%n %a" /openstack/latest;'
       + ' busybox head -n 1 /etc/hosts; busybox cat /openstack/latest/user_data; echo;'
-      + ' busybox touch /openstack/latest/x 2>&1; echo changed >> /openstack/latest/meta_data.json 2>&1; echo done; exec busybox sleep 300';
+      + ' busybox touch /openstack/latest/x; echo changed >> /openstack/latest/meta_data.json; echo done; exec busybox sleep 300';
     const umask = process.umask(0o077); // etc/systemd/nova-container.service's
     const c = await engine.createContainer(workloadSpec({ uuid: id, hostname: 'vm-files', limits: { vcpus: 1, memoryMb: 32, pids: 16 }, metadata: {}, files, command: [script] },
       'h1', 'nc-test/shell:t1', 'g1', { hostname: 'vm-files' })).finally(() => process.umask(umask));
