@@ -7,7 +7,7 @@
 #   local-cloud.sh up               install (once), configure, start what is not running
 #   local-cloud.sh prepare          install only (the release's root and packages; no port taken)
 #   local-cloud.sh down             stop everything this script started (data kept)
-#   local-cloud.sh status           each service and whether it runs
+#   local-cloud.sh status           each service and whether it runs, each compute host's /healthz
 #   local-cloud.sh restart-compute  restart nova-container (and wait until it is up again)
 #   local-cloud.sh logs [SERVICE]   list the logs, or follow one
 set -euo pipefail
@@ -237,8 +237,8 @@ cmd_status() {
         for ((n = 1; n <= COMPUTE_HOSTS; n++)); do
             host=$(compute_host_name "$n")
             up=$(mysql_ -N -e "SELECT IF(TIMESTAMPDIFF(SECOND, COALESCE(last_seen_up, created_at), UTC_TIMESTAMP()) <= 20 AND NOT forced_down, 'up', 'down'), IF(disabled, 'disabled', 'enabled') FROM nova.services WHERE host = '$host' AND \`binary\` = 'nova-compute' AND deleted = 0" 2>/dev/null | tr '\t' ' ' || true)
-            printf 'compute host %s: %s%s\n' "$host" "${up:-not registered}" \
-                "$(host_mapped "$host" && echo ', mapped to cell1' || true)"
+            printf 'compute host %s: %s%s, /healthz %s\n' "$host" "${up:-not registered}" \
+                "$(host_mapped "$host" && echo ', mapped to cell1' || true)" "$(compute_health "$n")"
         done
     fi
     [ -f "$LOCAL_CLOUD_DIR/openrc" ] && echo "credentials: $LOCAL_CLOUD_DIR/openrc"

@@ -142,6 +142,20 @@ compute_host_name() { if [ "$1" = 1 ]; then echo "$COMPUTE_HOST"; else echo "$CO
 compute_host_netns() { echo "nc-host$1"; }
 compute_instance 1
 
+# compute_health N: the status /healthz of compute host N answers (ok, unhealthy), asked where
+# its configuration has it listen, in its network namespace for N >= 2; "off" without an address
+compute_health() {
+    local conf=$ETC_DIR/nova-container.conf listen netns=() body
+    [ "$1" = 1 ] || { conf=$ETC_DIR/host$1/nova-container.conf; netns=(ip netns exec "$(compute_host_netns "$1")"); }
+    # the last one: an override (overrides/, lib/common.sh) is appended to the file
+    listen=$(sed -n '/^\[container\]/,/^\[/s/^health_listen *= *//p' "$conf" 2>/dev/null | tail -n 1)
+    case $listen in '' | 0 | *:0) echo off; return 0 ;; esac
+    [[ $listen == *:* ]] || listen=127.0.0.1:$listen
+    # 503 has the same body as 200: no -f
+    body=$("${netns[@]}" curl -s --max-time 3 "http://$listen/healthz" 2>/dev/null) || body=
+    if [[ $body =~ \"status\":\"([a-z]+)\" ]]; then echo "${BASH_REMATCH[1]}"; else echo 'no answer'; fi
+}
+
 # build_nova_container: npm ci when node_modules is missing, tsc when dist/ is missing or older
 # than src/
 build_nova_container() {
@@ -173,10 +187,9 @@ configure_nova_container() {
     )
     if [ "$NOVA_CONTAINER_DAEMON" != nova-container ]; then
         # inside its network namespace, whose 127.0.0.1 is not nova-serialproxy's: the consoles
-        # listen on the namespace's end of its console link (lib/compute_hosts.sh), and
-        # /healthz would serve nobody
+        # listen on the namespace's end of its console link (lib/compute_hosts.sh); /healthz
+        # stays on the namespace's own loopback (compute_health)
         conf[serial_console.proxyclient_address]=$(compute_host_console_address "${NOVA_CONTAINER_DAEMON##*-}")
-        conf[container.health_listen]=
     fi
     [ "$RABBIT_QUORUM_QUEUES" != yes ] || conf[oslo_messaging_rabbit.rabbit_quorum_queue]=true
     [ "$CONTAINER_ENGINE" != podman ] || [ "$DOCKER_USERNS" = yes ] || conf[container.podman_userns_remap]=

@@ -214,13 +214,15 @@ export interface ExtraHost {
   engineSocket: string;
   /** Its Open vSwitch's database on an ML2/OVN cloud (unix:<path>), else undefined. */
   ovsdb?: string;
+  /** Where its /healthz and /metrics listen, in its namespace ([container] health_listen; empty: off). */
+  healthListen: string;
 }
 export function extraHost(n: number): ExtraHost {
   const conf = join(CLOUD_DIR, 'etc', `host${n}`, 'nova-container.conf');
   const name = iniValue(conf, 'DEFAULT', 'host');
   const engineSocket = iniValue(conf, 'container', 'engine_socket');
   if (!name || !engineSocket) throw new Error(`${conf} names no host or engine socket`);
-  return { name, netns: `nc-host${n}`, engineSocket, ovsdb: iniValue(conf, 'os_vif_ovs', 'ovsdb_connection') };
+  return { name, netns: `nc-host${n}`, engineSocket, ovsdb: iniValue(conf, 'os_vif_ovs', 'ovsdb_connection'), healthListen: iniValue(conf, 'container', 'health_listen') ?? '' };
 }
 
 /** The cloud with `count` compute hosts: `COMPUTE_HOSTS=count local-cloud.sh up` unless it has them running. */

@@ -5,18 +5,20 @@
  * project moves asked on it (`--host`, microversion 2.74) runs there: its container on that
  * host's engine only, its port bound to that host and ACTIVE, its tap in that namespace (on the
  * network's bridge there, or on that host's switch and claimed by its chassis), the port's
- * address inside the container. A delta snapshot of a server of the first host boots there,
- * where neither the snapshot nor its base is cached. A server of another project asked on it
- * is refused by the scheduler (the aggregate's filter_tenant_id): the other tests' servers
- * stay on the cloud's own host. A delete takes the container and the tap away. Runs alone (it
+ * address inside the container. Its /healthz and /metrics answer on the namespace's own
+ * loopback, for its own servers, and `local-cloud.sh status` shows both hosts' health. A delta
+ * snapshot of a server of the first host boots there, where neither the snapshot nor its base
+ * is cached. A server of another project asked on it is refused by the scheduler (the
+ * aggregate's filter_tenant_id): the other tests' servers stay on the cloud's own host. A delete takes the container and the tap away. Runs alone (it
  * may bring the second host up).
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, bootOnHost, cli, containerNameOf, engine, execIn, getServer, summary, waitForGone, waitForServer } from '../../helpers/servers.js';
-import { openstack, type ExtraHost } from '../../helpers/cloud.js';
+import { CLOUD_DIR, REPO, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
 import { twoHosts } from '../../helpers/two-hosts.js';
 import { computeService, ports } from '../../helpers/rest.js';
 import { ovnChassisOf, ovsPortsOf } from '../../helpers/ovn.js';
@@ -91,6 +93,38 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     const address = port.fixed_ips[0].ip_address;
     assert.match((await execIn(serverId, ['cat', '/proc/net/fib_trie'], engine2)).output, new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`),
       `the container has its port's address ${address}`);
+  });
+
+  it('serves /healthz and /metrics on its namespace\'s own loopback, counting the servers running there; `local-cloud.sh status` asks both hosts', async () => {
+    assert.ok(serverId, 'a server runs on the second host');
+    assert.ok(host.healthListen, 'the second host has a health_listen address');
+    const address = host.healthListen.includes(':') ? host.healthListen : `127.0.0.1:${host.healthListen}`;
+    const inNamespace = (path: string) => execFileSync('ip', ['netns', 'exec', host.netns, 'curl', '-s', '--max-time', '5', `http://${address}${path}`],
+      { encoding: 'utf8' });
+    // a heartbeat late under load turns /healthz unhealthy for a moment: the checks are waited for
+    type Health = { status: string; checks: Record<string, { ok: boolean }> };
+    let health: Health | undefined;
+    await waitFor('the second host\'s /healthz to answer ok', async () => {
+      health = JSON.parse(inNamespace('/healthz')) as Health;
+      return health.status === 'ok';
+    }, 30_000, 500).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(health)}`));
+    assert.deepEqual(Object.entries(health!.checks).filter(([, c]) => !c.ok), [], 'broker, engine, heartbeat and conductor all pass');
+
+    const active = (await openstack<{ Status: string }[]>(['server', 'list', '--all-projects', '--host', host.name])).filter((x) => x.Status === 'ACTIVE');
+    assert.ok(active.length >= 1);
+    // its count of running instances is cached for a few seconds
+    let running = NaN;
+    await waitFor('/metrics to count the second host\'s servers', async () => {
+      running = Number(/^nova_container_instances_running (\d+)$/m.exec(inNamespace('/metrics'))?.[1]);
+      return running === active.length;
+    }, 30_000, 500).catch(() => assert.equal(running, active.length, 'the second host\'s own servers, not the first host\'s'));
+
+    let status = '';
+    await waitFor('local-cloud.sh status to show both hosts healthy', async () => {
+      const r = spawnSync(join(REPO, 'devstack', 'local-cloud.sh'), ['status'], { encoding: 'utf8', env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR } });
+      status = r.stdout + r.stderr;
+      return [first, host.name].every((name) => new RegExp(`^compute host ${name}: up enabled, mapped to cell1, /healthz ok$`, 'm').test(status));
+    }, 30_000, 1000).catch(() => assert.fail(`both hosts up, mapped and healthy in:\n${status}`));
   });
 
   it('a server of another project asked on it is refused by the scheduler: No valid host', async () => {
