@@ -17,7 +17,8 @@
  * RSS's anonymous pages and V8 heap idle and full (`service_idle_*`, `service_full_*`), and the
  * engine's own create+start at the same concurrency on the empty and the full host, and the
  * host memory each of BENCH_SCALE_ENGINE_CONTAINERS (default a quarter of the servers, at least
- * 50) of the engine's own containers takes, started on the full host. Then the
+ * 50) of the engine's own containers takes, started on the full host (and of it the kernel's
+ * unreclaimable objects, and its mounts, as for a server). Then the
  * ratios of boots/s, deletes/s and RSS to nova-compute's.
  *
  * The hosts must be able to take them: for the run, the project's instance, core and RAM quotas
@@ -170,21 +171,30 @@ async function engineCreateStart(docker: Docker, image: string, tag: string): Pr
 
 interface Inventory { total: number; allocation_ratio: number; [k: string]: unknown }
 
+/** The host memory one of the engine's own containers takes, MB, and of it the kernel's objects as the fill counts them. */
+interface EngineMemory { mb: number; kernelUnreclaimableKb: number; kernelMounts: number }
+
 /**
  * The engine alone, the reference of the host memory an instance takes: ENGINE_CONTAINERS
  * containers as engineCreateStart makes them (no Nova, the servers' image, limits and
  * hardening) started on the full host with IN_FLIGHT at once, held HOLD_S as the servers are,
  * measured as the fill is, removed. MB per container.
  */
-async function engineHostMemoryMb(docker: Docker, image: string, tag: string, pid: string): Promise<number> {
+async function engineHostMemory(docker: Docker, image: string, tag: string, pid: string): Promise<EngineMemory> {
   const before = memorySample(pid);
+  const slabBefore = meminfoKb('SUnreclaim');
+  const mountsBefore = kernelMounts();
   const removals: (() => Promise<void>)[] = [];
   try {
     await pool(ENGINE_CONTAINERS, IN_FLIGHT, async (i) => {
       removals.push(await startEngineContainer(docker, image, `${tag}-memory-${i}`, { memoryMb: FLAVOR_RAM_MB }));
     });
     await sleep(HOLD_S * 1000);
-    return round(computeHostMb(before, memorySample(pid)) / ENGINE_CONTAINERS);
+    return {
+      mb: round(computeHostMb(before, memorySample(pid)) / ENGINE_CONTAINERS),
+      kernelUnreclaimableKb: round((meminfoKb('SUnreclaim') - slabBefore) / ENGINE_CONTAINERS, 0),
+      kernelMounts: round((kernelMounts() - mountsBefore) / ENGINE_CONTAINERS, 0),
+    };
   } finally {
     await pool(removals.length, IN_FLIGHT, async (i) => { await removals[i](); });
   }
@@ -374,7 +384,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
 
     let engineEmptyMs = 0;
     let engineFullMs = 0;
-    let engineMemoryMb = 0;
+    let engineMemory: EngineMemory = { mb: 0, kernelUnreclaimableKb: 0, kernelMounts: 0 };
     let ownMs: number[] = [];
     const ours = await fill(nova, {
       host,
@@ -391,7 +401,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
       whileEmpty: async () => { engineEmptyMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag); },
       whileFull: async () => {
         engineFullMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
-        engineMemoryMb = await engineHostMemoryMb(docker, `glance-image:${image.id}`, tag, servicePid());
+        engineMemory = await engineHostMemory(docker, `glance-image:${image.id}`, tag, servicePid());
       },
     }, server, ids);
     // what the compute itself adds to the engine's calls: where a cost growing with the host's instances would show
@@ -409,8 +419,10 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
       engine_create_start_full_ms: engineFullMs,
       ratio_build_first_decile_to_engine_empty: round(Number(ours.build_median_ms_per_decile.split(' ')[0]) / engineEmptyMs),
       engine_containers_measured: ENGINE_CONTAINERS,
-      engine_container_host_memory_mb: engineMemoryMb,
-      ratio_compute_host_memory_to_engine_container: round(ours.compute_host_memory_per_instance_mb / engineMemoryMb),
+      engine_container_host_memory_mb: engineMemory.mb,
+      engine_container_kernel_unreclaimable_kb: engineMemory.kernelUnreclaimableKb,
+      engine_container_kernel_mounts: engineMemory.kernelMounts,
+      ratio_compute_host_memory_to_engine_container: round(ours.compute_host_memory_per_instance_mb / engineMemory.mb),
       report_interval_s: Number(computeConfValue('DEFAULT', 'report_interval') ?? 10),
     };
     if (!REFERENCE) return figures;
