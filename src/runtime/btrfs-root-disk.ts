@@ -18,7 +18,8 @@
  * gives a full container's mounts the room their reservation needs.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KeyedLock } from '../common/keyed-lock.js';
@@ -48,6 +49,8 @@ export const storageLayerId: SubvolumeLocator = async (dataRoot, containerId) =>
 };
 
 const subvolumeOf = (dataRoot: string, id: string): string => join(dataRoot, 'btrfs', 'subvolumes', id);
+/** Where the driver keeps the records of the sizes it sets at every mount. */
+const quotasOf = (dataRoot: string): string => join(dataRoot, 'btrfs', 'quotas');
 
 /** The container's read-write subvolume under the engine's data root. */
 export async function containerSubvolume(dataRoot: string, containerId: string, locate: SubvolumeLocator = dockerMountId): Promise<string> {
@@ -72,14 +75,19 @@ async function limitQuotaGroup(dataRoot: string, subvolume: string, bytes: numbe
 async function limitAndRecord(dataRoot: string, id: string, bytes: number): Promise<void> {
   await limitQuotaGroup(dataRoot, subvolumeOf(dataRoot, id), bytes);
   // written whole or not at all: the driver reads it at every mount
-  const quotas = join(dataRoot, 'btrfs', 'quotas');
+  const quotas = quotasOf(dataRoot);
   await mkdir(quotas, { recursive: true, mode: 0o700 });
   await writeWhole(join(quotas, id), String(bytes), 0o644);
 }
 
 /** Sets the container's root disk limit to `bytes` (the referenced bytes its quota group counts), now and at its next start. */
 export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number, locate: SubvolumeLocator = dockerMountId): Promise<void> {
-  await limitAndRecord(dataRoot, await locate(dataRoot, containerId), bytes);
+  const id = await locate(dataRoot, containerId);
+  // after a mount with room, and instead of the size under a room a dead compute left
+  await rooms.run(id, async () => {
+    await limitAndRecord(dataRoot, id, bytes);
+    await rm(roomOf(dataRoot, id), { force: true });
+  });
 }
 
 /**
@@ -92,29 +100,70 @@ const ROOM_TO_MOUNT = 2 ** 20;
 /** One room at a time per subvolume: a second would take the first one's room for the size. */
 const rooms = new KeyedLock();
 
+/** Ours, beside the driver's record while a room is given: the size under the room. */
+const ROOM_SUFFIX = '.room';
+const roomOf = (dataRoot: string, id: string): string => join(quotasOf(dataRoot), id + ROOM_SUFFIX);
+
+/** The byte count a record or room file holds; undefined when there is none or it is not one. */
+async function sizeIn(file: string): Promise<number | undefined> {
+  const size = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+  return Number.isSafeInteger(size) && size > 0 ? size : undefined;
+}
+
 /**
  * `mount`, which has the engine's driver mount the container's layer, with ROOM_TO_MOUNT added to
  * the size its driver recorded, in its limit and its record: the driver sets the limit from the
  * record at each of its mounts, and dockerd's commit mounts the layer twice (for its diff, and
  * for the list of changes). The recorded size is its limit and record again afterwards, whatever
- * the mount did; when that fails (or the compute dies meanwhile) the room stays until a resize,
- * and `log` tells it: the mount's own outcome is the caller's.
+ * the mount did; the size is kept in a file of ours beside the record meanwhile, from which a
+ * retry or the next start (putBackRoomsLeft) takes it when the compute died before that. When
+ * the put-back fails, `log` tells it: the mount's own outcome is the caller's.
  */
 export async function withRoomToMount<T>(dataRoot: string, containerId: string, mount: () => Promise<T>, log: Logger,
   locate: SubvolumeLocator = dockerMountId): Promise<T> {
   const id = await locate(dataRoot, containerId);
   return rooms.run(id, async () => {
-    const record = join(dataRoot, 'btrfs', 'quotas', id);
-    const size = Number((await readFile(record, 'utf8').catch(() => '')).trim());
-    if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`container ${containerId} has no root disk size recorded in ${record}`);
-    await limitAndRecord(dataRoot, id, size + ROOM_TO_MOUNT);
-    const putBack = () => limitAndRecord(dataRoot, id, size).catch((err: unknown) => {
+    const record = join(quotasOf(dataRoot), id);
+    const room = roomOf(dataRoot, id);
+    const size = await sizeIn(room) ?? await sizeIn(record);
+    if (size === undefined) throw new Error(`container ${containerId} has no root disk size recorded in ${record}`);
+    await writeWhole(room, String(size), 0o644);
+    const putBack = () => limitAndRecord(dataRoot, id, size).then(() => rm(room, { force: true })).catch((err: unknown) => {
       log.error({ container: containerId, size, err: (err as Error).message }, 'the root disk keeps the room its mount was given: its size could not be put back');
     });
     try {
+      await limitAndRecord(dataRoot, id, size + ROOM_TO_MOUNT);
       return await mount();
     } finally {
       await putBack();
     }
   });
+}
+
+/**
+ * At start, before any mount: the size under each room a compute that died in withRoomToMount
+ * left is its limit and record again (the room's file goes too, and alone when its subvolume
+ * is gone). The subvolume ids; one that fails keeps its room's file, for a retry or a resize,
+ * and fails the whole after the others.
+ */
+export async function putBackRoomsLeft(dataRoot: string): Promise<string[]> {
+  const names = await readdir(quotasOf(dataRoot)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  const putBack: string[] = [];
+  const failed: string[] = [];
+  for (const name of names) {
+    const id = name.endsWith(ROOM_SUFFIX) ? name.slice(0, -ROOM_SUFFIX.length) : '';
+    if (!SUBVOLUME_ID.test(id)) continue;
+    await rooms.run(id, async () => {
+      const room = roomOf(dataRoot, id);
+      const size = await sizeIn(room);
+      if (size !== undefined && existsSync(subvolumeOf(dataRoot, id))) await limitAndRecord(dataRoot, id, size);
+      await rm(room, { force: true });
+      putBack.push(id);
+    }).catch((err: unknown) => failed.push(`${id}: ${(err as Error).message}`));
+  }
+  if (failed.length) throw new Error(`root disk sizes not put back: ${failed.join('; ')}`);
+  return putBack;
 }

@@ -10,7 +10,7 @@ import { pack } from 'tar-stream';
 import { writeFile } from 'node:fs/promises';
 import { watchContainerStarts } from './docker-events.js';
 import { diskOf } from './block-device.js';
-import { dockerMountId, setBtrfsRootLimit, withRoomToMount, type SubvolumeLocator } from './btrfs-root-disk.js';
+import { dockerMountId, putBackRoomsLeft, setBtrfsRootLimit, withRoomToMount, type SubvolumeLocator } from './btrfs-root-disk.js';
 import { createLogger, type Logger } from '../common/log.js';
 import {
   ImageMissing, type ContainerEngine, type ContainerFile, type ContainerLimits, type ContainerRunState, type ContainerSpec, type ContainerStatus,
@@ -103,6 +103,11 @@ export class DockerEngine implements ContainerEngine {
   /** dockerd keeps everything of a container itself: nothing to drop. */
   async forgetRemovedContainers(): Promise<string[]> {
     return [];
+  }
+
+  async putBackRootDiskRooms(): Promise<string[]> {
+    const { storageDriver, dataRoot } = await this.info();
+    return storageDriver === 'btrfs' ? putBackRoomsLeft(dataRoot) : [];
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {

@@ -133,6 +133,11 @@ export interface ContainerEngine {
    * the service was down); called at start, before any container is made. What it dropped.
    */
   forgetRemovedContainers(): Promise<string[]>;
+  /**
+   * Gives containers whose mount a service that died had given room above their root disk size
+   * that size again; called at start, before any container is mounted. Their ids.
+   */
+  putBackRootDiskRooms?(): Promise<string[]>;
 
   /**
    * Creates (does not start) a container with its files; throws if the name is taken, the

@@ -3,7 +3,7 @@
  * limit of the quota group of the container's subvolume (src/runtime/btrfs-root-disk.ts finds it).
  */
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { containerSubvolume, dockerMountId, storageLayerId } from '../../src/runtime/btrfs-root-disk.js';
@@ -52,6 +52,8 @@ export async function fillToTheLimit(subvolume: string, dataRoot: string): Promi
   const size = referenced + 4096;
   await run('btrfs', ['qgroup', 'limit', String(size), group, dataRoot]);
   await writeFile(join(dataRoot, 'btrfs', 'quotas', basename(subvolume)), String(size));
+  // and, as a resize does, no size under a room a mount left
+  await rm(join(dataRoot, 'btrfs', 'quotas', `${basename(subvolume)}.room`), { force: true });
   return size;
 }
 

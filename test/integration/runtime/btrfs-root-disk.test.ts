@@ -5,15 +5,16 @@
  * subvolume, as the driver calls it at every mount, is refused once the disk is within the
  * metadata it reserves of its recorded size; setBtrfsRootLimit (a resize) still changes it, and
  * withRoomToMount lets the driver's own calls through and leaves the size as limit and record
- * behind, whether the mount succeeds or not, one at a time.
+ * behind, whether the mount succeeds or not, one at a time; what a service that died during such
+ * a mount left is put back at the next start, taken by the next such mount, or dropped by a resize.
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setBtrfsRootLimit, withRoomToMount } from '../../../src/runtime/btrfs-root-disk.js';
+import { putBackRoomsLeft, setBtrfsRootLimit, withRoomToMount } from '../../../src/runtime/btrfs-root-disk.js';
 import { fillToTheLimit, subvolumeQuotaGroup } from '../../helpers/root-disk.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 
@@ -34,6 +35,17 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
   const record = () => readFileSync(join(dataRoot, 'btrfs', 'quotas', mountId), 'utf8');
   /** What the driver does at a mount: the limit from its record, in the subvolume. */
   const driverMount = () => driverLimit(Number(record()));
+  const roomFile = () => join(dataRoot, 'btrfs', 'quotas', `${mountId}.room`);
+  const room = () => readFileSync(roomFile(), 'utf8');
+  /** What a service killed inside withRoomToMount's mount leaves: the room in limit and record, the size in the room's file. The size. */
+  const roomLeftByADeadService = async () => {
+    const size = await fillToTheLimit(subvolume, dataRoot);
+    writeFileSync(roomFile(), String(size));
+    const { group } = await subvolumeQuotaGroup(subvolume);
+    await run('btrfs', ['qgroup', 'limit', String(size + MiB), group, dataRoot]);
+    writeFileSync(join(dataRoot, 'btrfs', 'quotas', mountId), String(size + MiB));
+    return size;
+  };
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'nc-btrfs-root-'));
@@ -104,6 +116,36 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
     const [logged] = logs.find('the root disk keeps the room its mount was given: its size could not be put back');
     assert.equal(logged?.size, size);
     assert.equal(record(), String(size + MiB));
+    assert.equal(room(), String(size), 'the size under the room is kept for the next start');
+  });
+
+  it('a service that died during a mount with room: the next start puts its size back, and drops the room\'s file of a subvolume gone', async () => {
+    const size = await roomLeftByADeadService();
+    const gone = 'e'.repeat(64);
+    writeFileSync(join(dataRoot, 'btrfs', 'quotas', `${gone}.room`), String(size));
+    assert.deepEqual((await putBackRoomsLeft(dataRoot)).sort(), [mountId, gone]);
+    assert.equal(await limit(), String(size));
+    assert.equal(record(), String(size));
+    assert.deepEqual(readdirSync(join(dataRoot, 'btrfs', 'quotas')), [mountId]);
+    assert.deepEqual(await putBackRoomsLeft(dataRoot), [], 'nothing left the next time');
+  });
+
+  it('a mount with room after such a death takes the size under the room, not the record\'s', async () => {
+    const size = await roomLeftByADeadService();
+    const during = await withRoomToMount(dataRoot, containerId, async () => record(), captureLogs().log);
+    assert.equal(during, String(size + MiB));
+    assert.equal(await limit(), String(size));
+    assert.equal(record(), String(size));
+    assert.equal(existsSync(roomFile()), false);
+  });
+
+  it('a resize after such a death: its size, and no room\'s file left to put back', async () => {
+    await roomLeftByADeadService();
+    await setBtrfsRootLimit(dataRoot, containerId, 48 * MiB);
+    assert.equal(existsSync(roomFile()), false);
+    assert.deepEqual(await putBackRoomsLeft(dataRoot), []);
+    assert.equal(await limit(), String(48 * MiB));
+    assert.equal(record(), String(48 * MiB));
   });
 
   it('two mounts with room at once: the size is the record\'s before both, and after', async () => {

@@ -49,6 +49,13 @@ class FakeEngine {
     if (this.forgotten instanceof Error) throw this.forgotten;
     return this.forgotten;
   }
+  /** What putBackRootDiskRooms reports, or the error it fails with. */
+  roomsPutBack: string[] | Error = [];
+  async putBackRootDiskRooms() {
+    this.calls.push('putBackRootDiskRooms');
+    if (this.roomsPutBack instanceof Error) throw this.roomsPutBack;
+    return this.roomsPutBack;
+  }
   /** How many times the sandbox image was looked for. */
   sandboxImageInspects = 0;
   async inspectImage(ref: string) {
@@ -163,13 +170,15 @@ function driver(virtApi?: VirtApi, engineName = 'docker', log: Logger = silentLo
 const images = { ensure: async () => 'glance-image:g1', upload: async () => undefined };
 
 describe('container driver', () => {
-  it('init: first drops the engine files of containers removed while the service was down, then makes the sandbox image', async () => {
+  it('init: first drops the engine files of containers removed while the service was down and puts back root disk sizes a mount left with room, then makes the sandbox image', async () => {
     const logs = captureLogs();
     const { d, engine } = driver(undefined, 'podman', logs.log);
     engine.forgotten = ['nova-x-net'];
+    engine.roomsPutBack = ['a'.repeat(64)];
     await d.init();
-    assert.deepEqual(engine.calls, ['forgetRemovedContainers', 'importImage']);
+    assert.deepEqual(engine.calls, ['forgetRemovedContainers', 'putBackRootDiskRooms', 'importImage']);
     assert.deepEqual(logs.find('dropped the engine files of containers removed while the service was down').map((r) => r.forgotten), [['nova-x-net']]);
+    assert.deepEqual(logs.find('root disks given room by a mount the service did not finish have their size again').map((r) => r.subvolumes), [['a'.repeat(64)]]);
   });
 
   it('snapshot: the commit tag names the instance and the image while it uploads, and goes after; one a stop cut short is found again, in either form', async () => {
@@ -191,13 +200,15 @@ describe('container driver', () => {
     assert.deepEqual(engine.tags, [`nova-snapshot:${other}.${image}`, 'glance-image:g1']);
   });
 
-  it('init: files it cannot drop are logged and the start goes on', async () => {
+  it('init: files it cannot drop and sizes it cannot put back are logged and the start goes on', async () => {
     const logs = captureLogs();
     const { d, engine } = driver(undefined, 'podman', logs.log);
     engine.forgotten = new Error('EACCES: permission denied');
+    engine.roomsPutBack = new Error('root disk sizes not put back: x: btrfs qgroup limit failed');
     await d.init();
-    assert.deepEqual(engine.calls, ['forgetRemovedContainers', 'importImage']);
+    assert.deepEqual(engine.calls, ['forgetRemovedContainers', 'putBackRootDiskRooms', 'importImage']);
     assert.match(String(logs.find('could not drop the engine files of containers removed while the service was down')[0]?.err), /EACCES/);
+    assert.match(String(logs.find('root disks given room by a mount the service did not finish keep it')[0]?.err), /btrfs qgroup limit failed/);
   });
 
   it('hostInfo: the engine is the hypervisor type, Nova\'s HVType docker the kind of instance, whichever the engine', async () => {
