@@ -178,7 +178,7 @@ interface EngineMemory { mb: number; kernelUnreclaimableKb: number; kernelMounts
  * The engine alone, the reference of the host memory an instance takes: ENGINE_CONTAINERS
  * containers as engineCreateStart makes them (no Nova, the servers' image, limits and
  * hardening) started on the full host with IN_FLIGHT at once, held HOLD_S as the servers are,
- * measured as the fill is, removed. MB per container.
+ * measured as the fill is, removed. Per container.
  */
 async function engineHostMemory(docker: Docker, image: string, tag: string, pid: string): Promise<EngineMemory> {
   const before = memorySample(pid);

@@ -147,6 +147,7 @@ compute_instance 1
 compute_health() {
     local conf=$ETC_DIR/nova-container.conf listen netns=() body
     [ "$1" = 1 ] || { conf=$ETC_DIR/host$1/nova-container.conf; netns=(ip netns exec "$(compute_host_netns "$1")"); }
+    [ -r "$conf" ] || { echo "unknown (its configuration is root's)"; return 0; }
     # the last one: an override (overrides/, lib/common.sh) is appended to the file
     listen=$(sed -n '/^\[container\]/,/^\[/s/^health_listen *= *//p' "$conf" 2>/dev/null | tail -n 1)
     case $listen in '' | 0 | *:0) echo off; return 0 ;; esac

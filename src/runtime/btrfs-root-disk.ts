@@ -83,10 +83,13 @@ async function limitAndRecord(dataRoot: string, id: string, bytes: number): Prom
 /** Sets the container's root disk limit to `bytes` (the referenced bytes its quota group counts), now and at its next start. */
 export async function setBtrfsRootLimit(dataRoot: string, containerId: string, bytes: number, locate: SubvolumeLocator = dockerMountId): Promise<void> {
   const id = await locate(dataRoot, containerId);
-  // after a mount with room, and instead of the size under a room a dead compute left
+  // after a mount with room, and instead of the size under a room a dead compute left: that
+  // room's file holds the new size first, so that a death before its removal keeps the resize
   await rooms.run(id, async () => {
+    const room = roomOf(dataRoot, id);
+    if (existsSync(room)) await writeWhole(room, String(bytes), 0o644);
     await limitAndRecord(dataRoot, id, bytes);
-    await rm(roomOf(dataRoot, id), { force: true });
+    await rm(room, { force: true });
   });
 }
 
@@ -104,10 +107,18 @@ const rooms = new KeyedLock();
 const ROOM_SUFFIX = '.room';
 const roomOf = (dataRoot: string, id: string): string => join(quotasOf(dataRoot), id + ROOM_SUFFIX);
 
-/** The byte count a record or room file holds; undefined when there is none or it is not one. */
+/** The byte count a record or room file holds; undefined when there is no such file. */
 async function sizeIn(file: string): Promise<number | undefined> {
-  const size = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  return Number.isSafeInteger(size) && size > 0 ? size : undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const size = Number(text.trim());
+  if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`${file} holds no size in bytes: ${JSON.stringify(text.slice(0, 40))}`);
+  return size;
 }
 
 /**
@@ -141,10 +152,10 @@ export async function withRoomToMount<T>(dataRoot: string, containerId: string, 
 }
 
 /**
- * At start, before any mount: the size under each room a compute that died in withRoomToMount
- * left is its limit and record again (the room's file goes too, and alone when its subvolume
- * is gone). The subvolume ids; one that fails keeps its room's file, for a retry or a resize,
- * and fails the whole after the others.
+ * At start, before this service mounts any: the size under each room a compute that died in
+ * withRoomToMount left is its limit and record again, and the room's file goes (alone when its
+ * subvolume is gone). The subvolume ids whose size was put back; one that fails (a room's file
+ * without a size included) keeps its file, for a resize, and fails the whole after the others.
  */
 export async function putBackRoomsLeft(dataRoot: string): Promise<string[]> {
   const names = await readdir(quotasOf(dataRoot)).catch((err: NodeJS.ErrnoException) => {
@@ -158,8 +169,13 @@ export async function putBackRoomsLeft(dataRoot: string): Promise<string[]> {
     if (!SUBVOLUME_ID.test(id)) continue;
     await rooms.run(id, async () => {
       const room = roomOf(dataRoot, id);
+      if (!existsSync(subvolumeOf(dataRoot, id))) {
+        await rm(room, { force: true });
+        return;
+      }
       const size = await sizeIn(room);
-      if (size !== undefined && existsSync(subvolumeOf(dataRoot, id))) await limitAndRecord(dataRoot, id, size);
+      if (size === undefined) return; // a resize took it meanwhile
+      await limitAndRecord(dataRoot, id, size);
       await rm(room, { force: true });
       putBack.push(id);
     }).catch((err: unknown) => failed.push(`${id}: ${(err as Error).message}`));

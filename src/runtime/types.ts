@@ -135,7 +135,7 @@ export interface ContainerEngine {
   forgetRemovedContainers(): Promise<string[]>;
   /**
    * Gives containers whose mount a service that died had given room above their root disk size
-   * that size again; called at start, before any container is mounted. Their ids.
+   * that size again; called at start, before this service mounts any. Their ids.
    */
   putBackRootDiskRooms?(): Promise<string[]>;
 

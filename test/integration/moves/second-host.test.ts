@@ -97,7 +97,7 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
 
   it('serves /healthz and /metrics on its namespace\'s own loopback, counting the servers running there; `local-cloud.sh status` asks both hosts', async () => {
     assert.ok(serverId, 'a server runs on the second host');
-    assert.ok(host.healthListen, 'the second host has a health_listen address');
+    assert.ok(host.healthListen, 'the second host has a health_listen address (a cloud brought up before it had none: local-cloud.sh up)');
     const address = host.healthListen.includes(':') ? host.healthListen : `127.0.0.1:${host.healthListen}`;
     const inNamespace = (path: string) => execFileSync('ip', ['netns', 'exec', host.netns, 'curl', '-s', '--max-time', '5', `http://${address}${path}`],
       { encoding: 'utf8' });
@@ -121,7 +121,7 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
 
     let status = '';
     await waitFor('local-cloud.sh status to show both hosts healthy', async () => {
-      const r = spawnSync(join(REPO, 'devstack', 'local-cloud.sh'), ['status'], { encoding: 'utf8', env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR } });
+      const r = spawnSync(join(REPO, 'devstack', 'local-cloud.sh'), ['status'], { encoding: 'utf8', env: { ...process.env, LOCAL_CLOUD_DIR: CLOUD_DIR }, timeout: 60_000 });
       status = r.stdout + r.stderr;
       return [first, host.name].every((name) => new RegExp(`^compute host ${name}: up enabled, mapped to cell1, /healthz ok$`, 'm').test(status));
     }, 30_000, 1000).catch(() => assert.fail(`both hosts up, mapped and healthy in:\n${status}`));

@@ -123,11 +123,22 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
     const size = await roomLeftByADeadService();
     const gone = 'e'.repeat(64);
     writeFileSync(join(dataRoot, 'btrfs', 'quotas', `${gone}.room`), String(size));
-    assert.deepEqual((await putBackRoomsLeft(dataRoot)).sort(), [mountId, gone]);
+    assert.deepEqual(await putBackRoomsLeft(dataRoot), [mountId]);
     assert.equal(await limit(), String(size));
     assert.equal(record(), String(size));
     assert.deepEqual(readdirSync(join(dataRoot, 'btrfs', 'quotas')), [mountId]);
     assert.deepEqual(await putBackRoomsLeft(dataRoot), [], 'nothing left the next time');
+  });
+
+  it('a room\'s file without a size (cut short by a power loss): the start says so and keeps it; so does a mount with room', async () => {
+    const size = await roomLeftByADeadService();
+    writeFileSync(roomFile(), '');
+    await assert.rejects(putBackRoomsLeft(dataRoot), new RegExp(`root disk sizes not put back: ${mountId}: .*\\.room holds no size in bytes`));
+    assert.equal(existsSync(roomFile()), true);
+    await assert.rejects(withRoomToMount(dataRoot, containerId, async () => 'mounted', captureLogs().log), /\.room holds no size in bytes/);
+    assert.equal(record(), String(size + MiB), 'nothing changed');
+    await setBtrfsRootLimit(dataRoot, containerId, 48 * MiB);
+    assert.equal(existsSync(roomFile()), false, 'a resize ends it');
   });
 
   it('a mount with room after such a death takes the size under the room, not the record\'s', async () => {
