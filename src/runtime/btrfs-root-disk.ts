@@ -103,9 +103,9 @@ const ROOM_TO_MOUNT = 2 ** 20;
 /** One room at a time per subvolume: a second would take the first one's room for the size. */
 const rooms = new KeyedLock();
 
-/** Ours, beside the driver's record while a room is given: the size under the room. */
+/** Ours, beside the driver's record of subvolume `id` while a room is given: the size under the room. */
 const ROOM_SUFFIX = '.room';
-const roomOf = (dataRoot: string, id: string): string => join(quotasOf(dataRoot), id + ROOM_SUFFIX);
+export const roomOf = (dataRoot: string, id: string): string => join(quotasOf(dataRoot), id + ROOM_SUFFIX);
 
 /** The byte count a record or room file holds; undefined when there is no such file. */
 async function sizeIn(file: string): Promise<number | undefined> {

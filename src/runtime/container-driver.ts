@@ -67,7 +67,7 @@ export class ContainerDriver implements InstanceDriver {
       this.log.warn({ err: (err as Error).message }, 'could not drop the engine files of containers removed while the service was down');
     }
     try {
-      const sized = await this.engine.putBackRootDiskRooms?.() ?? [];
+      const sized = await this.engine.putBackRootDiskRooms();
       if (sized.length) this.log.warn({ subvolumes: sized }, 'root disks given room by a mount the service did not finish have their size again');
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'root disks given room by a mount the service did not finish keep it');

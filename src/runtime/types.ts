@@ -137,7 +137,7 @@ export interface ContainerEngine {
    * Gives containers whose mount a service that died had given room above their root disk size
    * that size again; called at start, before this service mounts any. Their ids.
    */
-  putBackRootDiskRooms?(): Promise<string[]>;
+  putBackRootDiskRooms(): Promise<string[]>;
 
   /**
    * Creates (does not start) a container with its files; throws if the name is taken, the

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { containerSubvolume, dockerMountId, storageLayerId } from '../../src/runtime/btrfs-root-disk.js';
+import { containerSubvolume, dockerMountId, roomOf, storageLayerId } from '../../src/runtime/btrfs-root-disk.js';
 import { ENGINE_DRIVER, engineDataRoot } from '../integration/glance-bridge/images.js';
 import { inspectContainer } from './servers.js';
 
@@ -53,7 +53,7 @@ export async function fillToTheLimit(subvolume: string, dataRoot: string): Promi
   await run('btrfs', ['qgroup', 'limit', String(size), group, dataRoot]);
   await writeFile(join(dataRoot, 'btrfs', 'quotas', basename(subvolume)), String(size));
   // and, as a resize does, no size under a room a mount left
-  await rm(join(dataRoot, 'btrfs', 'quotas', `${basename(subvolume)}.room`), { force: true });
+  await rm(roomOf(dataRoot, basename(subvolume)), { force: true });
   return size;
 }
 

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { putBackRoomsLeft, setBtrfsRootLimit, withRoomToMount } from '../../../src/runtime/btrfs-root-disk.js';
+import { putBackRoomsLeft, roomOf, setBtrfsRootLimit, withRoomToMount } from '../../../src/runtime/btrfs-root-disk.js';
 import { fillToTheLimit, subvolumeQuotaGroup } from '../../helpers/root-disk.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 
@@ -35,7 +35,7 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
   const record = () => readFileSync(join(dataRoot, 'btrfs', 'quotas', mountId), 'utf8');
   /** What the driver does at a mount: the limit from its record, in the subvolume. */
   const driverMount = () => driverLimit(Number(record()));
-  const roomFile = () => join(dataRoot, 'btrfs', 'quotas', `${mountId}.room`);
+  const roomFile = () => roomOf(dataRoot, mountId);
   const room = () => readFileSync(roomFile(), 'utf8');
   /** What a service killed inside withRoomToMount's mount leaves: the room in limit and record, the size in the room's file. The size. */
   const roomLeftByADeadService = async () => {
@@ -122,7 +122,7 @@ describe('a full container\'s btrfs root disk limit (a btrfs store of its own, s
   it('a service that died during a mount with room: the next start puts its size back, and drops the room\'s file of a subvolume gone', async () => {
     const size = await roomLeftByADeadService();
     const gone = 'e'.repeat(64);
-    writeFileSync(join(dataRoot, 'btrfs', 'quotas', `${gone}.room`), String(size));
+    writeFileSync(roomOf(dataRoot, gone), String(size));
     assert.deepEqual(await putBackRoomsLeft(dataRoot), [mountId]);
     assert.equal(await limit(), String(size));
     assert.equal(record(), String(size));
