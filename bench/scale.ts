@@ -104,10 +104,16 @@ function hostAvailableMb(): number {
   return meminfoKb('MemAvailable') / 1024;
 }
 
-interface MemorySample { availableMb: number; procs: Map<string, ProcessGroup> }
+/** The host's available memory, its processes' anonymous memory, and the kernel's unreclaimable objects (kB) and mounts. */
+interface MemorySample { availableMb: number; procs: Map<string, ProcessGroup>; unreclaimableKb: number; mounts: number }
 
 function memorySample(servicePid: string): MemorySample {
-  return { availableMb: hostAvailableMb(), procs: anonymousByProcess(servicePid) };
+  return { availableMb: hostAvailableMb(), procs: anonymousByProcess(servicePid), unreclaimableKb: meminfoKb('SUnreclaim'), mounts: kernelMounts() };
+}
+
+/** What the kernel's objects grew by from one sample to the next, per instance of `count`. */
+function kernelPerInstance(before: MemorySample, after: MemorySample, count: number): { unreclaimableKb: number; mounts: number } {
+  return { unreclaimableKb: round((after.unreclaimableKb - before.unreclaimableKb) / count, 0), mounts: round((after.mounts - before.mounts) / count, 0) };
 }
 
 /** The host memory taken from one sample to the next, less what grew in processes a compute host of a real cloud does not run (the control plane, the bench), MB. */
@@ -182,19 +188,15 @@ interface EngineMemory { mb: number; kernelUnreclaimableKb: number; kernelMounts
  */
 async function engineHostMemory(docker: Docker, image: string, tag: string, pid: string): Promise<EngineMemory> {
   const before = memorySample(pid);
-  const slabBefore = meminfoKb('SUnreclaim');
-  const mountsBefore = kernelMounts();
   const removals: (() => Promise<void>)[] = [];
   try {
     await pool(ENGINE_CONTAINERS, IN_FLIGHT, async (i) => {
       removals.push(await startEngineContainer(docker, image, `${tag}-memory-${i}`, { memoryMb: FLAVOR_RAM_MB }));
     });
     await sleep(HOLD_S * 1000);
-    return {
-      mb: round(computeHostMb(before, memorySample(pid)) / ENGINE_CONTAINERS),
-      kernelUnreclaimableKb: round((meminfoKb('SUnreclaim') - slabBefore) / ENGINE_CONTAINERS, 0),
-      kernelMounts: round((kernelMounts() - mountsBefore) / ENGINE_CONTAINERS, 0),
-    };
+    const after = memorySample(pid);
+    const kernel = kernelPerInstance(before, after, ENGINE_CONTAINERS);
+    return { mb: round(computeHostMb(before, after) / ENGINE_CONTAINERS), kernelUnreclaimableKb: kernel.unreclaimableKb, kernelMounts: kernel.mounts };
   } finally {
     await pool(removals.length, IN_FLIGHT, async (i) => { await removals[i](); });
   }
@@ -301,8 +303,6 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   const rssIdle = target.rssMb();
   const partsIdle = await target.memoryParts?.();
   const memIdle = memorySample(target.pid);
-  const slabIdle = meminfoKb('SUnreclaim');
-  const mountsIdle = kernelMounts();
 
   const apiMs: number[] = [];
   const t0 = performance.now();
@@ -328,8 +328,6 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   const rssFull = target.rssMb();
   const partsFull = await target.memoryParts?.();
   const memFull = memorySample(target.pid);
-  const slabFull = meminfoKb('SUnreclaim');
-  const mountsFull = kernelMounts();
   await target.whileFull?.();
   const buildDeciles = deciles(target.buildMs(ids));
 
@@ -340,6 +338,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   });
   const deleteS = (performance.now() - t1) / 1000;
   ids.length = 0;
+  const kernel = kernelPerInstance(memIdle, memFull, SERVERS);
   return {
     boots_per_s: round(SERVERS / fillS),
     api_post_to_active_p50_ms: round(quantile(apiMs, 0.5), 0),
@@ -355,8 +354,8 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     compute_host_memory_per_instance_mb: round(computeHostMb(memIdle, memFull) / SERVERS),
     anon_growth_mb_by_process: growth(memIdle.procs, memFull.procs).slice(0, 8).map((g) => `${g.name} ${round(g.kb / 1024, 1)} (${g.procs})`).join(', '),
     // of it, the kernel's own objects (namespaces, cgroups, mounts, processes)
-    kernel_unreclaimable_per_instance_kb: round((slabFull - slabIdle) / SERVERS, 0),
-    kernel_mounts_per_instance: round((mountsFull - mountsIdle) / SERVERS, 0),
+    kernel_unreclaimable_per_instance_kb: kernel.unreclaimableKb,
+    kernel_mounts_per_instance: kernel.mounts,
     heartbeat_worst_gap_s: round(worstGapS, 1),
     deletes_per_s: round(SERVERS / deleteS),
   };
