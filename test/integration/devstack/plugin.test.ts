@@ -226,6 +226,7 @@ NOVA_CONTAINER_DOCKERD_CONFIG=${join(tmp, 'etc', 'docker', 'daemon.json')}
 NOVA_CONTAINER_HEALTH_LISTEN=127.0.0.1:${healthPort}
 NOVA_CONTAINER_REGISTER_TIMEOUT=90
 RUN_PROCESS_CAPS=${unitCapabilities().map((c) => `+${c}`).join(',')}
+RUN_PROCESS_OWNER=${process.pid}
 `);
   });
 
