@@ -20,7 +20,7 @@ export function anonymousByProcess(servicePid: string): Map<string, ProcessGroup
     let name: string;
     try {
       kb = Number(/^Anonymous:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
-      name = pid === servicePid ? 'compute service' : inContainer(pid) ? 'container' : readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      name = processName(pid, servicePid);
     } catch {
       continue; // gone since the listing (or not ours to read: the bench runs as root)
     }
@@ -30,6 +30,11 @@ export function anonymousByProcess(servicePid: string): Map<string, ProcessGroup
     groups.set(name, g);
   }
   return groups;
+}
+
+/** The name a process is counted under: `compute service`, `container`, or its `comm`; throws when it is gone. */
+export function processName(pid: string, servicePid: string): string {
+  return pid === servicePid ? 'compute service' : inContainer(pid) ? 'container' : readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 }
 
 /** Whether the process runs in a container's cgroup (podman's `libpod-<id>`, dockerd's `docker-<id>` or `/docker/<id>`); conmon sits beside it, not in it. */

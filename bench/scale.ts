@@ -36,6 +36,7 @@ import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud
 import { dockerClient, ENGINE_DRIVER } from '../test/integration/glance-bridge/images.js';
 import { engineCreateStartMs, rssMb, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
+import { cpuPerBoot, cpuSample, type CpuSample } from './process-cpu.js';
 import { anonymousByProcess, growth, isComputeHostProcess, type ProcessGroup } from './process-memory.js';
 
 const SERVERS = Number(process.env.BENCH_SCALE_SERVERS ?? 200);
@@ -269,6 +270,9 @@ interface FillFigures {
   api_post_to_active_p95_ms: number;
   build_median_ms_per_decile: string;
   ratio_last_to_first_decile: number;
+  /** The host's and the largest processes' CPU per boot over the first and the last tenth of the fill (by completion). */
+  cpu_ms_per_boot_first_tenth: string;
+  cpu_ms_per_boot_last_tenth: string;
   service_rss_idle_mb: number;
   /** At the end of the hold: the service settled with the host full. */
   service_rss_full_mb: number;
@@ -305,6 +309,10 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   const memIdle = memorySample(target.pid);
 
   const apiMs: number[] = [];
+  // a CPU sample at the start and as each tenth of the servers is ACTIVE
+  const tenth = (k: number): number => Math.floor((k * SERVERS) / 10);
+  const cpu: CpuSample[] = [cpuSample(target.pid)];
+  let active = 0;
   const t0 = performance.now();
   await pool(SERVERS, IN_FLIGHT, async (i) => {
     const t = performance.now();
@@ -312,6 +320,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     ids[i] = id;
     await waitStatus(nova, id, 'ACTIVE', 200);
     apiMs[i] = performance.now() - t;
+    if (++active === tenth(cpu.length)) cpu.push(cpuSample(target.pid));
   });
   const fillS = (performance.now() - t0) / 1000;
 
@@ -345,6 +354,8 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     api_post_to_active_p95_ms: round(quantile(apiMs, 0.95), 0),
     build_median_ms_per_decile: buildDeciles.join(' '),
     ratio_last_to_first_decile: round(buildDeciles[9] / buildDeciles[0]),
+    cpu_ms_per_boot_first_tenth: cpuPerBoot(cpu[0], cpu[1], tenth(1)),
+    cpu_ms_per_boot_last_tenth: cpuPerBoot(cpu[9], cpu[10], SERVERS - tenth(9)),
     service_rss_idle_mb: round(rssIdle, 1),
     service_rss_full_mb: round(rssFull, 1),
     service_rss_hold_max_mb: round(rssHoldMax, 1),
@@ -365,6 +376,7 @@ const prefixed = (prefix: string, figures: object): Record<string, number | stri
   Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${prefix}${k}`, v as number | string]));
 
 export async function scaleBench(): Promise<Record<string, number | string>> {
+  if (!(SERVERS >= 10)) throw new Error(`BENCH_SCALE_SERVERS is ${SERVERS}: at least 10, the figures are per tenth of the fill`);
   const host = computeConfValue('DEFAULT', 'host') ?? '';
   const { nova, glance, placement, projectId } = await session();
   const docker = dockerClient();

@@ -1,0 +1,62 @@
+/**
+ * Whose CPU a boot costs, and whether that grows as the host fills: every process's CPU time
+ * (`/proc/<pid>/stat`: its own and that of the children it has reaped), summed by name, and
+ * the host's busy time (`/proc/stat`). On this one machine the control plane, the engine and
+ * the compute share two cores, so a build slows when any of them spends more per boot; what
+ * the processes do not account for (children reaped by init: a container's runtime calls
+ * after its conmon is gone) is the host's busy time less their sum.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { processName } from './process-memory.js';
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+export interface CpuSample { busyMs: number; byName: Map<string, number> }
+
+export function cpuSample(servicePid: string): CpuSample {
+  const byName = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let ticks: number;
+    let name: string;
+    try {
+      // the fields after the command's closing parenthesis: utime, stime, cutime, cstime are 14-17 of stat(5)
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+      name = cpuName(pid, servicePid);
+    } catch {
+      continue; // gone since the listing
+    }
+    byName.set(name, (byName.get(name) ?? 0) + ticks * TICK_MS);
+  }
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait
+  const busyMs = (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) * TICK_MS;
+  return { busyMs, byName };
+}
+
+/**
+ * The name a process's CPU is counted under: as for its memory, but the kernel's workers are
+ * one name (a worker's `comm` names the work it does at the moment: a name that changed would
+ * count the worker's whole life again), and pid 1 is named for what it has here, the CPU of
+ * the orphans it reaped (an engine's runtime calls whose parent had gone).
+ */
+function cpuName(pid: string, servicePid: string): string {
+  if (pid === '1') return 'pid 1 (orphans reaped)';
+  const name = processName(pid, servicePid);
+  return name.startsWith('kworker/') ? 'kworker' : name;
+}
+
+/**
+ * The CPU per boot from one sample to the next, ms, the largest `top` names and the host's busy
+ * time, e.g. `host 310, nova-conductor 80, podman 60, ...`. A process that ended between the
+ * samples takes its time with it, so a name's figure is what its live processes spent.
+ */
+export function cpuPerBoot(before: CpuSample, after: CpuSample, boots: number, top = 8): string {
+  const names = [...after.byName.keys()]
+    .map((name) => ({ name, ms: Math.max(0, (after.byName.get(name) ?? 0) - (before.byName.get(name) ?? 0)) / boots }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top);
+  const fmt = (ms: number): string => String(Math.round(ms));
+  return [`host ${fmt((after.busyMs - before.busyMs) / boots)}`, ...names.map((n) => `${n.name} ${fmt(n.ms)}`)].join(', ');
+}
