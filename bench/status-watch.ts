@@ -28,30 +28,42 @@ export class StatusWatch {
 
   private async poll(): Promise<void> {
     this.polling = true;
-    try {
-      while (this.waiters.size > 0) {
-        const since = new Date(Math.min(...[...this.waiters.values()].map((w) => w.since)) - 2000).toISOString();
-        const wanted = new Set([...this.waiters.values()].map((w) => w.want));
-        for (const status of [...wanted, 'ERROR'] as const) {
-          for (const id of await this.changed(since, status)) {
-            const w = this.waiters.get(id);
-            if (!w) continue;
-            if (status === 'ERROR' && w.want !== 'DELETED') {
-              this.waiters.delete(id);
-              w.reject(new Error(`server ${id} went to ERROR`));
-            } else if (status === w.want) {
-              this.waiters.delete(id);
-              w.resolve();
-            }
-          }
+    let failingSince: number | null = null;
+    while (this.waiters.size > 0) {
+      try {
+        await this.round();
+        failingSince = null;
+      } catch (err) {
+        // an API that fails for a minute ends the waits; a passing failure does not
+        if (failingSince === null) {
+          failingSince = Date.now();
+          console.warn(`the server lists failed (${(err as Error).message}): asked again for up to a minute`);
         }
-        await new Promise((r) => setTimeout(r, this.everyMs));
+        if (Date.now() - failingSince > 60_000) {
+          for (const w of this.waiters.values()) w.reject(err as Error);
+          this.waiters.clear();
+        }
       }
-    } catch (err) {
-      for (const w of this.waiters.values()) w.reject(err as Error);
-      this.waiters.clear();
-    } finally {
-      this.polling = false;
+      await new Promise((r) => setTimeout(r, this.everyMs));
+    }
+    this.polling = false;
+  }
+
+  private async round(): Promise<void> {
+    const since = new Date(Math.min(...[...this.waiters.values()].map((w) => w.since)) - 2000).toISOString();
+    const wanted = new Set([...this.waiters.values()].map((w) => w.want));
+    for (const status of [...wanted, 'ERROR'] as const) {
+      for (const id of await this.changed(since, status)) {
+        const w = this.waiters.get(id);
+        if (!w) continue;
+        if (status === 'ERROR' && w.want !== 'DELETED') {
+          this.waiters.delete(id);
+          w.reject(new Error(`server ${id} went to ERROR`));
+        } else if (status === w.want) {
+          this.waiters.delete(id);
+          w.resolve();
+        }
+      }
     }
   }
 
