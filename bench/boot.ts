@@ -81,10 +81,12 @@ async function waitBuilt(nova: AxiosInstance, id: string, from: number): Promise
     let partial = '';
     for (let lastAsked = performance.now(); ; await sleep(10)) {
       const size = statSync(LOG).size;
+      if (size < offset) throw new Error(`${LOG} shrank while server ${id} was built`);
       if (size > offset) {
         const buf = Buffer.alloc(size - offset);
-        offset += readSync(fd, buf, 0, buf.length, offset);
-        const lines = (partial + buf.toString('utf8')).split('\n');
+        const n = readSync(fd, buf, 0, buf.length, offset);
+        offset += n;
+        const lines = (partial + buf.subarray(0, n).toString('utf8')).split('\n');
         partial = lines.pop() ?? '';
         if (lines.some((l) => l.includes(id) && l.includes('"instance built"'))) break;
       }

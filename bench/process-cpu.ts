@@ -3,8 +3,8 @@
  * (`/proc/<pid>/stat`: its own and that of the children it has reaped), summed by name, and
  * the host's busy time (`/proc/stat`). On this one machine the control plane, the engine and
  * the compute share two cores, so a build slows when any of them spends more per boot; what
- * the processes do not account for (children reaped by init: a container's runtime calls
- * after its conmon is gone) is the host's busy time less their sum.
+ * no live process accounts for (one reaped by a process that has ended since) is the host's
+ * busy time less their sum.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { processName } from './process-memory.js';
@@ -19,7 +19,7 @@ export function cpuSample(servicePid: string): CpuSample {
     let ticks: number;
     let name: string;
     try {
-      // the fields after the command's closing parenthesis: utime, stime, cutime, cstime are 14-17 of stat(5)
+      // the fields after the command's closing parenthesis: utime, stime, cutime, cstime are 14-17 of proc(5)'s /proc/pid/stat
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
@@ -30,8 +30,8 @@ export function cpuSample(servicePid: string): CpuSample {
     byName.set(name, (byName.get(name) ?? 0) + ticks * TICK_MS);
   }
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait
-  const busyMs = (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) * TICK_MS;
+  // user nice system idle iowait irq softirq steal: busy is this machine's own work, not idle, iowait or steal
+  const busyMs = (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6]) * TICK_MS;
   return { busyMs, byName };
 }
 
@@ -48,15 +48,20 @@ function cpuName(pid: string, servicePid: string): string {
 }
 
 /**
- * The CPU per boot from one sample to the next, ms, the largest `top` names and the host's busy
- * time, e.g. `host 310, nova-conductor 80, podman 60, ...`. A process that ended between the
- * samples takes its time with it, so a name's figure is what its live processes spent.
+ * The CPU per boot from one sample to the next, ms: the host's busy time, the largest `top`
+ * names, the other names together, and what no live process accounts for, e.g. `host 310,
+ * nova-conductor 80, podman 60, ..., others 20, unaccounted 15`. A process reaped between the
+ * samples moves its whole life's time into its reaper's children's time, under the reaper's
+ * name (time it had spent before the first sample included); one whose reaper is gone too is
+ * unaccounted.
  */
 export function cpuPerBoot(before: CpuSample, after: CpuSample, boots: number, top = 8): string {
-  const names = [...after.byName.keys()]
+  const all = [...after.byName.keys()]
     .map((name) => ({ name, ms: Math.max(0, (after.byName.get(name) ?? 0) - (before.byName.get(name) ?? 0)) / boots }))
-    .sort((a, b) => b.ms - a.ms)
-    .slice(0, top);
+    .sort((a, b) => b.ms - a.ms);
+  const busy = (after.busyMs - before.busyMs) / boots;
+  const others = all.slice(top).reduce((sum, n) => sum + n.ms, 0);
+  const named = all.reduce((sum, n) => sum + n.ms, 0);
   const fmt = (ms: number): string => String(Math.round(ms));
-  return [`host ${fmt((after.busyMs - before.busyMs) / boots)}`, ...names.map((n) => `${n.name} ${fmt(n.ms)}`)].join(', ');
+  return [`host ${fmt(busy)}`, ...all.slice(0, top).map((n) => `${n.name} ${fmt(n.ms)}`), `others ${fmt(others)}`, `unaccounted ${fmt(busy - named)}`].join(', ');
 }

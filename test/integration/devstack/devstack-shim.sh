@@ -4,8 +4,9 @@
 # systemctl, sudo) are recorded in $SHIM_CALLS; run_process starts the command in its own
 # session, under the capability bounding set $RUN_PROCESS_CAPS (the systemd unit's) with
 # no_new_privs, logging to $SERVICE_LOG_DIR/NAME.log, its pid in $SERVICE_DIR/NAME.pid; with
-# $RUN_PROCESS_OWNER (the test runner's pid) set, a watcher kills the command once that pid is
-# gone, so a runner killed before its cleanup leaves no service behind.
+# $RUN_PROCESS_OWNER (the test runner's pid) set, a watcher kills the command's process group
+# (its session's, the command leading it) once that pid is gone, so a runner killed before its
+# cleanup leaves no service, nor a child of it, behind.
 die() { local line=$1; shift; echo "[ERROR] line $line: $*" >&2; exit 1; }
 warn() { local line=$1; shift; echo "[WARNING] line $line: $*" >&2; }
 echo_summary() { echo "summary: $*"; }
@@ -71,7 +72,7 @@ run_process() {
     local pid=$!
     echo $pid >"$SERVICE_DIR/$name.pid"
     if [[ -n ${RUN_PROCESS_OWNER:-} ]]; then
-        setsid bash -c 'while kill -0 "$1" && kill -0 "$2"; do sleep 1; done 2>/dev/null; kill -KILL "$2" 2>/dev/null' \
+        setsid bash -c 'while kill -0 "$1" && kill -0 "$2"; do sleep 1; done 2>/dev/null; kill -KILL -- -"$2" 2>/dev/null' \
             watch "$RUN_PROCESS_OWNER" "$pid" </dev/null >/dev/null 2>&1 &
     fi
 }

@@ -5,16 +5,29 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SHIM = fileURLToPath(new URL('../../../../test/integration/devstack/devstack-shim.sh', import.meta.url));
 
-const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-};
+/** The process's /proc/<pid>/stat fields after its command, or null when it is gone. */
+function stat(pid: number | string): string[] | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Running, not gone and not a zombie its reaper has yet to collect. */
+const alive = (pid: number): boolean => { const f = stat(pid); return f !== null && f[0] !== 'Z'; };
+
+/** The live processes of the process group `pgid`. */
+const group = (pgid: number): number[] =>
+  readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => { const f = stat(p); return f !== null && f[0] !== 'Z' && Number(f[2]) === pgid; });
 
 async function gone(pid: number, withinMs: number): Promise<boolean> {
   for (const end = Date.now() + withinMs; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
@@ -24,16 +37,17 @@ async function gone(pid: number, withinMs: number): Promise<boolean> {
 }
 
 describe('devstack shim: run_process and its owner', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nc-shim-'));
+  let dir = '';
   const started: number[] = [];
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'nc-shim-')); });
   after(() => {
     for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Starts `sleep 600` as service NAME through the shim, owned by OWNER; returns its pid. */
-  function runProcess(name: string, owner: number): number {
-    const r = spawnSync('bash', ['-c', `source "${SHIM}"; run_process ${name} "sleep 600" group root`], {
+  /** Starts COMMAND as service NAME through the shim, owned by OWNER; returns its pid. */
+  function runProcess(name: string, owner: number, command = 'sleep 600'): number {
+    const r = spawnSync('bash', ['-c', `source "${SHIM}"; run_process ${name} "$1" group root`, 'shim', command], {
       encoding: 'utf8', timeout: 10_000,
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin', ENABLED_SERVICES: name, SHIM_CALLS: join(dir, 'calls.log'),
@@ -46,14 +60,17 @@ describe('devstack shim: run_process and its owner', () => {
     return pid;
   }
 
-  it('the service is killed once its owner is gone', async () => {
+  it('the service and its children are killed once its owner is gone', async () => {
     const owner = spawn('sleep', ['600'], { stdio: 'ignore' });
-    const pid = runProcess('owned', owner.pid ?? 0);
-    assert.ok(alive(pid), 'the service started');
+    started.push(owner.pid ?? 0);
+    // a service with a child of its own, as nova-container runs ip, btrfs, ...
+    const pid = runProcess('owned', owner.pid ?? 0, 'bash -c "sleep 601 & wait"');
     await new Promise((r) => setTimeout(r, 1500));
-    assert.ok(alive(pid), 'the service runs while its owner does');
+    const members = group(pid);
+    started.push(...members);
+    assert.equal(members.length, 2, `the service and its child run while their owner does (${members.join(' ')})`);
     owner.kill('SIGKILL');
-    assert.ok(await gone(pid, 5000), 'the service ended within 5 s of its owner');
+    for (const p of members) assert.ok(await gone(p, 5000), `process ${p} of the service's group ended within 5 s of its owner`);
   });
 
   it('a live owner leaves the service to stop_process', async () => {
