@@ -18,7 +18,7 @@
  */
 import type { AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, iniValue } from '../test/helpers/cloud.js';
 import { ENGINE_DRIVER, dockerClient } from '../test/integration/glance-bridge/images.js';
@@ -36,18 +36,12 @@ const median = (xs: number[]): number => {
 
 interface LogLine { time: number; msg: string; build_ms?: number; event?: string; prepare_ms?: number; ports_wait_ms?: number; start_ms?: number }
 
-/** The compute host's log lines about one server. */
-function serverLog(serverId: string): LogLine[] {
-  return readFileSync(LOG, 'utf8').split('\n').filter((l) => l.includes(serverId)).map((l) => JSON.parse(l) as LogLine);
-}
-
-function builtMs(serverId: string): number | null {
-  return serverLog(serverId).find((l) => l.msg === 'instance built')?.build_ms ?? null;
+function builtMs(lines: LogLine[]): number | null {
+  return lines.find((l) => l.msg === 'instance built')?.build_ms ?? null;
 }
 
 /** VIF plugged -> network-vif-plugged delivered: the time the build waited for Neutron. */
-function vifWaitMs(serverId: string): number | null {
-  const lines = serverLog(serverId);
+function vifWaitMs(lines: LogLine[]): number | null {
   const plugged = lines.filter((l) => l.msg === 'VIF plugged').pop()?.time;
   const delivered = lines.find((l) => l.msg === 'external instance event delivered' && l.event === 'network-vif-plugged')?.time;
   return plugged !== undefined && delivered !== undefined ? delivered - plugged : null;
@@ -63,8 +57,8 @@ async function builtSandboxImage(docker: Docker): Promise<string> {
 /** The driver's split of the spawn: workload and its network namespace made, workload started (its 'workload started in its network' line). */
 interface SpawnSplit { prepareMs: number; portsWaitMs: number; startMs: number }
 
-function spawnSplit(serverId: string): SpawnSplit | null {
-  const l = serverLog(serverId).find((x) => x.msg === 'workload started in its network');
+function spawnSplit(lines: LogLine[]): SpawnSplit | null {
+  const l = lines.find((x) => x.msg === 'workload started in its network');
   if (l?.prepare_ms === undefined || l.ports_wait_ms === undefined || l.start_ms === undefined) return null;
   return { prepareMs: l.prepare_ms, portsWaitMs: l.ports_wait_ms, startMs: l.start_ms };
 }
@@ -72,10 +66,11 @@ function spawnSplit(serverId: string): SpawnSplit | null {
 /**
  * Waits for the server's `instance built` line in the compute's log, read from byte `from` on
  * (a local file: no load on the cloud), asking the API once a second whether the build failed;
- * then asks once more for ACTIVE.
+ * then asks once more for ACTIVE. Returns the server's lines up to that one (its build's).
  */
-async function waitBuilt(nova: AxiosInstance, id: string, from: number): Promise<void> {
+async function waitBuilt(nova: AxiosInstance, id: string, from: number): Promise<LogLine[]> {
   const fd = openSync(LOG, 'r');
+  const mine: LogLine[] = [];
   try {
     let offset = from;
     let partial = '';
@@ -88,7 +83,8 @@ async function waitBuilt(nova: AxiosInstance, id: string, from: number): Promise
         offset += n;
         const lines = (partial + buf.subarray(0, n).toString('utf8')).split('\n');
         partial = lines.pop() ?? '';
-        if (lines.some((l) => l.includes(id) && l.includes('"instance built"'))) break;
+        mine.push(...lines.filter((l) => l.includes(id)).map((l) => JSON.parse(l) as LogLine));
+        if (mine.some((l) => l.msg === 'instance built')) break;
       }
       if (performance.now() - lastAsked > 1000) {
         const server = (await nova.get(`/servers/${id}`)).data.server as { status: string; fault?: unknown };
@@ -100,6 +96,7 @@ async function waitBuilt(nova: AxiosInstance, id: string, from: number): Promise
     closeSync(fd);
   }
   await waitStatus(nova, id, 'ACTIVE');
+  return mine;
 }
 
 interface BootFigures { apiMs: number; buildMs: number; vifWaitMs: number | null; split: SpawnSplit | null }
@@ -110,14 +107,14 @@ async function bootOnce(nova: AxiosInstance, server: Record<string, unknown>): P
   const t0 = performance.now();
   const created = await nova.post('/servers', { server });
   const id = String(created.data.server.id);
-  await waitBuilt(nova, id, from);
+  const lines = await waitBuilt(nova, id, from);
   const apiMs = performance.now() - t0;
-  const buildMs = builtMs(id);
-  const vif = vifWaitMs(id);
+  const buildMs = builtMs(lines);
+  const vif = vifWaitMs(lines);
   await nova.delete(`/servers/${id}`);
   await waitStatus(nova, id, 'GONE');
   if (buildMs === null) throw new Error(`no 'instance built' log line for ${id}`);
-  return { apiMs, buildMs, vifWaitMs: vif, split: spawnSplit(id) };
+  return { apiMs, buildMs, vifWaitMs: vif, split: spawnSplit(lines) };
 }
 
 export async function bootBench(): Promise<Record<string, number | string>> {
