@@ -158,7 +158,7 @@ export async function startEngineContainer(docker: Docker, image: string, name: 
  * the cleanup of the run it ends and fail with EBUSY, the cleanup then removing the container
  * (src/runtime/podman-engine.ts, removeBesideCleanup); one still there after 10 s is removed again.
  */
-async function removeMeasured(c: Docker.Container): Promise<void> {
+export async function removeMeasured(c: Docker.Container): Promise<void> {
   try {
     await c.remove({ force: true });
   } catch (err) {
@@ -177,8 +177,11 @@ async function removeMeasured(c: Docker.Container): Promise<void> {
 
 type Limits = { memoryMb: number; rootGb?: number };
 
+/** The RAM of bench:scale's flavor (bench/scale.ts), MB: a server's smallest memory limit. */
+export const SCALE_SERVER_RAM_MB = 16;
+
 /** A 1-vCPU flavor's limits and a server workload's hardening, user namespace and (on podman) IPC, in network mode `network`. */
-function workloadHostConfig(limits: Limits, network: string): Docker.ContainerCreateOptions['HostConfig'] {
+export function workloadHostConfig(limits: Limits, network: string): Docker.ContainerCreateOptions['HostConfig'] {
   const userns = engineUserns();
   return {
     CpuPeriod: 100_000, CpuQuota: 100_000, Memory: limits.memoryMb * 1048576, MemorySwap: limits.memoryMb * 1048576, PidsLimit: 1024,
@@ -186,6 +189,13 @@ function workloadHostConfig(limits: Limits, network: string): Docker.ContainerCr
     ...(limits.rootGb ? { StorageOpt: { size: `${limits.rootGb}G` } } : {}), ...(userns ? { UsernsMode: userns } : {}),
     ...(ENGINE_DRIVER === 'podman' ? PODMAN_IPC : {}),
   };
+}
+
+/** podman's libpod init of a created container: its namespaces made, its process not yet run (src/runtime/podman-engine.ts). */
+export function libpodInit(docker: Docker, id: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => docker.modem.dial({
+    path: `/v4.0.0/libpod/containers/${id}/init`, method: 'POST', statusCodes: { 204: true, 304: true, 404: 'no such container', 500: 'server error' },
+  }, (err) => (err ? reject(err) : resolve())));
 }
 
 /**
@@ -203,9 +213,7 @@ export async function engineNetworkFirstMs(docker: Docker, image: string, name: 
     if (ENGINE_DRIVER === 'podman') {
       const c = await docker.createContainer({ Image: image, name, HostConfig: workloadHostConfig(limits, 'none') });
       made.push(c);
-      await new Promise<void>((resolve, reject) => docker.modem.dial({
-        path: `/v4.0.0/libpod/containers/${c.id}/init`, method: 'POST', statusCodes: { 204: true, 304: true, 404: 'no such container', 500: 'server error' },
-      }, (err) => (err ? reject(err) : resolve())));
+      await libpodInit(docker, c.id);
       await c.start();
     } else {
       if (!sandboxImage) throw new Error('dockerd needs the sandbox image for a network-first start');

@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { parseListen } from '../src/nova-driver/ops/index.js';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient, ENGINE_DRIVER } from '../test/integration/glance-bridge/images.js';
-import { engineCreateStartMs, rssMb, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
+import { engineCreateStartMs, rssMb, SCALE_SERVER_RAM_MB, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
 import { StatusWatch } from './status-watch.js';
 import { cpuPerBoot, cpuSample, type CpuSample } from './process-cpu.js';
@@ -50,7 +50,6 @@ const REFERENCE = process.env.BENCH_SCALE_REFERENCE !== 'no';
 const LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
 // the engine's own containers measured for the host memory they take, on the full host
 const ENGINE_CONTAINERS = Number(process.env.BENCH_SCALE_ENGINE_CONTAINERS ?? Math.max(50, Math.round(SERVERS / 4)));
-const FLAVOR_RAM_MB = 16;
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -175,7 +174,7 @@ async function waitGone(nova: AxiosInstance, id: string): Promise<void> {
  */
 async function engineCreateStart(docker: Docker, image: string, tag: string): Promise<number> {
   const ms = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) =>
-    engineCreateStartMs(docker, image, `${tag}-engine-${i}-${Date.now()}`, { memoryMb: FLAVOR_RAM_MB })));
+    engineCreateStartMs(docker, image, `${tag}-engine-${i}-${Date.now()}`, { memoryMb: SCALE_SERVER_RAM_MB })));
   return round(quantile(ms, 0.5), 0);
 }
 
@@ -195,7 +194,7 @@ async function engineHostMemory(docker: Docker, image: string, tag: string, pid:
   const removals: (() => Promise<void>)[] = [];
   try {
     await pool(ENGINE_CONTAINERS, IN_FLIGHT, async (i) => {
-      removals.push(await startEngineContainer(docker, image, `${tag}-memory-${i}`, { memoryMb: FLAVOR_RAM_MB }));
+      removals.push(await startEngineContainer(docker, image, `${tag}-memory-${i}`, { memoryMb: SCALE_SERVER_RAM_MB }));
     });
     await sleep(HOLD_S * 1000);
     const after = memorySample(pid);
@@ -220,7 +219,7 @@ async function roomFor(placement: AxiosInstance, host: string, servers: number):
     i.max_unit = Math.max(Number(i.max_unit), Number(i.total));
   };
   fit('VCPU', servers * 2); // with room for what else runs here
-  fit('MEMORY_MB', servers * FLAVOR_RAM_MB * 2);
+  fit('MEMORY_MB', servers * SCALE_SERVER_RAM_MB * 2);
   await placement.put(path, { resource_provider_generation: before.resource_provider_generation, inventories: inv });
   return async () => {
     const now = (await placement.get(path)).data as { resource_provider_generation: number; inventories: Record<string, Inventory> };
@@ -395,7 +394,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
   try {
     const image = await sleeperImage(glance, docker, tag);
     undo.push(() => glance.delete(`/v2/images/${image.id}`));
-    const flavor = (await nova.post('/flavors', { flavor: { name: tag, ram: FLAVOR_RAM_MB, vcpus: 1, disk: 0 } })).data.flavor as { id: string };
+    const flavor = (await nova.post('/flavors', { flavor: { name: tag, ram: SCALE_SERVER_RAM_MB, vcpus: 1, disk: 0 } })).data.flavor as { id: string };
     undo.push(() => nova.delete(`/flavors/${flavor.id}`));
     undo.push(await noQuota(nova, projectId));
     undo.push(await roomFor(placement, host, SERVERS));
@@ -446,7 +445,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
     };
     if (!REFERENCE) return figures;
 
-    const fake = await startFakeCompute(nova, `${host}-nova-fake`, { vcpus: SERVERS * 2, memoryMb: SERVERS * FLAVOR_RAM_MB * 2 });
+    const fake = await startFakeCompute(nova, `${host}-nova-fake`, { vcpus: SERVERS * 2, memoryMb: SERVERS * SCALE_SERVER_RAM_MB * 2 });
     undo.push(() => fake.remove());
     const theirs = await fill(nova, {
       host: fake.host,
