@@ -10,22 +10,25 @@
  * call: its median wall time, and the mean CPU it cost the host (`/proc/stat`, busy time) and the
  * engine's service alone (its own `/proc/<pid>/stat` time: on podman the API service, on dockerd
  * the daemon; the runtime and conmon or containerd are in the host's figure); then the same for
- * the removal of those containers. Printed as JSON with the full engine's figures over the
- * empty one's.
+ * the removal of those containers; and the CPU a container cost over all of it by process.
+ * Printed as JSON with the full engine's figures over the empty one's.
  */
 import type Docker from 'dockerode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { busyboxRootfs, dockerClient, ENGINE_DRIVER, ENGINE_SOCKET, importRootfs } from '../test/integration/glance-bridge/images.js';
 import { libpodInit, removeMeasured, SCALE_SERVER_RAM_MB, sleep, workloadHostConfig } from './cloud.js';
+import { cpuPerBoot, cpuSample } from './process-cpu.js';
 
 const SAMPLES = Number(process.env.BENCH_ENGINE_SAMPLES ?? 40);
 const CONTAINERS = Number(process.env.BENCH_ENGINE_CONTAINERS ?? 1000);
 const IN_FLIGHT = 10;
 const TICK_MS = 10; // USER_HZ is 100 on Linux
+/** No compute service runs in this bench: no process is named as one. */
+const NO_SERVICE = '';
 
 type Call = 'create' | 'init' | 'start' | 'remove';
 interface CallFigures { wallMs: number[]; hostCpuMs: number; engineCpuMs: number }
-type Figures = Partial<Record<Call, CallFigures>>;
+type Figures = Partial<Record<Call, CallFigures>> & { byProcess?: string };
 
 /** The engine's service: the process whose command line names its socket (podman's `system service`, dockerd's `--host`). */
 function enginePid(): string {
@@ -65,10 +68,15 @@ async function timed<T>(figures: Figures, name: Call, pid: string, call: () => P
   return result;
 }
 
-/** SAMPLES containers made one at a time as a build makes them, then removed one at a time. */
+/**
+ * SAMPLES containers made one at a time as a build makes them, then removed one at a time; and
+ * whose CPU a container cost over all of it, by process (bench/process-cpu.ts; on dockerd the
+ * runtime's work is containerd's and its shims', not the daemon's).
+ */
 async function sample(docker: Docker, image: string, name: string, pid: string): Promise<Figures> {
   const figures: Figures = {};
   const made: Docker.Container[] = [];
+  const before = cpuSample(NO_SERVICE);
   try {
     for (let i = 0; i < SAMPLES; i++) {
       const c = await timed(figures, 'create', pid, () => docker.createContainer({ Image: image, name: `${name}-${i}`, HostConfig: workloadHostConfig({ memoryMb: SCALE_SERVER_RAM_MB }, 'none') }));
@@ -81,6 +89,7 @@ async function sample(docker: Docker, image: string, name: string, pid: string):
       const c = made.pop()!;
       await timed(figures, 'remove', pid, () => removeMeasured(c));
     }
+    figures.byProcess = cpuPerBoot(before, cpuSample(NO_SERVICE), SAMPLES, 6);
   } finally {
     for (const c of made) await removeMeasured(c).catch(() => undefined);
   }
@@ -141,7 +150,7 @@ async function engineGrowthBench(): Promise<Record<string, unknown>> {
     const fillS = (performance.now() - t0) / 1000;
     await sleep(20_000); // the fill's last runs settled
     const full = await sample(docker, image, `${tag}-full`, pid);
-    const calls = Object.keys(empty) as Call[];
+    const calls = (['create', 'init', 'start', 'remove'] as const).filter((c) => empty[c]);
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
     const [emptyRun, fullRun] = [toRunning(empty), toRunning(full)];
     return {
@@ -149,8 +158,8 @@ async function engineGrowthBench(): Promise<Record<string, unknown>> {
       samples: SAMPLES,
       containers_running_when_full: CONTAINERS,
       fill_containers_per_s: round(CONTAINERS / fillS),
-      empty: { ...Object.fromEntries(calls.map((c) => [c, perCall(empty[c]!)])), to_running: emptyRun },
-      full: { ...Object.fromEntries(calls.map((c) => [c, perCall(full[c]!)])), to_running: fullRun },
+      empty: { ...Object.fromEntries(calls.map((c) => [c, perCall(empty[c]!)])), to_running: emptyRun, cpu_ms_per_container_by_process: empty.byProcess },
+      full: { ...Object.fromEntries(calls.map((c) => [c, perCall(full[c]!)])), to_running: fullRun, cpu_ms_per_container_by_process: full.byProcess },
       ratio_full_to_empty_to_running_wall: ratio(fullRun.wall_ms, emptyRun.wall_ms),
       ratio_full_to_empty_to_running_host_cpu: ratio(fullRun.host_cpu_ms, emptyRun.host_cpu_ms),
       ratio_full_to_empty_to_running_engine_cpu: ratio(fullRun.engine_cpu_ms, emptyRun.engine_cpu_ms),
