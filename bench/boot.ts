@@ -23,16 +23,11 @@ import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, iniValue } from '../test/helpers/cloud.js';
 import { ENGINE_DRIVER, dockerClient } from '../test/integration/glance-bridge/images.js';
 import { SANDBOX_REPO } from '../src/runtime/sandbox-image.js';
-import { engineCreateStartMs, engineNetworkFirstMs, engineRemapsUsers, session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { engineCreateStartMs, engineNetworkFirstMs, engineRemapsUsers, median, session, sleep, sleeperImage, waitStatus } from './cloud.js';
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 20);
 const NET_BOOTS = Number(process.env.BENCH_NET_BOOTS ?? 10);
 const LOG = join(CLOUD_DIR, 'logs', 'nova-container.log');
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 interface LogLine { time: number; msg: string; build_ms?: number; event?: string; prepare_ms?: number; ports_wait_ms?: number; start_ms?: number }
 

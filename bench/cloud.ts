@@ -1,4 +1,4 @@
-/** What the benchmarks share: a Keystone session on the local cloud (its openrc), a server's status, a test image. */
+/** What the benchmarks share: a Keystone session on the local cloud (its openrc), a server's status, a test image, the engine's own containers, figures' statistics. */
 import axios, { type AxiosInstance } from 'axios';
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,28 @@ import { computeConfValue, openrcEnv } from '../test/helpers/cloud.js';
 import { ENGINE_DRIVER, busyboxRootfs, importRootfs, makeTar, readTar, saveImage } from '../test/integration/glance-bridge/images.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Runs `work(i)` for i in [0, n) with at most `limit` at a time; the first failure stops the rest from starting. */
+export async function pool(n: number, limit: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, n) }, async () => {
+    try {
+      while (next < n) await work(next++);
+    } catch (err) {
+      next = n;
+      throw err;
+    }
+  }));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 export interface CloudSession {
   nova: AxiosInstance;

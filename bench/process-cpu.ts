@@ -19,9 +19,8 @@ export function cpuSample(servicePid: string): CpuSample {
     let ticks: number;
     let name: string;
     try {
-      // the fields after the command's closing parenthesis: utime, stime, cutime, cstime are 14-17 of proc(5)'s /proc/pid/stat
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime, stime, cutime, cstime: 14-17 of proc(5)'s /proc/pid/stat
+      const fields = statFields(pid);
       ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
       name = cpuName(pid, servicePid);
     } catch {
@@ -29,10 +28,26 @@ export function cpuSample(servicePid: string): CpuSample {
     }
     byName.set(name, (byName.get(name) ?? 0) + ticks * TICK_MS);
   }
+  return { busyMs: hostBusyMs(), byName };
+}
+
+/** The host's busy time since boot, ms. */
+export function hostBusyMs(): number {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal: busy is this machine's own work, not idle, iowait or steal
-  const busyMs = (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6]) * TICK_MS;
-  return { busyMs, byName };
+  return (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6]) * TICK_MS;
+}
+
+/** A process's own CPU time (utime and stime, not its reaped children's), ms. */
+export function processCpuMs(pid: string): number {
+  const fields = statFields(pid);
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** The fields of `/proc/<pid>/stat` after the command's closing parenthesis (utime, stime, cutime, cstime are 11-14). */
+function statFields(pid: string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**

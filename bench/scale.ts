@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { parseListen } from '../src/nova-driver/ops/index.js';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient, ENGINE_DRIVER } from '../test/integration/glance-bridge/images.js';
-import { engineCreateStartMs, rssMb, SCALE_SERVER_RAM_MB, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
+import { engineCreateStartMs, pool, round, rssMb, SCALE_SERVER_RAM_MB, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
 import { StatusWatch } from './status-watch.js';
 import { cpuPerBoot, cpuSample, type CpuSample } from './process-cpu.js';
@@ -55,22 +55,6 @@ const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
-const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
-
-/** Runs `work(i)` for i in [0, n) with at most `limit` at a time; the first failure stops the rest from starting. */
-async function pool(n: number, limit: number, work: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, n) }, async () => {
-    try {
-      while (next < n) await work(next++);
-    } catch (err) {
-      next = n;
-      throw err;
-    }
-  }));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}
 
 function servicePid(): string {
   return readFileSync(join(CLOUD_DIR, 'run', 'nova-container.pid'), 'utf8').trim();
