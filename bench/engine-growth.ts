@@ -17,7 +17,7 @@
 import type Docker from 'dockerode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { busyboxRootfs, dockerClient, ENGINE_DRIVER, ENGINE_SOCKET, importRootfs } from '../test/integration/glance-bridge/images.js';
-import { libpodInit, median, pool, removeMeasured, round, SCALE_SERVER_RAM_MB, sleep, workloadHostConfig } from './cloud.js';
+import { libpodInit, median, pool, removeMeasured, round, SCALE_SERVER_RAM_MB, sleep, startEngineContainer, workloadHostConfig } from './cloud.js';
 import { cpuPerBoot, cpuSample, hostBusyMs, processCpuMs } from './process-cpu.js';
 
 function positiveInteger(name: string, fallback: number): number {
@@ -65,10 +65,6 @@ async function timed<T>(figures: Figures, name: Call, pid: string, call: () => P
   return result;
 }
 
-function serverSpec(image: string, name: string): Docker.ContainerCreateOptions {
-  return { Image: image, name, HostConfig: workloadHostConfig({ memoryMb: SCALE_SERVER_RAM_MB }, 'none') };
-}
-
 /**
  * SAMPLES containers made one at a time as a build makes them, then removed one at a time; and
  * whose CPU a container cost over all of it, by process (bench/process-cpu.ts; on dockerd the
@@ -80,7 +76,8 @@ async function sample(docker: Docker, image: string, name: string, pid: string):
   const before = cpuSample(NO_SERVICE);
   try {
     for (let i = 0; i < SAMPLES; i++) {
-      const c = await timed(figures, 'create', pid, () => docker.createContainer(serverSpec(image, `${name}-${i}`)));
+      const spec = { Image: image, name: `${name}-${i}`, HostConfig: workloadHostConfig({ memoryMb: SCALE_SERVER_RAM_MB }, 'none') };
+      const c = await timed(figures, 'create', pid, () => docker.createContainer(spec));
       made.push(c);
       if (ENGINE_DRIVER === 'podman') await timed(figures, 'init', pid, () => libpodInit(docker, c.id));
       await timed(figures, 'start', pid, () => c.start());
@@ -92,7 +89,7 @@ async function sample(docker: Docker, image: string, name: string, pid: string):
     }
     figures.byProcess = cpuPerBoot(before, cpuSample(NO_SERVICE), SAMPLES, 6);
   } finally {
-    await removeAll(made);
+    await removeAll(made.map((c) => () => removeMeasured(c)));
   }
   return figures;
 }
@@ -114,10 +111,10 @@ function ratio(full: number, empty: number): number | null {
   return empty > 0 ? round(full / empty) : null;
 }
 
-/** Removes `containers`, IN_FLIGHT at a time, reporting (not throwing) what could not be removed. */
-async function removeAll(containers: Docker.Container[]): Promise<void> {
-  await pool(containers.length, IN_FLIGHT, async (i) => {
-    await removeMeasured(containers[i]).catch((err: unknown) => console.error(`could not remove container ${containers[i].id}: ${String(err)}`));
+/** Runs the `removals`, IN_FLIGHT at a time, reporting (not throwing) what could not be removed. */
+async function removeAll(removals: (() => Promise<void>)[]): Promise<void> {
+  await pool(removals.length, IN_FLIGHT, async (i) => {
+    await removals[i]().catch((err: unknown) => console.error(`could not remove a container: ${String(err)}`));
   });
 }
 
@@ -127,15 +124,13 @@ async function engineGrowthBench(): Promise<Record<string, unknown>> {
   const tag = `engine-growth-${Date.now()}`;
   await importRootfs(docker, await busyboxRootfs(), 'bench/busybox', tag, ['CMD ["/bin/sleep", "1000000"]']);
   const image = `bench/busybox:${tag}`;
-  const filled: Docker.Container[] = [];
+  const filled: (() => Promise<void>)[] = [];
   try {
     const empty = await sample(docker, image, `${tag}-empty`, pid);
     const t0 = performance.now();
     // the first failure stops the fill; what it made is removed below
     await pool(CONTAINERS, IN_FLIGHT, async (i) => {
-      const c = await docker.createContainer(serverSpec(image, `${tag}-fill-${i}`));
-      filled.push(c);
-      await c.start();
+      filled.push(await startEngineContainer(docker, image, `${tag}-fill-${i}`, { memoryMb: SCALE_SERVER_RAM_MB }));
     });
     const fillS = (performance.now() - t0) / 1000;
     await sleep(20_000); // the fill's last runs settled
