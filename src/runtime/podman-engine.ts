@@ -1,13 +1,13 @@
 /**
  * ContainerEngine on podman's Docker-compatible API (`podman system service`, Debian bookworm's
- * podman 4.3), which serves the Docker engine's requests with the differences measured in
- * src/runtime/README.md; this module makes up for them:
+ * podman 4.3 and trixie's 5.4), which serves the Docker engine's requests with the differences
+ * measured in src/runtime/README.md; this module makes up for them:
  * - a container joining another's network also joins its UTS and user namespaces (podman
  *   shares only the network), so it has that one's host name and the same root;
  * - with network `none` podman writes no resolv.conf and keeps /etc/hosts under its run root:
  *   a container's network files are files of ours (under `stateDir`, by container name),
  *   bind-mounted read-only into it and into every container that joins it, and rewritten in
- *   place;
+ *   place; its resolv.conf starts with this host's resolvers, as dockerd's does;
  * - there is no Docker update route, and podman's own (libpod) one changes the cgroup but not
  *   what the next start applies: the changed limits are kept under `stateDir` (by container
  *   id) and applied again after every start; its inspect does not echo a root disk size, so a
@@ -61,6 +61,17 @@ const nameOf = (c: Docker.ContainerInspectInfo): string => c.Name.replace(/^\//,
 /** What a container has in /etc/hosts before its network is plugged (the driver writes it then). */
 function initialHosts(hostname: string | undefined): string {
   return `127.0.0.1\tlocalhost${hostname ? ` ${hostname}` : ''}\n::1\tlocalhost ip6-localhost ip6-loopback\n`;
+}
+
+/**
+ * What a container's /etc/resolv.conf holds until its ports name resolvers
+ * (src/network/resolv-conf.ts): this host's, from its resolv.conf `text`, as dockerd gives a
+ * container, without the loopback ones, which the container's own loopback does not reach.
+ */
+export function hostResolvers(text: string): string {
+  return text.split('\n').map((l) => l.trim())
+    .filter((l) => /^(search|domain|options)\s/.test(l) || (/^nameserver\s/.test(l) && !/^nameserver\s+(127\.|::1$)/.test(l)))
+    .map((l) => `${l}\n`).join('');
 }
 
 /** A container's limits as the OCI resources podman's update route takes. */
@@ -429,7 +440,8 @@ export class PodmanEngine extends DockerEngine {
     try {
       if (!spec.joinNetworkOf) {
         await mkdir(this.networkDir(name), { recursive: true });
-        await writeWithMode(this.networkFile(name, 'resolv.conf'), '', 0o644);
+        const resolvers = await readFile('/etc/resolv.conf', 'utf8').then(hostResolvers, () => '');
+        await writeWithMode(this.networkFile(name, 'resolv.conf'), resolvers, 0o644);
         await writeWithMode(this.networkFile(name, 'hosts'), initialHosts(spec.hostname), 0o644);
       }
       if (spec.files?.length) await this.writeGivenFiles(name, spec.files);

@@ -1,14 +1,14 @@
 /**
  * What the podman engine sends that the Docker engine does not: the user namespace mode of an
- * instance's sandbox and the OCI form of limits changed in place; and a removal that podman's
- * cleanup of the same container got in the way of.
+ * instance's sandbox, the OCI form of limits changed in place and a first resolv.conf; and a
+ * removal that podman's cleanup of the same container got in the way of.
  */
 import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PodmanEngine, ociResources, podmanUserns } from '../../../src/runtime/podman-engine.js';
+import { PodmanEngine, hostResolvers, ociResources, podmanUserns } from '../../../src/runtime/podman-engine.js';
 
 describe('podman engine: user namespaces and limits in place', () => {
   it('a remap first:count is an auto namespace of that explicit size over the same host ids for all; empty is none', () => {
@@ -20,6 +20,12 @@ describe('podman engine: user namespaces and limits in place', () => {
     for (const bad of ['100000', '0:65536', '100000:0', 'a:b', '100000:65536:1', ' 100000:65536']) {
       assert.throws(() => podmanUserns(bad), /podman_userns_remap .*first:count/, bad);
     }
+  });
+
+  it('a container\'s first resolv.conf: the host\'s resolvers, search and options, not its loopback ones or comments', () => {
+    const host = '# from the host\nnameserver 127.0.0.53\nnameserver 10.0.0.2\n  nameserver ::1\nnameserver fd00::53\nsearch example.org\noptions edns0 trust-ad\n';
+    assert.equal(hostResolvers(host), 'nameserver 10.0.0.2\nnameserver fd00::53\nsearch example.org\noptions edns0 trust-ad\n');
+    assert.equal(hostResolvers('nameserver 127.0.0.1\n'), '');
   });
 
   it('limits become OCI resources: memory with no swap beyond it, CPU period, quota and shares, pids; what is absent is left out', () => {
