@@ -22,6 +22,8 @@ HOST_PACKAGES=(
     # ovs-vsctl and ethtool for nova-container's OVS plug; OVN for the plug's tests, which run
     # a switch and OVN of their own whatever the release (test/integration/network/ovs-switch.ts)
     openvswitch-switch ethtool ovn-central ovn-host
+    # the messaging tests' brokers of their own, whatever the release (test/helpers/private-rabbitmq.ts)
+    rabbitmq-server
 )
 case $NEUTRON_BACKEND in
     linuxbridge)

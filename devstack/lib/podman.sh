@@ -3,15 +3,31 @@
 # stop_engine; lib/docker.sh is the other) as `podman system service` serving the
 # Docker-compatible API on a socket of its own, with its own configuration (never
 # /etc/containers) and a btrfs store (lib/btrfs_store.sh) under the state dir. Containers
-# outlive the service (each under its conmon), as dockerd's do with --live-restore. What
-# nova-container does differently on it: src/runtime/podman-engine.ts and
-# src/runtime/README.md. Needs lib/common.sh.
+# outlive the service (each under its conmon), as dockerd's do with --live-restore. On zed it is
+# bookworm's podman (4.3) on the host; on 2025.1 trixie's (5.4), run in the release's root as the
+# compute host's Open vSwitch is (lib/release.sh), since it is the podman a host of that release
+# runs and its store's cost grows less as the host fills (README.md, "Whose work grows as the host
+# fills"). What nova-container does differently on it: src/runtime/podman-engine.ts and
+# src/runtime/README.md. Needs lib/common.sh and lib/release.sh.
 
 # docker_wait, wait_engine (lib/engine_api.sh)
 # shellcheck source=lib/engine_api.sh
 . "$(dirname "${BASH_SOURCE[0]}")/engine_api.sh"
 
-HOST_PACKAGES+=(podman)
+PODMAN_EXEC=()
+if [ -n "${RELEASE_ROOT:-}" ]; then
+    # the runtime containers.conf names; netavark, which podman 5 needs even with no network
+    RELEASE_PACKAGES+=(podman runc conmon netavark catatonit)
+    # not chroot (RELEASE_EXEC): the kernel refuses a user namespace, which runc makes for every
+    # container, to a chrooted process ("failed to unshare user namespace: Operation not
+    # permitted"). A mount namespace of its own whose root is the release's root (pivot_root; the
+    # root is a mount, lib/release.sh), the machine's left behind once it moved there.
+    PODMAN_EXEC=(unshare --mount --propagation private -- sh -c 'cd "$1" && mkdir -p .machine &&
+        pivot_root . .machine && shift && exec chroot . sh -c "umount -l /.machine && exec \"\$@\"" sh "$@"'
+        release-root "$RELEASE_ROOT")
+else
+    HOST_PACKAGES+=(podman)
+fi
 
 # engine_instance N: the engine of compute host N (1: the cloud's own; 2 and up: the hosts
 # lib/compute_hosts.sh adds, each with an engine, a store and a configuration of its own)
@@ -25,6 +41,11 @@ engine_instance() {
         PODMAN_DIR=$LOCAL_CLOUD_DIR/host$n/podman
         PODMAN_ETC=$ETC_DIR/host$n/containers
     fi
+    # what the engine serves from the machine's paths when it runs in the release's root: its own
+    # directory and nova-container's state (lib/nova_container.sh, compute_instance N), where
+    # the files bound into containers are (src/runtime/podman-engine.ts)
+    PODMAN_SERVED_DIRS=("$PODMAN_DIR" "$LOCAL_CLOUD_DIR/nova-container")
+    [ "$n" = 1 ] || PODMAN_SERVED_DIRS=("$LOCAL_CLOUD_DIR/host$n")
     ENGINE_SOCKET=$PODMAN_DIR/podman.sock
     PODMAN_STORE=$PODMAN_DIR/btrfs
     PODMAN_DISK_IMG=$PODMAN_DIR/btrfs.img
@@ -37,7 +58,9 @@ configure_engine() {
     chmod 711 "$PODMAN_DIR"
     mount_btrfs_store "$PODMAN_DISK_IMG" "$PODMAN_STORE" "$DOCKER_DISK_GB"
     # no pids limit of podman's own (each container gets its flavor's); open files and
-    # processes below podman's defaults (its own hard limits), which runc may not set here; the
+    # processes below podman's defaults (its own hard limits), which runc may not set here;
+    # dockerd's default capabilities, which podman 4.3 has too and 5.4 narrows (no NET_RAW,
+    # MKNOD, AUDIT_WRITE: no ping in a server), so a server can do the same on every engine; the
     # events in a file (no journald); images only from Glance (no registry is searched)
     write_file "$PODMAN_ETC/containers.conf" 644 <<EOF || true
 [containers]
@@ -45,6 +68,8 @@ netns = "none"
 pids_limit = 0
 log_driver = "k8s-file"
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "NET_BIND_SERVICE", "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
@@ -64,11 +89,12 @@ unqualified-search-registries = []
 EOF
 }
 
-# podman_lock_type: the first engine keeps podman's default locks, in one shared memory segment
-# of the machine (/dev/shm/libpod_lock; a store with containers cannot change its lock type);
-# every other engine keeps its locks in files of its own, so that its refresh after a boot,
-# which takes again every lock its containers name, never meets one the first engine holds
-podman_lock_type() { [ "$ENGINE_DAEMON" = podman ] || echo 'lock_type = "file"'; }
+# podman_lock_type: the first engine on the host keeps podman's default locks, in one shared
+# memory segment of the machine (/dev/shm/libpod_lock; a store with containers cannot change its
+# lock type); every other engine, and every engine in a release's root (whose podman may lay the
+# segment out differently), keeps its locks in files of its own, so that its refresh after a
+# boot, which takes again every lock its containers name, never meets one another engine holds
+podman_lock_type() { [ "$ENGINE_DAEMON" = podman ] && [ -z "${RELEASE_ROOT:-}" ] || echo 'lock_type = "file"'; }
 
 # forget_podman_boot_state DIR [running]: podman keeps what holds for one boot of the machine (its
 # runroot, DIR/run, and its tmp_dir, DIR/tmp, whose `alive` file tells it the machine has
@@ -98,7 +124,8 @@ start_engine() {
     # TMPDIR: a load or import through the Docker routes leaves its upload there (podman 4.3;
     # nova-container uses libpod's, which do not), cleared at each start
     daemon_running "$ENGINE_DAEMON" || rm -rf "${PODMAN_DIR:?}/tmp/"api_load.tar*
-    start_daemon "$ENGINE_DAEMON" "$ENGINE_SOCKET" env \
+    [ -z "${RELEASE_ROOT:-}" ] || release_bind "${PODMAN_SERVED_DIRS[@]}"
+    start_daemon "$ENGINE_DAEMON" "$ENGINE_SOCKET" "${PODMAN_EXEC[@]}" env \
         CONTAINERS_CONF="$PODMAN_ETC/containers.conf" \
         CONTAINERS_STORAGE_CONF="$PODMAN_ETC/storage.conf" \
         CONTAINERS_REGISTRIES_CONF="$PODMAN_ETC/registries.conf" \

@@ -37,8 +37,15 @@ RELEASE_MOUNTS=(etc data logs run state)
 # mount_release_root: /proc, /sys, /dev and the cloud's directories inside the chroot (idempotent)
 mount_release_root() {
     local d
+    # the root a mount of its own, before anything is mounted in it: podman's layer unpacking
+    # makes `/` private (containers/storage's chrootarchive), which a plain directory refuses
+    # ("remount /, flags: 0x44000: invalid argument")
+    mountpoint -q "$RELEASE_ROOT" || mount --rbind "$RELEASE_ROOT" "$RELEASE_ROOT"
     mountpoint -q "$RELEASE_ROOT/proc" || mount -t proc proc "$RELEASE_ROOT/proc"
     mountpoint -q "$RELEASE_ROOT/sys" || mount -t sysfs sysfs "$RELEASE_ROOT/sys"
+    # a new sysfs has no cgroup file system: the machine's, where the release's engine (podman,
+    # lib/podman.sh) makes its containers' cgroups
+    mountpoint -q "$RELEASE_ROOT/sys/fs/cgroup" || mount --rbind /sys/fs/cgroup "$RELEASE_ROOT/sys/fs/cgroup"
     mountpoint -q "$RELEASE_ROOT/dev" || mount --rbind /dev "$RELEASE_ROOT/dev"
     for d in "${RELEASE_MOUNTS[@]}"; do
         mkdir -p "$LOCAL_CLOUD_DIR/$d" "$RELEASE_ROOT$LOCAL_CLOUD_DIR/$d"
@@ -49,14 +56,26 @@ mount_release_root() {
     cp -f /etc/hosts /etc/resolv.conf "$RELEASE_ROOT/etc/"
 }
 
-# umount_release_root: lazily, since a process of the root may outlive `down` (the epmd that
-# RabbitMQ started serves every Erlang node of the machine, the other cloud's broker too)
+# release_bind DIR...: each DIR (made if missing) seen at the same path inside the release's root,
+# with the file systems mounted under it by then (idempotent)
+release_bind() {
+    local d
+    for d in "$@"; do
+        mkdir -p "$d" "$RELEASE_ROOT$d"
+        mountpoint -q "$RELEASE_ROOT$d" || mount --rbind "$d" "$RELEASE_ROOT$d"
+    done
+}
+
+# umount_release_root: everything mounted in the root, deepest first, then the root; lazily, since a process of
+# the root may outlive `down` (the epmd that RabbitMQ started serves every Erlang node of the
+# machine, the other cloud's broker too)
 umount_release_root() {
     [ -n "$RELEASE_ROOT" ] && [ -d "$RELEASE_ROOT" ] || return 0
     local m
-    for m in "${RELEASE_MOUNTS[@]/#/$LOCAL_CLOUD_DIR/}" /dev /sys /proc; do
-        ! mountpoint -q "$RELEASE_ROOT$m" || umount -R -l "$RELEASE_ROOT$m" || log "cannot unmount $RELEASE_ROOT$m"
-    done
+    findmnt -rn -o TARGET | awk -v root="$RELEASE_ROOT" '$0 == root || index($0, root "/") == 1' | sort -r |
+        while read -r m; do
+            ! mountpoint -q "$m" || umount -R -l "$m" || log "cannot unmount $m"
+        done
 }
 
 # debian_mirror: the first URIs of the host's Debian sources (the mirror this machine reaches)
