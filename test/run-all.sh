@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # `npm test`: installs what the tests need, runs the unit tests (no cloud needed), brings up
 # the local cloud of each OpenStack release in turn and runs the integration tests
-# against it: all of them on the default release (2025.1) with the default engine (dockerd);
-# then, on zed with podman as the engine, those whose path through OpenStack differs by release
-# or whose path through the engine differs by engine (ZED_PODMAN_SPECS: lifecycle actions,
-# images at boot, images in and out of the engine, serial consoles, a crash mid-build,
+# against it: all of them on the default release (2025.1) with its default engine (trixie's
+# podman) but those of dockerd's own setup (DOCKER_SPECS: the devstack plugin); then, on zed
+# with dockerd, its default engine, those and the ones whose path through OpenStack differs by
+# release or whose path through the engine differs by engine (ZED_DOCKER_SPECS: lifecycle
+# actions, images at boot, images in and out of the engine, serial consoles, a crash mid-build,
 # isolation, moves, the Linux bridge network and its recovery, the control plane, Heat,
-# Horizon), not those whose path is the same on both (messaging, registration, version choice, the engine listing, the devstack
-# plugin, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
+# Horizon), not those whose path is the same on both (messaging, registration, version choice,
+# the engine listing, operator endpoints), which would run the same code the same way twice. One cloud holds the ports at a time: each is stopped before the
 # next comes up, the last one stays up. The unit tests run while the first cloud comes up, the
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
-# a podman service of its own, a full root disk's limit on a btrfs store of its own) while the second one comes up and its shared tests run; the output of
+# a podman service of its own (bookworm's), a full root disk's limit on a btrfs store of its own) while the second one comes up and its shared tests run; the output of
 # each follows. On each
 # cloud the tests that can share it run in two streams at once (SHARED_A, SHARED_B), then the
 # others one at a time.
@@ -62,7 +63,7 @@ prepare() {
 # one failed (rc is the subshell's own)
 up_log=$(mktemp)
 # both clouds with a second compute host, for the tests that move servers between hosts
-( cloud_up 2025.1 docker 2 || exit 1; [ "$rc" = 0 ] || exit 2 ) >"$up_log" 2>&1 &
+( cloud_up 2025.1 podman 2 || exit 1; [ "$rc" = 0 ] || exit 2 ) >"$up_log" 2>&1 &
 up_pid=$!
 # beside the cloud's start a test that runs bash or node takes several times its usual time
 mocha_ --config test/mocharc.unit.cjs --timeout 60000
@@ -72,7 +73,10 @@ cat "$up_log"
 rm -f "$up_log"
 [ "$up_status" = 0 ] || rc=1
 
-ZED_PODMAN_SPECS=(dist/test/integration/lifecycle/*.test.js
+# the devstack plugin configures and uses a dockerd
+DOCKER_SPECS=(dist/test/integration/devstack/plugin.test.js)
+
+ZED_DOCKER_SPECS=("${DOCKER_SPECS[@]}" dist/test/integration/lifecycle/*.test.js
     dist/test/integration/glance-bridge/import-export.test.js
     dist/test/integration/runtime/serial-consoles.test.js
     dist/test/integration/moves/*.test.js
@@ -103,7 +107,7 @@ SHARED_B=(dist/test/integration/lifecycle/power.test.js
     dist/test/integration/nova-driver/version-choice.test.js)
 
 # a spec that names no file would drop out of the run with only mocha's warning
-for f in "${ZED_PODMAN_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
+for f in "${ZED_DOCKER_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
     [ -f "$f" ] || { echo "test/run-all.sh names $f, which does not exist" >&2; rc=1; }
 done
 
@@ -136,14 +140,14 @@ run_specs() {
 }
 
 if [ "$up_status" != 1 ]; then
-    prepare zed podman &
+    prepare zed docker &
     # the kill test's rounds that kill while ports are made and bound, a server spawns, or two
     # are ACTIVE; the zed leg's the others and the spawn (each leg sees builds finish and cut short)
     all=()
     for f in dist/test/integration/*/*.test.js; do
-        listed "$f" "${CLOUD_FREE_SPECS[@]}" || all+=("$f")
+        listed "$f" "${CLOUD_FREE_SPECS[@]}" "${DOCKER_SPECS[@]}" || all+=("$f")
     done
-    OPENSTACK_RELEASE=2025.1 NC_KILL_ROUNDS=1,2,4 run_specs "${all[@]}"
+    OPENSTACK_RELEASE=2025.1 CONTAINER_ENGINE=podman NC_KILL_ROUNDS=1,2,4 run_specs "${all[@]}"
     wait
 fi
 # the tests that need no cloud run while the zed cloud comes up and its shared tests run
@@ -157,7 +161,7 @@ cloud_free_done() {
     cat "$free_log"
     rm -f "$free_log"
 }
-if cloud_up zed podman 2; then
+if cloud_up zed docker 2; then
     # Without the messaging and version tests, which run on 2025.1 only, the second stream is
     # the shorter one here: Horizon runs in it.
     a=()
@@ -166,7 +170,7 @@ if cloud_up zed podman 2; then
     done
     SHARED_A=("${a[@]}")
     # the kill test's rounds that kill at once, while a server spawns, or when one is ACTIVE
-    OPENSTACK_RELEASE=zed CONTAINER_ENGINE=podman NC_KILL_ROUNDS=0,2,3 BEFORE_ALONE=cloud_free_done run_specs "${ZED_PODMAN_SPECS[@]}"
+    OPENSTACK_RELEASE=zed CONTAINER_ENGINE=docker NC_KILL_ROUNDS=0,2,3 BEFORE_ALONE=cloud_free_done run_specs "${ZED_DOCKER_SPECS[@]}"
 fi
 cloud_free_done
 

@@ -65,8 +65,9 @@ save_settings() {
 : "${PYTHON:=/usr/bin/python3}"
 : "${OPENSTACK:=/usr/bin/openstack}"
 : "${DOCKERD_EXTRA_ARGS:=}"   # e.g. "--bridge=none --iptables=false" for a second cloud
-# the engine instances run on: docker (lib/docker.sh) or podman (lib/podman.sh)
-: "${CONTAINER_ENGINE:=docker}"
+# the engine instances run on: docker (lib/docker.sh) or podman (lib/podman.sh); a new
+# directory's default is its release's (lib/cloud-dir.sh)
+: "${CONTAINER_ENGINE:=$(release_default_engine "$OPENSTACK_RELEASE")}"
 case $CONTAINER_ENGINE in docker | podman) ;; *) die "CONTAINER_ENGINE=$CONTAINER_ENGINE: docker or podman" ;; esac
 : "${DOCKER_DISK_GB:=40}"      # the engine's btrfs store (lib/btrfs_store.sh)
 # compute hosts: the cloud's own, and each one more in a network namespace (lib/compute_hosts.sh)

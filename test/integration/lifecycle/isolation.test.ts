@@ -17,6 +17,7 @@ import {
 } from '../../helpers/servers.js';
 import { fillRootDiskToTheLimit, rootDiskLimit, rootDiskLimitGb } from '../../helpers/root-disk.js';
 import { cgroupValue } from '../../helpers/cgroup.js';
+import { DEFAULT_PODMAN_USERNS_REMAP } from '../../../src/runtime/podman-engine.js';
 import { RUN, sharedImage } from './fixture.js';
 
 /** Docker's default capability set (CapBnd of a container it starts without --cap-add). */
@@ -135,8 +136,11 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
   });
 
   it('the server\'s root runs as an unprivileged host user (user namespace remapping), root inside', async () => {
-    const [, first, count] = /^dockremap:(\d+):(\d+)$/m.exec(readFileSync('/etc/subuid', 'utf8')) ?? [];
-    assert.ok(first, 'the engine\'s dockremap user has subordinate ids');
+    // dockerd's userns-remap takes dockremap's subordinate ids; podman the range nova-container gives it
+    const [, first, count] = ENGINE_DRIVER === 'podman'
+      ? /^(\d+):(\d+)$/.exec(computeConfValue('container', 'podman_userns_remap') ?? DEFAULT_PODMAN_USERNS_REMAP) ?? []
+      : /^dockremap:(\d+):(\d+)$/m.exec(readFileSync('/etc/subuid', 'utf8')) ?? [];
+    assert.ok(first, 'the engine remaps ids to a range of host ids');
     for (const id of [plain, throttled]) {
       const pid = (await inspectContainer(id))!.State.Pid;
       const uids = statusField(readFileSync(`/proc/${pid}/status`, 'utf8'), 'Uid').split(/\s+/).map(Number);

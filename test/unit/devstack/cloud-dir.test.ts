@@ -26,16 +26,16 @@ describe('local cloud: which directory and which release', () => {
   const dirFor = (command: string, env: Record<string, string> = {}) =>
     bash(`set_cloud_dir ${command}; echo "$LOCAL_CLOUD_DIR"`, env).stdout;
 
-  it('without a cloud up, every command goes to the default release\'s directory (2025.1)', () => {
+  it('without a cloud up, every command goes to the default release\'s directory (2025.1, on podman)', () => {
     rmSync(active, { force: true });
-    for (const c of ['up', 'prepare', 'status', 'down']) assert.equal(dirFor(c), '/opt/nova-container-cloud-2025.1', c);
+    for (const c of ['up', 'prepare', 'status', 'down']) assert.equal(dirFor(c), '/opt/nova-container-cloud-2025.1-podman', c);
   });
 
   it('OPENSTACK_RELEASE picks its release\'s directory, zed keeping /opt/nova-container-cloud', () => {
     writeFileSync(active, '/opt/nova-container-cloud-2025.1\n');
     assert.equal(dirFor('up', { OPENSTACK_RELEASE: 'zed' }), '/opt/nova-container-cloud');
     assert.equal(dirFor('down', { OPENSTACK_RELEASE: 'zed' }), '/opt/nova-container-cloud');
-    assert.equal(dirFor('up', { OPENSTACK_RELEASE: '2025.1' }), '/opt/nova-container-cloud-2025.1');
+    assert.equal(dirFor('up', { OPENSTACK_RELEASE: '2025.1' }), '/opt/nova-container-cloud-2025.1-podman');
   });
 
   it('CONTAINER_ENGINE=podman picks a directory of its own beside its release\'s, docker the release\'s', () => {
@@ -43,14 +43,15 @@ describe('local cloud: which directory and which release', () => {
     assert.equal(dirFor('up', { OPENSTACK_RELEASE: 'zed', CONTAINER_ENGINE: 'podman' }), '/opt/nova-container-cloud-podman');
     assert.equal(dirFor('status', { CONTAINER_ENGINE: 'podman' }), '/opt/nova-container-cloud-2025.1-podman');
     assert.equal(dirFor('down', { OPENSTACK_RELEASE: 'zed', CONTAINER_ENGINE: 'docker' }), '/opt/nova-container-cloud');
+    assert.equal(dirFor('up', { CONTAINER_ENGINE: 'docker' }), '/opt/nova-container-cloud-2025.1');
   });
 
   it('status, down and the others follow the cloud that is up; up and prepare do not', () => {
     writeFileSync(active, '/opt/nova-container-cloud\n');
     assert.equal(dirFor('status'), '/opt/nova-container-cloud');
     assert.equal(dirFor('down'), '/opt/nova-container-cloud');
-    assert.equal(dirFor('up'), '/opt/nova-container-cloud-2025.1');
-    assert.equal(dirFor('prepare'), '/opt/nova-container-cloud-2025.1');
+    assert.equal(dirFor('up'), '/opt/nova-container-cloud-2025.1-podman');
+    assert.equal(dirFor('prepare'), '/opt/nova-container-cloud-2025.1-podman');
   });
 
   it('LOCAL_CLOUD_DIR wins over everything', () => {
@@ -114,9 +115,12 @@ describe('local cloud: which directory and which release', () => {
     const engine = (settings: string | undefined, env: Record<string, string> = {}) =>
       withSettings(join(dir, 'engine'), settings, env, 'echo "$CONTAINER_ENGINE"');
 
-    it('docker for a new directory and for settings from before the engine was kept; podman when asked', () => {
-      assert.equal(engine(undefined).stdout, 'docker');
+    it('a new directory\'s release\'s (podman from 2025.1, docker on zed); docker for settings from before the engine was kept; the one asked for', () => {
+      assert.equal(engine(undefined).stdout, 'podman');
+      assert.equal(engine(undefined, { OPENSTACK_RELEASE: 'zed' }).stdout, 'docker');
       assert.equal(engine('OPENSTACK_RELEASE=zed\n').stdout, 'docker');
+      assert.equal(engine('OPENSTACK_RELEASE=2025.1\n').stdout, 'docker');
+      assert.equal(engine(undefined, { CONTAINER_ENGINE: 'docker' }).stdout, 'docker');
       assert.equal(engine(undefined, { CONTAINER_ENGINE: 'podman' }).stdout, 'podman');
       assert.equal(engine('OPENSTACK_RELEASE=zed\nCONTAINER_ENGINE=podman\n').stdout, 'podman');
     });
