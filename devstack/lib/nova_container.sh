@@ -110,6 +110,12 @@ declare -F start_daemon >/dev/null || return 0
 # /healthz and /metrics of the local cloud's compute host (loopback only; empty: off)
 : "${NOVA_CONTAINER_HEALTH_LISTEN:=127.0.0.1:8779}"
 
+# compute_state_dir N: nova-container's state_path on compute host N (where its engine module
+# keeps files of its own too: src/runtime/engines.ts)
+compute_state_dir() {
+    if [ "${1:-1}" = 1 ]; then echo "$LOCAL_CLOUD_DIR/nova-container"; else echo "$LOCAL_CLOUD_DIR/host$1/nova-container"; fi
+}
+
 # compute_instance N: nova-container of compute host N (1: the cloud's own, $COMPUTE_HOST; 2 and
 # up: the hosts lib/compute_hosts.sh adds, $COMPUTE_HOST-N, each in its network namespace with
 # its own engine, state and configuration). The engine of the same host is engine_instance N's.
@@ -117,13 +123,12 @@ compute_instance() {
     local n=${1:-1}
     NOVA_CONTAINER_DAEMON=nova-container
     NOVA_CONTAINER_CONF=$ETC_DIR/nova-container.conf
-    NOVA_CONTAINER_STATE=$LOCAL_CLOUD_DIR/nova-container
+    NOVA_CONTAINER_STATE=$(compute_state_dir "$n")
     THIS_COMPUTE_HOST=$COMPUTE_HOST
     local netns=()
     if [ "$n" != 1 ]; then
         NOVA_CONTAINER_DAEMON=nova-container-$n
         NOVA_CONTAINER_CONF=$ETC_DIR/host$n/nova-container.conf
-        NOVA_CONTAINER_STATE=$LOCAL_CLOUD_DIR/host$n/nova-container
         THIS_COMPUTE_HOST=$(compute_host_name "$n")
         netns=(ip netns exec "$(compute_host_netns "$n")")
     fi

@@ -6,9 +6,9 @@
 # outlive the service (each under its conmon), as dockerd's do with --live-restore. On zed it is
 # bookworm's podman (4.3) on the host; on 2025.1 trixie's (5.4), run in the release's root as the
 # compute host's Open vSwitch is (lib/release.sh), since it is the podman a host of that release
-# runs and its store's cost grows less as the host fills (README.md, "Whose work grows as the host
-# fills"). What nova-container does differently on it: src/runtime/podman-engine.ts and
-# src/runtime/README.md. Needs lib/common.sh and lib/release.sh.
+# runs. What nova-container does differently on it: src/runtime/podman-engine.ts and
+# src/runtime/README.md. Needs lib/common.sh, and on 2025.1 lib/release.sh and
+# lib/nova_container.sh.
 
 # docker_wait, wait_engine (lib/engine_api.sh)
 # shellcheck source=lib/engine_api.sh
@@ -41,11 +41,7 @@ engine_instance() {
         PODMAN_DIR=$LOCAL_CLOUD_DIR/host$n/podman
         PODMAN_ETC=$ETC_DIR/host$n/containers
     fi
-    # what the engine serves from the machine's paths when it runs in the release's root: its own
-    # directory and nova-container's state (lib/nova_container.sh, compute_instance N), where
-    # the files bound into containers are (src/runtime/podman-engine.ts)
-    PODMAN_SERVED_DIRS=("$PODMAN_DIR" "$LOCAL_CLOUD_DIR/nova-container")
-    [ "$n" = 1 ] || PODMAN_SERVED_DIRS=("$LOCAL_CLOUD_DIR/host$n")
+    PODMAN_HOST=$n
     ENGINE_SOCKET=$PODMAN_DIR/podman.sock
     PODMAN_STORE=$PODMAN_DIR/btrfs
     PODMAN_DISK_IMG=$PODMAN_DIR/btrfs.img
@@ -124,7 +120,9 @@ start_engine() {
     # TMPDIR: a load or import through the Docker routes leaves its upload there (podman 4.3;
     # nova-container uses libpod's, which do not), cleared at each start
     daemon_running "$ENGINE_DAEMON" || rm -rf "${PODMAN_DIR:?}/tmp/"api_load.tar*
-    [ -z "${RELEASE_ROOT:-}" ] || release_bind "${PODMAN_SERVED_DIRS[@]}"
+    # in the release's root it serves, from the machine's paths, its own directory and
+    # nova-container's state, where the files bound into containers are (src/runtime/podman-engine.ts)
+    [ -z "${RELEASE_ROOT:-}" ] || release_bind "$PODMAN_DIR" "$(compute_state_dir "$PODMAN_HOST")"
     start_daemon "$ENGINE_DAEMON" "$ENGINE_SOCKET" "${PODMAN_EXEC[@]}" env \
         CONTAINERS_CONF="$PODMAN_ETC/containers.conf" \
         CONTAINERS_STORAGE_CONF="$PODMAN_ETC/storage.conf" \
