@@ -334,9 +334,14 @@ export class DockerEngine implements ContainerEngine {
       name: (r.Names[0] ?? '').replace(/^\//, ''),
       image: r.ImageID,
       labels: r.Labels ?? {},
-      state: r.State as ContainerRunState,
+      state: this.listedState(r.State),
       exitCode: exitCodeOf(r.Status),
     }));
+  }
+
+  /** A listing's state as inspect names it (dockerd's are the same). */
+  protected listedState(state: string): ContainerRunState {
+    return state as ContainerRunState;
   }
 
   /**

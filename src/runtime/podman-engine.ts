@@ -34,7 +34,7 @@ import type { Readable } from 'node:stream';
 import { storageLayerId } from './btrfs-root-disk.js';
 import { DockerEngine, EngineError, checkFilePaths, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
 import { createLogger, type Logger } from '../common/log.js';
-import type { ContainerFile, ContainerLimits, ContainerSpec, NetworkFile } from './types.js';
+import type { ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, NetworkFile } from './types.js';
 import { writeWhole } from './whole-file.js';
 
 /** What a container's changed limits are, kept for its next starts. */
@@ -138,6 +138,9 @@ async function entries(dir: string): Promise<string[]> {
     throw err;
   }
 }
+
+/** libpod's states a listing may show, by the Docker state inspect gives them. */
+const LIBPOD_LISTED_STATES: Readonly<Record<string, ContainerRunState>> = { configured: 'created', stopped: 'exited' };
 
 /** What of `podman info` says where a container's run files are. */
 interface PodmanInfo { store: { runRoot: string; graphDriverName: string } }
@@ -377,6 +380,14 @@ export class PodmanEngine extends DockerEngine {
 
   protected override tagNames(tags: string[]): string[] {
     return tags.map(unqualified);
+  }
+
+  /**
+   * podman's listing names libpod's own states, where its inspect says Docker's: a container
+   * whose process ended is `stopped` until its cleanup has run, then `exited`.
+   */
+  protected override listedState(state: string): ContainerRunState {
+    return LIBPOD_LISTED_STATES[state] ?? state as ContainerRunState;
   }
 
   protected override imageId(id: string): string {

@@ -1,7 +1,8 @@
 /**
  * What the podman engine sends that the Docker engine does not: the user namespace mode of an
- * instance's sandbox, the OCI form of limits changed in place and a first resolv.conf; and a
- * removal that podman's cleanup of the same container got in the way of.
+ * instance's sandbox, the OCI form of limits changed in place and a first resolv.conf; what it
+ * reads differently (the listing's states); and a removal that podman's cleanup of the same
+ * container got in the way of.
  */
 import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -36,6 +37,34 @@ describe('podman engine: user namespaces and limits in place', () => {
     });
     assert.deepEqual(ociResources({ memoryMb: 64 }), { memory: { limit: 64 * 2 ** 20, swap: 64 * 2 ** 20 } });
     assert.deepEqual(ociResources({}), {});
+  });
+});
+
+describe('podman engine: the listing\'s states', () => {
+  let dir = '';
+  let server: Server;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nc-podman-list-'));
+    // podman 5.4's listing of a run that just ended (its cleanup not done), one not yet
+    // initialised, and one running
+    const rows = [['stopped', 'Exited (3) 1 second ago'], ['configured', 'Created'], ['running', 'Up 2 seconds']]
+      .map(([state, status], i) => ({ Id: String(i).repeat(64), Names: [`/c${i}`], ImageID: 'sha256:1', Labels: { role: state }, State: state, Status: status }));
+    server = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify((req.url ?? '').includes('/containers/json') ? rows : {}));
+    });
+    await new Promise<void>((r) => server.listen(join(dir, 'podman.sock'), r));
+  });
+
+  after(async () => {
+    await new Promise((r) => server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names libpod\'s states as inspect does: a run that ended is exited, one not yet made is created', async () => {
+    const listed = await new PodmanEngine(`unix://${join(dir, 'podman.sock')}`, join(dir, 'state'), '', 5_000).listContainers({});
+    assert.deepEqual(listed.map((c) => `${c.labels.role}:${c.state}:${c.exitCode}`), ['stopped:exited:3', 'configured:created:0', 'running:running:0']);
   });
 });
 
