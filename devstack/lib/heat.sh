@@ -221,20 +221,10 @@ wait_heat_engine() {
 # over RPC (GET /v1/<project>/services lists the engines: API, Keystone, broker and engine work)
 wait_heat_api() {
     wait_for_http heat-api "http://$SERVICE_HOST:$HEAT_API_PORT/" 90
-    local headers body token project i code
-    headers=$(mktemp) body=$(mktemp)
-    # the request body on stdin: no password on a command line
-    jq -n --arg pw "$ADMIN_PASSWORD" '{auth: {identity: {methods: ["password"], password: {user:
-        {name: "admin", domain: {id: "default"}, password: $pw}}},
-        scope: {project: {name: "admin", domain: {id: "default"}}}}}' |
-        curl -s --max-time 20 -D "$headers" -o "$body" -H 'Content-Type: application/json' \
-            --data-binary @- "$KEYSTONE_URL/auth/tokens" || true
-    token=$(tr -d '\r' <"$headers" | awk -F': ' 'tolower($1) == "x-subject-token" {print $2}')
-    project=$(jq -r '.token.project.id // empty' <"$body" 2>/dev/null || true)
-    rm -f "$headers" "$body"
-    if [ -z "$token" ] || [ -z "$project" ]; then
-        die "no admin token from Keystone to check heat-api"
-    fi
+    local auth token project i code
+    auth=$(admin_token)
+    [ -n "$auth" ] || die "no admin token from Keystone to check heat-api"
+    token=${auth% *} project=${auth#* }
     for ((i = 0; i < 60; i++)); do
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 70 -H "X-Auth-Token: $token" \
             "http://$SERVICE_HOST:$HEAT_API_PORT/v1/$project/services" || true)

@@ -113,6 +113,22 @@ admin_env() {
         LC_NEUTRON_PORT="$NEUTRON_PORT" PYTHONPATH= "$@"
 }
 
+# admin_token: "TOKEN PROJECT_ID" of the admin in project admin (Keystone's password method,
+# its body on stdin: no password on a command line); nothing when Keystone gives none
+admin_token() {
+    local headers body token project
+    headers=$(mktemp) body=$(mktemp)
+    jq -n --arg pw "$ADMIN_PASSWORD" '{auth: {identity: {methods: ["password"], password: {user:
+        {name: "admin", domain: {id: "default"}, password: $pw}}},
+        scope: {project: {name: "admin", domain: {id: "default"}}}}}' |
+        curl -s --max-time 20 -D "$headers" -o "$body" -H 'Content-Type: application/json' \
+            --data-binary @- "$KEYSTONE_URL/auth/tokens" || true
+    token=$(tr -d '\r' <"$headers" | awk -F': ' 'tolower($1) == "x-subject-token" {print $2}')
+    project=$(jq -r '.token.project.id // empty' <"$body" 2>/dev/null || true)
+    rm -f "$headers" "$body"
+    if [ -n "$token" ] && [ -n "$project" ]; then echo "$token $project"; fi
+}
+
 # rc_file FILE WHAT USER PASSWORD PROJECT: an rc file of OS_* variables for one user
 rc_file() {
     write_file "$1" 600 <<EOF2 || true
