@@ -1,11 +1,12 @@
 /**
- * The local cloud's REST APIs as the admin of its openrc. Tests act through the real
- * `openstack` CLI, as a user does; what they read back and wait for goes through these, since a
- * CLI call costs about 2.6 s of CPU on this machine, and a loop of them slows every test that
- * runs beside it.
+ * The local cloud's REST APIs as the users of its rc files. Tests act through the real
+ * `openstack` CLI where that action is what they show, as a user does; what they stand on
+ * (images uploaded, servers booted, hosts disabled), read back and wait for goes through these,
+ * since a CLI call costs about 1.6 s of CPU on this machine, its `--wait` looks every 5 s, and
+ * a loop of them slows every test that runs beside it.
  */
 import axios, { type AxiosRequestConfig } from 'axios';
-import { discoverHosts, openstack, removeComputeDir, startCompute, waitFor, type ComputeProcess } from './cloud.js';
+import { discoverHosts, openrcEnv, removeComputeDir, startCompute, waitFor, type ComputeProcess, type RcFile } from './cloud.js';
 import { rabbitmqctl } from './rabbitmq.js';
 
 export const COMPUTE_URL = 'http://127.0.0.1:8774/v2.1';
@@ -13,32 +14,40 @@ export const PLACEMENT_URL = 'http://127.0.0.1:8778';
 export const GLANCE_URL = 'http://127.0.0.1:9292';
 export const NEUTRON_URL = 'http://127.0.0.1:9696';
 
-let token: Promise<string> | undefined;
+const tokens = new Map<RcFile, Promise<string>>();
 
-/** The admin token of the openrc (one CLI call, then cached; renewed on a 401). */
-export function adminToken(renew = false): Promise<string> {
+/** A token of `rc`'s user in its project (Keystone's password method), cached; renewed on a 401. */
+export function tokenOf(rc: RcFile = 'openrc', renew = false): Promise<string> {
+  let token = tokens.get(rc);
   if (!token || renew) {
-    token = openstack<string>(['token', 'issue', '-f', 'value', '-c', 'id'], false).then((s) => s.trim());
-    token.catch(() => { token = undefined; });
+    const env = openrcEnv(rc);
+    token = axios.post(`${env.OS_AUTH_URL}/auth/tokens`, {
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: env.OS_USERNAME, domain: { name: env.OS_USER_DOMAIN_NAME }, password: env.OS_PASSWORD } } },
+        scope: { project: { name: env.OS_PROJECT_NAME, domain: { name: env.OS_PROJECT_DOMAIN_NAME } } },
+      },
+    }, { timeout: 30_000 }).then((r) => String(r.headers['x-subject-token']));
+    token.catch(() => tokens.delete(rc));
+    tokens.set(rc, token);
   }
   return token;
 }
 
-/** One request with the admin token; any status is returned, not thrown. */
-export async function rest<T>(cfg: AxiosRequestConfig): Promise<{ status: number; data: T }> {
+/** One request as `rc`'s user (the admin by default); any status is returned, not thrown. */
+export async function rest<T>(cfg: AxiosRequestConfig, rc: RcFile = 'openrc'): Promise<{ status: number; data: T }> {
   for (let attempt = 0; ; attempt++) {
     const res = await axios.request<T>({
       timeout: 30_000, validateStatus: () => true, ...cfg,
-      headers: { 'X-Auth-Token': await adminToken(attempt > 0), ...cfg.headers },
+      headers: { 'X-Auth-Token': await tokenOf(rc, attempt > 0), ...cfg.headers },
     });
     if (res.status === 401 && attempt === 0) continue;
     return { status: res.status, data: res.data };
   }
 }
 
-/** A compute API request at microversion 2.87. */
-export function compute<T>(method: string, path: string): Promise<{ status: number; data: T }> {
-  return rest<T>({ method, url: `${COMPUTE_URL}${path}`, headers: { 'X-OpenStack-Nova-API-Version': '2.87' } });
+/** A compute API request at microversion 2.87 (or `version`), as `rc`'s user. */
+export function compute<T>(method: string, path: string, body?: unknown, rc: RcFile = 'openrc', version = '2.87'): Promise<{ status: number; data: T }> {
+  return rest<T>({ method, url: `${COMPUTE_URL}${path}`, data: body, headers: { 'X-OpenStack-Nova-API-Version': version } }, rc);
 }
 
 export function computeGet<T>(path: string): Promise<{ status: number; data: T }> {
@@ -65,6 +74,14 @@ export async function novaServices(binary?: string): Promise<ServiceRecord[]> {
 /** The nova-compute service record of `host`. */
 export async function computeService(host: string): Promise<ServiceRecord | undefined> {
   return (await novaServices('nova-compute')).find((s) => s.host === host);
+}
+
+/** Sets fields of `host`'s nova-compute service record: `status` enabled or disabled, `forced_down`. */
+export async function setComputeService(host: string, fields: { status?: 'enabled' | 'disabled'; forced_down?: boolean }): Promise<void> {
+  const service = await computeService(host);
+  if (!service) throw new Error(`no nova-compute service record of ${host}`);
+  const r = await compute('PUT', `/os-services/${service.id}`, fields);
+  if (r.status !== 200) throw new Error(`PUT /os-services/${service.id} ${JSON.stringify(fields)}: HTTP ${r.status} ${JSON.stringify(r.data)}`);
 }
 
 /** The hypervisor record of `host` at 2.87 (the last microversion with its usage fields); undefined when there is none. */
@@ -125,9 +142,9 @@ export async function joinTestCompute(host: string, extra = ''): Promise<Compute
   return compute;
 }
 
-/** A Neutron request (v2.0); throws unless the status is one of `ok`. */
-export async function neutron<T = unknown>(method: string, path: string, body?: unknown, ok = [200, 201, 204]): Promise<T> {
-  const r = await rest<T>({ method, url: `${NEUTRON_URL}/v2.0${path}`, data: body });
+/** A Neutron request (v2.0) as `rc`'s user; throws unless the status is one of `ok`. */
+export async function neutron<T = unknown>(method: string, path: string, body?: unknown, ok = [200, 201, 204], rc: RcFile = 'openrc'): Promise<T> {
+  const r = await rest<T>({ method, url: `${NEUTRON_URL}/v2.0${path}`, data: body }, rc);
   if (!ok.includes(r.status)) throw new Error(`${method} ${path}: HTTP ${r.status} ${JSON.stringify(r.data)}`);
   return r.data;
 }
@@ -155,11 +172,11 @@ export async function port(id: string): Promise<Port | null> {
   return (await neutron<{ port?: Port }>('GET', `/ports/${id}`, undefined, [200, 404])).port ?? null;
 }
 
-/** The id of the network named `name`. */
-export async function networkId(name: string): Promise<string> {
-  const [net] = (await neutron<{ networks: { id: string }[] }>('GET', `/networks?name=${encodeURIComponent(name)}`)).networks;
-  if (!net) throw new Error(`no network named ${name}`);
-  return net.id;
+/** The id of the network named `name` that `rc`'s user sees (one, as the CLI asks). */
+export async function networkId(name: string, rc: RcFile = 'openrc'): Promise<string> {
+  const nets = (await neutron<{ networks: { id: string }[] }>('GET', `/networks?name=${encodeURIComponent(name)}`, undefined, [200], rc)).networks;
+  if (nets.length !== 1) throw new Error(`${nets.length} networks named ${name}`);
+  return nets[0].id;
 }
 
 /** A security group of the admin's project that lets ICMP in (and, as every group, everything out). */

@@ -1,14 +1,15 @@
 /**
- * Servers on the local cloud as an end user drives them: actions through the real
- * `openstack` CLI, polling through the compute REST API (test/helpers/rest.ts), the
+ * Servers on the local cloud as an end user drives them: the actions a test shows through the
+ * real `openstack` CLI, what it stands on and polling through the REST APIs
+ * (test/helpers/rest.ts), the
  * containers behind them through the cloud's engine, and a registry of everything a test
  * created so that it is removed again, also after a failure.
  */
 import type Docker from 'dockerode';
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOUD_DIR, localCloud, openstack, type RcFile } from './cloud.js';
-import { GLANCE_URL, compute, computeGet, placement, rest } from './rest.js';
+import { GLANCE_URL, compute, computeGet, networkId, placement, rest } from './rest.js';
 import { demuxLogs } from '../../src/runtime/docker-engine.js';
 import { ENGINE_DRIVER, collect, dockerClient, engineTmpDir, importRootfs } from '../integration/glance-bridge/images.js';
 
@@ -110,11 +111,49 @@ export function cli(args: string[], rc: RcFile = 'openrc'): Promise<string> {
   return openstack<string>(args, false, rc);
 }
 
-/** Boots `name` (m1.tiny, on `network`) asking for compute host `host` (`--host`, 2.74), as the user of `rc`; its id. */
-export async function bootOnHost(name: string, image: string, host: string, rc: RcFile, network: string): Promise<string> {
-  const s = await openstack<{ id: string }>(['--os-compute-api-version', '2.74', 'server', 'create', '--image', image,
-    '--flavor', 'm1.tiny', '--network', network, '--host', host, name], true, rc);
-  return s.id;
+/*
+ * The CLI's `--wait` looks every 5 s (osc-lib's wait_for_status), 2.5 s more per action on
+ * average: these run the command without it and wait through the REST API.
+ */
+
+/** `openstack server delete SERVER` as `rc`'s user, then until the server is gone. */
+export async function deleteWithCli(server: string, rc: RcFile = 'openrc', timeoutMs = 60_000): Promise<void> {
+  await cli(['server', 'delete', server], rc);
+  await waitForGone(server, timeoutMs);
+}
+
+/** `openstack server ARGS... SERVER` as `rc`'s user, then until the server is settled in `status`. */
+export async function actWithCli(args: string[], server: string, status: string, rc: RcFile = 'openrc', timeoutMs = 180_000): Promise<Server> {
+  await cli(['server', ...args, server], rc);
+  return waitForStatus(server, status, timeoutMs);
+}
+
+/** Boots `name` (m1.tiny, on `network`) asking for compute host `host` (2.74), as the user of `rc`; its id. */
+export function bootOnHost(name: string, image: string, host: string, rc: RcFile, network: string): Promise<string> {
+  return bootThroughApi(name, { image, host, rc, network });
+}
+
+/** The id of the flavor named `name` (POST /servers takes no name). */
+async function flavorId(name: string): Promise<string> {
+  const r = await computeGet<{ flavors: { id: string; name: string }[] }>('/flavors?is_public=none');
+  const f = r.data.flavors?.find((x) => x.name === name);
+  if (!f) throw new Error(`no flavor named ${name} (HTTP ${r.status})`);
+  return f.id;
+}
+
+/** POST /servers, as `openstack server create` sends it; the new server's id. */
+async function bootThroughApi(name: string, o: BootOptions & { network?: string }): Promise<string> {
+  const rc = o.rc ?? 'openrc';
+  const server: Record<string, unknown> = {
+    name, imageRef: o.image, flavorRef: await flavorId(o.flavor ?? 'm1.tiny'),
+    networks: o.network ? [{ uuid: await networkId(o.network, rc) }] : 'none',
+  };
+  if (o.properties) server.metadata = o.properties;
+  if (o.userDataFile) server.user_data = readFileSync(o.userDataFile).toString('base64');
+  if (o.host) server.host = o.host;
+  const r = await compute<{ server?: { id: string } }>('POST', '/servers', { server }, rc, o.host ? '2.74' : BOOT_MICROVERSION);
+  if (r.status !== 202 || !r.data.server) throw new Error(`POST /servers ${name}: HTTP ${r.status} ${JSON.stringify(r.data)}`);
+  return r.data.server.id;
 }
 
 export interface BootOptions {
@@ -126,6 +165,8 @@ export interface BootOptions {
   rc?: RcFile;
   /** The compute host it must go to (2.74's --host; the admin's). */
   host?: string;
+  /** Booted with `openstack server create`, where that is what the test shows (else POST /servers). */
+  cli?: boolean;
 }
 
 // ------------------------------------------------------------------------ engine
@@ -291,8 +332,13 @@ export class Created {
   readonly engineRefs = new Set<string>();
   readonly files = new Set<string>();
 
-  /** `openstack server create` (no --wait) with --nic none; returns the server id. */
+  /** A server with no network (POST /servers, or `openstack server create` with `cli`); its id. */
   async boot(name: string, o: BootOptions): Promise<string> {
+    if (!o.cli) {
+      const id = await bootThroughApi(name, o);
+      this.servers.add(id);
+      return id;
+    }
     const args = ['--os-compute-api-version', o.host ? '2.74' : BOOT_MICROVERSION, 'server', 'create', '--image', o.image, '--flavor', o.flavor ?? 'm1.tiny', '--nic', 'none'];
     if (o.host) args.push('--host', o.host);
     for (const [k, v] of Object.entries(o.properties ?? {})) args.push('--property', `${k}=${v}`);
@@ -321,14 +367,18 @@ export class Created {
     return ids as string[];
   }
 
-  /** `openstack image create --container-format docker --disk-format raw --file FILE --public NAME`, then waits until active. */
-  async uploadImage(name: string, data: Buffer, dir: string): Promise<string> {
-    const file = join(dir, `${name}.tar`);
-    writeFileSync(file, data);
-    this.files.add(file);
-    const id = (await cli(['image', 'create', '--container-format', 'docker', '--disk-format', 'raw', '--file', file, '--public', name, '-f', 'value', '-c', 'id'])).trim();
-    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`image create printed ${id}`);
+  /**
+   * A public Glance image of `data` (container format docker, disk format raw), as `openstack
+   * image create --file` makes it (through Glance's API: test/integration/glance-bridge shows
+   * the CLI's), once it is active.
+   */
+  async uploadImage(name: string, data: Buffer): Promise<string> {
+    const made = await rest<{ id?: string }>({ method: 'POST', url: `${GLANCE_URL}/v2/images`, data: { name, container_format: 'docker', disk_format: 'raw', visibility: 'public' } });
+    const id = made.data.id;
+    if (made.status !== 201 || !id) throw new Error(`POST /v2/images ${name}: HTTP ${made.status} ${JSON.stringify(made.data)}`);
     this.images.add(id);
+    const put = await rest({ method: 'PUT', url: `${GLANCE_URL}/v2/images/${id}/file`, data, headers: { 'Content-Type': 'application/octet-stream' }, maxBodyLength: Infinity, timeout: 120_000 });
+    if (put.status !== 204) throw new Error(`PUT /v2/images/${id}/file: HTTP ${put.status} ${JSON.stringify(put.data)}`);
     this.engineRefs.add(`glance-image:${id}`);
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -337,6 +387,27 @@ export class Created {
       if (Date.now() > deadline) throw new Error(`image ${name} (${id}) is ${img?.status ?? 'gone'}, not active`);
       await sleep(200);
     }
+    return id;
+  }
+
+  /**
+   * `openstack server image create --name NAME SERVER` as `rc`'s user; once the image is active
+   * (what `--wait` waits for) and the server's task is over, the image's id.
+   */
+  async snapshot(server: string, name: string, rc: RcFile = 'openrc', timeoutMs = 300_000): Promise<string> {
+    const id = (await cli(['server', 'image', 'create', '--name', name, server, '-f', 'value', '-c', 'id'], rc)).trim();
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`server image create printed ${id}`);
+    this.images.add(id);
+    this.engineRefs.add(`glance-image:${id}`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const img = await glanceImage(id);
+      if (img?.status === 'active') break;
+      if (!img || ['killed', 'deleted', 'pending_delete'].includes(img.status)) throw new Error(`snapshot ${name} (${id}) of ${server} is ${img?.status ?? 'gone'}`);
+      if (Date.now() > deadline) throw new Error(`snapshot ${name} (${id}) of ${server} is ${img.status}, not active, after ${timeoutMs} ms`);
+      await sleep(200);
+    }
+    await waitForServer(server, 'done with the snapshot', (s) => !s?.['OS-EXT-STS:task_state'], 60_000);
     return id;
   }
 

@@ -6,8 +6,8 @@
  */
 import Docker from 'dockerode';
 import { strict as assert } from 'node:assert';
-import { computeConfValue, ensureComputeHosts, extraHost, openstack, waitFor, type ExtraHost } from './cloud.js';
-import { GLANCE_URL, computeGet, ports, providersNamed, rest } from './rest.js';
+import { computeConfValue, ensureComputeHosts, extraHost, waitFor, type ExtraHost } from './cloud.js';
+import { GLANCE_URL, computeGet, placement, ports, providersNamed, rest } from './rest.js';
 import { allocations, containerNameOf, engine, execIn } from './servers.js';
 
 export interface TwoHosts {
@@ -43,12 +43,11 @@ export async function hostsHolding(hosts: TwoHosts, consumer: string): Promise<s
   return Object.keys(await allocations(consumer)).map((rp) => Object.entries(hosts.provider).find(([, uuid]) => uuid === rp)?.[0] ?? rp).sort();
 }
 
-/** MEMORY_MB in use on each host's provider, as `openstack resource provider usage show` gives it. */
+/** MEMORY_MB in use on each host's provider (Placement's usages of it). */
 export async function memoryInUse(hosts: TwoHosts): Promise<Record<string, number>> {
   const used: Record<string, number> = {};
   for (const [host, provider] of Object.entries(hosts.provider)) {
-    const rows = await openstack<{ resource_class: string; usage: number }[]>(['resource', 'provider', 'usage', 'show', provider]);
-    used[host] = rows.find((r) => r.resource_class === 'MEMORY_MB')?.usage ?? 0;
+    used[host] = (await placement<{ usages: Record<string, number> }>('GET', `/resource_providers/${provider}/usages`)).usages.MEMORY_MB ?? 0;
   }
   return used;
 }

@@ -94,10 +94,13 @@ describe('Heat stacks of container servers (etc/heat templates)', function () {
   let snapServer = '';
   let groupNet = '';
 
-  /** `openstack stack create|update --wait ...`; on failure, the error says which resources failed and why. */
+  /**
+   * `openstack stack create|update --wait --poll 1 ...` (it looks at the stack's events every
+   * 5 s by default); on failure, the error says which resources failed and why.
+   */
   async function stackAction(name: string, args: string[]): Promise<Stack> {
     try {
-      await os([...args, '--wait', '--timeout', String(HEAT_TIMEOUT_MIN), name], STACK_TIMEOUT_MS);
+      await os([...args, '--wait', '--poll', '1', '--timeout', String(HEAT_TIMEOUT_MIN), name], STACK_TIMEOUT_MS);
     } catch (err) {
       const failures = await os(['stack', 'failures', 'list', '--long', name]).catch((e: unknown) => String(e));
       throw new Error(`${(err as Error).message.trim()}\nopenstack stack failures list --long ${name}:\n${failures}`);
@@ -203,11 +206,7 @@ describe('Heat stacks of container servers (etc/heat templates)', function () {
   it('a server from a snapshot (server-from-snapshot.yaml): CREATE_COMPLETE, the new container has the snapshotted file', async () => {
     const w = await execIn(oneServer, ['sh', '-c', `echo ${RUN} > /root/heat-snapshot-mark`]);
     assert.equal(w.exitCode, 0, w.output);
-    const out = await os(['server', 'image', 'create', '--wait', '--name', `${RUN}-snap`, oneServer, '-f', 'value', '-c', 'id'], 300_000);
-    const snap = out.trim().split('\n').pop()?.trim() ?? '';
-    assert.match(snap, /^[0-9a-f-]{36}$/, `snapshot id: ${out}`);
-    created.images.add(snap);
-    created.engineRefs.add(`glance-image:${snap}`);
+    const snap = await created.snapshot(oneServer, `${RUN}-snap`);
     const st = await createStack(fromSnap, 'server-from-snapshot.yaml', { snapshot: snap });
     snapServer = output<string>(st, 'server_id');
     created.servers.add(snapServer);

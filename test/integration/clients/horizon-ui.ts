@@ -11,7 +11,6 @@ import { chromium, type Browser, type Frame, type Locator, type Page } from 'pla
 import { CLOUD_DIR, REPO, cloudSetting, ensureCloudPart, waitFor, type RcFile } from '../../helpers/cloud.js';
 import { engine, importRootfsWith, type Created } from '../../helpers/servers.js';
 import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
-import { workDir } from '../lifecycle/fixture.js';
 
 const HORIZON_PORT = process.env.HORIZON_PORT ?? cloudSetting('HORIZON_PORT') ?? '8080';
 export const HORIZON_URL = `http://127.0.0.1:${HORIZON_PORT}`;
@@ -144,7 +143,7 @@ export async function shellImage(created: Created, name: string): Promise<string
   await importRootfsWith(await busyboxRootfs(), ref, ['CMD ["/bin/sh"]']);
   const archive = await saveImage(engine(), ref);
   await engine().getImage(ref).remove({ force: true });
-  return created.uploadImage(name, archive, workDir());
+  return created.uploadImage(name, archive);
 }
 
 /** What the console tests type into a server's shell, and what it prints. */

@@ -10,11 +10,12 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BUSYBOX, makeTar, randomData, saveImage, type TarItem } from '../glance-bridge/images.js';
 import {
-  Created, alivePid, allocations, cli, containerNameOf, engine, engineImageTagged, engineTmp, execIn, getServer, glanceImage, importRootfsWith, inspectContainer, isAlive,
+  Created, alivePid, allocations, cli, containerNameOf, deleteWithCli, engine, engineImageTagged, engineTmp, execIn, getServer, glanceImage, importRootfsWith, inspectContainer, isAlive,
   logRecords, newEngineTmpEntries, novaContainerPid, orphanContainers, restartCompute, sleep, summary, waitForServer, type Server,
 } from '../../helpers/servers.js';
-import { localCloud, openstack } from '../../helpers/cloud.js';
-import { RUN, workDir } from './fixture.js';
+import { localCloud } from '../../helpers/cloud.js';
+import { RUN } from './fixture.js';
+import { setComputeService } from '../../helpers/rest.js';
 
 /** Size of the random layer that widens the window of the download. */
 const BIG_BYTES = 100 * 1024 * 1024;
@@ -47,7 +48,7 @@ describe('lifecycle: nova-container killed mid-build', function () {
 
   before(async function () {
     this.timeout(300_000);
-    imageId = await c.uploadImage(`${RUN}-big`, await bigArchive(), workDir());
+    imageId = await c.uploadImage(`${RUN}-big`, await bigArchive());
   });
 
   after(async function () {
@@ -154,11 +155,11 @@ describe('lifecycle: nova-container killed mid-build', function () {
     const { id, snap, pid } = await cutSnapshot(`${RUN}-crash-snap-gone`);
     const host = (await getServer(id))?.['OS-EXT-SRV-ATTR:host'];
     assert.ok(host, 'the server has a host');
-    const forceDown = (down: boolean) => openstack(['--os-compute-api-version', '2.11', 'compute', 'service', 'set', down ? '--down' : '--up', host, 'nova-compute'], false);
+    const forceDown = (down: boolean) => setComputeService(host, { forced_down: down });
     await forceDown(true);
     try {
       // nova-api deletes a server of a host that is down by itself (its local delete)
-      await cli(['server', 'delete', '--wait', id]);
+      await deleteWithCli(id);
       c.servers.delete(id);
     } finally {
       await forceDown(false);

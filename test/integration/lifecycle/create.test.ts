@@ -27,7 +27,7 @@ describe('lifecycle: create', function () {
     writeFileSync(file, userData);
     // m1.medium: 2 vcpus, so the CPU limit cannot match by accident
     const t0 = Date.now();
-    id = await c.boot(`${RUN}-create`, { image: image.id, flavor: 'm1.medium', properties: { FOO: 'bar', 'not-an-env-name': 'x' }, userDataFile: file });
+    id = await c.boot(`${RUN}-create`, { image: image.id, flavor: 'm1.medium', properties: { FOO: 'bar', 'not-an-env-name': 'x' }, userDataFile: file, cli: true });
     const cliMs = Date.now() - t0;
     server = await waitForStatus(id, 'ACTIVE', 120_000);
     console.log(`      boot with a download: server create returned after ${cliMs} ms, ACTIVE after ${Date.now() - t0} ms`);
@@ -97,7 +97,7 @@ describe('lifecycle: create', function () {
     const image = await newImageOfArchive(c, 'cmdline');
     const cmdMarker = `CMDLINE-MARKER-${RUN}`;
     await cli(['image', 'set', '--property', `os_command_line=/bin/sh -c 'echo ${cmdMarker} "two words"; exec sleep 1000000'`, image.id]);
-    const sid = await c.boot(`${RUN}-cmdline`, { image: image.id });
+    const sid = await c.boot(`${RUN}-cmdline`, { image: image.id, cli: true });
     await waitForStatus(sid, 'ACTIVE', 120_000);
     const info = await inspectContainer(sid);
     assert.deepEqual(info?.Config.Cmd, ['/bin/sh', '-c', `echo ${cmdMarker} "two words"; exec sleep 1000000`]);

@@ -52,7 +52,7 @@ export function testArchive(): Promise<TestArchive> {
 export function sharedImage(): Promise<TestImage> {
   image ??= (async () => {
     const name = `${RUN}-busybox`;
-    const id = await shared.uploadImage(name, (await testArchive()).archive, workDir());
+    const id = await shared.uploadImage(name, (await testArchive()).archive);
     return { id, name };
   })();
   image.catch(() => { image = undefined; });
@@ -62,7 +62,7 @@ export function sharedImage(): Promise<TestImage> {
 /** One more Glance image of the same archive (a new Glance id: a new download), owned by `c`. */
 export async function newImageOfArchive(c: Created, label: string): Promise<TestImage> {
   const name = `${RUN}-${label}`;
-  return { id: await c.uploadImage(name, (await testArchive()).archive, workDir()), name };
+  return { id: await c.uploadImage(name, (await testArchive()).archive), name };
 }
 
 after(async function () {

@@ -10,11 +10,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomData, withEntry } from '../glance-bridge/images.js';
 import {
-  Created, SANDBOXED, allocations, cli, engine, engineImageTagged, engineTmp, getServer, inspectContainer, logRecords, newEngineTmpEntries,
+  Created, SANDBOXED, allocations, cli, deleteWithCli, engine, engineImageTagged, engineTmp, getServer, inspectContainer, logRecords, newEngineTmpEntries,
   sandboxNameOf, sleep, waitForServer, waitForStatus, type Server,
 } from '../../helpers/servers.js';
 import { glanceStoreDir } from '../../helpers/glance-store.js';
-import { RUN, newImageOfArchive, testArchive, workDir } from './fixture.js';
+import { RUN, newImageOfArchive, testArchive } from './fixture.js';
 
 describe('lifecycle: images at boot', function () {
   this.timeout(300_000);
@@ -56,7 +56,7 @@ describe('lifecycle: images at boot', function () {
     const first = await c.boot(`${RUN}-removed-1`, { image: image.id });
     await waitForStatus(first, 'ACTIVE');
     const sandboxImage = SANDBOXED ? (await engine().getContainer(sandboxNameOf(first)).inspect()).Config.Image : null;
-    await cli(['server', 'delete', '--wait', first]);
+    await deleteWithCli(first);
     // the cache keeps an image nobody uses for a day: only a hand takes it away now
     await engine().getImage(`glance-image:${image.id}`).remove();
     assert.equal(await engineImageTagged(`glance-image:${image.id}`), false);
@@ -80,19 +80,19 @@ describe('lifecycle: images at boot', function () {
     const cases: { label: string; make: () => Promise<{ id: string; after?: () => void }>; fault: RegExp }[] = [
       {
         label: 'not a tar',
-        make: async () => ({ id: await c.uploadImage(`${RUN}-not-a-tar`, randomData(300_000), workDir()) }),
+        make: async () => ({ id: await c.uploadImage(`${RUN}-not-a-tar`, randomData(300_000)) }),
         fault: /not a \(complete\) tar archive/,
       },
       {
         label: 'a tar that is no image (a plain rootfs)',
-        make: async () => ({ id: await c.uploadImage(`${RUN}-rootfs`, (await testArchive()).rootfs, workDir()) }),
+        make: async () => ({ id: await c.uploadImage(`${RUN}-rootfs`, (await testArchive()).rootfs) }),
         fault: /neither manifest\.json/,
       },
       {
         label: 'a checksum mismatch (the bytes in Glance\'s store were changed after the upload)',
         make: async () => {
           const { archive, rootfs } = await testArchive();
-          const id = await c.uploadImage(`${RUN}-corrupt`, archive, workDir());
+          const id = await c.uploadImage(`${RUN}-corrupt`, archive);
           // Flip bytes inside the busybox binary (file content, not a tar header), same size.
           const probe = rootfs.subarray(rootfs.length >> 1, (rootfs.length >> 1) + 64);
           const at = archive.indexOf(probe);
@@ -111,7 +111,7 @@ describe('lifecycle: images at boot', function () {
         make: async () => {
           const evil = `/tmp/${RUN}-evil`;
           const data = await withEntry((await testArchive()).archive, { name: `../../../../..${evil}`, data: Buffer.from('escaped') });
-          return { id: await c.uploadImage(`${RUN}-dotdot`, data, workDir()), after: () => assert.ok(!existsSync(evil), `${evil} was written`) };
+          return { id: await c.uploadImage(`${RUN}-dotdot`, data), after: () => assert.ok(!existsSync(evil), `${evil} was written`) };
         },
         fault: /leaves the archive/,
       },

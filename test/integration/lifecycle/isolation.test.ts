@@ -13,7 +13,7 @@ import { computeConfValue, waitFor } from '../../helpers/cloud.js';
 import { computeService, providerInventory, providersNamed } from '../../helpers/rest.js';
 import { ENGINE_DRIVER, engineDataRoot } from '../glance-bridge/images.js';
 import {
-  Created, SANDBOXED, cli, engine, execIn, glanceImage, inspectContainer, logRecords, orphanContainers, sandboxNameOf, waitForStatus,
+  Created, SANDBOXED, cli, deleteWithCli, engine, execIn, glanceImage, inspectContainer, logRecords, orphanContainers, sandboxNameOf, waitForStatus,
 } from '../../helpers/servers.js';
 import { fillRootDiskToTheLimit, rootDiskLimit, rootDiskLimitGb } from '../../helpers/root-disk.js';
 import { cgroupValue } from '../../helpers/cgroup.js';
@@ -171,21 +171,21 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
 
     // Each mount of a full disk below (the snapshots, the start) is refused by the engine's
     // btrfs driver until the compute makes room for it (src/runtime/btrfs-root-disk.ts). The fill
-    // leaves the disk that full on some runs only: fillRootDiskToTheLimit makes it so.
+    // leaves the disk that full on some runs only: fillRootDiskToTheLimit makes it so, at
+    // whatever the disk holds. The file goes first: in each snapshot it would be a layer of a
+    // GB for Glance, and a minute of the test.
+    assert.equal((await execIn(id, ['/bin/sh', '-c', 'rm /root/fill && sync'])).exitCode, 0);
     const containerId = (await inspectContainer(id))!.Id;
     const roomMade = () => logRecords('the container\'s root disk is full: its mount is tried again with room for its limit', { container: containerId }).length;
     const snapshot = async (name: string) => {
-      let out: string;
+      let snap: string;
       try {
-        out = await cli(['server', 'image', 'create', '--wait', '--name', name, id, '-f', 'value', '-c', 'id']);
+        snap = await c.snapshot(id, name);
       } catch (err) {
         // the compute deleted the image it could not fill: say why
         const why = logRecords('instance action failed', { instance: id }).map((r) => r.err);
         throw new Error(`${String(err)}\nthe compute's failures for ${id}: ${JSON.stringify(why)}`);
       }
-      const snap = out.trim().split('\n').pop()!.trim();
-      c.images.add(snap);
-      c.engineRefs.add(`glance-image:${snap}`);
       assert.equal((await glanceImage(snap))?.status, 'active');
     };
     let size = await fillRootDiskToTheLimit(id);
@@ -205,7 +205,7 @@ describe('lifecycle: a server is held to its flavor and cannot widen its privile
     await waitForStatus(id, 'ACTIVE', 120_000);
     assert.equal(roomMade(), 3);
     assert.equal(await rootDiskLimit(id), String(size));
-    await cli(['server', 'delete', '--wait', id]);
+    await deleteWithCli(id);
     assert.equal(await inspectContainer(id), null);
   });
 

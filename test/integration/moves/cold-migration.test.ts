@@ -19,10 +19,10 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, allocations, bootOnHost, containerNameOf, execIn, getServer, instanceAction, instanceActions, summary, waitForServer, type Server } from '../../helpers/servers.js';
+import { Created, allocations, bootOnHost, containerNameOf, deleteWithCli, execIn, getServer, instanceAction, instanceActions, summary, waitForServer, type Server } from '../../helpers/servers.js';
 import { cgroupValue } from '../../helpers/cgroup.js';
 import { novaCellSql, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
-import { ports } from '../../helpers/rest.js';
+import { ports, setComputeService } from '../../helpers/rest.js';
 import {
   assertPortOn, containerOn as containerOnHost, engineOf as engineOfHost, hostsHolding, memoryInUse, moveImages, serverMigrations, twoHosts, type Migration, type TwoHosts,
 } from '../../helpers/two-hosts.js';
@@ -56,12 +56,12 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
   async function assertMemoryUse(onFirst: number, onSecond: number): Promise<void> {
     const now = await memoryInUse(hosts);
     assert.deepEqual([now[first] - baseline[first], now[second.name] - baseline[second.name]], [onFirst, onSecond],
-      'MEMORY_MB the server and its migration use on the first and the second host (resource provider usage show)');
+      'MEMORY_MB the server and its migration use on the first and the second host (Placement\'s usages)');
   }
 
   async function moveTo(host: string): Promise<{ server: Server; migration: Migration }> {
-    await openstack(['--os-compute-api-version', '2.56', 'server', 'migrate', '--host', host, '--wait', serverId], false, 'movesrc');
-    const server = await waitForServer(serverId, 'VERIFY_RESIZE', (s) => s?.status === 'VERIFY_RESIZE' || s?.status === 'ERROR' || s?.status === 'ACTIVE', 60_000);
+    await openstack(['--os-compute-api-version', '2.56', 'server', 'migrate', '--host', host, serverId], false, 'movesrc');
+    const server = await waitForServer(serverId, 'VERIFY_RESIZE', (s) => s?.status === 'VERIFY_RESIZE' || s?.status === 'ERROR' || s?.status === 'ACTIVE', 180_000);
     assert.equal(server?.status, 'VERIFY_RESIZE', summary(server));
     const [migration] = await migrations();
     assert.equal(migration.dest_compute, host);
@@ -89,7 +89,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
 
   /** server resize --flavor FLAVOR while `from` takes no new servers, so it goes to the other host: VERIFY_RESIZE. */
   async function resizeWith(flavor: string, from: string): Promise<Migration> {
-    const enabled = (yes: boolean) => openstack(['compute', 'service', 'set', yes ? '--enable' : '--disable', from, 'nova-compute'], false);
+    const enabled = (yes: boolean) => setComputeService(from, { status: yes ? 'enabled' : 'disabled' });
     await enabled(false);
     try {
       await openstack(['server', 'resize', '--flavor', flavor, serverId], false, 'movesrc');
@@ -218,7 +218,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     // container:pids_limit=0 is refused where the container is made: on the destination, in finish_resize
     await openstack(['flavor', 'create', '--ram', '512', '--disk', '2', '--vcpus', '1', '--property', 'container:pids_limit=0', unenforceable], false);
     flavors.add(unenforceable);
-    const enabled = (yes: boolean) => openstack(['compute', 'service', 'set', yes ? '--enable' : '--disable', first, 'nova-compute'], false);
+    const enabled = (yes: boolean) => setComputeService(first, { status: yes ? 'enabled' : 'disabled' });
     await enabled(false);
     let requestId = '';
     try {
@@ -257,7 +257,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     // in error, the server in ERROR on the destination).
     await novaCellSql(`UPDATE migrations SET status='error' WHERE uuid='${migration.uuid}'`);
     await openstack(['server', 'set', '--state', 'error', serverId], false);
-    await openstack(['server', 'delete', '--wait', serverId], false, 'movesrc');
+    await deleteWithCli(serverId, 'movesrc');
     created.servers.delete(serverId);
     assert.equal(await containerOn(second.name), 'gone');
     const t0 = Date.now();

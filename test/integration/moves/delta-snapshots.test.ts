@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, makeTar, randomData, readTar, saveImage } from '../glance-bridge/images.js';
 import {
-  Created, allocations, cli, engine, engineImageTagged, execIn, importRootfsWith, inspectContainer, logRecords, waitForServer,
+  Created, allocations, cli, deleteWithCli, engine, engineImageTagged, execIn, importRootfsWith, inspectContainer, logRecords, waitForServer,
   waitForStatus,
 } from '../../helpers/servers.js';
 import { glanceStoreDir } from '../../helpers/glance-store.js';
@@ -29,14 +29,6 @@ async function imageShow(id: string): Promise<ImageShown> {
   return JSON.parse(await cli(['image', 'show', id, '-f', 'json'])) as ImageShown;
 }
 
-/** `openstack server image create --wait`; the new image's id. */
-async function snapshot(c: Created, server: string, name: string): Promise<string> {
-  const out = await cli(['server', 'image', 'create', '--wait', '--name', name, server, '-f', 'value', '-c', 'id']);
-  const id = out.trim().split('\n').pop()!.trim();
-  c.images.add(id);
-  c.engineRefs.add(`glance-image:${id}`);
-  return id;
-}
 
 /** The sha256 of a file in the server's container (on engine `on`), by busybox. */
 async function sumIn(server: string, path: string, on: Docker = engine()): Promise<string> {
@@ -56,7 +48,7 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
   /** Deletes the servers and takes the images out of the engine's cache: a boot must fetch from Glance. */
   async function evict(...ids: string[]): Promise<void> {
     for (const s of [...c.servers]) {
-      await cli(['server', 'delete', '--wait', s]);
+      await deleteWithCli(s);
       c.servers.delete(s);
     }
     for (const id of ids) {
@@ -73,7 +65,7 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
     await importRootfsWith(tenMb, ref, ['CMD ["/bin/sh", "-c", "exec sleep 1000000"]']);
     const archive = await saveImage(engine(), ref);
     await engine().getImage(ref).remove({ force: true });
-    base = await c.uploadImage(`${RUN}-ten`, archive, workDir());
+    base = await c.uploadImage(`${RUN}-ten`, archive);
   });
 
   /** The second host's engine, once a test booted there: what it cached goes after the servers. */
@@ -93,7 +85,7 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
     written = await sumIn(server, '/root/mb');
 
     const t0 = Date.now();
-    snap = await snapshot(c, server, `${RUN}-snap`);
+    snap = await c.snapshot(server, `${RUN}-snap`);
     const ms = Date.now() - t0;
     const shown = await imageShow(snap);
     const baseSize = (await imageShow(base)).size;
@@ -135,7 +127,7 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
   it('a snapshot of that server stands on the snapshot, and a boot with nothing cached assembles all three', async () => {
     const w = await execIn(child, ['/bin/busybox', 'sh', '-c', 'echo second-generation > /root/second']);
     assert.equal(w.exitCode, 0, w.output);
-    const snap2 = await snapshot(c, child, `${RUN}-snap2`);
+    const snap2 = await c.snapshot(child, `${RUN}-snap2`);
     const shown = await imageShow(snap2);
     assert.equal(shown.properties.nova_container_base_image, snap, 'nova-api copied the first snapshot\'s properties; the upload set its own');
     assert.equal(shown.properties.nova_container_delta_depth, '2');

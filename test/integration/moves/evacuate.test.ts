@@ -16,7 +16,7 @@
 import { strict as assert } from 'node:assert';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { Created, bootOnHost, containerNameOf, engine, execIn, getServer, summary, waitForServer, type Server } from '../../helpers/servers.js';
-import { COMPUTE_URL, ports, rest } from '../../helpers/rest.js';
+import { COMPUTE_URL, ports, rest, setComputeService } from '../../helpers/rest.js';
 import { RELEASE_ROOT, killCloudDaemons, localCloud, openstack, releaseOpenstack, waitFor } from '../../helpers/cloud.js';
 import { assertPortOn, containerOn, hostsHolding, memoryInUse, serverMigrations, twoHosts, type TwoHosts } from '../../helpers/two-hosts.js';
 
@@ -34,7 +34,7 @@ describe('evacuate: the server made again on the other host while its own is dow
   /** Each host's MEMORY_MB in use before the server was made (it runs alone: nothing else changes it). */
   let baseline: Record<string, number> = {};
 
-  /** MEMORY_MB the server uses on [the first, the second] host, as `openstack resource provider usage show` reports it. */
+  /** MEMORY_MB the server uses on [the first, the second] host, as Placement's usages of their providers say. */
   async function memoryUse(): Promise<number[]> {
     const now = await memoryInUse(hosts);
     return [now[hosts.first] - baseline[hosts.first], now[hosts.second.name] - baseline[hosts.second.name]];
@@ -60,7 +60,7 @@ describe('evacuate: the server made again on the other host while its own is dow
   const evacuation = async () => (await serverMigrations(serverId, 'evacuation'))[0];
   const heldBy = () => hostsHolding(hosts, serverId);
 
-  const forceDown = (down: boolean) => openstack(['--os-compute-api-version', '2.11', 'compute', 'service', 'set', down ? '--down' : '--up', hosts.second.name, 'nova-compute'], false);
+  const forceDown = (down: boolean) => setComputeService(hosts.second.name, { forced_down: down });
 
   before(async function () {
     this.timeout(900_000);

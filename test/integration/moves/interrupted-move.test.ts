@@ -73,7 +73,7 @@ describe('a host killed mid-move and started again: the server stays on its sour
     assert.deepEqual(await hostsHolding(hosts, migration.uuid), [], 'nothing held by the migration');
     const now = await memoryInUse(hosts);
     assert.deepEqual([now[first] - baseline[first], now[second.name] - baseline[second.name]], host === first ? [128, 0] : [0, 128],
-      'MEMORY_MB the server uses on the first and the second host (resource provider usage show)');
+      'MEMORY_MB the server uses on the first and the second host (Placement\'s usages)');
     assert.deepEqual(await moveImages(migration.uuid), [], 'the image of the move deleted');
   }
 

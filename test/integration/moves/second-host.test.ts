@@ -17,7 +17,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, bootOnHost, cli, containerNameOf, engine, execIn, getServer, summary, waitForGone, waitForServer } from '../../helpers/servers.js';
+import { Created, bootOnHost, cli, containerNameOf, deleteWithCli, engine, execIn, getServer, summary, waitForServer } from '../../helpers/servers.js';
 import { CLOUD_DIR, REPO, openstack, waitFor, type ExtraHost } from '../../helpers/cloud.js';
 import { twoHosts } from '../../helpers/two-hosts.js';
 import { computeService, ports } from '../../helpers/rest.js';
@@ -140,8 +140,7 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     assert.ok(serverId, 'a server ran on the second host');
     const [port] = await ports({ device_id: serverId });
     const tap = `tap${port.id.slice(0, 11)}`;
-    await openstack(['server', 'delete', '--wait', serverId], false, 'movesrc');
-    await waitForGone(serverId, 90_000);
+    await deleteWithCli(serverId, 'movesrc', 90_000);
     created.servers.delete(serverId);
     assert.equal(await getServer(serverId), null);
     assert.equal(await engine2.getContainer(containerNameOf(serverId)).inspect().catch(() => null), null);
@@ -154,8 +153,7 @@ describe('a second compute host (COMPUTE_HOSTS=2): its own namespace, engine and
     assert.equal((await waitForServer(src, 'ACTIVE', (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR', 180_000))?.status, 'ACTIVE');
     const marker = `${RUN}-written-on-${first}`;
     assert.equal((await execIn(src, ['sh', '-c', `echo ${marker} > /root/marker`])).exitCode, 0);
-    snapshot = (await cli(['server', 'image', 'create', '--wait', '--name', `${RUN}-snap`, src, '-f', 'value', '-c', 'id'], 'movesrc')).trim().split('\n').pop()?.trim() ?? '';
-    created.images.add(snapshot);
+    snapshot = await created.snapshot(src, `${RUN}-snap`, 'movesrc');
     const shown = JSON.parse(await cli(['image', 'show', snapshot, '-f', 'json'])) as { properties: Record<string, string> };
     assert.equal(shown.properties.nova_container_base_image, image, 'a delta above the server\'s image');
     // neither image cached on the second host (nothing there uses them: the server above is deleted)

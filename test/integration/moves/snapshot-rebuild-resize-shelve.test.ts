@@ -1,6 +1,6 @@
 /**
  * The server actions that replace or move a container, driven with the real `openstack` CLI
- * against the local cloud: snapshot --wait -> active Glance image -> a server booted from it
+ * against the local cloud: snapshot -> active Glance image -> a server booted from it
  * sees the changed file; rebuild gives a fresh container from the new image with the same
  * uuid; resize changes the running container's limits (confirm keeps them, revert restores
  * them) with Placement following; shelve removes the container and keeps its file system in
@@ -41,12 +41,8 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
 
   after(async () => created.cleanup());
 
-  it('snapshot --wait gives an active docker image; a server booted from it sees the changed file', async () => {
-    const snapName = `${RUN}-snap`;
-    const out = await cli(['server', 'image', 'create', '--wait', '--name', snapName, server, '-f', 'value', '-c', 'id']);
-    const snapId = out.trim().split('\n').pop()!.trim();
-    created.images.add(snapId);
-    created.engineRefs.add(`glance-image:${snapId}`);
+  it('server image create gives an active docker image; a server booted from it sees the changed file', async () => {
+    const snapId = await created.snapshot(server, `${RUN}-snap`);
     const snap = await glanceImage(snapId);
     assert.equal(snap?.status, 'active');
     const props = JSON.parse(await cli(['image', 'show', snapId, '-f', 'json'])) as Record<string, unknown>;
@@ -63,8 +59,8 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
 
   it('rebuild: same uuid, fresh container from the image, the old file system gone', async () => {
     const before = await flavorLimits(server);
-    await cli(['server', 'rebuild', '--image', image.id, '--wait', server]);
-    const s = await waitForStatus(server, 'ACTIVE');
+    await cli(['server', 'rebuild', '--image', image.id, server]);
+    const s = await waitForStatus(server, 'ACTIVE', 120_000);
     assert.equal(s.id, server);
     const after = await flavorLimits(server);
     assert.notEqual(after.startedAt, before.startedAt, 'a new container started');
@@ -75,8 +71,8 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
 
   it('resize + confirm: the running container gets the new flavor\'s limits in place, kept after a stop and start; one allocation remains', async () => {
     const before = await flavorLimits(server);
-    await cli(['server', 'resize', '--flavor', 'm1.small', '--wait', server]);
-    await waitForStatus(server, 'VERIFY_RESIZE');
+    await cli(['server', 'resize', '--flavor', 'm1.small', server]);
+    await waitForStatus(server, 'VERIFY_RESIZE', 120_000);
     const resized = await flavorLimits(server);
     assert.equal(resized.memoryMb, 512);
     assert.equal(resized.startedAt, before.startedAt, 'resized without a restart');
@@ -95,8 +91,8 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
   });
 
   it('resize + revert: the old flavor\'s limits and allocation come back', async () => {
-    await cli(['server', 'resize', '--flavor', 'm1.medium', '--wait', server]);
-    await waitForStatus(server, 'VERIFY_RESIZE');
+    await cli(['server', 'resize', '--flavor', 'm1.medium', server]);
+    await waitForStatus(server, 'VERIFY_RESIZE', 120_000);
     assert.deepEqual((({ cpus, memoryMb }) => ({ cpus, memoryMb }))(await flavorLimits(server)), { cpus: 2, memoryMb: 1024 });
     assert.equal(await rootDiskLimitGb(server), 5, 'm1.medium\'s root disk');
     await cli(['server', 'resize', 'revert', server]);
@@ -110,7 +106,7 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
 
   it('shelve offloads (container gone, allocation given back); unshelve restores the file system and deletes the shelved image', async () => {
     await execIn(server, ['sh', '-c', 'echo kept-across-shelve > /root/shelved']);
-    await cli(['server', 'shelve', '--wait', server]);
+    await cli(['server', 'shelve', server]);
     await waitForServer(server, 'SHELVED_OFFLOADED', (s) => s?.status === 'SHELVED_OFFLOADED' && s['OS-EXT-STS:task_state'] === null, 120_000);
     assert.equal(await inspectContainer(server), null, 'no container while offloaded');
     assert.deepEqual(await allocations(server), {}, 'no allocation while offloaded');
@@ -119,7 +115,7 @@ describe('snapshot, rebuild, resize and shelve of container servers', function (
     assert.ok(shelved, 'the shelved snapshot is in Glance');
     created.engineRefs.add(`glance-image:${shelved}`);
 
-    await cli(['server', 'unshelve', '--wait', server]);
+    await cli(['server', 'unshelve', server]);
     await waitForStatus(server, 'ACTIVE', 120_000);
     const r = await execIn(server, ['cat', '/root/shelved']);
     assert.equal(r.output.trim(), 'kept-across-shelve');

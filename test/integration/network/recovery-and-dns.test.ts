@@ -128,10 +128,10 @@ describe('networks of running servers: DNS, and recovery after restarts', functi
   it('soft and hard reboot, rebuild and resize keep the address and the network', async () => {
     const image = await sharedImage();
     const steps: [string[], string][] = [
-      [['server', 'reboot', '--soft', '--wait', server], 'ACTIVE'],
-      [['server', 'reboot', '--hard', '--wait', server], 'ACTIVE'],
-      [['server', 'rebuild', '--image', image.id, '--wait', server], 'ACTIVE'],
-      [['server', 'resize', '--flavor', 'm1.small', '--wait', server], 'VERIFY_RESIZE'],
+      [['server', 'reboot', '--soft', server], 'ACTIVE'],
+      [['server', 'reboot', '--hard', server], 'ACTIVE'],
+      [['server', 'rebuild', '--image', image.id, server], 'ACTIVE'],
+      [['server', 'resize', '--flavor', 'm1.small', server], 'VERIFY_RESIZE'],
       [['server', 'resize', 'confirm', server], 'ACTIVE'],
     ];
     for (const [step, status] of steps) {

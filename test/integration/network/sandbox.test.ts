@@ -9,7 +9,6 @@
  */
 import { strict as assert } from 'node:assert';
 import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
-import { workDir } from '../lifecycle/fixture.js';
 import {
   Created, SANDBOXED, cli, containerNameOf, engine, execIn, importRootfsWith, logRecords, waitForStatus,
 } from '../../helpers/servers.js';
@@ -35,7 +34,7 @@ describe('instance network: it exists before the workload starts and stays', fun
     const ref = `${RUN}-first-words:v1`;
     await importRootfsWith(await busyboxRootfs(), ref, [`CMD ["/bin/busybox", "sh", "-c", "${FIRST_WORDS}"]`]);
     created.engineRefs.add(ref);
-    image = await created.uploadImage(`${RUN}-first-words`, await saveImage(engine(), ref), workDir());
+    image = await created.uploadImage(`${RUN}-first-words`, await saveImage(engine(), ref));
     server = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image, '--flavor', 'm1.tiny',
       '--network', 'private', `${RUN}-a`, '-f', 'value', '-c', 'id'])).trim();
     created.servers.add(server);
@@ -66,8 +65,8 @@ describe('instance network: it exists before the workload starts and stays', fun
     : 'podman restart, soft and hard reboot, stop and start keep the address and the port, each plugging the one port again', async () => {
     const steps: [string, () => Promise<unknown>][] = [
       ['engine restart', () => engine().getContainer(containerNameOf(server)).restart({ t: 1 })],
-      ['reboot --soft', () => cli(['server', 'reboot', '--soft', '--wait', server])],
-      ['reboot --hard', () => cli(['server', 'reboot', '--hard', '--wait', server])],
+      ['reboot --soft', () => cli(['server', 'reboot', '--soft', server])],
+      ['reboot --hard', () => cli(['server', 'reboot', '--hard', server])],
       ['stop, start', async () => {
         await cli(['server', 'stop', server]);
         await waitForStatus(server, 'SHUTOFF', 60_000);
@@ -76,7 +75,7 @@ describe('instance network: it exists before the workload starts and stays', fun
     ];
     for (const [i, [what, step]] of steps.entries()) {
       await step();
-      const s = await waitForStatus(server, 'ACTIVE', 60_000);
+      const s = await waitForStatus(server, 'ACTIVE', 120_000);
       assert.deepEqual(s.addresses.private?.map((a) => a.addr), [addr], `${what}: the address stays`);
       const seen = await waitFor(`${what}: the workload sees eth0 with its address`, async () => {
         const out = (await execIn(server, ['busybox', 'ip', '-4', 'addr', 'show', 'dev', 'eth0'])).output;

@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { sharedImage } from '../lifecycle/fixture.js';
-import { Created, cli, waitForStatus, getServer } from '../../helpers/servers.js';
+import { Created, cli, getServer, waitForGone, waitForStatus } from '../../helpers/servers.js';
 import { inNetns, pidOf, pingFromDhcp, pings, waitForAddr, waitForGoneLink } from './netns.js';
 import { computeConfValue, openstack, waitFor } from '../../helpers/cloud.js';
 import { ovnPortUp, ovsPortsOf } from '../../helpers/ovn.js';
@@ -147,8 +147,9 @@ describe('container servers on a Neutron network', function () {
 
   it('delete leaves no port, no tap device and no OVS port of the servers', async () => {
     const ports = (await Promise.all(servers.map((id) => portsWhere({ device_id: id })))).flat().map((p) => p.id);
-    for (const id of servers) await cli(['server', 'delete', '--wait', id]);
+    await cli(['server', 'delete', ...servers]);
     for (const id of servers) {
+      await waitForGone(id);
       created.servers.delete(id);
       assert.equal(await getServer(id), null);
     }

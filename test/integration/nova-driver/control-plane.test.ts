@@ -12,7 +12,7 @@ import {
 } from '../../helpers/cloud.js';
 import { computeService, novaServices } from '../../helpers/rest.js';
 import { rabbitmqctl } from '../../helpers/rabbitmq.js';
-import { Created, cli, waitForStatus } from '../../helpers/servers.js';
+import { Created, deleteWithCli, waitForStatus } from '../../helpers/servers.js';
 import { sharedImage } from '../lifecycle/fixture.js';
 import { ENGINE_DRIVER } from '../glance-bridge/images.js';
 
@@ -46,11 +46,9 @@ async function allNovaServicesUp(): Promise<boolean> {
 /** A server with no network boots to ACTIVE (a cast to this host and its replies went through the broker). */
 async function bootsOne(created: Created, name: string): Promise<void> {
   const image = await sharedImage();
-  const id = (await cli(['--os-compute-api-version', '2.37', 'server', 'create', '--image', image.id, '--flavor', 'm1.tiny',
-    '--nic', 'none', name, '-f', 'value', '-c', 'id'])).trim();
-  created.servers.add(id);
+  const id = await created.boot(name, { image: image.id });
   await waitForStatus(id, 'ACTIVE', 120_000);
-  await cli(['server', 'delete', '--wait', id]);
+  await deleteWithCli(id);
   created.servers.delete(id);
 }
 
