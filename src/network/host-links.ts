@@ -103,8 +103,18 @@ export class HostLinks {
     return (await this.get(name)) !== null;
   }
 
+  /**
+   * Deletes the device if it is there. One that goes while it is deleted is no error: the kernel
+   * deletes a veth pair with the namespace of either end, after that namespace's last process
+   * has ended (a delete ran into it on the Zed cloud: "Cannot find device").
+   */
   async deleteIfExists(name: string): Promise<void> {
-    if (await this.exists(name)) await this.ip(['link', 'del', name]);
+    if (!(await this.exists(name))) return;
+    try {
+      await this.ip(['link', 'del', name]);
+    } catch (err) {
+      if (await this.exists(name)) throw err;
+    }
   }
 
   /**
