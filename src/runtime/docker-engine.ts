@@ -81,7 +81,7 @@ export class DockerEngine implements ContainerEngine {
   private dataRootDisk: Promise<string> | undefined;
 
   /** `log`: where what goes wrong on the engine's event stream is told. */
-  constructor(protected readonly endpoint: string, timeoutMs = 60_000, protected readonly log: Logger = createLogger({ name: 'docker-engine' })) {
+  constructor(protected readonly endpoint: string, protected readonly timeoutMs = 60_000, protected readonly log: Logger = createLogger({ name: 'docker-engine' })) {
     this.docker = new Docker({ ...dockerOptions(endpoint), timeout: timeoutMs });
   }
 
@@ -92,7 +92,6 @@ export class DockerEngine implements ContainerEngine {
         version: version.Version,
         apiVersion: version.ApiVersion,
         dataRoot: String(info.DockerRootDir),
-        containersRunning: Number(info.ContainersRunning ?? 0),
         storageDriver: String(info.Driver),
       };
     } catch (err) {

@@ -12,7 +12,6 @@ export interface EngineInfo {
   apiVersion: string;
   /** The engine's data root on the host; its file system holds images and containers. */
   dataRoot: string;
-  containersRunning: number;
   storageDriver: string;
 }
 

@@ -14,7 +14,7 @@ function world() {
   const engine = {
     async info() {
       if (!state.engineUp) throw new Error('container engine unreachable');
-      return { version: '20.10.24', apiVersion: '1.41', dataRoot: '/d', containersRunning: 1, storageDriver: 'overlay2' };
+      return { version: '20.10.24', apiVersion: '1.41', dataRoot: '/d', storageDriver: 'overlay2' };
     },
   };
   const instances = async (): Promise<InstanceInfo[]> => {

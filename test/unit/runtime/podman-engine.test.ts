@@ -1,8 +1,8 @@
 /**
  * What the podman engine sends that the Docker engine does not: the user namespace mode of an
  * instance's sandbox, the OCI form of limits changed in place and a first resolv.conf; what it
- * reads differently (the listing's states); and a removal that podman's cleanup of the same
- * container got in the way of.
+ * reads differently (the listing's states, its version and store); and a removal that podman's
+ * cleanup of the same container got in the way of.
  */
 import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,19 +40,27 @@ describe('podman engine: user namespaces and limits in place', () => {
   });
 });
 
-describe('podman engine: the listing\'s states', () => {
+describe('podman engine: what it reads', () => {
   let dir = '';
   let server: Server;
+  const asked: string[] = [];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nc-podman-list-'));
+    dir = await mkdtemp(join(tmpdir(), 'nc-podman-read-'));
     // podman 5.4's listing of a run that just ended (its cleanup not done), one not yet
     // initialised, and one running
     const rows = [['stopped', 'Exited (3) 1 second ago'], ['configured', 'Created'], ['running', 'Up 2 seconds']]
       .map(([state, status], i) => ({ Id: String(i).repeat(64), Names: [`/c${i}`], ImageID: 'sha256:1', Labels: { role: state }, State: state, Status: status }));
     server = createServer((req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify((req.url ?? '').includes('/containers/json') ? rows : {}));
+      const path = (req.url ?? '').split('?')[0];
+      asked.push(path);
+      const headers = { 'Content-Type': 'application/json', 'Api-Version': '1.41', 'Libpod-Api-Version': '5.4.2' };
+      if (path.endsWith('/_ping')) return (res.writeHead(200, headers), res.end('OK'));
+      const body = path.endsWith('/containers/json') ? rows
+        : path.endsWith('/libpod/info') ? { store: { graphRoot: '/var/lib/containers/storage', runRoot: '/run/containers/storage', graphDriverName: 'btrfs' } }
+          : { message: `${path} is not for this test` };
+      res.writeHead(path.endsWith('/containers/json') || path.endsWith('/libpod/info') ? 200 : 500, headers);
+      res.end(JSON.stringify(body));
     });
     await new Promise<void>((r) => server.listen(join(dir, 'podman.sock'), r));
   });
@@ -62,9 +70,24 @@ describe('podman engine: the listing\'s states', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  const engine = () => new PodmanEngine(`unix://${join(dir, 'podman.sock')}`, join(dir, 'state'), '', 5_000);
+
   it('names libpod\'s states as inspect does: a run that ended is exited, one not yet made is created', async () => {
-    const listed = await new PodmanEngine(`unix://${join(dir, 'podman.sock')}`, join(dir, 'state'), '', 5_000).listContainers({});
+    const listed = await engine().listContainers({});
     assert.deepEqual(listed.map((c) => `${c.labels.role}:${c.state}:${c.exitCode}`), ['stopped:exited:3', 'configured:created:0', 'running:running:0']);
+  });
+
+  it('its version from _ping and its store from one libpod/info, never /version or /info (podman asks dpkg for those)', async () => {
+    const e = engine();
+    asked.length = 0;
+    const infos = [await e.info(), await e.info()];
+    for (const info of infos) assert.deepEqual(info, { version: '5.4.2', apiVersion: '1.41', dataRoot: '/var/lib/containers/storage', storageDriver: 'btrfs' });
+    assert.deepEqual(asked.filter((p) => !p.endsWith('/_ping')), ['/v4.0.0/libpod/info'], 'the store asked once');
+    assert.equal(asked.filter((p) => p.endsWith('/_ping')).length, 2, 'the engine asked at each info');
+  });
+
+  it('an engine that does not answer _ping: info fails, saying so', async () => {
+    await assert.rejects(new PodmanEngine(`unix://${join(dir, 'nothing.sock')}`, join(dir, 'state'), '', 5_000).info(), /container engine at unix:.*nothing\.sock unreachable/);
   });
 });
 
