@@ -179,8 +179,8 @@ configure_nova_container() {
         [DEFAULT.my_ip]=$SERVICE_HOST
         [DEFAULT.control_exchange]=nova
         [DEFAULT.report_interval]=5
-        # what failed moves left of deleted servers goes within 30 s, not Nova's 300 (the tests wait for it)
-        [DEFAULT.instance_delete_interval]=30
+        # what failed moves left of deleted servers goes within 10 s, not Nova's 300 (the tests wait for it)
+        [DEFAULT.instance_delete_interval]=10
         [DEFAULT.state_path]=$NOVA_CONTAINER_STATE
         [filter_scheduler.track_instance_changes]=true
         [container.driver]=$CONTAINER_ENGINE

@@ -95,12 +95,14 @@ describe('Heat stacks of container servers (etc/heat templates)', function () {
   let groupNet = '';
 
   /**
-   * `openstack stack create|update --wait --poll 1 ...` (it looks at the stack's events every
-   * 5 s by default); on failure, the error says which resources failed and why.
+   * `openstack stack create|update --wait ...`, a create with `--poll 1` (it looks at the
+   * stack's events every 5 s by default; an update has no such option); on failure, the error
+   * says which resources failed and why.
    */
   async function stackAction(name: string, args: string[]): Promise<Stack> {
+    const poll = args[1] === 'create' ? ['--poll', '1'] : [];
     try {
-      await os([...args, '--wait', '--poll', '1', '--timeout', String(HEAT_TIMEOUT_MIN), name], STACK_TIMEOUT_MS);
+      await os([...args, '--wait', ...poll, '--timeout', String(HEAT_TIMEOUT_MIN), name], STACK_TIMEOUT_MS);
     } catch (err) {
       const failures = await os(['stack', 'failures', 'list', '--long', name]).catch((e: unknown) => String(e));
       throw new Error(`${(err as Error).message.trim()}\nopenstack stack failures list --long ${name}:\n${failures}`);

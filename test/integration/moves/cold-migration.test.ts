@@ -262,7 +262,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
     assert.equal(await containerOn(second.name), 'gone');
     const t0 = Date.now();
     await waitFor('the source to remove its stopped container', async () => (await containerOn(first)) === 'gone', 90_000, 1000);
-    console.log(`      measured: the source's container removed ${Date.now() - t0} ms after the delete (instance_delete_interval 30 s on the local cloud)`);
+    console.log(`      measured: the source's container removed ${Date.now() - t0} ms after the delete (instance_delete_interval 10 s on the local cloud)`);
     await waitFor('the migration set to failed', async () => (await novaCellSql(`SELECT status FROM migrations WHERE uuid='${migration.uuid}'`)).trim() === 'failed', 10_000, 500);
     assert.deepEqual(await heldBy(migration.uuid), [], 'the old flavor the migration held on the source');
     await assertMemoryUse(0, 0);
