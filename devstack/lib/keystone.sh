@@ -114,12 +114,13 @@ admin_env() {
 }
 
 # admin_token: "TOKEN PROJECT_ID" of the admin in project admin (Keystone's password method,
-# its body on stdin: no password on a command line); nothing when Keystone gives none
+# the password through jq's environment and curl's stdin: on no command line); nothing when
+# Keystone gives none
 admin_token() {
     local headers body token project
     headers=$(mktemp) body=$(mktemp)
-    jq -n --arg pw "$ADMIN_PASSWORD" '{auth: {identity: {methods: ["password"], password: {user:
-        {name: "admin", domain: {id: "default"}, password: $pw}}},
+    LC_ADMIN_PASSWORD=$ADMIN_PASSWORD jq -n '{auth: {identity: {methods: ["password"], password: {user:
+        {name: "admin", domain: {id: "default"}, password: env.LC_ADMIN_PASSWORD}}},
         scope: {project: {name: "admin", domain: {id: "default"}}}}}' |
         curl -s --max-time 20 -D "$headers" -o "$body" -H 'Content-Type: application/json' \
             --data-binary @- "$KEYSTONE_URL/auth/tokens" || true

@@ -237,9 +237,10 @@ api_compute_service() {
     local auth
     auth=$(admin_token)
     [ -n "$auth" ] || { echo "(no admin token from Keystone to ask the compute API)"; return 0; }
-    curl -s --max-time 20 -H "X-Auth-Token: ${auth% *}" \
+    curl -sf --max-time 20 -H "X-Auth-Token: ${auth% *}" \
         "http://$SERVICE_HOST:$NOVA_API_PORT/v2.1/os-services?binary=nova-compute&host=$1" |
-        jq -r '.services[] | "\(.host) \(.status) \(.state)"' 2>&1 | tr '\n' ' ' || true
+        jq -r '.services[] | "\(.host) \(.status) \(.state)"' 2>/dev/null | tr '\n' ' ' ||
+        echo "(GET /os-services failed)"
 }
 
 stop_nova_container() { stop_daemon "$NOVA_CONTAINER_DAEMON" 30 group; }

@@ -367,25 +367,24 @@ export class PodmanEngine extends DockerEngine {
   }
 
   /**
-   * A libpod route, through the Docker client's connection as the Docker routes go: a body
-   * streamed as it comes (an image is not held in memory), the client's timeout between reads.
-   */
-  /**
    * podman answers `/version` and `/info` after asking the host's package manager which packages
    * hold conmon, its OCI runtime and netavark (`dpkg-query --search`, half a second of CPU each
    * answer with podman 5.4 on Debian), at every audit and health probe. What they gave is had for
    * less: the version from `_ping` (Libpod-API-Version is podman's own), the store from one
-   * `libpod/info`, which does not change while the service runs.
+   * `libpod/info`, which does not change while the service runs. A `_ping` without that header
+   * (not podman's own service) is asked the Docker way.
    */
   override async info(): Promise<EngineInfo> {
+    let headers: IncomingHttpHeaders;
+    let store: PodmanInfo['store'];
     try {
-      const [headers, store] = await Promise.all([this.pingHeaders(), this.storeInfo()]);
-      const version = headers['libpod-api-version'];
-      if (typeof version !== 'string') throw new Error('its _ping names no Libpod-API-Version');
-      return { version, apiVersion: String(headers['api-version'] ?? ''), dataRoot: store.graphRoot, storageDriver: store.graphDriverName };
+      [headers, store] = await Promise.all([this.pingHeaders(), this.storeInfo()]);
     } catch (err) {
       throw wrap(`container engine at ${this.endpoint} unreachable`, err);
     }
+    const version = headers['libpod-api-version'];
+    if (typeof version !== 'string') return super.info();
+    return { version, apiVersion: String(headers['api-version'] ?? ''), dataRoot: store.graphRoot, storageDriver: store.graphDriverName };
   }
 
   private storeInfo(): Promise<PodmanInfo['store']> {
@@ -409,6 +408,10 @@ export class PodmanEngine extends DockerEngine {
     });
   }
 
+  /**
+   * A libpod route, through the Docker client's connection as the Docker routes go: a body
+   * streamed as it comes (an image is not held in memory), the client's timeout between reads.
+   */
   private libpod(what: string, request: DialOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.docker.modem.dial({ ...request, statusCodes: { 200: true, 201: true, 204: true, 304: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' } },

@@ -26,8 +26,13 @@ export function tokenOf(rc: RcFile = 'openrc', renew = false): Promise<string> {
         identity: { methods: ['password'], password: { user: { name: env.OS_USERNAME, domain: { name: env.OS_USER_DOMAIN_NAME }, password: env.OS_PASSWORD } } },
         scope: { project: { name: env.OS_PROJECT_NAME, domain: { name: env.OS_PROJECT_DOMAIN_NAME } } },
       },
-    }, { timeout: 30_000 }).then((r) => String(r.headers['x-subject-token']));
-    token.catch(() => tokens.delete(rc));
+    }, { timeout: 30_000 }).then((r) => {
+      const id = r.headers['x-subject-token'];
+      if (typeof id !== 'string') throw new Error(`Keystone gave ${env.OS_USERNAME} no token`);
+      return id;
+    });
+    const mine = token;
+    token.catch(() => { if (tokens.get(rc) === mine) tokens.delete(rc); });
     tokens.set(rc, token);
   }
   return token;

@@ -1,9 +1,8 @@
 /**
  * Servers on the local cloud as an end user drives them: the actions a test shows through the
  * real `openstack` CLI, what it stands on and polling through the REST APIs
- * (test/helpers/rest.ts), the
- * containers behind them through the cloud's engine, and a registry of everything a test
- * created so that it is removed again, also after a failure.
+ * (test/helpers/rest.ts), the containers behind them through the cloud's engine, and a
+ * registry of everything a test created so that it is removed again, also after a failure.
  */
 import type Docker from 'dockerode';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -111,22 +110,15 @@ export function cli(args: string[], rc: RcFile = 'openrc'): Promise<string> {
   return openstack<string>(args, false, rc);
 }
 
-/*
- * The CLI's `--wait` looks every 5 s (osc-lib's wait_for_status), 2.5 s more per action on
- * average: these run the command without it and wait through the REST API.
+/**
+ * `openstack server delete SERVER` as `rc`'s user, then until the server is gone, looked at
+ * through the REST API: the CLI's `--wait` looks every 5 s (osc-lib's wait_for_status).
  */
-
-/** `openstack server delete SERVER` as `rc`'s user, then until the server is gone. */
 export async function deleteWithCli(server: string, rc: RcFile = 'openrc', timeoutMs = 60_000): Promise<void> {
   await cli(['server', 'delete', server], rc);
   await waitForGone(server, timeoutMs);
 }
 
-/** `openstack server ARGS... SERVER` as `rc`'s user, then until the server is settled in `status`. */
-export async function actWithCli(args: string[], server: string, status: string, rc: RcFile = 'openrc', timeoutMs = 180_000): Promise<Server> {
-  await cli(['server', ...args, server], rc);
-  return waitForStatus(server, status, timeoutMs);
-}
 
 /** Boots `name` (m1.tiny, on `network`) asking for compute host `host` (2.74), as the user of `rc`; its id. */
 export function bootOnHost(name: string, image: string, host: string, rc: RcFile, network: string): Promise<string> {
@@ -403,7 +395,7 @@ export class Created {
     for (;;) {
       const img = await glanceImage(id);
       if (img?.status === 'active') break;
-      if (!img || ['killed', 'deleted', 'pending_delete'].includes(img.status)) throw new Error(`snapshot ${name} (${id}) of ${server} is ${img?.status ?? 'gone'}`);
+      if (!img || ['killed', 'deleted', 'pending_delete', 'deactivated'].includes(img.status)) throw new Error(`snapshot ${name} (${id}) of ${server} is ${img?.status ?? 'gone'}`);
       if (Date.now() > deadline) throw new Error(`snapshot ${name} (${id}) of ${server} is ${img.status}, not active, after ${timeoutMs} ms`);
       await sleep(200);
     }

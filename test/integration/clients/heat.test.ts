@@ -6,7 +6,7 @@
  * compute host and its container running in the cloud's engine; a stack update changing the
  * flavor resizes that same server in place (new limits on the running container) and Heat
  * confirms the resize itself; a group of three servers on a network the stack makes; a server
- * from a snapshot taken with `server image create --wait`; stack delete --wait leaves no server,
+ * from a snapshot taken with `server image create`; stack delete --wait leaves no server,
  * container, port or stack-made network.
  */
 import { strict as assert } from 'node:assert';

@@ -8,7 +8,7 @@
  * before the move, where its port is bound, its memory limit after a resize, and the Placement
  * allocations as Nova leaves them for nova-compute (the instance's on the destination, the
  * migration's on the source until confirm or revert), also as each host's MEMORY_MB in use
- * that `openstack resource provider usage show` reports. The Glance image that carried the file
+ * in Placement's usages of its provider. The Glance image that carried the file
  * system is gone once the destination made the server from it.
  * Then the failures: a resize the destination cannot make hands the server back to its source,
  * running there as before; a server a destination kept after a failed move, once deleted, has
@@ -52,7 +52,7 @@ describe('cold migration between two hosts: migrate, confirm; migrate back, reve
   /** Each host's MEMORY_MB in use before the server was made (it runs alone: nothing else changes it). */
   let baseline: Record<string, number> = {};
 
-  /** What `openstack resource provider usage show` says the server and its migration add on each host (MB): [first, second]. */
+  /** What Placement's usages say the server and its migration add on each host (MEMORY_MB): [first, second]. */
   async function assertMemoryUse(onFirst: number, onSecond: number): Promise<void> {
     const now = await memoryInUse(hosts);
     assert.deepEqual([now[first] - baseline[first], now[second.name] - baseline[second.name]], [onFirst, onSecond],

@@ -1,6 +1,6 @@
 /**
  * Delta snapshots against the local cloud, with the `openstack` CLI: a 10 MB image, a server
- * that writes 1 MB, `openstack server image create --wait` uploads about that 1 MB (an OCI
+ * that writes 1 MB, `openstack server image create` uploads about that 1 MB (an OCI
  * layout naming its base, which `openstack image save` gives back); with neither image cached
  * any more, a server booted from the snapshot fetches the base from Glance first and sees the
  * change; a snapshot of that server chains; on the second compute host of the local cloud
@@ -28,7 +28,6 @@ interface ImageShown { size: number; properties: Record<string, string> }
 async function imageShow(id: string): Promise<ImageShown> {
   return JSON.parse(await cli(['image', 'show', id, '-f', 'json'])) as ImageShown;
 }
-
 
 /** The sha256 of a file in the server's container (on engine `on`), by busybox. */
 async function sumIn(server: string, path: string, on: Docker = engine()): Promise<string> {
@@ -89,7 +88,7 @@ describe('delta snapshots: only the change goes to Glance, the chain comes back 
     const ms = Date.now() - t0;
     const shown = await imageShow(snap);
     const baseSize = (await imageShow(base)).size;
-    console.log(`      snapshot ${snap}: ${shown.size} bytes uploaded (the image ${baseSize}), server image create --wait ${ms} ms`);
+    console.log(`      snapshot ${snap}: ${shown.size} bytes uploaded (the image ${baseSize}), server image create to active ${ms} ms`);
     assert.equal(shown.properties.nova_container_base_image, base);
     assert.equal(shown.properties.nova_container_delta_depth, '1');
 

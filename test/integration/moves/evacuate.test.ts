@@ -1,15 +1,15 @@
 /**
  * Evacuation between the two compute hosts of the local cloud (COMPUTE_HOSTS=2): a server of
  * project moves runs on the second host; that host's nova-container is killed (SIGKILL) and its
- * service forced down (`openstack compute service set --down`), then the server is evacuated
- * to the first host: on 2025.1 with trixie's `openstack server evacuate --host` at 2.95, where an
+ * service forced down (PUT /os-services, as `openstack compute service set --down` sends it),
+ * then the server is evacuated to the first host: on 2025.1 with trixie's `openstack server evacuate --host` at 2.95, where an
  * evacuated server ends stopped (its target_state) and is then started; on Zed with the request
  * (POST /servers/{id}/action evacuate) at 2.29, as bookworm's CLI would send it.
  * It is made there anew from its image (the file it wrote on the old host stays there, as a
  * VM's local disk would), ACTIVE once its port is bound and ACTIVE there, the container with the
  * port's address, the migration done, and Placement holds its allocation on both hosts as Nova
- * leaves it until the old host is back, also as each host's MEMORY_MB in use that `openstack
- * resource provider usage show` reports. When the old host starts again it removes its copy and
+ * leaves it until the old host is back, also as each host's MEMORY_MB in use in Placement's
+ * usages of its provider. When the old host starts again it removes its copy and
  * its share of the allocation, and completes the migration.
  * Runs alone.
  */

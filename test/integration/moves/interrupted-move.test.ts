@@ -7,8 +7,8 @@
  *   - the destination killed while it makes the server (task_state resize_finish).
  * Each time the server ends ACTIVE on its source, running, with the file it wrote before and its
  * port bound there; the migration in error; the Placement allocations as before the move (the
- * server's on its source, none for the migration), also as each host's MEMORY_MB in use that
- * `openstack resource provider usage show` reports; no container of it on the other host, and
+ * server's on its source, none for the migration), also as each host's MEMORY_MB in use in
+ * Placement's usages of its provider; no container of it on the other host, and
  * no image of the move left in Glance.
  * The server writes 64 MB before it moves, so that its capture and its arrival take long enough
  * to be caught. Runs alone.

@@ -44,6 +44,8 @@ describe('podman engine: what it reads', () => {
   let dir = '';
   let server: Server;
   const asked: string[] = [];
+  /** Whether `_ping` says Libpod-API-Version, as podman's own service does. */
+  let libpodHeader = true;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nc-podman-read-'));
@@ -54,13 +56,17 @@ describe('podman engine: what it reads', () => {
     server = createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       asked.push(path);
-      const headers = { 'Content-Type': 'application/json', 'Api-Version': '1.41', 'Libpod-Api-Version': '5.4.2' };
+      const headers = { 'Content-Type': 'application/json', 'Api-Version': '1.41', ...(libpodHeader ? { 'Libpod-Api-Version': '5.4.2' } : {}) };
       if (path.endsWith('/_ping')) return (res.writeHead(200, headers), res.end('OK'));
-      const body = path.endsWith('/containers/json') ? rows
-        : path.endsWith('/libpod/info') ? { store: { graphRoot: '/var/lib/containers/storage', runRoot: '/run/containers/storage', graphDriverName: 'btrfs' } }
-          : { message: `${path} is not for this test` };
-      res.writeHead(path.endsWith('/containers/json') || path.endsWith('/libpod/info') ? 200 : 500, headers);
-      res.end(JSON.stringify(body));
+      const answers: Record<string, unknown> = {
+        '/containers/json': rows,
+        '/libpod/info': { store: { graphRoot: '/var/lib/containers/storage', runRoot: '/run/containers/storage', graphDriverName: 'btrfs' } },
+        '/version': { Version: '5.4.2-compat', ApiVersion: '1.41' },
+        '/info': { DockerRootDir: '/var/lib/containers/storage', Driver: 'btrfs' },
+      };
+      const body = Object.entries(answers).find(([route]) => path.endsWith(route))?.[1];
+      res.writeHead(body ? 200 : 500, headers);
+      res.end(JSON.stringify(body ?? { message: `${path} is not for this test` }));
     });
     await new Promise<void>((r) => server.listen(join(dir, 'podman.sock'), r));
   });
@@ -84,6 +90,17 @@ describe('podman engine: what it reads', () => {
     for (const info of infos) assert.deepEqual(info, { version: '5.4.2', apiVersion: '1.41', dataRoot: '/var/lib/containers/storage', storageDriver: 'btrfs' });
     assert.deepEqual(asked.filter((p) => !p.endsWith('/_ping')), ['/v4.0.0/libpod/info'], 'the store asked once');
     assert.equal(asked.filter((p) => p.endsWith('/_ping')).length, 2, 'the engine asked at each info');
+  });
+
+  it('a _ping without Libpod-API-Version (not podman\'s own service): info asks /version and /info, as of dockerd', async () => {
+    libpodHeader = false;
+    try {
+      asked.length = 0;
+      assert.deepEqual(await engine().info(), { version: '5.4.2-compat', apiVersion: '1.41', dataRoot: '/var/lib/containers/storage', storageDriver: 'btrfs' });
+      assert.ok(asked.some((p) => p.endsWith('/version')) && asked.some((p) => p.endsWith('/info') && !p.includes('libpod')), asked.join(' '));
+    } finally {
+      libpodHeader = true;
+    }
   });
 
   it('an engine that does not answer _ping: info fails, saying so', async () => {
