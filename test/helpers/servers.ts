@@ -99,6 +99,18 @@ export async function glanceImage(id: string): Promise<{ id: string; status: str
   return r.data;
 }
 
+/** Until Glance's image `id` is active; fails at once when it is gone or can no longer become so. */
+export async function waitForImageActive(id: string, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const img = await glanceImage(id);
+    if (img?.status === 'active') return;
+    if (!img || ['killed', 'deleted', 'pending_delete', 'deactivated'].includes(img.status)) throw new Error(`${what} (${id}) is ${img?.status ?? 'gone'}`);
+    if (Date.now() > deadline) throw new Error(`${what} (${id}) is ${img.status}, not active, after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -372,13 +384,7 @@ export class Created {
     const put = await rest({ method: 'PUT', url: `${GLANCE_URL}/v2/images/${id}/file`, data, headers: { 'Content-Type': 'application/octet-stream' }, maxBodyLength: Infinity, timeout: 120_000 });
     if (put.status !== 204) throw new Error(`PUT /v2/images/${id}/file: HTTP ${put.status} ${JSON.stringify(put.data)}`);
     this.engineRefs.add(`glance-image:${id}`);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const img = await glanceImage(id);
-      if (img?.status === 'active') break;
-      if (Date.now() > deadline) throw new Error(`image ${name} (${id}) is ${img?.status ?? 'gone'}, not active`);
-      await sleep(200);
-    }
+    await waitForImageActive(id, `image ${name}`, 60_000);
     return id;
   }
 
@@ -391,14 +397,7 @@ export class Created {
     if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`server image create printed ${id}`);
     this.images.add(id);
     this.engineRefs.add(`glance-image:${id}`);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const img = await glanceImage(id);
-      if (img?.status === 'active') break;
-      if (!img || ['killed', 'deleted', 'pending_delete', 'deactivated'].includes(img.status)) throw new Error(`snapshot ${name} (${id}) of ${server} is ${img?.status ?? 'gone'}`);
-      if (Date.now() > deadline) throw new Error(`snapshot ${name} (${id}) of ${server} is ${img.status}, not active, after ${timeoutMs} ms`);
-      await sleep(200);
-    }
+    await waitForImageActive(id, `snapshot ${name} of ${server}`, timeoutMs);
     await waitForServer(server, 'done with the snapshot', (s) => !s?.['OS-EXT-STS:task_state'], 60_000);
     return id;
   }
