@@ -14,11 +14,12 @@
  * instances on the host shows there), the service's RSS before and full (at the end of the hold,
  * and the most during it), the host memory each idle instance takes (and of it the kernel's
  * unreclaimable objects, and its mounts), whether the service heartbeat kept its interval,
- * and deletes/s. For
- * nova-container also the part of the build that is not the engine's calls per decile, its
- * RSS's anonymous pages and V8 heap idle and full (`service_idle_*`, `service_full_*`), and the
- * engine's own create+start at the same concurrency on the empty and the full host, and the
- * host memory each of BENCH_SCALE_ENGINE_CONTAINERS (default a quarter of the servers, at least
+ * and deletes/s. For nova-container also its periodic tasks' runs and mean time over the last
+ * tenth and the hold (from its /metrics: whether they stay cheap with the host full), the part
+ * of the build that is not the engine's calls per decile, its RSS's anonymous pages and V8 heap
+ * idle and full (`service_idle_*`, `service_full_*`), and the engine's own create+start at
+ * the same concurrency on the empty and the full host, and the host memory each of
+ * BENCH_SCALE_ENGINE_CONTAINERS (default a quarter of the servers, at least
  * 50) of the engine's own containers takes, started on the full host (and of it the kernel's
  * unreclaimable objects, and its mounts, as for a server). Then the
  * ratios of boots/s, deletes/s and RSS to nova-compute's.
@@ -64,6 +65,19 @@ function serviceRssMb(): number {
   return rssMb(servicePid());
 }
 
+/** The service's /metrics text; null where it serves none or could not be read (a failure to read it loses no run). */
+async function serviceMetrics(): Promise<string | null> {
+  const listen = parseListen(computeConfValue('container', 'health_listen') ?? '');
+  if (!listen) return null;
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  try {
+    return await (await fetch(`http://${host}:${listen.port}/metrics`)).text();
+  } catch (err) {
+    console.warn(`the service's /metrics could not be read: ${(err as Error).message}`);
+    return null;
+  }
+}
+
 /**
  * What the service's RSS is made of: its anonymous pages (V8's heap, malloc's arenas, thread
  * stacks), and of those V8's heap as the service's /metrics reports it; the rest of the RSS is
@@ -73,18 +87,32 @@ async function serviceMemoryParts(): Promise<Record<string, number>> {
   const rollup = readFileSync(`/proc/${servicePid()}/smaps_rollup`, 'utf8');
   const anonKb = Number(/^Anonymous:\s+(\d+)/m.exec(rollup)?.[1]);
   const parts: Record<string, number> = { anon_mb: round(anonKb / 1024, 1) };
-  // the heap only where the service serves /metrics; a failure to read it loses no run
-  const listen = parseListen(computeConfValue('container', 'health_listen') ?? '');
-  if (!listen) return parts;
-  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-  try {
-    const metrics = await (await fetch(`http://${host}:${listen.port}/metrics`)).text();
-    const heapBytes = Number(/^nodejs_heap_size_total_bytes (\d+)/m.exec(metrics)?.[1]);
-    if (Number.isFinite(heapBytes)) parts.heap_total_mb = round(heapBytes / 1024 / 1024, 1);
-  } catch (err) {
-    console.warn(`the service's /metrics could not be read: ${(err as Error).message}`);
-  }
+  const heapBytes = Number(/^nodejs_heap_size_total_bytes (\d+)/m.exec(await serviceMetrics() ?? '')?.[1]);
+  if (Number.isFinite(heapBytes)) parts.heap_total_mb = round(heapBytes / 1024 / 1024, 1);
   return parts;
+}
+
+/** Each periodic task's runs so far and their time, s, from the service's /metrics (empty where it serves none). */
+type PeriodicRuns = Map<string, { count: number; sum: number }>;
+
+async function periodicRuns(): Promise<PeriodicRuns> {
+  const runs: PeriodicRuns = new Map();
+  const text = await serviceMetrics() ?? '';
+  for (const [, kind, task, value] of text.matchAll(/^nova_container_periodic_task_duration_seconds_(count|sum)\{task="([^"]+)"\} (\S+)$/gm)) {
+    const r = runs.get(task) ?? { count: 0, sum: 0 };
+    r[kind as 'count' | 'sum'] = Number(value);
+    runs.set(task, r);
+  }
+  return runs;
+}
+
+/** The runs of each periodic task from one reading to the next and their mean time, e.g. `update_available_resource 2 runs 850 ms`; tasks that did not run are left out. */
+function periodicBetween(before: PeriodicRuns, after: PeriodicRuns): string {
+  return [...after].map(([task, a]) => {
+    const b = before.get(task) ?? { count: 0, sum: 0 };
+    const count = a.count - b.count;
+    return count > 0 ? `${task} ${count} run${count > 1 ? 's' : ''} ${round(((a.sum - b.sum) / count) * 1000, 0)} ms` : '';
+  }).filter(Boolean).join(', ') || 'none ran';
 }
 
 function hostAvailableMb(): number {
@@ -243,6 +271,8 @@ interface Target {
   rssMb(): number;
   /** The parts of the RSS, where the target tells them (ours). */
   memoryParts?: () => Promise<Record<string, number>>;
+  /** Its periodic tasks' runs so far, where the target tells them (ours). */
+  periodicRuns?: () => Promise<PeriodicRuns>;
   /** Each server's build time as the host logged it (cast -> ACTIVE saved), after the fill. */
   buildMs(ids: string[]): number[];
   /** Runs on the empty host, after the first boot, and on the full host, after the hold. */
@@ -275,6 +305,8 @@ interface FillFigures {
   kernel_unreclaimable_per_instance_kb: number;
   kernel_mounts_per_instance: number;
   heartbeat_worst_gap_s: number;
+  /** Each periodic task's runs from the ninth tenth's end to the hold's and their mean time (ours: its /metrics). */
+  periodic_tasks_last_tenth_and_hold?: string;
   deletes_per_s: number;
 }
 
@@ -304,6 +336,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   const tenth = (k: number): number => Math.floor((k * SERVERS) / 10);
   const cpu: CpuSample[] = [cpuSample(target.pid)];
   let active = 0;
+  let periodicNinth: Promise<PeriodicRuns> | undefined;
   const t0 = performance.now();
   await pool(SERVERS, IN_FLIGHT, async (i) => {
     const t = performance.now();
@@ -312,6 +345,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     await watch.until(id, 'ACTIVE');
     apiMs[i] = performance.now() - t;
     if (++active === tenth(cpu.length)) cpu.push(cpuSample(target.pid));
+    if (active === tenth(9)) periodicNinth = target.periodicRuns?.();
   });
   const fillS = (performance.now() - t0) / 1000;
 
@@ -328,6 +362,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
   const rssFull = target.rssMb();
   const partsFull = await target.memoryParts?.();
   const memFull = memorySample(target.pid);
+  const periodicFull = await target.periodicRuns?.();
   await target.whileFull?.();
   const buildDeciles = deciles(target.buildMs(ids));
 
@@ -359,6 +394,8 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     kernel_unreclaimable_per_instance_kb: kernel.unreclaimableKb,
     kernel_mounts_per_instance: kernel.mounts,
     heartbeat_worst_gap_s: round(worstGapS, 1),
+    // whether the periodic tasks stay cheap with the host nearly full: their runs over the last tenth and the hold
+    ...(periodicNinth && periodicFull ? { periodic_tasks_last_tenth_and_hold: periodicBetween(await periodicNinth, periodicFull) } : {}),
     deletes_per_s: round(SERVERS / deleteS),
   };
 }
@@ -393,6 +430,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
       pid: servicePid(),
       rssMb: serviceRssMb,
       memoryParts: serviceMemoryParts,
+      periodicRuns,
       buildMs: (servers) => {
         const built = buildTimes();
         const logs = servers.map((id) => built.get(id));

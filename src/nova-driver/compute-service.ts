@@ -52,7 +52,7 @@ export const SERVING_MESSAGE = 'nova-container compute host is serving';
 
 export class ComputeService {
   private rpc: RpcRuntime | null = null;
-  private readonly periodic = new PeriodicTasks();
+  private readonly periodic: PeriodicTasks;
   private driverWatch: { close(): void } | null = null;
   readonly serviceRecord: ServiceRecord;
   readonly tracker: ResourceTracker;
@@ -89,6 +89,7 @@ export class ComputeService {
       log: log.child({ component: 'driver' }),
     });
     this.ops = OperatorEndpoints.fromConfig(config, log.child({ component: 'ops' }));
+    this.periodic = new PeriodicTasks(this.ops.observePeriodic);
     this.conductor = new ConductorClient(this.ops.conductor.wrap(rpc.client), log.child({ component: 'conductor' }));
     this.scheduler = new SchedulerClient(rpc.client, d.host, config.filter_scheduler.track_instance_changes);
     this.serviceRecord = new ServiceRecord(this.conductor, d.host, log.child({ component: 'service' }),

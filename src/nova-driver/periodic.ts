@@ -1,19 +1,35 @@
 import type { Logger } from '../common/log.js';
 
+/** One run of a periodic task: how long it took, and whether it failed. */
+export interface PeriodicRun { task: string; durationMs: number; ok: boolean }
+
 /**
  * Periodic tasks as nova-compute runs them: each on its own spacing, never overlapping
- * itself, a failure logged and the next run kept.
+ * itself, a failure logged and the next run kept. Every run is timed (`observe`, /metrics);
+ * one that outlasts its spacing is logged as a warning, as oslo.service's looping calls do,
+ * since the task's next run then waits for it.
  */
 export class PeriodicTasks {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly observe: (run: PeriodicRun) => void = () => undefined) {}
 
   every(name: string, seconds: number, task: () => Promise<void>, log: Logger): void {
     let running = false;
     const timer = setInterval(() => {
       if (running) return;
       running = true;
-      task().catch((err: unknown) => log.warn({ task: name, err: (err as Error).message }, 'periodic task failed'))
-        .finally(() => { running = false; });
+      const started = performance.now();
+      task().then(() => true, (err: unknown) => {
+        log.warn({ task: name, err: (err as Error).message }, 'periodic task failed');
+        return false;
+      }).then((ok) => {
+        const durationMs = performance.now() - started;
+        const fields = { task: name, duration_ms: Math.round(durationMs) };
+        if (durationMs > seconds * 1000) log.warn({ ...fields, interval_s: seconds }, 'periodic task outlasted its interval');
+        else log.debug(fields, 'periodic task ran');
+        this.observe({ task: name, durationMs, ok });
+      }).finally(() => { running = false; });
     }, seconds * 1000);
     timer.unref();
     this.timers.set(name, timer);

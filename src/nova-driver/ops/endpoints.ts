@@ -98,6 +98,11 @@ export class OperatorEndpoints {
     return this.metrics.observeRpc;
   }
 
+  /** The periodic tasks' observer (PeriodicTasks). */
+  get observePeriodic(): ComputeMetrics['observePeriodic'] {
+    return this.metrics.observePeriodic;
+  }
+
   watch(parts: WatchedParts): void {
     this.parts = parts;
     this.engineProbe = new CachedProbe(async () => ({ version: (await parts.engine.info()).version }), ENGINE_TTL_MS, ENGINE_TIMEOUT_MS);

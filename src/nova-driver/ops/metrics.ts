@@ -1,16 +1,19 @@
 /**
  * The compute host's /metrics: RPC dispatches (from the RPC server's observer), builds,
  * image cache and snapshot counters (importer/exporter stats()), this host's containers,
- * heartbeat age and the health checks, in Prometheus text format.
+ * heartbeat age, the health checks and the periodic tasks' runs, in Prometheus text format.
  */
 import type { ExportStats, ImportStats } from '../../glance-bridge/index.js';
 import type { RpcDispatchEvent, RpcServerStats } from '../../messaging/server.js';
+import type { PeriodicRun } from '../periodic.js';
 import type { HealthReport } from './health.js';
 import { MetricsRegistry, single, type CollectedFamily, type Counter, type Histogram } from './prometheus.js';
 
 export const PREFIX = 'nova_container_';
 export const BUILD_METHOD = 'build_and_run_instance';
 const BUILD_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
+// from a token cleanup's few milliseconds to a resource audit of a full host
+const PERIODIC_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 /** What the metrics read at scrape time; each piece may be missing (not yet started, not configured). */
 export interface MetricSources {
@@ -32,6 +35,8 @@ export class ComputeMetrics {
   readonly builds: Counter;
   readonly buildFailures: Counter;
   readonly buildDuration: Histogram;
+  readonly periodicDuration: Histogram;
+  readonly periodicFailures: Counter;
 
   constructor(private readonly sources: MetricSources = {}) {
     const r = this.registry;
@@ -43,6 +48,9 @@ export class ComputeMetrics {
     this.buildDuration = r.histogram(`${PREFIX}build_duration_seconds`,
       'Duration of build_and_run_instance on this host, from the handler\'s start to its end (image import, container start, the saves to ACTIVE and the resource update after it).',
       [], BUILD_BUCKETS);
+    this.periodicDuration = r.histogram(`${PREFIX}periodic_task_duration_seconds`,
+      'Time each run of a periodic task took (update_available_resource, sync_power_states, ...), failed runs included.', ['task'], PERIODIC_BUCKETS);
+    this.periodicFailures = r.counter(`${PREFIX}periodic_task_failures_total`, 'Runs of a periodic task that failed (logged: periodic task failed).', ['task']);
     r.collect(() => this.collectStats());
     r.collect(() => this.collectHost());
   }
@@ -57,6 +65,12 @@ export class ComputeMetrics {
       if (e.outcome === 'failure') this.buildFailures.inc();
       this.buildDuration.observe({}, seconds);
     }
+  };
+
+  /** The periodic tasks' observer: pass to PeriodicTasks. */
+  readonly observePeriodic = (run: PeriodicRun): void => {
+    this.periodicDuration.observe({ task: run.task }, run.durationMs / 1000);
+    if (!run.ok) this.periodicFailures.inc({ task: run.task });
   };
 
   render(): Promise<string> {

@@ -184,6 +184,20 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
     }, 30_000, 500);
   });
 
+  it('/metrics: the periodic tasks\' runs are timed (the token cleanup runs every instance_delete_interval)', async () => {
+    const intervalS = Number(computeConfValue('DEFAULT', 'instance_delete_interval') ?? 300);
+    const name = (metric: string): string => `nova_container_periodic_task_${metric}{task="cleanup_expired_console_auth_tokens"}`;
+    const m = await waitFor('a run of the token cleanup', async () => {
+      const now = await metrics();
+      return (now.get(name('duration_seconds_count')) ?? 0) >= 1 ? now : null;
+    }, (intervalS + 10) * 1000, 500);
+    const mean = m.get(name('duration_seconds_sum'))! / m.get(name('duration_seconds_count'))!;
+    // a conductor round trip: more than nothing, far less than the interval
+    assert.ok(mean > 0 && mean < intervalS, String(mean));
+    assert.equal(m.get(name('duration_seconds_bucket').replace('}', ',le="+Inf"}')), m.get(name('duration_seconds_count')));
+    assert.equal(m.get(name('failures_total')), undefined, 'no failed run');
+  });
+
   it('/healthz: 503 within one heartbeat interval of losing RabbitMQ, 200 again once it is back, same process', async () => {
     const pid = compute.child.pid;
     assert.equal((await health()).code, 200);

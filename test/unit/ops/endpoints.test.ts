@@ -67,13 +67,16 @@ describe('ops/endpoints: /healthz and /metrics over HTTP', () => {
     }
   });
 
-  it('/metrics counts RPC dispatches and builds, and reads importer, exporter, containers and heartbeat', async () => {
+  it('/metrics counts RPC dispatches, builds and periodic task runs, and reads importer, exporter, containers and heartbeat', async () => {
     const w = world();
     const ops = new OperatorEndpoints(5, null, silentLogger());
     ops.watch(w.parts);
     ops.observeRpc({ method: 'build_and_run_instance', namespace: null, kind: 'cast', outcome: 'ok', durationMs: 400 });
     ops.observeRpc({ method: 'build_and_run_instance', namespace: null, kind: 'cast', outcome: 'failure', durationMs: 1500, errorClass: 'BuildAbortException' });
     ops.observeRpc({ method: 'ping', namespace: 'baseapi', kind: 'call', outcome: 'ok', durationMs: 2 });
+    ops.observePeriodic({ task: 'update_available_resource', durationMs: 800, ok: true });
+    ops.observePeriodic({ task: 'update_available_resource', durationMs: 3000, ok: false });
+    ops.observePeriodic({ task: 'cleanup_expired_console_auth_tokens', durationMs: 20, ok: true });
     const s = await serve(ops);
     try {
       const res = await fetch(`${s.url}/metrics`);
@@ -90,6 +93,12 @@ describe('ops/endpoints: /healthz and /metrics over HTTP', () => {
       line('nova_container_build_duration_seconds_bucket{le="0.5"} 1');
       line('nova_container_build_duration_seconds_bucket{le="2"} 2');
       line('nova_container_build_duration_seconds_sum 1.9');
+      line('nova_container_periodic_task_duration_seconds_bucket{task="update_available_resource",le="1"} 1');
+      line('nova_container_periodic_task_duration_seconds_bucket{task="update_available_resource",le="5"} 2');
+      line('nova_container_periodic_task_duration_seconds_sum{task="update_available_resource"} 3.8');
+      line('nova_container_periodic_task_duration_seconds_count{task="cleanup_expired_console_auth_tokens"} 1');
+      line('nova_container_periodic_task_failures_total{task="update_available_resource"} 1');
+      assert.doesNotMatch(text, /periodic_task_failures_total\{task="cleanup_expired_console_auth_tokens"\}/);
       line('nova_container_image_cache_hits_total 7');
       line('nova_container_image_downloads_total 2');
       line('nova_container_image_downloaded_bytes_total 12345');
