@@ -71,7 +71,7 @@ async function serviceMetrics(): Promise<string | null> {
   if (!listen) return null;
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   try {
-    return await (await fetch(`http://${host}:${listen.port}/metrics`)).text();
+    return await (await fetch(`http://${host}:${listen.port}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   } catch (err) {
     console.warn(`the service's /metrics could not be read: ${(err as Error).message}`);
     return null;
@@ -345,7 +345,7 @@ async function fill(nova: AxiosInstance, target: Target, server: Record<string, 
     await watch.until(id, 'ACTIVE');
     apiMs[i] = performance.now() - t;
     if (++active === tenth(cpu.length)) cpu.push(cpuSample(target.pid));
-    if (active === tenth(9)) periodicNinth = target.periodicRuns?.();
+    if (active === tenth(9)) periodicNinth = target.periodicRuns?.().catch(() => new Map());
   });
   const fillS = (performance.now() - t0) / 1000;
 

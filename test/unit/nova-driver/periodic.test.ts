@@ -18,19 +18,20 @@ describe('periodic tasks: timed, failures and overruns logged', () => {
     const logs = captureLogs();
     tasks = new PeriodicTasks((r) => runs.push(r));
     let n = 0;
-    tasks.every('audit', 0.05, async () => {
-      await sleep(15);
+    // far more room than the run needs: a late timer on a loaded machine still makes it in time
+    tasks.every('audit', 0.2, async () => {
+      await sleep(5);
       if (++n === 2) throw new Error('conductor timed out');
     }, logs.log);
     await until(runs, 3);
     tasks.stopAll();
     assert.deepEqual(runs.slice(0, 3).map((r) => [r.task, r.ok]), [['audit', true], ['audit', false], ['audit', true]]);
-    for (const r of runs) assert.ok(r.durationMs >= 14, `${r.durationMs} ms`);
+    for (const r of runs) assert.ok(r.durationMs >= 4, `${r.durationMs} ms`);
     assert.equal(logs.find('periodic task failed')[0]?.err, 'conductor timed out');
     // a run within its interval is logged at debug with its time, failed or not
     const ran = logs.find('periodic task ran');
     assert.equal(ran.length + logs.find('periodic task outlasted its interval').length, runs.length);
-    assert.ok(ran.length >= 1 && ran.every((l) => l.task === 'audit' && Number(l.duration_ms) >= 14));
+    assert.ok(ran.length >= 1 && ran.every((l) => l.task === 'audit' && Number(l.duration_ms) >= 4));
   });
 
   it('warns of a run longer than its interval, and does not start the next one before it ends', async () => {
@@ -53,5 +54,12 @@ describe('periodic tasks: timed, failures and overruns logged', () => {
     assert.equal(warned[0].task, 'sync_power_states');
     assert.equal(warned[0].interval_s, 0.02);
     assert.ok(Number(warned[0].duration_ms) >= 69, String(warned[0].duration_ms));
+  });
+
+  it('keeps running the task when the observer throws', async () => {
+    let calls = 0;
+    tasks = new PeriodicTasks(() => { throw new Error('observer broke'); });
+    tasks.every('check_vifs', 0.02, async () => { calls++; }, captureLogs().log);
+    for (const end = Date.now() + 5000; calls < 3; await sleep(10)) if (Date.now() > end) assert.fail(`${calls} runs`);
   });
 });
