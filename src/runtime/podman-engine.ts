@@ -372,18 +372,14 @@ export class PodmanEngine extends DockerEngine {
    * answer with podman 5.4 on Debian), at every audit and health probe. What they gave is had for
    * less: the version from `_ping` (Libpod-API-Version is podman's own), the store from one
    * `libpod/info`, which does not change while the service runs. A `_ping` without that header
-   * (not podman's own service) is asked the Docker way.
+   * (not podman's own service, which has no libpod routes either) is asked the Docker way.
    */
   override async info(): Promise<EngineInfo> {
-    let headers: IncomingHttpHeaders;
-    let store: PodmanInfo['store'];
-    try {
-      [headers, store] = await Promise.all([this.pingHeaders(), this.storeInfo()]);
-    } catch (err) {
-      throw wrap(`container engine at ${this.endpoint} unreachable`, err);
-    }
+    const unreachable = (err: unknown) => wrap(`container engine at ${this.endpoint} unreachable`, err);
+    const headers = await this.pingHeaders().catch((err: unknown) => { throw unreachable(err); });
     const version = headers['libpod-api-version'];
     if (typeof version !== 'string') return super.info();
+    const store = await this.storeInfo().catch((err: unknown) => { throw unreachable(err); });
     return { version, apiVersion: String(headers['api-version'] ?? ''), dataRoot: store.graphRoot, storageDriver: store.graphDriverName };
   }
 

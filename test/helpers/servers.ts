@@ -131,7 +131,6 @@ export async function deleteWithCli(server: string, rc: RcFile = 'openrc', timeo
   await waitForGone(server, timeoutMs);
 }
 
-
 /** Boots `name` (m1.tiny, on `network`) asking for compute host `host` (2.74), as the user of `rc`; its id. */
 export function bootOnHost(name: string, image: string, host: string, rc: RcFile, network: string): Promise<string> {
   return bootThroughApi(name, { image, host, rc, network });
