@@ -13,8 +13,8 @@
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
 # a podman service of its own (bookworm's), a full root disk's limit on a btrfs store of its own) while the second one comes up and its shared tests run; the output of
 # each follows. On each
-# cloud the tests that can share it run in two streams at once (SHARED_A, SHARED_B), then the
-# others one at a time.
+# cloud the tests that can share it run in three streams at once (SHARED_A, SHARED_B, SHARED_C),
+# then the others one at a time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NPM_CONFIG_LOGLEVEL=error
@@ -105,35 +105,47 @@ SHARED_B=(dist/test/integration/lifecycle/power.test.js
     dist/test/integration/runtime/serial-consoles.test.js
     dist/test/integration/rpc/*.test.js
     dist/test/integration/nova-driver/version-choice.test.js)
+# Project moves' servers on the second host, which its aggregate keeps for that project (so the
+# other streams' servers never go there), by tests that neither kill nor disable it
+SHARED_C=(dist/test/integration/moves/{second-host,second-host-console,delta-snapshots}.test.js)
 
 # a spec that names no file would drop out of the run with only mocha's warning
-for f in "${ZED_DOCKER_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
+for f in "${ZED_DOCKER_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}" "${SHARED_C[@]}"; do
     [ -f "$f" ] || { echo "test/run-all.sh names $f, which does not exist" >&2; rc=1; }
 done
 
 # listed FILE ARRAY_ITEMS...: whether FILE is one of them
 listed() { local f=$1; shift; [[ " $* " == *" $f "* ]]; }
 
-# run_specs SPEC...: against the cloud that is up, those of SHARED_A and those of SHARED_B in two
-# mocha runs at once (the second one's output follows the first's), then the others in one run
+# stream SPEC...: a mocha run of them in the background; its pid and output file go into streams
+streams=()
+stream() {
+    local log
+    log=$(mktemp)
+    node_modules/.bin/mocha --config test/mocharc.cloud.cjs --spec "$@" >"$log" 2>&1 &
+    streams+=("$!:$log")
+}
+
+# run_specs SPEC...: against the cloud that is up, those of SHARED_A, SHARED_B and SHARED_C in
+# three mocha runs at once (the second's and third's output follow the first's), then the others
+# in one run
 run_specs() {
-    local a=() b=() alone=() f b_log b_pid=
+    local a=() b=() c=() alone=() f s
     for f in "$@"; do
         if listed "$f" "${SHARED_A[@]}"; then a+=("$f")
         elif listed "$f" "${SHARED_B[@]}"; then b+=("$f")
+        elif listed "$f" "${SHARED_C[@]}"; then c+=("$f")
         else alone+=("$f"); fi
     done
-    b_log=$(mktemp)
-    if [ ${#b[@]} -gt 0 ]; then
-        node_modules/.bin/mocha --config test/mocharc.cloud.cjs --spec "${b[@]}" >"$b_log" 2>&1 &
-        b_pid=$!
-    fi
+    streams=()
+    [ ${#b[@]} = 0 ] || stream "${b[@]}"
+    [ ${#c[@]} = 0 ] || stream "${c[@]}"
     [ ${#a[@]} = 0 ] || mocha_ --config test/mocharc.cloud.cjs --spec "${a[@]}"
-    if [ -n "${b_pid:-}" ]; then
-        wait "$b_pid" || rc=1
-        cat "$b_log"
-    fi
-    rm -f "$b_log"
+    for s in "${streams[@]}"; do
+        wait "${s%%:*}" || rc=1
+        cat "${s#*:}"
+        rm -f "${s#*:}"
+    done
     # whatever else still runs ends first: these run with nothing beside them
     [ -z "${BEFORE_ALONE:-}" ] || "$BEFORE_ALONE"
     [ ${#alone[@]} = 0 ] || mocha_ --config test/mocharc.cloud.cjs --spec "${alone[@]}"
