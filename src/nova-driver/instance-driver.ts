@@ -295,6 +295,12 @@ export interface InstanceDriver {
    * checked. null when the instance's network does not exist (it is made at its next start).
    */
   plugVifs(instanceUuid: string, vifs: VifModel[]): Promise<VifCheck[] | null>;
+  /**
+   * For a check of every instance: plugVifs with the engine read once for all of them, where
+   * its listing says where each network is; valid for an instance no operation of this service
+   * has changed since the round began.
+   */
+  vifCheckRound(): Promise<VifCheckRound>;
   /** Removes one VIF; `remaining` are the VIFs it keeps (its resolver follows them). */
   unplugVif(instanceUuid: string, vif: VifModel, remaining: VifModel[]): Promise<void>;
   /** The host devices the driver made for VIFs, on any run. */
@@ -303,6 +309,11 @@ export interface InstanceDriver {
 
   /** Reports what happens to this host's instances behind the manager's back, until closed. */
   watch(watcher: InstanceWatcher): { close(): void };
+}
+
+/** InstanceDriver.vifCheckRound. */
+export interface VifCheckRound {
+  plugVifs(instanceUuid: string, vifs: VifModel[]): Promise<VifCheck[] | null>;
 }
 
 /** CAPABILITY_TRAITS_MAP: the traits a driver's capabilities give its resource provider. */

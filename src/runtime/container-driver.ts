@@ -9,7 +9,7 @@
 import type { Logger } from '../common/log.js';
 import {
   ConsoleUnavailable, InstanceMissing, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
-  type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type InterruptedCapture, type SpawnRequest, type VifCheck, type VifDevice, type VifSource, type VirtApi,
+  type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type InterruptedCapture, type SpawnRequest, type VifCheck, type VifCheckRound, type VifDevice, type VifSource, type VirtApi,
 } from '../nova-driver/instance-driver.js';
 import type { VifModel } from '../network/network-info.js';
 import type { VifPluggers } from '../network/pluggers.js';
@@ -18,7 +18,7 @@ import { resolvConf } from '../network/resolv-conf.js';
 import { hostsFile } from '../network/hosts-file.js';
 import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus, type ContainerSummary } from './types.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, workloadName, workloadSpec } from './instance-containers.js';
-import { networkHomeFor, type NetworkHolder, type NetworkHome } from './network-homes.js';
+import { networkHomeFor, type ListedHolder, type NetworkHolder, type NetworkHome } from './network-homes.js';
 import type { SerialConsoles } from './serial-consoles.js';
 
 export const SNAPSHOT_REPO = 'nova-snapshot';
@@ -293,7 +293,18 @@ export class ContainerDriver implements InstanceDriver {
   }
 
   async plugVifs(instanceUuid: string, vifs: VifModel[]): Promise<VifCheck[] | null> {
-    const holder = await this.home.current(instanceUuid);
+    return this.plugVifsInto(instanceUuid, vifs, await this.home.current(instanceUuid));
+  }
+
+  /** On podman, one listing instead of an inspect per instance; on Docker, whose listing has no pids, the inspects. */
+  async vifCheckRound(): Promise<VifCheckRound> {
+    const listed = this.home.listed(await this.engine.listContainers({ [LABEL_HOST]: this.o.host }));
+    return {
+      plugVifs: async (uuid, vifs) => this.plugVifsInto(uuid, vifs, listed ? listed.get(uuid) ?? null : await this.home.current(uuid)),
+    };
+  }
+
+  private async plugVifsInto(instanceUuid: string, vifs: VifModel[], holder: NetworkHolder | ListedHolder | null): Promise<VifCheck[] | null> {
     if (!holder) return null;
     const checks: VifCheck[] = [];
     for (const [i, vif] of vifs.entries()) {
@@ -307,7 +318,11 @@ export class ContainerDriver implements InstanceDriver {
       if (outcome !== 'ok') this.log.info({ instance: instanceUuid, port: vif.id, device: vif.devname, outcome }, 'VIF plugged');
       checks.push({ port: vif.id, outcome });
     }
-    if (checks.some((c) => c.outcome === 'reattached' || c.outcome === 'replugged')) await this.writeNetworkFiles(holder, vifs);
+    if (checks.some((c) => c.outcome === 'reattached' || c.outcome === 'replugged')) {
+      // the hosts file names the host name, which a listing does not give (a mend is rare)
+      const named = 'hostname' in holder ? holder : await this.home.current(instanceUuid);
+      if (named) await this.writeNetworkFiles(named, vifs);
+    }
     await this.home.settle(instanceUuid, holder);
     return checks;
   }

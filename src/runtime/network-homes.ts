@@ -13,8 +13,8 @@
 import { readlink } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import { processNetns } from '../network/vif-plug.js';
-import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus } from './types.js';
-import { LABEL_ROLE, ROLE_SANDBOX, sandboxName, sandboxSpec, workloadName } from './instance-containers.js';
+import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus, type ContainerSummary } from './types.js';
+import { LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, sandboxName, sandboxSpec, workloadName } from './instance-containers.js';
 import { ensureSandboxImage } from './sandbox-image.js';
 
 /** The container whose namespace holds the VIFs and whose network files the workload reads. */
@@ -26,6 +26,9 @@ export interface NetworkHolder {
   pid: number;
   hostname: string;
 }
+
+/** A holder as a listing shows it: no host name (what a VIF check needs is its process). */
+export type ListedHolder = Omit<NetworkHolder, 'hostname'>;
 
 /** What a workload's spec says of its network. */
 export type WorkloadNetwork = Pick<ContainerSpec, 'joinNetworkOf' | 'hostname'>;
@@ -45,6 +48,11 @@ export interface NetworkHome {
   /** The namespace as it is now (a VIF check, an attach, a detach); null when there is none. */
   current(uuid: string): Promise<NetworkHolder | null>;
   /**
+   * The namespaces a listing of the host's containers shows, by instance (one without any is
+   * not in it); null when the listing cannot tell (it gives no pids, as Docker's).
+   */
+  listed(listing: ContainerSummary[]): Map<string, ListedHolder> | null;
+  /**
    * Before a created or stopped workload starts: its namespace, `fresh` when it is new and
    * empty (to plug). `hostname`: the instance's, when the caller knows it.
    */
@@ -52,7 +60,7 @@ export interface NetworkHome {
   /** Whether a start of the instance's container with these labels brings an empty namespace. */
   startsNetwork(labels: Record<string, string>): boolean;
   /** After a VIF check: a running workload outside the namespace is put back in it. */
-  settle(uuid: string, holder: NetworkHolder): Promise<void>;
+  settle(uuid: string, holder: ListedHolder): Promise<void>;
   /** A stopped workload's namespace given up: the next ready() makes it fresh. */
   release(uuid: string): Promise<void>;
 }
@@ -117,6 +125,10 @@ export class SandboxHome implements NetworkHome {
     return s?.state === 'running' && s.pid ? holderOf(s) : null;
   }
 
+  listed(listing: ContainerSummary[]): Map<string, ListedHolder> | null {
+    return holdersListed(listing, (c) => c.labels[LABEL_ROLE] === ROLE_SANDBOX && c.state === 'running');
+  }
+
   /**
    * One that stopped (the host or the engine restarted without live-restore) starts with a
    * new, empty namespace; one that is gone is made again (the workload names its sandbox, so on
@@ -156,7 +168,7 @@ export class SandboxHome implements NetworkHome {
    * A sandbox restarted behind our back holds a new namespace, while a running workload stays
    * in the old one with no way back: it is restarted into the sandbox's, as a VM's NIC reset.
    */
-  async settle(uuid: string, sandbox: NetworkHolder): Promise<void> {
+  async settle(uuid: string, sandbox: ListedHolder): Promise<void> {
     const w = await this.engine.inspectContainer(workloadName(uuid));
     if (w?.state !== 'running' || !w.pid) return;
     const [inWorkload, inSandbox] = await Promise.all([netns(w.pid), netns(sandbox.pid)]);
@@ -211,6 +223,10 @@ export class OwnNamespaceHome implements NetworkHome {
     return w?.pid ? holderOf(w) : null;
   }
 
+  listed(listing: ContainerSummary[]): Map<string, ListedHolder> | null {
+    return holdersListed(listing, (c) => c.labels[LABEL_ROLE] !== ROLE_SANDBOX);
+  }
+
   /** A workload that does not run has no namespace, or one whose plugging is not known: made and plugged anew. */
   async ready(uuid: string): Promise<{ holder: NetworkHolder; fresh: boolean }> {
     const w = await this.engine.inspectContainer(workloadName(uuid));
@@ -227,6 +243,17 @@ export class OwnNamespaceHome implements NetworkHome {
 
   /** A stopped workload holds no namespace: nothing to give up. */
   async release(): Promise<void> {}
+}
+
+/** The listed holders (those `holds` picks) with a process, by instance; null when the listing gives no pids. */
+function holdersListed(listing: ContainerSummary[], holds: (c: ContainerSummary) => boolean): Map<string, ListedHolder> | null {
+  const holders = new Map<string, ListedHolder>();
+  for (const c of listing) {
+    if (c.pid === undefined) return null;
+    const uuid = c.labels[LABEL_INSTANCE];
+    if (uuid && c.pid && holds(c)) holders.set(uuid, { id: c.id, name: c.name, pid: c.pid });
+  }
+  return holders;
 }
 
 function holderOf(c: ContainerStatus): NetworkHolder {

@@ -35,7 +35,7 @@ import type { Readable } from 'node:stream';
 import { storageLayerId } from './btrfs-root-disk.js';
 import { DockerEngine, EngineError, checkFilePaths, dockerOptions, refuseThrottleChange, resources, tolerate, wrap } from './docker-engine.js';
 import { createLogger, type Logger } from '../common/log.js';
-import type { ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, EngineInfo, NetworkFile } from './types.js';
+import type { ContainerFile, ContainerLimits, ContainerRunState, ContainerSpec, ContainerSummary, EngineInfo, NetworkFile } from './types.js';
 import { writeWhole } from './whole-file.js';
 
 /** What a container's changed limits are, kept for its next starts. */
@@ -140,8 +140,11 @@ async function entries(dir: string): Promise<string[]> {
   }
 }
 
-/** libpod's states a listing may show, by the Docker state inspect gives them. */
-const LIBPOD_LISTED_STATES: Readonly<Record<string, ContainerRunState>> = { configured: 'created', stopped: 'exited' };
+/** libpod's states a listing may show, by the Docker state inspect gives them (initialized: prepared, not started). */
+const LIBPOD_LISTED_STATES: Readonly<Record<string, ContainerRunState>> = { configured: 'created', initialized: 'created', stopped: 'exited' };
+
+/** What of a row of libpod's listing (`GET /libpod/containers/json`) a summary takes. */
+interface LibpodListed { Id: string; Names: string[] | null; ImageID: string; Labels: Record<string, string> | null; State: string; ExitCode: number; Pid: number }
 
 /** What of `podman info` says where a container's run files are. */
 interface PodmanInfo { store: { graphRoot: string; runRoot: string; graphDriverName: string } }
@@ -413,6 +416,23 @@ export class PodmanEngine extends DockerEngine {
       this.docker.modem.dial({ ...request, statusCodes: { 200: true, 201: true, 204: true, 304: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' } },
         (err, data) => (err ? reject(wrap(what, err)) : resolve(data)));
     });
+  }
+
+  /** libpod's own listing, which gives each container's pid as inspect does (Docker's listing has none). */
+  override async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const rows = await this.libpod('list containers', {
+      path: '/v4.0.0/libpod/containers/json?', method: 'GET',
+      options: { all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } },
+    }) as LibpodListed[] | null;
+    return (rows ?? []).map((r) => ({
+      id: r.Id,
+      name: r.Names?.[0] ?? '',
+      image: this.imageId(r.ImageID),
+      labels: r.Labels ?? {},
+      state: this.listedState(r.State),
+      exitCode: r.ExitCode,
+      pid: r.Pid,
+    }));
   }
 
   protected override tagNames(tags: string[]): string[] {

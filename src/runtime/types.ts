@@ -97,8 +97,11 @@ export interface ContainerStatus {
   console: boolean;
 }
 
-/** What a listing of the engine tells of each container. */
-export type ContainerSummary = Pick<ContainerStatus, 'id' | 'name' | 'image' | 'labels' | 'state' | 'exitCode'>;
+/**
+ * What a listing of the engine tells of each container; `pid` only where the listing gives it
+ * (podman's own listing does, Docker's does not).
+ */
+export type ContainerSummary = Pick<ContainerStatus, 'id' | 'name' | 'image' | 'labels' | 'state' | 'exitCode'> & { pid?: number };
 
 export interface ImageInfo {
   id: string;

@@ -6,7 +6,7 @@
  */
 import {
   InstanceMissing, PowerState, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess,
-  type InstanceDriver, type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type InterruptedCapture, type SpawnRequest, type VifCheck, type VifDevice,
+  type InstanceDriver, type InstanceInfo, type InstanceLimits, type InstanceSpec, type InstanceWatcher, type InterruptedCapture, type SpawnRequest, type VifCheck, type VifCheckRound, type VifDevice,
   type VifSource, type VirtApi,
 } from '../../src/nova-driver/instance-driver.js';
 import type { VifModel } from '../../src/network/network-info.js';
@@ -181,6 +181,10 @@ export class FakeDriver extends Fake<InstanceDriver> implements InstanceDriver {
     const had = new Set(inst.vifs.map((v) => v.id));
     inst.vifs = vifs;
     return vifs.map((v) => ({ port: v.id, outcome: had.has(v.id) ? 'ok' : 'replugged' }));
+  }
+
+  async vifCheckRound(): Promise<VifCheckRound> {
+    return { plugVifs: (uuid, vifs) => this.plugVifs(uuid, vifs) };
   }
 
   async unplugVif(instanceUuid: string, vif: VifModel, remaining: VifModel[]): Promise<void> {

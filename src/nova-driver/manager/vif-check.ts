@@ -6,7 +6,9 @@
  * namespace of its own, started: the new namespace has no interfaces), and on the
  * periodic power-state spacing. The VIFs come from the instances' info caches, read in one
  * listing of the host's instances (only one an operation of ours locked since is read again),
- * so a check costs no Neutron call and no conductor call per instance.
+ * so a check costs no Neutron call and no conductor call per instance; where the engine's
+ * listing says where each network is (InstanceDriver.vifCheckRound), no engine call per
+ * instance either.
  *
  * It is also where the leftovers of a destroy go, which removes only the devices of the VIFs
  * it is given (src/runtime/container-driver.ts): host devices whose instance is gone, elsewhere
@@ -18,6 +20,7 @@ import type { RequestContext } from '../../messaging/types.js';
 import type { NovaObject } from '../objects/versioned-object.js';
 import { InstanceNotFound } from '../errors.js';
 import type { ManagerDeps } from './deps.js';
+import type { InstanceDriver } from '../instance-driver.js';
 import type { LockMark } from '../../common/keyed-lock.js';
 import { cachedVifs } from './networking.js';
 import { VmState } from './states.js';
@@ -41,9 +44,11 @@ export async function checkAllVifs(deps: ManagerDeps, ctx: RequestContext, start
   try {
     const listed = new Map((await deps.instances.listOnHost(ctx, ['info_cache'])).map((i) => [i.str('uuid'), i]));
     const read = listedUnlessTouched(deps, ctx, listed, mark);
+    const round = await deps.driver.vifCheckRound();
+    const plug: Plug = (uuid, vifs) => (mark.touched(uuid) ? deps.driver.plugVifs(uuid, vifs) : round.plugVifs(uuid, vifs));
     for (const uuid of listed.keys()) {
       try {
-        await deps.locks.run(uuid, () => checkInstance(deps, uuid, read, report), mark);
+        await deps.locks.run(uuid, () => checkInstance(deps, uuid, read, plug, report), mark);
       } catch (err) {
         log.error({ instance: uuid, err: (err as Error).message }, 'could not check the instance\'s VIFs');
       }
@@ -62,13 +67,16 @@ export async function checkInstanceVifs(deps: ManagerDeps, ctx: RequestContext, 
   const report: VifCheckReport = { instances: 0, mended: [], removed: [] };
   if (!deps.ports) return report;
   const log = deps.log.child({ phase: 'vif-check', instance: uuid });
-  await deps.locks.run(uuid, () => checkInstance(deps, uuid, (id) => deps.instances.get(ctx, id, ['info_cache']), report));
+  await deps.locks.run(uuid, () => checkInstance(deps, uuid, (id) => deps.instances.get(ctx, id, ['info_cache']), (id, vifs) => deps.driver.plugVifs(id, vifs), report));
   if (report.mended.length) log.warn({ ...report }, 'VIFs mended');
   return report;
 }
 
 /** An instance with its info cache, under its lock; InstanceNotFound when it is gone. */
 type InstanceReader = (uuid: string) => Promise<NovaObject>;
+
+/** InstanceDriver.plugVifs, or a round's for an instance no operation changed since it began. */
+type Plug = InstanceDriver['plugVifs'];
 
 /**
  * The listed instance, unless an operation of this service took its lock since the listing
@@ -83,7 +91,7 @@ function listedUnlessTouched(deps: ManagerDeps, ctx: RequestContext, listed: Map
 }
 
 /** Under the instance's lock: no operation of this service is changing it meanwhile. */
-async function checkInstance(deps: ManagerDeps, uuid: string, read: InstanceReader, report: VifCheckReport): Promise<void> {
+async function checkInstance(deps: ManagerDeps, uuid: string, read: InstanceReader, plug: Plug, report: VifCheckReport): Promise<void> {
   let inst: NovaObject;
   try {
     inst = await read(uuid);
@@ -92,7 +100,7 @@ async function checkInstance(deps: ManagerDeps, uuid: string, read: InstanceRead
     throw err;
   }
   if (inst.get('task_state') || inst.get('vm_state') === VmState.DELETED || inst.optStr('host') !== deps.host) return;
-  const checks = await deps.driver.plugVifs(uuid, cachedVifs(inst));
+  const checks = await plug(uuid, cachedVifs(inst));
   if (!checks) return; // its network is not up: its next start makes it
   report.instances++;
   for (const c of checks) if (c.outcome === 'reattached' || c.outcome === 'replugged') report.mended.push({ instance: uuid, port: c.port, outcome: c.outcome });

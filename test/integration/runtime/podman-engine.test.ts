@@ -2,7 +2,8 @@
  * PodmanEngine against a real podman 4.3 service started as the local cloud starts it
  * (test/integration/runtime/podman-service.ts, btrfs store): a workload as the driver makes it
  * here has a namespace of its own, made before it runs, whose plugged device its first process
- * sees, and a prepare right after a stop survives the cleanup of the run that ended; a sandbox
+ * sees, and a prepare right after a stop survives the cleanup of the run that ended; its
+ * listing shows each container as inspect does, the pid a VIF check needs included; a sandbox
  * and a workload joining it share network, host name and a user namespace whose root is an
  * unprivileged host id; ten instances made at once do not deadlock the service (podman's own
  * sizing of such namespaces does); the network files the driver writes reach both; changed
@@ -135,6 +136,31 @@ describe('the podman engine (podman 4.3 system service, btrfs store)', function 
       await engine.removeContainer(own);
     }
     assert.equal(existsSync(`/sys/class/net/${host}`), false, 'the host end went with the namespace');
+  });
+
+  it('lists by label as inspect shows each container: its state, the pid of a prepared and of a running one, none of a stopped one, its image\'s id', async () => {
+    const label = { 'nc-test.listing': randomUUID() };
+    const made = async (name: string) => engine.createContainer({ name: `nc-list-${name}-${uuid}`, image: 'nc-test/busybox:t1', labels: label, command: ['300'], limits: {} });
+    const [created, prepared, running, stopped] = [await made('created'), await made('prepared'), await made('running'), await made('stopped')];
+    await engine.createContainer({ name: `nc-list-other-${uuid}`, image: 'nc-test/busybox:t1', labels: {}, command: ['300'], limits: {} });
+    try {
+      await engine.prepareContainer(prepared, true);
+      await engine.startContainer(running);
+      await engine.startContainer(stopped);
+      await engine.stopContainer(stopped, 0);
+      const listed = new Map((await engine.listContainers(label)).map((c) => [c.id, c]));
+      assert.deepEqual([...listed.keys()].sort(), [created, prepared, running, stopped].sort(), 'the labelled ones only');
+      const image = (await engine.inspectImage('nc-test/busybox:t1'))?.id;
+      for (const id of listed.keys()) {
+        const inspected = await engine.inspectContainer(id);
+        const c = listed.get(id);
+        assert.deepEqual([c?.name, c?.state, c?.pid, c?.image], [inspected?.name, inspected?.state, inspected?.pid, image], `listed as inspected: ${inspected?.name}`);
+      }
+      assert.ok((listed.get(prepared)?.pid ?? 0) > 0 && (listed.get(running)?.pid ?? 0) > 0, 'a prepared and a running one have a process');
+      assert.equal(listed.get(stopped)?.pid, 0, 'a stopped one has none');
+    } finally {
+      for (const name of ['created', 'prepared', 'running', 'stopped', 'other']) await engine.removeContainer(`nc-list-${name}-${uuid}`);
+    }
   });
 
   it('files given at the create are there from the first start, its root\'s with their modes, read-only, also under the unit\'s umask; removal takes them along', async () => {

@@ -13,7 +13,7 @@ import { cachedVifs, preservedPorts } from '../../../src/nova-driver/manager/net
 import type { ManagerDeps } from '../../../src/nova-driver/manager/deps.js';
 import type { EnsureOutcome } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
-import type { VifCheck, VifDevice } from '../../../src/nova-driver/instance-driver.js';
+import type { VifCheck, VifCheckRound, VifDevice } from '../../../src/nova-driver/instance-driver.js';
 import { adminContext } from '../../../src/nova-driver/context.js';
 
 const vif = (id: string, type = 'bridge'): Partial<VifModel> => ({
@@ -27,7 +27,10 @@ function instance(uuid: string, fields: Record<string, string | null>, vifs: Par
   return new NovaObject('Instance', '2.7', { uuid, host: 'h1', vm_state: 'active', task_state: null, ...fields, info_cache: cache });
 }
 
-/** The driver's VIF side: which VIFs it was asked to have, what it reports, which devices it holds and removes. */
+/**
+ * The driver's VIF side: which VIFs it was asked to have, what it reports, which devices it
+ * holds and removes; how many check rounds were begun and which instances went through one.
+ */
 class FakeDriver {
   devices: VifDevice[] = [];
   outcomes = new Map<string, EnsureOutcome>();
@@ -35,6 +38,12 @@ class FakeDriver {
   networked = new Set<string>();
   plugged: string[] = [];
   removed: string[] = [];
+  rounds = 0;
+  pluggedInRound: string[] = [];
+  async vifCheckRound(): Promise<VifCheckRound> {
+    this.rounds++;
+    return { plugVifs: async (uuid, vifs) => { this.pluggedInRound.push(uuid); return this.plugVifs(uuid, vifs); } };
+  }
   async plugVifs(uuid: string, vifs: VifModel[]): Promise<VifCheck[] | null> {
     if (!this.networked.has(uuid)) return null;
     this.plugged.push(`${uuid}:${vifs.map((v) => v.id).join(',')}`);
@@ -133,6 +142,8 @@ describe('VIF check', () => {
     const report = await checkAllVifs(d, ctx, false);
     assert.deepEqual(listings, [['info_cache']]);
     assert.deepEqual(gets, []);
+    assert.equal(p.rounds, 1, 'the engine read once for all of them');
+    assert.deepEqual(p.pluggedInRound, uuids, 'each checked as the round read it');
     assert.equal(report.instances, 50);
     assert.deepEqual(p.removed, [], 'each device is its listed instance\'s');
   });
@@ -149,6 +160,7 @@ describe('VIF check', () => {
     await checkAllVifs(d, ctx, false);
     await operation;
     assert.deepEqual(p.plugged, ['a:p1,p2', 'b:p3'], 'the attached port is checked, not the listed cache');
+    assert.deepEqual(p.pluggedInRound, ['b'], 'a is checked as the engine has it now, not as the round read it');
     assert.deepEqual(p.removed, [], 'its new device is kept');
     assert.deepEqual(gets, ['a', 'a'], 'a, by the check and by the device sweep; b not');
   });

@@ -17,7 +17,7 @@ import { InstanceMissing, PowerState, capabilityTraits, type InstanceSpec, type 
 import { VifPluggers } from '../../../src/network/pluggers.js';
 import type { EnsureOutcome, PlugTarget, PluggedDevice, VifPlugger } from '../../../src/network/vif-plug.js';
 import type { VifModel } from '../../../src/network/network-info.js';
-import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus } from '../../../src/runtime/types.js';
+import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus, type ContainerSummary } from '../../../src/runtime/types.js';
 
 const UUID = '11111111-2222-3333-4444-555555555555';
 
@@ -106,7 +106,16 @@ class FakeEngine {
     if (dependent) throw new Error(`container ${c.id} has dependent containers which must be removed before it: ${dependent.id}`);
     if (c) { this.calls.push(`remove ${c.spec.name}`); this.containers.delete(c.spec.name); }
   }
+  /** Whether a listing gives pids (podman's own does, Docker's not). */
+  protected listingGivesPids = false;
+  inspects = 0;
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    this.calls.push('list');
+    return [...this.containers.values()].filter((c) => Object.entries(labels).every(([k, v]) => c.spec.labels[k] === v))
+      .map((c) => ({ id: c.id, name: c.spec.name, image: c.spec.image, labels: c.spec.labels, state: c.state, exitCode: 0, ...(this.listingGivesPids ? { pid: c.pid } : {}) }));
+  }
   async inspectContainer(idOrName: string): Promise<ContainerStatus | null> {
+    this.inspects++;
     const c = this.byId(idOrName);
     if (!c) return null;
     return {
@@ -118,6 +127,7 @@ class FakeEngine {
 
 /** As podman: a container's namespaces and first process are made without running it. */
 class PreparingFakeEngine extends FakeEngine {
+  protected override listingGivesPids = true;
   async prepareContainer(id: string) {
     const c = this.byId(id)!;
     this.calls.push(`prepare ${c.spec.name}`);
@@ -129,7 +139,7 @@ class PreparingFakeEngine extends FakeEngine {
 /** `listings` counts the host-wide listings of its devices; `refuse` makes remove fail for a device. */
 class FakePlugger implements VifPlugger {
   readonly vifTypes = ['bridge'];
-  constructor(private readonly calls: string[], private readonly outcomes = new Map<string, EnsureOutcome>()) {}
+  constructor(private readonly calls: string[], readonly outcomes = new Map<string, EnsureOutcome>()) {}
   devices: PluggedDevice[] = [];
   listings = 0;
   refuse = new Set<string>();
@@ -453,6 +463,17 @@ describe('container driver', () => {
     assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p4 eth1 into /proc/100/ns/net'], 'the pluggable one keeps its place');
   });
 
+  it('a VIF check round on an engine whose listing gives no pids asks each instance\'s sandbox where its namespace is', async () => {
+    const { d, engine } = driver();
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    engine.calls.length = 0;
+    const round = await d.vifCheckRound();
+    engine.inspects = 0;
+    assert.deepEqual(await round.plugVifs(UUID, [vif('p1')]), [{ port: 'p1', outcome: 'ok' }]);
+    assert.deepEqual(engine.calls.filter((x) => x !== 'list'), ['ensure p1 eth0 into /proc/100/ns/net']);
+    assert.ok(engine.inspects > 0, 'its sandbox inspected');
+  });
+
   it('lists this host\'s instances by uuid, a sandbox alone as NOSTATE', async () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
@@ -541,6 +562,27 @@ describe('container driver, on an engine that prepares containers: the workload\
     engine.calls.length = 0;
     await d.rebuild(spec, { id: 'g2' }, images, true, async () => { throw new Error('a stopped rebuild plugs nothing'); }, 30);
     assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`]);
+  });
+
+  it('a VIF check round reads the host\'s containers in one listing and inspects none: each checked in its namespace, one not running has none; a mend names the host in the hosts file', async () => {
+    const { d, engine, plugger } = own();
+    const other = '99999999-2222-3333-4444-555555555555';
+    const stopped = '88888888-2222-3333-4444-555555555555';
+    for (const uuid of [UUID, other, stopped]) {
+      await d.spawn({ instance: { ...spec, uuid, hostname: `vm-${uuid.slice(0, 2)}` }, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    }
+    await d.powerOff(stopped, 0);
+    plugger.outcomes.set('p2', 'replugged');
+    engine.calls.length = 0;
+    engine.inspects = 0;
+    const round = await d.vifCheckRound();
+    assert.deepEqual(await round.plugVifs(UUID, [vif('p1')]), [{ port: 'p1', outcome: 'ok' }]);
+    assert.deepEqual(await round.plugVifs(stopped, [vif('p3')]), null, 'a stopped one has no namespace');
+    assert.equal(engine.inspects, 0, 'no inspect: the listing said where each namespace is');
+    assert.deepEqual(engine.calls, ['list', `ensure p1 eth0 into ${net(100)}`]);
+    assert.deepEqual(await round.plugVifs(other, [vif('p2')]), [{ port: 'p2', outcome: 'replugged' }]);
+    assert.deepEqual(engine.calls.slice(2), [`ensure p2 eth0 into ${net(101)}`, `hosts nova-${other}`]);
+    assert.equal(engine.inspects, 1, 'the mended one read for its host name');
   });
 
   it('plugVifs checks the running workload\'s namespace; destroy removes the one container', async () => {

@@ -49,17 +49,18 @@ describe('podman engine: what it reads', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nc-podman-read-'));
-    // podman 5.4's listing of a run that just ended (its cleanup not done), one not yet
+    // podman 5.4's own listing of a run that just ended (its cleanup not done), one not yet
     // initialised, and one running
-    const rows = [['stopped', 'Exited (3) 1 second ago'], ['configured', 'Created'], ['running', 'Up 2 seconds']]
-      .map(([state, status], i) => ({ Id: String(i).repeat(64), Names: [`/c${i}`], ImageID: 'sha256:1', Labels: { role: state }, State: state, Status: status }));
+    const rows = [['stopped', 3, 0], ['configured', 0, 0], ['initialized', 0, 4141], ['running', 0, 4242]]
+      .map(([state, exit, pid], i) => ({ Id: String(i).repeat(64), Names: [`c${i}`], ImageID: 'a1', Labels: { role: state }, State: state, ExitCode: exit, Pid: pid }));
     server = createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       asked.push(path);
       const headers = { 'Content-Type': 'application/json', 'Api-Version': '1.41', ...(libpodHeader ? { 'Libpod-Api-Version': '5.4.2' } : {}) };
       if (path.endsWith('/_ping')) return (res.writeHead(200, headers), res.end('OK'));
       const answers: Record<string, unknown> = {
-        '/containers/json': rows,
+        '/libpod/containers/json': rows,
+        '/containers/json': [{ message: 'the listing is asked of libpod, which gives pids' }],
         '/libpod/info': { store: { graphRoot: '/var/lib/containers/storage', runRoot: '/run/containers/storage', graphDriverName: 'btrfs' } },
         '/version': { Version: '5.4.2-compat', ApiVersion: '1.41' },
         '/info': { DockerRootDir: '/var/lib/containers/storage', Driver: 'btrfs' },
@@ -79,9 +80,10 @@ describe('podman engine: what it reads', () => {
 
   const engine = () => new PodmanEngine(`unix://${join(dir, 'podman.sock')}`, join(dir, 'state'), '', 5_000);
 
-  it('names libpod\'s states as inspect does: a run that ended is exited, one not yet made is created', async () => {
+  it('lists through libpod, with pids, naming libpod\'s states as inspect does: a run that ended is exited, one not yet made or prepared and not started is created', async () => {
     const listed = await engine().listContainers({});
-    assert.deepEqual(listed.map((c) => `${c.labels.role}:${c.state}:${c.exitCode}`), ['stopped:exited:3', 'configured:created:0', 'running:running:0']);
+    assert.deepEqual(listed.map((c) => `${c.name}:${c.labels.role}:${c.state}:${c.exitCode}:${c.pid}:${c.image}`),
+      ['c0:stopped:exited:3:0:sha256:a1', 'c1:configured:created:0:0:sha256:a1', 'c2:initialized:created:0:4141:sha256:a1', 'c3:running:running:0:4242:sha256:a1']);
   });
 
   it('its version from _ping and its store from one libpod/info, never /version or /info (podman asks dpkg for those)', async () => {
