@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { CLOUD_DIR, cloudSetting, iniValue } from '../test/helpers/cloud.js';
 import { ENGINE_DRIVER, dockerClient } from '../test/integration/glance-bridge/images.js';
 import { SANDBOX_REPO } from '../src/runtime/sandbox-image.js';
-import { engineCreateStartMs, engineNetworkFirstMs, engineRemapsUsers, median, session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { deleteBenchImage, engineCreateStartMs, engineNetworkFirstMs, engineRemapsUsers, median, session, sleep, sleeperImage, waitStatus } from './cloud.js';
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 20);
 const NET_BOOTS = Number(process.env.BENCH_NET_BOOTS ?? 10);
@@ -195,6 +195,6 @@ export async function bootBench(): Promise<Record<string, number | string>> {
     };
     return result;
   } finally {
-    await glance.delete(`/v2/images/${image.id}`).catch(() => undefined);
+    await deleteBenchImage(glance, docker, image.id);
   }
 }

@@ -132,6 +132,15 @@ export async function sleeperImage(glance: AxiosInstance, docker: Docker, tag: s
   return image;
 }
 
+/**
+ * A bench's Glance image gone, and the engine's copy of it, which the compute's image cache
+ * would keep for a day (a run's image is unused once its servers are gone); a failure is left.
+ */
+export async function deleteBenchImage(glance: AxiosInstance, docker: Docker, id: string): Promise<void> {
+  await glance.delete(`/v2/images/${id}`).catch(() => undefined);
+  await docker.getImage(`glance-image:${id}`).remove().catch(() => undefined);
+}
+
 /** A process's resident memory, MB. */
 export function rssMb(pid: number | string): number {
   return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;

@@ -19,7 +19,7 @@ import { silentLogger } from '../src/common/log.js';
 import type { NovaObject } from '../src/nova-driver/objects/versioned-object.js';
 import { CLOUD_DIR, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient } from '../test/integration/glance-bridge/images.js';
-import { session, sleeperImage, waitStatus } from './cloud.js';
+import { deleteBenchImage, session, sleeperImage, waitStatus } from './cloud.js';
 
 const SAVES = Number(process.env.BENCH_SAVES ?? 200);
 const ROUNDS = 4;
@@ -105,6 +105,6 @@ export async function saveCostBench(): Promise<Record<string, number | string>> 
       await nova.delete(`/servers/${server}`).catch(() => undefined);
       await waitStatus(nova, server, 'GONE').catch(() => undefined);
     }
-    await glance.delete(`/v2/images/${image.id}`).catch(() => undefined);
+    await deleteBenchImage(glance, dockerClient(), image.id);
   }
 }

@@ -18,7 +18,8 @@
  * tenth and the hold (from its /metrics: whether they stay cheap with the host full), the part
  * of the build that is not the engine's calls per decile, its RSS's anonymous pages and V8 heap
  * idle and full (`service_idle_*`, `service_full_*`), and the engine's own create+start at
- * the same concurrency on the empty and the full host, and the host memory each of
+ * the same concurrency on the empty and the full host, its own listing of the full host's
+ * containers (of the power-state sync's time, the engine's part), and the host memory each of
  * BENCH_SCALE_ENGINE_CONTAINERS (default a quarter of the servers, at least
  * 50) of the engine's own containers takes, started on the full host (and of it the kernel's
  * unreclaimable objects, and its mounts, as for a server). Then the
@@ -35,9 +36,10 @@ import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseListen } from '../src/nova-driver/ops/index.js';
+import { LABEL_HOST } from '../src/runtime/instance-containers.js';
 import { CLOUD_DIR, cloudSetting, computeConfValue } from '../test/helpers/cloud.js';
 import { dockerClient, ENGINE_DRIVER } from '../test/integration/glance-bridge/images.js';
-import { engineCreateStartMs, pool, round, rssMb, SCALE_SERVER_RAM_MB, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
+import { deleteBenchImage, engineCreateStartMs, pool, round, rssMb, SCALE_SERVER_RAM_MB, session, sleep, sleeperImage, startEngineContainer, waitStatus } from './cloud.js';
 import { fakeBuildTimes, startFakeCompute } from './fake-compute.js';
 import { StatusWatch } from './status-watch.js';
 import { cpuPerBoot, cpuSample, type CpuSample } from './process-cpu.js';
@@ -187,6 +189,26 @@ async function waitGone(nova: AxiosInstance, id: string): Promise<void> {
 async function engineCreateStart(docker: Docker, image: string, tag: string): Promise<number> {
   const ms = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) =>
     engineCreateStartMs(docker, image, `${tag}-engine-${i}-${Date.now()}`, { memoryMb: SCALE_SERVER_RAM_MB })));
+  return round(quantile(ms, 0.5), 0);
+}
+
+/**
+ * The engine's own listing of this host's containers, as the driver asks it at each power-state
+ * sync and VIF check (podman's own listing, Docker's on dockerd), no Nova; the median of five.
+ * Of a sync_power_states run, the rest is one conductor listing (as sync_scheduler_instance_info's).
+ */
+async function engineListingMs(docker: Docker, host: string): Promise<number> {
+  const filters = { label: [`${LABEL_HOST}=${host}`] };
+  const list = (): Promise<unknown> => (ENGINE_DRIVER === 'podman'
+    ? new Promise((resolve, reject) => docker.modem.dial({ path: '/v4.0.0/libpod/containers/json?', method: 'GET', options: { all: true, filters }, statusCodes: { 200: true } },
+      (err, data) => (err ? reject(err) : resolve(data))))
+    : docker.listContainers({ all: true, filters }));
+  const ms: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await list();
+    ms.push(performance.now() - t);
+  }
   return round(quantile(ms, 0.5), 0);
 }
 
@@ -414,7 +436,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
   const undo: (() => Promise<unknown>)[] = [];
   try {
     const image = await sleeperImage(glance, docker, tag);
-    undo.push(() => glance.delete(`/v2/images/${image.id}`));
+    undo.push(() => deleteBenchImage(glance, docker, image.id));
     const flavor = (await nova.post('/flavors', { flavor: { name: tag, ram: SCALE_SERVER_RAM_MB, vcpus: 1, disk: 0 } })).data.flavor as { id: string };
     undo.push(() => nova.delete(`/flavors/${flavor.id}`));
     undo.push(await noQuota(nova, projectId));
@@ -423,6 +445,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
 
     let engineEmptyMs = 0;
     let engineFullMs = 0;
+    let engineListingFullMs = 0;
     let engineMemory: EngineMemory = { mb: 0, kernelUnreclaimableKb: 0, kernelMounts: 0 };
     let ownMs: number[] = [];
     const ours = await fill(nova, {
@@ -440,6 +463,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
       },
       whileEmpty: async () => { engineEmptyMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag); },
       whileFull: async () => {
+        engineListingFullMs = await engineListingMs(docker, host);
         engineFullMs = await engineCreateStart(docker, `glance-image:${image.id}`, tag);
         engineMemory = await engineHostMemory(docker, `glance-image:${image.id}`, tag, servicePid());
       },
@@ -457,6 +481,7 @@ export async function scaleBench(): Promise<Record<string, number | string>> {
       ratio_own_last_to_first_decile: round(ownDeciles[9] / ownDeciles[0]),
       engine_create_start_empty_ms: engineEmptyMs,
       engine_create_start_full_ms: engineFullMs,
+      engine_listing_full_ms: engineListingFullMs,
       ratio_build_first_decile_to_engine_empty: round(Number(ours.build_median_ms_per_decile.split(' ')[0]) / engineEmptyMs),
       engine_containers_measured: ENGINE_CONTAINERS,
       engine_container_host_memory_mb: engineMemory.mb,

@@ -14,7 +14,7 @@ import { SnapshotExporter } from '../src/glance-bridge/exporter.js';
 import { silentLogger } from '../src/common/log.js';
 import { execIn } from '../test/helpers/servers.js';
 import { cloudEngine, dockerClient } from '../test/integration/glance-bridge/images.js';
-import { session, sleep, sleeperImage, waitStatus } from './cloud.js';
+import { deleteBenchImage, session, sleep, sleeperImage, waitStatus } from './cloud.js';
 
 const SNAPSHOTS = Number(process.env.BENCH_SNAPSHOTS ?? 5);
 const MB = 1024 * 1024;
@@ -115,10 +115,7 @@ export async function snapshotBench(): Promise<Record<string, number | string>> 
       await nova.delete(`/servers/${server}`).catch(() => undefined);
       await waitStatus(nova, server, 'GONE').catch(() => undefined);
     }
-    for (const id of images) {
-      await glance.delete(`/v2/images/${id}`).catch(() => undefined);
-      await docker.getImage(`glance-image:${id}`).remove().catch(() => undefined);
-    }
+    for (const id of images) await deleteBenchImage(glance, docker, id);
     rmSync(stateDir, { recursive: true, force: true });
   }
 }
