@@ -204,9 +204,11 @@ cmd_prepare() {
 
 cmd_down() {
     require_root
-    for part in "${OPTIONAL_PARTS[@]}"; do "down_$part"; done
-    compute_hosts_down
-    stop_nova_container
+    local downs=()
+    for part in "${OPTIONAL_PARTS[@]}"; do downs+=("down_$part"); done
+    # each of these stops a part of its own (the other hosts each in order, their service first),
+    # a couple of seconds a daemon: together
+    run_jobs "${downs[@]}" compute_hosts_down stop_nova_container
     run_jobs stop_neutron_backend stop_neutron stop_nova stop_placement stop_glance stop_keystone
     run_jobs stop_engine stop_rabbitmq stop_mariadb
     umount_release_root

@@ -262,6 +262,17 @@ stop_daemon() {
     rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.confsum"
 }
 
+# stop_daemons NAME...: stop_daemon of each at once (each takes a couple of seconds to exit
+# after its TERM), for daemons none of which needs another to stop cleanly
+stop_daemons() {
+    local name pids=()
+    for name in "$@"; do
+        stop_daemon "$name" 30 &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # ensure_port_free NAME PORT: before starting NAME, its port must not be taken by another

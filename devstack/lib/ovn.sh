@@ -123,16 +123,10 @@ wait_ovn_chassis() {
 
 # stop_ovs: the compute host's switch (ovs_instance's)
 stop_ovs() {
-    local name
-    for name in "$OVN_CONTROLLER_DAEMON" "$OVS_VSWITCHD_DAEMON" "$OVSDB_DAEMON"; do
-        stop_daemon "$name" 30
-    done
+    stop_daemons "$OVN_CONTROLLER_DAEMON" "$OVS_VSWITCHD_DAEMON" "$OVSDB_DAEMON"
 }
 
 stop_ovn() {
-    local name
     stop_ovs
-    for name in ovn-northd ovn-sb-db ovn-nb-db; do
-        stop_daemon "$name" 30
-    done
+    stop_daemons ovn-northd ovn-sb-db ovn-nb-db
 }
