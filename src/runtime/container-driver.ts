@@ -6,6 +6,7 @@
  * workload is started only once every VIF is plugged and Neutron has reported it: its first
  * process sees its addresses, host name, /etc/hosts and resolv.conf.
  */
+import { access } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import {
   ConsoleUnavailable, InstanceMissing, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
@@ -298,10 +299,32 @@ export class ContainerDriver implements InstanceDriver {
 
   /** On podman, one listing instead of an inspect per instance; on Docker, whose listing has no pids, the inspects. */
   async vifCheckRound(): Promise<VifCheckRound> {
-    const listed = this.home.listed(await this.engine.listContainers({ [LABEL_HOST]: this.o.host }));
-    return {
-      plugVifs: async (uuid, vifs) => this.plugVifsInto(uuid, vifs, listed ? listed.get(uuid) ?? null : await this.home.current(uuid)),
-    };
+    const listed = await this.listedHolders();
+    return { plugVifs: async (uuid, vifs) => this.plugVifsInto(uuid, vifs, await this.roundHolder(listed, uuid)) };
+  }
+
+  /** Where the home can read the namespaces from a listing, the host's as listed; null where each is to be asked. */
+  private async listedHolders(): Promise<Map<string, ListedHolder> | null> {
+    if (!this.home.listed) return null;
+    let listing: ContainerSummary[];
+    try {
+      listing = await this.engine.listContainers({ [LABEL_HOST]: this.o.host });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not list the host\'s containers for the VIF check: each instance is asked');
+      return null;
+    }
+    return this.home.listed(listing);
+  }
+
+  /**
+   * The listed holder while its process lives: a stop behind our back since the listing takes
+   * no lock, and is asked as the engine has it now.
+   */
+  private async roundHolder(listed: Map<string, ListedHolder> | null, uuid: string): Promise<NetworkHolder | ListedHolder | null> {
+    const holder = listed ? listed.get(uuid) ?? null : undefined;
+    if (holder === undefined) return this.home.current(uuid);
+    if (holder === null) return null;
+    return (await access(processNetns(holder.pid)).then(() => true, () => false)) ? holder : this.home.current(uuid);
   }
 
   private async plugVifsInto(instanceUuid: string, vifs: VifModel[], holder: NetworkHolder | ListedHolder | null): Promise<VifCheck[] | null> {

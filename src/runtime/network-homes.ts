@@ -49,9 +49,10 @@ export interface NetworkHome {
   current(uuid: string): Promise<NetworkHolder | null>;
   /**
    * The namespaces a listing of the host's containers shows, by instance (one without any is
-   * not in it); null when the listing cannot tell (it gives no pids, as Docker's).
+   * not in it); null when the listing cannot tell (it gives no pids). Absent where the holder
+   * is a sandbox: only Docker's engine needs one, and its listing gives no pids.
    */
-  listed(listing: ContainerSummary[]): Map<string, ListedHolder> | null;
+  listed?(listing: ContainerSummary[]): Map<string, ListedHolder> | null;
   /**
    * Before a created or stopped workload starts: its namespace, `fresh` when it is new and
    * empty (to plug). `hostname`: the instance's, when the caller knows it.
@@ -123,10 +124,6 @@ export class SandboxHome implements NetworkHome {
   async current(uuid: string): Promise<NetworkHolder | null> {
     const s = await this.engine.inspectContainer(sandboxName(uuid));
     return s?.state === 'running' && s.pid ? holderOf(s) : null;
-  }
-
-  listed(listing: ContainerSummary[]): Map<string, ListedHolder> | null {
-    return holdersListed(listing, (c) => c.labels[LABEL_ROLE] === ROLE_SANDBOX && c.state === 'running');
   }
 
   /**
@@ -223,8 +220,15 @@ export class OwnNamespaceHome implements NetworkHome {
     return w?.pid ? holderOf(w) : null;
   }
 
+  /** As current(): each workload with a process. */
   listed(listing: ContainerSummary[]): Map<string, ListedHolder> | null {
-    return holdersListed(listing, (c) => c.labels[LABEL_ROLE] !== ROLE_SANDBOX);
+    const holders = new Map<string, ListedHolder>();
+    for (const c of listing) {
+      if (c.pid === undefined) return null;
+      const uuid = c.labels[LABEL_INSTANCE];
+      if (uuid && c.pid && c.labels[LABEL_ROLE] !== ROLE_SANDBOX) holders.set(uuid, { id: c.id, name: c.name, pid: c.pid });
+    }
+    return holders;
   }
 
   /** A workload that does not run has no namespace, or one whose plugging is not known: made and plugged anew. */
@@ -243,17 +247,6 @@ export class OwnNamespaceHome implements NetworkHome {
 
   /** A stopped workload holds no namespace: nothing to give up. */
   async release(): Promise<void> {}
-}
-
-/** The listed holders (those `holds` picks) with a process, by instance; null when the listing gives no pids. */
-function holdersListed(listing: ContainerSummary[], holds: (c: ContainerSummary) => boolean): Map<string, ListedHolder> | null {
-  const holders = new Map<string, ListedHolder>();
-  for (const c of listing) {
-    if (c.pid === undefined) return null;
-    const uuid = c.labels[LABEL_INSTANCE];
-    if (uuid && c.pid && holds(c)) holders.set(uuid, { id: c.id, name: c.name, pid: c.pid });
-  }
-  return holders;
 }
 
 function holderOf(c: ContainerStatus): NetworkHolder {

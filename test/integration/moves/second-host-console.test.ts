@@ -4,8 +4,9 @@
  * that host's nova-container listens on in namespace nc-host2, on the namespace's end of the
  * host's console link (devstack/lib/compute_hosts.sh). The server is project moves' (the only
  * one whose servers go there) and the admin opens it in that project. Screenshots:
- * test-artifacts/second-host-console/. It shares the cloud with the other tests
- * (test/run-all.sh SHARED_C), the second host up all along.
+ * test-artifacts/second-host-console/. Runs alone: beside another browser test it would share
+ * namespace nc-browser's forwarder, which the first browser to close takes down
+ * (test/integration/clients/horizon-ui.ts).
  */
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';

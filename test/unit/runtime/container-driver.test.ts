@@ -6,6 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -463,14 +464,14 @@ describe('container driver', () => {
     assert.deepEqual(engine.calls.filter((x) => x.startsWith('ensure')), ['ensure p4 eth1 into /proc/100/ns/net'], 'the pluggable one keeps its place');
   });
 
-  it('a VIF check round on an engine whose listing gives no pids asks each instance\'s sandbox where its namespace is', async () => {
+  it('a VIF check round where sandboxes hold the networks (Docker, whose listing gives no pids) asks each instance\'s sandbox, with no listing', async () => {
     const { d, engine } = driver();
     await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
     engine.calls.length = 0;
-    const round = await d.vifCheckRound();
     engine.inspects = 0;
+    const round = await d.vifCheckRound();
     assert.deepEqual(await round.plugVifs(UUID, [vif('p1')]), [{ port: 'p1', outcome: 'ok' }]);
-    assert.deepEqual(engine.calls.filter((x) => x !== 'list'), ['ensure p1 eth0 into /proc/100/ns/net']);
+    assert.deepEqual(engine.calls, ['ensure p1 eth0 into /proc/100/ns/net']);
     assert.ok(engine.inspects > 0, 'its sandbox inspected');
   });
 
@@ -564,25 +565,54 @@ describe('container driver, on an engine that prepares containers: the workload\
     assert.deepEqual(engine.calls, [`stop nova-${UUID} 30`, `remove nova-${UUID}`, `create nova-${UUID}`]);
   });
 
-  it('a VIF check round reads the host\'s containers in one listing and inspects none: each checked in its namespace, one not running has none; a mend names the host in the hosts file', async () => {
+  it('a VIF check round reads the host\'s containers in one listing: a listed one is checked in its namespace with no inspect, one not running has none, one whose process ended since is asked as it is now; a mend names the host in the hosts file', async () => {
     const { d, engine, plugger } = own();
-    const other = '99999999-2222-3333-4444-555555555555';
-    const stopped = '88888888-2222-3333-4444-555555555555';
-    for (const uuid of [UUID, other, stopped]) {
+    const [ended, mended, stopped] = ['99999999', '88888888', '77777777'].map((p) => `${p}-2222-3333-4444-555555555555`);
+    for (const uuid of [UUID, ended, mended, stopped]) {
       await d.spawn({ instance: { ...spec, uuid, hostname: `vm-${uuid.slice(0, 2)}` }, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
     }
     await d.powerOff(stopped, 0);
-    plugger.outcomes.set('p2', 'replugged');
+    // real processes stand in for the workloads': the round asks again for one whose process is gone
+    const ending = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      for (const uuid of [UUID, mended]) engine.containers.get(`nova-${uuid}`)!.pid = process.pid;
+      engine.containers.get(`nova-${ended}`)!.pid = ending.pid!;
+      plugger.outcomes.set('p4', 'replugged');
+      engine.calls.length = 0;
+      engine.inspects = 0;
+      const round = await d.vifCheckRound();
+      assert.deepEqual(await round.plugVifs(UUID, [vif('p1')]), [{ port: 'p1', outcome: 'ok' }]);
+      assert.deepEqual(await round.plugVifs(stopped, [vif('p3')]), null, 'a stopped one has no namespace');
+      assert.equal(engine.inspects, 0, 'no inspect: the listing said where each namespace is');
+      assert.deepEqual(engine.calls, ['list', `ensure p1 eth0 into ${net(process.pid)}`]);
+
+      ending.kill();
+      await once(ending, 'exit');
+      engine.containers.get(`nova-${ended}`)!.pid = process.pid; // started again behind our back
+      assert.deepEqual(await round.plugVifs(ended, [vif('p2')]), [{ port: 'p2', outcome: 'ok' }]);
+      assert.deepEqual(engine.calls.slice(2), [`ensure p2 eth0 into ${net(process.pid)}`], 'in its new namespace');
+      assert.equal(engine.inspects, 1, 'asked as it is now');
+
+      assert.deepEqual(await round.plugVifs(mended, [vif('p4')]), [{ port: 'p4', outcome: 'replugged' }]);
+      assert.deepEqual(engine.calls.slice(3), [`ensure p4 eth0 into ${net(process.pid)}`, `hosts nova-${mended}`]);
+      assert.equal(engine.inspects, 2, 'the mended one read for its host name');
+    } finally {
+      ending.kill();
+    }
+  });
+
+  it('a VIF check round whose listing fails asks each instance as it is, and says so', async () => {
+    const logs = captureLogs();
+    const { d, engine } = driver(undefined, 'podman', logs.log, new PreparingFakeEngine());
+    await d.spawn({ instance: spec, image: { id: 'g1' }, images, networkInfo: Promise.resolve([]), waitForVifs: false });
+    engine.listContainers = async () => { throw new Error('list containers: connect ECONNREFUSED'); };
     engine.calls.length = 0;
     engine.inspects = 0;
     const round = await d.vifCheckRound();
     assert.deepEqual(await round.plugVifs(UUID, [vif('p1')]), [{ port: 'p1', outcome: 'ok' }]);
-    assert.deepEqual(await round.plugVifs(stopped, [vif('p3')]), null, 'a stopped one has no namespace');
-    assert.equal(engine.inspects, 0, 'no inspect: the listing said where each namespace is');
-    assert.deepEqual(engine.calls, ['list', `ensure p1 eth0 into ${net(100)}`]);
-    assert.deepEqual(await round.plugVifs(other, [vif('p2')]), [{ port: 'p2', outcome: 'replugged' }]);
-    assert.deepEqual(engine.calls.slice(2), [`ensure p2 eth0 into ${net(101)}`, `hosts nova-${other}`]);
-    assert.equal(engine.inspects, 1, 'the mended one read for its host name');
+    assert.deepEqual(engine.calls, [`ensure p1 eth0 into ${net(100)}`]);
+    assert.equal(engine.inspects, 1);
+    assert.match(String(logs.find('could not list the host\'s containers for the VIF check: each instance is asked')[0]?.err), /ECONNREFUSED/);
   });
 
   it('plugVifs checks the running workload\'s namespace; destroy removes the one container', async () => {
