@@ -13,8 +13,8 @@
 # tests that need no cloud (the OVS and OVN plugs on switches they start, the podman engine on
 # a podman service of its own (bookworm's), a full root disk's limit on a btrfs store of its own) while the second one comes up and its shared tests run; the output of
 # each follows. On each
-# cloud the tests that can share it run in streams at once (SHARED_A, SHARED_B, and on 2025.1
-# SHARED_C), then the others one at a time.
+# cloud the tests that can share it run in two streams at once (SHARED_A, SHARED_B), then the
+# others one at a time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NPM_CONFIG_LOGLEVEL=error
@@ -105,50 +105,35 @@ SHARED_B=(dist/test/integration/lifecycle/power.test.js
     dist/test/integration/runtime/serial-consoles.test.js
     dist/test/integration/rpc/*.test.js
     dist/test/integration/nova-driver/version-choice.test.js)
-# Tests the others' servers cannot disturb: project moves' on the second host, which its
-# aggregate keeps for that project, that neither kills nor disables it, and delta snapshots,
-# which checks only its own images and servers. Not the second host's console tab: a browser
-# test reaches the cloud through namespace nc-browser's one forwarder, which the first browser
-# to close takes down (test/integration/clients/horizon-ui.ts).
-SHARED_C=(dist/test/integration/moves/{second-host,delta-snapshots}.test.js)
 
 # a spec that names no file would drop out of the run with only mocha's warning
-for f in "${ZED_DOCKER_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}" "${SHARED_C[@]}"; do
+for f in "${ZED_DOCKER_SPECS[@]}" "${CLOUD_FREE_SPECS[@]}" "${SHARED_A[@]}" "${SHARED_B[@]}"; do
     [ -f "$f" ] || { echo "test/run-all.sh names $f, which does not exist" >&2; rc=1; }
 done
 
 # listed FILE ARRAY_ITEMS...: whether FILE is one of them
 listed() { local f=$1; shift; [[ " $* " == *" $f "* ]]; }
 
-# stream SPEC...: a mocha run of them in the background; its pid and output file go into streams
-streams=()
-stream() {
-    local log
-    log=$(mktemp)
-    node_modules/.bin/mocha --config test/mocharc.cloud.cjs --spec "$@" >"$log" 2>&1 &
-    streams+=("$!:$log")
-}
-
-# run_specs SPEC...: against the cloud that is up, those of SHARED_A, SHARED_B and SHARED_C in
-# three mocha runs at once (the second's and third's output follow the first's), then the others
-# in one run
+# run_specs SPEC...: against the cloud that is up, those of SHARED_A and those of SHARED_B in two
+# mocha runs at once (the second one's output follows the first's), then the others in one run
 run_specs() {
-    local a=() b=() c=() alone=() f s
+    local a=() b=() alone=() f b_log b_pid=
     for f in "$@"; do
         if listed "$f" "${SHARED_A[@]}"; then a+=("$f")
         elif listed "$f" "${SHARED_B[@]}"; then b+=("$f")
-        elif listed "$f" "${SHARED_C[@]}"; then c+=("$f")
         else alone+=("$f"); fi
     done
-    streams=()
-    [ ${#b[@]} = 0 ] || stream "${b[@]}"
-    [ ${#c[@]} = 0 ] || stream "${c[@]}"
+    b_log=$(mktemp)
+    if [ ${#b[@]} -gt 0 ]; then
+        node_modules/.bin/mocha --config test/mocharc.cloud.cjs --spec "${b[@]}" >"$b_log" 2>&1 &
+        b_pid=$!
+    fi
     [ ${#a[@]} = 0 ] || mocha_ --config test/mocharc.cloud.cjs --spec "${a[@]}"
-    for s in "${streams[@]}"; do
-        wait "${s%%:*}" || rc=1
-        cat "${s#*:}"
-        rm -f "${s#*:}"
-    done
+    if [ -n "${b_pid:-}" ]; then
+        wait "$b_pid" || rc=1
+        cat "$b_log"
+    fi
+    rm -f "$b_log"
     # whatever else still runs ends first: these run with nothing beside them
     [ -z "${BEFORE_ALONE:-}" ] || "$BEFORE_ALONE"
     [ ${#alone[@]} = 0 ] || mocha_ --config test/mocharc.cloud.cjs --spec "${alone[@]}"
@@ -184,9 +169,6 @@ if cloud_up zed docker 2; then
         if [[ $f == */horizon.test.js ]]; then SHARED_B+=("$f"); else a+=("$f"); fi
     done
     SHARED_A=("${a[@]}")
-    # With the tests that need no cloud beside them, a third stream here only slowed the other
-    # two (2026-12-05: the shared part 4 -> 6 min, the tests that run alone 1.8 min less): none
-    SHARED_C=()
     # the kill test's rounds that kill at once, while a server spawns, or when one is ACTIVE
     OPENSTACK_RELEASE=zed CONTAINER_ENGINE=docker NC_KILL_ROUNDS=0,2,3 BEFORE_ALONE=cloud_free_done run_specs "${ZED_DOCKER_SPECS[@]}"
 fi

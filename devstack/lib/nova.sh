@@ -73,7 +73,7 @@ valid_interfaces = public
 os_region_name = $REGION_NAME
 
 [quota]
-# npm test runs three test files at once against this cloud, as admin: Nova's default of 10
+# npm test runs two test files at once against this cloud, both as admin: Nova's default of 10
 # instances and 20 cores per project would refuse some of their servers
 instances = 40
 cores = 80

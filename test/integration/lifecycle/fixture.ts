@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { busyboxRootfs, saveImage } from '../glance-bridge/images.js';
 import { Created, engine, importRootfsWith } from '../../helpers/servers.js';
 
-// with the process id: npm test runs three test processes at once (test/run-all.sh), which can start in the same millisecond
+// with the process id: npm test runs two test processes at once (test/run-all.sh), which can start in the same millisecond
 export const RUN = `nclc-${Date.now().toString(36)}-${process.pid.toString(36)}`;
 export const MARKER = `NOVA-CONTAINER-MARKER-${RUN}`;
 /** What the image's CMD runs. */

@@ -9,10 +9,8 @@
  * loopback, for its own servers, and `local-cloud.sh status` shows both hosts' health. A delta
  * snapshot of a server of the first host boots there, where neither the snapshot nor its base
  * is cached. A server of another project asked on it is refused by the scheduler (the
- * aggregate's filter_tenant_id): the other tests' servers stay on the cloud's own host. A
- * delete takes the container and the tap away. It shares the cloud with the other tests
- * (test/run-all.sh SHARED_C): what it counts on the second host is project moves' alone, and
- * the tests that kill or disable that host run alone.
+ * aggregate's filter_tenant_id): the other tests' servers stay on the cloud's own host. A delete takes the container and the tap away. Runs alone (it
+ * may bring the second host up).
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
