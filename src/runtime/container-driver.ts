@@ -6,7 +6,6 @@
  * workload is started only once every VIF is plugged and Neutron has reported it: its first
  * process sees its addresses, host name, /etc/hosts and resolv.conf.
  */
-import { access } from 'node:fs/promises';
 import type { Logger } from '../common/log.js';
 import {
   ConsoleUnavailable, InstanceMissing, type ConsoleAddress, type DestroyReport, type DriverCapabilities, type DriverImage, type HostInfo, type ImageAccess, type InstanceDriver,
@@ -19,7 +18,7 @@ import { resolvConf } from '../network/resolv-conf.js';
 import { hostsFile } from '../network/hosts-file.js';
 import { ImageMissing, type ContainerEngine, type ContainerSpec, type ContainerStatus, type ContainerSummary } from './types.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_ROLE, ROLE_SANDBOX, powerStateOf, sandboxName, workloadName, workloadSpec } from './instance-containers.js';
-import { networkHomeFor, type ListedHolder, type NetworkHolder, type NetworkHome } from './network-homes.js';
+import { netns, networkHomeFor, type ListedHolder, type NetworkHolder, type NetworkHome } from './network-homes.js';
 import type { SerialConsoles } from './serial-consoles.js';
 
 export const SNAPSHOT_REPO = 'nova-snapshot';
@@ -321,10 +320,10 @@ export class ContainerDriver implements InstanceDriver {
    * no lock, and is asked as the engine has it now.
    */
   private async roundHolder(listed: Map<string, ListedHolder> | null, uuid: string): Promise<NetworkHolder | ListedHolder | null> {
-    const holder = listed ? listed.get(uuid) ?? null : undefined;
-    if (holder === undefined) return this.home.current(uuid);
-    if (holder === null) return null;
-    return (await access(processNetns(holder.pid)).then(() => true, () => false)) ? holder : this.home.current(uuid);
+    if (!listed) return this.home.current(uuid);
+    const holder = listed.get(uuid);
+    if (!holder) return null;
+    return (await netns(holder.pid)) !== null ? holder : this.home.current(uuid);
   }
 
   private async plugVifsInto(instanceUuid: string, vifs: VifModel[], holder: NetworkHolder | ListedHolder | null): Promise<VifCheck[] | null> {

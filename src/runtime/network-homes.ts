@@ -67,7 +67,7 @@ export interface NetworkHome {
 }
 
 /** The network namespace of a process (`net:[inode]`); null when it is gone. */
-async function netns(pid: number): Promise<string | null> {
+export async function netns(pid: number): Promise<string | null> {
   return readlink(processNetns(pid)).catch(() => null);
 }
 
