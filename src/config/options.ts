@@ -82,6 +82,7 @@ export const GROUPS: GroupSpec[] = [
       { name: 'update_resources_interval', type: 'integer', default: 60, min: 1, help: 'Seconds between resource updates (ComputeNode.save and Placement inventory).' },
       { name: 'sync_power_state_interval', type: 'integer', default: 600, min: 1, help: 'Seconds between checks that each container\'s state matches what Nova records (a container that stopped behind Nova\'s back is recorded stopped).' },
       { name: 'shutdown_timeout', type: 'integer', default: 60, min: 0, help: 'Seconds a graceful stop waits after SIGTERM before killing the container.' },
+      { name: 'graceful_shutdown_timeout', type: 'integer', default: 60, min: 0, help: 'Seconds the service may take to stop after SIGTERM or SIGINT (its RPC handlers finish, its connections close) before it exits at once with status 1, as oslo.service bounds nova-compute\'s stop; 0: no bound.' },
       { name: 'shelved_offload_time', type: 'integer', default: 0, min: -1, max: 0, help: '0: a shelved instance is offloaded (container removed, resources given back) at once; -1: it stays on the host until `openstack server shelve --offload`. Timed offload is not supported.' },
       { name: 'vif_plugging_timeout', type: 'integer', default: 300, min: 0, help: 'Seconds a build waits for Neutron\'s network-vif-plugged event for each port that is not yet ACTIVE.' },
       { name: 'vif_plugging_is_fatal', type: 'boolean', default: true, help: 'Fail the build when that event does not come in time (otherwise go on).' },

@@ -17,6 +17,7 @@ export interface DefaultGroup {
   scheduler_instance_sync_interval: number;
   sync_power_state_interval: number;
   shutdown_timeout: number;
+  graceful_shutdown_timeout: number;
   shelved_offload_time: number;
   vif_plugging_timeout: number;
   vif_plugging_is_fatal: boolean;

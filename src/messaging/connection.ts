@@ -10,6 +10,7 @@
  * errors are logged and end in a reconnect, never in an exception that escapes.
  */
 import { randomUUID } from 'node:crypto';
+import { Socket } from 'node:net';
 import { connect, credentials, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type SocketOptions } from 'amqplib';
 import type { Logger } from '../common/log.js';
 import type { MessagingOptions } from './options.js';
@@ -106,6 +107,8 @@ export const MESSAGE_PROPERTIES: Options.Publish = {
 };
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** How long a close waits for the broker's CloseOk before it cuts the socket. */
+export const CLOSE_TIMEOUT_MS = 5_000;
 /** AMQP channel-level refusals: access-refused, not-found, resource-locked, precondition-failed. */
 const CHANNEL_ERROR_CODES = [403, 404, 405, 406];
 const PRECONDITION_FAILED = 406;
@@ -231,16 +234,26 @@ export class AmqpConnection {
     return refusal;
   }
 
-  /** Stops consuming a queue and forgets it (the queue itself stays, as in oslo). */
+  /**
+   * Stops consuming a queue and forgets it (the queue itself stays, as in oslo). Waits for the
+   * broker's cancel-ok at most CLOSE_TIMEOUT_MS: a broker that answers nothing must not hold a
+   * stop.
+   */
   async removeConsumer(queue: string): Promise<void> {
     const reg = this.consumers.get(queue);
     if (!reg) return;
     this.consumers.delete(queue);
     if (this.channel && reg.consumerTag && reg.declaredGeneration === this.generation) {
+      let timer: NodeJS.Timeout | undefined;
+      const unanswered = new Promise<void>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no cancel-ok within ${CLOSE_TIMEOUT_MS} ms`)), CLOSE_TIMEOUT_MS);
+      });
       try {
-        await this.channel.cancel(reg.consumerTag);
+        await Promise.race([this.channel.cancel(reg.consumerTag), unanswered]);
       } catch (err) {
         this.log.debug({ err: errText(err), queue }, 'cancel failed');
+      } finally {
+        clearTimeout(timer);
       }
     }
   }
@@ -303,14 +316,7 @@ export class AmqpConnection {
     }
     this.waiters.clear();
     if (this.wakeSleep) this.wakeSleep();
-    const model = this.model;
-    if (model) {
-      try {
-        await model.close();
-      } catch {
-        // already closed
-      }
-    }
+    if (this.model) await this.closeModel(this.model);
     await this.loopDone;
   }
 
@@ -321,7 +327,33 @@ export class AmqpConnection {
     this.log.warn({ connection: this.name, reason }, 'resetting AMQP connection');
     this.lastError = reason;
     this.markDisconnected();
-    model.close().catch(() => undefined);
+    void this.closeModel(model);
+  }
+
+  /**
+   * Closes an amqplib connection and resolves once it is closed, however that happens.
+   * amqplib's close() never settles when the socket ends before the broker's CloseOk (a broker
+   * going away as we stop), so its 'close' event counts too; and a broker that answers nothing
+   * has the socket cut after CLOSE_TIMEOUT_MS, which ends in that event as well (the run loop
+   * waits for it). The errors of a connection being closed are not news: they are only kept
+   * from escaping as unhandled 'error' events.
+   */
+  private closeModel(model: ChannelModel): Promise<void> {
+    model.on('error', ignoreError);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        model.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.log.warn({ connection: this.name, timeout_ms: CLOSE_TIMEOUT_MS }, 'the AMQP server did not confirm the close; cutting the connection');
+        socketOf(model)?.destroy(new Error(`no close-ok within ${CLOSE_TIMEOUT_MS} ms`));
+        done();
+      }, CLOSE_TIMEOUT_MS);
+      model.once('close', done);
+      model.close().then(done, done);
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -342,7 +374,7 @@ export class AmqpConnection {
         continue;
       }
       if (this.closed) {
-        await model.close().catch(() => undefined);
+        await this.closeModel(model);
         break;
       }
       const closedPromise = new Promise<Error | undefined>((resolve) => {
@@ -363,7 +395,7 @@ export class AmqpConnection {
         failures += 1;
         this.log.error({ connection: this.name, err: this.lastError, retry_in_s: delay }, 'AMQP channel setup failed; reconnecting');
         this.markDisconnected();
-        await model.close().catch(() => undefined);
+        await this.closeModel(model);
         this.model = null;
         await this.sleep(delay * 1000);
         continue;
@@ -559,6 +591,14 @@ export function amqpConnectArguments(opts: MessagingOptions, virtualHost: string
 function loginCredentials(method: MessagingOptions['rabbit']['rabbit_login_method'], h: BrokerHost): Options.Connect['credentials'] {
   if (method === 'EXTERNAL') return credentials.external();
   return method === 'PLAIN' ? credentials.plain(h.username, h.password) : credentials.amqplain(h.username, h.password);
+}
+
+const ignoreError = (): void => undefined;
+
+/** The socket under an amqplib connection, which its typings do not show. */
+function socketOf(model: ChannelModel): { destroy(err?: Error): void } | undefined {
+  const stream = (model.connection as { stream?: unknown }).stream;
+  return stream instanceof Socket ? stream : undefined;
 }
 
 function shuffled<T>(items: readonly T[]): T[] {

@@ -135,9 +135,7 @@ export class RpcServer {
     const conn = this.conn;
     if (!conn) return;
     this.conn = null;
-    for (const q of [this.target.topic, `${this.target.topic}.${this.target.server}`, this.fanoutQueue]) {
-      await conn.removeConsumer(q);
-    }
+    await Promise.all([this.target.topic, `${this.target.topic}.${this.target.server}`, this.fanoutQueue].map((q) => conn.removeConsumer(q)));
     const deadline = Date.now() + this.stopTimeoutMs;
     while ((this.inflight.size > 0 || this.pending.length > 0) && Date.now() < deadline) {
       // the timer goes once the handlers are done: left running, it kept the process alive

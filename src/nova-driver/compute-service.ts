@@ -46,6 +46,7 @@ import { PortManager } from '../network/ports.js';
 import { VifPluggers } from '../network/pluggers.js';
 import { OperatorEndpoints, parseListen } from './ops/index.js';
 import { checkAllVifs, checkInstanceVifs } from './manager/vif-check.js';
+import { stopOnSignal } from './stop-on-signal.js';
 
 /** Logged once start-up is done (instances recovered, VIFs checked, RPC served); launchers wait for it (devstack/lib/nova_container.sh). */
 export const SERVING_MESSAGE = 'nova-container compute host is serving';
@@ -279,20 +280,11 @@ export async function runComputeService(config: Config): Promise<number> {
     await rpc.close(); // an open AMQP connection would keep the process alive
     throw err;
   }
-  const abort = new AbortController();
-  const stopped = new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
-      log.info({ signal: sig }, 'stopping');
-      abort.abort();
-      void service.stop().finally(resolve);
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
+  const { aborted, stopped } = stopOnSignal({ stop: () => service.stop(), timeoutMs: config.DEFAULT.graceful_shutdown_timeout * 1000, log });
   try {
-    await service.start(abort.signal);
+    await service.start(aborted);
   } catch (err) {
-    if (abort.signal.aborted) return 0;
+    if (aborted.aborted) return 0;
     const refused = err instanceof ServiceVersionRefused;
     if (refused) log.fatal(`cannot join this control plane: ${err.message}`);
     else log.fatal({ err }, 'compute host failed to start');
