@@ -250,6 +250,8 @@ stop_daemon() {
     [ "$mode" = group ] && target=-$pid
     log "stopping $name (pid $pid)"
     kill -TERM -- "$target" 2>/dev/null || true
+    # a stopped (SIGSTOP) process takes its TERM only once continued, as systemd's stop does
+    kill -CONT -- "$target" 2>/dev/null || true
     for ((i = 0; i < timeout * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1

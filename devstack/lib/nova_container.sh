@@ -107,6 +107,9 @@ declare -F start_daemon >/dev/null || return 0
 
 : "${NODE:=node}"
 : "${COMPUTE_WAIT_TIMEOUT:=60}"
+# a nova-container that runs but has not reported for this long is hung: up restarts it (it
+# reports every 5 s; the control plane calls it down after 20 s)
+: "${COMPUTE_STALE_AFTER:=60}"
 # /healthz and /metrics of the local cloud's compute host (loopback only; empty: off)
 : "${NOVA_CONTAINER_HEALTH_LISTEN:=127.0.0.1:8779}"
 
@@ -212,13 +215,16 @@ configure_nova_container() {
 start_nova_container() { start_daemon "$NOVA_CONTAINER_DAEMON" "$NOVA_CONTAINER_CONF" "${NOVA_CONTAINER_CMD[@]}"; }
 
 # start_compute_host: (re)starts nova-container (compute_instance's) unless it runs with the
-# current config, waits until it registered and heartbeats, maps it into cell1. Builds only
-# when it must start.
+# current config and has reported within COMPUTE_STALE_AFTER seconds, waits until it registered
+# and heartbeats, maps it into cell1. Builds only when it must start.
 start_compute_host() {
     local since log_offset
     if daemon_current "$NOVA_CONTAINER_DAEMON" "${NOVA_CONTAINER_CMD[@]}"; then
-        host_mapped "$THIS_COMPUTE_HOST" || wait_for_compute "$THIS_COMPUTE_HOST" '1970-01-01 00:00:00'
-        return 0
+        if compute_heartbeat_since "$THIS_COMPUTE_HOST" "$(mysql_ -N -e "SELECT UTC_TIMESTAMP() - INTERVAL $COMPUTE_STALE_AFTER SECOND")"; then
+            host_mapped "$THIS_COMPUTE_HOST" || wait_for_compute "$THIS_COMPUTE_HOST" '1970-01-01 00:00:00'
+            return 0
+        fi
+        log "$NOVA_CONTAINER_DAEMON runs but has not reported for ${COMPUTE_STALE_AFTER}s: restarting it"
     fi
     build_nova_container
     stop_nova_container

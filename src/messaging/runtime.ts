@@ -54,8 +54,8 @@ export async function connectRpc(input: MessagingOptionsInput, log: Logger, opts
     async close() {
       await Promise.all([...servers].map((s) => s.stop()));
       servers.clear();
-      await client.close();
-      await transport.close();
+      // no handler runs any more to need the client: its reply connection and the others close together
+      await Promise.all([client.close(), transport.close()]);
     },
   };
   if (opts.waitForBroker ?? true) await transport.waitConnected();

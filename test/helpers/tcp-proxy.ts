@@ -1,33 +1,34 @@
 /**
- * A TCP proxy on 127.0.0.1 in front of a real server, for tests of a peer that stops answering
- * or goes away: `hold()` stops forwarding either way while every socket stays open (a broker
- * that answers nothing), `cut()` ends the client side of every connection (a broker that goes
- * away) and drops the server side.
+ * A TCP proxy on 127.0.0.1 in front of a real server (RabbitMQ), for tests of a peer that
+ * stops answering or goes away while the real one stays untouched for everyone else:
+ * `hold()` forwards nothing more either way while every connection stays open (a broker that
+ * answers nothing), `cut()` drops every connection and refuses new ones (a broker that died),
+ * `listen()` again brings it back on the same port.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
-  private readonly server: Server;
+  private server: Server | null = null;
   private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
   private held = false;
+  port = 0;
 
-  private constructor(private readonly target: { host: string; port: number }) {
-    this.server = createServer((client) => this.accept(client));
-  }
+  constructor(private readonly target: { host: string; port: number }) {}
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    const proxy = new TcpProxy(target);
+  /** Listens (again) on `port`; the first time on a free one. */
+  async listen(port = this.port): Promise<void> {
+    const server = createServer((client) => this.accept(client));
     await new Promise<void>((resolve, reject) => {
-      proxy.server.once('error', reject);
-      proxy.server.listen(0, '127.0.0.1', () => resolve());
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
     });
-    return proxy;
+    this.server = server;
+    this.held = false;
+    this.port = (server.address() as AddressInfo).port;
   }
 
-  get port(): number {
-    const addr = this.server.address();
-    if (addr === null || typeof addr === 'string') throw new Error('proxy not listening');
-    return addr.port;
+  get up(): boolean {
+    return this.server !== null;
   }
 
   /** Connections through the proxy that are open now. */
@@ -39,21 +40,16 @@ export class TcpProxy {
     this.held = true;
   }
 
-  cut(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.end();
-      upstream.destroy();
-    }
-    this.pairs.clear();
-  }
-
-  async close(): Promise<void> {
-    for (const { client, upstream } of this.pairs) {
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const { client, upstream } of [...this.pairs]) {
       client.destroy();
       upstream.destroy();
     }
     this.pairs.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closed;
   }
 
   private accept(client: Socket): void {

@@ -5,64 +5,28 @@
  * unavailable" is the proxy dropping every connection and refusing new ones, which is what
  * the host sees when the broker dies. /healthz must turn 503 within one heartbeat interval
  * and 200 again once the broker is back, with no restart of the service; /metrics must count
- * a server built on this host.
+ * a server built on this host. Last, a SIGTERM while the proxy holds every connection open and
+ * forwards nothing (a broker that answers nothing): the service must still stop and exit by
+ * itself; it used to wait forever for the broker's cancel-ok and close-ok.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { readFileSync, statSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import {
   computeConfValue, waitFor, type ComputeProcess,
 } from '../../helpers/cloud.js';
 import { forgetTestCompute, joinTestCompute } from '../../helpers/rest.js';
 import { BOOT_MICROVERSION, Created, cli, deleteWithCli, waitForStatus } from '../../helpers/servers.js';
 import { RUN, newImageOfArchive } from '../lifecycle/fixture.js';
+import { TcpProxy } from '../../helpers/tcp-proxy.js';
 
 const HOST = 'nc-ops-test';
 /** The local cloud's report_interval (devstack/lib/nova_container.sh), inherited by the test host. */
 const REPORT_INTERVAL_S = Number(computeConfValue('DEFAULT', 'report_interval') ?? 10);
+/** Nova's default, which the test host keeps (src/config/options.ts). */
+const GRACEFUL_SHUTDOWN_TIMEOUT_S = 60;
 
 interface Health { status: string; checks: Record<string, { ok: boolean } & Record<string, unknown>> }
-
-/** A TCP proxy to the broker that can be cut (connections dropped, port closed) and restored. */
-class BrokerProxy {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async listen(port = this.port): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.target);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => { this.sockets.delete(s); client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
-  }
-
-  /** RabbitMQ "gone": every proxied connection reset, new ones refused. */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
-    for (const s of [...this.sockets]) s.destroy();
-    await closed;
-  }
-
-  get up(): boolean {
-    return this.server !== null;
-  }
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -86,7 +50,7 @@ function samples(text: string): Map<string, number> {
 describe('operator endpoints of a compute host on the local cloud (/healthz, /metrics)', function () {
   this.timeout(300_000);
   const created = new Created();
-  const proxy = new BrokerProxy({ host: '127.0.0.1', port: 5672 });
+  const proxy = new TcpProxy({ host: '127.0.0.1', port: 5672 });
   let compute: ComputeProcess;
   let base: string;
 
@@ -232,5 +196,24 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
     assert.equal(compute.child.pid, pid);
     assert.equal(compute.child.exitCode, null, 'the service was not restarted');
     console.log(`      measured: unhealthy ${toUnhealthyMs} ms after the cut, healthy ${toHealthyMs} ms after the broker came back (report_interval ${REPORT_INTERVAL_S} s)`);
+  });
+
+  it('SIGTERM while RabbitMQ answers nothing: the service stops and exits by itself, within graceful_shutdown_timeout', async () => {
+    await waitFor('/healthz 200', async () => (await health()).code === 200, 60_000, 200);
+    const logStart = statSync(compute.logFile).size;
+    const exited = new Promise<number | null>((resolve) => compute.child.once('exit', (code) => resolve(code)));
+    proxy.hold();
+    const t0 = Date.now();
+    compute.child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<'running'>((resolve) => { timer = setTimeout(() => resolve('running'), GRACEFUL_SHUTDOWN_TIMEOUT_S * 1000); })]);
+    clearTimeout(timer);
+    const tookMs = Date.now() - t0;
+    await proxy.cut();
+    const log = readFileSync(compute.logFile).subarray(logStart).toString('utf8');
+    assert.notEqual(code, 'running', `still running ${GRACEFUL_SHUTDOWN_TIMEOUT_S} s after SIGTERM: ${log.split('\n').slice(-5).join('\n')}`);
+    assert.equal(code, 0, 'a stop that ended, not the graceful_shutdown_timeout\'s exit');
+    assert.ok(log.includes('"msg":"the AMQP server did not confirm the close; cutting the connection"'), 'the unanswered closes were cut');
+    console.log(`      measured: exited ${tookMs} ms after SIGTERM with the broker answering nothing`);
   });
 });

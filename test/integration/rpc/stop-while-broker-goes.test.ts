@@ -43,10 +43,11 @@ describe('rpc: stopping while the broker goes away', function () {
     process.on('unhandledRejection', onUnexpected);
   });
   beforeEach(async () => {
-    proxy = await TcpProxy.start({ host: HOST, port: PORT });
+    proxy = new TcpProxy({ host: HOST, port: PORT });
+    await proxy.listen();
     url = `rabbit://${TEST_USER}:${TEST_PASSWORD}@127.0.0.1:${proxy.port}/${TEST_VHOST}`;
   });
-  afterEach(async () => { await proxy.close(); });
+  afterEach(async () => { await proxy.cut(); });
   after(() => {
     process.off('uncaughtException', onUnexpected);
     process.off('unhandledRejection', onUnexpected);
@@ -65,7 +66,7 @@ describe('rpc: stopping while the broker goes away', function () {
     proxy.hold();
     const closing = rpc.close();
     await sleep(500);
-    proxy.cut();
+    await proxy.cut();
     const took = await settlesWithin(closing, 3 * CLOSE_TIMEOUT_MS);
     assert.notEqual(took, null, 'close() had not returned 15 s after the broker went away');
     assert.ok(took !== null && took < CLOSE_TIMEOUT_MS, `close() returned ${took} ms after the broker went away: it waited for the timeout instead of the socket's end`);
