@@ -220,7 +220,7 @@ start_nova_container() { start_daemon "$NOVA_CONTAINER_DAEMON" "$NOVA_CONTAINER_
 start_compute_host() {
     local since log_offset
     if daemon_current "$NOVA_CONTAINER_DAEMON" "${NOVA_CONTAINER_CMD[@]}"; then
-        if compute_heartbeat_since "$THIS_COMPUTE_HOST" "$(mysql_ -N -e "SELECT UTC_TIMESTAMP() - INTERVAL $COMPUTE_STALE_AFTER SECOND")"; then
+        if compute_reported_within "$THIS_COMPUTE_HOST" "$COMPUTE_STALE_AFTER"; then
             host_mapped "$THIS_COMPUTE_HOST" || wait_for_compute "$THIS_COMPUTE_HOST" '1970-01-01 00:00:00'
             return 0
         fi
@@ -250,6 +250,15 @@ api_compute_service() {
 }
 
 stop_nova_container() { stop_daemon "$NOVA_CONTAINER_DAEMON" 30 group; }
+
+# compute_reported_within HOST SECONDS: HOST's nova-compute service reported within the last
+# SECONDS; dies when MariaDB cannot tell (a host must not be stopped for want of an answer)
+compute_reported_within() {
+    local n
+    n=$(mysql_ -N -e "SELECT COUNT(*) FROM nova.services WHERE host = '$1' AND \`binary\` = 'nova-compute' AND deleted = 0 AND last_seen_up >= UTC_TIMESTAMP() - INTERVAL $2 SECOND") ||
+        die "cannot ask MariaDB when compute host $1 last reported"
+    [ "$n" -gt 0 ]
+}
 
 # compute_heartbeat_since HOST TS: the nova-compute service of HOST reported at or after TS (UTC)
 compute_heartbeat_since() {

@@ -107,7 +107,7 @@ export const MESSAGE_PROPERTIES: Options.Publish = {
 };
 
 const CONNECT_TIMEOUT_MS = 10_000;
-/** How long a close waits for the broker's CloseOk before it cuts the socket. */
+/** How long a close waits for the broker's close-ok before it cuts the socket, and a consumer's cancel for its cancel-ok. */
 export const CLOSE_TIMEOUT_MS = 5_000;
 /** AMQP channel-level refusals: access-refused, not-found, resource-locked, precondition-failed. */
 const CHANNEL_ERROR_CODES = [403, 404, 405, 406];
@@ -339,7 +339,7 @@ export class AmqpConnection {
    * from escaping as unhandled 'error' events.
    */
   private closeModel(model: ChannelModel): Promise<void> {
-    model.on('error', ignoreError);
+    if (!model.listeners('error').includes(ignoreError)) model.on('error', ignoreError);
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -507,6 +507,9 @@ export class AmqpConnection {
         if (this.consumers.get(s.queue) === reg) this.resetConnection(`consumer of ${s.queue} cancelled by the broker`);
         return;
       }
+      // Removed, its cancel not (yet) confirmed: left unacknowledged, the broker gives it to
+      // another consumer once this channel closes.
+      if (this.consumers.get(s.queue) !== reg) return;
       const ack = (): boolean => {
         try {
           channel.ack(msg);

@@ -54,7 +54,7 @@ export async function connectRpc(input: MessagingOptionsInput, log: Logger, opts
     async close() {
       await Promise.all([...servers].map((s) => s.stop()));
       servers.clear();
-      // no handler runs any more to need the client: its reply connection and the others close together
+      // the servers' handlers are done (or given up on): the client's reply connection and the others close together
       await Promise.all([client.close(), transport.close()]);
     },
   };

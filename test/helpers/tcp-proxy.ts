@@ -1,16 +1,17 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server (RabbitMQ), for tests of a peer that
  * stops answering or goes away while the real one stays untouched for everyone else:
- * `hold()` forwards nothing more either way while every connection stays open (a broker that
- * answers nothing), `cut()` drops every connection and refuses new ones (a broker that died),
- * `listen()` again brings it back on the same port.
+ * `hold()` forwards nothing more while every connection stays open (a broker that answers
+ * nothing; with 'to-server', one that hears nothing more but still sends), `cut()` drops every
+ * connection and refuses new ones (a broker that died), `listen()` again brings it back on the
+ * same port.
  */
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private server: Server | null = null;
   private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
-  private held = false;
+  private held: 'none' | 'to-server' | 'both' = 'none';
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
@@ -23,7 +24,7 @@ export class TcpProxy {
       server.listen(port, '127.0.0.1', () => resolve());
     });
     this.server = server;
-    this.held = false;
+    this.held = 'none';
     this.port = (server.address() as AddressInfo).port;
   }
 
@@ -36,8 +37,8 @@ export class TcpProxy {
     return this.pairs.size;
   }
 
-  hold(): void {
-    this.held = true;
+  hold(direction: 'to-server' | 'both' = 'both'): void {
+    this.held = direction;
   }
 
   async cut(): Promise<void> {
@@ -56,11 +57,8 @@ export class TcpProxy {
     const upstream = connect(this.target.port, this.target.host);
     const pair = { client, upstream };
     this.pairs.add(pair);
-    const forward = (to: Socket) => (data: Buffer): void => {
-      if (!this.held) to.write(data);
-    };
-    client.on('data', forward(upstream));
-    upstream.on('data', forward(client));
+    client.on('data', (data: Buffer) => { if (this.held === 'none') upstream.write(data); });
+    upstream.on('data', (data: Buffer) => { if (this.held !== 'both') client.write(data); });
     const drop = (): void => {
       this.pairs.delete(pair);
       client.destroy();

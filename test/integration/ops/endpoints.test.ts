@@ -23,8 +23,8 @@ import { TcpProxy } from '../../helpers/tcp-proxy.js';
 const HOST = 'nc-ops-test';
 /** The local cloud's report_interval (devstack/lib/nova_container.sh), inherited by the test host. */
 const REPORT_INTERVAL_S = Number(computeConfValue('DEFAULT', 'report_interval') ?? 10);
-/** Nova's default, which the test host keeps (src/config/options.ts). */
-const GRACEFUL_SHUTDOWN_TIMEOUT_S = 60;
+/** What the test host inherits from the local cloud's configuration, else Nova's default. */
+const GRACEFUL_SHUTDOWN_TIMEOUT_S = Number(computeConfValue('DEFAULT', 'graceful_shutdown_timeout') ?? 60);
 
 interface Health { status: string; checks: Record<string, { ok: boolean } & Record<string, unknown>> }
 
@@ -199,6 +199,7 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
   });
 
   it('SIGTERM while RabbitMQ answers nothing: the service stops and exits by itself, within graceful_shutdown_timeout', async () => {
+    await created.cleanup(); // while its host can still delete what an earlier test left
     await waitFor('/healthz 200', async () => (await health()).code === 200, 60_000, 200);
     const logStart = statSync(compute.logFile).size;
     const exited = new Promise<number | null>((resolve) => compute.child.once('exit', (code) => resolve(code)));

@@ -13,8 +13,14 @@ const LIB = fileURLToPath(new URL('../../../../devstack/lib/', import.meta.url))
 
 const STUBS = `
 daemon_current() { [ "$CURRENT" = yes ]; }
-mysql_() { echo "sql: $*" >&2; echo 2026-01-01; }
-compute_heartbeat_since() { echo "heartbeat of $1 since $2?" >&2; [ "$FRESH" = yes ]; }
+mysql_() {
+    echo "sql: $*" >&2
+    case "$*" in
+    *COUNT*) [ "$DB" = up ] || return 1; if [ "$FRESH" = yes ]; then echo 1; else echo 0; fi ;;
+    *) echo 2026-01-01 ;;
+    esac
+}
+die() { echo "died: $*" >&2; exit 1; }
 host_mapped() { return 0; }
 wait_for_compute() { echo "waited for $1" >&2; }
 wait_for_serving() { :; }
@@ -24,22 +30,21 @@ stop_nova_container() { echo stopped >&2; }
 start_nova_container() { echo started >&2; }
 `;
 
-function startComputeHost(env: Record<string, string>): string {
+function startComputeHost(env: Record<string, string>, status = 0): string {
   const script = `set -euo pipefail; declare -A DAEMON_CONFIGS DAEMON_STOP_MODE; start_daemon() { :; }; log() { echo "log: $*" >&2; };
     . "${LIB}nova_container.sh"; ${STUBS} start_compute_host`;
   const r = spawnSync('bash', ['-c', script], {
     encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETC_DIR: '/nonexistent/etc', LOG_DIR: '/nonexistent/log', LOCAL_CLOUD_DIR: '/nonexistent', LOCAL_CLOUD_REPO: '/nonexistent/repo', COMPUTE_HOST: 'host1', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETC_DIR: '/nonexistent/etc', LOG_DIR: '/nonexistent/log', LOCAL_CLOUD_DIR: '/nonexistent', LOCAL_CLOUD_REPO: '/nonexistent/repo', COMPUTE_HOST: 'host1', DB: 'up', ...env },
   });
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.status, status, r.stderr);
   return r.stderr;
 }
 
 describe('local cloud: up and a compute host that runs', () => {
   it('running with the current configuration and reported within 60 s: left alone', () => {
     const out = startComputeHost({ CURRENT: 'yes', FRESH: 'yes' });
-    assert.match(out, /sql: -N -e SELECT UTC_TIMESTAMP\(\) - INTERVAL 60 SECOND/);
-    assert.match(out, /heartbeat of host1 since 2026-01-01\?/);
+    assert.match(out, /sql: -N -e SELECT COUNT\(\*\) FROM nova.services WHERE host = 'host1' .* last_seen_up >= UTC_TIMESTAMP\(\) - INTERVAL 60 SECOND/);
     assert.doesNotMatch(out, /stopped|started/);
   });
 
@@ -50,9 +55,15 @@ describe('local cloud: up and a compute host that runs', () => {
     assert.match(out, /stopped\n(.*\n)?started\nwaited for host1/);
   });
 
+  it('MariaDB cannot tell when it last reported: up stops there, the host left running', () => {
+    const out = startComputeHost({ CURRENT: 'yes', FRESH: 'no', DB: 'down' }, 1);
+    assert.match(out, /died: cannot ask MariaDB when compute host host1 last reported/);
+    assert.doesNotMatch(out, /stopped|started|has not reported/);
+  });
+
   it('not running with the current configuration: (re)started without asking for its heartbeat first', () => {
     const out = startComputeHost({ CURRENT: 'no', FRESH: 'no' });
-    assert.doesNotMatch(out, /INTERVAL|has not reported/);
+    assert.doesNotMatch(out, /COUNT|has not reported/);
     assert.match(out, /stopped\n(.*\n)?started\nwaited for host1/);
   });
 });

@@ -7,7 +7,7 @@ import { captureLogs } from '../../helpers/log-capture.js';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('stopOnSignal', () => {
-  it('aborts, stops, and resolves once the stop is over, without exiting', async () => {
+  it('aborts, stops, and resolves once the stop is over, before the timeout and without its exit', async () => {
     const logs = captureLogs();
     const signals = new EventEmitter();
     const exits: number[] = [];
