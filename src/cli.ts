@@ -50,7 +50,7 @@ async function main(): Promise<number> {
     const config = loadConfig(args.configFiles);
     exitOnUnhandledRejection(createLogger({ level: config.DEFAULT.debug ? 'debug' : 'info' }));
     const { runComputeService } = await import('./nova-driver/compute-service.js');
-    return await runComputeService(config);
+    return await runComputeService(config, () => loadConfig(args.configFiles));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`nova-container: configuration error: ${err.message}\n`);

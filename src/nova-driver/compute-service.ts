@@ -47,6 +47,7 @@ import { VifPluggers } from '../network/pluggers.js';
 import { OperatorEndpoints, parseListen } from './ops/index.js';
 import { checkAllVifs, checkInstanceVifs } from './manager/vif-check.js';
 import { stopOnSignal } from './stop-on-signal.js';
+import { reloadOnHangup } from './reload-on-hangup.js';
 
 /** Logged once start-up is done (instances recovered, VIFs checked, RPC served); launchers wait for it (devstack/lib/nova_container.sh). */
 export const SERVING_MESSAGE = 'nova-container compute host is serving';
@@ -268,8 +269,8 @@ export class ComputeService {
   }
 }
 
-/** Runs until SIGTERM or SIGINT; returns the process exit code. */
-export async function runComputeService(config: Config): Promise<number> {
+/** Runs until SIGTERM or SIGINT; SIGHUP re-reads the configuration with `reload`. Returns the process exit code. */
+export async function runComputeService(config: Config, reload: () => Config): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.debug ? 'debug' : 'info' });
   parseListen(config.container.health_listen); // a malformed address stops us before the broker is tried
   const rpc = await connectComputeRpc(config, log.child({ component: 'rpc' }));
@@ -281,9 +282,11 @@ export async function runComputeService(config: Config): Promise<number> {
     throw err;
   }
   const { aborted, stopped } = stopOnSignal({ stop: () => service.stop(), timeoutMs: config.DEFAULT.graceful_shutdown_timeout * 1000, log });
+  const stopReloading = reloadOnHangup({ load: reload, running: config, log });
   try {
     await service.start(aborted);
   } catch (err) {
+    stopReloading();
     if (aborted.aborted) return 0;
     const refused = err instanceof ServiceVersionRefused;
     if (refused) log.fatal(`cannot join this control plane: ${err.message}`);
@@ -295,5 +298,6 @@ export async function runComputeService(config: Config): Promise<number> {
     return refused || err instanceof DeclarationRefused ? 2 : 1;
   }
   await stopped;
+  stopReloading();
   return 0;
 }

@@ -5,12 +5,14 @@
  * unavailable" is the proxy dropping every connection and refusing new ones, which is what
  * the host sees when the broker dies. /healthz must turn 503 within one heartbeat interval
  * and 200 again once the broker is back, with no restart of the service; /metrics must count
- * a server built on this host. Last, a SIGTERM while the proxy holds every connection open and
+ * a server built on this host. A SIGHUP with debug turned on in its file must leave it running
+ * and logging at debug. Last, a SIGTERM while the proxy holds every connection open and
  * forwards nothing (a broker that answers nothing): the service must still stop and exit by
  * itself; it used to wait forever for the broker's cancel-ok and close-ok.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync, statSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import {
   computeConfValue, waitFor, type ComputeProcess,
@@ -196,6 +198,22 @@ describe('operator endpoints of a compute host on the local cloud (/healthz, /me
     assert.equal(compute.child.pid, pid);
     assert.equal(compute.child.exitCode, null, 'the service was not restarted');
     console.log(`      measured: unhealthy ${toUnhealthyMs} ms after the cut, healthy ${toHealthyMs} ms after the broker came back (report_interval ${REPORT_INTERVAL_S} s)`);
+  });
+
+  it('SIGHUP with debug turned on in its file: the files are read again, debug lines follow, same process', async () => {
+    const pid = compute.child.pid;
+    const logStart = statSync(compute.logFile).size;
+    const linesSince = () => readFileSync(compute.logFile).subarray(logStart).toString('utf8').split('\n').filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: number; msg: string } & Record<string, unknown>);
+    assert.equal(linesSince().filter((l) => l.level === 20).length, 0, 'no debug line before');
+    appendFileSync(join(compute.dir, 'override.conf'), '\n[DEFAULT]\ndebug = true\n');
+    compute.child.kill('SIGHUP');
+    const reread = await waitFor('the files read again', async () => linesSince().find((l) => l.msg === 'configuration files read again'), 10_000, 100);
+    assert.equal(reread.log_level, 'debug');
+    await waitFor('a debug line (a heartbeat\'s conductor CALL)', async () => linesSince().some((l) => l.level === 20 && l.msg === 'CALL'), 3 * REPORT_INTERVAL_S * 1000, 200);
+    assert.equal(compute.child.pid, pid);
+    assert.equal(compute.child.exitCode, null, 'SIGHUP did not end the service');
+    assert.equal((await health()).code, 200);
   });
 
   it('SIGTERM while RabbitMQ answers nothing: the service stops and exits by itself, within graceful_shutdown_timeout', async () => {
