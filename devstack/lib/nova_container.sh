@@ -251,18 +251,23 @@ api_compute_service() {
 
 stop_nova_container() { stop_daemon "$NOVA_CONTAINER_DAEMON" 30 group; }
 
-# compute_reported_within HOST SECONDS: HOST's nova-compute service reported within the last
-# SECONDS; dies when MariaDB cannot tell (a host must not be stopped for want of an answer)
+# compute_reports_since HOST SQL_TIME: how many nova-compute services of HOST, with a compute
+# node, reported at or after SQL_TIME (an SQL expression); fails when MariaDB cannot answer
+compute_reports_since() {
+    mysql_ -N -e "SELECT COUNT(*) FROM nova.services s JOIN nova.compute_nodes c ON c.host = s.host AND c.deleted = 0 WHERE s.host = '$1' AND s.\`binary\` = 'nova-compute' AND s.deleted = 0 AND s.last_seen_up >= $2"
+}
+
+# compute_reported_within HOST SECONDS: HOST reported within the last SECONDS; dies when MariaDB
+# cannot tell (a host must not be stopped for want of an answer)
 compute_reported_within() {
     local n
-    n=$(mysql_ -N -e "SELECT COUNT(*) FROM nova.services WHERE host = '$1' AND \`binary\` = 'nova-compute' AND deleted = 0 AND last_seen_up >= UTC_TIMESTAMP() - INTERVAL $2 SECOND") ||
-        die "cannot ask MariaDB when compute host $1 last reported"
+    n=$(compute_reports_since "$1" "UTC_TIMESTAMP() - INTERVAL $2 SECOND") || die "cannot ask MariaDB when compute host $1 last reported"
     [ "$n" -gt 0 ]
 }
 
-# compute_heartbeat_since HOST TS: the nova-compute service of HOST reported at or after TS (UTC)
+# compute_heartbeat_since HOST TS: HOST reported at or after TS (UTC); no answer counts as no
 compute_heartbeat_since() {
-    [ "$(mysql_ -N -e "SELECT COUNT(*) FROM nova.services s JOIN nova.compute_nodes c ON c.host = s.host AND c.deleted = 0 WHERE s.host = '$1' AND s.\`binary\` = 'nova-compute' AND s.deleted = 0 AND s.last_seen_up >= '$2'" 2>/dev/null)" -gt 0 ] 2>/dev/null
+    [ "$(compute_reports_since "$1" "'$2'" 2>/dev/null)" -gt 0 ] 2>/dev/null
 }
 
 # wait_for_serving OFFSET: until nova-container logged, past OFFSET of its log, that its

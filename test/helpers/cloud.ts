@@ -69,6 +69,18 @@ export function computeConfValue(section: string, key: string): string | undefin
   return iniValue(COMPUTE_CONF, section, key);
 }
 
+/** The ms `work` took to resolve (its rejection is thrown), or null if it had not settled after `limitMs`. */
+export async function settlesWithin(work: Promise<unknown>, limitMs: number): Promise<number | null> {
+  const t0 = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), limitMs); });
+  try {
+    return await Promise.race([work.then(() => Date.now() - t0), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number, everyMs = 1000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

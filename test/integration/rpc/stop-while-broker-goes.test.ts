@@ -12,26 +12,11 @@ import { AmqpConnection, CLOSE_TIMEOUT_MS } from '../../../src/messaging/connect
 import { messagingOptions } from '../../../src/messaging/options.js';
 import { parseTransportUrl } from '../../../src/messaging/transport-url.js';
 import { captureLogs } from '../../helpers/log-capture.js';
+import { settlesWithin, waitFor } from '../../helpers/cloud.js';
 import { TcpProxy } from '../../helpers/tcp-proxy.js';
 import { ensureRabbitMQ, HOST, PORT, TEST_PASSWORD, TEST_USER, TEST_VHOST } from '../../helpers/rabbitmq.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Whether `cond` held within 10 s (asked every 50 ms). */
-async function waitUntil(cond: () => boolean | Promise<boolean>): Promise<boolean> {
-  for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) if (await cond()) return true;
-  return cond();
-}
-
-/** Resolves with the ms `work` took, or null if it had not settled after `limitMs`. */
-async function settlesWithin(work: Promise<unknown>, limitMs: number): Promise<number | null> {
-  const t0 = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), limitMs); });
-  const took = await Promise.race([work.then(() => Date.now() - t0), limit]);
-  clearTimeout(timer);
-  return took;
-}
 
 describe('rpc: stopping while the broker goes away', function () {
   this.timeout(120_000);
@@ -84,7 +69,7 @@ describe('rpc: stopping while the broker goes away', function () {
     try {
       const ch = await direct.createChannel();
       ch.sendToQueue(queue, Buffer.from('before'));
-      await waitUntil(() => handled.length === 1);
+      await waitFor('the first message handled', async () => handled.length === 1, 10_000, 50);
 
       proxy.hold('to-server'); // the broker still delivers, but our cancel never reaches it
       const cancelling = conn.removeConsumer(queue);
@@ -98,8 +83,7 @@ describe('rpc: stopping while the broker goes away', function () {
 
       assert.deepEqual(handled, ['before'], 'what came after the cancel was not handled here');
       // unacknowledged, they go back to the queue once the broker sees the connection gone
-      const left = await waitUntil(async () => (await ch.checkQueue(queue)).messageCount === 3);
-      assert.ok(left, 'the three deliveries after the cancel are back in the queue');
+      await waitFor('the three deliveries after the cancel back in the queue', async () => (await ch.checkQueue(queue)).messageCount === 3, 10_000, 50);
       assert.equal(proxy.connections, 0, 'the socket was cut');
       await ch.deleteQueue(queue);
       assert.deepEqual(unexpected, []);
